@@ -1,0 +1,1 @@
+"""Database access: engines per role, the tenant context, sessions and the embedded server."""

@@ -1,0 +1,94 @@
+"""Engines and session factories per role, created once per process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from mirage.config import Settings
+from mirage.db import embedded
+from mirage.db.urls import RoleUrls, derive
+
+
+def resolve_urls(settings: Settings) -> RoleUrls:
+    server = settings.database_url or embedded.start(settings.data_dir)
+    pw = settings.db_role_password.get_secret_value() if settings.db_role_password else None
+    return derive(
+        server,
+        app_url=settings.app_database_url,
+        admin_url=settings.admin_database_url,
+        role_password=pw,
+    )
+
+
+@dataclass
+class Database:
+    urls: RoleUrls
+    app_engine: AsyncEngine
+    admin_engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    admin_sessions: async_sessionmaker[AsyncSession]
+
+    async def dispose(self) -> None:
+        await self.app_engine.dispose()
+        await self.admin_engine.dispose()
+
+
+def make_database(
+    urls: RoleUrls, *, pool_size: int = 10, application_name: str = "mirage"
+) -> Database:
+    def engine(url_role: str, size: int) -> AsyncEngine:
+        url = urls.app if url_role == "app" else urls.admin
+        return create_async_engine(
+            url,
+            pool_size=size,
+            max_overflow=size,
+            pool_pre_ping=True,
+            connect_args={"application_name": f"{application_name}:{url_role}"},
+        )
+
+    app_engine = engine("app", pool_size)
+    admin_engine = engine("admin", 2)
+    return Database(
+        urls=urls,
+        app_engine=app_engine,
+        admin_engine=admin_engine,
+        sessions=async_sessionmaker(app_engine, expire_on_commit=False, autoflush=True),
+        admin_sessions=async_sessionmaker(admin_engine, expire_on_commit=False),
+    )
+
+
+_db: Database | None = None
+
+
+def set_database(db: Database | None) -> None:
+    global _db
+    _db = db
+
+
+def get_database() -> Database:
+    if _db is None:
+        raise RuntimeError("database not initialised; call mirage.db.engine.set_database first")
+    return _db
+
+
+@asynccontextmanager
+async def session_scope() -> AsyncIterator[AsyncSession]:
+    """One transaction as mirage_app under the current tenant context, committed on success."""
+    async with get_database().sessions() as session, session.begin():
+        yield session
+
+
+@asynccontextmanager
+async def admin_session_scope() -> AsyncIterator[AsyncSession]:
+    """Cross-tenant maintenance only (BYPASSRLS). Every caller is explicit maintenance code."""
+    async with get_database().admin_sessions() as session, session.begin():
+        yield session

@@ -1,0 +1,83 @@
+"""Tenants, users and memberships.
+
+``tenants`` and ``users`` are global (no tenant_id); ``memberships`` is a tenant table whose
+policy also lets a signed-in user see their own memberships, so the tenant switcher works.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mirage.db.base import Base, IdMixin, TimestampMixin
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    VIEWER = "viewer"
+
+    @property
+    def rank(self) -> int:
+        return {"viewer": 0, "operator": 1, "admin": 2, "owner": 3}[self.value]
+
+    def at_least(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+
+ROLES = tuple(r.value for r in Role)
+
+
+class Tenant(IdMixin, TimestampMixin, Base):
+    __tablename__ = "tenants"
+
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    slug: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    timezone: Mapped[str] = mapped_column(
+        String(64), nullable=False, server_default="America/Sao_Paulo"
+    )
+
+
+class User(IdMixin, TimestampMixin, Base):
+    __tablename__ = "users"
+    __table_args__ = (Index("uq_users_email_lower", func.lower(text("email")), unique=True),)
+
+    email: Mapped[str] = mapped_column(String(254), nullable=False)
+    display_name: Mapped[str] = mapped_column(String(120), nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    locale: Mapped[str | None] = mapped_column(String(10))
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Membership(IdMixin, TimestampMixin, Base):
+    __tablename__ = "memberships"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "user_id", name="uq_memberships_tenant_user"),
+        CheckConstraint(f"role in {ROLES!r}", name="role_valid"),
+        Index("ix_memberships_user", "user_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
