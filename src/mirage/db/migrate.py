@@ -10,7 +10,7 @@ from psycopg import sql
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 
-from mirage.db.urls import APP_ROLE, ADMIN_ROLE, RoleUrls
+from mirage.db.urls import ADMIN_ROLE, APP_ROLE, RoleUrls
 
 _LOCK_KEY = 0x4D49524147  # "MIRAG": serialises concurrent migrators (demo + worker)
 

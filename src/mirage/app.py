@@ -1,0 +1,106 @@
+"""The API process: dashboard pages, /api/v1, /webhooks, /health and /metrics in one ASGI app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from mirage import __version__
+from mirage.auth import router as auth_api
+from mirage.auth import views as auth_views
+from mirage.config import Settings, get_settings
+from mirage.db import engine as db_engine
+from mirage.kit import jobs
+from mirage.kit.logging import configure_logging, get_logger
+from mirage.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from mirage.kit.ratelimit import RateLimiter
+from mirage.ops import router as ops_router
+from mirage.tenants import views as tenant_views
+from mirage.web.errors import install_api_handlers, install_page_handlers
+
+log = get_logger(__name__)
+
+API_DESCRIPTION = """
+Mirage's HTTP API. Authenticate with a tenant API token: `Authorization: Bearer mrg_…`
+(create one in the dashboard under Configurações → API tokens, or with `POST /tokens`).
+Errors are RFC 9457 problem+json documents.
+"""
+
+
+def create_api(settings: Settings) -> FastAPI:
+    api = FastAPI(
+        title="Mirage API",
+        version=__version__,
+        description=API_DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    api.include_router(auth_api.router)
+    install_api_handlers(api)
+    return api
+
+
+def create_app(settings: Settings | None = None, *, manage_database: bool = True) -> FastAPI:
+    """Build the ASGI app. ``manage_database=False`` when the caller already set the database."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = False
+        if manage_database:
+            urls = db_engine.resolve_urls(settings)
+            if settings.database_url is None:
+                # The embedded server is ours: keep it migrated. An external server is
+                # migrated explicitly with `mirage migrate`.
+                from mirage.db.migrate import migrate
+
+                migrate(urls)
+            db_engine.set_database(
+                db_engine.make_database(
+                    urls, pool_size=settings.db_pool_size, application_name="mirage-api"
+                )
+            )
+            owned = True
+        db = db_engine.get_database()
+        pool = await jobs.open_app(db.urls.libpq(db.urls.app), max_size=2)
+        log.info("api.started", public_url=settings.public_url)
+        try:
+            yield
+        finally:
+            await jobs.close_app(pool)
+            if owned:
+                await db.dispose()
+                db_engine.set_database(None)
+
+    app = FastAPI(
+        title="Mirage", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.redis_url)
+    api = create_api(settings)
+    api.state.rate_limiter = app.state.rate_limiter
+    app.mount("/api/v1", api)
+    app.mount(
+        "/static",
+        StaticFiles(directory=str(resources.files("mirage") / "web" / "static")),
+        name="static",
+    )
+    app.include_router(ops_router.router)
+    app.include_router(auth_views.router)
+    app.include_router(tenant_views.router)
+    install_page_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, root_app=app)
+    return app
+
+
+def asgi() -> FastAPI:
+    """Entry point for `uvicorn mirage.app:asgi --factory`."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)

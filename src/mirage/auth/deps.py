@@ -1,0 +1,70 @@
+"""FastAPI dependencies that authenticate a request and bind its tenant context."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+
+from mirage.auth import service
+from mirage.auth.principal import Principal
+from mirage.auth.service import CurrentUser
+from mirage.config import get_settings
+from mirage.db.deps import DbSession
+from mirage.kit.errors import RateLimited, Unauthorized
+
+SESSION_COOKIE = "mirage_session"
+
+
+class LoginRequired(Unauthorized):
+    title = "Sign-in required"
+    type_slug = "login-required"
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def optional_user(request: Request, session: DbSession) -> CurrentUser | None:
+    current = await service.resolve_session(session, request.cookies.get(SESSION_COOKIE))
+    request.state.current = current
+    return current
+
+
+async def require_user(
+    request: Request, current: Annotated[CurrentUser | None, Depends(optional_user)]
+) -> CurrentUser:
+    if current is None:
+        raise LoginRequired("please sign in")
+    return current
+
+
+async def dashboard_principal(
+    request: Request, current: Annotated[CurrentUser, Depends(require_user)]
+) -> Principal:
+    return current.principal(client_ip(request))
+
+
+async def api_principal(request: Request, response: Response, session: DbSession) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
+    principal = await service.authenticate_token(session, token.strip(), client_ip(request))
+    limiter = request.app.state.rate_limiter
+    result = await limiter.hit(get_settings().api_rate_per_tenant, "api", str(principal.tenant_id))
+    for key, value in result.headers().items():
+        response.headers[key] = value
+    if not result.allowed:
+        raise RateLimited(
+            "API rate limit reached for this tenant",
+            retry_after=result.reset_after,
+            headers=result.headers(),
+        )
+    return principal
+
+
+CurrentUserDep = Annotated[CurrentUser, Depends(require_user)]
+OptionalUserDep = Annotated[CurrentUser | None, Depends(optional_user)]
+DashboardPrincipal = Annotated[Principal, Depends(dashboard_principal)]
+ApiPrincipal = Annotated[Principal, Depends(api_principal)]

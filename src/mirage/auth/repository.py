@@ -1,0 +1,119 @@
+"""Queries for users, browser sessions and API tokens."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mirage.models import ApiToken, User, UserSession
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def by_email(self, email: str) -> User | None:
+        stmt = select(User).where(func.lower(User.email) == email.strip().lower())
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def add(self, user: User) -> User:
+        self.session.add(user)
+        await self.session.flush()
+        return user
+
+    async def set_last_login(self, user_id: uuid.UUID, when: datetime) -> None:
+        await self.session.execute(
+            update(User).where(User.id == user_id).values(last_login_at=when)
+        )
+
+    async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
+        await self.session.execute(
+            update(User).where(User.id == user_id).values(password_hash=password_hash)
+        )
+
+    async def set_locale(self, user_id: uuid.UUID, locale: str) -> None:
+        await self.session.execute(update(User).where(User.id == user_id).values(locale=locale))
+
+
+class SessionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, row: UserSession) -> UserSession:
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def by_token_hash(self, token_hash: str) -> UserSession | None:
+        stmt = select(UserSession).where(UserSession.token_hash == token_hash)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def touch(self, session_id: uuid.UUID, when: datetime) -> None:
+        await self.session.execute(
+            update(UserSession).where(UserSession.id == session_id).values(last_seen_at=when)
+        )
+
+    async def set_active_tenant(self, session_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
+        await self.session.execute(
+            update(UserSession)
+            .where(UserSession.id == session_id)
+            .values(active_tenant_id=tenant_id)
+        )
+
+    async def revoke(self, session_id: uuid.UUID, when: datetime) -> None:
+        await self.session.execute(
+            update(UserSession).where(UserSession.id == session_id).values(revoked_at=when)
+        )
+
+    async def delete_expired(self, before: datetime) -> int:
+        result = await self.session.execute(
+            delete(UserSession).where(
+                (UserSession.expires_at < before) | (UserSession.revoked_at < before)
+            )
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class ApiTokenRepository:
+    """Every query here runs under RLS: only the current tenant's tokens exist."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, token: ApiToken) -> ApiToken:
+        self.session.add(token)
+        await self.session.flush()
+        return token
+
+    async def get(self, token_id: uuid.UUID) -> ApiToken | None:
+        return await self.session.get(ApiToken, token_id)
+
+    async def by_hash(self, token_hash: str) -> ApiToken | None:
+        stmt = select(ApiToken).where(ApiToken.token_hash == token_hash)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def list(self, *, include_revoked: bool = False) -> Sequence[ApiToken]:
+        stmt = select(ApiToken).order_by(ApiToken.created_at.desc())
+        if not include_revoked:
+            stmt = stmt.where(ApiToken.revoked_at.is_(None))
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def revoke(self, token_id: uuid.UUID, when: datetime) -> bool:
+        result = await self.session.execute(
+            update(ApiToken)
+            .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=when)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def mark_used(self, token_id: uuid.UUID, when: datetime) -> None:
+        await self.session.execute(
+            update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=when)
+        )

@@ -1,0 +1,79 @@
+"""API shapes for /me and API tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TenantOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    slug: str
+    timezone: str
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    display_name: str
+
+
+class MeOut(BaseModel):
+    kind: Literal["user", "token"]
+    tenant: TenantOut
+    role: Literal["owner", "admin", "operator", "viewer"]
+    scopes: list[str]
+    user: UserOut | None
+    token_id: uuid.UUID | None
+
+
+class TokenCreate(Strict):
+    name: str = Field(min_length=1, max_length=80)
+    scopes: list[Literal["read", "write", "admin"]] = Field(min_length=1, max_length=3)
+    expires_at: AwareDatetime | None = None
+
+
+class TokenOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    hint: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The secret; shown once, store it now.")
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+class AuditOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    action: str
+    actor_user_id: uuid.UUID | None
+    actor_token_id: uuid.UUID | None
+    target_type: str | None
+    target_id: str | None
+    ip: str | None
+    correlation_id: str | None
+    created_at: datetime

@@ -1,0 +1,313 @@
+"""Sign-in, session resolution, tenant switching and API tokens: the rules, not the SQL."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mirage.auth import passwords
+from mirage.auth.principal import ROLE_SCOPES, SCOPES, Principal
+from mirage.auth.repository import ApiTokenRepository, SessionRepository, UserRepository
+from mirage.db.deps import bind_context
+from mirage.kit import crypto
+from mirage.kit.clock import utcnow
+from mirage.kit.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from mirage.models import ApiToken, Membership, Tenant, User, UserSession
+from mirage.models.tenancy import Role
+from mirage.ops import audit
+from mirage.tenants.repository import MembershipRepository
+
+TOKEN_PREFIX = "mrg_"  # noqa: S105 - a public prefix, not a secret
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+class InvalidCredentials(Unauthorized):
+    title = "Invalid credentials"
+    type_slug = "invalid-credentials"
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    user: User
+    session: UserSession
+    memberships: list[tuple[Membership, Tenant]]
+    membership: Membership | None
+    tenant: Tenant | None
+
+    @property
+    def role(self) -> Role | None:
+        return Role(self.membership.role) if self.membership else None
+
+    def principal(self, ip: str | None = None) -> Principal:
+        if self.membership is None or self.tenant is None:
+            raise Forbidden("you are not a member of any tenant")
+        role = Role(self.membership.role)
+        return Principal(
+            kind="user",
+            tenant_id=self.tenant.id,
+            role=role,
+            user_id=self.user.id,
+            scopes=ROLE_SCOPES[role],
+            ip=ip,
+        )
+
+
+async def sign_in(
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    ip: str | None,
+    user_agent: str | None,
+    ttl: timedelta,
+) -> tuple[User, str]:
+    """Check the credentials; on success create a server-side session and return its token."""
+    users = UserRepository(session)
+    user = await users.by_email(email)
+    valid = passwords.verify_password(user.password_hash if user else None, password)
+    if user is None or not valid or not user.is_active:
+        raise InvalidCredentials("e-mail or password is incorrect")
+    now = utcnow()
+    if passwords.needs_rehash(user.password_hash):
+        await users.set_password_hash(user.id, passwords.hash_password(password))
+    await users.set_last_login(user.id, now)
+    token = crypto.random_token(32)
+    await bind_context(session, tenant_id=None, user_id=user.id)
+    memberships = await MembershipRepository(session).for_user(user.id)
+    active = memberships[0][1].id if memberships else None
+    row = await SessionRepository(session).add(
+        UserSession(
+            token_hash=crypto.sha256_hex(token),
+            user_id=user.id,
+            active_tenant_id=active,
+            expires_at=now + ttl,
+            ip=ip,
+            user_agent=(user_agent or "")[:300] or None,
+        )
+    )
+    if active is not None:
+        await bind_context(session, tenant_id=active, user_id=user.id)
+        await audit.record(
+            session,
+            tenant_id=active,
+            action="auth.sign_in",
+            user_id=user.id,
+            ip=ip,
+            target_type="session",
+            target_id=row.id,
+        )
+    return user, token
+
+
+async def resolve_session(session: AsyncSession, token: str | None) -> CurrentUser | None:
+    """The signed-in user for a session cookie, with the tenant context bound; None if invalid."""
+    if not token or len(token) > 200:
+        return None
+    sessions = SessionRepository(session)
+    row = await sessions.by_token_hash(crypto.sha256_hex(token))
+    now = utcnow()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    user = await UserRepository(session).get(row.user_id)
+    if user is None or not user.is_active:
+        return None
+    await bind_context(session, tenant_id=None, user_id=user.id)
+    memberships = list(await MembershipRepository(session).for_user(user.id))
+    chosen = next((mt for mt in memberships if mt[1].id == row.active_tenant_id), None)
+    if chosen is None and memberships:
+        chosen = memberships[0]
+    if chosen is not None:
+        await bind_context(session, tenant_id=chosen[1].id, user_id=user.id)
+    if row.last_seen_at is None or now - row.last_seen_at > TOUCH_EVERY:
+        await sessions.touch(row.id, now)
+    return CurrentUser(
+        user=user,
+        session=row,
+        memberships=memberships,
+        membership=chosen[0] if chosen else None,
+        tenant=chosen[1] if chosen else None,
+    )
+
+
+async def sign_out(session: AsyncSession, current: CurrentUser) -> None:
+    await SessionRepository(session).revoke(current.session.id, utcnow())
+    if current.tenant is not None:
+        await audit.record(
+            session,
+            tenant_id=current.tenant.id,
+            action="auth.sign_out",
+            user_id=current.user.id,
+            target_type="session",
+            target_id=current.session.id,
+        )
+
+
+async def switch_tenant(
+    session: AsyncSession, current: CurrentUser, tenant_id: uuid.UUID
+) -> Tenant:
+    target = next((t for m, t in current.memberships if t.id == tenant_id), None)
+    if target is None:
+        # Not a member: indistinguishable from a tenant that does not exist.
+        raise NotFound("tenant not found")
+    await SessionRepository(session).set_active_tenant(current.session.id, tenant_id)
+    await bind_context(session, tenant_id=tenant_id, user_id=current.user.id)
+    await audit.record(
+        session, tenant_id=tenant_id, action="auth.switch_tenant", user_id=current.user.id
+    )
+    return target
+
+
+async def set_locale(session: AsyncSession, user_id: uuid.UUID, locale: str) -> None:
+    await UserRepository(session).set_locale(user_id, locale)
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+
+def _encode_token(tenant_id: uuid.UUID, secret: str) -> str:
+    tenant_part = base64.urlsafe_b64encode(tenant_id.bytes).decode().rstrip("=")
+    return f"{TOKEN_PREFIX}{tenant_part}_{secret}"
+
+
+def _decode_tenant(token: str) -> uuid.UUID | None:
+    """The tenant a bearer token claims; the claim is only trusted once the hash matches."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    body = token[len(TOKEN_PREFIX) :]
+    tenant_part, sep, secret = body.partition("_")
+    if not sep or not secret:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(tenant_part + "==")
+        return uuid.UUID(bytes=raw) if len(raw) == 16 else None
+    except (binascii.Error, ValueError):
+        return None
+
+
+async def authenticate_token(session: AsyncSession, token: str, ip: str | None) -> Principal:
+    tenant_id = _decode_tenant(token)
+    if tenant_id is None:
+        raise Unauthorized("malformed API token")
+    # Bind the claimed tenant first: RLS then hides every other tenant's tokens.
+    await bind_context(session, tenant_id=tenant_id, user_id=None)
+    repo = ApiTokenRepository(session)
+    row = await repo.by_hash(crypto.sha256_hex(token))
+    now = utcnow()
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("unknown or revoked API token")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthorized("API token expired")
+    if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
+        await repo.mark_used(row.id, now)
+    scopes = frozenset(row.scopes)
+    role = Role.ADMIN if "admin" in scopes else Role.OPERATOR if "write" in scopes else Role.VIEWER
+    return Principal(
+        kind="token",
+        tenant_id=tenant_id,
+        role=role,
+        user_id=row.created_by,
+        token_id=row.id,
+        scopes=scopes,
+        ip=ip,
+    )
+
+
+def require(principal: Principal, scope: str, *, role: Role | None = None) -> None:
+    if not principal.can(scope) or (role is not None and not principal.role.at_least(role)):
+        raise Forbidden(f"this action needs the '{scope}' permission")
+
+
+async def create_token(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    name: str,
+    scopes: list[str],
+    expires_at: datetime | None,
+) -> tuple[ApiToken, str]:
+    require(principal, "admin", role=Role.ADMIN)
+    name = name.strip()
+    if not name or len(name) > 80:
+        raise ValidationFailed("token name must have 1 to 80 characters", field="name")
+    wanted = list(dict.fromkeys(scopes))
+    unknown = [s for s in wanted if s not in SCOPES]
+    if unknown or not wanted:
+        raise ValidationFailed(
+            f"scopes must be a non-empty subset of {list(SCOPES)}", field="scopes"
+        )
+    if not set(wanted) <= principal.scopes:
+        raise Forbidden("a token cannot have more permissions than its creator")
+    now = utcnow()
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            raise ValidationFailed("expires_at must include a time zone", field="expires_at")
+        if expires_at <= now:
+            raise ValidationFailed("expires_at must be in the future", field="expires_at")
+        if expires_at > now + timedelta(days=366 * 2):
+            raise ValidationFailed("expires_at is at most two years away", field="expires_at")
+    secret = crypto.random_token(32)
+    plaintext = _encode_token(principal.tenant_id, secret)
+    row = await ApiTokenRepository(session).add(
+        ApiToken(
+            tenant_id=principal.tenant_id,
+            name=name,
+            token_hash=crypto.sha256_hex(plaintext),
+            hint=plaintext[-6:],
+            scopes=wanted,
+            created_by=principal.user_id,
+            expires_at=expires_at,
+        )
+    )
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action="api_token.create",
+        target_type="api_token",
+        target_id=row.id,
+        name=name,
+        scopes=wanted,
+    )
+    if expires_at is not None:
+        from mirage.auth import tasks  # the task module imports this one
+        from mirage.kit import jobs
+
+        await jobs.defer(
+            session, tasks.api_token_expired, schedule_at=expires_at, token_id=str(row.id)
+        )
+    return row, plaintext
+
+
+async def list_tokens(session: AsyncSession, principal: Principal) -> list[ApiToken]:
+    require(principal, "read")
+    return list(await ApiTokenRepository(session).list())
+
+
+async def get_token(session: AsyncSession, principal: Principal, token_id: uuid.UUID) -> ApiToken:
+    require(principal, "read")
+    row = await ApiTokenRepository(session).get(token_id)
+    if row is None:
+        raise NotFound("API token not found")
+    return row
+
+
+async def revoke_token(session: AsyncSession, principal: Principal, token_id: uuid.UUID) -> None:
+    require(principal, "admin", role=Role.ADMIN)
+    repo = ApiTokenRepository(session)
+    row = await repo.get(token_id)
+    if row is None:
+        raise NotFound("API token not found")
+    if await repo.revoke(token_id, utcnow()):
+        await audit.record(
+            session,
+            tenant_id=principal.tenant_id,
+            principal=principal,
+            action="api_token.revoke",
+            target_type="api_token",
+            target_id=token_id,
+        )

@@ -1,0 +1,189 @@
+"""The `mirage` command: demo, api, worker, sim, migrate, user …, tenant …"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from typing import Annotated
+
+import typer
+
+from mirage.config import Settings, get_settings
+from mirage.kit.logging import configure_logging
+
+cli = typer.Typer(
+    help="Mirage: orchestrate fleets of WhatsApp numbers.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+user_cli = typer.Typer(help="Manage users.", no_args_is_help=True)
+tenant_cli = typer.Typer(help="Manage tenants.", no_args_is_help=True)
+cli.add_typer(user_cli, name="user")
+cli.add_typer(tenant_cli, name="tenant")
+
+
+def _settings(json_logs: bool | None = None) -> Settings:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json if json_logs is None else json_logs)
+    return settings
+
+
+@cli.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port of the dashboard and API.")] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+) -> None:
+    """Run everything (database, migrations, demo data, API, worker) in one command."""
+    from mirage.ops.demo import run_demo
+
+    settings = _settings(json_logs=False)
+    settings.public_url = f"http://{host}:{port}"
+    configure_logging("WARNING", json=False)
+    asyncio.run(run_demo(settings, host=host, port=port))
+
+
+@cli.command()
+def api(
+    port: Annotated[int, typer.Option()] = 8000,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    workers: Annotated[int, typer.Option(help="Uvicorn worker processes.")] = 1,
+) -> None:
+    """Serve the dashboard, the API, webhooks, health and metrics."""
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run(
+        "mirage.app:asgi",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+    )
+    del settings
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Jobs run at once.")] = 4,
+) -> None:
+    """Run background jobs and periodic tasks."""
+    from mirage.worker import run_worker
+
+    asyncio.run(run_worker(_settings(), concurrency=concurrency))
+
+
+@cli.command()
+def migrate() -> None:
+    """Create the database roles and apply all migrations (idempotent)."""
+    from mirage.db import engine as db_engine
+    from mirage.db.migrate import current_revision
+    from mirage.db.migrate import migrate as run_migrate
+
+    settings = _settings()
+    urls = db_engine.resolve_urls(settings)
+    pw = settings.db_role_password.get_secret_value() if settings.db_role_password else None
+    run_migrate(urls, role_password=pw)
+    typer.echo(f"database migrated to revision {current_revision(urls)}")
+
+
+async def _with_db(settings: Settings):  # type: ignore[no-untyped-def]
+    from mirage.db import engine as db_engine
+    from mirage.db.migrate import migrate as run_migrate
+
+    urls = db_engine.resolve_urls(settings)
+    if settings.database_url is None:
+        run_migrate(urls)
+    db = db_engine.make_database(urls, pool_size=2, application_name="mirage-cli")
+    db_engine.set_database(db)
+    return db
+
+
+@tenant_cli.command("create")
+def tenant_create(
+    name: Annotated[str, typer.Argument(help="Display name, e.g. 'Agência Sol'.")],
+    slug: Annotated[str | None, typer.Option(help="Short unique id (default: from name).")] = None,
+    timezone: Annotated[str, typer.Option(help="IANA time zone.")] = "America/Sao_Paulo",
+) -> None:
+    """Create a tenant."""
+    from mirage.db.engine import session_scope
+    from mirage.kit.errors import DomainError
+    from mirage.tenants import service
+
+    async def run() -> None:
+        db = await _with_db(_settings(json_logs=False))
+        try:
+            async with session_scope() as session:
+                tenant = await service.create_tenant(
+                    session, name=name, slug=slug, timezone=timezone
+                )
+                typer.echo(f"tenant created: {tenant.name} (slug {tenant.slug}, id {tenant.id})")
+        except DomainError as exc:
+            typer.echo(f"error: {exc.detail}", err=True)
+            raise typer.Exit(2) from exc
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+@user_cli.command("create")
+def user_create(
+    email: Annotated[str, typer.Argument()],
+    tenant: Annotated[str | None, typer.Option(help="Tenant slug to join.")] = None,
+    role: Annotated[str, typer.Option(help="owner, admin, operator or viewer.")] = "operator",
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Password (prompted when omitted; prefer the prompt).")
+    ] = None,
+) -> None:
+    """Create a user (or add an existing one to a tenant) with a role."""
+    from mirage.auth.repository import UserRepository
+    from mirage.db.engine import admin_session_scope, session_scope
+    from mirage.kit.errors import DomainError
+    from mirage.models.tenancy import ROLES, Role
+    from mirage.tenants import service
+    from mirage.tenants.repository import TenantRepository
+
+    if role not in ROLES:
+        typer.echo(f"error: role must be one of {', '.join(ROLES)}", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> None:
+        db = await _with_db(_settings(json_logs=False))
+        try:
+            tenant_id = None
+            if tenant:
+                # Maintenance lookup across tenants by slug: the one place the CLI needs it.
+                async with admin_session_scope() as admin:
+                    found = await TenantRepository(admin).by_slug(tenant)
+                if found is None:
+                    typer.echo(f"error: no tenant with slug {tenant!r}", err=True)
+                    raise typer.Exit(2)
+                tenant_id = found.id
+            async with session_scope() as session:
+                user = await UserRepository(session).by_email(email)
+                if user is None:
+                    pw = password or getpass.getpass("Password (min. 10 characters): ")
+                    user = await service.create_user(
+                        session, email=email, password=pw, display_name=name
+                    )
+                    typer.echo(f"user created: {user.email} (id {user.id})")
+                if tenant_id is not None:
+                    await service.add_member(
+                        session, tenant_id=tenant_id, user_id=user.id, role=Role(role)
+                    )
+                    typer.echo(f"{user.email} is now {role} of {tenant}")
+        except DomainError as exc:
+            typer.echo(f"error: {exc.detail}", err=True)
+            raise typer.Exit(2) from exc
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+def main() -> None:
+    cli()

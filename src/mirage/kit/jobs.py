@@ -1,0 +1,130 @@
+"""Durable jobs on procrastinate, in the same PostgreSQL as the data.
+
+Rules (docs/architecture.md): a job is deferred on the *same connection and transaction* as the
+rows it acts on, so a rollback drops it; tenant-scoped jobs carry ``tenant_id`` and
+``correlation_id`` and run inside that tenant's RLS context; every job is idempotent.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+import procrastinate
+import psycopg_pool
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mirage.db.engine import session_scope
+from mirage.db.tenancy import current_tenant_id, tenant_context
+from mirage.kit import correlation
+from mirage.kit.logging import get_logger
+
+log = get_logger(__name__)
+
+# Modules whose tasks the worker must know; each is imported when the app opens.
+TASK_MODULES = ["mirage.auth.tasks", "mirage.ops.tasks"]
+
+app = procrastinate.App(connector=procrastinate.PsycopgConnector(), import_paths=TASK_MODULES)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+_pool: psycopg_pool.AsyncConnectionPool | None = None
+_users = 0
+
+
+async def open_app(conninfo: str, *, max_size: int = 6) -> psycopg_pool.AsyncConnectionPool:
+    """Open the job app on its own pool (LISTEN needs a direct, session-pooled connection).
+
+    Reference-counted: the demo runs the API and a worker in one process on one app.
+    """
+    global _pool, _users
+    if _pool is None:
+        pool = psycopg_pool.AsyncConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=max_size,
+            open=False,
+            kwargs={"application_name": "mirage:jobs"},
+            check=psycopg_pool.AsyncConnectionPool.check_connection,
+        )
+        await pool.open(wait=True)
+        await app.open_async(pool)
+        _pool = pool
+    elif _pool.max_size < max_size:
+        await _pool.resize(min_size=1, max_size=max_size)
+    _users += 1
+    return _pool
+
+
+async def close_app(pool: psycopg_pool.AsyncConnectionPool | None) -> None:
+    global _pool, _users
+    _users = max(0, _users - 1)
+    if _users == 0 and _pool is not None:
+        await app.close_async()
+        await _pool.close()
+        _pool = None
+
+
+async def defer(
+    session: AsyncSession,
+    task: procrastinate.tasks.Task[Any, Any, Any],
+    *,
+    schedule_at: datetime | None = None,
+    lock: str | None = None,
+    queueing_lock: str | None = None,
+    **kwargs: Any,
+) -> int:
+    """Defer ``task`` in ``session``'s transaction: it exists only if that transaction commits."""
+    conn = await session.connection()
+    raw = (await conn.get_raw_connection()).driver_connection
+    tid = kwargs.pop("tenant_id", None) or current_tenant_id()
+    if tid is not None:
+        kwargs["tenant_id"] = str(tid)
+    kwargs["correlation_id"] = correlation.current() or correlation.new_correlation_id()
+    job_id: int = await task.configure(
+        connection=raw, schedule_at=schedule_at, lock=lock, queueing_lock=queueing_lock
+    ).defer_async(**kwargs)
+    log.info("job.deferred", task=task.name, job_id=job_id, schedule_at=schedule_at)
+    return job_id
+
+
+def tenant_job(
+    fn: Callable[..., Awaitable[R]],
+) -> Callable[..., Awaitable[R]]:
+    """Run a job body in its tenant's context, with its correlation id, in one transaction.
+
+    The wrapped function receives ``session`` plus the job's own keyword arguments.
+    """
+
+    @functools.wraps(fn)
+    async def runner(*, tenant_id: str, correlation_id: str | None = None, **kwargs: Any) -> R:
+        token = correlation.correlation_id.set(correlation.accept_or_new(correlation_id))
+        try:
+            with tenant_context(uuid.UUID(tenant_id)):
+                async with session_scope() as session:
+                    log.info("job.start", task=fn.__name__)
+                    return await fn(session, **kwargs)
+        finally:
+            correlation.correlation_id.reset(token)
+
+    return runner
+
+
+def global_job(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """A job with no tenant (e.g. periodic maintenance): gets a correlation id and a session."""
+
+    @functools.wraps(fn)
+    async def runner(*, correlation_id: str | None = None, **kwargs: Any) -> R:
+        token = correlation.correlation_id.set(correlation.accept_or_new(correlation_id))
+        try:
+            async with session_scope() as session:
+                return await fn(session, **kwargs)
+        finally:
+            correlation.correlation_id.reset(token)
+
+    return runner

@@ -1,0 +1,32 @@
+"""Readiness: is the database reachable and has a worker sent a heartbeat recently?"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mirage.ops.repository import HealthRepository
+
+WORKER_STALE_AFTER = timedelta(seconds=60)
+
+
+async def readiness(session: AsyncSession) -> dict[str, Any]:
+    repo = HealthRepository(session)
+    checks: dict[str, Any] = {}
+    try:
+        await repo.ping()
+        checks["database"] = {"ok": True}
+    except Exception as exc:  # any failure means not ready; report it, do not crash
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+        return {"ready": False, "checks": checks}
+    beat = await repo.last_worker_heartbeat()
+    now = await repo.now()
+    age = (now - beat).total_seconds() if beat else None
+    checks["worker"] = {
+        "ok": beat is not None and now - beat <= WORKER_STALE_AFTER,
+        "last_heartbeat_age_s": round(age, 1) if age is not None else None,
+    }
+    checks["queue"] = {"ok": True, **(await repo.queue_depth())}
+    return {"ready": all(c["ok"] for c in checks.values()), "checks": checks}

@@ -1,0 +1,99 @@
+"""Dashboard: the overview page and the tenant settings (members, API tokens, audit log)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from mirage.auth import service as auth_service
+from mirage.auth.deps import CurrentUserDep, DashboardPrincipal
+from mirage.auth.principal import SCOPES
+from mirage.db.deps import DbSession
+from mirage.kit.clock import utcnow
+from mirage.kit.errors import DomainError
+from mirage.models.tenancy import Role
+from mirage.ops import service as ops_service
+from mirage.tenants.repository import MembershipRepository
+from mirage.web.csrf import csrf_protect
+from mirage.web.templating import render, translate
+
+router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+
+
+@router.get("/")
+async def home(request: Request, session: DbSession, principal: DashboardPrincipal) -> Response:
+    tokens = await auth_service.list_tokens(session, principal)
+    overview = {
+        "members": await MembershipRepository(session).count(),
+        "tokens": len(tokens),
+        "system": await ops_service.readiness(session),
+    }
+    return render(request, "tenants/home.html", {"overview": overview})
+
+
+async def _settings_context(session: DbSession, principal: DashboardPrincipal) -> dict[str, object]:
+    from mirage.ops.repository import AuditRepository
+
+    is_admin = principal.role.at_least(Role.ADMIN)
+    return {
+        "members": await MembershipRepository(session).members(),
+        "tokens": await auth_service.list_tokens(session, principal),
+        "audit": await AuditRepository(session).recent(15) if is_admin else [],
+        "scopes": [s for s in SCOPES if s in principal.scopes],
+        "is_admin": is_admin,
+        "now": utcnow(),
+    }
+
+
+@router.get("/settings")
+async def settings_page(
+    request: Request, session: DbSession, principal: DashboardPrincipal
+) -> Response:
+    return render(request, "tenants/settings.html", await _settings_context(session, principal))
+
+
+@router.post("/settings/tokens")
+async def create_token(
+    request: Request,
+    session: DbSession,
+    principal: DashboardPrincipal,
+    name: Annotated[str, Form(max_length=200)] = "",
+    scopes: Annotated[list[str] | None, Form()] = None,
+    expires_in_days: Annotated[str, Form(max_length=5)] = "90",
+) -> Response:
+    ctx = await _settings_context(session, principal)
+    try:
+        days = int(expires_in_days) if expires_in_days.strip() else 0
+        if days < 0 or days > 730:
+            raise ValueError
+    except ValueError:
+        ctx["token_error"] = translate(request, "Expiry must be a number of days from 0 to 730.")
+        return render(request, "tenants/settings.html", ctx, status_code=422)
+    expires_at = datetime.now(UTC) + timedelta(days=days) if days else None
+    try:
+        row, plaintext = await auth_service.create_token(
+            session, principal, name=name, scopes=scopes or [], expires_at=expires_at
+        )
+    except DomainError as exc:
+        ctx["token_error"] = translate(request, exc.detail)
+        return render(request, "tenants/settings.html", ctx, status_code=exc.status_code)
+    ctx["tokens"] = await auth_service.list_tokens(session, principal)
+    ctx["new_token"] = {"name": row.name, "value": plaintext}
+    return render(request, "tenants/settings.html", ctx, status_code=201)
+
+
+@router.post("/settings/tokens/{token_id}/revoke")
+async def revoke_token(
+    session: DbSession, principal: DashboardPrincipal, token_id: uuid.UUID
+) -> Response:
+    await auth_service.revoke_token(session, principal, token_id)
+    return RedirectResponse("/settings#tokens", status_code=303)
+
+
+@router.get("/account")
+async def account(request: Request, current: CurrentUserDep) -> Response:
+    return RedirectResponse("/settings", status_code=303)

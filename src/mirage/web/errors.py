@@ -1,0 +1,153 @@
+"""One place turns errors into responses: problem+json for the API, pages for the dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mirage.kit.errors import DomainError, RateLimited
+from mirage.kit.logging import get_logger
+
+log = get_logger(__name__)
+PROBLEM_BASE = "https://mirage.dev/problems/"
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    slug: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(
+        body, status_code=status, headers=headers, media_type="application/problem+json"
+    )
+
+
+def _clean_errors(errors: list[Any]) -> list[dict[str, Any]]:
+    cleaned = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ())]
+        cleaned.append({"loc": loc, "msg": str(err.get("msg", "")), "type": str(err.get("type"))})
+    return cleaned
+
+
+def install_api_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        headers = dict(exc.extra.pop("headers", None) or {})
+        if isinstance(exc, RateLimited):
+            headers.setdefault("Retry-After", str(exc.retry_after))
+        return problem(
+            exc.status_code,
+            exc.title,
+            exc.detail,
+            exc.type_slug,
+            headers=headers or None,
+            **exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = _clean_errors(list(exc.errors()))
+        malformed = any(e["type"] == "json_invalid" for e in errors)
+        return problem(
+            400 if malformed else 422,
+            "Malformed JSON" if malformed else "Validation failed",
+            "the request body is not valid JSON"
+            if malformed
+            else "the request does not match the expected schema",
+            "malformed-json" if malformed else "validation-failed",
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        return problem(
+            exc.status_code,
+            str(exc.detail),
+            str(exc.detail),
+            str(exc.detail).lower().replace(" ", "-"),
+            headers=dict(exc.headers) if exc.headers else None,
+        )
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        log.exception("http.unhandled", error=type(exc).__name__)
+        return problem(
+            500,
+            "Internal error",
+            "the server failed to complete the request; nothing was saved",
+            "internal-error",
+        )
+
+
+def install_page_handlers(app: FastAPI) -> None:
+    from mirage.auth.deps import LoginRequired
+    from mirage.web.templating import render, translate
+
+    def _page(request: Request, status: int, title: str, detail: str) -> Response:
+        if request.headers.get("hx-request"):
+            # Shown as a toast by the layout's HTMX error hook.
+            return Response(detail, status_code=status, media_type="text/plain")
+        return render(
+            request,
+            "error.html",
+            {"status": status, "title": title, "detail": detail},
+            status_code=status,
+        )
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        url = "/signin" + (f"?next={target}" if target not in ("/", "/signin") else "")
+        if request.headers.get("hx-request"):
+            return Response(status_code=401, headers={"HX-Redirect": url})
+        return RedirectResponse(url, status_code=303)
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        return _page(
+            request, exc.status_code, translate(request, exc.title), translate(request, exc.detail)
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        fields = ", ".join(str(e.get("loc", ("?",))[-1]) for e in exc.errors())
+        return _page(
+            request,
+            400,
+            translate(request, "Invalid form"),
+            translate(request, "Some fields are missing or invalid:") + " " + fields,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return _page(
+                request,
+                404,
+                translate(request, "Not found"),
+                translate(request, "This page does not exist or you cannot see it."),
+            )
+        return _page(request, exc.status_code, str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        log.exception("http.unhandled", error=type(exc).__name__)
+        return _page(
+            request,
+            500,
+            translate(request, "Something went wrong"),
+            translate(request, "The server failed to complete the request; nothing was saved."),
+        )

@@ -1,0 +1,36 @@
+"""Messages translated at run time from dynamic values (roles, error titles and details).
+
+Marked with N_ so `pybabel extract -k N_` puts them in the catalog.
+"""
+
+from __future__ import annotations
+
+
+def N_(message: str) -> str:
+    return message
+
+
+ROLES = [N_("owner"), N_("admin"), N_("operator"), N_("viewer")]
+ERRORS = [
+    N_("Bad request"),
+    N_("Not found"),
+    N_("Unauthorized"),
+    N_("Forbidden"),
+    N_("Conflict"),
+    N_("Validation failed"),
+    N_("Payload too large"),
+    N_("Too many requests"),
+    N_("Service unavailable"),
+    N_("CSRF check failed"),
+    N_("Sign-in required"),
+    N_("the form expired or did not come from this site; reload the page and try again"),
+    N_("this action needs the 'admin' permission"),
+    N_("this action needs the 'read' permission"),
+    N_("this action needs the 'write' permission"),
+    N_("a token cannot have more permissions than its creator"),
+    N_("token name must have 1 to 80 characters"),
+    N_("scopes must be a non-empty subset of ['read', 'write', 'admin']"),
+    N_("API token not found"),
+    N_("tenant not found"),
+    N_("you are not a member of any tenant"),
+]

@@ -1,0 +1,92 @@
+"""Jinja2 environments (one per locale, with gettext) and the page renderer."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from mirage.config import get_settings
+from mirage.kit import i18n
+from mirage.web import csrf
+
+# Each domain keeps its pages in <domain>/templates/<domain>/...; web/ holds the layout.
+TEMPLATE_PACKAGES = ("web", "auth", "tenants")
+LANG_COOKIE = "mirage_lang"
+
+
+def _template_dirs() -> list[str]:
+    root = Path(str(resources.files("mirage")))
+    return [str(root / pkg / "templates") for pkg in TEMPLATE_PACKAGES]
+
+
+@cache
+def environment(locale: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(_template_dirs()),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["LANGUAGES"] = i18n.LABELS
+    return env
+
+
+def request_locale(request: Request) -> str:
+    cached = getattr(request.state, "locale", None)
+    if cached:
+        return str(cached)
+    current = getattr(request.state, "current", None)
+    locale = (
+        i18n.normalize(request.cookies.get(LANG_COOKIE))
+        or (i18n.normalize(current.user.locale) if current is not None else None)
+        or i18n.negotiate(request.headers.get("accept-language"))
+    )
+    request.state.locale = locale
+    return locale
+
+
+def translate(request: Request, message: str) -> str:
+    return i18n.gettext_for(request_locale(request), message)
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    locale = request_locale(request)
+    token = csrf.token_for(request)
+    ctx = {
+        "request": request,
+        "current": getattr(request.state, "current", None),
+        "csrf_token": token,
+        "locale": locale,
+        "html_lang": i18n.html_lang(locale),
+        "path": request.url.path,
+        **(context or {}),
+    }
+    html = environment(locale).get_template(template).render(ctx)
+    response = HTMLResponse(html, status_code=status_code, headers=headers)
+    if getattr(request.state, "new_csrf", None) == token:
+        response.set_cookie(
+            csrf.COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=get_settings().cookie_secure,
+            path="/",
+        )
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["Content-Language"] = i18n.html_lang(locale)
+    return response
