@@ -31,6 +31,11 @@ Errors are RFC 9457 problem+json documents.
 """
 
 
+# Every router the app serves; tests walk these (e.g. the cross-tenant probe).
+API_ROUTERS = (auth_api.router,)
+PAGE_ROUTERS = (ops_router.router, auth_views.router, tenant_views.router)
+
+
 def create_api(settings: Settings) -> FastAPI:
     api = FastAPI(
         title="Mirage API",
@@ -40,7 +45,8 @@ def create_api(settings: Settings) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
-    api.include_router(auth_api.router)
+    for router in API_ROUTERS:
+        api.include_router(router)
     install_api_handlers(api)
     return api
 
@@ -90,12 +96,11 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         StaticFiles(directory=str(resources.files("mirage") / "web" / "static")),
         name="static",
     )
-    app.include_router(ops_router.router)
-    app.include_router(auth_views.router)
-    app.include_router(tenant_views.router)
+    for router in PAGE_ROUTERS:
+        app.include_router(router)
     install_page_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware, root_app=app)
+    app.add_middleware(RequestContextMiddleware)
     return app
 
 

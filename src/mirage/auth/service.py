@@ -179,8 +179,9 @@ def _decode_tenant(token: str) -> uuid.UUID | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     body = token[len(TOKEN_PREFIX) :]
-    tenant_part, sep, secret = body.partition("_")
-    if not sep or not secret:
+    # 16 bytes in unpadded base64url are always 22 characters (which may include "_").
+    tenant_part, sep, secret = body[:22], body[22:23], body[23:]
+    if sep != "_" or not secret:
         return None
     try:
         raw = base64.urlsafe_b64decode(tenant_part + "==")

@@ -17,7 +17,13 @@ async def _request_session() -> AsyncIterator[AsyncSession]:
     # scope="function": the commit runs after the endpoint returns but before the response is
     # sent, so a failed commit becomes a 5xx instead of a 200 for work that was lost.
     async with get_database().sessions() as session, session.begin():
-        yield session
+        try:
+            yield session
+        except BaseException:
+            # Detach before the rollback expires them, so an error page can still show
+            # what was loaded (the signed-in user, the tenant menu).
+            session.expunge_all()
+            raise
 
 
 DbSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]

@@ -11,7 +11,7 @@ import io
 from functools import cache
 from importlib import resources
 
-from babel import Locale, negotiate_locale
+from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -39,9 +39,9 @@ def translations(locale: str) -> gettext.NullTranslations:
 def normalize(value: str | None) -> str | None:
     if not value:
         return None
-    value = value.replace("-", "_")
+    value = value.replace("-", "_").lower()
     for loc in SUPPORTED:
-        if value.lower() == loc.lower() or value.lower().split("_")[0] == loc.lower():
+        if value == loc.lower() or value.split("_")[0] == loc.split("_")[0].lower():
             return loc
     return None
 
@@ -64,9 +64,7 @@ def negotiate(accept_language: str | None) -> str:
         if tag:
             prefs.append((q, tag.replace("-", "_")))
     ordered = [tag for q, tag in sorted(prefs, key=lambda p: -p[0]) if q > 0]
-    found = negotiate_locale(ordered, list(SUPPORTED), sep="_")
-    if found:
-        return found
+    # By language, in preference order: any Portuguese means pt_BR, any English means en.
     for tag in ordered:
         n = normalize(tag)
         if n:

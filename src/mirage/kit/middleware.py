@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import structlog
 from prometheus_client import Counter, Histogram
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mirage.kit import correlation
@@ -27,28 +25,23 @@ LATENCY = Histogram(
 )
 
 
-def _route_template(app: Any, scope: Scope) -> str:
-    """The route's path template (bounded label cardinality), not the raw path."""
-    router = getattr(app, "router", None)
-    for route in getattr(router, "routes", []):
-        match, child = route.matches(scope)
-        if match == Match.FULL:
-            path = getattr(route, "path", scope["path"])
-            sub = getattr(route, "app", None)
-            if sub is not None and hasattr(sub, "router") and path != scope["path"]:
-                inner = dict(scope, **child)
-                inner["path"] = scope["path"][len(str(path)) :] or "/"
-                return str(path) + _route_template(sub, inner)
-            return str(path)
-    return "unmatched"
+def _route_template(scope: Scope) -> str:
+    """The matched route's path template (bounded label cardinality), not the raw path.
+
+    Routers record the matched route in the (shared) scope; mounts extend root_path.
+    """
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if not path:
+        return "unmatched"
+    return str(scope.get("root_path") or "") + str(path)
 
 
 class RequestContextMiddleware:
     """Binds a correlation id (X-Request-ID in, echoed out), logs, and records metrics."""
 
-    def __init__(self, app: ASGIApp, *, root_app: Any = None) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.root_app = root_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,7 +69,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
-            route = _route_template(self.root_app, scope) if self.root_app else scope["path"]
+            route = _route_template(scope)
             method = scope.get("method", "GET")
             if route not in ("/metrics",):
                 REQUESTS.labels(method, route, str(status)).inc()

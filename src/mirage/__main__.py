@@ -1,0 +1,5 @@
+"""`python -m mirage` is the `mirage` command."""
+
+from mirage.cli import main
+
+main()

@@ -1,0 +1,80 @@
+"""A user of tenant A gets 404 for every id of tenant B, on every API and dashboard route.
+
+Routes are discovered from the app, so a new route with an id parameter is probed
+automatically; a parameter name with no known owner object fails the test until mapped here.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from mirage.app import API_ROUTERS, PAGE_ROUTERS
+from tests.conftest import TenantFixture, make_token, sign_in
+
+ID_PARAM = re.compile(r"\{(\w+_id)(?::\w+)?\}")
+
+
+def _routes() -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for prefix, routers in (("/api/v1", API_ROUTERS), ("", PAGE_ROUTERS)):
+        for router in routers:
+            for route in router.routes:
+                if isinstance(route, APIRoute) and ID_PARAM.search(route.path):
+                    found += [(method, prefix + route.path) for method in route.methods]
+    return found
+
+
+async def _ids_of(t: TenantFixture, client: httpx.AsyncClient) -> dict[str, str]:
+    """One real object of each kind owned by tenant ``t``, keyed by the path parameter name."""
+    token = await make_token(t)
+    tokens = (
+        await client.get("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"})
+    ).json()
+    return {"token_id": tokens[0]["id"], "tenant_id": str(t.tenant_id)}
+
+
+async def test_every_id_route_hides_other_tenants(
+    app: FastAPI, client: httpx.AsyncClient, tenant_a: TenantFixture, tenant_b: TenantFixture
+) -> None:
+    ids_b = await _ids_of(tenant_b, client)
+    token_a = await make_token(tenant_a)
+    routes = _routes()
+    assert ("DELETE", "/api/v1/tokens/{token_id}") in routes
+    assert ("POST", "/settings/tokens/{token_id}/revoke") in routes
+
+    browser = httpx.AsyncClient(transport=client._transport, base_url="http://testserver")
+    csrf = await sign_in(browser, tenant_a)
+    checked = 0
+    for method, path in routes:
+        names = ID_PARAM.findall(path)
+        unknown = [n for n in names if n not in ids_b]
+        assert not unknown, f"map {unknown} to an object of tenant B in _ids_of ({path})"
+        url = ID_PARAM.sub(lambda m: ids_b[m.group(1)], path)
+        if path.startswith("/api/"):
+            r = await client.request(method, url, headers={"Authorization": f"Bearer {token_a}"})
+        else:
+            data = {"csrf_token": csrf} if method != "GET" else None
+            r = await browser.request(method, url, data=data)
+        assert r.status_code == 404, f"{method} {path} as tenant A → {r.status_code}"
+        checked += 1
+    assert checked >= 3
+
+    # And B's objects are intact afterwards.
+    token_b = await make_token(tenant_b)
+    r = await client.get(
+        f"/api/v1/tokens/{ids_b['token_id']}", headers={"Authorization": f"Bearer {token_b}"}
+    )
+    assert r.status_code == 200 and r.json()["revoked_at"] is None
+
+
+async def test_random_ids_are_404_too(client: httpx.AsyncClient, tenant_a: TenantFixture) -> None:
+    token = await make_token(tenant_a)
+    r = await client.get(
+        f"/api/v1/tokens/{uuid.uuid4()}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert r.status_code == 404 and r.json()["type"].endswith("/not-found")

@@ -1,0 +1,240 @@
+"""Test infrastructure: a real, migrated PostgreSQL (embedded unless MIRAGE_TEST_DATABASE_URL),
+the app over ASGI, a live `mirage api` process for browser and schema tests, and factories."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Settings are read once per process: fix them before anything imports mirage.config.
+_DATA = Path(
+    os.environ.get("MIRAGE_TEST_DATA_DIR") or Path(__file__).parent.parent / ".mirage" / "test"
+)
+_DATA.mkdir(parents=True, exist_ok=True)
+os.environ.setdefault("MIRAGE_ENV", "test")
+os.environ["MIRAGE_DATA_DIR"] = str(_DATA)
+os.environ["MIRAGE_SECRET_KEY"] = "test-secret-key-not-for-production"
+os.environ.setdefault("MIRAGE_LOG_JSON", "true")
+os.environ.pop("MIRAGE_DATABASE_URL", None)
+os.environ.pop("MIRAGE_REDIS_URL", None)
+tempfile.tempdir = str(_DATA / "tmp")
+Path(tempfile.tempdir).mkdir(exist_ok=True)
+
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import AsyncIterator, Iterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from mirage.config import get_settings  # noqa: E402
+from mirage.db import embedded  # noqa: E402
+from mirage.db import engine as db_engine  # noqa: E402
+from mirage.db.migrate import migrate  # noqa: E402
+from mirage.db.urls import RoleUrls, derive  # noqa: E402
+from mirage.kit import jobs  # noqa: E402
+from mirage.kit.logging import configure_logging  # noqa: E402
+
+TEST_DB = f"mirage_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+PASSWORD = "correct horse battery"
+
+
+def _server_url() -> str:
+    explicit = os.environ.get("MIRAGE_TEST_DATABASE_URL")
+    if explicit:
+        return explicit
+    return embedded.start(_DATA)
+
+
+@pytest.fixture(scope="session")
+def role_urls() -> Iterator[RoleUrls]:
+    """A freshly created and migrated database for this test session."""
+    server = make_url(_server_url())
+    admin_conninfo = server.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False
+    )
+    with psycopg.connect(admin_conninfo, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{TEST_DB}" with (force)')
+        conn.execute(f'create database "{TEST_DB}"')
+    urls = derive(server.set(database=TEST_DB).render_as_string(hide_password=False))
+    migrate(urls)
+    yield urls
+
+
+@pytest.fixture(scope="session")
+async def database(role_urls: RoleUrls) -> AsyncIterator[db_engine.Database]:
+    configure_logging("WARNING", json=True)
+    db = db_engine.make_database(role_urls, pool_size=5, application_name="mirage-tests")
+    db_engine.set_database(db)
+    pool = await jobs.open_app(role_urls.libpq(role_urls.app), max_size=4)
+    yield db
+    await jobs.close_app(pool)
+    await db.dispose()
+    db_engine.set_database(None)
+
+
+@pytest.fixture
+def bootstrap_conninfo(role_urls: RoleUrls) -> str:
+    """Superuser connection string (seeding across tenants, catalog checks)."""
+    return RoleUrls.libpq(role_urls.bootstrap)
+
+
+@pytest.fixture(scope="session")
+def app(database: db_engine.Database):  # type: ignore[no-untyped-def]
+    from mirage.app import create_app
+
+    return create_app(get_settings(), manage_database=False)
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+# --- factories -------------------------------------------------------------------------
+
+
+@dataclass
+class TenantFixture:
+    tenant_id: uuid.UUID
+    slug: str
+    user_id: uuid.UUID
+    email: str
+    password: str = PASSWORD
+
+
+async def make_tenant(role: str = "owner", *, name: str | None = None) -> TenantFixture:
+    from mirage.db.engine import session_scope
+    from mirage.models.tenancy import Role
+    from mirage.tenants import service
+
+    suffix = uuid.uuid4().hex[:8]
+    async with session_scope() as session:
+        tenant = await service.create_tenant(
+            session, name=name or f"Tenant {suffix}", slug=f"t-{suffix}"
+        )
+        user = await service.create_user(
+            session,
+            email=f"user-{suffix}@example.com",
+            password=PASSWORD,
+            display_name=f"User {suffix}",
+        )
+        await service.add_member(session, tenant_id=tenant.id, user_id=user.id, role=Role(role))
+        return TenantFixture(tenant.id, tenant.slug, user.id, user.email)
+
+
+async def make_token(t: TenantFixture, scopes: tuple[str, ...] = ("read", "write", "admin")) -> str:
+    from mirage.auth import service
+    from mirage.auth.principal import ROLE_SCOPES, Principal
+    from mirage.db.deps import bind_context
+    from mirage.db.engine import session_scope
+    from mirage.models.tenancy import Role
+
+    async with session_scope() as session:
+        await bind_context(session, tenant_id=t.tenant_id, user_id=t.user_id)
+        principal = Principal(
+            kind="user",
+            tenant_id=t.tenant_id,
+            role=Role.OWNER,
+            user_id=t.user_id,
+            scopes=ROLE_SCOPES[Role.OWNER],
+        )
+        _, plaintext = await service.create_token(
+            session, principal, name="test", scopes=list(scopes), expires_at=None
+        )
+        return plaintext
+
+
+@pytest.fixture
+async def tenant_a(database: db_engine.Database) -> TenantFixture:
+    return await make_tenant()
+
+
+@pytest.fixture
+async def tenant_b(database: db_engine.Database) -> TenantFixture:
+    return await make_tenant()
+
+
+async def sign_in(client: httpx.AsyncClient, t: TenantFixture) -> str:
+    """Sign in through the real form (CSRF included); returns the CSRF token for later posts."""
+    page = await client.get("/signin")
+    token = page.cookies.get("mirage_csrf") or client.cookies.get("mirage_csrf")
+    assert token
+    r = await client.post(
+        "/signin", data={"email": t.email, "password": t.password, "csrf_token": token, "next": "/"}
+    )
+    assert r.status_code == 303, r.text
+    return str(token)
+
+
+# --- a live `mirage api` process (browser and schema tests) -------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server at {url} did not start")
+
+
+@pytest.fixture(scope="session")
+def live_server(role_urls: RoleUrls, database: db_engine.Database) -> Iterator[LiveServer]:
+    """`mirage api` and `mirage worker` as real processes on the test database."""
+    port = free_port()
+    env = dict(os.environ)
+    env["MIRAGE_DATABASE_URL"] = role_urls.bootstrap.render_as_string(hide_password=False)
+    env["MIRAGE_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    env["MIRAGE_LOGIN_RATE_PER_ACCOUNT"] = "5/minute"
+    log = open(_DATA / "live-server.log", "ab")  # noqa: SIM115 - closed at teardown
+    api = subprocess.Popen(
+        [sys.executable, "-m", "mirage", "api", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "mirage", "worker", "--concurrency", "2"],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/health", api)
+        yield LiveServer(url=f"http://127.0.0.1:{port}", process=api)
+    finally:
+        for proc in (api, worker):
+            proc.terminate()
+        for proc in (api, worker):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        log.close()

@@ -1,0 +1,66 @@
+"""Row factories per tenant table, used by the RLS matrix.
+
+Every table with a tenant_id must have one here: the matrix test fails for a table without
+one, so a new table cannot skip the isolation proof.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import psycopg
+
+Factory = Callable[[psycopg.Connection, uuid.UUID], uuid.UUID]
+
+
+def _user(conn: psycopg.Connection) -> uuid.UUID:
+    uid = uuid.uuid4()
+    conn.execute(
+        "insert into users (id, email, display_name, password_hash) values (%s, %s, %s, 'x')",
+        (uid, f"{uid.hex}@example.com", "rls"),
+    )
+    return uid
+
+
+def memberships(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into memberships (id, tenant_id, user_id, role) values (%s, %s, %s, 'viewer')",
+        (rid, tenant_id, _user(conn)),
+    )
+    return rid
+
+
+def api_tokens(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into api_tokens (id, tenant_id, name, token_hash, hint, scopes) "
+        "values (%s, %s, 'rls', %s, 'abcdef', '{read}')",
+        (rid, tenant_id, uuid.uuid4().hex * 2),
+    )
+    return rid
+
+
+def audit_events(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into audit_events (id, tenant_id, action, details) values (%s, %s, 'rls', '{}')",
+        (rid, tenant_id),
+    )
+    return rid
+
+
+def tenant(conn: psycopg.Connection) -> uuid.UUID:
+    tid = uuid.uuid4()
+    conn.execute(
+        "insert into tenants (id, name, slug) values (%s, %s, %s)", (tid, "rls", f"rls-{tid.hex}")
+    )
+    return tid
+
+
+FACTORIES: dict[str, Factory] = {
+    "memberships": memberships,
+    "api_tokens": api_tokens,
+    "audit_events": audit_events,
+}

@@ -1,0 +1,61 @@
+"""Settings page: API tokens created and revoked from the dashboard, role limits."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.conftest import TenantFixture, make_tenant, sign_in
+
+
+async def test_create_and_revoke_token_from_dashboard(
+    client: httpx.AsyncClient, tenant_a: TenantFixture
+) -> None:
+    csrf = await sign_in(client, tenant_a)
+    r = await client.post(
+        "/settings/tokens",
+        data={
+            "name": "Zapier",
+            "scopes": ["read", "write"],
+            "expires_in_days": "30",
+            "csrf_token": csrf,
+        },
+    )
+    assert r.status_code == 201, r.text
+    secret = re.search(r'id="new-token-value">(mrg_[^<]+)<', r.text).group(1)  # type: ignore[union-attr]
+    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    assert me.status_code == 200 and set(me.json()["scopes"]) == {"read", "write"}
+
+    token_id = re.search(r"/settings/tokens/([0-9a-f-]{36})/revoke", r.text).group(1)  # type: ignore[union-attr]
+    r = await client.post(f"/settings/tokens/{token_id}/revoke", data={"csrf_token": csrf})
+    assert r.status_code == 303
+    assert (
+        await client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    ).status_code == 401
+    page = await client.get("/settings")
+    assert "api_token.revoke" in page.text and "api_token.create" in page.text
+
+
+async def test_bad_token_form_input_is_explained(
+    client: httpx.AsyncClient, tenant_a: TenantFixture
+) -> None:
+    csrf = await sign_in(client, tenant_a)
+    r = await client.post(
+        "/settings/tokens",
+        data={"name": "x", "scopes": ["read"], "expires_in_days": "lots", "csrf_token": csrf},
+    )
+    assert r.status_code == 422 and "entre 0 e 730" in r.text
+    r = await client.post("/settings/tokens", data={"name": "x", "csrf_token": csrf})
+    assert r.status_code == 422 and "escolha ao menos uma permissão" in r.text
+
+
+async def test_viewer_cannot_create_tokens(client: httpx.AsyncClient) -> None:
+    viewer = await make_tenant(role="viewer")
+    csrf = await sign_in(client, viewer)
+    page = await client.get("/settings")
+    assert 'action="/settings/tokens"' not in page.text
+    r = await client.post(
+        "/settings/tokens", data={"name": "x", "scopes": ["read"], "csrf_token": csrf}
+    )
+    assert r.status_code == 403
