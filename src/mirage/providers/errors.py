@@ -1,6 +1,7 @@
 """Typed gateway errors: what the caller must do differs per class, so they are distinct.
 
-* ``Unauthorized``, ``InstanceAlreadyExists``, ``BadRequest``: a bug or misconfiguration; never retried.
+* ``Unauthorized``, ``InstanceAlreadyExists``, ``BadRequest``: a bug or misconfiguration;
+  never retried.
 * ``InstanceNotFound``: the instance is gone on the gateway: re-create it.
 * ``NotConnected``: the gateway said the socket is closed; nothing was sent. Feeds the
   per-instance breaker and the recovery ladder (restart → logout + re-pair).
@@ -17,7 +18,7 @@ from typing import Any, Literal
 
 
 class GatewayError(Exception):
-    """Base class: ``status`` is the HTTP status (None when no answer), ``message`` the gateway's."""
+    """Base class: ``status`` is the HTTP status (None: no answer); ``message`` the gateway's."""
 
     def __init__(
         self,

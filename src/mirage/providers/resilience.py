@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from purgatory import AsyncCircuitBreakerFactory
@@ -56,7 +56,9 @@ class RetryPolicy:
 
         return AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential_jitter(initial=self.initial_s, max=self.max_s, jitter=self.jitter_s),
+            wait=wait_exponential_jitter(
+                initial=self.initial_s, max=self.max_s, jitter=self.jitter_s
+            ),
             retry=retry_if_exception(predicate),
             before_sleep=_before_sleep,
             reraise=True,
@@ -103,7 +105,9 @@ class Breakers:
         self._instance_exclude: list[Any] = [(BaseException, _not(counts_against_instance))]
 
     def _name(self, instance: str | None) -> str:
-        return f"{self._prefix}:{self.GATEWAY}" if instance is None else f"{self._prefix}:i:{instance}"
+        return (
+            f"{self._prefix}:{self.GATEWAY}" if instance is None else f"{self._prefix}:i:{instance}"
+        )
 
     @staticmethod
     def _on_event(name: str, kind: str, event: Any) -> None:
@@ -152,7 +156,9 @@ class Breakers:
                     async with inst:
                         yield
         except OpenedState as exc:
-            scope = "gateway" if exc.circuit_name == gw_name else "instance"
+            scope: Literal["gateway", "instance"] = (
+                "gateway" if exc.circuit_name == gw_name else "instance"
+            )
             raise CircuitOpen(
                 f"circuit open for the {scope}",
                 circuit=exc.circuit_name,
