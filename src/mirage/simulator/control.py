@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
+from mirage.simulator.avatar import avatar_png
 from mirage.simulator.config import EVOLUTION_VERSION, TUNABLE_FIELDS, SimulatorConfig
 from mirage.simulator.errors import SimError, bad_request, instance_missing, unauthorized
 from mirage.simulator.evolution import is_global_key, json_body, network
@@ -103,6 +104,14 @@ async def info(request: Request) -> JSONResponse:
             "contacts": sum(1 for a in net.accounts.values() if a.contact is not None),
         }
     )
+
+
+@router.get("/avatars/{number}.png")
+async def avatar(number: str) -> Response:
+    """Profile pictures, public like WhatsApp's CDN URLs."""
+    if not number.isdigit() or len(number) > 20:
+        raise SimError(404, [f"Cannot GET /_sim/avatars/{number}.png"])
+    return Response(avatar_png(number), media_type="image/png")
 
 
 @guarded.post("/reset")

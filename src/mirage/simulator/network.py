@@ -243,6 +243,9 @@ class Instance:
     def can_send(self) -> bool:
         return self.state == "open" and not self.zombie
 
+    def picture_url(self, base_url: str) -> str | None:
+        return f"{base_url}/_sim/avatars/{self.number}.png" if self.number else None
+
 
 class Network:
     def __init__(self, config: SimulatorConfig) -> None:
@@ -444,7 +447,7 @@ class Network:
             inst.pairing_number = jids.user_part(jids.create_jid(number))
             inst.qr.pairing_code = new_pairing_code(self.rng)
         if inst.state == "close":
-            self._start_qr(inst)
+            self.start_pairing(inst)
             delay = self._scaled(wait_s)
             if delay > 0:
                 await asyncio.sleep(delay)  # Evolution waits for the socket to produce a QR
@@ -452,7 +455,8 @@ class Network:
                 return self.state_payload(inst)
         return inst.qr.payload()
 
-    def _start_qr(self, inst: Instance) -> None:
+    def start_pairing(self, inst: Instance) -> None:
+        """close → connecting: the socket starts and shows its first QR (rendered lazily)."""
         inst.state = "connecting"
         inst.qr.count = 0
         self._emit(
@@ -570,7 +574,7 @@ class Network:
                 "instance": inst.name,
                 "wuid": inst.owner_jid,
                 "profileName": inst.profile_name,
-                "profilePictureUrl": None,
+                "profilePictureUrl": inst.picture_url(self.config.public_url),
                 "state": "open",
                 "statusReason": 200,
             },
@@ -1146,7 +1150,7 @@ class Network:
             "connectionStatus": status,
             "ownerJid": inst.owner_jid,
             "profileName": inst.profile_name,
-            "profilePicUrl": None,
+            "profilePicUrl": inst.picture_url(self.config.public_url),
             "integration": INTEGRATION,
             "number": inst.pairing_number,
             "businessId": None,

@@ -1,21 +1,30 @@
-"""Test support: a real HTTP webhook receiver that records what the gateway delivers.
+"""Test support: a real HTTP webhook receiver and a simulator harness on real sockets.
 
-Serve ``WebhookRecorder().app`` with ``BackgroundServer`` and point instances' webhooks at
-``{url}/hooks/<anything>``; then ``await recorder.wait_for(...)`` instead of sleeping.
+``SimulatorHarness`` serves the simulator and a ``WebhookRecorder`` with uvicorn in the
+running loop; point webhooks at ``harness.hook_url(name)`` and ``await recorder.wait_for(...)``
+instead of sleeping. Used by this package's tests, Mirage's integration tests and ``bench/``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from mirage.simulator.app import create_app
+from mirage.simulator.client import SimulatorClient
+from mirage.simulator.config import TUNABLE_FIELDS, SimulatorConfig
+from mirage.simulator.network import Network
+from mirage.simulator.server import BackgroundServer, reserve_socket, socket_url
 
 
 @dataclass(slots=True)
@@ -123,3 +132,141 @@ class WebhookRecorder:
 
         await self.wait_for(_has, timeout_s=timeout_s, what=f"{event} for {instance}")
         return found[0]
+
+
+def fast_config(**changes: Any) -> SimulatorConfig:
+    """Defaults for tests: deterministic, no simulated waits, webhook retries in milliseconds."""
+    base = SimulatorConfig(
+        api_key="test-global-key",
+        seed=1234,
+        time_scale=0.0,
+        qr_interval_s=60.0,
+        webhook_retry_scale=0.001,
+        webhook_timeout_s=5.0,
+    )
+    return base.with_changes(**changes) if changes else base
+
+
+class SimulatorHarness:
+    """A simulator and a webhook recorder, each on a real 127.0.0.1 socket, in this loop.
+
+    ``async with SimulatorHarness() as h:`` then ``await h.pair("a")`` gives a connected
+    instance whose webhooks land in ``h.recorder``.
+    """
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        sock = reserve_socket()
+        self.url = socket_url(sock)
+        self.config = (config or fast_config()).with_changes(public_url=self.url)
+        self.app = create_app(self.config)
+        self.recorder = WebhookRecorder()
+        self._sim = BackgroundServer(self.app, sock=sock)
+        self._hooks = BackgroundServer(self.recorder.app)
+        self.hooks_url = self._hooks.url
+        self.http = httpx.AsyncClient(
+            base_url=self.url, headers={"apikey": self.config.api_key}, timeout=10.0
+        )
+        self.control = SimulatorClient(self.url, self.config.api_key)
+
+    @property
+    def network(self) -> Network:
+        net: Network = self.app.state.network
+        return net
+
+    async def start(self) -> SimulatorHarness:
+        await self._hooks.start()
+        await self._sim.start()
+        return self
+
+    async def stop(self) -> None:
+        await self.http.aclose()
+        await self.control.aclose()
+        await self._sim.stop()
+        await self._hooks.stop()
+
+    async def __aenter__(self) -> SimulatorHarness:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def reset(self, **config: Any) -> None:
+        """Forget all state and restore the starting config, with ``config`` overrides
+        (/_sim/config tunables, camelCase, e.g. ``qrIntervalS=0.1``)."""
+        base = {camel: getattr(self.config, attr) for camel, attr in TUNABLE_FIELDS.items()}
+        await self.control.reset(**{**base, **config})
+        self.recorder.clear()
+
+    def hook_url(self, name: str) -> str:
+        return f"{self.hooks_url}/hooks/{name}"
+
+    def webhook(
+        self,
+        name: str,
+        *,
+        events: Sequence[str] = (),
+        by_events: bool = False,
+        jwt_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        hdrs = dict(headers or {})
+        if jwt_key:
+            hdrs["jwt_key"] = jwt_key
+        return {
+            "url": self.hook_url(name),
+            "byEvents": by_events,
+            "base64": False,
+            "headers": hdrs,
+            "events": list(events),
+        }
+
+    async def create(
+        self,
+        name: str,
+        *,
+        events: Sequence[str] = (),
+        jwt_key: str | None = None,
+        qrcode: bool = False,
+        by_events: bool = False,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        body = {
+            "instanceName": name,
+            "integration": "WHATSAPP-BAILEYS",
+            "qrcode": qrcode,
+            "webhook": self.webhook(name, events=events, by_events=by_events, jwt_key=jwt_key),
+            **extra,
+        }
+        resp = await self.http.post("/instance/create", json=body)
+        if resp.status_code != 201:
+            raise AssertionError(f"create {name}: {resp.status_code} {resp.text}")
+        result: dict[str, Any] = resp.json()
+        return result
+
+    async def pair(
+        self,
+        name: str,
+        *,
+        number: str | None = None,
+        profile_name: str | None = None,
+        **create: Any,
+    ) -> dict[str, Any]:
+        """Create, connect and scan: an ``open`` instance (time_scale 0 makes it immediate)."""
+        await self.create(name, **create)
+        resp = await self.http.get(f"/instance/connect/{name}")
+        if resp.status_code != 200:
+            raise AssertionError(f"connect {name}: {resp.status_code} {resp.text}")
+        view = await self.control.scan(name, number=number, profile_name=profile_name)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while view["state"] != "open":
+            if loop.time() > deadline:
+                raise AssertionError(f"{name} did not open: {view}")
+            await asyncio.sleep(0.01)
+            view = await self.control.instance(name)
+        return view
