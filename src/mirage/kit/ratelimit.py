@@ -32,9 +32,11 @@ class RateLimitResult:
 
 class RateLimiter:
     def __init__(self, redis_url: str | None = None) -> None:
-        self.storage: Storage = (
-            storage_from_string(f"async+{redis_url}") if redis_url else MemoryStorage()  # type: ignore[assignment]
-        )
+        storage: Storage = MemoryStorage()
+        if redis_url:
+            # redis-py's asyncio client (already a dependency) rather than coredis.
+            storage = storage_from_string(f"async+{redis_url}", implementation="redispy")  # type: ignore[assignment]
+        self.storage = storage
         self.strategy = MovingWindowRateLimiter(self.storage)
 
     async def hit(self, limit: str, *keys: str) -> RateLimitResult:

@@ -40,6 +40,19 @@ def _clean_errors(errors: list[Any]) -> list[dict[str, Any]]:
     return cleaned
 
 
+def _allowed_methods(app: FastAPI, request: Request) -> set[str]:
+    """Every method any route offers for this path (Starlette only reports the first route's)."""
+    root = request.scope.get("root_path") or ""
+    path = request.url.path
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    methods: set[str] = set()
+    for route in getattr(app.state, "api_routes", ()):
+        if route.path_regex.match(path):
+            methods |= set(route.methods or ())
+    return methods
+
+
 def install_api_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
@@ -71,6 +84,11 @@ def install_api_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            allowed = ", ".join(sorted(_allowed_methods(app, request)))
+            return problem(405, "Method not allowed",
+                           f"this resource supports: {allowed}", "method-not-allowed",
+                           headers={"Allow": allowed})
         return problem(
             exc.status_code,
             str(exc.detail),

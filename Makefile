@@ -1,0 +1,58 @@
+# Mirage: the two commands a newcomer needs are `make demo` and `make test`.
+# Everything else (a private uv, the locked virtualenv, Chromium for browser tests) is set up
+# on demand, so both work on a fresh machine with only Python 3.11+.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: demo test setup lint format types pytest browser i18n clean
+
+demo: setup  ## Run Mirage with demo data (embedded PostgreSQL, API, worker)
+	$(BIN)/mirage demo $(ARGS)
+
+test: setup browser  ## Lint, type-check and run the whole test suite (browser tests included)
+	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/mypy
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+setup: $(VENV)/.synced
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+browser:  ## Browser tests drive the system Chromium (Playwright cannot download one here)
+	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is needed for the browser tests: install it (apt-get install chromium) or set MIRAGE_CHROMIUM"; exit 1; fi; }
+
+lint: setup
+	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/ruff check src tests bench scripts
+
+format: setup
+	$(BIN)/ruff format src tests bench scripts
+	$(BIN)/ruff check --fix src tests bench scripts
+
+types: setup
+	$(BIN)/mypy
+
+pytest: setup browser
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+i18n: setup  ## Re-extract messages and merge them into the catalogs
+	$(BIN)/python scripts/i18n.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache test-artifacts

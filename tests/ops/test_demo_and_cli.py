@@ -1,0 +1,125 @@
+"""`mirage demo` from an empty data folder (embedded PostgreSQL), Ctrl-C, and a second run
+that reuses the data; `mirage tenant create` / `mirage user create` on a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from mirage.db.urls import RoleUrls
+from tests.conftest import free_port
+
+
+def _start_demo(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIRAGE_")}
+    env["MIRAGE_DATA_DIR"] = str(data_dir)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mirage", "demo", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            raise AssertionError("demo exited early:\n" + "".join(lines))
+        lines.append(line)
+        if "Press Ctrl-C" in line:
+            return proc, "".join(lines)
+    proc.kill()
+    raise AssertionError("demo did not start:\n" + "".join(lines))
+
+
+def _sign_in(base: str, email: str, password: str) -> httpx.Response:
+    with httpx.Client(base_url=base) as c:
+        c.get("/signin")
+        return c.post("/signin", data={"email": email, "password": password,
+                                       "csrf_token": c.cookies["mirage_csrf"]},
+                      follow_redirects=True)
+
+
+def _stop(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_demo_starts_signs_in_stops_cleanly_and_reuses_data(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo-data"
+    port = free_port()
+    proc, banner = _start_demo(data_dir, port)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        assert f"Open {url}" in banner
+        email = re.search(r"e-mail:\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
+        password = re.search(r"password:\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
+        page = _sign_in(url, email, password)
+        assert page.status_code == 200 and "Visão geral" in page.text
+        tenant_name = re.search(r'class="tenant-name">([^<]+)<', page.text).group(1)  # type: ignore[union-attr]
+        deadline = time.monotonic() + 30
+        ready = httpx.get(url + "/health/ready")
+        while ready.status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            ready = httpx.get(url + "/health/ready")
+        assert ready.status_code == 200, ready.text
+    finally:
+        code = _stop(proc)
+    assert code == 0
+    pid_file = data_dir / "pg" / "postmaster.pid"
+    deadline = time.monotonic() + 15
+    while pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not pid_file.exists(), "embedded PostgreSQL still running after Ctrl-C"
+
+    # Second run: same data, same credentials, same tenant.
+    proc, banner2 = _start_demo(data_dir, port)
+    try:
+        assert f"password: {password}" in banner2
+        page = _sign_in(f"http://127.0.0.1:{port}", email, password)
+        assert page.status_code == 200 and tenant_name in page.text
+    finally:
+        assert _stop(proc) == 0
+    creds = json.loads((data_dir / "demo-credentials.json").read_text())
+    assert creds == {"email": email, "password": password}
+
+
+def test_cli_creates_tenant_and_user(role_urls: RoleUrls, tmp_path: Path) -> None:
+    env = dict(os.environ)
+    env["MIRAGE_DATABASE_URL"] = role_urls.bootstrap.render_as_string(hide_password=False)
+    slug = f"cli-{os.getpid()}-{time.time_ns() % 100000}"
+
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mirage", *args], env=env, text=True,
+                              capture_output=True, input=stdin, timeout=120, check=False)
+
+    r = run("migrate")
+    assert r.returncode == 0 and "migrated" in r.stdout, r.stderr
+    r = run("tenant", "create", "Agência CLI", "--slug", slug)
+    assert r.returncode == 0, r.stderr
+    r = run("tenant", "create", "Outra", "--slug", slug)
+    assert r.returncode == 2 and "already exists" in r.stderr
+    r = run("user", "create", f"{slug}@example.com", "--tenant", slug, "--role", "admin",
+            "--password", "long enough pw")
+    assert r.returncode == 0 and "is now admin" in r.stdout, r.stderr
+    r = run("user", "create", f"x{slug}@example.com", "--password", "short")
+    assert r.returncode == 2 and "at least 10" in r.stderr
+    r = run("user", "create", f"y{slug}@example.com", "--role", "king", "--password", "x" * 12)
+    assert r.returncode == 2 and "role must be one of" in r.stderr
+    with psycopg.connect(RoleUrls.libpq(role_urls.bootstrap)) as conn:
+        role = conn.execute(
+            "select m.role from memberships m join users u on u.id = m.user_id "
+            "join tenants t on t.id = m.tenant_id where t.slug = %s", (slug,)).fetchone()
+    assert role == ("admin",)
