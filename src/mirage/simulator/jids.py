@@ -51,6 +51,11 @@ def create_jid(raw: str) -> str:
     return number + USER_SUFFIX
 
 
+def digits(raw: str) -> str:
+    """A phone number as typed on a handset: digits only, no WhatsApp-side rewriting."""
+    return re.sub(r"\D", "", user_part(raw))
+
+
 def user_part(jid: str) -> str:
     return jid.split("@", 1)[0].split(":", 1)[0]
 

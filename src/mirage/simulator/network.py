@@ -444,7 +444,7 @@ class Network:
         if inst.state == "open":
             return self.state_payload(inst)
         if number:
-            inst.pairing_number = jids.user_part(jids.create_jid(number))
+            inst.pairing_number = jids.digits(number)
             inst.qr.pairing_code = new_pairing_code(self.rng)
         if inst.state == "close":
             self.start_pairing(inst)
@@ -530,7 +530,7 @@ class Network:
             raise SimError(
                 409, [f'The "{inst.name}" instance is not showing a QR code; call connect first']
             )
-        chosen = jids.user_part(jids.create_jid(number)) if number else None
+        chosen = _valid_number(number) if number else None
         chosen = chosen or inst.pairing_number or inst.number or self._allocate_number()
         acct = self.accounts.get(chosen)
         if acct is not None and acct.instance not in (None, inst.name):
@@ -1085,7 +1085,7 @@ class Network:
     # ------------------------------------------------------------------ contacts
 
     def upsert_contact(self, number: str, name: str | None, contact: Contact) -> Account:
-        user = jids.user_part(jids.create_jid(number))
+        user = _valid_number(number)
         acct = self.accounts.get(user)
         if acct is not None and acct.instance is not None:
             raise SimError(409, [f"{user} is the handset of instance {acct.instance!r}"])
@@ -1094,7 +1094,7 @@ class Network:
         return acct
 
     def remove_contact(self, number: str) -> bool:
-        user = jids.user_part(jids.create_jid(number))
+        user = jids.digits(number)
         acct = self.accounts.get(user)
         if acct is None or acct.instance is not None:
             return False
@@ -1234,6 +1234,13 @@ class Network:
             "messages": len(self.message_log),
             "scheduled": self.scheduler.pending,
         }
+
+
+def _valid_number(raw: str) -> str:
+    number = jids.digits(raw)
+    if not 8 <= len(number) <= 15:
+        raise SimError(400, [f"{raw!r} is not a phone number (8 to 15 digits)"])
+    return number
 
 
 def _b64(data: bytes) -> str:

@@ -233,13 +233,18 @@ class SimulatorHarness:
         jwt_key: str | None = None,
         qrcode: bool = False,
         by_events: bool = False,
+        headers: Mapping[str, str] | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
+        """POST /instance/create with a webhook to the recorder; ``extra`` goes in the body."""
+        webhook = self.webhook(
+            name, events=events, by_events=by_events, jwt_key=jwt_key, headers=headers
+        )
         body = {
             "instanceName": name,
             "integration": "WHATSAPP-BAILEYS",
             "qrcode": qrcode,
-            "webhook": self.webhook(name, events=events, by_events=by_events, jwt_key=jwt_key),
+            "webhook": webhook,
             **extra,
         }
         resp = await self.http.post("/instance/create", json=body)
