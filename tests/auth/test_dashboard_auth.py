@@ -133,3 +133,21 @@ async def test_language_from_header_cookie_and_choice(
         "/language", data={"lang": "pt_BR", "csrf_token": csrf, "next": "//evil.example"}
     )
     assert r.headers["location"] == "/"
+
+
+def test_every_state_changing_page_route_is_csrf_protected() -> None:
+    """A new dashboard router cannot forget CSRF: every unsafe route must carry the check."""
+    from fastapi.routing import APIRoute
+
+    from mirage.app import PAGE_ROUTERS
+    from mirage.web.csrf import csrf_protect
+
+    unsafe = 0
+    for router in PAGE_ROUTERS:
+        for route in router.routes:
+            if not isinstance(route, APIRoute) or route.methods <= {"GET", "HEAD", "OPTIONS"}:
+                continue
+            unsafe += 1
+            calls = {d.call for d in route.dependant.dependencies}
+            assert csrf_protect in calls, f"{route.methods} {route.path} lacks CSRF protection"
+    assert unsafe >= 5

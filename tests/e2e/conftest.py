@@ -11,8 +11,13 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -20,7 +25,9 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 def chromium_path() -> str:
     path = os.environ.get("MIRAGE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(path).exists():
-        pytest.fail("Chromium not found: install it (apt-get install chromium) or set MIRAGE_CHROMIUM")
+        pytest.fail(
+            "Chromium not found: install it (apt-get install chromium) or set MIRAGE_CHROMIUM"
+        )
     return path
 
 

@@ -21,12 +21,15 @@ async def member_of_two() -> tuple[TenantFixture, TenantFixture]:
     a = await make_tenant(name="Agência Aurora")
     b = await make_tenant(name="Bravo Marketing")
     async with session_scope() as session:
-        await service.add_member(session, tenant_id=b.tenant_id, user_id=a.user_id,
-                                 role=Role.VIEWER)
+        await service.add_member(
+            session, tenant_id=b.tenant_id, user_id=a.user_id, role=Role.VIEWER
+        )
     return a, b
 
 
-async def _sign_in(page: Page, server: LiveServer, t: TenantFixture, password: str | None = None) -> None:
+async def _sign_in(
+    page: Page, server: LiveServer, t: TenantFixture, password: str | None = None
+) -> None:
     await page.goto(server.url + "/")
     await expect(page).to_have_url(re.compile(r"/signin$"))
     await page.get_by_label("E-mail").fill(t.email)
@@ -76,10 +79,14 @@ async def test_form_without_csrf_token_is_refused(
     await page.goto(live_server.url + "/settings")
     await page.get_by_label("Nome", exact=True).fill("Sem token")
     # Strip the token from the form, as a cross-site form would lack it.
-    await page.evaluate("document.querySelectorAll('form[action=\"/settings/tokens\"] "
-                  "input[name=csrf_token]').forEach(e => e.remove())")
+    await page.evaluate(
+        'document.querySelectorAll(\'form[action="/settings/tokens"] '
+        "input[name=csrf_token]').forEach(e => e.remove())"
+    )
     await page.get_by_role("button", name="Criar token").click()
-    await expect(page.get_by_role("heading", name="Verificação de segurança falhou")).to_be_visible()
+    await expect(
+        page.get_by_role("heading", name="Verificação de segurança falhou")
+    ).to_be_visible()
     await page.goto(live_server.url + "/settings")
     await expect(page.locator("#tokens tbody")).not_to_contain_text("Sem token")
 

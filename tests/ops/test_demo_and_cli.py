@@ -24,7 +24,10 @@ def _start_demo(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
     env["MIRAGE_DATA_DIR"] = str(data_dir)
     proc = subprocess.Popen(
         [sys.executable, "-m", "mirage", "demo", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: list[str] = []
     deadline = time.monotonic() + 120
@@ -43,9 +46,11 @@ def _start_demo(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
 def _sign_in(base: str, email: str, password: str) -> httpx.Response:
     with httpx.Client(base_url=base) as c:
         c.get("/signin")
-        return c.post("/signin", data={"email": email, "password": password,
-                                       "csrf_token": c.cookies["mirage_csrf"]},
-                      follow_redirects=True)
+        return c.post(
+            "/signin",
+            data={"email": email, "password": password, "csrf_token": c.cookies["mirage_csrf"]},
+            follow_redirects=True,
+        )
 
 
 def _stop(proc: subprocess.Popen[str]) -> int:
@@ -102,8 +107,15 @@ def test_cli_creates_tenant_and_user(role_urls: RoleUrls, tmp_path: Path) -> Non
     slug = f"cli-{os.getpid()}-{time.time_ns() % 100000}"
 
     def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "mirage", *args], env=env, text=True,
-                              capture_output=True, input=stdin, timeout=120, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "mirage", *args],
+            env=env,
+            text=True,
+            capture_output=True,
+            input=stdin,
+            timeout=120,
+            check=False,
+        )
 
     r = run("migrate")
     assert r.returncode == 0 and "migrated" in r.stdout, r.stderr
@@ -111,8 +123,17 @@ def test_cli_creates_tenant_and_user(role_urls: RoleUrls, tmp_path: Path) -> Non
     assert r.returncode == 0, r.stderr
     r = run("tenant", "create", "Outra", "--slug", slug)
     assert r.returncode == 2 and "already exists" in r.stderr
-    r = run("user", "create", f"{slug}@example.com", "--tenant", slug, "--role", "admin",
-            "--password", "long enough pw")
+    r = run(
+        "user",
+        "create",
+        f"{slug}@example.com",
+        "--tenant",
+        slug,
+        "--role",
+        "admin",
+        "--password",
+        "long enough pw",
+    )
     assert r.returncode == 0 and "is now admin" in r.stdout, r.stderr
     r = run("user", "create", f"x{slug}@example.com", "--password", "short")
     assert r.returncode == 2 and "at least 10" in r.stderr
@@ -121,5 +142,7 @@ def test_cli_creates_tenant_and_user(role_urls: RoleUrls, tmp_path: Path) -> Non
     with psycopg.connect(RoleUrls.libpq(role_urls.bootstrap)) as conn:
         role = conn.execute(
             "select m.role from memberships m join users u on u.id = m.user_id "
-            "join tenants t on t.id = m.tenant_id where t.slug = %s", (slug,)).fetchone()
+            "join tenants t on t.id = m.tenant_id where t.slug = %s",
+            (slug,),
+        ).fetchone()
     assert role == ("admin",)

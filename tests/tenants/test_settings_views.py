@@ -59,3 +59,20 @@ async def test_viewer_cannot_create_tokens(client: httpx.AsyncClient) -> None:
         "/settings/tokens", data={"name": "x", "scopes": ["read"], "csrf_token": csrf}
     )
     assert r.status_code == 403
+
+
+async def test_overview_polls_worker_status(
+    client: httpx.AsyncClient, tenant_a: TenantFixture
+) -> None:
+    await sign_in(client, tenant_a)
+    home = await client.get("/")
+    assert 'hx-get="/partials/worker-status"' in home.text
+    part = await client.get("/partials/worker-status", headers={"HX-Request": "true"})
+    assert part.status_code == 200 and 'id="worker-status"' in part.text
+    assert "<html" not in part.text  # a fragment, swapped in place
+    client.cookies.clear()
+    r = await client.get(
+        "/partials/worker-status",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/settings"},
+    )
+    assert r.status_code == 401 and r.headers["HX-Redirect"] == "/signin?next=/settings"

@@ -30,9 +30,21 @@ async def home(request: Request, session: DbSession, principal: DashboardPrincip
     overview = {
         "members": await MembershipRepository(session).count(),
         "tokens": len(tokens),
-        "system": await ops_service.readiness(session),
     }
-    return render(request, "tenants/home.html", {"overview": overview})
+    return render(
+        request,
+        "tenants/home.html",
+        {"overview": overview, "system": await ops_service.readiness(session)},
+    )
+
+
+@router.get("/partials/worker-status")
+async def worker_status(
+    request: Request, session: DbSession, principal: DashboardPrincipal
+) -> Response:
+    return render(
+        request, "tenants/_worker_status.html", {"system": await ops_service.readiness(session)}
+    )
 
 
 async def _settings_context(session: DbSession, principal: DashboardPrincipal) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -86,9 +87,13 @@ def install_api_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 405:
             allowed = ", ".join(sorted(_allowed_methods(app, request)))
-            return problem(405, "Method not allowed",
-                           f"this resource supports: {allowed}", "method-not-allowed",
-                           headers={"Allow": allowed})
+            return problem(
+                405,
+                "Method not allowed",
+                f"this resource supports: {allowed}",
+                "method-not-allowed",
+                headers={"Allow": allowed},
+            )
         return problem(
             exc.status_code,
             str(exc.detail),
@@ -125,10 +130,14 @@ def install_page_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
-        target = request.url.path
-        if request.url.query:
-            target += "?" + request.url.query
-        url = "/signin" + (f"?next={target}" if target not in ("/", "/signin") else "")
+        if request.headers.get("hx-request"):
+            # A fragment is no place to land after sign-in: go back to the page it was on.
+            target = urlsplit(request.headers.get("hx-current-url", "")).path or "/"
+        else:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        url = "/signin" + (
+            f"?next={quote(target, safe='/?=&')}" if target not in ("/", "/signin") else ""
+        )
         if request.headers.get("hx-request"):
             return Response(status_code=401, headers={"HX-Redirect": url})
         return RedirectResponse(url, status_code=303)
