@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -53,8 +53,8 @@ class WebhookRecorder:
     deliveries: list[RecordedDelivery] = field(default_factory=list)
     # Statuses to answer, consumed one per request (then 200): e.g. [500, 500] for retries.
     script: list[int] = field(default_factory=list)
-    # Seconds to hold each answer (for webhook timeout tests).
-    hold_s: float = 0.0
+    # Seconds to hold answers, consumed one per request (then 0): for webhook timeout tests.
+    holds: list[float] = field(default_factory=list)
     rejected: int = 0
 
     def __post_init__(self) -> None:
@@ -67,8 +67,9 @@ class WebhookRecorder:
         except ValueError:
             body = None
         status = self.script.pop(0) if self.script else 200
-        if self.hold_s:
-            await asyncio.sleep(self.hold_s)
+        hold = self.holds.pop(0) if self.holds else 0.0
+        if hold:
+            await asyncio.sleep(hold)
         self.deliveries.append(
             RecordedDelivery(
                 path=request.url.path,
@@ -85,7 +86,7 @@ class WebhookRecorder:
     def clear(self) -> None:
         self.deliveries.clear()
         self.script.clear()
-        self.hold_s = 0.0
+        self.holds.clear()
         self.rejected = 0
 
     def accepted(
@@ -275,3 +276,15 @@ class SimulatorHarness:
             await asyncio.sleep(0.01)
             view = await self.control.instance(name)
         return view
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, timeout_s: float = 5.0, what: str = "condition"
+) -> None:
+    """Await ``check()`` until it is true (a poll, not a timing assertion)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
