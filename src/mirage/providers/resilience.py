@@ -57,7 +57,7 @@ class RetryPolicy:
         return AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
             wait=wait_exponential_jitter(
-                initial=self.initial_s, max=self.max_s, jitter=self.jitter_s
+                multiplier=self.initial_s, max=self.max_s, jitter=self.jitter_s
             ),
             retry=retry_if_exception(predicate),
             before_sleep=_before_sleep,
