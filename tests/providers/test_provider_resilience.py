@@ -214,8 +214,10 @@ async def test_instance_breaker_opens_refuses_and_closes_by_itself(
         await gw.send_text("a", b["number"], "x")
     assert refused.value.scope == "instance"
     with pytest.raises(CircuitOpen):
-        await gw.connection_state("a")
+        await gw.check_numbers("a", [b["number"]])
     assert await requests_to(sim, "POST /message/sendText") == before  # refused locally
+    # Management calls still pass: they are how the instance gets repaired.
+    assert await gw.connection_state("a") == "open"
     # Other instances and the gateway are unaffected.
     assert gw.breaker_state() == "closed" and gw.breaker_state("b") == "closed"
     await gw.send_text("b", (await sim.control.instance("a"))["number"], "tudo bem por aqui")
@@ -264,3 +266,24 @@ async def test_gateway_breaker_opens_on_5xx_and_recovers(
     await eventually(recovered, what="the cool-down")
     assert await gw.connection_state("b") == "close"
     assert gw.breaker_state() == "closed"
+
+
+async def test_reset_breaker_after_repair(
+    sim: SimulatorHarness, make_gateway: GatewayFactory
+) -> None:
+    await sim.pair("a")
+    b = await sim.pair("b")
+    policy = BreakerPolicy(instance_threshold=2, instance_cooldown_s=60, gateway_threshold=10_000)
+    gw = make_gateway(retry=PATIENT, breakers=policy)
+    await sim.control.disconnect("a", 401)  # logged out: sends fail until a new QR is scanned
+    for _ in range(2):
+        with pytest.raises(NotConnected):
+            await gw.send_text("a", b["number"], "x")
+    assert gw.breaker_state("a") == "opened"
+    # The QR modal works while sends are refused; after the scan Mirage resets the breaker.
+    qr = await gw.connect("a")
+    assert qr.qr is not None and qr.qr.code
+    await sim.control.scan("a")
+    gw.reset_breaker("a")
+    assert gw.breaker_state("a") == "closed"
+    assert (await gw.send_text("a", b["number"], "de volta")).message_id

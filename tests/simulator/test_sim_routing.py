@@ -278,3 +278,48 @@ async def test_brazilian_ninth_digit_resolves_to_the_registered_jid(
         await sim.http.post("/chat/whatsappNumbers/a", json={"numbers": [dialled]})
     ).json()
     assert checks[0]["jid"] == f"{registered}@s.whatsapp.net" and checks[0]["exists"] is True
+
+
+async def test_the_same_flows_with_simulated_time(sim: SimulatorHarness) -> None:
+    """time_scale > 0: waits, acks, reading, replies and reconnects run on timers."""
+    await sim.reset(timeScale=0.01)  # 1/100 of real timings (acks in ms, a reply in 80 ms)
+    created = await sim.create("a", qrcode=True)  # waits ~50 ms like Evolution's 5 s
+    assert created["qrcode"]["count"] == 1
+    a = await sim.control.scan("a")
+    assert a["state"] == "connecting"  # the 515 restart after pairing is still under way
+    await sim.recorder.wait_event("a", "connection.update", lambda d: d["state"] == "open")
+    b = await sim.pair("b")
+    await sim.control.set_contact("5511955554444", behavior="reply", replyText="já li")
+
+    resp = await sim.http.post("/message/sendText/a", json={"number": b["number"], "text": "oi"})
+    key_id = resp.json()["key"]["id"]
+    await sim.http.post("/message/sendText/a", json={"number": "5511955554444", "text": "oi"})
+    await sim.recorder.wait_for(
+        lambda _: statuses(sim, "a", key_id) == {"SERVER_ACK", "DELIVERY_ACK", "READ"},
+        what="timed acks",
+    )
+    await sim.recorder.wait_event("b", "messages.upsert", lambda d: d["key"]["id"] == key_id)
+    reply = await sim.recorder.wait_event("a", "messages.upsert")
+    assert reply.data["message"]["conversation"] == "já li"
+
+    await sim.control.disconnect("a", 515)
+    state = (await sim.http.get("/instance/connectionState/a")).json()["instance"]["state"]
+    assert state == "connecting"
+    reopened = [
+        d
+        for d in sim.recorder.accepted(instance="a", event="connection.update")
+        if d.data["state"] == "open"
+    ]
+    await sim.recorder.wait_for(
+        lambda r: (
+            len(
+                [
+                    d
+                    for d in r.accepted(instance="a", event="connection.update")
+                    if d.data["state"] == "open"
+                ]
+            )
+            > len(reopened)
+        ),
+        what="the silent reconnect",
+    )

@@ -136,6 +136,11 @@ class EvolutionGateway:
     def breaker_state(self, instance: str | None = None) -> str:
         return self._breakers.state(instance)
 
+    def reset_breaker(self, instance: str) -> None:
+        """Close an instance's breaker now, e.g. when its CONNECTION_UPDATE says ``open``
+        again after a re-pair, instead of waiting for the cool-down."""
+        self._breakers.reset(instance)
+
     # ------------------------------------------------------------------ transport
 
     def _timeout(self, extra_s: float = 0.0) -> httpx.Timeout:
@@ -148,7 +153,7 @@ class EvolutionGateway:
         path: str,
         *,
         instance: str | None = None,
-        breaker: bool = True,
+        messaging: bool = False,
         token: str | None = None,
         body: Any = None,
         params: Mapping[str, str] | None = None,
@@ -158,6 +163,11 @@ class EvolutionGateway:
     ) -> Any:
         """One logical call: retries around (breakers around (one HTTP request)).
 
+        Every call goes through the gateway breaker; ``messaging`` calls (send, presence,
+        number checks, read marks) also through the instance's breaker. Management calls
+        (connect, state, restart, logout…) never meet the instance breaker: they are how a
+        broken instance gets repaired, and the QR modal must work while sends are refused.
+
         ``recover`` handles a definitive error seen on a *retry*: an earlier attempt whose
         answer was lost may have done the work (create → "name in use", delete → 404…).
         """
@@ -165,7 +175,7 @@ class EvolutionGateway:
         async for attempt in self._retry.retrying(predicate, op):
             with attempt:
                 try:
-                    async with self._breakers.guard(instance if breaker else None):
+                    async with self._breakers.guard(instance if messaging else None):
                         return await self._once(
                             op, method, path, instance, token, body, params, extra_timeout_s
                         )
@@ -283,7 +293,7 @@ class EvolutionGateway:
     # ------------------------------------------------------------------ general
 
     async def info(self) -> GatewayInfo:
-        body = await self._call("info", "GET", "/", breaker=False)
+        body = await self._call("info", "GET", "/")
         body = body if isinstance(body, dict) else {}
         return GatewayInfo(
             version=body.get("version"), client_name=body.get("clientName"), raw=body
@@ -340,7 +350,6 @@ class EvolutionGateway:
             "POST",
             "/instance/create",
             body=body,
-            breaker=False,
             extra_timeout_s=_CREATE_QR_EXTRA_S if qrcode else 0.0,
             recover=recover,
         )
@@ -401,7 +410,6 @@ class EvolutionGateway:
             "GET",
             "/instance/fetchInstances",
             instance=name,
-            breaker=False,
             token=token,
             params={"instanceName": name} if name else None,
         )
@@ -472,6 +480,7 @@ class EvolutionGateway:
             "POST",
             self._path("/message/sendText", instance),
             instance=instance,
+            messaging=True,
             token=token,
             body=body,
             # Evolution holds the request for ``delay`` ms before sending.
@@ -501,6 +510,7 @@ class EvolutionGateway:
             "POST",
             self._path("/chat/sendPresence", instance),
             instance=instance,
+            messaging=True,
             token=token,
             body={"number": number, "presence": str(presence), "delay": int(delay_ms)},
             extra_timeout_s=delay_ms / 1000,
@@ -514,6 +524,7 @@ class EvolutionGateway:
             "POST",
             self._path("/chat/whatsappNumbers", instance),
             instance=instance,
+            messaging=True,
             token=token,
             body={"numbers": list(numbers)},
         )
@@ -528,6 +539,7 @@ class EvolutionGateway:
             "POST",
             self._path("/chat/markMessageAsRead", instance),
             instance=instance,
+            messaging=True,
             token=token,
             body={"readMessages": [k.to_evolution() for k in keys]},
         )

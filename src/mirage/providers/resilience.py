@@ -1,10 +1,11 @@
 """Retries (tenacity) and circuit breakers (purgatory), configured for a WhatsApp gateway.
 
-Two breakers guard every call: one for the gateway as a whole (it counts only gateway-level
-failures: timeouts, connection errors, 5xx) and one per instance (which also counts
-"not connected" — the "connected but cannot send" zombie of reference §6.2). Both open after
-``threshold`` consecutive failures, refuse fast with ``CircuitOpen``, and let a trial call
-through after ``cooldown_s`` (half-open): success closes, failure re-opens.
+A breaker for the gateway as a whole guards every call and counts only gateway-level failures
+(timeouts, connection errors, 429/5xx). A breaker per instance guards messaging calls and
+also counts "not connected" — the "connected but cannot send" zombie of reference §6.2.
+Both open after ``threshold`` consecutive failed attempts, refuse fast with ``CircuitOpen``,
+and let a trial call through after ``cooldown_s`` (half-open): success closes, failure
+re-opens. State is in memory, per process: share one client per process.
 """
 
 from __future__ import annotations
@@ -114,10 +115,17 @@ class Breakers:
         if kind == "state_changed":
             log.warning("circuit breaker state changed", circuit=name, state=event.state)
 
+    def _contexts(self) -> dict[str, Any]:
+        # The in-memory repository keeps contexts in a plain dict, read synchronously.
+        contexts: dict[str, Any] = getattr(self._factory.uow.contexts, "breakers", {})
+        return contexts
+
+    def reset(self, instance: str | None = None) -> None:
+        # Forgetting the context is purgatory's "closed, no failures": it is re-created on use.
+        self._contexts().pop(self._name(instance), None)
+
     def state(self, instance: str | None = None) -> str:
-        # The in-memory repository keeps contexts in a plain dict; reading it is synchronous.
-        repo = self._factory.uow.contexts
-        ctx = getattr(repo, "breakers", {}).get(self._name(instance))
+        ctx = self._contexts().get(self._name(instance))
         if ctx is None:
             return "closed"
         if ctx.state == "opened" and time.time() > ctx.opened_at + ctx.ttl:

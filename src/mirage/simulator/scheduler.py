@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import structlog
 
@@ -38,24 +39,21 @@ class Scheduler:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
-    def spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run a coroutine now; keep a reference (against garbage collection); log crashes."""
-
-        async def _guard() -> None:
-            try:
-                await coro
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("simulator task failed")
-
-        task = asyncio.get_running_loop().create_task(_guard())
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
         return task
 
-    def call_later(self, delay_s: float, fn: Callable[[], Awaitable[None] | None]) -> Timer:
-        """Call ``fn`` after ``delay_s``; a coroutine it returns is spawned as a tracked task."""
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("simulator task failed", exc_info=exc)
+
+    def call_later(self, delay_s: float, fn: Callable[[], object]) -> Timer:
+        """Call ``fn`` after ``delay_s``; a coroutine it returns is spawned as a tracked task
+        (any other return value is ignored)."""
         timer = Timer(self)
         if self._closed:
             timer.cancelled = True
@@ -70,7 +68,7 @@ class Scheduler:
             except Exception:
                 log.exception("simulator timer failed")
                 return
-            if result is not None:
+            if asyncio.iscoroutine(result):
                 self.spawn(result)
 
         timer._handle = asyncio.get_running_loop().call_later(max(0.0, delay_s), _fire)

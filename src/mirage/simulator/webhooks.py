@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import random
@@ -338,11 +337,3 @@ class WebhookDispatcher:
         self.stats["retried"] += 1
         delay = retry_delay_s(delivery.attempts, self._rng, cfg.webhook_retry_scale)
         self._scheduler.call_later(delay, lambda: self._attempt(delivery))
-
-    async def drain(self, timeout_s: float = 5.0) -> None:
-        """Wait until no delivery is in flight (tests and graceful shutdown)."""
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while any(d.state == "pending" for d in self.log):
-            if asyncio.get_running_loop().time() > deadline:
-                return
-            await asyncio.sleep(0.01)
