@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from mirage.simulator import control, evolution
 from mirage.simulator.config import SimulatorConfig
 from mirage.simulator.errors import SimError, envelope, phrase
 from mirage.simulator.network import Network
+from mirage.simulator.server import EmbeddedServer
 
 log = structlog.get_logger("mirage.simulator")
 
@@ -157,10 +159,16 @@ async def serve(
     public_url: str | None = None,
     config: SimulatorConfig | None = None,
     log_level: str = "info",
+    handle_signals: bool = True,
 ) -> None:
-    """Serve the simulator in the running event loop until cancelled or signalled."""
+    """Serve the simulator in the running event loop until signalled or cancelled.
+
+    Cancelling the task shuts down gracefully. Embedded next to other servers in one process
+    (``mirage demo``), pass ``handle_signals=False`` and cancel the task to stop it.
+    """
     cfg = build_config(host, port, api_key, public_url=public_url, config=config)
-    server = uvicorn.Server(
+    server_cls = uvicorn.Server if handle_signals else EmbeddedServer
+    server = server_cls(
         uvicorn.Config(
             create_app(cfg),
             host=host,
@@ -171,7 +179,13 @@ async def serve(
         )
     )
     log.info("simulator listening", url=cfg.public_url, evolution_compatible=True)
-    await server.serve()
+    task = asyncio.create_task(server.serve())
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        server.should_exit = True  # stop accepting, finish in-flight requests, run lifespan
+        await task
+        raise
 
 
 def run(
@@ -184,6 +198,7 @@ def run(
     log_level: str = "info",
 ) -> None:
     """Blocking entry point for ``mirage sim``."""
-    asyncio.run(
-        serve(host, port, api_key, public_url=public_url, config=config, log_level=log_level)
-    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            serve(host, port, api_key, public_url=public_url, config=config, log_level=log_level)
+        )

@@ -30,10 +30,11 @@ def socket_url(sock: socket.socket) -> str:
     return f"http://{host}:{port}"
 
 
-class _EmbeddedServer(uvicorn.Server):
+class EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves SIGINT/SIGTERM to the host process."""
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
-        # Embedded: the host process owns SIGINT/SIGTERM, not this server.
         yield
 
 
@@ -58,7 +59,7 @@ class BackgroundServer:
             lifespan="on",
             timeout_graceful_shutdown=1,
         )
-        self._server = _EmbeddedServer(config)
+        self._server = EmbeddedServer(config)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> str:
