@@ -411,7 +411,7 @@ class Network:
             token=token or self._new_token(),
             created_at=now,
             updated_at=now,
-            pairing_number=number,
+            pairing_number=jids.digits(number) if number else None,
         )
         inst.settings.update(settings)
         if webhook is not None:
@@ -714,7 +714,7 @@ class Network:
         if inst.state != "open":
             raise connection_closed(500)
 
-    def resolve_recipient(self, inst: Instance, number: str) -> Account:
+    def resolve_recipient(self, number: str) -> Account:
         acct = self.lookup(number, create_implicit=True)
         if acct is None:
             jid = jids.create_jid(number)
@@ -732,7 +732,7 @@ class Network:
         mentioned: list[str],
     ) -> dict[str, Any]:
         self._require_socket(inst)
-        target = self.resolve_recipient(inst, number)
+        target = self.resolve_recipient(number)
         if inst.zombie:
             raise connection_closed(400)
         if delay_ms > 0:
@@ -785,7 +785,7 @@ class Network:
         self, inst: Instance, *, number: str, presence: str, delay_ms: int
     ) -> dict[str, Any]:
         self._require_socket(inst)
-        target = self.resolve_recipient(inst, number)
+        target = self.resolve_recipient(number)
         if inst.zombie:
             raise connection_closed(400)
         self._presence_to(inst, target, presence)
