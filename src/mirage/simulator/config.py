@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 # The Evolution release whose behaviour the simulator reproduces (reference/evolution-api.md §0).
@@ -62,12 +62,6 @@ class SimulatorConfig:
 
     def with_changes(self, **changes: Any) -> SimulatorConfig:
         return replace(self, **changes)
-
-    def public_view(self) -> dict[str, Any]:
-        """Everything but the key, for ``/_sim/info``."""
-        data = asdict(self)
-        data.pop("api_key")
-        return data
 
 
 # Runtime-tunable fields (PUT /_sim/config) and their JSON (camelCase) names.
