@@ -28,6 +28,7 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import AsyncIterator, Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
@@ -206,13 +207,19 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
 
 
 @pytest.fixture(scope="session")
-def live_server(role_urls: RoleUrls, database: db_engine.Database) -> Iterator[LiveServer]:
+def live_server(
+    role_urls: RoleUrls, database: db_engine.Database, world: GatewayWorld
+) -> Iterator[LiveServer]:
     """`mirage api` as a real process on the test database (no worker: tests that need one
     start it themselves, so the worker-heartbeat readiness check stays deterministic)."""
     port = free_port()
     env = dict(os.environ)
     env["MIRAGE_DATABASE_URL"] = role_urls.bootstrap.render_as_string(hide_password=False)
     env["MIRAGE_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    # The gateway is the simulator running in the test process (its loop serves it while
+    # async tests await).
+    env["MIRAGE_EVOLUTION_URL"] = world.sim.url
+    env["MIRAGE_EVOLUTION_API_KEY"] = world.sim.config.api_key
     env["MIRAGE_LOGIN_RATE_PER_ACCOUNT"] = "5/minute"
     env["MIRAGE_API_RATE_PER_TENANT"] = "100000/minute"  # the schema fuzzer is fast
     log = open(_DATA / "live-server.log", "ab")  # noqa: SIM115 - closed at teardown
@@ -232,3 +239,61 @@ def live_server(role_urls: RoleUrls, database: db_engine.Database) -> Iterator[L
         except subprocess.TimeoutExpired:
             api.kill()
         log.close()
+
+
+# --- the simulator as the gateway, and Mirage served over real HTTP in this loop -----------
+
+
+@dataclass
+class GatewayWorld:
+    sim: Any  # mirage.simulator.testing.SimulatorHarness
+    mirage_url: str
+
+
+@pytest.fixture(scope="session")
+async def world(app, database: db_engine.Database) -> AsyncIterator[GatewayWorld]:  # type: ignore[no-untyped-def]
+    """Simulator (gateway + WhatsApp network) and Mirage on real sockets; webhooks flow
+    simulator → Mirage over HTTP exactly as they would from Evolution."""
+    from pydantic import SecretStr
+
+    from mirage.instances.gateway import set_gateway
+    from mirage.providers import EvolutionGateway
+    from mirage.simulator.server import BackgroundServer
+    from mirage.simulator.testing import SimulatorHarness, fast_config
+
+    harness = SimulatorHarness(fast_config(api_key="world-key"))
+    await harness.start()
+    server = BackgroundServer(app)
+    url = await server.start()
+    settings = get_settings()
+    settings.public_url = url
+    settings.evolution_url = harness.url
+    settings.evolution_api_key = SecretStr(harness.config.api_key)
+    set_gateway(EvolutionGateway(harness.url, harness.config.api_key), simulator=True)
+    try:
+        yield GatewayWorld(sim=harness, mirage_url=url)
+    finally:
+        set_gateway(None)
+        await server.stop()
+        await harness.stop()
+
+
+@pytest.fixture
+async def gw(world: GatewayWorld) -> GatewayWorld:
+    await world.sim.reset()
+    return world
+
+
+async def eventually(check, *, timeout_s: float = 10.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll an async predicate until it holds (waiting on the system, not timing it)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        result = await check()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)

@@ -51,6 +51,39 @@ def audit_events(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
     return rid
 
 
+def instances(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into instances (id, tenant_id, display_name, gateway_name, token_enc, "
+        "webhook_secret_enc) values (%s, %s, %s, %s, 'x', 'x')",
+        (rid, tenant_id, f"n-{rid.hex[:8]}", f"rls-{rid.hex}"),
+    )
+    return rid
+
+
+def webhook_events(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    instance = instances(conn, tenant_id)
+    row = conn.execute(
+        "insert into webhook_events (tenant_id, instance_id, event, payload) "
+        "values (%s, %s, 'messages.upsert', '{}') returning id",
+        (tenant_id, instance),
+    ).fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
+def messages(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into messages (id, tenant_id, instance_id, provider_message_id, direction, "
+        "from_me, remote_jid, message_type, status, status_rank, status_history) "
+        "values (%s, %s, %s, %s, 'inbound', false, '5511999999999@s.whatsapp.net', "
+        "'conversation', 'DELIVERY_ACK', 3, '[]')",
+        (rid, tenant_id, instances(conn, tenant_id), rid.hex),
+    )
+    return rid
+
+
 def tenant(conn: psycopg.Connection) -> uuid.UUID:
     tid = uuid.uuid4()
     conn.execute(
@@ -63,4 +96,7 @@ FACTORIES: dict[str, Factory] = {
     "memberships": memberships,
     "api_tokens": api_tokens,
     "audit_events": audit_events,
+    "instances": instances,
+    "webhook_events": webhook_events,
+    "messages": messages,
 }

@@ -14,13 +14,18 @@ from mirage.auth import router as auth_api
 from mirage.auth import views as auth_views
 from mirage.config import Settings, get_settings
 from mirage.db import engine as db_engine
+from mirage.instances import router as instances_api
+from mirage.instances import views as instances_views
+from mirage.instances.gateway import close_gateway
 from mirage.kit import jobs
+from mirage.kit.live import LiveHub
 from mirage.kit.logging import configure_logging, get_logger
 from mirage.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from mirage.kit.ratelimit import RateLimiter
 from mirage.ops import router as ops_router
 from mirage.tenants import views as tenant_views
 from mirage.web.errors import install_api_handlers, install_page_handlers
+from mirage.webhooks import router as webhooks_router
 
 log = get_logger(__name__)
 
@@ -32,8 +37,10 @@ Errors are RFC 9457 problem+json documents.
 
 
 # Every router the app serves; tests walk these (e.g. the cross-tenant probe).
-API_ROUTERS = (auth_api.router,)
-PAGE_ROUTERS = (ops_router.router, auth_views.router, tenant_views.router)
+API_ROUTERS = (auth_api.router, instances_api.router)
+PAGE_ROUTERS = (auth_views.router, tenant_views.router, instances_views.router)
+# Machine-facing routes: no cookies, so no CSRF; authenticated by their own means.
+MACHINE_ROUTERS = (ops_router.router, webhooks_router.router)
 
 
 def create_api(settings: Settings) -> FastAPI:
@@ -79,6 +86,8 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         try:
             yield
         finally:
+            await live_hub(app).close()
+            await close_gateway()
             await jobs.close_app(pool)
             if owned:
                 await db.dispose()
@@ -97,12 +106,22 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         StaticFiles(directory=str(resources.files("mirage") / "web" / "static")),
         name="static",
     )
-    for router in PAGE_ROUTERS:
+    for router in (*MACHINE_ROUTERS, *PAGE_ROUTERS):
         app.include_router(router)
     install_page_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def live_hub(app: FastAPI) -> LiveHub:
+    """The process's LISTEN/NOTIFY fan-out, created on first use."""
+    hub: LiveHub | None = getattr(app.state, "live", None)
+    if hub is None:
+        db = db_engine.get_database()
+        hub = LiveHub(db.urls.libpq(db.urls.app))
+        app.state.live = hub
+    return hub
 
 
 def asgi() -> FastAPI:

@@ -10,13 +10,20 @@ import re
 import uuid
 
 import httpx
+import psycopg
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from mirage.app import API_ROUTERS, PAGE_ROUTERS
+from tests import factories
 from tests.conftest import TenantFixture, make_token, sign_in
 
 ID_PARAM = re.compile(r"\{(\w+_id)(?::\w+)?\}")
+# Valid bodies for routes that take one, so the probe reaches the lookup (not validation).
+BODIES: dict[str, dict[str, str]] = {
+    "/api/v1/instances/{instance_id}/pairing-code": {"phone": "5511999998888"},
+    "/instances/{instance_id}/pairing-code": {"phone": "5511999998888"},
+}
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -29,19 +36,29 @@ def _routes() -> list[tuple[str, str]]:
     return found
 
 
-async def _ids_of(t: TenantFixture, client: httpx.AsyncClient) -> dict[str, str]:
+async def _ids_of(t: TenantFixture, client: httpx.AsyncClient, conninfo: str) -> dict[str, str]:
     """One real object of each kind owned by tenant ``t``, keyed by the path parameter name."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        instance_id = factories.instances(conn, t.tenant_id)
     token = await make_token(t)
     tokens = (
         await client.get("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"})
     ).json()
-    return {"token_id": tokens[0]["id"], "tenant_id": str(t.tenant_id)}
+    return {
+        "token_id": tokens[0]["id"],
+        "tenant_id": str(t.tenant_id),
+        "instance_id": str(instance_id),
+    }
 
 
 async def test_every_id_route_hides_other_tenants(
-    app: FastAPI, client: httpx.AsyncClient, tenant_a: TenantFixture, tenant_b: TenantFixture
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    tenant_a: TenantFixture,
+    tenant_b: TenantFixture,
+    bootstrap_conninfo: str,
 ) -> None:
-    ids_b = await _ids_of(tenant_b, client)
+    ids_b = await _ids_of(tenant_b, client, bootstrap_conninfo)
     token_a = await make_token(tenant_a)
     routes = _routes()
     assert ("DELETE", "/api/v1/tokens/{token_id}") in routes
@@ -55,10 +72,16 @@ async def test_every_id_route_hides_other_tenants(
         unknown = [n for n in names if n not in ids_b]
         assert not unknown, f"map {unknown} to an object of tenant B in _ids_of ({path})"
         url = ID_PARAM.sub(lambda m: ids_b[m.group(1)], path)
+        body = BODIES.get(path)
         if path.startswith("/api/"):
-            r = await client.request(method, url, headers={"Authorization": f"Bearer {token_a}"})
+            r = await client.request(
+                method,
+                url,
+                headers={"Authorization": f"Bearer {token_a}"},
+                json=body if method != "GET" else None,
+            )
         else:
-            data = {"csrf_token": csrf} if method != "GET" else None
+            data = {"csrf_token": csrf, **(body or {})} if method != "GET" else None
             r = await browser.request(method, url, data=data)
         assert r.status_code == 404, f"{method} {path} as tenant A → {r.status_code}"
         checked += 1

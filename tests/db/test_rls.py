@@ -116,13 +116,23 @@ def test_isolation_matrix(bootstrap_conninfo: str, table: str) -> None:
             assert dele.rowcount == 0, f"{table}: A deleted B's row"
 
             # Inserting a row for B (a copy of A's row relabelled) is rejected.
+            cols = [
+                r[0]
+                for r in conn.execute(
+                    "select column_name from information_schema.columns where table_schema = "
+                    "'public' and table_name = %s and column_name <> 'id' "
+                    "order by ordinal_position",
+                    (table,),
+                )
+            ]
+            select_list = sql.SQL(", ").join(
+                sql.Placeholder() if c == "tenant_id" else sql.Identifier(c) for c in cols
+            )
             with pytest.raises(errors.InsufficientPrivilege), conn.transaction():
                 conn.execute(
-                    sql.SQL(
-                        "insert into {t} select (jsonb_populate_record(null::{t}, "
-                        "to_jsonb(x) || jsonb_build_object('id', gen_random_uuid(), "
-                        "'tenant_id', %s::uuid))).* from {t} x where id = %s"
-                    ).format(t=t),
+                    sql.SQL("insert into {t} ({cols}) select {sel} from {t} where id = %s").format(
+                        t=t, cols=sql.SQL(", ").join(map(sql.Identifier, cols)), sel=select_list
+                    ),
                     (b, row_a),
                 )
             # Moving A's own row to B is rejected too.

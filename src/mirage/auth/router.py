@@ -28,7 +28,7 @@ from mirage.tenants.repository import TenantRepository
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (400, 401, 403, 404, 413, 422, 429)
+    for code in (400, 401, 403, 404, 409, 413, 422, 429)
 }
 
 router = APIRouter(responses=ERRORS)

@@ -36,6 +36,11 @@ def translations(locale: str) -> gettext.NullTranslations:
     return gettext.GNUTranslations(buf)
 
 
+def N_(message: str) -> str:
+    """Mark a message for extraction; it is translated where it is shown."""
+    return message
+
+
 def normalize(value: str | None) -> str | None:
     if not value:
         return None

@@ -3,6 +3,7 @@
 from mirage.db.base import Base
 from mirage.models.audit import AuditEvent
 from mirage.models.auth import ApiToken, UserSession
+from mirage.models.instances import Instance, Message, WebhookEvent
 from mirage.models.tenancy import ROLES, Membership, Role, Tenant, User
 
 __all__ = [
@@ -10,9 +11,12 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "Instance",
     "Membership",
+    "Message",
     "Role",
     "Tenant",
     "User",
     "UserSession",
+    "WebhookEvent",
 ]

@@ -15,6 +15,7 @@ from mirage.kit.logging import get_logger
 
 log = get_logger(__name__)
 PROBLEM_BASE = "https://mirage.dev/problems/"
+MACHINE_PREFIXES = ("/api/", "/webhooks/", "/health", "/metrics")
 
 
 def problem(
@@ -118,6 +119,9 @@ def install_page_handlers(app: FastAPI) -> None:
     from mirage.web.templating import render, translate
 
     def _page(request: Request, status: int, title: str, detail: str) -> Response:
+        if request.url.path.startswith(MACHINE_PREFIXES):
+            # Gateways and probes get problem+json, never a page.
+            return problem(status, title, detail, title.lower().replace(" ", "-"))
         if request.headers.get("hx-request"):
             # Shown as a toast by the layout's HTMX error hook.
             return Response(detail, status_code=status, media_type="text/plain")
@@ -144,6 +148,8 @@ def install_page_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
+        if request.url.path.startswith(MACHINE_PREFIXES):
+            return problem(exc.status_code, exc.title, exc.detail, exc.type_slug)
         return _page(
             request, exc.status_code, translate(request, exc.title), translate(request, exc.detail)
         )

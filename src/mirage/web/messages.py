@@ -5,10 +5,7 @@ Marked with N_ so `pybabel extract -k N_` puts them in the catalog.
 
 from __future__ import annotations
 
-
-def N_(message: str) -> str:
-    return message
-
+from mirage.kit.i18n import N_
 
 ROLES = [N_("owner"), N_("admin"), N_("operator"), N_("viewer")]
 ERRORS = [
@@ -33,4 +30,10 @@ ERRORS = [
     N_("API token not found"),
     N_("tenant not found"),
     N_("you are not a member of any tenant"),
+    N_("number not found"),
+    N_("a number with this name already exists"),
+    N_("the name must have 1 to 80 characters"),
+    N_("enter the phone number with country and area code, digits only"),
+    N_("the number is not connected: connect it (QR code) instead of restarting"),
+    N_("scanning from the dashboard only works with the simulator"),
 ]

@@ -16,7 +16,7 @@ from mirage.kit import i18n
 from mirage.web import csrf
 
 # Each domain keeps its pages in <domain>/templates/<domain>/...; web/ holds the layout.
-TEMPLATE_PACKAGES = ("web", "auth", "tenants")
+TEMPLATE_PACKAGES = ("web", "auth", "tenants", "instances")
 LANG_COOKIE = "mirage_lang"
 
 
@@ -36,6 +36,9 @@ def environment(locale: str) -> Environment:
     )
     env.install_gettext_translations(i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.globals["LANGUAGES"] = i18n.LABELS
+    from mirage.instances.health import reason_words
+
+    env.globals["reason_words"] = reason_words
     return env
 
 
@@ -90,3 +93,7 @@ def render(
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers["Content-Language"] = i18n.html_lang(locale)
     return response
+
+
+# Fragments (HTMX swaps, SSE rows) go through the same renderer: same locale, same CSRF token.
+render_fragment = render

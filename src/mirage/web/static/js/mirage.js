@@ -10,6 +10,23 @@
     setTimeout(function () { el.remove(); }, 6000);
   }
   window.mirageToast = toast;
+
+  // The pairing modal: closes on its ✕, and by itself once the number is connected.
+  document.addEventListener("click", function (evt) {
+    var btn = evt.target.closest && evt.target.closest("[data-close-modal-now]");
+    if (btn) { var m = btn.closest(".modal-backdrop"); if (m) m.remove(); }
+  });
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    if (evt.detail.target && evt.detail.target.querySelector("[data-close-modal]")) {
+      setTimeout(function () {
+        var m = document.getElementById("connect-modal");
+        if (m) m.remove();
+      }, 1500);
+    }
+  });
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key === "Escape") { var m = document.getElementById("connect-modal"); if (m) m.remove(); }
+  });
   document.addEventListener("htmx:responseError", function (evt) {
     var xhr = evt.detail.xhr;
     var text = (xhr && xhr.responseText) || "";

@@ -1,0 +1,1 @@
+"""WhatsApp numbers: gateway instances, pairing, live status and health."""

@@ -1,0 +1,89 @@
+"""The health verdict of a number: a pure function of the signals the gateway gives us.
+
+Verdicts, worst last: healthy < degraded < restricted < banned (quarantined is set by the
+operator or the risk budget and is never cleared here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mirage.kit.i18n import N_
+
+# Baileys' DisconnectReason codes Evolution treats as terminal: no silent reconnect, the
+# number must be paired again (reference/evolution-api.md §5.5).
+TERMINAL_CODES = frozenset({401, 402, 403, 406})
+BANNED_CODES = frozenset({402, 403})
+
+# Human words for disconnect codes (translated in the dashboard).
+REASONS: dict[int, str] = {
+    200: N_("connected normally"),
+    401: N_("logged out from the phone: needs re-pairing"),
+    402: N_("account restricted by WhatsApp: needs re-pairing"),
+    403: N_("number blocked by WhatsApp: needs re-pairing"),
+    406: N_("session refused by WhatsApp: needs re-pairing"),
+    408: N_("connection lost or timed out"),
+    411: N_("multi-device mismatch"),
+    428: N_("connection closed"),
+    440: N_("session replaced by another device"),
+    500: N_("corrupted session"),
+    503: N_("WhatsApp service unavailable"),
+    515: N_("restart required (normal right after pairing)"),
+}
+
+DEGRADED_FAILURES = 3
+RESTRICTED_FAILURES = 10
+MIN_ACK_SAMPLE = 20
+
+
+def reason_words(code: int | None) -> str | None:
+    if code is None:
+        return None
+    return REASONS.get(code, N_("disconnected (code %(code)s)"))
+
+
+@dataclass(frozen=True)
+class Signals:
+    state: str  # open / connecting / close / refused / unknown
+    reason_code: int | None
+    consecutive_send_failures: int = 0
+    sent_sample: int = 0  # outbound messages old enough to have been delivered
+    delivered_sample: int = 0  # of those, how many reached DELIVERY_ACK or better
+    current: str = "healthy"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    health: str
+    reason: str | None
+
+
+def assess(s: Signals) -> Verdict:
+    if s.current == "quarantined":
+        return Verdict("quarantined", N_("quarantined by an operator"))
+    if s.state in ("close", "refused") and s.reason_code in BANNED_CODES:
+        return Verdict("banned", reason_words(s.reason_code))
+    if s.consecutive_send_failures >= RESTRICTED_FAILURES:
+        return Verdict("restricted", N_("many consecutive send failures"))
+    if s.sent_sample >= MIN_ACK_SAMPLE:
+        ratio = s.delivered_sample / s.sent_sample
+        if ratio < 0.5:
+            return Verdict("restricted", N_("most recent messages were not delivered"))
+        if ratio < 0.8:
+            return Verdict("degraded", N_("low delivery rate"))
+    if s.state == "open" and s.consecutive_send_failures >= DEGRADED_FAILURES:
+        return Verdict("degraded", N_("connected but cannot send"))
+    if s.consecutive_send_failures >= DEGRADED_FAILURES:
+        return Verdict("degraded", N_("recent send failures"))
+    if s.state in ("close", "refused") and s.reason_code in TERMINAL_CODES:
+        return Verdict("degraded", reason_words(s.reason_code))
+    return Verdict("healthy", None)
+
+
+def needs_pairing(state: str, reason_code: int | None, current: bool) -> bool:
+    """A terminal close (or a refused QR session) needs a new pairing; open clears it."""
+    if state == "open":
+        return False
+    if state in ("close", "refused") and (reason_code in TERMINAL_CODES or state == "refused"):
+        return True
+    return current

@@ -1,0 +1,45 @@
+"""API shapes for numbers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class InstanceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str = Field(min_length=1, max_length=80, description="A name for the number.")
+
+
+class InstanceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    display_name: str
+    gateway_name: str
+    state: Literal["close", "connecting", "open", "refused", "unknown"]
+    state_reason: int | None
+    needs_pairing: bool
+    phone: str | None
+    profile_name: str | None
+    health: Literal["healthy", "degraded", "restricted", "banned", "quarantined"]
+    health_reason: str | None
+    first_connected_at: datetime | None
+    created_at: datetime
+
+
+class PairingOut(BaseModel):
+    state: str
+    qr_png_data_url: str | None = Field(description="A data: URL of the QR PNG to scan.")
+    pairing_code: str | None
+    qr_count: int
+
+
+class PairingCodeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(min_length=8, max_length=20, description="E.g. 5511999998888")

@@ -1,0 +1,370 @@
+"""Numbers: create on the gateway with a signed webhook, pair, act, and keep state and health."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mirage.auth.principal import Principal
+from mirage.auth.service import require
+from mirage.config import get_settings
+from mirage.instances import health
+from mirage.instances.gateway import get_gateway
+from mirage.instances.repository import InstanceRepository
+from mirage.kit import crypto
+from mirage.kit.clock import utcnow
+from mirage.kit.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from mirage.kit.i18n import N_
+from mirage.kit.logging import get_logger
+from mirage.models import Instance
+from mirage.models.tenancy import Role
+from mirage.ops import audit
+from mirage.providers import (
+    ConnectionState,
+    ConnectResult,
+    GatewayError,
+    InstanceNotFound,
+    NotConnected,
+    WebhookSpec,
+)
+from mirage.webhooks.normalize import ConnectionUpdate, phone_from_jid
+
+log = get_logger(__name__)
+TENANT_HEADER = "X-Mirage-Tenant"
+
+
+def _key() -> str:
+    return get_settings().resolved_secret_key()
+
+
+def webhook_secret(instance: Instance) -> str:
+    return crypto.decrypt(_key(), instance.webhook_secret_enc)
+
+
+def instance_token(instance: Instance) -> str:
+    return crypto.decrypt(_key(), instance.token_enc)
+
+
+def webhook_url(instance_id: uuid.UUID) -> str:
+    return f"{get_settings().public_url}/webhooks/evolution/{instance_id}"
+
+
+def _gateway_failure(exc: GatewayError) -> ServiceUnavailable:
+    return ServiceUnavailable(f"the WhatsApp gateway failed: {exc}")
+
+
+async def list_instances(session: AsyncSession, principal: Principal) -> list[Instance]:
+    require(principal, "read")
+    return list(await InstanceRepository(session).list())
+
+
+async def get_instance(
+    session: AsyncSession, principal: Principal, instance_id: uuid.UUID
+) -> Instance:
+    require(principal, "read")
+    instance = await InstanceRepository(session).get(instance_id)
+    if instance is None:
+        raise NotFound("number not found")
+    return instance
+
+
+async def create_instance(
+    session: AsyncSession, principal: Principal, *, display_name: str
+) -> Instance:
+    """Create the row and the gateway instance with its webhook (URL, tenant header, JWT key).
+
+    Both happen in the request's transaction: if the gateway refuses, nothing is stored.
+    """
+    require(principal, "admin", role=Role.ADMIN)
+    display_name = " ".join(display_name.split())
+    if not display_name or len(display_name) > 80:
+        raise ValidationFailed("the name must have 1 to 80 characters", field="display_name")
+    repo = InstanceRepository(session)
+    if await repo.by_display_name(display_name):
+        raise Conflict("a number with this name already exists", field="display_name")
+    instance_id = uuid.uuid4()
+    token, secret = crypto.random_token(24), crypto.random_token(32)
+    instance = await repo.add(
+        Instance(
+            id=instance_id,
+            tenant_id=principal.tenant_id,
+            display_name=display_name,
+            gateway_name=f"mirage-{instance_id.hex[:20]}",
+            token_enc=crypto.encrypt(_key(), token),
+            webhook_secret_enc=crypto.encrypt(_key(), secret),
+            state="close",
+            needs_pairing=True,
+        )
+    )
+    spec = WebhookSpec(
+        url=webhook_url(instance_id),
+        headers={TENANT_HEADER: str(principal.tenant_id)},
+        jwt_key=secret,
+    )
+    try:
+        created = await get_gateway().create_instance(
+            instance.gateway_name, webhook=spec, token=token
+        )
+    except GatewayError as exc:
+        raise _gateway_failure(exc) from exc
+    instance.provisioned = True
+    instance.state = (
+        created.status.value if created.status is not ConnectionState.UNKNOWN else "close"
+    )
+    await session.flush()
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action="instance.create",
+        target_type="instance",
+        target_id=instance_id,
+        name=display_name,
+    )
+    return instance
+
+
+@dataclass(frozen=True)
+class PairingView:
+    state: str
+    qr_png_data_url: str | None
+    pairing_code: str | None
+    qr_count: int
+
+
+def _view(result: ConnectResult) -> PairingView:
+    qr = result.qr
+    return PairingView(
+        state=result.state.value,
+        qr_png_data_url=qr.base64 if qr else None,
+        pairing_code=qr.pairing_code if qr else None,
+        qr_count=qr.count if qr else 0,
+    )
+
+
+async def connect(
+    session: AsyncSession, principal: Principal, instance_id: uuid.UUID
+) -> PairingView:
+    """The live QR (the gateway rotates it), or ``open`` once the number is connected."""
+    require(principal, "write", role=Role.OPERATOR)
+    instance = await get_instance(session, principal, instance_id)
+    try:
+        result = await get_gateway().connect(instance.gateway_name, token=instance_token(instance))
+    except GatewayError as exc:
+        raise _gateway_failure(exc) from exc
+    view = _view(result)
+    if view.state == "open" and instance.state != "open":
+        # The webhook will say so too; reflect it now so the modal and the list agree.
+        await apply_connection(
+            session, instance, ConnectionUpdate(ConnectionState.OPEN, 200, None, None)
+        )
+    elif view.state == "connecting" and instance.state == "close":
+        await _set_state(session, instance, "connecting", instance.state_reason)
+    return view
+
+
+async def pairing_code(
+    session: AsyncSession, principal: Principal, instance_id: uuid.UUID, phone: str
+) -> PairingView:
+    require(principal, "write", role=Role.OPERATOR)
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if not 10 <= len(digits) <= 15:
+        raise ValidationFailed(
+            "enter the phone number with country and area code, digits only", field="phone"
+        )
+    instance = await get_instance(session, principal, instance_id)
+    try:
+        result = await get_gateway().request_pairing_code(
+            instance.gateway_name, digits, token=instance_token(instance)
+        )
+    except GatewayError as exc:
+        raise _gateway_failure(exc) from exc
+    return _view(result)
+
+
+async def restart(session: AsyncSession, principal: Principal, instance_id: uuid.UUID) -> None:
+    require(principal, "write", role=Role.OPERATOR)
+    instance = await get_instance(session, principal, instance_id)
+    if instance.state not in ("open", "connecting"):
+        raise Conflict("the number is not connected: connect it (QR code) instead of restarting")
+    try:
+        await get_gateway().restart(instance.gateway_name, token=instance_token(instance))
+    except GatewayError as exc:
+        raise _gateway_failure(exc) from exc
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action="instance.restart",
+        target_type="instance",
+        target_id=instance_id,
+    )
+
+
+async def logout(session: AsyncSession, principal: Principal, instance_id: uuid.UUID) -> None:
+    require(principal, "admin", role=Role.ADMIN)
+    instance = await get_instance(session, principal, instance_id)
+    try:
+        await get_gateway().logout(instance.gateway_name, token=instance_token(instance))
+    except NotConnected:
+        pass  # already logged out: the goal is reached
+    except GatewayError as exc:
+        raise _gateway_failure(exc) from exc
+    await apply_connection(
+        session, instance, ConnectionUpdate(ConnectionState.CLOSE, 401, None, None)
+    )
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action="instance.logout",
+        target_type="instance",
+        target_id=instance_id,
+    )
+
+
+async def delete(session: AsyncSession, principal: Principal, instance_id: uuid.UUID) -> None:
+    require(principal, "admin", role=Role.ADMIN)
+    repo = InstanceRepository(session)
+    instance = await get_instance(session, principal, instance_id)
+    try:
+        await get_gateway().delete_instance(instance.gateway_name, token=instance_token(instance))
+    except InstanceNotFound:
+        pass  # gone on the gateway already
+    except GatewayError as exc:
+        raise _gateway_failure(exc) from exc
+    await repo.delete(instance)
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action="instance.delete",
+        target_type="instance",
+        target_id=instance_id,
+        name=instance.display_name,
+    )
+    await repo.notify(
+        json.dumps(
+            {
+                "t": str(principal.tenant_id),
+                "kind": "instance",
+                "id": str(instance_id),
+                "deleted": True,
+            }
+        )
+    )
+
+
+# --- state from webhooks and reconciliation ---------------------------------------------
+
+
+async def _set_state(
+    session: AsyncSession, instance: Instance, state: str, reason: int | None
+) -> None:
+    instance.state = state
+    instance.state_reason = reason
+    instance.state_changed_at = utcnow()
+    await _reassess(session, instance)
+
+
+async def apply_connection(
+    session: AsyncSession, instance: Instance, update: ConnectionUpdate
+) -> None:
+    """A CONNECTION_UPDATE (or what reconciliation learned): state, number, pairing, health."""
+    now = utcnow()
+    state = update.state.value
+    changed = state != instance.state or update.status_reason != instance.state_reason
+    if changed:
+        instance.state_changed_at = now
+    instance.state = state
+    instance.state_reason = update.status_reason
+    instance.needs_pairing = health.needs_pairing(
+        state, update.status_reason, instance.needs_pairing
+    )
+    if state == "open":
+        instance.qr_count = 0
+        if instance.first_connected_at is None:
+            instance.first_connected_at = now
+    if update.wuid:
+        instance.owner_jid = update.wuid
+        instance.phone = phone_from_jid(update.wuid) or instance.phone
+    if update.profile_name:
+        instance.profile_name = update.profile_name
+    instance.last_event_at = now
+    await _reassess(session, instance, force_notify=changed)
+
+
+async def apply_qr(session: AsyncSession, instance: Instance, *, limit_reached: bool) -> None:
+    instance.last_event_at = utcnow()
+    if limit_reached:
+        instance.needs_pairing = True
+    else:
+        instance.qr_count += 1
+        if instance.state == "close":
+            instance.state = "connecting"
+            instance.state_changed_at = utcnow()
+    await _reassess(session, instance, force_notify=True)
+
+
+async def _reassess(
+    session: AsyncSession, instance: Instance, *, force_notify: bool = True
+) -> None:
+    repo = InstanceRepository(session)
+    sent, delivered = await repo.ack_sample(
+        instance.id, since=utcnow() - timedelta(days=1), settle=timedelta(minutes=10)
+    )
+    verdict = health.assess(
+        health.Signals(
+            state=instance.state,
+            reason_code=instance.state_reason,
+            consecutive_send_failures=instance.consecutive_send_failures,
+            sent_sample=sent,
+            delivered_sample=delivered,
+            current=instance.health,
+        )
+    )
+    if verdict.health != instance.health or verdict.reason != instance.health_reason:
+        log.info(
+            "instance.health",
+            instance_id=str(instance.id),
+            health=verdict.health,
+            reason=verdict.reason,
+        )
+        instance.health = verdict.health
+        instance.health_reason = verdict.reason
+        instance.health_changed_at = utcnow()
+        force_notify = True
+    await session.flush()
+    if force_notify:
+        await repo.notify(
+            json.dumps({"t": str(instance.tenant_id), "kind": "instance", "id": str(instance.id)})
+        )
+
+
+async def reconcile(session: AsyncSession, instance: Instance) -> str:
+    """Compare with the gateway's view and correct ours (webhooks can be lost)."""
+    try:
+        state = await get_gateway().connection_state(
+            instance.gateway_name, token=instance_token(instance)
+        )
+    except InstanceNotFound:
+        await apply_connection(
+            session, instance, ConnectionUpdate(ConnectionState.CLOSE, 401, None, None)
+        )
+        instance.health_reason = N_("the instance no longer exists on the gateway")
+        instance.last_reconciled_at = utcnow()
+        return "missing"
+    except GatewayError as exc:
+        log.warning("instance.reconcile_failed", instance_id=str(instance.id), error=str(exc))
+        return "unreachable"
+    instance.last_reconciled_at = utcnow()
+    if state is ConnectionState.UNKNOWN or state.value == instance.state:
+        await _reassess(session, instance, force_notify=False)
+        return "same"
+    reason = instance.state_reason if state is not ConnectionState.OPEN else 200
+    await apply_connection(session, instance, ConnectionUpdate(state, reason, None, None))
+    return "corrected"

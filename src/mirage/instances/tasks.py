@@ -1,0 +1,71 @@
+"""Periodic reconciliation of instance state with the gateway, and raw-event retention."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from procrastinate.exceptions import AlreadyEnqueued
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mirage.db.engine import admin_session_scope
+from mirage.instances import service
+from mirage.instances.repository import InstanceRepository
+from mirage.kit import jobs
+from mirage.kit.jobs import app, global_job, tenant_job
+from mirage.kit.logging import get_logger
+from mirage.models import Instance
+from mirage.webhooks.repository import WebhookRepository
+
+log = get_logger(__name__)
+EVENT_RETENTION = timedelta(days=7)
+
+
+@app.task(name="instances.reconcile_tenant", queue="default")
+@tenant_job
+async def reconcile_tenant(session: AsyncSession) -> dict[str, int]:
+    outcomes: dict[str, int] = {}
+    for instance in await InstanceRepository(session).list():
+        if not instance.provisioned:
+            continue
+        outcome = await service.reconcile(session, instance)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
+@app.periodic(cron="* * * * *", periodic_id="reconcile_instances")
+@app.task(
+    name="instances.reconcile_all", queue="maintenance", queueing_lock="instances.reconcile_all"
+)
+@global_job
+async def reconcile_all(session: AsyncSession, timestamp: int | None = None) -> int:
+    """Fan out one reconciliation job per tenant that has numbers."""
+    # Explicit maintenance: the only cross-tenant read here is the list of tenant ids.
+    async with admin_session_scope() as admin:
+        tenant_ids = list((await admin.execute(select(Instance.tenant_id).distinct())).scalars())
+    for tenant_id in tenant_ids:
+        try:
+            async with session.begin_nested():
+                await jobs.defer(
+                    session,
+                    reconcile_tenant,
+                    tenant_id=tenant_id,
+                    queueing_lock=f"reconcile:{tenant_id}",
+                )
+        except AlreadyEnqueued:
+            pass  # the previous round for this tenant has not run yet
+    return len(tenant_ids)
+
+
+@app.periodic(cron="17 3 * * *", periodic_id="prune_webhook_events")
+@app.task(name="webhooks.prune_events", queue="maintenance", queueing_lock="webhooks.prune_events")
+@global_job
+async def prune_webhook_events(session: AsyncSession, timestamp: int | None = None) -> int:
+    """Raw events are kept for a week (bounded retention); normalized messages stay."""
+    async with admin_session_scope() as admin:
+        removed = await WebhookRepository(admin).prune_events(EVENT_RETENTION)
+    log.info("webhook_events.pruned", removed=removed)
+    return removed
+
+
+__all__ = ["prune_webhook_events", "reconcile_all", "reconcile_tenant"]

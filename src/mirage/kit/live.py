@@ -1,0 +1,88 @@
+"""Live updates: PostgreSQL LISTEN/NOTIFY fanned out to server-sent-event subscribers.
+
+Writers call ``pg_notify('mirage_live', json)`` inside their transaction (so nothing is
+announced that did not commit). Each API process keeps one LISTEN connection and hands the
+events of a tenant to that tenant's subscribers only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import psycopg
+
+from mirage.kit.logging import get_logger
+
+log = get_logger(__name__)
+CHANNEL = "mirage_live"
+
+
+class LiveHub:
+    def __init__(self, conninfo: str) -> None:
+        self.conninfo = conninfo
+        self._subscribers: dict[uuid.UUID, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    def subscribe(self, tenant_id: uuid.UUID) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+        self._subscribers[tenant_id].add(queue)
+        if self._task is None or self._task.done():
+            self._ready.clear()
+            self._task = asyncio.create_task(self._listen())
+        return queue
+
+    def unsubscribe(self, tenant_id: uuid.UUID, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self._subscribers[tenant_id].discard(queue)
+        if not self._subscribers[tenant_id]:
+            self._subscribers.pop(tenant_id, None)
+
+    async def wait_ready(self) -> None:
+        """Wait (briefly) for LISTEN to be in place, so no change right after is missed."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), 5.0)
+
+    def dispatch(self, payload: str) -> None:
+        try:
+            event = json.loads(payload)
+            tenant = uuid.UUID(event["t"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("live.bad_payload", payload=payload[:200])
+            return
+        for queue in list(self._subscribers.get(tenant, ())):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                log.warning("live.subscriber_lagging", tenant_id=str(tenant))
+
+    async def _listen(self) -> None:
+        backoff = 0.5
+        while self._subscribers:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.conninfo, autocommit=True, application_name="mirage:live"
+                ) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self._ready.set()
+                    backoff = 0.5
+                    async for notify in conn.notifies():
+                        self.dispatch(notify.payload)
+                        if not self._subscribers:
+                            return
+            except (psycopg.Error, OSError) as exc:
+                self._ready.clear()
+                log.warning("live.listen_failed", error=str(exc), retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None

@@ -1,0 +1,1 @@
+"""The gateway's webhooks: authentication, normalization and idempotent persistence."""

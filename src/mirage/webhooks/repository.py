@@ -1,0 +1,131 @@
+"""Writes of the webhook path: raw events and idempotent, order-tolerant message upserts."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mirage.providers.models import MessageStatus
+
+_INSERT_EVENT = text(
+    "insert into webhook_events (tenant_id, instance_id, event, correlation_id, payload) "
+    "values (:tenant_id, :instance_id, :event, :cid, cast(:payload as jsonb))"
+)
+
+# One statement per message fact. The unique key makes redelivery a no-op; the CASE/greatest
+# pair makes statuses monotonic whatever order receipts arrive in; a receipt that arrives
+# before its message creates a stub the message later fills in.
+_UPSERT_MESSAGE = text(
+    """
+    insert into messages as m (
+        id, tenant_id, instance_id, provider_message_id, direction, from_me, remote_jid,
+        remote_jid_alt, participant, push_name, message_type, text, source, status,
+        status_rank, status_history, provider_timestamp)
+    values (
+        :id, :tenant_id, :instance_id, :pid, :direction, :from_me, :remote_jid,
+        :remote_jid_alt, :participant, :push_name, :message_type, :text, :source, :status,
+        :rank,
+        jsonb_build_array(jsonb_build_object('status', cast(:hist_status as text), 'at', now())),
+        :ts)
+    on conflict (tenant_id, instance_id, provider_message_id) do update set
+        status = case when excluded.status_rank > m.status_rank then excluded.status
+                      else m.status end,
+        status_rank = greatest(m.status_rank, excluded.status_rank),
+        status_history = case
+            when m.status_history
+                 @> jsonb_build_array(jsonb_build_object('status', excluded.status))
+            then m.status_history
+            else m.status_history || excluded.status_history end,
+        message_type = case when m.message_type = 'unknown' then excluded.message_type
+                            else m.message_type end,
+        text = coalesce(m.text, excluded.text),
+        remote_jid_alt = coalesce(m.remote_jid_alt, excluded.remote_jid_alt),
+        participant = coalesce(m.participant, excluded.participant),
+        push_name = coalesce(m.push_name, excluded.push_name),
+        source = coalesce(m.source, excluded.source),
+        provider_timestamp = coalesce(m.provider_timestamp, excluded.provider_timestamp),
+        updated_at = now()
+    returning (xmax = 0) as inserted
+    """
+)
+
+
+class WebhookRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def insert_event(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        instance_id: uuid.UUID,
+        event: str,
+        cid: str | None,
+        payload: str,
+    ) -> None:
+        await self.session.execute(
+            _INSERT_EVENT,
+            {
+                "tenant_id": tenant_id,
+                "instance_id": instance_id,
+                "event": event,
+                "cid": cid,
+                "payload": payload,
+            },
+        )
+
+    async def upsert_message(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        instance_id: uuid.UUID,
+        provider_message_id: str,
+        from_me: bool,
+        remote_jid: str,
+        status: MessageStatus,
+        remote_jid_alt: str | None = None,
+        participant: str | None = None,
+        push_name: str | None = None,
+        message_type: str = "unknown",
+        text_: str | None = None,
+        source: str | None = None,
+        provider_timestamp: datetime | None = None,
+    ) -> bool:
+        row = await self.session.execute(
+            _UPSERT_MESSAGE,
+            {
+                "id": uuid.uuid4(),
+                "tenant_id": tenant_id,
+                "instance_id": instance_id,
+                "pid": provider_message_id,
+                "direction": "outbound" if from_me else "inbound",
+                "from_me": from_me,
+                "remote_jid": remote_jid,
+                "remote_jid_alt": remote_jid_alt,
+                "participant": participant,
+                "push_name": push_name,
+                "message_type": message_type,
+                "text": text_,
+                "source": source,
+                "status": status.value,
+                "hist_status": status.value,
+                "rank": status.rank,
+                "ts": provider_timestamp,
+            },
+        )
+        return bool(row.scalar_one())
+
+    async def prune_events(self, older_than: timedelta) -> int:
+        result = await self.session.execute(
+            text("delete from webhook_events where received_at < now() - :age"),
+            {"age": older_than},
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def dumps(payload: object) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,58 @@
+"""POST /webhooks/evolution/{instance_id}[/{event-suffix}]: the gateway's only way in.
+
+The tenant comes from the per-instance header the gateway was configured with; it is bound
+before the instance is read, so the lookup itself runs under RLS. The call is accepted only
+with a fresh HS256 JWT signed with that instance's secret. Nothing is stored otherwise.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from mirage.db.engine import get_database
+from mirage.db.tenancy import tenant_context
+from mirage.instances.service import TENANT_HEADER
+from mirage.webhooks import service
+from mirage.webhooks.service import WebhookUnauthorized
+
+router = APIRouter(include_in_schema=False)
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+async def _receive(request: Request, instance_id: str, suffix: str | None) -> JSONResponse:
+    iid, tid = _uuid(instance_id), _uuid(request.headers.get(TENANT_HEADER))
+    if iid is None or tid is None:
+        raise WebhookUnauthorized("unknown instance")
+    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+    body = await request.body()
+    with tenant_context(tid):
+        async with get_database().sessions() as session, session.begin():
+            instance = await service.authenticate(
+                session,
+                iid,
+                bearer=bearer.strip() if scheme.lower() == "bearer" else None,
+                body=body,
+                hmac_header=request.headers.get("x-webhook-hmac"),
+                hmac_algorithm=request.headers.get("x-webhook-hmac-algorithm"),
+            )
+            event = await service.ingest(session, instance, body, suffix=suffix)
+    return JSONResponse({"received": event})
+
+
+@router.post("/webhooks/evolution/{instance_id}")
+async def receive(request: Request, instance_id: str) -> JSONResponse:
+    return await _receive(request, instance_id, None)
+
+
+@router.post("/webhooks/evolution/{instance_id}/{event_suffix}")
+async def receive_by_event(request: Request, instance_id: str, event_suffix: str) -> JSONResponse:
+    return await _receive(request, instance_id, event_suffix)
