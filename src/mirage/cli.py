@@ -32,14 +32,15 @@ def _settings(json_logs: bool | None = None) -> Settings:
 def demo(
     port: Annotated[int, typer.Option(help="Port of the dashboard and API.")] = 8000,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    sim_port: Annotated[int, typer.Option(help="Port of the built-in gateway simulator.")] = 8081,
 ) -> None:
-    """Run everything (database, migrations, demo data, API, worker) in one command."""
+    """Run everything (database, migrations, demo data, simulator, API, worker) at once."""
     from mirage.ops.demo import run_demo
 
     settings = _settings(json_logs=False)
     settings.public_url = f"http://{host}:{port}"
     configure_logging("WARNING", json=False)
-    asyncio.run(run_demo(settings, host=host, port=port))
+    asyncio.run(run_demo(settings, host=host, port=port, sim_port=sim_port))
 
 
 @cli.command()
@@ -73,6 +74,24 @@ def worker(
     from mirage.worker import run_worker
 
     asyncio.run(run_worker(_settings(), concurrency=concurrency))
+
+
+@cli.command()
+def sim(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8081,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    api_key: Annotated[
+        str | None, typer.Option(help="Global apikey (default: MIRAGE_EVOLUTION_API_KEY).")
+    ] = None,
+) -> None:
+    """Run the Evolution-API-compatible simulator (gateway + simulated WhatsApp network)."""
+    from mirage.simulator import run
+
+    settings = _settings()
+    key = api_key or (
+        settings.evolution_api_key.get_secret_value() if settings.evolution_api_key else None
+    )
+    run(host=host, port=port, api_key=key)
 
 
 @cli.command()

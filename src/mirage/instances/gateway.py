@@ -51,7 +51,9 @@ async def gateway_is_simulator() -> bool:
     return _is_simulator
 
 
-async def simulator_scan(gateway_name: str) -> None:
+async def simulator_scan(
+    gateway_name: str, *, number: str | None = None, profile_name: str | None = None
+) -> None:
     """Press the simulator's "scan" for an instance (sandbox only)."""
     settings = get_settings()
     if not settings.evolution_url or not await gateway_is_simulator():
@@ -61,6 +63,7 @@ async def simulator_scan(gateway_name: str) -> None:
         r = await client.post(
             f"{settings.evolution_url.rstrip('/')}/_sim/instances/{gateway_name}/scan",
             headers={"apikey": key},
+            json={k: v for k, v in (("number", number), ("profileName", profile_name)) if v},
         )
     if r.status_code >= 400:
         raise ServiceUnavailable(f"the simulator refused the scan ({r.status_code})")

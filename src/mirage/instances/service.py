@@ -100,22 +100,7 @@ async def create_instance(
             needs_pairing=True,
         )
     )
-    spec = WebhookSpec(
-        url=webhook_url(instance_id),
-        headers={TENANT_HEADER: str(principal.tenant_id)},
-        jwt_key=secret,
-    )
-    try:
-        created = await get_gateway().create_instance(
-            instance.gateway_name, webhook=spec, token=token
-        )
-    except GatewayError as exc:
-        raise _gateway_failure(exc) from exc
-    instance.provisioned = True
-    instance.state = (
-        created.status.value if created.status is not ConnectionState.UNKNOWN else "close"
-    )
-    await session.flush()
+    await provision(session, instance)
     await audit.record(
         session,
         tenant_id=principal.tenant_id,
@@ -126,6 +111,27 @@ async def create_instance(
         name=display_name,
     )
     return instance
+
+
+async def provision(session: AsyncSession, instance: Instance) -> None:
+    """Create the instance on the gateway with its webhook (idempotent: a retry, or a gateway
+    that lost its state, gets the same name, token and webhook secret)."""
+    spec = WebhookSpec(
+        url=webhook_url(instance.id),
+        headers={TENANT_HEADER: str(instance.tenant_id)},
+        jwt_key=webhook_secret(instance),
+    )
+    try:
+        created = await get_gateway().create_instance(
+            instance.gateway_name, webhook=spec, token=instance_token(instance)
+        )
+    except GatewayError as exc:
+        raise _gateway_failure(exc) from exc
+    instance.provisioned = True
+    if not created.reconciled:
+        instance.state = "close"
+        instance.state_changed_at = utcnow()
+    await session.flush()
 
 
 @dataclass(frozen=True)
@@ -287,6 +293,8 @@ async def apply_connection(
     )
     if state == "open":
         instance.qr_count = 0
+        # A fresh pairing starts clean: forget failures counted against the old session.
+        get_gateway().reset_breaker(instance.gateway_name)
         if instance.first_connected_at is None:
             instance.first_connected_at = now
     if update.wuid:

@@ -123,7 +123,7 @@ async def sim_scan(
 ) -> Response:
     instance = await service.get_instance(session, principal, instance_id)
     auth_service.require(principal, "write", role=Role.OPERATOR)
-    await simulator_scan(instance.gateway_name)
+    await simulator_scan(instance.gateway_name, profile_name=instance.display_name)
     view = await service.connect(session, principal, instance_id)
     return render_fragment(request, "instances/_qr.html", {"instance": instance, "view": view})
 
@@ -178,6 +178,7 @@ async def events(request: Request) -> Response:
     if current is None or current.tenant is None:
         raise LoginRequired("please sign in")
     principal = current.principal(client_ip(request))
+    request.state.current = current  # rows render in the user's language
     from mirage.app import live_hub
 
     hub = live_hub(request.app)

@@ -8,10 +8,13 @@ import json
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from pydantic import SecretStr
 
 from mirage.auth import passwords
+from mirage.auth.principal import ROLE_SCOPES, Principal
 from mirage.auth.repository import UserRepository
 from mirage.config import Settings
 from mirage.db import engine as db_engine
@@ -72,7 +75,74 @@ async def seed(settings: Settings) -> dict[str, str]:
     return {"email": DEMO_EMAIL, "password": password}
 
 
-async def run_demo(settings: Settings, *, host: str, port: int) -> None:
+DEMO_NUMBERS = (
+    # (name, phone, connected at start)
+    ("Vendas 01", "5511987650001", True),
+    ("Vendas 02", "5521987650002", True),
+    ("Suporte 01", "5531987650003", False),
+    ("Suporte 02", "5541987650004", False),
+)
+
+
+async def start_sandbox(settings: Settings, host: str, sim_port: int) -> tuple[Any, str]:
+    """The simulator (gateway + WhatsApp network) as this demo's gateway, on ``sim_port``."""
+    from mirage.instances.gateway import set_gateway
+    from mirage.providers import EvolutionGateway
+    from mirage.simulator import SimulatorConfig, create_app
+    from mirage.simulator.server import BackgroundServer
+
+    api_key = crypto.random_token(18)
+    url = f"http://{host}:{sim_port}"
+    server = BackgroundServer(
+        create_app(SimulatorConfig(api_key=api_key, public_url=url)), host=host, port=sim_port
+    )
+    await server.start()
+    settings.evolution_url = url
+    settings.evolution_api_key = SecretStr(api_key)
+    set_gateway(EvolutionGateway(url, api_key), simulator=True)
+    return server, url
+
+
+async def seed_numbers() -> None:
+    """Four simulated numbers in the demo tenant, two of them connected. The simulator keeps
+    its state in memory, so later runs give it back the numbers Mirage already has."""
+    from mirage.db.deps import bind_context
+    from mirage.instances import service as instances
+    from mirage.instances.gateway import get_gateway, simulator_scan
+    from mirage.instances.repository import InstanceRepository
+
+    to_pair: list[tuple[str, str, str]] = []
+    async with db_engine.session_scope() as session:
+        user = await UserRepository(session).by_email(DEMO_EMAIL)
+        assert user is not None
+        await bind_context(session, tenant_id=None, user_id=user.id)
+        tenant_id = (await MembershipRepository(session).for_user(user.id))[0][1].id
+        await bind_context(session, tenant_id=tenant_id, user_id=user.id)
+        principal = Principal(
+            kind="user",
+            tenant_id=tenant_id,
+            role=Role.OWNER,
+            user_id=user.id,
+            scopes=ROLE_SCOPES[Role.OWNER],
+        )
+        existing = {i.display_name: i for i in await InstanceRepository(session).list()}
+        for inst in existing.values():
+            was_open = inst.state == "open" and inst.phone
+            await instances.provision(session, inst)
+            if was_open:
+                to_pair.append((inst.gateway_name, inst.phone or "", inst.display_name))
+        for name, phone, connected in DEMO_NUMBERS:
+            if name not in existing:
+                created = await instances.create_instance(session, principal, display_name=name)
+                if connected:
+                    to_pair.append((created.gateway_name, phone, name))
+    # Pair after the commit, so the webhooks find the rows they update.
+    for gateway_name, phone, name in to_pair:
+        await get_gateway().connect(gateway_name)
+        await simulator_scan(gateway_name, number=phone, profile_name=name)
+
+
+async def run_demo(settings: Settings, *, host: str, port: int, sim_port: int) -> None:
     from mirage.app import create_app
     from mirage.worker import run_worker
 
@@ -83,6 +153,7 @@ async def run_demo(settings: Settings, *, host: str, port: int) -> None:
     )
     db_engine.set_database(db)
     creds = await seed(settings)
+    sandbox, sim_url = await start_sandbox(settings, host, sim_port)
 
     app = create_app(settings, manage_database=False)
     server = _QuietServer(
@@ -102,8 +173,10 @@ async def run_demo(settings: Settings, *, host: str, port: int) -> None:
     if api.done():
         worker.cancel()
         await asyncio.gather(worker, return_exceptions=True)
+        await sandbox.stop()
         await db.dispose()
         raise SystemExit(f"could not start the web server on {host}:{port} (port in use?)")
+    await seed_numbers()
 
     url = f"http://{host}:{port}"
     banner = [
@@ -112,6 +185,7 @@ async def run_demo(settings: Settings, *, host: str, port: int) -> None:
         f"  Open {url} and sign in with:",
         f"    e-mail:   {creds['email']}",
         f"    password: {creds['password']}",
+        f"  The WhatsApp gateway is the built-in simulator ({sim_url}): a safe sandbox.",
         "  Press Ctrl-C to stop.",
         "",
     ]
@@ -122,5 +196,6 @@ async def run_demo(settings: Settings, *, host: str, port: int) -> None:
     server.should_exit = True
     worker.cancel()
     await asyncio.gather(api, worker, return_exceptions=True)
+    await sandbox.stop()
     await db.dispose()
     db_engine.set_database(None)

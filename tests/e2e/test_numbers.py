@@ -1,0 +1,86 @@
+"""In real Chromium against `mirage api` + the simulator: add numbers, pair with the QR modal,
+and watch live status (no reloads) — including a 401 disconnect that needs re-pairing."""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.conftest import GatewayWorld, LiveServer, TenantFixture
+
+pytestmark = pytest.mark.e2e
+
+
+async def _sign_in(page: Page, server: LiveServer, t: TenantFixture) -> None:
+    await page.goto(server.url + "/signin")
+    await page.get_by_label("E-mail").fill(t.email)
+    await page.get_by_label("Senha").fill(t.password)
+    await page.get_by_role("button", name="Entrar").click()
+    await expect(page.get_by_role("heading", name="Visão geral")).to_be_visible()
+
+
+async def _add(page: Page, name: str) -> None:
+    await page.get_by_label("Novo número").fill(name)
+    await page.get_by_role("button", name="Adicionar número").click()
+    modal = page.locator("#connect-modal")
+    await expect(modal.get_by_role("heading", name=f"Conectar {name}")).to_be_visible()
+    qr = modal.locator("img.qr")
+    await expect(qr).to_be_visible()
+    assert (await qr.get_attribute("src") or "").startswith("data:image/png;base64,")
+
+
+def _row(page: Page, name: str):  # type: ignore[no-untyped-def]
+    return page.locator("#instances-table tr", has_text=name)
+
+
+async def test_pair_with_qr_modal_and_watch_live_status(
+    page: Page,
+    live_server: LiveServer,
+    world: GatewayWorld,
+    tenant_a: TenantFixture,
+    bootstrap_conninfo: str,
+) -> None:
+    await _sign_in(page, live_server, tenant_a)
+    await page.get_by_role("link", name="Números").click()
+    await expect(page.get_by_role("heading", name="Números", exact=True)).to_be_visible()
+
+    # Number 1: add, see the QR, press the simulator's scan: the modal closes by itself.
+    await _add(page, "Loja Centro")
+    await page.get_by_role("button", name="Simular leitura").click()
+    await expect(page.locator(".qr-done")).to_contain_text("Conectado!")
+    await expect(page.locator("#connect-modal")).to_have_count(0)
+    await expect(_row(page, "Loja Centro").locator(".conn")).to_contain_text("conectado")
+
+    # From here on the page must never reload: this marker would vanish.
+    await page.evaluate("window.__noReload = 42")
+
+    # Number 2: added, modal closed with ✕: it waits, half-way through pairing.
+    await _add(page, "Loja Norte")
+    await page.locator("[data-close-modal-now]").click()
+    await expect(page.locator("#connect-modal")).to_have_count(0)
+    await page.goto(live_server.url + "/instances")  # the create itself is a form post
+    await page.evaluate("window.__noReload = 42")
+    await expect(_row(page, "Loja Norte").locator(".conn")).to_contain_text("conectando")
+
+    # Connect number 2 from the list, live.
+    await _row(page, "Loja Norte").get_by_role("button", name="Conectar").click()
+    await expect(page.locator("#connect-modal img.qr")).to_be_visible()
+    await page.get_by_role("button", name="Simular leitura").click()
+    await expect(_row(page, "Loja Norte").locator(".conn")).to_contain_text("conectado")
+
+    # Number 1 is logged out from the phone (code 401) on the gateway side: the row says so
+    # by itself, through the webhook and the live stream.
+    with psycopg.connect(bootstrap_conninfo) as conn:
+        gateway_name = conn.execute(
+            "select gateway_name from instances where tenant_id = %s and display_name = %s",
+            (tenant_a.tenant_id, "Loja Centro"),
+        ).fetchone()[0]  # type: ignore[index]
+    await world.sim.control.disconnect(gateway_name, 401)
+    row = _row(page, "Loja Centro")
+    await expect(row.locator(".conn")).to_contain_text("precisa parear de novo")
+    await expect(row.locator(".conn")).to_contain_text(re.compile("desconectado pelo celular"))
+    await expect(row.locator(".badge-health-degraded")).to_be_visible()
+    assert await page.evaluate("window.__noReload") == 42
