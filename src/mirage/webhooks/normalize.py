@@ -60,9 +60,14 @@ _UNSTORABLE = re.compile(
 )
 
 
+def _reject_constant(name: str) -> Any:
+    # NaN/Infinity are not JSON (Python accepts them; PostgreSQL's jsonb does not).
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def parse_envelope(body: bytes) -> Envelope:
     try:
-        doc = json.loads(body.decode("utf-8"))
+        doc = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidPayload("body is not valid UTF-8 JSON") from exc
     if _UNSTORABLE.search(body):
