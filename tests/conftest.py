@@ -21,6 +21,7 @@ os.environ.pop("MIRAGE_REDIS_URL", None)
 tempfile.tempdir = str(_DATA / "tmp")
 Path(tempfile.tempdir).mkdir(exist_ok=True)
 
+import asyncio  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -210,8 +211,7 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
 def live_server(
     role_urls: RoleUrls, database: db_engine.Database, world: GatewayWorld
 ) -> Iterator[LiveServer]:
-    """`mirage api` as a real process on the test database (no worker: tests that need one
-    start it themselves, so the worker-heartbeat readiness check stays deterministic)."""
+    """`mirage api` and `mirage worker` as real processes on the test database."""
     port = free_port()
     env = dict(os.environ)
     env["MIRAGE_DATABASE_URL"] = role_urls.bootstrap.render_as_string(hide_password=False)
@@ -229,15 +229,23 @@ def live_server(
         stdout=log,
         stderr=log,
     )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "mirage", "worker", "--concurrency", "2"],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     try:
         _wait_http(f"http://127.0.0.1:{port}/health", api)
         yield LiveServer(url=f"http://127.0.0.1:{port}", process=api)
     finally:
-        api.terminate()
-        try:
-            api.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            api.kill()
+        for proc in (api, worker):
+            proc.terminate()
+        for proc in (api, worker):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         log.close()
 
 
@@ -270,9 +278,17 @@ async def world(app, database: db_engine.Database) -> AsyncIterator[GatewayWorld
     settings.evolution_url = harness.url
     settings.evolution_api_key = SecretStr(harness.config.api_key)
     set_gateway(EvolutionGateway(harness.url, harness.config.api_key), simulator=True)
+    # Mirage is an API *and* a worker: jobs the webhooks enqueue run here, in this loop.
+    worker = asyncio.create_task(
+        jobs.app.run_worker_async(
+            install_signal_handlers=False, concurrency=2, update_heartbeat_interval=2
+        )
+    )
     try:
         yield GatewayWorld(sim=harness, mirage_url=url)
     finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
         set_gateway(None)
         await server.stop()
         await harness.stop()

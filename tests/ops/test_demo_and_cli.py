@@ -23,7 +23,16 @@ def _start_demo(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIRAGE_")}
     env["MIRAGE_DATA_DIR"] = str(data_dir)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mirage", "demo", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "mirage",
+            "demo",
+            "--port",
+            str(port),
+            "--sim-port",
+            str(free_port()),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -43,14 +52,28 @@ def _start_demo(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
     raise AssertionError("demo did not start:\n" + "".join(lines))
 
 
-def _sign_in(base: str, email: str, password: str) -> httpx.Response:
+def _sign_in(base: str, email: str, password: str) -> tuple[httpx.Response, str]:
+    """Sign in; returns the overview page and the Numbers page."""
     with httpx.Client(base_url=base) as c:
         c.get("/signin")
-        return c.post(
+        home = c.post(
             "/signin",
             data={"email": email, "password": password, "csrf_token": c.cookies["mirage_csrf"]},
             follow_redirects=True,
         )
+        numbers = c.get("/instances").text
+        deadline = time.monotonic() + 20  # pairing in the sandbox settles within seconds
+        while numbers.count('data-state="open"') < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            numbers = c.get("/instances").text
+    return home, numbers
+
+
+def _assert_seeded_numbers(numbers_page: str) -> None:
+    for name in ("Vendas 01", "Vendas 02", "Suporte 01", "Suporte 02"):
+        assert name in numbers_page
+    # Two simulated numbers come connected, two wait for a QR scan in the sandbox.
+    assert numbers_page.count('data-state="open"') == 2, numbers_page
 
 
 def _stop(proc: subprocess.Popen[str]) -> int:
@@ -71,8 +94,9 @@ def test_demo_starts_signs_in_stops_cleanly_and_reuses_data(tmp_path: Path) -> N
         assert f"Open {url}" in banner
         email = re.search(r"e-mail:\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
         password = re.search(r"password:\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
-        page = _sign_in(url, email, password)
+        page, numbers = _sign_in(url, email, password)
         assert page.status_code == 200 and "Visão geral" in page.text
+        _assert_seeded_numbers(numbers)
         tenant_name = re.search(r'class="tenant-name">([^<]+)<', page.text).group(1)  # type: ignore[union-attr]
         deadline = time.monotonic() + 30
         ready = httpx.get(url + "/health/ready")
@@ -93,8 +117,9 @@ def test_demo_starts_signs_in_stops_cleanly_and_reuses_data(tmp_path: Path) -> N
     proc, banner2 = _start_demo(data_dir, port)
     try:
         assert f"password: {password}" in banner2
-        page = _sign_in(f"http://127.0.0.1:{port}", email, password)
+        page, numbers = _sign_in(f"http://127.0.0.1:{port}", email, password)
         assert page.status_code == 200 and tenant_name in page.text
+        _assert_seeded_numbers(numbers)  # the in-memory sandbox got its numbers back
     finally:
         assert _stop(proc) == 0
     creds = json.loads((data_dir / "demo-credentials.json").read_text())

@@ -8,12 +8,14 @@ import json
 import sys
 
 import httpx
-import psycopg
 import pytest
 
+from mirage.config import get_settings
+from mirage.db.urls import RoleUrls
 from mirage.kit import jobs
 from mirage.kit.logging import configure_logging
-from tests.conftest import TenantFixture, make_token
+from mirage.ops.service import worker_check
+from tests.conftest import TenantFixture, free_port, make_token
 
 
 async def test_liveness(client: httpx.AsyncClient) -> None:
@@ -21,17 +23,13 @@ async def test_liveness(client: httpx.AsyncClient) -> None:
     assert r.status_code == 200 and r.json() == {"status": "ok"}
 
 
-async def test_readiness_needs_a_live_worker(
-    client: httpx.AsyncClient, bootstrap_conninfo: str
-) -> None:
-    with psycopg.connect(bootstrap_conninfo, autocommit=True) as conn:
-        # Rows of workers that died without deregistering (no worker runs at this point).
-        conn.execute("delete from procrastinate_workers")
-    r = await client.get("/health/ready")
-    assert r.status_code == 503
-    body = r.json()
-    assert body["checks"]["database"]["ok"] is True and body["checks"]["worker"]["ok"] is False
+def test_worker_check_needs_a_recent_heartbeat() -> None:
+    assert worker_check(None) == {"ok": False, "last_heartbeat_age_s": None}
+    assert worker_check(3.21)["ok"] is True
+    assert worker_check(61.0)["ok"] is False
 
+
+async def test_ready_with_a_live_worker(client: httpx.AsyncClient) -> None:
     worker = asyncio.create_task(
         jobs.app.run_worker_async(
             install_signal_handlers=False, queues=["no-such-queue"], update_heartbeat_interval=1
@@ -44,10 +42,34 @@ async def test_readiness_needs_a_live_worker(
                 break
             await asyncio.sleep(0.05)
         assert r.status_code == 200, r.text
-        assert r.json()["checks"]["worker"]["ok"] is True
+        body = r.json()
+        assert body["checks"]["database"]["ok"] and body["checks"]["worker"]["ok"]
     finally:
         worker.cancel()
         await asyncio.gather(worker, return_exceptions=True)
+
+
+async def test_not_ready_when_the_database_is_unreachable(role_urls: RoleUrls) -> None:
+    """A real outage: the app's database points at a server that is not there."""
+    from mirage.app import create_app
+    from mirage.db import engine as db_engine
+
+    good = db_engine.get_database()
+    dead = role_urls.app.set(host="127.0.0.1", port=free_port(), query={})
+    bad = db_engine.make_database(RoleUrls(dead, dead, dead), pool_size=1)
+    db_engine.set_database(bad)
+    try:
+        app = create_app(get_settings(), manage_database=False)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            r = await c.get("/health/ready")
+            live = await c.get("/health")
+    finally:
+        db_engine.set_database(good)
+        await bad.dispose()
+    assert r.status_code == 503
+    assert r.json()["checks"]["database"]["ok"] is False
+    assert live.status_code == 200  # liveness does not depend on the database
 
 
 async def test_metrics_use_route_templates(

@@ -51,7 +51,9 @@ def make_database(
             url,
             pool_size=size,
             max_overflow=size,
-            pool_pre_ping=True,
+            # No pre-ping (a round trip per checkout); dead connections are recycled and a
+            # disconnect invalidates the pool.
+            pool_recycle=1800,
             connect_args={"application_name": f"{application_name}:{url_role}"},
         )
 

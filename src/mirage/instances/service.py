@@ -244,6 +244,9 @@ async def delete(session: AsyncSession, principal: Principal, instance_id: uuid.
     except GatewayError as exc:
         raise _gateway_failure(exc) from exc
     await repo.delete(instance)
+    from mirage.webhooks.service import forget_identity  # webhooks import this module
+
+    forget_identity(instance.tenant_id, instance.id)
     await audit.record(
         session,
         tenant_id=principal.tenant_id,
@@ -282,6 +285,16 @@ async def apply_connection(
 ) -> None:
     """A CONNECTION_UPDATE (or what reconciliation learned): state, number, pairing, health."""
     now = utcnow()
+    if update.event_at is not None:
+        if instance.state_event_at is not None and update.event_at < instance.state_event_at:
+            log.info(
+                "instance.stale_connection_update",
+                instance_id=str(instance.id),
+                state=update.state.value,
+            )
+            instance.last_event_at = now
+            return
+        instance.state_event_at = update.event_at
     state = update.state.value
     changed = state != instance.state or update.status_reason != instance.state_reason
     if changed:
@@ -304,6 +317,27 @@ async def apply_connection(
         instance.profile_name = update.profile_name
     instance.last_event_at = now
     await _reassess(session, instance, force_notify=changed)
+
+
+async def schedule_confirmation(session: AsyncSession, instance: Instance) -> None:
+    """Ask the gateway for the state shortly (one pending check per instance at a time)."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    from mirage.instances import tasks  # tasks import this module
+    from mirage.kit import jobs
+
+    try:
+        async with session.begin_nested():
+            await jobs.defer(
+                session,
+                tasks.confirm_state,
+                tenant_id=instance.tenant_id,
+                schedule_at=utcnow() + timedelta(seconds=1),
+                queueing_lock=f"confirm-state:{instance.id}",
+                instance_id=str(instance.id),
+            )
+    except AlreadyEnqueued:
+        pass
 
 
 async def apply_qr(session: AsyncSession, instance: Instance, *, limit_reached: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from procrastinate.exceptions import AlreadyEnqueued
@@ -31,6 +32,16 @@ async def reconcile_tenant(session: AsyncSession) -> dict[str, int]:
         outcome = await service.reconcile(session, instance)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
+
+
+@app.task(name="instances.confirm_state", queue="default")
+@tenant_job
+async def confirm_state(session: AsyncSession, *, instance_id: str) -> str:
+    """After connection webhooks, settle the state with the gateway's own answer."""
+    instance = await InstanceRepository(session).get(uuid.UUID(instance_id), for_update=True)
+    if instance is None or not instance.provisioned:
+        return "gone"
+    return await service.reconcile(session, instance)
 
 
 @app.periodic(cron="* * * * *", periodic_id="reconcile_instances")

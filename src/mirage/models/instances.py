@@ -61,6 +61,9 @@ class Instance(IdMixin, TimestampMixin, Base):
     qr_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     first_connected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The gateway's own timestamp of the last connection update applied: webhooks arrive
+    # unordered, so an older update never overwrites a newer one. (Gateway clock only.)
+    state_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     health: Mapped[str] = mapped_column(String(16), nullable=False, server_default="healthy")
     health_reason: Mapped[str | None] = mapped_column(String(200))

@@ -140,6 +140,16 @@ async def seed_numbers() -> None:
     for gateway_name, phone, name in to_pair:
         await get_gateway().connect(gateway_name)
         await simulator_scan(gateway_name, number=phone, profile_name=name)
+    # The "open" webhooks arrive a moment later; wait (briefly) so the banner is true.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while to_pair and loop.time() < deadline:
+        async with db_engine.session_scope() as session:
+            await bind_context(session, tenant_id=tenant_id, user_id=user.id)
+            states = {i.gateway_name: i.state for i in await InstanceRepository(session).list()}
+        if all(states.get(g) == "open" for g, _, _ in to_pair):
+            break
+        await asyncio.sleep(0.2)
 
 
 async def run_demo(settings: Settings, *, host: str, port: int, sim_port: int) -> None:

@@ -12,6 +12,14 @@ from mirage.ops.repository import HealthRepository
 WORKER_STALE_AFTER = timedelta(seconds=60)
 
 
+def worker_check(heartbeat_age_s: float | None) -> dict[str, Any]:
+    """A worker is alive when one sent a heartbeat within WORKER_STALE_AFTER."""
+    return {
+        "ok": heartbeat_age_s is not None and heartbeat_age_s <= WORKER_STALE_AFTER.total_seconds(),
+        "last_heartbeat_age_s": round(heartbeat_age_s, 1) if heartbeat_age_s is not None else None,
+    }
+
+
 async def readiness(session: AsyncSession) -> dict[str, Any]:
     repo = HealthRepository(session)
     checks: dict[str, Any] = {}
@@ -24,9 +32,6 @@ async def readiness(session: AsyncSession) -> dict[str, Any]:
     beat = await repo.last_worker_heartbeat()
     now = await repo.now()
     age = (now - beat).total_seconds() if beat else None
-    checks["worker"] = {
-        "ok": beat is not None and now - beat <= WORKER_STALE_AFTER,
-        "last_heartbeat_age_s": round(age, 1) if age is not None else None,
-    }
+    checks["worker"] = worker_check(age)
     checks["queue"] = {"ok": True, **(await repo.queue_depth())}
     return {"ready": all(c["ok"] for c in checks.values()), "checks": checks}

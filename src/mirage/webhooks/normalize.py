@@ -255,6 +255,7 @@ class ConnectionUpdate:
     status_reason: int | None
     wuid: str | None
     profile_name: str | None
+    event_at: datetime | None = None  # the gateway's time of the update, when known
 
 
 def parse_connection(data: Any) -> ConnectionUpdate:
@@ -287,6 +288,17 @@ def parse_qr(data: Any) -> QrUpdate:
     if "statusCode" in d or "message" in d:
         return QrUpdate(available=False, limit_reached=True)
     raise InvalidPayload("'data.qrcode' is missing")
+
+
+def event_time(date_time: str | None) -> datetime | None:
+    """The envelope's ``date_time`` (gateway clock, ms), or None when absent or unreadable."""
+    if not date_time or len(date_time) > 40:
+        return None
+    try:
+        value = datetime.fromisoformat(date_time.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def phone_from_jid(jid: str | None) -> str | None:

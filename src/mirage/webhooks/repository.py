@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mirage.providers.models import MessageStatus
 
@@ -19,8 +20,7 @@ _INSERT_EVENT = text(
 # One statement per message fact. The unique key makes redelivery a no-op; the CASE/greatest
 # pair makes statuses monotonic whatever order receipts arrive in; a receipt that arrives
 # before its message creates a stub the message later fills in.
-_UPSERT_MESSAGE = text(
-    """
+_UPSERT_SQL = """
     insert into messages as m (
         id, tenant_id, instance_id, provider_message_id, direction, from_me, remote_jid,
         remote_jid_alt, participant, push_name, message_type, text, source, status,
@@ -50,8 +50,70 @@ _UPSERT_MESSAGE = text(
         provider_timestamp = coalesce(m.provider_timestamp, excluded.provider_timestamp),
         updated_at = now()
     returning (xmax = 0) as inserted
-    """
+"""
+_UPSERT_MESSAGE = text(_UPSERT_SQL)
+# The hot path: the raw event and its message fact in one statement (one round trip).
+_EVENT_AND_MESSAGE = text(
+    "with raw_event as (insert into webhook_events (tenant_id, instance_id, event, "
+    "correlation_id, payload) values (:tenant_id, :instance_id, :event, :cid, "
+    "cast(:payload as jsonb)))" + _UPSERT_SQL
 )
+
+
+def message_params(
+    *,
+    tenant_id: uuid.UUID,
+    instance_id: uuid.UUID,
+    provider_message_id: str,
+    from_me: bool,
+    remote_jid: str,
+    status: MessageStatus,
+    remote_jid_alt: str | None = None,
+    participant: str | None = None,
+    push_name: str | None = None,
+    message_type: str = "unknown",
+    text_: str | None = None,
+    source: str | None = None,
+    provider_timestamp: datetime | None = None,
+) -> dict[str, object]:
+    return {
+        "id": uuid.uuid4(),
+        "tenant_id": tenant_id,
+        "instance_id": instance_id,
+        "pid": provider_message_id,
+        "direction": "outbound" if from_me else "inbound",
+        "from_me": from_me,
+        "remote_jid": remote_jid,
+        "remote_jid_alt": remote_jid_alt,
+        "participant": participant,
+        "push_name": push_name,
+        "message_type": message_type,
+        "text": text_,
+        "source": source,
+        "status": status.value,
+        "hist_status": status.value,
+        "rank": status.rank,
+        "ts": provider_timestamp,
+    }
+
+
+# psycopg's own placeholders for the pipelined hot path (same statement as above).
+_EVENT_AND_MESSAGE_PG = re.sub(r"(?<!:):(\w+)", r"%(\1)s", _EVENT_AND_MESSAGE.text)
+_SET_CONTEXT_PG = (
+    "select set_config('app.tenant_id', %(tenant_id)s, true), set_config('app.user_id', '', true)"
+)
+
+
+async def ingest_message_pipelined(conn: AsyncConnection, params: dict[str, object]) -> None:
+    """BEGIN, the tenant context and the raw event + message write, sent as one pipeline
+    (one network round trip), then COMMIT. Same statements and RLS as the session path;
+    only the waiting is batched."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
+    async with raw.pipeline(), raw.cursor() as cur:
+        await cur.execute(_SET_CONTEXT_PG, {"tenant_id": str(params["tenant_id"])})
+        await cur.execute(_EVENT_AND_MESSAGE_PG, params)
+    await raw.commit()
 
 
 class WebhookRepository:
@@ -81,6 +143,7 @@ class WebhookRepository:
     async def upsert_message(
         self,
         *,
+        raw_event: tuple[str, str | None, str] | None = None,
         tenant_id: uuid.UUID,
         instance_id: uuid.UUID,
         provider_message_id: str,
@@ -95,28 +158,27 @@ class WebhookRepository:
         source: str | None = None,
         provider_timestamp: datetime | None = None,
     ) -> bool:
-        row = await self.session.execute(
-            _UPSERT_MESSAGE,
-            {
-                "id": uuid.uuid4(),
-                "tenant_id": tenant_id,
-                "instance_id": instance_id,
-                "pid": provider_message_id,
-                "direction": "outbound" if from_me else "inbound",
-                "from_me": from_me,
-                "remote_jid": remote_jid,
-                "remote_jid_alt": remote_jid_alt,
-                "participant": participant,
-                "push_name": push_name,
-                "message_type": message_type,
-                "text": text_,
-                "source": source,
-                "status": status.value,
-                "hist_status": status.value,
-                "rank": status.rank,
-                "ts": provider_timestamp,
-            },
+        params = message_params(
+            tenant_id=tenant_id,
+            instance_id=instance_id,
+            provider_message_id=provider_message_id,
+            from_me=from_me,
+            remote_jid=remote_jid,
+            status=status,
+            remote_jid_alt=remote_jid_alt,
+            participant=participant,
+            push_name=push_name,
+            message_type=message_type,
+            text_=text_,
+            source=source,
+            provider_timestamp=provider_timestamp,
         )
+        statement = _UPSERT_MESSAGE
+        if raw_event is not None:
+            # (event, correlation id, raw JSON body) stored with the fact, in one statement.
+            statement = _EVENT_AND_MESSAGE
+            params.update(event=raw_event[0], cid=raw_event[1], payload=raw_event[2])
+        row = await self.session.execute(statement, params)
         return bool(row.scalar_one())
 
     async def prune_events(self, older_than: timedelta) -> int:

@@ -11,9 +11,8 @@ import uuid
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 
-from mirage.db.engine import get_database
-from mirage.db.tenancy import tenant_context
 from mirage.instances.service import TENANT_HEADER
 from mirage.webhooks import service
 from mirage.webhooks.service import WebhookUnauthorized
@@ -32,19 +31,25 @@ async def _receive(request: Request, instance_id: str, suffix: str | None) -> JS
     iid, tid = _uuid(instance_id), _uuid(request.headers.get(TENANT_HEADER))
     if iid is None or tid is None:
         raise WebhookUnauthorized("unknown instance")
+    identity = await service.identify(tid, iid)
+    if identity is None:
+        raise WebhookUnauthorized("unknown instance")
     scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
     body = await request.body()
-    with tenant_context(tid):
-        async with get_database().sessions() as session, session.begin():
-            instance = await service.authenticate(
-                session,
-                iid,
-                bearer=bearer.strip() if scheme.lower() == "bearer" else None,
-                body=body,
-                hmac_header=request.headers.get("x-webhook-hmac"),
-                hmac_algorithm=request.headers.get("x-webhook-hmac-algorithm"),
-            )
-            event = await service.ingest(session, instance, body, suffix=suffix)
+    service.verify(
+        identity,
+        bearer=bearer.strip() if scheme.lower() == "bearer" else None,
+        body=body,
+        hmac_header=request.headers.get("x-webhook-hmac"),
+        hmac_algorithm=request.headers.get("x-webhook-hmac-algorithm"),
+    )
+    event, facts = service.parse(identity, body, suffix)
+    try:
+        await service.store(identity, event, facts, body)
+    except IntegrityError as exc:
+        # The instance was deleted since its identity was cached: it no longer accepts events.
+        service.forget_identity(tid, iid)
+        raise WebhookUnauthorized("unknown instance") from exc
     return JSONResponse({"received": event})
 
 
