@@ -374,3 +374,32 @@ async def test_generated_payloads_never_500_and_store_only_wellformed_rows(
     with psycopg.connect(bootstrap_conninfo) as conn:
         bad = conn.execute(MALFORMED_ROWS, (t.tenant_id,)).fetchone()[0]  # type: ignore[index]
     assert bad == 0
+
+
+async def test_lid_sender_keeps_its_phone_alternative(
+    client: httpx.AsyncClient, tenant_a: TenantFixture, bootstrap_conninfo: str
+) -> None:
+    inst, secret = await _instance(tenant_a)
+    data = _upsert("LID-1", "Oi, sou eu")
+    data["key"] = {
+        "remoteJid": "123456789012345@lid",
+        "remoteJidAlt": "5511988887777@s.whatsapp.net",
+        "addressingMode": "lid",
+        "fromMe": False,
+        "id": "LID-1",
+    }
+    r = await _post(client, inst, _envelope(inst, "messages.upsert", data), token=_token(secret))
+    assert r.status_code == 200
+    with psycopg.connect(bootstrap_conninfo) as conn:
+        row = conn.execute(
+            "select remote_jid, remote_jid_alt, direction, text, source from messages "
+            "where tenant_id = %s and provider_message_id = 'LID-1'",
+            (tenant_a.tenant_id,),
+        ).fetchone()
+    assert row == (
+        "123456789012345@lid",
+        "5511988887777@s.whatsapp.net",
+        "inbound",
+        "Oi, sou eu",
+        "android",
+    )
