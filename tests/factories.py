@@ -84,6 +84,92 @@ def messages(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
     return rid
 
 
+def personas(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into personas (id, tenant_id, name, style, vocabulary, emoji_rate, typo_rate, "
+        "min_length, max_length, greetings) values (%s, %s, %s, 'casual', '{}', 0.1, 0.0, 5, "
+        "80, '{}')",
+        (rid, tenant_id, f"p-{rid.hex[:8]}"),
+    )
+    return rid
+
+
+def conversations(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into conversations (id, tenant_id, name, topics, windows) "
+        "values (%s, %s, %s, '{futebol}', '{}')",
+        (rid, tenant_id, f"c-{rid.hex[:8]}"),
+    )
+    return rid
+
+
+def conversation_participants(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into conversation_participants (id, tenant_id, conversation_id, instance_id, "
+        "persona_id, position) values (%s, %s, %s, %s, %s, 0)",
+        (
+            rid,
+            tenant_id,
+            conversations(conn, tenant_id),
+            instances(conn, tenant_id),
+            personas(conn, tenant_id),
+        ),
+    )
+    return rid
+
+
+def rounds(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into rounds (id, tenant_id, conversation_id, topic, exchanges, planned_at) "
+        "values (%s, %s, %s, 'futebol', 3, now())",
+        (rid, tenant_id, conversations(conn, tenant_id)),
+    )
+    return rid
+
+
+def round_members(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into round_members (id, tenant_id, round_id, instance_id) values (%s, %s, %s, %s)",
+        (rid, tenant_id, rounds(conn, tenant_id), instances(conn, tenant_id)),
+    )
+    return rid
+
+
+def outgoing_messages(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into outgoing_messages (id, tenant_id, instance_id, to_number, text, turn, "
+        "planned_at) values (%s, %s, %s, '5511999990000', 'oi', 0, now())",
+        (rid, tenant_id, instances(conn, tenant_id)),
+    )
+    return rid
+
+
+def policy_decisions(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into policy_decisions (id, tenant_id, action, reason) "
+        "values (%s, %s, 'defer', 'quiet_hours')",
+        (rid, tenant_id),
+    )
+    return rid
+
+
+def tenant_settings(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into tenant_settings (id, tenant_id) values (%s, %s) "
+        "on conflict (tenant_id) do nothing",
+        (rid, tenant_id),
+    )
+    return rid
+
+
 def tenant(conn: psycopg.Connection) -> uuid.UUID:
     tid = uuid.uuid4()
     conn.execute(
@@ -99,4 +185,12 @@ FACTORIES: dict[str, Factory] = {
     "instances": instances,
     "webhook_events": webhook_events,
     "messages": messages,
+    "personas": personas,
+    "conversations": conversations,
+    "conversation_participants": conversation_participants,
+    "rounds": rounds,
+    "round_members": round_members,
+    "outgoing_messages": outgoing_messages,
+    "policy_decisions": policy_decisions,
+    "tenant_settings": tenant_settings,
 }

@@ -1,0 +1,272 @@
+"""Warm-up conversations: personas, conversations between own numbers, rounds, planned
+outgoing messages, policy decisions, tenant settings and global flags."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mirage.db.base import Base, IdMixin, TimestampMixin
+
+ROUND_STATES = ("planned", "running", "completed", "timed_out", "blocked", "failed", "cancelled")
+OUTGOING_STATES = ("planned", "sending", "sent", "unknown", "failed", "cancelled")
+
+
+def _tenant_fk() -> Mapped[uuid.UUID]:
+    return mapped_column(
+        UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    )
+
+
+class Persona(IdMixin, TimestampMixin, Base):
+    __tablename__ = "personas"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_personas_tenant_name"),
+        CheckConstraint("style in ('formal', 'casual', 'playful')", name="style_valid"),
+        CheckConstraint("emoji_rate between 0 and 1 and typo_rate between 0 and 1", name="rates"),
+        CheckConstraint("min_length >= 1 and max_length >= min_length", name="lengths"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    name: Mapped[str] = mapped_column(String(60), nullable=False)
+    style: Mapped[str] = mapped_column(String(16), nullable=False)
+    vocabulary: Mapped[list[str]] = mapped_column(ARRAY(String(40)), nullable=False)
+    emoji_rate: Mapped[float] = mapped_column(Float, nullable=False)
+    typo_rate: Mapped[float] = mapped_column(Float, nullable=False)
+    min_length: Mapped[int] = mapped_column(Integer, nullable=False)
+    max_length: Mapped[int] = mapped_column(Integer, nullable=False)
+    # {"morning": [...], "afternoon": [...], "night": [...]}
+    greetings: Mapped[dict[str, list[str]]] = mapped_column(JSONB, nullable=False)
+    language: Mapped[str] = mapped_column(String(10), nullable=False, server_default="pt-BR")
+
+
+class Conversation(IdMixin, TimestampMixin, Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_conversations_tenant_name"),
+        CheckConstraint("state in ('active', 'paused')", name="state_valid"),
+        CheckConstraint(
+            "delay_min_s is null or (delay_min_s >= 1 and delay_max_s >= delay_min_s)",
+            name="delays",
+        ),
+        CheckConstraint("rounds_per_window between 1 and 50", name="rounds_per_window"),
+        Index("ix_conversations_tenant_state", "tenant_id", "state"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    topics: Mapped[list[str]] = mapped_column(ARRAY(String(80)), nullable=False)
+    # Per-conversation override of the tenant's delays (seconds); null = tenant settings.
+    delay_min_s: Mapped[int | None] = mapped_column(Integer)
+    delay_max_s: Mapped[int | None] = mapped_column(Integer)
+    rounds_per_window: Mapped[int] = mapped_column(Integer, nullable=False, server_default="3")
+    # {"0": [["08:00", "12:00"], ...], ...} weekday (0 = Monday) → local time ranges.
+    windows: Mapped[dict[str, list[list[str]]]] = mapped_column(JSONB, nullable=False)
+    state: Mapped[str] = mapped_column(String(10), nullable=False, server_default="active")
+    next_round_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_round_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ConversationParticipant(IdMixin, Base):
+    __tablename__ = "conversation_participants"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "instance_id", name="uq_participants_instance"),
+        Index("ix_participants_tenant_conversation", "tenant_id", "conversation_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    )
+    instance_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("instances.id", ondelete="CASCADE"), nullable=False
+    )
+    persona_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("personas.id", ondelete="RESTRICT"), nullable=False
+    )
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class Round(IdMixin, TimestampMixin, Base):
+    __tablename__ = "rounds"
+    __table_args__ = (
+        CheckConstraint(f"state in {ROUND_STATES!r}", name="state_valid"),
+        CheckConstraint("exchanges between 2 and 4", name="exchanges"),
+        Index("ix_rounds_tenant_conversation", "tenant_id", "conversation_id", "created_at"),
+        Index(
+            "ix_rounds_awaiting",
+            "tenant_id",
+            "awaiting_instance_id",
+            postgresql_where=text("state = 'running'"),
+        ),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    )
+    state: Mapped[str] = mapped_column(String(12), nullable=False, server_default="planned")
+    topic: Mapped[str] = mapped_column(String(80), nullable=False)
+    exchanges: Mapped[int] = mapped_column(Integer, nullable=False)  # messages in the round
+    turns_sent: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    planned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The next reply is expected on this number, from this JID (the other participant).
+    awaiting_instance_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    awaiting_from_jid: Mapped[str | None] = mapped_column(String(120))
+    reply_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(200))
+
+
+class RoundMember(IdMixin, Base):
+    """Which numbers a round holds. The partial unique index is the rule "a number is never
+    in two active rounds at once", enforced by the database."""
+
+    __tablename__ = "round_members"
+    __table_args__ = (
+        Index(
+            "uq_round_members_active_instance",
+            "instance_id",
+            unique=True,
+            postgresql_where=text("active"),
+        ),
+        Index("ix_round_members_tenant_round", "tenant_id", "round_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    round_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("rounds.id", ondelete="CASCADE"), nullable=False
+    )
+    instance_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("instances.id", ondelete="CASCADE"), nullable=False
+    )
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+
+
+class OutgoingMessage(IdMixin, TimestampMixin, Base):
+    """A message Mirage plans to send: generated, timed, policy-checked, sent at most once."""
+
+    __tablename__ = "outgoing_messages"
+    __table_args__ = (
+        CheckConstraint(f"status in {OUTGOING_STATES!r}", name="status_valid"),
+        Index("ix_outgoing_tenant_round", "tenant_id", "round_id", "created_at"),
+        Index("ix_outgoing_tenant_status", "tenant_id", "status", "planned_at"),
+        Index("ix_outgoing_instance_sent", "tenant_id", "instance_id", "sent_at"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    instance_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("instances.id", ondelete="CASCADE"), nullable=False
+    )
+    round_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("rounds.id", ondelete="CASCADE")
+    )
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    persona_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    to_number: Mapped[str] = mapped_column(String(32), nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    turn: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(10), nullable=False, server_default="planned")
+    planned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    read_ms: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    think_ms: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    typing_ms: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    generation_source: Mapped[str | None] = mapped_column(String(10))
+    fallback_reason: Mapped[str | None] = mapped_column(String(200))
+    repetition_score: Mapped[float | None] = mapped_column(Float)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(300))
+
+
+class PolicyDecision(IdMixin, TimestampMixin, Base):
+    """Every defer or deny, with its reason (visible in the dashboard)."""
+
+    __tablename__ = "policy_decisions"
+    __table_args__ = (
+        CheckConstraint("action in ('defer', 'deny')", name="action_valid"),
+        Index("ix_policy_decisions_tenant", "tenant_id", "created_at"),
+        Index("ix_policy_decisions_round", "tenant_id", "round_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    instance_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    round_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    outgoing_message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    action: Mapped[str] = mapped_column(String(8), nullable=False)
+    reason: Mapped[str] = mapped_column(String(40), nullable=False)
+    until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    detail: Mapped[str | None] = mapped_column(String(300))
+
+
+class TenantSettings(IdMixin, Base):
+    """Tenant-wide cadence and limits; read at every decision, so changes apply at once."""
+
+    __tablename__ = "tenant_settings"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", name="uq_tenant_settings_tenant"),
+        CheckConstraint("delay_min_s >= 1 and delay_max_s >= delay_min_s", name="delays"),
+        CheckConstraint(
+            "hourly_cap_per_number >= 0 and daily_cap_per_number >= 0 and burst_per_hour >= 0 "
+            "and min_gap_seconds >= 0",
+            name="caps",
+        ),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    delay_min_s: Mapped[int] = mapped_column(Integer, nullable=False, server_default="20")
+    delay_max_s: Mapped[int] = mapped_column(Integer, nullable=False, server_default="90")
+    quiet_start: Mapped[time | None] = mapped_column(Time, server_default=text("'22:00'"))
+    quiet_end: Mapped[time | None] = mapped_column(Time, server_default=text("'08:00'"))
+    hourly_cap_per_number: Mapped[int] = mapped_column(
+        Integer, nullable=False, server_default="20"
+    )
+    daily_cap_per_number: Mapped[int] = mapped_column(
+        Integer, nullable=False, server_default="120"
+    )
+    burst_per_hour: Mapped[int] = mapped_column(Integer, nullable=False, server_default="200")
+    min_gap_seconds: Mapped[int] = mapped_column(Integer, nullable=False, server_default="15")
+    kill_switch: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    reply_timeout_s: Mapped[int] = mapped_column(Integer, nullable=False, server_default="600")
+    ai_base_url: Mapped[str | None] = mapped_column(String(300))
+    ai_model: Mapped[str | None] = mapped_column(String(100))
+    ai_key_enc: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class SystemFlag(Base):
+    """Global operator switches (e.g. the global kill switch). Not tenant data."""
+
+    __tablename__ = "system_flags"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSONB, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
