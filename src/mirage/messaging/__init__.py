@@ -1,0 +1,1 @@
+"""Messaging: the human cadence model and the send pipeline."""

@@ -1,0 +1,58 @@
+"""The warm-up ramp: how many messages a number may send per day, by its age and health.
+
+Sources (reference/market-anchors.md §4):
+
+- DeskcommCRM's pacing defaults: 20/50/100/200 messages per day from day 0/4/8/15 of a
+  number's life, uncapped from day 31. These are the steps below.
+- wapower: 20 → 50 → 120 → 300 → 600 → 1000 per day, advancing only while health stays high;
+  an AT_RISK number gets half the cap and a CRITICAL one is paused. We halve the cap while a
+  number is ``degraded`` and give 0 to anything worse.
+- Where DeskcommCRM says "uncapped" (day 31 on), the ramp keeps wapower's last step, 1000/day,
+  as a finite ceiling: the tenant's own daily cap (lower by default) governs a mature number.
+- Effess (50/day on days 1–2), Whapi.Cloud (≤ 50/day for a new number) and the triangulated
+  Evolution default (days 1–3 ≤ 20–50/day) all agree with a first step of 20.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Health verdicts a number can have, best first (see mirage.instances.health).
+HEALTHY: Final = "healthy"
+DEGRADED: Final = "degraded"
+RESTRICTED: Final = "restricted"
+BANNED: Final = "banned"
+QUARANTINED: Final = "quarantined"
+HEALTH_STATES: Final = (HEALTHY, DEGRADED, RESTRICTED, BANNED, QUARANTINED)
+#: Verdicts under which a number may send at all.
+SENDING_HEALTH: Final = frozenset({HEALTHY, DEGRADED})
+
+#: (first age in days, messages per day) — DeskcommCRM's steps, then wapower's ceiling.
+WARMUP_RAMP: Final[tuple[tuple[int, int], ...]] = (
+    (0, 20),
+    (4, 50),
+    (8, 100),
+    (15, 200),
+    (31, 1000),
+)
+
+
+def degrade(cap: int) -> int:
+    """A cap halved for a degraded number (wapower's AT_RISK rule), never below 1."""
+    return max(1, cap // 2)
+
+
+def warmup_daily_cap(age_days: int, health: str) -> int:
+    """Messages per day the warm-up ramp allows a number of this age (in tenant-local days
+    since it was first connected; day 0 is the first day) and health.
+
+    Healthy numbers follow `WARMUP_RAMP`; degraded ones get half of it; restricted, banned,
+    quarantined or unknown verdicts get 0.
+    """
+    if health not in SENDING_HEALTH:
+        return 0
+    cap = WARMUP_RAMP[0][1]
+    for first_day, per_day in WARMUP_RAMP:
+        if max(age_days, 0) >= first_day:
+            cap = per_day
+    return degrade(cap) if health == DEGRADED else cap
