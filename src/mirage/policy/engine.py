@@ -174,8 +174,8 @@ class TenantPolicy:
                 found.append(("quiet_end", "quiet hours must not start and end at the same time"))
         for name in ("hourly_cap_per_number", "daily_cap_per_number", "burst_per_hour"):
             value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                found.append((name, "must be a whole number of at least 1"))
+            if not _is_int(value) or value < 0:
+                found.append((name, "must be a whole number, 0 or more (0 stops sending)"))
         if not _is_int(self.min_gap_seconds) or not 0 <= self.min_gap_seconds <= MAX_SECONDS:
             found.append(("min_gap_seconds", f"must be between 0 and {MAX_SECONDS} seconds"))
         delays_ok = True
@@ -295,7 +295,8 @@ def _fmt(instant: datetime, zone: ZoneInfo) -> str:
 class _Block:
     reason: Reason
     detail: str
-    clears_at: datetime | None = None  # for caps: when this rule stops applying
+    #: For caps: when the rule stops applying if nothing else is sent; None = never (cap 0).
+    clears_at: datetime | None = None
 
 
 def decide(
@@ -365,7 +366,7 @@ def decide(
                 Reason.HOURLY_CAP,
                 f"The number sent {number.sent_last_hour} messages in the last hour; "
                 f"the cap is {hourly}{halved}.",
-                _rolling_hour_clears(now, number.last_sent_at),
+                _rolling_hour_clears(now, number.last_sent_at) if hourly > 0 else None,
             )
         )
     next_day = local_day_start(local.date() + timedelta(days=1), zone).astimezone(UTC)
@@ -377,7 +378,7 @@ def decide(
                 Reason.DAILY_CAP,
                 f"The number sent {number.sent_today} messages today; "
                 f"the daily cap is {daily}{halved}.",
-                next_day,
+                next_day if daily > 0 else None,
             )
         )
     elif number.sent_today >= ramp:
@@ -396,7 +397,7 @@ def decide(
                 Reason.BURST_LIMIT,
                 f"The tenant sent {tenant.sent_last_hour} messages in the last hour; "
                 f"the burst limit is {policy.burst_per_hour}.",
-                _rolling_hour_clears(now, tenant.last_sent_at),
+                _rolling_hour_clears(now, tenant.last_sent_at) if policy.burst_per_hour else None,
             )
         )
     gap = timedelta(seconds=policy.min_gap_seconds)
@@ -415,6 +416,10 @@ def decide(
     if first is None:
         return Decision.allow()
 
+    if any(b.clears_at is None for b in caps):
+        return Decision.defer(
+            first.reason, None, f"{first.detail} A cap of 0 stops sending until it is raised."
+        )
     clears = max([now, *(b.clears_at for b in caps if b.clears_at is not None)])
     opens = effective_windows(policy, ctx.windows).next_open(clears.astimezone(zone))
     if opens is None:

@@ -38,8 +38,9 @@ WARMUP_RAMP: Final[tuple[tuple[int, int], ...]] = (
 
 
 def degrade(cap: int) -> int:
-    """A cap halved for a degraded number (wapower's AT_RISK rule), never below 1."""
-    return max(1, cap // 2)
+    """A cap halved for a degraded number (wapower's AT_RISK rule); a positive cap stays at
+    least 1 and a cap of 0 stays 0."""
+    return max(1, cap // 2) if cap > 0 else 0
 
 
 def warmup_daily_cap(age_days: int, health: str) -> int:

@@ -80,6 +80,24 @@ def _normalize(ranges: Iterable[TimeRange]) -> DayRanges:
     return tuple((us_to_time(s), us_to_time(e)) for s, e in merged)
 
 
+def _parse_clock(text: str, *, end: bool = False) -> time:
+    if end and text.strip() in ("24:00", "24:00:00"):
+        return time(0)
+    try:
+        parsed = time.fromisoformat(text.strip())
+    except (AttributeError, ValueError) as exc:
+        raise ValueError(f"expected a wall-clock time like '08:30', got {text!r}") from exc
+    if parsed.tzinfo is not None:
+        raise ValueError(f"window times are wall-clock times without a zone, got {text!r}")
+    return parsed
+
+
+def _clock(t: time, *, end: bool = False) -> str:
+    if end and time_to_us(t) == 0:
+        return "24:00"
+    return t.isoformat(timespec="auto" if t.second or t.microsecond else "minutes")
+
+
 def _spans(ranges: DayRanges) -> list[tuple[int, int]]:
     return [(time_to_us(s), _end_us(e)) for s, e in ranges]
 
@@ -208,6 +226,31 @@ class WeeklyWindows:
         if unknown:
             raise ValueError(f"weekdays are 0 (Monday) to 6 (Sunday), got {sorted(unknown)}")
         return cls(tuple(tuple(by_weekday.get(d, ())) for d in range(7)))
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Sequence[Sequence[str]]]) -> WeeklyWindows:
+        """Parse the stored form ``{"0": [["08:00", "12:00"], ...], ...}`` (weekday keys,
+        0 = Monday; ``"HH:MM"`` or ``"HH:MM:SS"``; an end of ``"24:00"`` means midnight)."""
+        by_weekday: dict[int, list[TimeRange]] = {}
+        for key, ranges in data.items():
+            try:
+                weekday = int(key)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"weekday keys are '0' (Monday) to '6', got {key!r}") from exc
+            parsed: list[TimeRange] = []
+            for pair in ranges:
+                if len(pair) != 2:
+                    raise ValueError(f"a window range is a [start, end] pair, got {pair!r}")
+                parsed.append((_parse_clock(pair[0]), _parse_clock(pair[1], end=True)))
+            by_weekday[weekday] = parsed
+        return cls.from_mapping(by_weekday)
+
+    def to_json(self) -> dict[str, list[list[str]]]:
+        """The stored form read by `from_json`; ends at midnight are written ``"24:00"``."""
+        return {
+            str(weekday): [[_clock(start), _clock(end, end=True)] for start, end in ranges]
+            for weekday, ranges in enumerate(self.days)
+        }
 
     # -- queries --------------------------------------------------------------------------
 
