@@ -210,14 +210,21 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _aware(value: datetime | None, name: str) -> None:
-    if value is not None and value.utcoffset() is None:
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    """``value`` as UTC. Arithmetic on zoned datetimes is wall-clock arithmetic in Python, so
+    every instant is normalized to UTC before any ``+ timedelta``."""
+    if value is None:
+        return None
+    if value.utcoffset() is None:
         raise ValueError(f"{name} must be an aware datetime (store and pass UTC)")
+    return value.astimezone(UTC)
 
 
 @dataclass(frozen=True)
 class NumberState:
     """What the engine needs to know about the sending number, read just before deciding.
+
+    Timestamps must be aware; they are normalized to UTC.
 
     ``sent_last_hour`` counts sends in the rolling hour ``(now - 1 h, now]``; ``sent_today``
     counts sends on the current tenant-local calendar day. ``health`` is a verdict from
@@ -233,8 +240,10 @@ class NumberState:
     last_sent_at: datetime | None
 
     def __post_init__(self) -> None:
-        _aware(self.first_connected_at, "first_connected_at")
-        _aware(self.last_sent_at, "last_sent_at")
+        object.__setattr__(
+            self, "first_connected_at", _utc(self.first_connected_at, "first_connected_at")
+        )
+        object.__setattr__(self, "last_sent_at", _utc(self.last_sent_at, "last_sent_at"))
         if self.sent_last_hour < 0 or self.sent_today < 0:
             raise ValueError("send counters cannot be negative")
 
@@ -251,7 +260,7 @@ class TenantLoad:
     last_sent_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        _aware(self.last_sent_at, "last_sent_at")
+        object.__setattr__(self, "last_sent_at", _utc(self.last_sent_at, "last_sent_at"))
         if self.sent_last_hour < 0:
             raise ValueError("send counters cannot be negative")
 
