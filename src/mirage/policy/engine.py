@@ -380,7 +380,8 @@ def decide(
         )
     next_day = local_day_start(local.date() + timedelta(days=1), zone).astimezone(UTC)
     daily = degrade(policy.daily_cap_per_number) if degraded else policy.daily_cap_per_number
-    ramp = warmup_daily_cap(age_days(number.first_connected_at, now, zone), number.health)
+    age = age_days(number.first_connected_at, now, zone)
+    ramp = warmup_daily_cap(age, number.health)
     if number.sent_today >= daily:
         caps.append(
             _Block(
@@ -395,8 +396,7 @@ def decide(
             _Block(
                 Reason.WARMUP_CAP,
                 f"The number sent {number.sent_today} messages today; its warm-up ramp "
-                f"allows {ramp} at day {age_days(number.first_connected_at, now, zone)}"
-                f"{halved}.",
+                f"allows {ramp} on day {age}{halved}.",
                 next_day,
             )
         )
