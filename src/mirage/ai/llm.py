@@ -1,0 +1,321 @@
+"""Replies from an LLM through the official `openai` SDK (any OpenAI-compatible endpoint).
+
+`build_messages` is pure (the prompt is a function of the request); `generate_llm` is the only
+I/O. Every way the provider can fail (no key, HTTP error, 429, timeout, empty or unusable
+output) surfaces as `AIUnavailable(reason)`, which the service answers with the offline
+generator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import openai
+from openai.types.chat import (
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionMessageParam,
+    ChatCompletionSystemMessageParam,
+    ChatCompletionUserMessageParam,
+)
+
+from mirage.ai.persona import ReplyRequest, Turn
+from mirage.ai.text import DAYPARTS, Daypart, clean_line, daypart_greetings_in
+
+if TYPE_CHECKING:
+    from mirage.config import Settings
+
+__all__ = [
+    "AIConfig",
+    "AIUnavailable",
+    "build_messages",
+    "clean_output",
+    "generate_llm",
+    "system_prompt",
+]
+
+MAX_HISTORY_TURNS = 20
+MAX_TURN_CHARS = 600
+MAX_AVOID = 5
+# Output longer than this many times the persona's maximum is not a chat message any more
+# (the model ignored the instructions); shorter overshoots are trimmed at a word boundary.
+OVERSIZE_FACTOR = 3
+TEMPERATURE = 0.9
+
+_DAYPART_LABEL: dict[Daypart, str] = {"morning": "manhã", "afternoon": "tarde", "night": "noite"}
+_DAYPART_GREETING: dict[Daypart, str] = {
+    "morning": "bom dia",
+    "afternoon": "boa tarde",
+    "night": "boa noite",
+}
+_STYLE_DESCRIPTION = {
+    "formal": (
+        "formal e educado: frases completas, pontuação correta, sem gírias nem abreviações "
+        '("Bom dia, tudo bem?")'
+    ),
+    "casual": (
+        'descontraído, como entre amigos: gírias leves ("eai", "de boa", "mano"), '
+        'abreviações ("vc", "tb", "pq"), risadas como "kkk", pontuação relaxada'
+    ),
+    "playful": (
+        "brincalhão e expressivo: exclamações, letras esticadas "
+        '("demaaais"), risadas como "kkkkk" ou "hahaha", entusiasmo'
+    ),
+}
+_QUOTES = (('"', '"'), ("“", "”"), ("'", "'"), ("‘", "’"), ("«", "»"), ("`", "`"))
+
+
+class AIUnavailable(Exception):
+    """The LLM could not produce a usable reply; `reason` is a short machine-readable code
+    (missing_api_key, rate_limited, timeout, http_503, empty_output, ...)."""
+
+    def __init__(self, reason: str, detail: str | None = None) -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class AIConfig:
+    """Where and how to ask for replies. The key never appears in repr or logs."""
+
+    api_key: str = field(repr=False)
+    base_url: str | None
+    model: str
+    timeout_s: float = 20
+    max_retries: int = 2
+
+    def __post_init__(self) -> None:
+        if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
+            raise ValueError("base_url must be an http(s) URL")
+        if not self.model.strip():
+            raise ValueError("model must not be empty")
+        if not (math.isfinite(self.timeout_s) and 0 < self.timeout_s <= 300):
+            raise ValueError("timeout_s must be in (0, 300]")
+        if not 0 <= self.max_retries <= 10:
+            raise ValueError("max_retries must be between 0 and 10")
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self.api_key.strip())
+
+    @property
+    def deadline_s(self) -> float:
+        """Upper bound for one reply, retries and their back-off included: a provider asking
+        to retry in a minute must not hold a conversation turn for a minute."""
+        return self.timeout_s * (self.max_retries + 1) + 2.0 * self.max_retries
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AIConfig | None:
+        """The deployment-wide default (``MIRAGE_OPENAI_*``); None when no key is set."""
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+        if not key.strip():
+            return None
+        return cls(api_key=key, base_url=settings.openai_base_url, model=settings.openai_model)
+
+
+def _percent(rate: float) -> int:
+    return round(rate * 100)
+
+
+def system_prompt(req: ReplyRequest, *, avoid: Sequence[str] = ()) -> str:
+    """The instructions: persona, topic, daypart and greeting rule, turn position."""
+    p = req.persona
+    label = _DAYPART_LABEL[req.daypart]
+    own_greeting = _DAYPART_GREETING[req.daypart]
+    others = [f'"{_DAYPART_GREETING[d]}"' for d in DAYPARTS if d != req.daypart]
+    partner = req.partner_name or "o contato"
+    lines = [
+        f"Você escreve mensagens de WhatsApp em {p.language} como {p.name}, uma pessoa real "
+        f"conversando com {partner}.",
+        f"Estilo de {p.name}: {_STYLE_DESCRIPTION[p.style]}.",
+    ]
+    if p.vocabulary:
+        lines.append(
+            f"Expressões típicas de {p.name} (use de vez em quando, com naturalidade): "
+            + ", ".join(f'"{w}"' for w in p.vocabulary)
+            + "."
+        )
+    lines += [
+        f"Emojis: cerca de {_percent(p.emoji_rate)}% das mensagens de {p.name} têm emoji "
+        "(no máximo três).",
+        f"Erros de digitação: cerca de {_percent(p.typo_rate)}% das mensagens de {p.name} têm "
+        "um pequeno erro de digitação natural.",
+        f"Tamanho: entre {p.min_length} e {p.max_length} caracteres.",
+        f"Assunto da conversa: {clean_line(req.topic, max_chars=200) or 'conversa do dia a dia'}.",
+        f'Agora é {label} (período: {req.daypart}). Se cumprimentar, use "{own_greeting}" ou um '
+        f"cumprimento neutro; nunca use {' nem '.join(others)}.",
+    ]
+    if req.opening:
+        examples = ", ".join(f'"{g}"' for g in p.greetings[req.daypart])
+        lines.append(
+            f"Esta é a primeira mensagem da conversa: comece com um destes cumprimentos "
+            f"de {label}: {examples}."
+        )
+    else:
+        lines.append(
+            f"Responda à última mensagem de {partner} de forma natural, sem cumprimentar de novo."
+        )
+    if req.closing:
+        lines.append("Esta é a última mensagem da conversa: despeça-se de forma natural.")
+    if avoid:
+        quoted = "; ".join(f'"{clean_line(t, max_chars=200)}"' for t in avoid[:MAX_AVOID])
+        lines.append(f"Não repita nem parafraseie estas mensagens já enviadas: {quoted}.")
+    lines.append(
+        "Escreva apenas o texto da mensagem: sem aspas, sem o nome de quem fala, sem explicações."
+    )
+    return "\n".join(lines)
+
+
+def _history_messages(req: ReplyRequest) -> list[dict[str, str]]:
+    turns: list[Turn] = list(req.history[-MAX_HISTORY_TURNS:])
+    partners = {t.speaker for t in turns if t.speaker != req.persona.name}
+    group = len(partners) > 1
+    messages: list[dict[str, str]] = []
+    for turn in turns:
+        own = turn.speaker == req.persona.name
+        text = clean_line(turn.text, max_chars=MAX_TURN_CHARS)
+        if not text:
+            continue
+        if group and not own:
+            text = f"{clean_line(turn.speaker, max_chars=40)}: {text}"
+        role = "assistant" if own else "user"
+        # Strict alternation: several consecutive messages of one side become one.
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"] += "\n" + text
+        else:
+            messages.append({"role": role, "content": text})
+    return messages
+
+
+def build_messages(req: ReplyRequest, *, avoid: Sequence[str] = ()) -> list[dict[str, str]]:
+    """Chat messages for the request: the system prompt, then the round's history with this
+    persona's turns as "assistant" and the others' as "user", alternating."""
+    messages = [{"role": "system", "content": system_prompt(req, avoid=avoid)}]
+    history = _history_messages(req)
+    messages += history
+    if not history or history[-1]["role"] == "assistant":
+        what = "a primeira mensagem" if req.opening else "a próxima mensagem"
+        messages.append({"role": "user", "content": f"Escreva agora {what} de {req.persona.name}."})
+    return messages
+
+
+def _params(messages: Sequence[dict[str, str]]) -> list[ChatCompletionMessageParam]:
+    params: list[ChatCompletionMessageParam] = []
+    for m in messages:
+        if m["role"] == "system":
+            params.append(ChatCompletionSystemMessageParam(role="system", content=m["content"]))
+        elif m["role"] == "assistant":
+            params.append(
+                ChatCompletionAssistantMessageParam(role="assistant", content=m["content"])
+            )
+        else:
+            params.append(ChatCompletionUserMessageParam(role="user", content=m["content"]))
+    return params
+
+
+def _trim_words(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    if text[limit] != " " and " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:-–")
+
+
+def clean_output(raw: str, req: ReplyRequest) -> str:
+    """The model's text as a sendable message, or AIUnavailable when it is not usable."""
+    text = clean_line(raw)
+    name = req.persona.name
+    for _ in range(3):
+        before = text
+        if text.casefold().startswith(name.casefold() + ":"):
+            text = text[len(name) + 1 :].strip()
+        for left, right in _QUOTES:
+            if len(text) >= 2 and text.startswith(left) and text.endswith(right):
+                text = text[len(left) : -len(right)].strip()
+        if text == before:
+            break
+    if not text:
+        raise AIUnavailable("empty_output")
+    limit = req.persona.max_length
+    if len(text) > OVERSIZE_FACTOR * limit:
+        raise AIUnavailable("oversized_output", f"{len(text)} characters")
+    text = _trim_words(text, limit)
+    if not text:
+        raise AIUnavailable("empty_output")
+    wrong = daypart_greetings_in(text) - {req.daypart}
+    if wrong:
+        raise AIUnavailable("wrong_daypart_greeting", ", ".join(sorted(wrong)))
+    return text
+
+
+def _max_tokens(req: ReplyRequest) -> int:
+    # Portuguese runs at ~3.5 characters a token; leave room for an overshoot we then trim.
+    return max(32, req.persona.max_length // 2 + 16)
+
+
+def _short(exc: BaseException) -> str:
+    return clean_line(str(exc), max_chars=200)
+
+
+async def generate_llm(
+    config: AIConfig,
+    req: ReplyRequest,
+    *,
+    avoid: Sequence[str] = (),
+    client: openai.AsyncOpenAI | None = None,
+) -> str:
+    """One reply from the configured endpoint. Pass `client` to reuse a connection pool
+    (its own timeout and retry settings then apply); otherwise one is made and closed."""
+    if not config.has_key:
+        raise AIUnavailable("missing_api_key")
+    messages = _params(build_messages(req, avoid=avoid))
+    owned = client is None
+    api = client or openai.AsyncOpenAI(
+        api_key=config.api_key,
+        base_url=config.base_url,
+        timeout=config.timeout_s,
+        max_retries=config.max_retries,
+    )
+    try:
+        async with asyncio.timeout(config.deadline_s):
+            completion = await api.chat.completions.create(
+                model=config.model,
+                messages=messages,
+                temperature=TEMPERATURE,
+                max_tokens=_max_tokens(req),
+                n=1,
+            )
+    except openai.RateLimitError as exc:
+        raise AIUnavailable("rate_limited", _short(exc)) from exc
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+        raise AIUnavailable("auth_failed", _short(exc)) from exc
+    except openai.APIStatusError as exc:
+        raise AIUnavailable(f"http_{exc.status_code}", _short(exc)) from exc
+    except openai.APITimeoutError as exc:
+        raise AIUnavailable("timeout", _short(exc)) from exc
+    except openai.APIConnectionError as exc:
+        raise AIUnavailable("connection_error", _short(exc)) from exc
+    except openai.OpenAIError as exc:
+        raise AIUnavailable("invalid_response", _short(exc)) from exc
+    except TimeoutError as exc:
+        raise AIUnavailable("deadline_exceeded", f"{config.deadline_s:g}s") from exc
+    finally:
+        if owned:
+            await api.close()
+    # Compatible servers differ; a body without the expected shape is an unusable answer.
+    try:
+        choice = completion.choices[0] if completion.choices else None
+        finish = choice.finish_reason if choice is not None else None
+        content = choice.message.content if choice is not None and choice.message else None
+    except (AttributeError, IndexError, TypeError) as exc:
+        raise AIUnavailable("invalid_response", _short(exc)) from exc
+    if finish == "content_filter":
+        raise AIUnavailable("content_filtered")
+    if not isinstance(content, str):
+        raise AIUnavailable("empty_output")
+    return clean_output(content, req)
