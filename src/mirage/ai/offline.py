@@ -699,11 +699,20 @@ class _Composer:
         target = round(self.rng.triangular(self.lo, self.hi, mode))
         drop_period = self.style == "casual" and self._register().drop_period
 
-        def assemble(ps: Sequence[_Piece]) -> str:
+        def body_of(ps: Sequence[_Piece]) -> str:
             body = self.join(ps, lower_first=lower_first)
             if drop_period and body.endswith(".") and not body.endswith(".."):
                 body = body[:-1]
-            return " ".join(part for part in (lead, body, tail) if part)
+            return body
+
+        def assemble(ps: Sequence[_Piece]) -> str:
+            return " ".join(part for part in (lead, body_of(ps), tail) if part)
+
+        def cut(ps: list[_Piece]) -> list[_Piece]:
+            # Required pieces alone are too long (a tight range): cut at a word boundary.
+            budget = self.hi - len(lead) - len(tail) - bool(lead) - bool(tail)
+            body = _truncate_words(body_of(ps), budget)
+            return [_Piece(body, REQUIRED, "body", proper_start=True)] if body else []
 
         for limit, keep_from in ((target, KEPT), (self.hi, REQUIRED)):
             while len(assemble(pieces)) > limit:
@@ -712,14 +721,11 @@ class _Composer:
                     break
                 del pieces[min(droppable, key=lambda i: (pieces[i].priority, -i))]
         if len(assemble(pieces)) > self.hi:
-            # Required pieces alone are too long (a tight range): cut at a word boundary.
-            over = len(assemble(pieces)) - self.hi
-            body = self.join(pieces, lower_first=lower_first)
-            body = _truncate_words(body, len(body) - over)
-            pieces = [_Piece(body, REQUIRED, "body", proper_start=True)] if body else []
+            pieces = cut(pieces)
         while len(assemble(pieces)) < self.lo:
             current = len(assemble(pieces))
-            extra = self.filler(room=self.hi - current - 2, deficit=self.lo - current - 1)
+            # Inserting a piece adds up to two separators of two characters, minus one space.
+            extra = self.filler(room=self.hi - current - 3, deficit=self.lo - current - 1)
             if extra is None:
                 break
             # Padding goes before the goodbye, never after it.
@@ -727,6 +733,8 @@ class _Composer:
             while at > 0 and pieces[at - 1].kind in {"closer", "pre_closer"}:
                 at -= 1
             pieces.insert(at, _Piece(extra, 0, "filler"))
+        if len(assemble(pieces)) > self.hi:
+            pieces = cut(pieces)
         return assemble(pieces)
 
 

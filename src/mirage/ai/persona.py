@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,7 +66,8 @@ def _check_text(what: str, value: object, *, max_chars: int) -> str:
         raise ValueError(f"{what} must be at most {max_chars} characters")
     if has_emoji(value):
         raise ValueError(f"{what} must not contain emoji (they are added at the persona's rate)")
-    return value
+    # Composed form: "é" is one character, so lengths and typos see what a reader sees.
+    return unicodedata.normalize("NFC", value)
 
 
 def _check_rate(what: str, value: object) -> float:
@@ -96,11 +98,15 @@ class PersonaSpec:
         _check_text("name", self.name, max_chars=MAX_NAME_CHARS)
         if self.style not in STYLES:
             raise ValueError(f"style must be one of {', '.join(STYLES)}")
-        vocabulary = tuple(self.vocabulary)
+        if isinstance(self.vocabulary, str):
+            raise ValueError("vocabulary must be a list of words, not a string")
+        vocabulary = tuple(
+            _check_text("vocabulary item", item, max_chars=MAX_VOCABULARY_ITEM_CHARS)
+            for item in self.vocabulary
+        )
         if len(vocabulary) > MAX_VOCABULARY:
             raise ValueError(f"vocabulary must have at most {MAX_VOCABULARY} items")
         for item in vocabulary:
-            _check_text("vocabulary item", item, max_chars=MAX_VOCABULARY_ITEM_CHARS)
             if daypart_greetings_in(item):
                 raise ValueError(
                     f"vocabulary item {item!r} is a daypart greeting; put it in greetings"
@@ -134,16 +140,22 @@ class PersonaSpec:
             raise ValueError(f"greetings has unknown dayparts: {sorted(map(str, unknown))}")
         checked: dict[Daypart, tuple[str, ...]] = {}
         for part in DAYPARTS:
-            items = tuple(greetings.get(part, ()))
+            raw = greetings.get(part, ())
+            if isinstance(raw, str):
+                raise ValueError(f"greetings for {part} must be a list, not a string")
+            items = tuple(raw)
             if not items:
                 raise ValueError(f"greetings for {part} must not be empty")
             if len(items) > MAX_GREETINGS_PER_DAYPART:
                 raise ValueError(
                     f"greetings for {part} must have at most {MAX_GREETINGS_PER_DAYPART} items"
                 )
-            for greeting in items:
+            items = tuple(
                 # An opening is the greeting plus at least a word, so leave a little room.
                 _check_text(f"{part} greeting", greeting, max_chars=self.max_length - 2)
+                for greeting in items
+            )
+            for greeting in items:
                 wrong = daypart_greetings_in(greeting) - {part}
                 if wrong:
                     raise ValueError(
