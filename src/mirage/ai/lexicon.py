@@ -125,6 +125,11 @@ class Topic:
 SHARED_SLOTS: Final[Mapping[str, tuple[Entity, ...]]] = MappingProxyType(
     {
         "when_past": ents(
+            "na quarta",
+            "no feriado",
+            "mês passado",
+            "na segunda",
+            "um dia desses",
             "ontem",
             "anteontem",
             "no fim de semana",
@@ -136,6 +141,9 @@ SHARED_SLOTS: Final[Mapping[str, tuple[Entity, ...]]] = MappingProxyType(
             "na sexta",
         ),
         "when_future": ents(
+            "na quinta",
+            "no fim do mês",
+            "mais pro fim da semana",
             "amanhã",
             "no sábado",
             "no domingo",
@@ -147,6 +155,9 @@ SHARED_SLOTS: Final[Mapping[str, tuple[Entity, ...]]] = MappingProxyType(
             "na sexta",
         ),
         "freq": ents(
+            "todo fim de semana",
+            "duas vezes por semana",
+            "quando sobra um tempinho",
             "toda semana",
             "de vez em quando",
             "quase todo dia",
@@ -155,6 +166,11 @@ SHARED_SLOTS: Final[Mapping[str, tuple[Entity, ...]]] = MappingProxyType(
             "religiosamente",
         ),
         "friend": ents(
+            "meu primo",
+            "minha vizinha",
+            "um colega da faculdade",
+            "minha tia",
+            "um amigo de infância",
             "um amigo meu",
             "minha prima",
             "meu irmão",
@@ -172,9 +188,33 @@ SHARED_SLOTS: Final[Mapping[str, tuple[Entity, ...]]] = MappingProxyType(
 STYLE_SLOTS: Final[Mapping[str, Mapping[str, tuple[Entity, ...]]]] = MappingProxyType(
     {
         "good": by_style(
-            formal=("muito bom", "excelente", "ótimo", "maravilhoso", "muito agradável"),
-            casual=("muito bom", "massa", "top", "show de bola", "bom demais", "daora", "irado"),
-            playful=("incrível", "maravilhoso", "perfeito", "um sonho", "tudo de bom", "demais"),
+            formal=(
+                "muito bom",
+                "excelente",
+                "ótimo",
+                "maravilhoso",
+                "muito agradável",
+                "realmente especial",
+            ),
+            casual=(
+                "muito bom",
+                "massa",
+                "top",
+                "show de bola",
+                "bom demais",
+                "daora",
+                "irado",
+                "da hora",
+            ),
+            playful=(
+                "incrível",
+                "maravilhoso",
+                "perfeito",
+                "um sonho",
+                "tudo de bom",
+                "demais",
+                "um arraso",
+            ),
         ),
         "bad": by_style(
             formal=("complicado", "difícil", "cansativo", "bem puxado"),

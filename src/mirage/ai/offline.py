@@ -286,6 +286,7 @@ class _Composer:
         self.history_folded = [fold(t.text) for t in req.history]
         self.asked_how_before = any(_asks_how_are_you(t.text) for t in req.own_turns)
         self.register: _Register | None = None
+        self.topic_quoted = False
 
     # -- fragments ------------------------------------------------------------------------
 
@@ -300,14 +301,16 @@ class _Composer:
             return lx.SHARED_SLOTS[slot]
         raise KeyError(slot)
 
-    def render(self, frag: Fragment) -> str | None:
-        """The fragment with its slots filled, or None when a slot has no usable filler."""
+    def _render(self, frag: Fragment) -> tuple[str, dict[str, Entity]] | None:
+        """The fragment with its slots filled and the fillers it chose; None when a slot has
+        no usable filler. Changes nothing: `pick` commits the candidate it keeps."""
         bound: dict[str, Entity] = {}
 
         def fill(m: re.Match[str]) -> str:
             slot, form = m.group(1), m.group(2) or ""
             if slot == "topic":
-                if self.topic_text is None:
+                # Quoting the user's topic twice in one message reads like a form letter.
+                if self.topic_text is None or self.topic_quoted:
                     raise LookupError(slot)
                 return self.topic_text
             entity = self.bindings.get(slot) or bound.get(slot)
@@ -320,12 +323,24 @@ class _Composer:
             return entity.forms[form]
 
         try:
-            text = _SLOT.sub(fill, frag.text)
+            return _SLOT.sub(fill, frag.text), bound
         except LookupError:
             return None
-        # Keep this message's later sentences about the same team, dish, destination...
+
+    def _commit(self, frag: Fragment, bound: Mapping[str, Entity]) -> None:
+        # Later sentences of this message talk about the same team, dish, destination...
         self.bindings.update(bound)
-        return text
+        self.used.add(frag.text)
+        if "{topic}" in frag.text:
+            self.topic_quoted = True
+
+    def render(self, frag: Fragment) -> str | None:
+        """The fragment with its slots filled (committed), or None."""
+        rendered = self._render(frag)
+        if rendered is None:
+            return None
+        self._commit(frag, rendered[1])
+        return rendered[0]
 
     def pick(self, frags: Sequence[Fragment], *, budget: int | None = None) -> str | None:
         """A rendered fragment allowed for this persona and daypart, preferring ones that are
@@ -334,23 +349,24 @@ class _Composer:
         fresh = [f for f in allowed if f.text not in self.used] or allowed
         if not fresh:
             return None
-        best: tuple[int, str, Fragment] | None = None
+        best: tuple[int, str, Fragment, dict[str, Entity]] | None = None
         for _ in range(6):
             frag = self.rng.choice(fresh)
-            text = self.render(frag)
-            if text is None:
+            rendered = self._render(frag)
+            if rendered is None:
                 continue
+            text, bound = rendered
             folded = fold(text)
             said = any(folded and folded in h for h in self.history_folded)
             over = budget is not None and len(text) > budget
             penalty = (2 if said else 0) + (1 if over else 0)
             if best is None or penalty < best[0]:
-                best = (penalty, text, frag)
+                best = (penalty, text, frag, bound)
             if penalty == 0:
                 break
         if best is None:
             return None
-        self.used.add(best[2].text)
+        self._commit(best[2], best[3])
         return best[1]
 
     def chance(self, p: float) -> bool:
@@ -380,8 +396,8 @@ class _Composer:
             text = self.pick(self.topic.followups[slot], budget=budget)
             if text:
                 return _Piece(text, 40, "question")
-        pool = self.topic.questions if self.chance(0.8) else lx.GENERIC_QUESTIONS
-        text = self.pick(pool, budget=budget)
+        text = self.pick(self.topic.questions, budget=budget) if self.chance(0.8) else None
+        text = text or self.pick(lx.GENERIC_QUESTIONS, budget=budget)
         return _Piece(text, 30, "question") if text else None
 
     def detect_entity(self) -> tuple[str, Entity] | None:
@@ -457,7 +473,9 @@ class _Composer:
             pool = self.topic.reactions if self.chance(0.35) else self.topic.statements
             body = self.pick(pool, budget=budget - len(opener) - 1)
             if body:
-                text = f"{opener} {_decap(body)}" if opener else body
+                # "Olha, o jogo..." but "Boa pergunta. O jogo...".
+                lead_in = not opener.endswith((".", "!", "?"))
+                text = f"{opener} {_decap(body) if lead_in else body}" if opener else body
                 pieces.append(_Piece(text, REQUIRED, "answer"))
         elif partner and self.chance(0.75):
             text = self.pick(lx.ACKS)
@@ -516,7 +534,7 @@ class _Composer:
     # -- persona touches ------------------------------------------------------------------
 
     def add_vocabulary(self, pieces: list[_Piece]) -> None:
-        if not self.persona.vocabulary or not pieces or not self.chance(0.5):
+        if not self.persona.vocabulary or not pieces or not self.chance(0.45):
             return
         word = self.rng.choice(self.persona.vocabulary)
         asking = {"how", "reciprocal", "question"}
@@ -661,7 +679,13 @@ class _Composer:
         typo: str | None = None
         if self.chance(self.persona.typo_rate):
             protected = len(greeting) if greeting else 0
-            typed, typo = _add_typo(text, self.rng, protected=protected, max_length=self.hi)
+            typed, typo = _add_typo(
+                text,
+                self.rng,
+                protected=protected,
+                max_length=self.hi,
+                keep=frozenset((self.name or "").split()),
+            )
             # A typo must never turn a word into another daypart's greeting.
             if typo and not daypart_greetings_in(typed) - {self.daypart}:
                 text = typed
@@ -775,13 +799,22 @@ def _strip_accent(ch: str) -> str:
 
 
 def _add_typo(
-    text: str, rng: random.Random, *, protected: int, max_length: int
+    text: str,
+    rng: random.Random,
+    *,
+    protected: int,
+    max_length: int,
+    keep: frozenset[str] = frozenset(),
 ) -> tuple[str, str | None]:
-    """One natural typo somewhere after `protected` characters; (text, kind) or (text, None)."""
+    """One natural typo somewhere after `protected` characters, never in a word of `keep`
+    (people misspell their own words, not the name they are writing to)."""
     words = [
         m
         for m in re.finditer(r"[^\W\d_]+", text)
-        if m.start() >= protected and len(m.group(0)) >= 3 and len(set(m.group(0).lower())) > 1
+        if m.start() >= protected
+        and len(m.group(0)) >= 3
+        and len(set(m.group(0).lower())) > 1
+        and m.group(0) not in keep
     ]
     if not words:
         return text, None
