@@ -543,9 +543,14 @@ class _Composer:
         if not candidates:
             return
         piece = self.rng.choice([p for p in candidates if p.kind not in asking] or candidates)
-        # A tag after a question reads oddly ("tudo bem, mano?"): questions get a lead-in.
-        asks = piece.kind in asking or piece.text.rstrip().endswith("?")
-        if not piece.proper_start and (asks or self.chance(0.5)):
+        # A tag reads oddly after a question ("tudo bem, mano?") or a trailing "...": those
+        # get a lead-in. An answer already has one ("Olha, ..."): it gets a tag.
+        text = piece.text.rstrip()
+        tag_only = piece.kind == "answer" or piece.proper_start
+        lead_only = piece.kind in asking or text.endswith(("?", "..."))
+        if tag_only and lead_only:
+            return
+        if not tag_only and (lead_only or self.chance(0.5)):
             piece.text = f"{_cap(word)}, {_decap(piece.text)}"
         else:
             core, end = _split_end(piece.text)
@@ -670,7 +675,9 @@ class _Composer:
         tail = ""
         if with_emoji:
             emoji = self.emoji()
-            if lead and self.chance(0.3) and len(lead) + len(emoji) + 1 <= self.hi - 12:
+            # "Bom dia! ☀️ Tudo bem?" reads well; "eai, 😄 tudo certo?" does not.
+            after_lead = bool(lead) and not lead.endswith(",")
+            if after_lead and self.chance(0.3) and len(lead) + len(emoji) + 1 <= self.hi - 12:
                 lead = f"{lead} {emoji}"
             else:
                 tail = emoji
