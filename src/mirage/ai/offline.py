@@ -9,6 +9,7 @@ the request and the `random.Random` passed in, so a seed reproduces a message.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import unicodedata
@@ -170,6 +171,16 @@ def _index(topic: Topic) -> _TopicIndex:
 
 _INDEX: tuple[_TopicIndex, ...] = tuple(_index(t) for t in lx.TOPICS)
 _GENERIC_INDEX = _index(lx.GENERIC_TOPIC)
+# No usable topic string (empty, or only emoji): talk about the day instead of "{topic}".
+_SMALL_TALK = Topic(
+    key="small_talk",
+    label="conversa do dia a dia",
+    aliases=(),
+    slots={},
+    statements=lx.LIFE,
+    questions=lx.GENERIC_QUESTIONS,
+    reactions=lx.GENERIC_TOPIC.reactions,
+)
 
 
 def resolve_topic(topic: str, partner_text: str = "") -> Topic:
@@ -206,13 +217,16 @@ def _decap(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
+@functools.lru_cache(maxsize=256)
+def _words_pattern(words: frozenset[str]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"\b({alternatives})\b", re.IGNORECASE)
+
+
 def _replace_words(text: str, mapping: Mapping[str, str]) -> str:
     if not mapping:
         return text
-    pattern = re.compile(
-        r"\b(" + "|".join(re.escape(k) for k in sorted(mapping, key=len, reverse=True)) + r")\b",
-        re.IGNORECASE,
-    )
+    pattern = _words_pattern(frozenset(mapping))
 
     def repl(m: re.Match[str]) -> str:
         word = m.group(0)
@@ -280,7 +294,7 @@ class _Composer:
         self.name = _partner_name(req.partner_name)
         self.topic = resolve_topic(req.topic, self.partner_text)
         if self.topic is lx.GENERIC_TOPIC and self.topic_text is None:
-            self.topic = _small_talk_topic()
+            self.topic = _SMALL_TALK
         self.bindings: dict[str, Entity] = {}
         self.used: set[str] = set()
         self.history_folded = [fold(t.text) for t in req.history]
@@ -445,7 +459,7 @@ class _Composer:
         }[self.style]
         named = {
             "formal": [", {name}!", ", {name}."],
-            "casual": [" {name}", ", {name}", ", {name}!"],
+            "casual": [" {name},", ", {name},", ", {name}!"],
             "playful": [" {name}!", ", {name}!!"],
         }[self.style]
         # "Bom dia, meu amigo" already addresses someone: no second vocative.
@@ -767,19 +781,6 @@ class _Composer:
         if len(assemble(pieces)) > self.hi:
             pieces = cut(pieces)
         return assemble(pieces)
-
-
-def _small_talk_topic() -> Topic:
-    # No usable topic string: talk about the day instead of "{topic}".
-    return Topic(
-        key="small_talk",
-        label="conversa do dia a dia",
-        aliases=(),
-        slots={},
-        statements=lx.LIFE,
-        questions=lx.GENERIC_QUESTIONS,
-        reactions=lx.GENERIC_TOPIC.reactions,
-    )
 
 
 def _asks_how_are_you(text: str) -> bool:
