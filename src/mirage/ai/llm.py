@@ -45,7 +45,17 @@ MAX_AVOID = 5
 OVERSIZE_FACTOR = 3
 TEMPERATURE = 0.9
 
-_DAYPART_LABEL: dict[Daypart, str] = {"morning": "manhã", "afternoon": "tarde", "night": "noite"}
+# "Agora é de tarde" ("Agora é tarde" would mean "now it is too late").
+_DAYPART_NOW: dict[Daypart, str] = {
+    "morning": "de manhã",
+    "afternoon": "de tarde",
+    "night": "de noite",
+}
+_DAYPART_OF: dict[Daypart, str] = {
+    "morning": "da manhã",
+    "afternoon": "da tarde",
+    "night": "da noite",
+}
 _DAYPART_GREETING: dict[Daypart, str] = {
     "morning": "bom dia",
     "afternoon": "boa tarde",
@@ -124,10 +134,9 @@ def _percent(rate: float) -> int:
 def system_prompt(req: ReplyRequest, *, avoid: Sequence[str] = ()) -> str:
     """The instructions: persona, topic, daypart and greeting rule, turn position."""
     p = req.persona
-    label = _DAYPART_LABEL[req.daypart]
     own_greeting = _DAYPART_GREETING[req.daypart]
     others = [f'"{_DAYPART_GREETING[d]}"' for d in DAYPARTS if d != req.daypart]
-    partner = req.partner_name or "o contato"
+    partner = clean_line(req.partner_name or "", max_chars=80) or "o contato"
     lines = [
         f"Você escreve mensagens de WhatsApp em {p.language} como {p.name}, uma pessoa real "
         f"conversando com {partner}.",
@@ -146,14 +155,14 @@ def system_prompt(req: ReplyRequest, *, avoid: Sequence[str] = ()) -> str:
         "um pequeno erro de digitação natural.",
         f"Tamanho: entre {p.min_length} e {p.max_length} caracteres.",
         f"Assunto da conversa: {clean_line(req.topic, max_chars=200) or 'conversa do dia a dia'}.",
-        f'Agora é {label} (período: {req.daypart}). Se cumprimentar, use "{own_greeting}" ou um '
-        f"cumprimento neutro; nunca use {' nem '.join(others)}.",
+        f"Agora é {_DAYPART_NOW[req.daypart]} (período: {req.daypart}). Se cumprimentar, use "
+        f'"{own_greeting}" ou um cumprimento neutro; nunca use {" nem ".join(others)}.',
     ]
     if req.opening:
         examples = ", ".join(f'"{g}"' for g in p.greetings[req.daypart])
         lines.append(
             f"Esta é a primeira mensagem da conversa: comece com um destes cumprimentos "
-            f"de {label}: {examples}."
+            f"{_DAYPART_OF[req.daypart]}: {examples}."
         )
     else:
         lines.append(
