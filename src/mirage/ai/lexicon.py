@@ -1417,7 +1417,7 @@ _SERIES = Topic(
         "Tô maratonando {show} {platform}.",
         "Quero uma série de {genre} pra ver {when_future}.",
         "Vi a nova temporada de {show} e achei {good}.",
-        "Fiquei acordando tarde por causa de {show}.",
+        "Tô dormindo tarde por causa de {show}.",
         "Tô sem nada pra assistir, aceito sugestões.",
         "#n Hoje é dia de pipoca e {show}.",
         "Vi um filme {platform} {when_past} que era {good}.",
