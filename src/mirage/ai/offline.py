@@ -548,23 +548,25 @@ class _Composer:
     # -- persona touches ------------------------------------------------------------------
 
     def add_vocabulary(self, pieces: list[_Piece]) -> None:
+        """One of the persona's expressions, as a lead-in ("Aliás, ...") or a tag (", mano")."""
         if not self.persona.vocabulary or not pieces or not self.chance(0.45):
             return
         word = self.rng.choice(self.persona.vocabulary)
-        asking = {"how", "reciprocal", "question"}
-        # Goodbyes stay clean: "com certeza, preciso ir agora" is not how people leave.
-        candidates = [p for p in pieces if p.kind not in {"closer", "pre_closer"}]
+        # Formulas stay clean: "com certeza, preciso ir agora", "meu caro, tudo bem?" and
+        # "inclusive, entendo" are not how people write. Content sentences take the word.
+        formulas = {"closer", "pre_closer", "how", "reciprocal", "ack"}
+        candidates = [p for p in pieces if p.kind not in formulas]
         if not candidates:
             return
-        piece = self.rng.choice([p for p in candidates if p.kind not in asking] or candidates)
-        # A tag reads oddly after a question ("tudo bem, mano?") or a trailing "...": those
-        # get a lead-in. An answer already has one ("Olha, ..."): it gets a tag.
+        piece = self.rng.choice([p for p in candidates if p.kind != "question"] or candidates)
+        # A tag reads oddly after a question ("já foi, mano?") or a trailing "...": those get
+        # a lead-in. An answer already has one ("Olha, ..."): it gets a tag.
         text = piece.text.rstrip()
         tag_only = piece.kind == "answer" or piece.proper_start
-        lead_only = piece.kind in asking or text.endswith(("?", "..."))
+        lead_only = piece.kind == "question" or text.endswith(("?", "..."))
         if tag_only and lead_only:
             return
-        if not tag_only and (lead_only or self.chance(0.5)):
+        if not tag_only and (lead_only or self.chance(0.6)):
             piece.text = f"{_cap(word)}, {_decap(piece.text)}"
         else:
             core, end = _split_end(piece.text)
