@@ -1307,7 +1307,7 @@ _FAMILIA = Topic(
     statements=frags(
         "Minha família combinou uma viagem juntos no fim do ano.",
         "Fiz uma chamada de vídeo com {relative.np} {when_past}.",
-        "Domingo vou cozinhar pra família toda.",
+        "Domingo vou cozinhar pra toda a família.",
         "Hoje {relative.np} me mandou um áudio de cinco minutos.",
         "Encontrei umas fotos antigas da família e fiquei horas olhando.",
         "Meus primos vêm passar o feriado aqui.",

@@ -60,6 +60,12 @@ _FORMAL_WORDS: Mapping[str, str] = {
     "tamo": "estamos",
     "bora": "vamos",
     "tendi": "entendi",
+    # "pra" also swallows the article before feminine places: "pra Bahia" is "para a Bahia".
+    "pra praia": "para a praia",
+    "pra bahia": "para a Bahia",
+    "pra chapada": "para a Chapada",
+    "pra ilha": "para a Ilha",
+    "pra família": "para a família",
 }
 # Casual abbreviations, each decided once per message so a message is consistent with itself.
 _CASUAL_ABBREVIATIONS: tuple[tuple[str, str, float], ...] = (
@@ -554,16 +560,18 @@ class _Composer:
         word = self.rng.choice(self.persona.vocabulary)
         # Formulas stay clean: "com certeza, preciso ir agora", "meu caro, tudo bem?" and
         # "inclusive, entendo" are not how people write. Content sentences take the word.
-        formulas = {"closer", "pre_closer", "how", "reciprocal", "ack"}
-        candidates = [p for p in pieces if p.kind not in formulas]
+        # Questions too: "graças a Deus, você já foi?" reads wrong whichever the expression.
+        formulas = {"closer", "pre_closer", "how", "reciprocal", "ack", "question"}
+        candidates = [
+            p for p in pieces if p.kind not in formulas and not p.text.rstrip().endswith("?")
+        ]
         if not candidates:
             return
-        piece = self.rng.choice([p for p in candidates if p.kind != "question"] or candidates)
-        # A tag reads oddly after a question ("já foi, mano?") or a trailing "...": those get
-        # a lead-in. An answer already has one ("Olha, ..."): it gets a tag.
-        text = piece.text.rstrip()
+        piece = self.rng.choice(candidates)
+        # A tag reads oddly after a trailing "...": that gets a lead-in. An answer already
+        # has one ("Olha, ..."): it gets a tag.
         tag_only = piece.kind == "answer" or piece.proper_start
-        lead_only = piece.kind == "question" or text.endswith(("?", "..."))
+        lead_only = piece.text.rstrip().endswith("...")
         if tag_only and lead_only:
             return
         if not tag_only and (lead_only or self.chance(0.6)):
@@ -863,7 +871,8 @@ def _apply_typo(
     if kind == "doubled_letter":
         if len(text) + 1 > max_length:
             return None
-        spots = positions(lambda w, i: w[i].isalpha())
+        # A doubled key press, so a plain letter: "muitto", never "múúsica".
+        spots = positions(lambda w, i: w[i].isascii() and w[i].isalpha())
         if not spots:
             return None
         at = rng.choice(spots)
