@@ -256,6 +256,21 @@ def live_server(
 class GatewayWorld:
     sim: Any  # mirage.simulator.testing.SimulatorHarness
     mirage_url: str
+    worker: Any = None  # the in-process worker task
+
+    def start_worker(self) -> None:
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.create_task(
+                jobs.app.run_worker_async(
+                    install_signal_handlers=False, concurrency=2, update_heartbeat_interval=2
+                )
+            )
+
+    async def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            await asyncio.gather(self.worker, return_exceptions=True)
+            self.worker = None
 
 
 @pytest.fixture(scope="session")
@@ -279,16 +294,12 @@ async def world(app, database: db_engine.Database) -> AsyncIterator[GatewayWorld
     settings.evolution_api_key = SecretStr(harness.config.api_key)
     set_gateway(EvolutionGateway(harness.url, harness.config.api_key), simulator=True)
     # Mirage is an API *and* a worker: jobs the webhooks enqueue run here, in this loop.
-    worker = asyncio.create_task(
-        jobs.app.run_worker_async(
-            install_signal_handlers=False, concurrency=2, update_heartbeat_interval=2
-        )
-    )
+    w = GatewayWorld(sim=harness, mirage_url=url)
+    w.start_worker()
     try:
-        yield GatewayWorld(sim=harness, mirage_url=url)
+        yield w
     finally:
-        worker.cancel()
-        await asyncio.gather(worker, return_exceptions=True)
+        await w.stop_worker()
         set_gateway(None)
         await server.stop()
         await harness.stop()
@@ -300,7 +311,13 @@ async def gw(world: GatewayWorld) -> GatewayWorld:
     return world
 
 
-async def eventually(check, *, timeout_s: float = 10.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+async def eventually(
+    check,
+    *,
+    timeout_s: float = 10.0,
+    what: str = "condition",  # type: ignore[no-untyped-def]
+    interval_s: float = 0.02,
+):
     """Poll an async predicate until it holds (waiting on the system, not timing it)."""
     import asyncio
 
@@ -312,4 +329,4 @@ async def eventually(check, *, timeout_s: float = 10.0, what: str = "condition")
             return result
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(interval_s)

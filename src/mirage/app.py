@@ -13,6 +13,8 @@ from mirage import __version__
 from mirage.auth import router as auth_api
 from mirage.auth import views as auth_views
 from mirage.config import Settings, get_settings
+from mirage.conversations import router as conversations_api
+from mirage.conversations import views as conversations_views
 from mirage.db import engine as db_engine
 from mirage.instances import router as instances_api
 from mirage.instances import views as instances_views
@@ -23,6 +25,9 @@ from mirage.kit.logging import configure_logging, get_logger
 from mirage.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from mirage.kit.ratelimit import RateLimiter
 from mirage.ops import router as ops_router
+from mirage.personas import router as personas_api
+from mirage.personas import views as personas_views
+from mirage.tenants import router as tenants_api
 from mirage.tenants import views as tenant_views
 from mirage.web.errors import install_api_handlers, install_page_handlers
 from mirage.webhooks import router as webhooks_router
@@ -37,8 +42,20 @@ Errors are RFC 9457 problem+json documents.
 
 
 # Every router the app serves; tests walk these (e.g. the cross-tenant probe).
-API_ROUTERS = (auth_api.router, instances_api.router)
-PAGE_ROUTERS = (auth_views.router, tenant_views.router, instances_views.router)
+API_ROUTERS = (
+    auth_api.router,
+    tenants_api.router,
+    instances_api.router,
+    personas_api.router,
+    conversations_api.router,
+)
+PAGE_ROUTERS = (
+    auth_views.router,
+    tenant_views.router,
+    instances_views.router,
+    personas_views.router,
+    conversations_views.router,
+)
 # Machine-facing routes: no cookies, so no CSRF; authenticated by their own means.
 MACHINE_ROUTERS = (ops_router.router, webhooks_router.router)
 

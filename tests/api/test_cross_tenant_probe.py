@@ -20,7 +20,18 @@ from tests.conftest import TenantFixture, make_token, sign_in
 
 ID_PARAM = re.compile(r"\{(\w+_id)(?::\w+)?\}")
 # Valid bodies for routes that take one, so the probe reaches the lookup (not validation).
-BODIES: dict[str, dict[str, str]] = {
+PERSONA = {
+    "name": "Probe",
+    "style": "casual",
+    "vocabulary": [],
+    "emoji_rate": 0.1,
+    "typo_rate": 0.0,
+    "min_length": 5,
+    "max_length": 50,
+    "greetings": {"morning": ["Oi"], "afternoon": ["Oi"], "night": ["Oi"]},
+}
+BODIES: dict[str, dict[str, object]] = {
+    "/api/v1/personas/{persona_id}": PERSONA,
     "/api/v1/instances/{instance_id}/pairing-code": {"phone": "5511999998888"},
     "/instances/{instance_id}/pairing-code": {"phone": "5511999998888"},
 }
@@ -40,6 +51,11 @@ async def _ids_of(t: TenantFixture, client: httpx.AsyncClient, conninfo: str) ->
     """One real object of each kind owned by tenant ``t``, keyed by the path parameter name."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         instance_id = factories.instances(conn, t.tenant_id)
+        persona_id = factories.personas(conn, t.tenant_id)
+        round_id = factories.rounds(conn, t.tenant_id)
+        conversation_id = conn.execute(
+            "select conversation_id from rounds where id = %s", (round_id,)
+        ).fetchone()[0]  # type: ignore[index]
     token = await make_token(t)
     tokens = (
         await client.get("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"})
@@ -48,6 +64,9 @@ async def _ids_of(t: TenantFixture, client: httpx.AsyncClient, conninfo: str) ->
         "token_id": tokens[0]["id"],
         "tenant_id": str(t.tenant_id),
         "instance_id": str(instance_id),
+        "persona_id": str(persona_id),
+        "conversation_id": str(conversation_id),
+        "round_id": str(round_id),
     }
 
 

@@ -277,7 +277,7 @@ async def _set_state(
     instance.state = state
     instance.state_reason = reason
     instance.state_changed_at = utcnow()
-    await _reassess(session, instance)
+    await reassess(session, instance)
 
 
 async def apply_connection(
@@ -316,7 +316,7 @@ async def apply_connection(
     if update.profile_name:
         instance.profile_name = update.profile_name
     instance.last_event_at = now
-    await _reassess(session, instance, force_notify=changed)
+    await reassess(session, instance, force_notify=changed)
 
 
 async def schedule_confirmation(session: AsyncSession, instance: Instance) -> None:
@@ -349,12 +349,10 @@ async def apply_qr(session: AsyncSession, instance: Instance, *, limit_reached: 
         if instance.state == "close":
             instance.state = "connecting"
             instance.state_changed_at = utcnow()
-    await _reassess(session, instance, force_notify=True)
+    await reassess(session, instance, force_notify=True)
 
 
-async def _reassess(
-    session: AsyncSession, instance: Instance, *, force_notify: bool = True
-) -> None:
+async def reassess(session: AsyncSession, instance: Instance, *, force_notify: bool = True) -> None:
     repo = InstanceRepository(session)
     sent, delivered = await repo.ack_sample(
         instance.id, since=utcnow() - timedelta(days=1), settle=timedelta(minutes=10)
@@ -405,7 +403,7 @@ async def reconcile(session: AsyncSession, instance: Instance) -> str:
         return "unreachable"
     instance.last_reconciled_at = utcnow()
     if state is ConnectionState.UNKNOWN or state.value == instance.state:
-        await _reassess(session, instance, force_notify=False)
+        await reassess(session, instance, force_notify=False)
         return "same"
     reason = instance.state_reason if state is not ConnectionState.OPEN else 200
     await apply_connection(session, instance, ConnectionUpdate(state, reason, None, None))

@@ -25,7 +25,13 @@ from mirage.kit.logging import get_logger
 log = get_logger(__name__)
 
 # Modules whose tasks the worker must know; each is imported when the app opens.
-TASK_MODULES = ["mirage.auth.tasks", "mirage.ops.tasks", "mirage.instances.tasks"]
+TASK_MODULES = [
+    "mirage.auth.tasks",
+    "mirage.ops.tasks",
+    "mirage.instances.tasks",
+    "mirage.conversations.tasks",
+    "mirage.messaging.tasks",
+]
 
 app = procrastinate.App(connector=procrastinate.PsycopgConnector(), import_paths=TASK_MODULES)
 

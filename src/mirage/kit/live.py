@@ -15,6 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 import psycopg
+from sqlalchemy import text
 
 from mirage.kit.logging import get_logger
 
@@ -86,3 +87,12 @@ class LiveHub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+
+
+async def notify(
+    session: Any, tenant_id: uuid.UUID, kind: str, object_id: uuid.UUID, **extra: Any
+) -> None:
+    """Announce a change to live dashboards when (and only if) the transaction commits."""
+    payload = {"t": str(tenant_id), "kind": kind, "id": str(object_id)}
+    payload.update({k: str(v) for k, v in extra.items() if v is not None})
+    await session.execute(text("select pg_notify('mirage_live', :p)"), {"p": json.dumps(payload)})

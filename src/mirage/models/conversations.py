@@ -241,12 +241,8 @@ class TenantSettings(IdMixin, Base):
     delay_max_s: Mapped[int] = mapped_column(Integer, nullable=False, server_default="90")
     quiet_start: Mapped[time | None] = mapped_column(Time, server_default=text("'22:00'"))
     quiet_end: Mapped[time | None] = mapped_column(Time, server_default=text("'08:00'"))
-    hourly_cap_per_number: Mapped[int] = mapped_column(
-        Integer, nullable=False, server_default="20"
-    )
-    daily_cap_per_number: Mapped[int] = mapped_column(
-        Integer, nullable=False, server_default="120"
-    )
+    hourly_cap_per_number: Mapped[int] = mapped_column(Integer, nullable=False, server_default="20")
+    daily_cap_per_number: Mapped[int] = mapped_column(Integer, nullable=False, server_default="120")
     burst_per_hour: Mapped[int] = mapped_column(Integer, nullable=False, server_default="200")
     min_gap_seconds: Mapped[int] = mapped_column(Integer, nullable=False, server_default="15")
     kill_switch: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")

@@ -7,8 +7,10 @@ import contextlib
 import json
 import signal
 from collections.abc import Iterator
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import uvicorn
 from pydantic import SecretStr
@@ -152,6 +154,109 @@ async def seed_numbers() -> None:
         await asyncio.sleep(0.2)
 
 
+def demo_quiet_hours(now_local: datetime) -> tuple[time, time]:
+    """Six quiet hours, placed twelve hours away from now: the demo shows rounds at once
+    whatever the hour, while quiet hours still exist, show in Configurações and are enforced."""
+    start = (now_local + timedelta(hours=9)).replace(minute=0, second=0, microsecond=0)
+    return start.time(), (start + timedelta(hours=6)).time()
+
+
+async def seed_conversation() -> str | None:
+    """Demo personas and one active conversation between the two connected numbers."""
+    from mirage.ai.persona import DEFAULT_PERSONAS
+    from mirage.conversations import service as conversations
+    from mirage.conversations.schemas import ConversationIn, ParticipantIn
+    from mirage.conversations.windows import ALL_DAY
+    from mirage.db.deps import bind_context
+    from mirage.instances.repository import InstanceRepository
+    from mirage.models import Tenant
+    from mirage.personas import service as personas
+    from mirage.personas.schemas import Greetings, PersonaIn
+    from mirage.tenants import settings as tenant_settings
+
+    async with db_engine.session_scope() as session:
+        user = await UserRepository(session).by_email(DEMO_EMAIL)
+        assert user is not None
+        await bind_context(session, tenant_id=None, user_id=user.id)
+        tenant_id = (await MembershipRepository(session).for_user(user.id))[0][1].id
+        await bind_context(session, tenant_id=tenant_id, user_id=user.id)
+        principal = Principal(
+            kind="user",
+            tenant_id=tenant_id,
+            role=Role.OWNER,
+            user_id=user.id,
+            scopes=ROLE_SCOPES[Role.OWNER],
+        )
+        if await conversations.list_conversations(session, principal):
+            return None
+        tenant = await session.get(Tenant, tenant_id)
+        assert tenant is not None
+        quiet_start, quiet_end = demo_quiet_hours(datetime.now(ZoneInfo(tenant.timezone)))
+        # Demo cadence: short (a round in about a minute) but never zero.
+        await tenant_settings.update_settings(
+            session,
+            principal,
+            tenant_settings.SettingsUpdate(
+                timezone=tenant.timezone,
+                delay_min_s=3,
+                delay_max_s=12,
+                quiet_start=quiet_start,
+                quiet_end=quiet_end,
+                hourly_cap_per_number=20,
+                daily_cap_per_number=120,
+                burst_per_hour=200,
+                min_gap_seconds=5,
+                reply_timeout_s=180,
+                kill_switch=False,
+            ),
+        )
+        created = []
+        for spec in DEFAULT_PERSONAS:
+            if await personas_repo_has(session, spec.name):
+                continue
+            created.append(
+                await personas.create_persona(
+                    session,
+                    principal,
+                    PersonaIn(
+                        name=spec.name,
+                        style=spec.style,
+                        vocabulary=list(spec.vocabulary),
+                        emoji_rate=spec.emoji_rate,
+                        typo_rate=spec.typo_rate,
+                        min_length=spec.min_length,
+                        max_length=spec.max_length,
+                        greetings=Greetings(**{k: list(v) for k, v in spec.greetings.items()}),
+                    ),
+                )
+            )
+        numbers = {i.display_name: i for i in await InstanceRepository(session).list()}
+        first, second = numbers.get("Vendas 01"), numbers.get("Vendas 02")
+        if first is None or second is None or len(created) < 2:
+            return None
+        await conversations.create_conversation(
+            session,
+            principal,
+            ConversationIn(
+                name="Aquecimento Vendas",
+                participants=[
+                    ParticipantIn(instance_id=first.id, persona_id=created[0].id),
+                    ParticipantIn(instance_id=second.id, persona_id=created[1].id),
+                ],
+                topics=["futebol", "fim de semana", "trabalho", "comida", "séries"],
+                rounds_per_window=40,
+                windows=ALL_DAY,
+            ),
+        )
+        return f"{quiet_start:%H:%M}–{quiet_end:%H:%M}"
+
+
+async def personas_repo_has(session: Any, name: str) -> bool:
+    from mirage.personas.repository import PersonaRepository
+
+    return await PersonaRepository(session).by_name(name) is not None
+
+
 async def run_demo(settings: Settings, *, host: str, port: int, sim_port: int) -> None:
     from mirage.app import create_app
     from mirage.worker import run_worker
@@ -187,6 +292,7 @@ async def run_demo(settings: Settings, *, host: str, port: int, sim_port: int) -
         await db.dispose()
         raise SystemExit(f"could not start the web server on {host}:{port} (port in use?)")
     await seed_numbers()
+    quiet = await seed_conversation()
 
     url = f"http://{host}:{port}"
     banner = [
@@ -196,6 +302,9 @@ async def run_demo(settings: Settings, *, host: str, port: int, sim_port: int) -
         f"    e-mail:   {creds['email']}",
         f"    password: {creds['password']}",
         f"  The WhatsApp gateway is the built-in simulator ({sim_url}): a safe sandbox.",
+        "  A warm-up conversation between 'Vendas 01' and 'Vendas 02' starts within a minute"
+        " (Conversas).",
+        *([f"  Demo quiet hours: {quiet} (Configurações)."] if quiet else []),
         "  Press Ctrl-C to stop.",
         "",
     ]

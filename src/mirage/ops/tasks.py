@@ -25,7 +25,7 @@ async def prune_sessions(session: AsyncSession, timestamp: int | None = None) ->
     return removed
 
 
-@app.periodic(cron="*/10 * * * *", periodic_id="retry_stalled_jobs")
+@app.periodic(cron="* * * * *", periodic_id="retry_stalled_jobs")
 @app.task(name="ops.retry_stalled_jobs", queue="maintenance", pass_context=True)
 async def retry_stalled_jobs(context: object, timestamp: int | None = None) -> int:
     """procrastinate does not retry jobs of a worker that died; this does (its docs' recipe)."""

@@ -42,6 +42,9 @@ class FaultInjectionMiddleware:
             await self.app(scope, receive, send)
             return
         plan = self.network.plan_faults(scope["method"], scope["path"])
+        # Like the real gateway (Express parses the body first), the request is in the server
+        # once sent: read it now, so a client that hangs up later does not un-send it.
+        receive = await _buffered(receive)
         if plan.latency_s:
             await asyncio.sleep(plan.latency_s)
         if plan.error_status is not None and not plan.error_after:
@@ -63,6 +66,23 @@ class FaultInjectionMiddleware:
             return
         for message in held:
             await send(message)
+
+
+async def _buffered(receive: Receive) -> Receive:
+    """Drain the request body now and replay it; later reads see a disconnect only after it."""
+    chunks: list[Message] = []
+    while True:
+        message = await receive()
+        chunks.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+
+    async def replay() -> Message:
+        if chunks:
+            return chunks.pop(0)
+        return await receive()
+
+    return replay
 
 
 async def _send_error(send: Send, status: int) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -14,7 +14,7 @@ from mirage.auth.deps import CurrentUserDep, DashboardPrincipal
 from mirage.auth.principal import SCOPES
 from mirage.db.deps import DbSession
 from mirage.kit.clock import utcnow
-from mirage.kit.errors import DomainError
+from mirage.kit.errors import DomainError, ValidationFailed
 from mirage.models.tenancy import Role
 from mirage.ops import service as ops_service
 from mirage.tenants.repository import MembershipRepository
@@ -51,7 +51,13 @@ async def _settings_context(session: DbSession, principal: DashboardPrincipal) -
     from mirage.ops.repository import AuditRepository
 
     is_admin = principal.role.at_least(Role.ADMIN)
+    from mirage.conversations.repository import DecisionRepository
+    from mirage.tenants import settings as tenant_settings
+
+    cadence = await tenant_settings.get_or_create(session, principal.tenant_id)
     return {
+        "cadence": cadence,
+        "decisions": await DecisionRepository(session).recent(15),
         "members": await MembershipRepository(session).members(),
         "tokens": await auth_service.list_tokens(session, principal),
         "audit": await AuditRepository(session).recent(15) if is_admin else [],
@@ -104,6 +110,58 @@ async def revoke_token(
 ) -> Response:
     await auth_service.revoke_token(session, principal, token_id)
     return RedirectResponse("/settings#tokens", status_code=303)
+
+
+def _int(form: dict[str, str], name: str) -> int:
+    try:
+        return int(form.get(name, "").strip())
+    except ValueError as exc:
+        raise ValidationFailed(f"{name} must be a whole number", field=name) from exc
+
+
+def _time(form: dict[str, str], name: str) -> time | None:
+    raw = form.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        hh, mm = raw.split(":")[:2]
+        return time(int(hh), int(mm))
+    except ValueError as exc:
+        raise ValidationFailed(f"{name} must be a time (HH:MM)", field=name) from exc
+
+
+@router.post("/settings/cadence")
+async def save_cadence(
+    request: Request, session: DbSession, principal: DashboardPrincipal
+) -> Response:
+    from mirage.tenants import settings as tenant_settings
+
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    try:
+        update = tenant_settings.SettingsUpdate(
+            timezone=form.get("timezone", "").strip(),
+            delay_min_s=_int(form, "delay_min_s"),
+            delay_max_s=_int(form, "delay_max_s"),
+            quiet_start=_time(form, "quiet_start"),
+            quiet_end=_time(form, "quiet_end"),
+            hourly_cap_per_number=_int(form, "hourly_cap_per_number"),
+            daily_cap_per_number=_int(form, "daily_cap_per_number"),
+            burst_per_hour=_int(form, "burst_per_hour"),
+            min_gap_seconds=_int(form, "min_gap_seconds"),
+            reply_timeout_s=_int(form, "reply_timeout_s"),
+            kill_switch=form.get("kill_switch") == "on",
+            ai_base_url=form.get("ai_base_url", "").strip() or None,
+            ai_model=form.get("ai_model", "").strip() or None,
+            ai_api_key=form.get("ai_api_key") or None,
+        )
+        await tenant_settings.update_settings(session, principal, update)
+    except DomainError as exc:
+        if exc.status_code in (401, 403):
+            raise
+        ctx = await _settings_context(session, principal)
+        ctx["cadence_error"] = translate(request, exc.detail)
+        return render(request, "tenants/settings.html", ctx, status_code=exc.status_code)
+    return RedirectResponse("/settings?saved=1#cadence", status_code=303)
 
 
 @router.get("/account")

@@ -16,7 +16,7 @@ from mirage.kit import i18n
 from mirage.web import csrf
 
 # Each domain keeps its pages in <domain>/templates/<domain>/...; web/ holds the layout.
-TEMPLATE_PACKAGES = ("web", "auth", "tenants", "instances")
+TEMPLATE_PACKAGES = ("web", "auth", "tenants", "instances", "personas", "conversations")
 LANG_COOKIE = "mirage_lang"
 
 

@@ -104,16 +104,33 @@ _SET_CONTEXT_PG = (
 )
 
 
-async def ingest_message_pipelined(conn: AsyncConnection, params: dict[str, object]) -> None:
-    """BEGIN, the tenant context and the raw event + message write, sent as one pipeline
-    (one network round trip), then COMMIT. Same statements and RLS as the session path;
-    only the waiting is batched."""
+_AWAITING_ROUND_PG = (
+    "select id from rounds where state = 'running' and awaiting_instance_id = %(instance_id)s "
+    "and awaiting_from_jid = any(%(jids)s) limit 1"
+)
+
+
+async def ingest_message_pipelined(
+    conn: AsyncConnection, params: dict[str, object], *, reply_jids: list[str] | None = None
+) -> uuid.UUID | None:
+    """BEGIN, the tenant context and the raw event + message write (and, for an inbound
+    message, the lookup of a round awaiting it), sent as one pipeline — one network round
+    trip — then COMMIT. Same statements and RLS as the session path; only the waiting is
+    batched. Returns the awaiting round's id, if any."""
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
+    round_id: uuid.UUID | None = None
     async with raw.pipeline(), raw.cursor() as cur:
         await cur.execute(_SET_CONTEXT_PG, {"tenant_id": str(params["tenant_id"])})
         await cur.execute(_EVENT_AND_MESSAGE_PG, params)
+        if reply_jids:
+            await cur.execute(
+                _AWAITING_ROUND_PG, {"instance_id": params["instance_id"], "jids": reply_jids}
+            )
+            row = await cur.fetchone()
+            round_id = row[0] if row else None
     await raw.commit()
+    return round_id
 
 
 class WebhookRepository:

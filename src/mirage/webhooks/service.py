@@ -137,21 +137,28 @@ async def store(identity: WebhookIdentity, event: str, facts: list[object], body
     raw = (event, correlation.current(), body.decode("utf-8"))
     if len(facts) == 1 and isinstance(facts[0], n.NormalizedMessage | n.StatusUpdate):
         # The common case (a message or a receipt): one pipelined round trip.
-        params = _message_params(identity, facts[0])
+        fact = facts[0]
+        params = _message_params(identity, fact)
         params.update(event=raw[0], cid=raw[1], payload=raw[2])
+        inbound = isinstance(fact, n.NormalizedMessage) and not fact.from_me
+        jids = [j for j in (fact.remote_jid, getattr(fact, "remote_jid_alt", None)) if j]
         async with get_database().app_engine.connect() as conn:
-            await ingest_message_pipelined(conn, params)
+            round_id = await ingest_message_pipelined(
+                conn, params, reply_jids=jids if inbound else None
+            )
+        if round_id is not None and isinstance(fact, n.NormalizedMessage):
+            await _wake_round(identity, round_id, fact)
         return
     with tenant_context(identity.tenant_id):
         async with get_database().sessions() as session, session.begin():
             repo = WebhookRepository(session)
             pending_raw: tuple[str, str | None, str] | None = raw
-            for fact in facts:
-                if isinstance(fact, n.NormalizedMessage | n.StatusUpdate):
-                    await _store_message(repo, identity, fact, pending_raw)
+            for item in facts:
+                if isinstance(item, n.NormalizedMessage | n.StatusUpdate):
+                    await _store_message(repo, identity, item, pending_raw)
                     pending_raw = None  # written together with the first fact
                 else:
-                    await _apply_instance_fact(session, identity, fact)
+                    await _apply_instance_fact(session, identity, item)
             if pending_raw is not None:
                 await repo.insert_event(
                     tenant_id=identity.tenant_id,
@@ -160,6 +167,24 @@ async def store(identity: WebhookIdentity, event: str, facts: list[object], body
                     cid=raw[1],
                     payload=raw[2],
                 )
+
+
+async def _wake_round(
+    identity: WebhookIdentity, round_id: uuid.UUID, fact: n.NormalizedMessage
+) -> None:
+    """The reply a round was waiting for arrived: its next turn is planned by a job."""
+    from mirage.conversations import tasks
+    from mirage.kit import jobs
+
+    with tenant_context(identity.tenant_id):
+        async with get_database().sessions() as session, session.begin():
+            await jobs.defer(
+                session,
+                tasks.on_inbound,
+                round_id=str(round_id),
+                instance_id=str(identity.instance_id),
+                text=fact.text,
+            )
 
 
 def _message_params(

@@ -1,0 +1,149 @@
+"""/api/v1/conversations and rounds."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from mirage.auth.deps import ApiPrincipal
+from mirage.auth.router import ERRORS
+from mirage.conversations import service
+from mirage.conversations.schemas import (
+    ConversationIn,
+    ConversationOut,
+    DecisionOut,
+    ParticipantOut,
+    RoundOut,
+    TurnOut,
+)
+from mirage.db.deps import DbSession
+
+router = APIRouter(tags=["conversations"], responses=ERRORS)
+
+
+def _out(view: service.ConversationView) -> ConversationOut:
+    c = view.conversation
+    return ConversationOut(
+        id=c.id,
+        name=c.name,
+        state=c.state,
+        topics=c.topics,
+        delay_min_s=c.delay_min_s,
+        delay_max_s=c.delay_max_s,
+        rounds_per_window=c.rounds_per_window,
+        windows=c.windows,
+        participants=[
+            ParticipantOut(
+                instance_id=i.id, instance_name=i.display_name, persona_id=p.id, persona_name=p.name
+            )
+            for _, i, p in view.participants
+        ],
+        next_round_at=c.next_round_at,
+        last_round_at=c.last_round_at,
+        created_at=c.created_at,
+    )
+
+
+def round_out(d: service.RoundDetail) -> RoundOut:
+    r = d.round
+    return RoundOut(
+        id=r.id,
+        state=r.state,
+        topic=r.topic,
+        exchanges=r.exchanges,
+        turns_sent=r.turns_sent,
+        planned_at=r.planned_at,
+        started_at=r.started_at,
+        ended_at=r.ended_at,
+        outcome=r.outcome,
+        turns=[
+            TurnOut(
+                turn=t.turn,
+                sender_instance_id=t.instance_id,
+                text=t.text,
+                status=t.status,
+                delivery=d.deliveries.get(t.provider_message_id or ""),
+                planned_at=t.planned_at,
+                sent_at=t.sent_at,
+                read_ms=t.read_ms,
+                think_ms=t.think_ms,
+                typing_ms=t.typing_ms,
+                generation_source=t.generation_source,
+                repetition_score=t.repetition_score,
+            )
+            for t in d.turns
+        ],
+        decisions=[DecisionOut.model_validate(x) for x in d.decisions],
+    )
+
+
+@router.get("/conversations", response_model=list[ConversationOut])
+async def list_conversations(session: DbSession, principal: ApiPrincipal) -> list[ConversationOut]:
+    return [_out(v) for v in await service.list_conversations(session, principal)]
+
+
+@router.post("/conversations", response_model=ConversationOut, status_code=201)
+async def create_conversation(
+    body: ConversationIn, session: DbSession, principal: ApiPrincipal
+) -> ConversationOut:
+    c = await service.create_conversation(session, principal, body)
+    return _out(await service.get_view(session, principal, c.id))
+
+
+@router.get("/conversations/{conversation_id}", response_model=ConversationOut)
+async def get_conversation(
+    conversation_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+) -> ConversationOut:
+    return _out(await service.get_view(session, principal, conversation_id))
+
+
+@router.delete("/conversations/{conversation_id}", status_code=204)
+async def delete_conversation(
+    conversation_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+) -> Response:
+    await service.delete_conversation(session, principal, conversation_id)
+    return Response(status_code=204)
+
+
+@router.post("/conversations/{conversation_id}/pause", response_model=ConversationOut)
+async def pause(
+    conversation_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+) -> ConversationOut:
+    await service.set_state(session, principal, conversation_id, "paused")
+    return _out(await service.get_view(session, principal, conversation_id))
+
+
+@router.post("/conversations/{conversation_id}/resume", response_model=ConversationOut)
+async def resume(
+    conversation_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+) -> ConversationOut:
+    await service.set_state(session, principal, conversation_id, "active")
+    return _out(await service.get_view(session, principal, conversation_id))
+
+
+@router.get("/conversations/{conversation_id}/rounds", response_model=list[RoundOut])
+async def list_rounds(
+    conversation_id: uuid.UUID,
+    session: DbSession,
+    principal: ApiPrincipal,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[RoundOut]:
+    return [round_out(d) for d in await service.rounds(session, principal, conversation_id, limit)]
+
+
+@router.get("/rounds/{round_id}", response_model=RoundOut)
+async def get_round(round_id: uuid.UUID, session: DbSession, principal: ApiPrincipal) -> RoundOut:
+    return round_out(await service.round_detail(session, principal, round_id))
+
+
+@router.get("/policy-decisions", response_model=list[DecisionOut], tags=["policy"])
+async def policy_decisions(
+    session: DbSession, principal: ApiPrincipal, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[DecisionOut]:
+    from mirage.auth.service import require
+    from mirage.conversations.repository import DecisionRepository
+
+    require(principal, "read")
+    return [DecisionOut.model_validate(d) for d in await DecisionRepository(session).recent(limit)]

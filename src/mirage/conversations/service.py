@@ -1,0 +1,226 @@
+"""Conversation rules: 2–4 of the tenant's connected-or-not numbers, one persona each,
+validated windows and delays; pausing cancels what is planned."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mirage.auth.principal import Principal
+from mirage.auth.service import require
+from mirage.conversations import engine
+from mirage.conversations.repository import (
+    ConversationRepository,
+    DecisionRepository,
+    OutgoingRepository,
+    RoundRepository,
+)
+from mirage.conversations.schemas import ConversationIn
+from mirage.conversations.windows import DEFAULT_WINDOWS, parse_windows, to_json
+from mirage.instances.repository import InstanceRepository
+from mirage.kit.clock import utcnow
+from mirage.kit.errors import Conflict, NotFound, ValidationFailed
+from mirage.models import (
+    Conversation,
+    ConversationParticipant,
+    Instance,
+    OutgoingMessage,
+    Persona,
+    PolicyDecision,
+    Round,
+)
+from mirage.models.tenancy import Role
+from mirage.ops import audit
+from mirage.personas.repository import PersonaRepository
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    conversation: Conversation
+    participants: Sequence[tuple[ConversationParticipant, Instance, Persona]]
+    last_round: Round | None
+    next_message: OutgoingMessage | None
+
+
+async def list_conversations(session: AsyncSession, principal: Principal) -> list[ConversationView]:
+    require(principal, "read")
+    repo = ConversationRepository(session)
+    conversations = list(await repo.list())
+    last = await RoundRepository(session).last_for([c.id for c in conversations])
+    out = []
+    for c in conversations:
+        out.append(
+            ConversationView(
+                c,
+                await repo.participants(c.id),
+                last.get(c.id),
+                await OutgoingRepository(session).next_planned(c.id),
+            )
+        )
+    return out
+
+
+async def get_view(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID
+) -> ConversationView:
+    require(principal, "read")
+    repo = ConversationRepository(session)
+    c = await repo.get(conversation_id)
+    if c is None:
+        raise NotFound("conversation not found")
+    last = await RoundRepository(session).last_for([c.id])
+    return ConversationView(
+        c,
+        await repo.participants(c.id),
+        last.get(c.id),
+        await OutgoingRepository(session).next_planned(c.id),
+    )
+
+
+async def _check_refs(session: AsyncSession, data: ConversationIn) -> None:
+    instances = InstanceRepository(session)
+    personas = PersonaRepository(session)
+    for p in data.participants:
+        if await instances.get(p.instance_id) is None:
+            raise ValidationFailed("a participant number does not exist", field="participants")
+        if await personas.get(p.persona_id) is None:
+            raise ValidationFailed("a participant persona does not exist", field="participants")
+
+
+async def create_conversation(
+    session: AsyncSession, principal: Principal, data: ConversationIn
+) -> Conversation:
+    require(principal, "write", role=Role.OPERATOR)
+    repo = ConversationRepository(session)
+    if await repo.by_name(data.name):
+        raise Conflict("a conversation with this name already exists", field="name")
+    await _check_refs(session, data)
+    windows = to_json(parse_windows(data.windows if data.windows is not None else DEFAULT_WINDOWS))
+    conversation = await repo.add(
+        Conversation(
+            tenant_id=principal.tenant_id,
+            name=" ".join(data.name.split()),
+            topics=data.topics,
+            delay_min_s=data.delay_min_s,
+            delay_max_s=data.delay_max_s,
+            rounds_per_window=data.rounds_per_window,
+            windows=windows,
+            state=data.state,
+        )
+    )
+    for position, p in enumerate(data.participants):
+        await repo.add_participant(
+            ConversationParticipant(
+                tenant_id=principal.tenant_id,
+                conversation_id=conversation.id,
+                instance_id=p.instance_id,
+                persona_id=p.persona_id,
+                position=position,
+            )
+        )
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action="conversation.create",
+        target_type="conversation",
+        target_id=conversation.id,
+        name=conversation.name,
+    )
+    if conversation.state == "active":
+        await engine.plan(session, conversation, utcnow(), random.Random())
+    return conversation
+
+
+async def set_state(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID, state: str
+) -> Conversation:
+    require(principal, "write", role=Role.OPERATOR)
+    if state not in ("active", "paused"):
+        raise ValidationFailed("state is active or paused", field="state")
+    c = await ConversationRepository(session).get(conversation_id, for_update=True)
+    if c is None:
+        raise NotFound("conversation not found")
+    if c.state == state:
+        return c
+    c.state = state
+    now = utcnow()
+    rng = random.Random()
+    if state == "paused":
+        open_round = await RoundRepository(session).open_round(c.id)
+        if open_round is not None:
+            for msg in await OutgoingRepository(session).for_round(open_round.id):
+                if msg.status == "planned":
+                    msg.status = "cancelled"
+            await engine.finish(
+                session, open_round, "cancelled", "conversation paused", now, rng, replan=False
+            )
+        c.next_round_at = None
+    else:
+        await session.flush()
+        await engine.plan(session, c, now, rng)
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action=f"conversation.{'pause' if state == 'paused' else 'resume'}",
+        target_type="conversation",
+        target_id=c.id,
+    )
+    return c
+
+
+async def delete_conversation(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID
+) -> None:
+    require(principal, "write", role=Role.OPERATOR)
+    repo = ConversationRepository(session)
+    c = await repo.get(conversation_id, for_update=True)
+    if c is None:
+        raise NotFound("conversation not found")
+    open_round = await RoundRepository(session).open_round(c.id)
+    if open_round is not None:
+        await RoundRepository(session).release_members(open_round.id)
+    await repo.delete(c)
+
+
+@dataclass(frozen=True)
+class RoundDetail:
+    round: Round
+    turns: list[OutgoingMessage]
+    deliveries: dict[str, str]
+    decisions: list[PolicyDecision]
+
+
+async def rounds(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID, limit: int = 20
+) -> list[RoundDetail]:
+    view = await get_view(session, principal, conversation_id)
+    out = []
+    for r in await RoundRepository(session).recent(view.conversation.id, limit):
+        out.append(await _detail(session, r))
+    return out
+
+
+async def _detail(session: AsyncSession, r: Round) -> RoundDetail:
+    turns = list(await OutgoingRepository(session).for_round(r.id))
+    deliveries = await OutgoingRepository(session).statuses(
+        [t.provider_message_id for t in turns if t.provider_message_id]
+    )
+    return RoundDetail(
+        r, turns, deliveries, list(await DecisionRepository(session).for_round(r.id))
+    )
+
+
+async def round_detail(
+    session: AsyncSession, principal: Principal, round_id: uuid.UUID
+) -> RoundDetail:
+    require(principal, "read")
+    r = await RoundRepository(session).get(round_id)
+    if r is None:
+        raise NotFound("round not found")
+    return await _detail(session, r)

@@ -1,0 +1,206 @@
+"""Dashboard: conversations (live list), a conversation's rounds and transcripts."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from pydantic import ValidationError
+
+from mirage.auth import service as auth_service
+from mirage.auth.deps import SESSION_COOKIE, DashboardPrincipal, LoginRequired, client_ip
+from mirage.conversations import service
+from mirage.conversations.schemas import ConversationIn
+from mirage.db.deps import DbSession
+from mirage.db.engine import get_database
+from mirage.db.tenancy import tenant_context
+from mirage.instances import service as instances
+from mirage.kit.errors import DomainError
+from mirage.models.tenancy import Role
+from mirage.personas import service as personas
+from mirage.web.csrf import csrf_protect
+from mirage.web.templating import render, render_fragment
+
+router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+PING_EVERY_S = 15.0
+
+
+async def _list_context(session: DbSession, principal: DashboardPrincipal) -> dict[str, object]:
+    return {
+        "conversations": await service.list_conversations(session, principal),
+        "numbers": await instances.list_instances(session, principal),
+        "personas": await personas.list_personas(session, principal),
+        "can_edit": principal.role.at_least(Role.OPERATOR),
+        "form": {},
+        "errors": [],
+    }
+
+
+@router.get("/conversations")
+async def list_page(
+    request: Request, session: DbSession, principal: DashboardPrincipal
+) -> Response:
+    return render(request, "conversations/list.html", await _list_context(session, principal))
+
+
+@router.post("/conversations")
+async def create(request: Request, session: DbSession, principal: DashboardPrincipal) -> Response:
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    participants = []
+    for i in range(4):
+        inst, pers = fields.get(f"instance_{i}", ""), fields.get(f"persona_{i}", "")
+        if inst and pers:
+            participants.append({"instance_id": inst, "persona_id": pers})
+    delay_min, delay_max = (
+        fields.get("delay_min_s", "").strip(),
+        fields.get("delay_max_s", "").strip(),
+    )
+    try:
+        data = ConversationIn.model_validate(
+            {
+                "name": fields.get("name", ""),
+                "participants": participants,
+                "topics": list(fields.get("topics", "").replace("\n", ",").split(",")),
+                "delay_min_s": int(delay_min) if delay_min else None,
+                "delay_max_s": int(delay_max) if delay_max else None,
+                "rounds_per_window": int(fields.get("rounds_per_window", "3") or "3"),
+            }
+        )
+        c = await service.create_conversation(session, principal, data)
+    except (ValidationError, ValueError, DomainError) as exc:
+        if isinstance(exc, DomainError) and exc.status_code in (401, 403):
+            raise
+        ctx = await _list_context(session, principal)
+        if isinstance(exc, ValidationError):
+            ctx["errors"] = [str(e.get("msg")).removeprefix("Value error, ") for e in exc.errors()]
+        else:
+            ctx["errors"] = [exc.detail if isinstance(exc, DomainError) else str(exc)]
+        ctx["form"] = fields
+        return render(request, "conversations/list.html", ctx, status_code=422)
+    return RedirectResponse(f"/conversations/{c.id}", status_code=303)
+
+
+@router.get("/conversations/{conversation_id}")
+async def detail_page(
+    request: Request, session: DbSession, principal: DashboardPrincipal, conversation_id: uuid.UUID
+) -> Response:
+    view = await service.get_view(session, principal, conversation_id)
+    return render(
+        request,
+        "conversations/detail.html",
+        {
+            "view": view,
+            "rounds": await service.rounds(session, principal, conversation_id, 10),
+            "can_edit": principal.role.at_least(Role.OPERATOR),
+        },
+    )
+
+
+@router.get("/conversations/{conversation_id}/rounds")
+async def rounds_fragment(
+    request: Request, session: DbSession, principal: DashboardPrincipal, conversation_id: uuid.UUID
+) -> Response:
+    view = await service.get_view(session, principal, conversation_id)
+    return render_fragment(
+        request,
+        "conversations/_rounds.html",
+        {"view": view, "rounds": await service.rounds(session, principal, conversation_id, 10)},
+    )
+
+
+@router.post("/conversations/{conversation_id}/pause")
+async def pause(
+    session: DbSession, principal: DashboardPrincipal, conversation_id: uuid.UUID
+) -> Response:
+    await service.set_state(session, principal, conversation_id, "paused")
+    return RedirectResponse(f"/conversations/{conversation_id}", status_code=303)
+
+
+@router.post("/conversations/{conversation_id}/resume")
+async def resume(
+    session: DbSession, principal: DashboardPrincipal, conversation_id: uuid.UUID
+) -> Response:
+    await service.set_state(session, principal, conversation_id, "active")
+    return RedirectResponse(f"/conversations/{conversation_id}", status_code=303)
+
+
+@router.post("/conversations/{conversation_id}/delete")
+async def delete(
+    session: DbSession, principal: DashboardPrincipal, conversation_id: uuid.UUID
+) -> Response:
+    await service.delete_conversation(session, principal, conversation_id)
+    return RedirectResponse("/conversations", status_code=303)
+
+
+@router.get("/conversations-events")
+async def events(request: Request) -> Response:
+    """Server-sent events: a changed conversation re-renders its row and its transcript."""
+    async with get_database().sessions() as session, session.begin():
+        current = await auth_service.resolve_session(session, request.cookies.get(SESSION_COOKIE))
+    if current is None or current.tenant is None:
+        raise LoginRequired("please sign in")
+    principal = current.principal(client_ip(request))
+    request.state.current = current
+    from mirage.app import live_hub
+
+    hub = live_hub(request.app)
+    queue = hub.subscribe(principal.tenant_id)
+    await hub.wait_ready()
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            yield "retry: 3000\n\n"
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), PING_EVERY_S)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    yield ": ping\n\n"
+                    continue
+                if event.get("kind") != "conversation":
+                    continue
+                cid = uuid.UUID(event["id"])
+                for name, html in await _render(request, principal, cid):
+                    lines = "\n".join(f"data: {line}" for line in (html.splitlines() or [""]))
+                    yield f"event: {name}\n{lines}\n\n"
+        finally:
+            hub.unsubscribe(principal.tenant_id, queue)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _render(
+    request: Request, principal: DashboardPrincipal, conversation_id: uuid.UUID
+) -> list[tuple[str, str]]:
+    with tenant_context(principal.tenant_id, principal.user_id):
+        async with get_database().sessions() as session, session.begin():
+            try:
+                view = await service.get_view(session, principal, conversation_id)
+            except DomainError:
+                return []
+            row = render_fragment(
+                request,
+                "conversations/_row.html",
+                {"v": view, "can_edit": principal.role.at_least(Role.OPERATOR)},
+            )
+            rounds = render_fragment(
+                request,
+                "conversations/_rounds.html",
+                {
+                    "view": view,
+                    "rounds": await service.rounds(session, principal, conversation_id, 10),
+                },
+            )
+    return [
+        (f"conversation-{conversation_id}", bytes(row.body).decode()),
+        (f"rounds-{conversation_id}", bytes(rounds.body).decode()),
+    ]

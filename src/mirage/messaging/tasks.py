@@ -1,0 +1,44 @@
+"""The send job: one step of a planned message at a time, serialized per number."""
+
+from __future__ import annotations
+
+import uuid
+
+from mirage.db.tenancy import tenant_context
+from mirage.kit import correlation, jobs
+from mirage.kit.jobs import app
+from mirage.kit.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@app.task(name="messaging.send_message", queue="sends")
+async def send_message(
+    *, tenant_id: str, outgoing_id: str, correlation_id: str | None = None
+) -> str:
+    """Several transactions (see messaging.service), so not a plain @tenant_job. The job's
+    ``lock`` (send:<number>) keeps one send per number at a time."""
+    from mirage.messaging import service
+
+    token = correlation.correlation_id.set(correlation.accept_or_new(correlation_id))
+    try:
+        with tenant_context(uuid.UUID(tenant_id)):
+            step = await service.send_outgoing(uuid.UUID(outgoing_id))
+            if step.again_at is not None:
+                from mirage.conversations.repository import OutgoingRepository
+                from mirage.db.engine import session_scope
+
+                async with session_scope() as session:
+                    msg = await OutgoingRepository(session).get(uuid.UUID(outgoing_id))
+                    if msg is not None:
+                        await jobs.defer(
+                            session,
+                            send_message,
+                            schedule_at=step.again_at,
+                            lock=f"send:{msg.instance_id}",
+                            outgoing_id=outgoing_id,
+                        )
+            log.info("send.step", outgoing_id=outgoing_id, outcome=step.outcome)
+            return step.outcome
+    finally:
+        correlation.correlation_id.reset(token)

@@ -1,0 +1,76 @@
+"""Persona rules: unique names per tenant, validated styles, no deletion while in use."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mirage.auth.principal import Principal
+from mirage.auth.service import require
+from mirage.kit.errors import Conflict, NotFound
+from mirage.models import Persona
+from mirage.models.tenancy import Role
+from mirage.personas.repository import PersonaRepository
+from mirage.personas.schemas import PersonaIn
+
+
+async def list_personas(session: AsyncSession, principal: Principal) -> list[Persona]:
+    require(principal, "read")
+    return list(await PersonaRepository(session).list())
+
+
+async def get_persona(
+    session: AsyncSession, principal: Principal, persona_id: uuid.UUID
+) -> Persona:
+    require(principal, "read")
+    persona = await PersonaRepository(session).get(persona_id)
+    if persona is None:
+        raise NotFound("persona not found")
+    return persona
+
+
+def _apply(persona: Persona, data: PersonaIn) -> None:
+    persona.name = data.name
+    persona.style = data.style
+    persona.vocabulary = data.vocabulary
+    persona.emoji_rate = data.emoji_rate
+    persona.typo_rate = data.typo_rate
+    persona.min_length = data.min_length
+    persona.max_length = data.max_length
+    persona.greetings = data.greetings.model_dump()
+    persona.language = data.language
+
+
+async def create_persona(session: AsyncSession, principal: Principal, data: PersonaIn) -> Persona:
+    require(principal, "write", role=Role.OPERATOR)
+    repo = PersonaRepository(session)
+    if await repo.by_name(data.name):
+        raise Conflict("a persona with this name already exists", field="name")
+    persona = Persona(tenant_id=principal.tenant_id)
+    _apply(persona, data)
+    return await repo.add(persona)
+
+
+async def update_persona(
+    session: AsyncSession, principal: Principal, persona_id: uuid.UUID, data: PersonaIn
+) -> Persona:
+    require(principal, "write", role=Role.OPERATOR)
+    persona = await get_persona(session, principal, persona_id)
+    other = await PersonaRepository(session).by_name(data.name)
+    if other is not None and other.id != persona.id:
+        raise Conflict("a persona with this name already exists", field="name")
+    _apply(persona, data)
+    await session.flush()
+    return persona
+
+
+async def delete_persona(
+    session: AsyncSession, principal: Principal, persona_id: uuid.UUID
+) -> None:
+    require(principal, "write", role=Role.OPERATOR)
+    repo = PersonaRepository(session)
+    persona = await get_persona(session, principal, persona_id)
+    if await repo.in_use(persona.id):
+        raise Conflict("this persona is used by a conversation; change the conversation first")
+    await repo.delete(persona)

@@ -1,0 +1,97 @@
+"""/api/v1/settings: the tenant's cadence, limits and AI provider."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from mirage.auth.deps import ApiPrincipal
+from mirage.auth.router import ERRORS
+from mirage.auth.service import require
+from mirage.db.deps import DbSession
+from mirage.tenants import settings as tenant_settings
+from mirage.tenants.repository import TenantRepository
+
+router = APIRouter(prefix="/settings", tags=["settings"], responses=ERRORS)
+
+
+class SettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = Field(max_length=64, examples=["America/Sao_Paulo"])
+    delay_min_s: int = Field(ge=1, le=3600)
+    delay_max_s: int = Field(ge=1, le=3600)
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    hourly_cap_per_number: int = Field(ge=0, le=1000)
+    daily_cap_per_number: int = Field(ge=0, le=10000)
+    burst_per_hour: int = Field(ge=0, le=100000)
+    min_gap_seconds: int = Field(ge=0, le=86400)
+    reply_timeout_s: int = Field(default=600, ge=30, le=86400)
+    kill_switch: bool = False
+    ai_base_url: str | None = Field(default=None, max_length=300)
+    ai_model: str | None = Field(default=None, max_length=100)
+    ai_api_key: str | None = Field(
+        default=None, max_length=300, description='null keeps the current key; "" removes it'
+    )
+
+
+class SettingsOut(BaseModel):
+    timezone: str
+    delay_min_s: int
+    delay_max_s: int
+    quiet_start: time | None
+    quiet_end: time | None
+    hourly_cap_per_number: int
+    daily_cap_per_number: int
+    burst_per_hour: int
+    min_gap_seconds: int
+    reply_timeout_s: int
+    kill_switch: bool
+    ai_base_url: str | None
+    ai_model: str | None
+    ai_key_set: bool
+    updated_at: datetime
+
+
+async def _out(session: Any, principal: Any) -> SettingsOut:
+    row = await tenant_settings.get_or_create(session, principal.tenant_id)
+    tenant = await TenantRepository(session).get(principal.tenant_id)
+    assert tenant is not None
+    return SettingsOut(
+        timezone=tenant.timezone,
+        delay_min_s=row.delay_min_s,
+        delay_max_s=row.delay_max_s,
+        quiet_start=row.quiet_start,
+        quiet_end=row.quiet_end,
+        hourly_cap_per_number=row.hourly_cap_per_number,
+        daily_cap_per_number=row.daily_cap_per_number,
+        burst_per_hour=row.burst_per_hour,
+        min_gap_seconds=row.min_gap_seconds,
+        reply_timeout_s=row.reply_timeout_s,
+        kill_switch=row.kill_switch,
+        ai_base_url=row.ai_base_url,
+        ai_model=row.ai_model,
+        ai_key_set=bool(row.ai_key_enc),
+        updated_at=row.updated_at,
+    )
+
+
+@router.get("", response_model=SettingsOut)
+async def get_settings(session: DbSession, principal: ApiPrincipal) -> SettingsOut:
+    require(principal, "read")
+    return await _out(session, principal)
+
+
+@router.put("", response_model=SettingsOut)
+async def put_settings(
+    body: SettingsIn, session: DbSession, principal: ApiPrincipal
+) -> SettingsOut:
+    await tenant_settings.update_settings(
+        session, principal, tenant_settings.SettingsUpdate(**body.model_dump())
+    )
+    await session.refresh(await tenant_settings.get_or_create(session, principal.tenant_id))
+    return await _out(session, principal)

@@ -1,0 +1,152 @@
+"""Tenant-wide cadence, limits and AI settings (read at every decision: no restart needed)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mirage.auth.principal import Principal
+from mirage.auth.service import require
+from mirage.config import get_settings
+from mirage.kit import crypto
+from mirage.kit.clock import utcnow
+from mirage.kit.errors import ValidationFailed
+from mirage.models import Tenant, TenantSettings
+from mirage.models.tenancy import Role
+from mirage.ops import audit
+
+
+class SettingsRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self) -> TenantSettings | None:
+        """The current tenant's row (RLS: no other tenant's row is visible)."""
+        return (await self.session.execute(select(TenantSettings))).scalar_one_or_none()
+
+    async def add(self, row: TenantSettings) -> TenantSettings:
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def set_timezone(self, tenant_id: uuid.UUID, timezone: str) -> None:
+        await self.session.execute(
+            update(Tenant).where(Tenant.id == tenant_id).values(timezone=timezone)
+        )
+
+
+async def get_or_create(session: AsyncSession, tenant_id: uuid.UUID) -> TenantSettings:
+    repo = SettingsRepository(session)
+    row = await repo.get()
+    if row is None:
+        async with session.begin_nested():
+            row = await repo.add(TenantSettings(tenant_id=tenant_id))
+        await session.refresh(row)
+    return row
+
+
+@dataclass(frozen=True)
+class SettingsUpdate:
+    timezone: str
+    delay_min_s: int
+    delay_max_s: int
+    quiet_start: time | None
+    quiet_end: time | None
+    hourly_cap_per_number: int
+    daily_cap_per_number: int
+    burst_per_hour: int
+    min_gap_seconds: int
+    reply_timeout_s: int
+    kill_switch: bool
+    ai_base_url: str | None = None
+    ai_model: str | None = None
+    ai_api_key: str | None = None  # None = keep; "" = remove
+
+
+def validate(u: SettingsUpdate) -> None:
+    try:
+        ZoneInfo(u.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationFailed(f"unknown time zone: {u.timezone}", field="timezone") from exc
+    if not 1 <= u.delay_min_s <= u.delay_max_s <= 3600:
+        raise ValidationFailed(
+            "delays must satisfy 1 ≤ minimum ≤ maximum ≤ 3600 seconds", field="delay_min_s"
+        )
+    if (u.quiet_start is None) != (u.quiet_end is None):
+        raise ValidationFailed("set both ends of the quiet hours, or neither", field="quiet_start")
+    if u.quiet_start is not None and u.quiet_start == u.quiet_end:
+        raise ValidationFailed(
+            "quiet hours must not start and end at the same time", field="quiet_start"
+        )
+    for name, value, top in (
+        ("hourly_cap_per_number", u.hourly_cap_per_number, 1000),
+        ("daily_cap_per_number", u.daily_cap_per_number, 10000),
+        ("burst_per_hour", u.burst_per_hour, 100000),
+        ("min_gap_seconds", u.min_gap_seconds, 86400),
+    ):
+        if not 0 <= value <= top:
+            raise ValidationFailed(f"{name} must be between 0 and {top}", field=name)
+    if not 30 <= u.reply_timeout_s <= 86400:
+        raise ValidationFailed(
+            "the reply timeout must be between 30 s and 24 h", field="reply_timeout_s"
+        )
+    if u.ai_base_url and not u.ai_base_url.startswith(("http://", "https://")):
+        raise ValidationFailed(
+            "the AI base URL must start with http:// or https://", field="ai_base_url"
+        )
+
+
+async def update_settings(
+    session: AsyncSession, principal: Principal, u: SettingsUpdate
+) -> TenantSettings:
+    require(principal, "admin", role=Role.ADMIN)
+    validate(u)
+    row = await get_or_create(session, principal.tenant_id)
+    before_kill = row.kill_switch
+    for field in (
+        "delay_min_s",
+        "delay_max_s",
+        "quiet_start",
+        "quiet_end",
+        "hourly_cap_per_number",
+        "daily_cap_per_number",
+        "burst_per_hour",
+        "min_gap_seconds",
+        "reply_timeout_s",
+        "kill_switch",
+    ):
+        setattr(row, field, getattr(u, field))
+    row.ai_base_url = u.ai_base_url or None
+    row.ai_model = u.ai_model or None
+    if u.ai_api_key is not None:
+        row.ai_key_enc = (
+            crypto.encrypt(get_settings().resolved_secret_key(), u.ai_api_key)
+            if u.ai_api_key
+            else None
+        )
+    row.updated_at = utcnow()
+    row.updated_by = principal.user_id
+    await SettingsRepository(session).set_timezone(principal.tenant_id, u.timezone)
+    await session.flush()
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action="settings.update",
+        target_type="tenant_settings",
+        target_id=row.id,
+        kill_switch=u.kill_switch,
+        kill_switch_changed=before_kill != u.kill_switch,
+    )
+    return row
+
+
+def ai_key(row: TenantSettings) -> str | None:
+    if not row.ai_key_enc:
+        return None
+    return crypto.decrypt(get_settings().resolved_secret_key(), row.ai_key_enc)

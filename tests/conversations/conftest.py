@@ -1,0 +1,109 @@
+"""A tenant with two connected simulated numbers, two personas and fast test cadence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import GatewayWorld, TenantFixture, eventually, make_tenant, make_token
+
+PERSONA = {
+    "style": "casual",
+    "vocabulary": ["top", "massa"],
+    "emoji_rate": 0.3,
+    "typo_rate": 0.05,
+    "min_length": 10,
+    "max_length": 120,
+    "greetings": {"morning": ["Bom dia!"], "afternoon": ["Boa tarde!"], "night": ["Boa noite!"]},
+}
+
+FAST_SETTINGS = {
+    "timezone": "America/Sao_Paulo",
+    "delay_min_s": 1,
+    "delay_max_s": 2,
+    "quiet_start": None,
+    "quiet_end": None,
+    "hourly_cap_per_number": 100,
+    "daily_cap_per_number": 500,
+    "burst_per_hour": 1000,
+    "min_gap_seconds": 0,
+    "reply_timeout_s": 60,
+    "kill_switch": False,
+}
+
+
+@dataclass
+class WarmPair:
+    tenant: TenantFixture
+    token: str
+    numbers: list[dict[str, Any]]
+    personas: list[dict[str, Any]]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def connect_number(
+    gw: GatewayWorld, client: httpx.AsyncClient, auth: dict[str, str], name: str, phone: str
+) -> dict[str, Any]:
+    r = await client.post("/api/v1/instances", headers=auth, json={"display_name": name})
+    assert r.status_code == 201, r.text
+    inst = r.json()
+    await client.post(f"/api/v1/instances/{inst['id']}/connect", headers=auth)
+    await gw.sim.control.scan(inst["gateway_name"], number=phone, profile_name=name)
+
+    async def opened() -> dict[str, Any] | None:
+        cur = (await client.get(f"/api/v1/instances/{inst['id']}", headers=auth)).json()
+        return cur if cur["state"] == "open" else None
+
+    return await eventually(opened, what=f"{name} open")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def warm(gw: GatewayWorld, client: httpx.AsyncClient) -> WarmPair:
+    t = await make_tenant()
+    token = await make_token(t)
+    auth = {"Authorization": f"Bearer {token}"}
+    suffix = t.tenant_id.hex[:6]
+    digits = str(int(t.tenant_id.hex[:7], 16) % 10_000_000).zfill(7)
+    numbers = [
+        await connect_number(gw, client, auth, "Ana", f"55119{digits}1"),
+        await connect_number(gw, client, auth, "Bia", f"55119{digits}2"),
+    ]
+    personas = []
+    for name in (f"Carla {suffix}", f"Duda {suffix}"):
+        r = await client.post("/api/v1/personas", headers=auth, json={"name": name, **PERSONA})
+        assert r.status_code == 201, r.text
+        personas.append(r.json())
+    r = await client.put("/api/v1/settings", headers=auth, json=FAST_SETTINGS)
+    assert r.status_code == 200, r.text
+    return WarmPair(t, token, numbers, personas)
+
+
+def conversation_body(w: WarmPair, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": extra.pop("name", "Aquecimento"),
+        "participants": [
+            {"instance_id": w.numbers[0]["id"], "persona_id": w.personas[0]["id"]},
+            {"instance_id": w.numbers[1]["id"], "persona_id": w.personas[1]["id"]},
+        ],
+        "topics": ["futebol"],
+        "windows": {str(d): [["00:00", "00:00"]] for d in range(7)},
+        **extra,
+    }
+
+
+def start_now(conninfo: str, conversation_id: str) -> None:
+    """Skip the first round's human-like start delay (5–25 s) in tests."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(
+            "update procrastinate_jobs set scheduled_at = now() where status = 'todo' "
+            "and task_name = 'conversations.start_round' and args->>'round_id' in "
+            "(select id::text from rounds where conversation_id = %s)",
+            (conversation_id,),
+        )
