@@ -62,6 +62,8 @@ def api(
         log_config=None,
         access_log=False,
         proxy_headers=True,
+        # Live streams (SSE) never end by themselves: do not wait for them forever.
+        timeout_graceful_shutdown=5,
     )
     del settings
 

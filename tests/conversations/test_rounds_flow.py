@@ -3,6 +3,7 @@ inbound webhook on the receiving number; transcripts, timings and acks are recor
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import httpx
@@ -42,7 +43,7 @@ async def test_a_round_runs_by_itself_turn_by_turn(
     turns = rnd["turns"]
     assert len(turns) == rnd["exchanges"] and 2 <= rnd["exchanges"] <= 4
     senders = [t["sender_instance_id"] for t in turns]
-    assert all(a != b for a, b in zip(senders, senders[1:], strict=False))  # alternating
+    assert all(a != b for a, b in itertools.pairwise(senders))  # alternating
     for t in turns:
         assert t["status"] == "sent" and t["text"]
         assert t["typing_ms"] > 0 and t["generation_source"] in ("offline", "llm")

@@ -102,8 +102,8 @@ async def test_worker_killed_mid_send_sends_once_and_the_round_goes_on(
     env["MIRAGE_EVOLUTION_URL"] = gw.sim.url
     env["MIRAGE_EVOLUTION_API_KEY"] = gw.sim.config.api_key
     env["MIRAGE_SECRET_KEY"] = get_settings().resolved_secret_key()
-    log = open(Path(os.environ["MIRAGE_DATA_DIR"]) / "killed-worker.log", "ab")  # noqa: SIM115
-    worker = subprocess.Popen(
+    log = open(Path(os.environ["MIRAGE_DATA_DIR"]) / "killed-worker.log", "ab")  # noqa: SIM115, ASYNC230
+    worker = subprocess.Popen(  # noqa: ASYNC220 - a real process to kill
         [sys.executable, "-m", "mirage", "worker", "--concurrency", "2"],
         env=env,
         stdout=log,

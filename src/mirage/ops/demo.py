@@ -272,7 +272,15 @@ async def run_demo(settings: Settings, *, host: str, port: int, sim_port: int) -
 
     app = create_app(settings, manage_database=False)
     server = _QuietServer(
-        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=3,
+        )
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
