@@ -126,6 +126,9 @@ async def test_worker_killed_mid_send_sends_once_and_the_round_goes_on(
             )
 
         msg_id = await eventually(in_flight, timeout_s=60, what="a send in flight")
+        # The claim is committed just before the request leaves; give it a moment to reach the
+        # gateway, which holds it (4 s latency + typing), then kill the worker mid-request.
+        await asyncio.sleep(1.5)
         worker.send_signal(signal.SIGKILL)  # mid-send: claimed, gateway call not answered
         worker.wait(timeout=10)
     finally:
