@@ -115,3 +115,58 @@ async def test_a_number_is_never_in_two_active_rounds(
         ).fetchall()
     assert running <= 1
     assert all(count == 1 for _, count in per_number)
+
+
+async def test_a_round_whose_reply_never_arrives_times_out(
+    gw: GatewayWorld, client: httpx.AsyncClient, warm: WarmPair, bootstrap_conninfo: str
+) -> None:
+    # The receiving number drops off (its webhooks stop) right after pairing: no reply event.
+    conv = (
+        await client.post("/api/v1/conversations", headers=warm.auth, json=conversation_body(warm))
+    ).json()
+    start_now(bootstrap_conninfo, conv["id"])
+
+    async def awaiting() -> object:
+        with psycopg.connect(bootstrap_conninfo) as conn:
+            row = conn.execute(
+                "select id from rounds where conversation_id = %s and "
+                "awaiting_instance_id is not null",
+                (conv["id"],),
+            ).fetchone()
+        return row[0] if row else None
+
+    round_id = await eventually(
+        awaiting, timeout_s=60, what="a round awaiting a reply", interval_s=0.2
+    )
+    with psycopg.connect(bootstrap_conninfo, autocommit=True) as conn:
+        # Pretend the reply is long overdue and the inbound webhook was never delivered.
+        conn.execute(
+            "update rounds set awaiting_from_jid = 'nobody@s.whatsapp.net', "
+            "reply_deadline = now() - interval '1 second' where id = %s",
+            (round_id,),
+        )
+        conn.execute(
+            "update procrastinate_jobs set scheduled_at = now() where status = 'todo' "
+            "and task_name = 'conversations.check_timeout' and args->>'round_id' = %s",
+            (str(round_id),),
+        )
+
+    async def timed_out() -> object:
+        with psycopg.connect(bootstrap_conninfo) as conn:
+            row = conn.execute(
+                "select state, outcome from rounds where id = %s", (round_id,)
+            ).fetchone()
+        return row if row and row[0] == "timed_out" else None
+
+    state, outcome = await eventually(
+        timed_out,
+        timeout_s=60,
+        what="the timeout",  # type: ignore[misc]
+        interval_s=0.2,
+    )
+    assert outcome == "the reply never arrived"
+    with psycopg.connect(bootstrap_conninfo) as conn:
+        active = conn.execute(
+            "select count(*) from round_members where round_id = %s and active", (round_id,)
+        ).fetchone()[0]  # type: ignore[index]
+    assert active == 0
