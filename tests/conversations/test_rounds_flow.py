@@ -158,7 +158,7 @@ async def test_a_round_whose_reply_never_arrives_times_out(
             ).fetchone()
         return row if row and row[0] == "timed_out" else None
 
-    state, outcome = await eventually(
+    _state, outcome = await eventually(
         timed_out,
         timeout_s=60,
         what="the timeout",  # type: ignore[misc]
