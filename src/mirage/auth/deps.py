@@ -45,6 +45,19 @@ async def dashboard_principal(
     return current.principal(client_ip(request))
 
 
+async def stream_principal(request: Request) -> Principal:
+    """For long-lived streams (SSE): authenticate in a short transaction of its own, so the
+    stream itself holds no database transaction."""
+    from mirage.db.engine import get_database
+
+    async with get_database().sessions() as session, session.begin():
+        current = await service.resolve_session(session, request.cookies.get(SESSION_COOKIE))
+    if current is None or current.tenant is None:
+        raise LoginRequired("please sign in")
+    request.state.current = current  # fragments render in the user's language
+    return current.principal(client_ip(request))
+
+
 async def api_principal(request: Request, response: Response, session: DbSession) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

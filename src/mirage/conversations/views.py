@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from mirage.auth import service as auth_service
-from mirage.auth.deps import SESSION_COOKIE, DashboardPrincipal, LoginRequired, client_ip
+from mirage.auth.deps import DashboardPrincipal, stream_principal
 from mirage.conversations import service
 from mirage.conversations.schemas import ConversationIn
 from mirage.db.deps import DbSession
@@ -19,6 +17,7 @@ from mirage.db.engine import get_database
 from mirage.db.tenancy import tenant_context
 from mirage.instances import service as instances
 from mirage.kit.errors import DomainError
+from mirage.kit.live import sse_response
 from mirage.models.tenancy import Role
 from mirage.personas import service as personas
 from mirage.web.csrf import csrf_protect
@@ -139,42 +138,16 @@ async def delete(
 @router.get("/conversations-events")
 async def events(request: Request) -> Response:
     """Server-sent events: a changed conversation re-renders its row and its transcript."""
-    async with get_database().sessions() as session, session.begin():
-        current = await auth_service.resolve_session(session, request.cookies.get(SESSION_COOKIE))
-    if current is None or current.tenant is None:
-        raise LoginRequired("please sign in")
-    principal = current.principal(client_ip(request))
-    request.state.current = current
+    principal = await stream_principal(request)
     from mirage.app import live_hub
 
     hub = live_hub(request.app)
-    queue = hub.subscribe(principal.tenant_id)
-    await hub.wait_ready()
 
-    async def stream() -> AsyncIterator[str]:
-        try:
-            yield "retry: 3000\n\n"
-            while True:
-                try:
-                    event = await asyncio.wait_for(queue.get(), PING_EVERY_S)
-                except TimeoutError:
-                    if await request.is_disconnected():
-                        return
-                    yield ": ping\n\n"
-                    continue
-                if event.get("kind") != "conversation":
-                    continue
-                cid = uuid.UUID(event["id"])
-                for name, html in await _render(request, principal, cid):
-                    lines = "\n".join(f"data: {line}" for line in (html.splitlines() or [""]))
-                    yield f"event: {name}\n{lines}\n\n"
-        finally:
-            hub.unsubscribe(principal.tenant_id, queue)
+    async def render(event: dict[str, Any]) -> list[tuple[str, str]]:
+        return await _render(request, principal, uuid.UUID(event["id"]))
 
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    return await sse_response(
+        hub, principal.tenant_id, "conversation", render, request.is_disconnected
     )
 
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response
 
 from mirage.auth import service as auth_service
-from mirage.auth.deps import SESSION_COOKIE, DashboardPrincipal, LoginRequired, client_ip
+from mirage.auth.deps import DashboardPrincipal, stream_principal
 from mirage.db.deps import DbSession
 from mirage.db.engine import get_database
 from mirage.db.tenancy import tenant_context
@@ -19,6 +17,7 @@ from mirage.instances import service
 from mirage.instances.gateway import gateway_is_simulator, simulator_scan
 from mirage.instances.repository import InstanceRepository
 from mirage.kit.errors import DomainError, ServiceUnavailable, ValidationFailed
+from mirage.kit.live import sse_response
 from mirage.models.tenancy import Role
 from mirage.web.csrf import csrf_protect
 from mirage.web.templating import render, render_fragment
@@ -172,45 +171,20 @@ async def delete(
 @router.get("/instances/events")
 async def events(request: Request) -> Response:
     """Server-sent events: each change of a number re-renders its row (HTMX sse-swap)."""
-    async with get_database().sessions() as session, session.begin():
-        # A short transaction to authenticate; the stream itself holds no transaction.
-        current = await auth_service.resolve_session(session, request.cookies.get(SESSION_COOKIE))
-    if current is None or current.tenant is None:
-        raise LoginRequired("please sign in")
-    principal = current.principal(client_ip(request))
-    request.state.current = current  # rows render in the user's language
+    principal = await stream_principal(request)
     from mirage.app import live_hub
 
     hub = live_hub(request.app)
-    queue = hub.subscribe(principal.tenant_id)
-    await hub.wait_ready()
 
-    async def stream() -> AsyncIterator[str]:
-        try:
-            yield "retry: 3000\n\n"
-            while True:
-                try:
-                    event = await asyncio.wait_for(queue.get(), PING_EVERY_S)
-                except TimeoutError:
-                    if await request.is_disconnected():
-                        return
-                    yield ": ping\n\n"
-                    continue
-                if event.get("kind") != "instance":
-                    continue
-                html = ""
-                if not event.get("deleted"):
-                    html = await _render_row(request, principal, uuid.UUID(event["id"]))
-                lines = "\n".join(f"data: {line}" for line in (html.splitlines() or [""]))
-                yield f"event: instance-{event['id']}\n{lines}\n\n"
-        finally:
-            hub.unsubscribe(principal.tenant_id, queue)
+    async def render(event: dict[str, Any]) -> list[tuple[str, str]]:
+        html = (
+            ""
+            if event.get("deleted")
+            else await _render_row(request, principal, uuid.UUID(event["id"]))
+        )
+        return [(f"instance-{event['id']}", html)]
 
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return await sse_response(hub, principal.tenant_id, "instance", render, request.is_disconnected)
 
 
 async def _render_row(

@@ -12,10 +12,12 @@ import contextlib
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import psycopg
 from sqlalchemy import text
+from starlette.responses import StreamingResponse
 
 from mirage.kit.logging import get_logger
 
@@ -96,3 +98,47 @@ async def notify(
     payload = {"t": str(tenant_id), "kind": kind, "id": str(object_id)}
     payload.update({k: str(v) for k, v in extra.items() if v is not None})
     await session.execute(text("select pg_notify('mirage_live', :p)"), {"p": json.dumps(payload)})
+
+
+# --- server-sent events -------------------------------------------------------------------
+
+PING_EVERY_S = 15.0
+Renderer = Callable[[dict[str, Any]], Awaitable[list[tuple[str, str]]]]
+
+
+async def sse_response(
+    hub: LiveHub,
+    tenant_id: uuid.UUID,
+    kind: str,
+    render: Renderer,
+    is_disconnected: Callable[[], Awaitable[bool]],
+) -> StreamingResponse:
+    """Stream the tenant's ``kind`` events as SSE: ``render(event)`` gives (event name, HTML)
+    pairs that HTMX swaps in place (sse-swap). Pings keep proxies from closing the stream."""
+    queue = hub.subscribe(tenant_id)
+    await hub.wait_ready()  # LISTEN is in place: no change after this point is missed
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            yield "retry: 3000\n\n"
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), PING_EVERY_S)
+                except TimeoutError:
+                    if await is_disconnected():
+                        return
+                    yield ": ping\n\n"
+                    continue
+                if event.get("kind") != kind:
+                    continue
+                for name, html in await render(event):
+                    lines = "\n".join(f"data: {line}" for line in (html.splitlines() or [""]))
+                    yield f"event: {name}\n{lines}\n\n"
+        finally:
+            hub.unsubscribe(tenant_id, queue)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
