@@ -1,6 +1,6 @@
 """Webhook ingest throughput of Mirage next to a bare FastAPI + PostgreSQL insert baseline.
 
-    .venv/bin/python bench/webhook_ingest.py [--events 6000] [--concurrency 32]
+    .venv/bin/python bench/webhook_ingest.py [--events 20000] [--concurrency 32]
 
 Both servers run as separate uvicorn processes against the same PostgreSQL (embedded unless
 MIRAGE_DATABASE_URL is set) and receive the same Evolution `messages.upsert` envelopes
@@ -146,7 +146,7 @@ async def _measure(
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, default=6000)
+    ap.add_argument("--events", type=int, default=20000)
     ap.add_argument("--concurrency", type=int, default=32)
     args = ap.parse_args()
 

@@ -403,3 +403,23 @@ async def test_lid_sender_keeps_its_phone_alternative(
         "Oi, sou eu",
         "android",
     )
+
+
+async def test_events_for_a_just_deleted_instance_are_refused_not_crashed(
+    client: httpx.AsyncClient, tenant_a: TenantFixture, bootstrap_conninfo: str
+) -> None:
+    inst, secret = await _instance(tenant_a)
+    ok = await _post(
+        client, inst, _envelope(inst, "messages.upsert", _upsert("DEL-1")), token=_token(secret)
+    )
+    assert ok.status_code == 200  # the instance's identity is now cached
+    with psycopg.connect(bootstrap_conninfo, autocommit=True) as conn:
+        conn.execute("delete from instances where id = %s", (inst.id,))
+    r = await _post(
+        client, inst, _envelope(inst, "messages.upsert", _upsert("DEL-2")), token=_token(secret)
+    )
+    assert r.status_code == 401, r.text
+    r = await _post(
+        client, inst, _envelope(inst, "messages.upsert", _upsert("DEL-3")), token=_token(secret)
+    )
+    assert r.status_code == 401  # and the stale identity is forgotten

@@ -97,40 +97,37 @@ def message_params(
     }
 
 
-# psycopg's own placeholders for the pipelined hot path (same statement as above).
-_EVENT_AND_MESSAGE_PG = re.sub(r"(?<!:):(\w+)", r"%(\1)s", _EVENT_AND_MESSAGE.text)
+# The hot path, in psycopg's own placeholders: the raw event, the message upsert and the
+# lookup of a round awaiting this (inbound) message, as ONE statement. Data-modifying CTEs run
+# exactly once whether or not the final SELECT reads them.
+_INGEST_PG = re.sub(
+    r"(?<!:):(\w+)",
+    r"%(\1)s",
+    "with raw_event as (insert into webhook_events (tenant_id, instance_id, event, "
+    "correlation_id, payload) values (:tenant_id, :instance_id, :event, :cid, "
+    "cast(:payload as jsonb))), upserted as (" + _UPSERT_SQL + ") "
+    "select (select r.id from rounds r where r.state = 'running' "
+    "and r.awaiting_instance_id = :instance_id and r.awaiting_from_jid = any(:jids) limit 1)",
+)
 _SET_CONTEXT_PG = (
     "select set_config('app.tenant_id', %(tenant_id)s, true), set_config('app.user_id', '', true)"
-)
-
-
-_AWAITING_ROUND_PG = (
-    "select id from rounds where state = 'running' and awaiting_instance_id = %(instance_id)s "
-    "and awaiting_from_jid = any(%(jids)s) limit 1"
 )
 
 
 async def ingest_message_pipelined(
     conn: AsyncConnection, params: dict[str, object], *, reply_jids: list[str] | None = None
 ) -> uuid.UUID | None:
-    """BEGIN, the tenant context and the raw event + message write (and, for an inbound
-    message, the lookup of a round awaiting it), sent as one pipeline — one network round
-    trip — then COMMIT. Same statements and RLS as the session path; only the waiting is
-    batched. Returns the awaiting round's id, if any."""
+    """BEGIN, the tenant context and the ingest statement, sent as one pipeline — one network
+    round trip — then COMMIT. Same RLS as the session path; only the waiting is batched.
+    Returns the id of a running round awaiting this message (inbound messages only)."""
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
-    round_id: uuid.UUID | None = None
     async with raw.pipeline(), raw.cursor() as cur:
         await cur.execute(_SET_CONTEXT_PG, {"tenant_id": str(params["tenant_id"])})
-        await cur.execute(_EVENT_AND_MESSAGE_PG, params)
-        if reply_jids:
-            await cur.execute(
-                _AWAITING_ROUND_PG, {"instance_id": params["instance_id"], "jids": reply_jids}
-            )
-            row = await cur.fetchone()
-            round_id = row[0] if row else None
+        await cur.execute(_INGEST_PG, {**params, "jids": reply_jids or []})
+        row = await cur.fetchone()
     await raw.commit()
-    return round_id
+    return row[0] if row and row[0] else None
 
 
 class WebhookRepository:

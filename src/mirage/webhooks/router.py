@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
@@ -46,7 +47,7 @@ async def _receive(request: Request, instance_id: str, suffix: str | None) -> JS
     event, facts = service.parse(identity, body, suffix)
     try:
         await service.store(identity, event, facts, body)
-    except IntegrityError as exc:
+    except (IntegrityError, psycopg.errors.IntegrityError) as exc:
         # The instance was deleted since its identity was cached: it no longer accepts events.
         service.forget_identity(tid, iid)
         raise WebhookUnauthorized("unknown instance") from exc

@@ -88,6 +88,28 @@ def verify(
     provider signs bodies, a matching HMAC of this exact body)."""
     if not bearer:
         raise WebhookUnauthorized("missing bearer token")
+    cached = _verified.get((identity.instance_id, bearer))
+    if cached is not None and cached > time.time():
+        claims: dict[str, object] = {"action": "webhook"}
+    else:
+        claims = _decode(identity, bearer)
+    if claims.get("action", "webhook") != "webhook":
+        raise WebhookUnauthorized("the token was not issued for webhooks")
+    if hmac_header is not None:
+        algo = (hmac_algorithm or "sha512").lower()
+        if algo not in ("sha512", "sha256"):
+            raise WebhookUnauthorized("unsupported HMAC algorithm")
+        expected = hmac.new(identity.secret.encode(), body, getattr(hashlib, algo)).hexdigest()
+        if not hmac.compare_digest(expected, hmac_header.strip().lower()):
+            raise WebhookUnauthorized("body signature does not match")
+
+
+# Evolution signs each call, but within one second the same claims give the same token: a
+# token already verified with this instance's secret is accepted until its own expiry.
+_verified: dict[tuple[uuid.UUID, str], float] = {}
+
+
+def _decode(identity: WebhookIdentity, bearer: str) -> dict[str, object]:
     try:
         claims = jwt.decode(
             bearer,
@@ -98,15 +120,12 @@ def verify(
         )
     except jwt.PyJWTError as exc:
         raise WebhookUnauthorized(f"invalid webhook token: {type(exc).__name__}") from exc
-    if claims.get("action", "webhook") != "webhook":
-        raise WebhookUnauthorized("the token was not issued for webhooks")
-    if hmac_header is not None:
-        algo = (hmac_algorithm or "sha512").lower()
-        if algo not in ("sha512", "sha256"):
-            raise WebhookUnauthorized("unsupported HMAC algorithm")
-        expected = hmac.new(identity.secret.encode(), body, getattr(hashlib, algo)).hexdigest()
-        if not hmac.compare_digest(expected, hmac_header.strip().lower()):
-            raise WebhookUnauthorized("body signature does not match")
+    exp = claims.get("exp")
+    if isinstance(exp, int | float) and claims.get("action", "webhook") == "webhook":
+        if len(_verified) > 10_000:
+            _verified.clear()  # bounded; entries refill on demand
+        _verified[(identity.instance_id, bearer)] = float(exp)
+    return dict(claims)
 
 
 def parse(identity: WebhookIdentity, body: bytes, suffix: str | None) -> tuple[str, list[object]]:
