@@ -57,7 +57,7 @@ PAGE_ROUTERS = (
     conversations_views.router,
 )
 # Machine-facing routes: no cookies, so no CSRF; authenticated by their own means.
-MACHINE_ROUTERS = (ops_router.router, webhooks_router.router)
+MACHINE_ROUTERS = (ops_router.router,)
 
 
 def create_api(settings: Settings) -> FastAPI:
@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         StaticFiles(directory=str(resources.files("mirage") / "web" / "static")),
         name="static",
     )
+    app.router.routes.extend(webhooks_router.ROUTES)
     for router in (*MACHINE_ROUTERS, *PAGE_ROUTERS):
         app.include_router(router)
     install_page_handlers(app)

@@ -10,15 +10,14 @@ from __future__ import annotations
 import uuid
 
 import psycopg
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+from starlette.routing import Route
 
 from mirage.instances.service import TENANT_HEADER
 from mirage.webhooks import service
 from mirage.webhooks.service import WebhookUnauthorized
-
-router = APIRouter(include_in_schema=False)
 
 
 def _uuid(value: str | None) -> uuid.UUID | None:
@@ -54,11 +53,14 @@ async def _receive(request: Request, instance_id: str, suffix: str | None) -> JS
     return JSONResponse({"received": event})
 
 
-@router.post("/webhooks/evolution/{instance_id}")
-async def receive(request: Request, instance_id: str) -> JSONResponse:
-    return await _receive(request, instance_id, None)
+async def receive(request: Request) -> JSONResponse:
+    params = request.path_params
+    return await _receive(request, str(params["instance_id"]), params.get("event_suffix"))
 
 
-@router.post("/webhooks/evolution/{instance_id}/{event_suffix}")
-async def receive_by_event(request: Request, instance_id: str, event_suffix: str) -> JSONResponse:
-    return await _receive(request, instance_id, event_suffix)
+# Plain Starlette routes: the gateway's hot path needs no dependency injection or OpenAPI,
+# and skipping FastAPI's per-request machinery is measurable at thousands of events/s.
+ROUTES = [
+    Route("/webhooks/evolution/{instance_id}", receive, methods=["POST"]),
+    Route("/webhooks/evolution/{instance_id}/{event_suffix}", receive, methods=["POST"]),
+]
