@@ -211,7 +211,9 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
 def live_server(
     role_urls: RoleUrls, database: db_engine.Database, world: GatewayWorld
 ) -> Iterator[LiveServer]:
-    """`mirage api` and `mirage worker` as real processes on the test database."""
+    """`mirage api` as a real process on the test database. Its jobs are run by the test
+    process's own worker (the `world` fixture), so that tests that stub a service in-process
+    (respx) or kill a worker on purpose know exactly which worker runs what."""
     port = free_port()
     env = dict(os.environ)
     env["MIRAGE_DATABASE_URL"] = role_urls.bootstrap.render_as_string(hide_password=False)
@@ -229,23 +231,15 @@ def live_server(
         stdout=log,
         stderr=log,
     )
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "mirage", "worker", "--concurrency", "2"],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
     try:
         _wait_http(f"http://127.0.0.1:{port}/health", api)
         yield LiveServer(url=f"http://127.0.0.1:{port}", process=api)
     finally:
-        for proc in (api, worker):
-            proc.terminate()
-        for proc in (api, worker):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        api.terminate()
+        try:
+            api.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            api.kill()
         log.close()
 
 
@@ -262,7 +256,7 @@ class GatewayWorld:
         if self.worker is None or self.worker.done():
             self.worker = asyncio.create_task(
                 jobs.app.run_worker_async(
-                    install_signal_handlers=False, concurrency=2, update_heartbeat_interval=2
+                    install_signal_handlers=False, concurrency=4, update_heartbeat_interval=2
                 )
             )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +66,7 @@ async def connect_number(
 
 
 @pytest.fixture
-async def warm(gw: GatewayWorld, client: httpx.AsyncClient) -> WarmPair:
+async def warm(gw: GatewayWorld, client: httpx.AsyncClient) -> AsyncIterator[WarmPair]:
     t = await make_tenant()
     token = await make_token(t)
     auth = {"Authorization": f"Bearer {token}"}
@@ -82,7 +83,10 @@ async def warm(gw: GatewayWorld, client: httpx.AsyncClient) -> WarmPair:
         personas.append(r.json())
     r = await client.put("/api/v1/settings", headers=auth, json=FAST_SETTINGS)
     assert r.status_code == 200, r.text
-    return WarmPair(t, token, numbers, personas)
+    yield WarmPair(t, token, numbers, personas)
+    # Stop this tenant's conversations: their rounds would keep the shared worker busy.
+    for conv in (await client.get("/api/v1/conversations", headers=auth)).json():
+        await client.post(f"/api/v1/conversations/{conv['id']}/pause", headers=auth)
 
 
 def conversation_body(w: WarmPair, **extra: Any) -> dict[str, Any]:

@@ -65,5 +65,5 @@ async def test_rate_limited_llm_falls_back_and_the_round_completes(
         ).fetchall()
     assert len(rows) == rnd["exchanges"]
     later = rows[1:]
-    assert later and all(src == "offline" for _, src, _ in later)
-    assert any(reason == "rate_limited" for _, _, reason in later)
+    assert later and all(src == "offline" for _, src, _ in later), rows
+    assert any(reason == "rate_limited" for _, _, reason in later), rows

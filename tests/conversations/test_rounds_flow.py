@@ -55,7 +55,8 @@ async def test_a_round_runs_by_itself_turn_by_turn(
         # Every turn is stored on both numbers (sender's SEND_MESSAGE, receiver's UPSERT).
         rows = conn.execute(
             "select o.turn, count(m.id), bool_and(m.round_id is null) from outgoing_messages o "
-            "join messages m on m.provider_message_id = o.provider_message_id "
+            "join messages m on m.tenant_id = o.tenant_id "
+            "and m.provider_message_id = o.provider_message_id "
             "where o.round_id = %s group by o.turn order by o.turn",
             (rnd["id"],),
         ).fetchall()
