@@ -60,7 +60,7 @@ async def connect_number(
 
     async def opened() -> dict[str, Any] | None:
         cur = (await client.get(f"/api/v1/instances/{inst['id']}", headers=auth)).json()
-        return cur if cur["state"] == "open" else None
+        return cur if cur["connected"] else None
 
     return await eventually(opened, what=f"{name} open")  # type: ignore[no-any-return]
 

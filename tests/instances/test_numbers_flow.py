@@ -40,7 +40,7 @@ async def _connected(
 
     async def is_open() -> dict[str, Any] | None:
         cur = await _get(client, token, inst["id"])
-        return cur if cur["state"] == "open" else None
+        return cur if cur["connected"] else None
 
     return await eventually(is_open, what=f"{name} open")  # type: ignore[no-any-return]
 
@@ -74,7 +74,7 @@ async def test_create_pair_and_live_state(
 
     async def opened() -> dict[str, Any] | None:
         cur = await _get(client, token, inst["id"])
-        return cur if cur["state"] == "open" else None
+        return cur if cur["connected"] else None
 
     cur = await eventually(opened, what="state open from the CONNECTION_UPDATE webhook")
     assert cur["phone"] == "5511990000001" and cur["profile_name"] == "Vendas"

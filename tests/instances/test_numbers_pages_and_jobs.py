@@ -82,17 +82,25 @@ async def test_reconciliation_corrects_state_when_webhooks_were_lost(
         r = await client.get(
             f"/api/v1/instances/{inst['id']}", headers={"Authorization": f"Bearer {token}"}
         )
-        return bool(r.json()["state"] == "open")
+        return bool(r.json()["connected"])
 
     await eventually(opened, what="open")
-    # Pretend the webhook that said "open" never arrived.
+    # Pretend the webhook that said "open" (and named the account) never arrived.
     with psycopg.connect(bootstrap_conninfo, autocommit=True) as conn:
-        conn.execute("update instances set state = 'close' where id = %s", (inst["id"],))
+        conn.execute(
+            "update instances set state = 'close', owner_jid = null, phone = null where id = %s",
+            (inst["id"],),
+        )
     await tasks.reconcile_all.defer_async()
     await jobs.app.run_worker_async(
         wait=False, install_signal_handlers=False, queues=["maintenance", "default"]
     )
+    # "Connected" is open *and* identified: reconciliation learns the account from the gateway.
     await eventually(opened, what="reconciliation to restore 'open'")  # any worker may run it
+    r = await client.get(
+        f"/api/v1/instances/{inst['id']}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert r.json()["state"] == "open" and r.json()["phone"] == "5511990000777"
     with psycopg.connect(bootstrap_conninfo) as conn:
         reconciled = conn.execute(
             "select last_reconciled_at is not null from instances where id = %s", (inst["id"],)

@@ -152,7 +152,7 @@ async def start_round(
         await finish(session, rnd, "cancelled", "conversation paused", now, rng, replan=False)
         return "cancelled"
     members = await ConversationRepository(session).participants(conversation.id)
-    connected = [m for m in members if m[1].state == "open" and m[1].owner_jid]
+    connected = [m for m in members if m[1].connected]
     if len(connected) < 2:
         await finish(session, rnd, "blocked", "fewer than two connected numbers", now, rng)
         return "blocked"

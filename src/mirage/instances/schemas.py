@@ -23,6 +23,9 @@ class InstanceOut(BaseModel):
     gateway_name: str
     state: Literal["close", "connecting", "open", "refused", "unknown"]
     state_reason: int | None
+    connected: bool = Field(
+        description="Open and identified (its WhatsApp account is known): the number can send."
+    )
     needs_pairing: bool
     phone: str | None
     profile_name: str | None

@@ -402,9 +402,28 @@ async def reconcile(session: AsyncSession, instance: Instance) -> str:
         log.warning("instance.reconcile_failed", instance_id=str(instance.id), error=str(exc))
         return "unreachable"
     instance.last_reconciled_at = utcnow()
-    if state is ConnectionState.UNKNOWN or state.value == instance.state:
+    wuid, profile = None, None
+    if state is ConnectionState.OPEN and not instance.owner_jid:
+        # Open but unidentified (the webhook naming the account is late or lost): ask the
+        # gateway which account it is, so "open" never stands without its owner.
+        wuid, profile = await _owner_of(instance)
+    if state is ConnectionState.UNKNOWN or (state.value == instance.state and wuid is None):
         await reassess(session, instance, force_notify=False)
         return "same"
     reason = instance.state_reason if state is not ConnectionState.OPEN else 200
-    await apply_connection(session, instance, ConnectionUpdate(state, reason, None, None))
+    await apply_connection(session, instance, ConnectionUpdate(state, reason, wuid, profile))
     return "corrected"
+
+
+async def _owner_of(instance: Instance) -> tuple[str | None, str | None]:
+    try:
+        rows = await get_gateway().fetch_instances(
+            name=instance.gateway_name, token=instance_token(instance)
+        )
+    except GatewayError as exc:
+        log.warning("instance.owner_lookup_failed", instance_id=str(instance.id), error=str(exc))
+        return None, None
+    mine = next((r for r in rows if r.name == instance.gateway_name), None)
+    if mine is None or mine.connection_status is not ConnectionState.OPEN:
+        return None, None
+    return mine.owner_jid or None, mine.profile_name

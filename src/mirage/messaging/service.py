@@ -96,7 +96,7 @@ async def policy_inputs(
         instance.id, hour_ago=now - timedelta(hours=1), day_start=day_start
     )
     number = NumberState(
-        connected=instance.state == "open",
+        connected=instance.connected,
         health=instance.health,
         paused=False,
         first_connected_at=instance.first_connected_at,

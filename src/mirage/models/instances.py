@@ -74,6 +74,15 @@ class Instance(IdMixin, TimestampMixin, Base):
     last_send_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_reconciled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
+    @property
+    def connected(self) -> bool:
+        """The one meaning of "connected" everywhere (rounds, policy, API, dashboard): the
+        socket is open *and* we know which WhatsApp account it is. ``open`` alone is not
+        enough: a state learned from polling (or from the connect call) arrives before the
+        webhook that names the account, and a number without ``owner_jid`` cannot be
+        addressed or recognised as a round's sender."""
+        return self.state == "open" and bool(self.owner_jid)
+
 
 class WebhookEvent(Base):
     """The raw event as received (bounded retention, pruned by a periodic job)."""

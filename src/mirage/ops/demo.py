@@ -129,7 +129,7 @@ async def seed_numbers() -> None:
         )
         existing = {i.display_name: i for i in await InstanceRepository(session).list()}
         for inst in existing.values():
-            was_open = inst.state == "open" and inst.phone
+            was_open = inst.connected and inst.phone
             await instances.provision(session, inst)
             if was_open:
                 to_pair.append((inst.gateway_name, inst.phone or "", inst.display_name))
@@ -148,8 +148,8 @@ async def seed_numbers() -> None:
     while to_pair and loop.time() < deadline:
         async with db_engine.session_scope() as session:
             await bind_context(session, tenant_id=tenant_id, user_id=user.id)
-            states = {i.gateway_name: i.state for i in await InstanceRepository(session).list()}
-        if all(states.get(g) == "open" for g, _, _ in to_pair):
+            states = {i.gateway_name: i.connected for i in await InstanceRepository(session).list()}
+        if all(states.get(g) for g, _, _ in to_pair):
             break
         await asyncio.sleep(0.2)
 
