@@ -286,7 +286,15 @@ async def apply_connection(
     """A CONNECTION_UPDATE (or what reconciliation learned): state, number, pairing, health."""
     now = utcnow()
     if update.event_at is not None:
-        if instance.state_event_at is not None and update.event_at < instance.state_event_at:
+        last = instance.state_event_at
+        # A fresh pairing emits "connecting" and "open" within the same millisecond and they
+        # arrive in either order: at equal times "connecting" never undoes "open".
+        same_instant_regress = (
+            last == update.event_at
+            and update.state is ConnectionState.CONNECTING
+            and instance.state == "open"
+        )
+        if last is not None and (update.event_at < last or same_instant_regress):
             log.info(
                 "instance.stale_connection_update",
                 instance_id=str(instance.id),
