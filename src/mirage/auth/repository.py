@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mirage.models import ApiToken, User, UserSession
+from mirage.models import ApiToken, Membership, User, UserSession
 
 
 class UserRepository:
@@ -98,6 +98,27 @@ class ApiTokenRepository:
     async def by_hash(self, token_hash: str) -> ApiToken | None:
         stmt = select(ApiToken).where(ApiToken.token_hash == token_hash)
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def by_hash_with_creator_role(
+        self, token_hash: str
+    ) -> tuple[ApiToken, str | None] | None:
+        """The token and its creator's current role in the token's tenant, in one statement
+        (the hot path of every API request). The role is None when the creator is gone: no
+        longer a member, deactivated, or deleted."""
+        stmt = (
+            select(ApiToken, Membership.role)
+            .outerjoin(User, (User.id == ApiToken.created_by) & User.is_active.is_(True))
+            .outerjoin(
+                Membership,
+                (Membership.tenant_id == ApiToken.tenant_id) & (Membership.user_id == User.id),
+            )
+            .where(ApiToken.token_hash == token_hash)
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        if row is None:
+            return None
+        token, role = row
+        return token, role
 
     async def list(self, *, include_revoked: bool = False) -> Sequence[ApiToken]:
         stmt = select(ApiToken).order_by(ApiToken.created_at.desc())

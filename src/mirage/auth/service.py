@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -197,22 +198,49 @@ async def authenticate_token(session: AsyncSession, token: str, ip: str | None) 
     # Bind the claimed tenant first: RLS then hides every other tenant's tokens.
     await bind_context(session, tenant_id=tenant_id, user_id=None)
     repo = ApiTokenRepository(session)
-    row = await repo.by_hash(crypto.sha256_hex(token))
+    found = await repo.by_hash_with_creator_role(crypto.sha256_hex(token))
     now = utcnow()
-    if row is None or row.revoked_at is not None:
+    if found is None or found[0].revoked_at is not None:
         raise Unauthorized("unknown or revoked API token")
+    row, creator_role = found
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthorized("API token expired")
+    if creator_role is None:
+        # A token acts for its creator: once they leave the tenant it stops working.
+        raise Unauthorized("the creator of this API token is no longer a member of the tenant")
     if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
         await repo.mark_used(row.id, now)
-    scopes = frozenset(row.scopes)
+    return token_principal(
+        tenant_id=tenant_id,
+        token_id=row.id,
+        created_by=row.created_by,
+        token_scopes=row.scopes,
+        creator_role=Role(creator_role),
+        ip=ip,
+    )
+
+
+def token_principal(
+    *,
+    tenant_id: uuid.UUID,
+    token_id: uuid.UUID,
+    created_by: uuid.UUID | None,
+    token_scopes: Iterable[str],
+    creator_role: Role,
+    ip: str | None,
+) -> Principal:
+    """What a token may do now: the scopes it carries that its creator's *current* role
+    still grants (a demoted creator's token loses what the new role lacks; restoring the
+    role restores it). Its role is the weakest that covers those effective scopes."""
+    scopes = frozenset(token_scopes) & ROLE_SCOPES[creator_role]
+    # Never above the creator's role: the effective scopes are a subset of what it grants.
     role = Role.ADMIN if "admin" in scopes else Role.OPERATOR if "write" in scopes else Role.VIEWER
     return Principal(
         kind="token",
         tenant_id=tenant_id,
         role=role,
-        user_id=row.created_by,
-        token_id=row.id,
+        user_id=created_by,
+        token_id=token_id,
         scopes=scopes,
         ip=ip,
     )
