@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     login_rate_per_ip: str = "20/minute"
     login_rate_per_account: str = "5/minute"
     api_rate_per_tenant: str = "600/minute"
+    # Webhook JWTs (Evolution signs HS256 for 10 minutes): how far in our future ``iat`` may
+    # be (gateway clock ahead; ``exp`` gets no grace), and the longest lifetime (exp - iat) a
+    # token may claim.
+    webhook_jwt_leeway_s: int = Field(default=5, ge=0, le=60)
+    webhook_jwt_max_lifetime_s: int = Field(default=900, ge=60, le=3600)
+    # Unauthenticated webhook calls (unknown instance/tenant pair, bad token) per source IP;
+    # past it the source gets 429s without any database work until the window frees a slot.
+    webhook_auth_failures_per_ip: str = "120/minute"
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -298,11 +298,25 @@ async def on_inbound(
     round_id: uuid.UUID,
     *,
     instance_id: uuid.UUID,
-    text: str | None,
+    message_id: uuid.UUID | None,
     now: datetime,
     rng: random.Random,
+    text: str | None = None,
 ) -> str:
-    """The real inbound message arrived on the awaited number: the next turn is its reply."""
+    """The real inbound message arrived on the awaited number: the next turn is its reply.
+
+    The job names the stored message by id (job arguments are not tenant-isolated, so they
+    never carry its text); the text is read here, under the tenant's RLS context. ``text``
+    is only for jobs queued before that change."""
+    if message_id is not None:
+        from sqlalchemy import select
+
+        from mirage.models import Message
+
+        stmt = select(Message.text).where(
+            Message.id == message_id, Message.instance_id == instance_id
+        )
+        text = (await session.execute(stmt)).scalar_one_or_none()
     rounds = RoundRepository(session)
     rnd = await rounds.get(round_id, for_update=True)
     if rnd is None or rnd.state != "running" or rnd.awaiting_instance_id != instance_id:

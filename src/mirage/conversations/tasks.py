@@ -57,12 +57,18 @@ async def start_round(session: AsyncSession, *, round_id: str) -> str:
 @app.task(name="conversations.on_inbound", queue="default")
 @tenant_job
 async def on_inbound(
-    session: AsyncSession, *, round_id: str, instance_id: str, text: str | None = None
+    session: AsyncSession,
+    *,
+    round_id: str,
+    instance_id: str,
+    message_id: str | None = None,
+    text: str | None = None,  # jobs queued before arguments carried ids only
 ) -> str:
     return await engine.on_inbound(
         session,
         uuid.UUID(round_id),
         instance_id=uuid.UUID(instance_id),
+        message_id=uuid.UUID(message_id) if message_id else None,
         text=text,
         now=utcnow(),
         rng=random.Random(),

@@ -142,6 +142,9 @@ class Message(IdMixin, Base):
     # [{"status": "SERVER_ACK", "at": "..."}], in arrival order, duplicates dropped.
     status_history: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
     provider_timestamp: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when an edit (MESSAGE_EDIT) replaced ``text``: the sender's time of the latest edit
+    # applied (an older edit arriving late never overwrites a newer one).
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )

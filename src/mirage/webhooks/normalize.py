@@ -21,10 +21,34 @@ CONNECTION_UPDATE = "connection.update"
 MESSAGES_UPSERT = "messages.upsert"
 MESSAGES_UPDATE = "messages.update"
 SEND_MESSAGE = "send.message"
+# Evolution ≥2.3 reports an edit as its own event whose ``data`` is Baileys' protocolMessage
+# (``{key, type: MESSAGE_EDIT, editedMessage}``); edits of our own sends come as the second.
+MESSAGES_EDITED = "messages.edited"
+SEND_MESSAGE_UPDATE = "send.message.update"
 HANDLED = frozenset(
-    {QRCODE_UPDATED, CONNECTION_UPDATE, MESSAGES_UPSERT, MESSAGES_UPDATE, SEND_MESSAGE}
+    {
+        QRCODE_UPDATED,
+        CONNECTION_UPDATE,
+        MESSAGES_UPSERT,
+        MESSAGES_UPDATE,
+        SEND_MESSAGE,
+        MESSAGES_EDITED,
+        SEND_MESSAGE_UPDATE,
+    }
 )
 MAX_TEXT = 65_536
+# Columns for fields the sender controls (names, types, device): longer values are cut, not
+# refused: a message is stored if it is authentic and parseable (refusing it loses it, since
+# Evolution never retries a 4xx).
+MAX_NAME = 120
+MAX_TYPE = 40
+MAX_SOURCE = 16
+MAX_JID = 120
+# Hostile-body bounds, enforced while parsing (a parse failure is a 4xx, never a 500).
+MAX_DEPTH = 64
+MAX_NUMBER_CHARS = 40  # longest JSON number literal accepted (float or int)
+MAX_EXPONENT = 400  # |exponent| of a float literal; PostgreSQL's numeric refuses huge ones
+MAX_TIMESTAMP_DIGITS = 15
 
 
 class InvalidPayload(ValueError):
@@ -51,6 +75,9 @@ class Envelope:
     data: Any
     sender: str | None
     date_time: str | None
+    # The parsed body with its secrets redacted when there were any (None: none were found,
+    # the raw body may be stored as it is).
+    redacted: dict[str, Any] | None = None
 
 
 # PostgreSQL's jsonb refuses NUL and unpaired surrogates; refuse them here, before storage.
@@ -65,13 +92,95 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def parse_envelope(body: bytes) -> Envelope:
+def _parse_float(literal: str) -> float:
+    """Only finite floats of bounded size: ``1e1000000`` would become ``inf`` (and its text
+    overflows PostgreSQL's numeric), a 5,000-digit mantissa costs time for nothing."""
+    if len(literal) > MAX_NUMBER_CHARS:
+        raise ValueError("number literal too long")
+    _, _, exponent = literal.lower().partition("e")
+    if exponent and abs(int(exponent)) > MAX_EXPONENT:
+        raise ValueError("number out of range")
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def _parse_int(literal: str) -> int:
+    if len(literal) > MAX_NUMBER_CHARS:
+        raise ValueError("integer literal too long")
+    return int(literal)
+
+
+def _depth_exceeds(doc: Any, limit: int) -> bool:
+    """Iterative (never recursive) depth check of a parsed document."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+    return False
+
+
+def load_json(body: bytes) -> Any:
+    """Strict JSON: UTF-8, no NaN/Infinity, bounded numbers and nesting. Any failure of any
+    kind is ``InvalidPayload`` (so a 4xx), whatever the parser's own exception was."""
     try:
-        doc = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidPayload("body is not valid UTF-8 JSON") from exc
+        doc = json.loads(
+            body.decode("utf-8"),
+            parse_constant=_reject_constant,
+            parse_float=_parse_float,
+            parse_int=_parse_int,
+        )
+    except (ValueError, UnicodeDecodeError, RecursionError, MemoryError) as exc:
+        raise InvalidPayload("body is not valid UTF-8 JSON within Mirage's bounds") from exc
+    # Nesting: a body with few brackets cannot be deep (the common case costs two counts).
+    if body.count(b"{") + body.count(b"[") > MAX_DEPTH and _depth_exceeds(doc, MAX_DEPTH):
+        raise InvalidPayload(f"body is nested deeper than {MAX_DEPTH} levels")
     if _UNSTORABLE.search(body):
         raise InvalidPayload("body contains NUL or unpaired surrogate escapes")
+    return doc
+
+
+# Keys whose values are credentials: Evolution puts the instance token in the envelope's
+# ``apikey``; anything token-, secret- or password-like is redacted too. Checked on the
+# envelope and the first levels of ``data`` only (where gateways put such fields), so the
+# cost does not grow with message bodies.
+_SECRET_KEY = re.compile(
+    r"api[_-]?key|token|jwt|secret|passw|authori[sz]ation|bearer|credential|private[_-]?key"
+    r"|session[_-]?id|cookie|^hash$",
+    re.IGNORECASE,
+)
+REDACTED = "[redacted]"
+_REDACT_LEVELS = 3
+
+
+def redact_secrets(doc: dict[str, Any]) -> bool:
+    """Replace secret-looking values in place (envelope and ``data`` up to 3 levels down);
+    True when anything was replaced."""
+    changed = False
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, list):
+            if level < _REDACT_LEVELS:
+                stack.extend((v, level + 1) for v in node[:500] if isinstance(v, dict | list))
+            continue
+        for key, value in node.items():
+            if value not in (None, "") and _SECRET_KEY.search(key):
+                node[key] = REDACTED
+                changed = True
+            elif level < _REDACT_LEVELS and isinstance(value, dict | list):
+                stack.append((value, level + 1))
+    return changed
+
+
+def parse_envelope(body: bytes) -> Envelope:
+    doc = load_json(body)
     if not isinstance(doc, dict):
         raise InvalidPayload("body must be a JSON object")
     event = doc.get("event")
@@ -84,13 +193,24 @@ def parse_envelope(body: bytes) -> Envelope:
         raise InvalidPayload("'data' is missing")
     sender = doc.get("sender")
     date_time = doc.get("date_time")
+    data = doc["data"]
+    redacted = doc if redact_secrets(doc) else None
     return Envelope(
         event=canonical_event(event),
         instance=instance,
-        data=doc["data"],
+        data=data,
         sender=sender if isinstance(sender, str) else None,
         date_time=date_time if isinstance(date_time, str) else None,
+        redacted=redacted,
     )
+
+
+def stored_payload(env: Envelope, body: bytes) -> str:
+    """The text stored in ``webhook_events.payload``: the body as received, or re-serialized
+    without its secrets."""
+    if env.redacted is None:
+        return body.decode("utf-8")
+    return json.dumps(env.redacted, ensure_ascii=False, separators=(",", ":"))
 
 
 def _str(d: dict[str, Any], key: str, *, required: bool = False, max_len: int = 120) -> str | None:
@@ -105,6 +225,25 @@ def _str(d: dict[str, Any], key: str, *, required: bool = False, max_len: int = 
         raise InvalidPayload(f"'{key}' is too long")
     if "\x00" in value:
         raise InvalidPayload(f"'{key}' contains a NUL character")
+    return value
+
+
+def _soft_str(d: dict[str, Any], key: str, max_len: int) -> str | None:
+    """A field the sender controls (a name, a type, a device): cut to the column's size,
+    blank or not a string = absent. Never a reason to refuse an authentic message."""
+    value = d.get(key)
+    if not isinstance(value, str):
+        return None
+    value = " ".join(value.replace("\x00", "").split())[:max_len]
+    return value or None
+
+
+def _jid(d: dict[str, Any], key: str) -> str | None:
+    """An optional JID (alternative address, participant, own account): one that cannot be a
+    JID (too long, not a string) is dropped rather than refused."""
+    value = d.get(key)
+    if not isinstance(value, str) or not value or len(value) > MAX_JID or "\x00" in value:
+        return None
     return value
 
 
@@ -142,7 +281,11 @@ def _timestamp(value: Any) -> datetime | None:
         low, high = value.get("low"), value.get("high")
         if isinstance(low, int) and isinstance(high, int):
             value = (high << 32) + (low & 0xFFFFFFFF)
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str):
+        # ASCII digits only (str.isdigit() accepts any script's digits, and int() of a
+        # 5,000-digit string is refused by Python itself), and no more than epoch needs.
+        if not (0 < len(value) <= MAX_TIMESTAMP_DIGITS and value.isascii() and value.isdigit()):
+            raise InvalidPayload("'messageTimestamp' must be epoch seconds")
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidPayload("'messageTimestamp' must be epoch seconds")
@@ -151,18 +294,68 @@ def _timestamp(value: Any) -> datetime | None:
     return datetime.fromtimestamp(value, tz=UTC)
 
 
-def extract_text(message: Any) -> str | None:
-    """The human text of a message: conversation, extended text, or a media caption."""
+# Containers Baileys wraps content in; the content itself is under ``<wrapper>.message``.
+WRAPPERS = (
+    "ephemeralMessage",
+    "viewOnceMessage",
+    "viewOnceMessageV2",
+    "viewOnceMessageV2Extension",
+    "documentWithCaptionMessage",
+    "editedMessage",
+)
+_MEDIA = ("imageMessage", "videoMessage", "documentMessage")
+_NOT_CONTENT = frozenset({"messageContextInfo", "senderKeyDistributionMessage"})
+
+
+def unwrap(message: Any) -> dict[str, Any] | None:
+    """The message content inside any (nested) ephemeral, view-once, document-with-caption
+    or edited wrapper."""
     if not isinstance(message, dict):
         return None
-    candidates = [message.get("conversation")]
-    ext = message.get("extendedTextMessage")
+    content: dict[str, Any] = message
+    for _ in range(len(WRAPPERS) + 1):  # bounded: wrappers nest a few levels at most
+        for wrapper in WRAPPERS:
+            inner = content.get(wrapper)
+            if isinstance(inner, dict) and isinstance(inner.get("message"), dict):
+                content = inner["message"]
+                break
+        else:
+            return content
+    return content
+
+
+def content_type(message: dict[str, Any] | None) -> str | None:
+    """Baileys' content key of a (unwrapped) message, as ``getContentType`` names it."""
+    if not message:
+        return None
+    for key, value in message.items():
+        if key not in _NOT_CONTENT and value is not None and isinstance(key, str):
+            return key[:MAX_TYPE]
+    return None
+
+
+def extract_text(message: Any) -> str | None:
+    """The human text of a message: conversation, extended text, a media caption or a
+    button/list reply, looked up inside any ephemeral/view-once/document wrapper."""
+    content = unwrap(message)
+    if content is None:
+        return None
+    candidates = [content.get("conversation")]
+    ext = content.get("extendedTextMessage")
     if isinstance(ext, dict):
         candidates.append(ext.get("text"))
-    for media in ("imageMessage", "videoMessage", "documentMessage"):
-        part = message.get(media)
+    for media in _MEDIA:
+        part = content.get(media)
         if isinstance(part, dict):
             candidates.append(part.get("caption"))
+    for reply, field in (
+        ("buttonsResponseMessage", "selectedDisplayText"),
+        ("templateButtonReplyMessage", "selectedDisplayText"),
+        ("listResponseMessage", "title"),
+    ):
+        part = content.get(reply)
+        if isinstance(part, dict):
+            candidates.append(part.get(field))
     for c in candidates:
         if isinstance(c, str) and c:
             return c.replace("\x00", "")[:MAX_TEXT]
@@ -189,35 +382,114 @@ class NormalizedMessage:
 
 
 def parse_message(data: Any) -> NormalizedMessage:
-    """``messages.upsert`` and ``send.message`` carry one message object (not an array)."""
+    """``messages.upsert`` and ``send.message`` carry one message object (not an array).
+
+    Only the key (who, which message) must be well-formed; everything else the sender
+    controls is normalized so that an authentic message is always stored."""
     d = _obj(data, "data")
     key = _obj(d.get("key"), "data.key")
-    remote_jid = _str(key, "remoteJid", required=True)
+    remote_jid = _str(key, "remoteJid", required=True, max_len=MAX_JID)
     assert remote_jid is not None
     message_id = _str(key, "id", required=True, max_len=128)
     assert message_id is not None
-    status_value = d.get("status")
     from_me = _bool(key, "fromMe")
-    status = (
-        _status(status_value)
-        if status_value is not None
-        else (MessageStatus.PENDING if from_me else MessageStatus.DELIVERY_ACK)
-    )
-    message_type = _str(d, "messageType", max_len=40) or "unknown"
+    default = MessageStatus.PENDING if from_me else MessageStatus.DELIVERY_ACK
+    try:
+        status = _status(d["status"]) if d.get("status") is not None else default
+    except InvalidPayload:
+        status = default  # a status this build does not know: the message still counts
+    content = unwrap(d.get("message"))
+    message_type = _soft_str(d, "messageType", MAX_TYPE)
+    if message_type is None or message_type in WRAPPERS:
+        message_type = content_type(content) or message_type or "unknown"
     return NormalizedMessage(
         provider_message_id=message_id,
         from_me=from_me,
         remote_jid=remote_jid,
         # Newer builds say remoteJidAlt, older ones senderPn (reference §5.5, LID).
-        remote_jid_alt=_str(key, "remoteJidAlt") or _str(key, "senderPn"),
-        participant=_str(key, "participant"),
-        push_name=_str(d, "pushName"),
+        remote_jid_alt=_jid(key, "remoteJidAlt") or _jid(key, "senderPn"),
+        participant=_jid(key, "participant"),
+        push_name=_soft_str(d, "pushName", MAX_NAME),
         message_type=message_type,
-        text=extract_text(d.get("message")),
+        text=extract_text(content),
         status=status,
         provider_timestamp=_timestamp(d.get("messageTimestamp")),
-        source=_str(d, "source", max_len=16),
+        source=_soft_str(d, "source", MAX_SOURCE),
     )
+
+
+@dataclass(frozen=True)
+class MessageEdit:
+    """An edit of an earlier message (found by its provider id in the same instance)."""
+
+    provider_message_id: str  # the edited (original) message
+    remote_jid: str
+    from_me: bool
+    text: str | None
+    edited_at: datetime | None  # the sender's time of the edit, when given
+
+
+_EDIT_TYPES = (14, "MESSAGE_EDIT")
+
+
+def _epoch_ms(value: Any) -> datetime | None:
+    """``timestampMs`` as a number, a digit string or a protobuf Long; None when unusable."""
+    if isinstance(value, dict):
+        low, high = value.get("low"), value.get("high")
+        value = (
+            (high << 32) + (low & 0xFFFFFFFF)
+            if isinstance(low, int) and isinstance(high, int)
+            else None
+        )
+    if isinstance(value, str) and 0 < len(value) <= 16 and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or not 0 < value < 32_503_680_000_000:
+        return None
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+def edit_of(protocol: Any, *, fallback_at: datetime | None = None) -> MessageEdit | None:
+    """A ``protocolMessage`` of type MESSAGE_EDIT as an edit; None for any other protocol
+    message (revoke, ephemeral setting, …), which is stored raw only."""
+    if not isinstance(protocol, dict) or protocol.get("type") not in _EDIT_TYPES:
+        return None
+    key = _obj(protocol.get("key"), "protocolMessage.key")
+    remote_jid = _str(key, "remoteJid", required=True, max_len=MAX_JID)
+    message_id = _str(key, "id", required=True, max_len=128)
+    assert remote_jid is not None and message_id is not None
+    return MessageEdit(
+        provider_message_id=message_id,
+        remote_jid=remote_jid,
+        from_me=_bool(key, "fromMe"),
+        text=extract_text(protocol.get("editedMessage")),
+        edited_at=_epoch_ms(protocol.get("timestampMs")) or fallback_at,
+    )
+
+
+def upsert_edit(data: Any) -> MessageEdit | None:
+    """A ``messages.upsert``/``send.message`` whose content is an edit (older builds, and
+    ``editedMessage`` wrappers): the edit, else None."""
+    if not isinstance(data, dict):
+        return None
+    content = unwrap(data.get("message"))
+    if content is None or not isinstance(content.get("protocolMessage"), dict):
+        return None
+    try:
+        at = _timestamp(data.get("messageTimestamp"))
+    except InvalidPayload:
+        at = None
+    return edit_of(content["protocolMessage"], fallback_at=at)
+
+
+def parse_edit(data: Any) -> MessageEdit | None:
+    """``messages.edited``/``send.message.update``: ``data`` is the protocolMessage itself
+    (Evolution 2.3), or a message object wrapping one."""
+    d = _obj(data, "data")
+    if "message" in d and "editedMessage" not in d:
+        return upsert_edit(d)
+    return edit_of(d)
 
 
 @dataclass(frozen=True)
@@ -269,7 +541,7 @@ def parse_connection(data: Any) -> ConnectionUpdate:
         raise InvalidPayload("'statusReason' must be an integer")
     if reason is not None and not 0 <= reason < 10_000:
         raise InvalidPayload("'statusReason' is out of range")
-    return ConnectionUpdate(parsed, reason, _str(d, "wuid"), _str(d, "profileName"))
+    return ConnectionUpdate(parsed, reason, _jid(d, "wuid"), _soft_str(d, "profileName", MAX_NAME))
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,31 @@ _UPSERT_SQL = """
         source = coalesce(m.source, excluded.source),
         provider_timestamp = coalesce(m.provider_timestamp, excluded.provider_timestamp),
         updated_at = now()
-    returning (xmax = 0) as inserted
+    returning (xmax = 0) as inserted, m.id
 """
 _UPSERT_MESSAGE = text(_UPSERT_SQL)
+
+# An edit replaces the text of the message it names (same tenant and instance), keeping the
+# time of the edit; an older edit arriving after a newer one changes nothing. An edit that
+# arrives before its message leaves a stub the message fills in (its text stays the edit's).
+_APPLY_EDIT = text(
+    """
+    insert into messages as m (
+        id, tenant_id, instance_id, provider_message_id, direction, from_me, remote_jid,
+        message_type, text, status, status_rank, status_history, edited_at)
+    values (
+        :id, :tenant_id, :instance_id, :pid, :direction, :from_me, :remote_jid,
+        'unknown', :text, :status, :rank,
+        jsonb_build_array(jsonb_build_object('status', cast(:hist_status as text), 'at', now())),
+        coalesce(cast(:edited_at as timestamptz), now()))
+    on conflict (tenant_id, instance_id, provider_message_id) do update set
+        text = case when m.edited_at is null or excluded.edited_at >= m.edited_at
+                    then coalesce(excluded.text, m.text) else m.text end,
+        edited_at = greatest(m.edited_at, excluded.edited_at),
+        updated_at = now()
+    returning m.id
+    """
+)
 # The hot path: the raw event and its message fact in one statement (one round trip).
 _EVENT_AND_MESSAGE = text(
     "with raw_event as (insert into webhook_events (tenant_id, instance_id, event, "
@@ -107,7 +129,8 @@ _INGEST_PG = re.sub(
     "correlation_id, payload) values (:tenant_id, :instance_id, :event, :cid, "
     "cast(:payload as jsonb))), upserted as (" + _UPSERT_SQL + ") "
     "select (select r.id from rounds r where r.state = 'running' "
-    "and r.awaiting_instance_id = :instance_id and r.awaiting_from_jid = any(:jids) limit 1)",
+    "and r.awaiting_instance_id = :instance_id and r.awaiting_from_jid = any(:jids) limit 1), "
+    "(select id from upserted)",
 )
 _SET_CONTEXT_PG = (
     "select set_config('app.tenant_id', %(tenant_id)s, true), set_config('app.user_id', '', true)"
@@ -116,10 +139,11 @@ _SET_CONTEXT_PG = (
 
 async def ingest_message_pipelined(
     conn: AsyncConnection, params: dict[str, object], *, reply_jids: list[str] | None = None
-) -> uuid.UUID | None:
+) -> tuple[uuid.UUID, uuid.UUID] | None:
     """BEGIN, the tenant context and the ingest statement, sent as one pipeline — one network
     round trip — then COMMIT. Same RLS as the session path; only the waiting is batched.
-    Returns the id of a running round awaiting this message (inbound messages only)."""
+    Returns (round id, stored message id) when a running round awaits this (inbound)
+    message."""
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
     async with raw.pipeline(), raw.cursor() as cur:
@@ -127,7 +151,7 @@ async def ingest_message_pipelined(
         await cur.execute(_INGEST_PG, {**params, "jids": reply_jids or []})
         row = await cur.fetchone()
     await raw.commit()
-    return row[0] if row and row[0] else None
+    return (row[0], row[1]) if row and row[0] and row[1] else None
 
 
 class WebhookRepository:
@@ -194,6 +218,37 @@ class WebhookRepository:
             params.update(event=raw_event[0], cid=raw_event[1], payload=raw_event[2])
         row = await self.session.execute(statement, params)
         return bool(row.scalar_one())
+
+    async def apply_edit(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        instance_id: uuid.UUID,
+        provider_message_id: str,
+        from_me: bool,
+        remote_jid: str,
+        text_: str | None,
+        edited_at: datetime | None,
+    ) -> uuid.UUID:
+        status = MessageStatus.PENDING if from_me else MessageStatus.DELIVERY_ACK
+        row = await self.session.execute(
+            _APPLY_EDIT,
+            {
+                "id": uuid.uuid4(),
+                "tenant_id": tenant_id,
+                "instance_id": instance_id,
+                "pid": provider_message_id,
+                "direction": "outbound" if from_me else "inbound",
+                "from_me": from_me,
+                "remote_jid": remote_jid,
+                "text": text_,
+                "status": status.value,
+                "hist_status": status.value,
+                "rank": status.rank,
+                "edited_at": edited_at,
+            },
+        )
+        return uuid.UUID(str(row.scalar_one()))
 
     async def prune_events(self, older_than: timedelta) -> int:
         result = await self.session.execute(

@@ -14,14 +14,18 @@ import uuid
 from dataclasses import dataclass
 
 import jwt
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapper, Session, object_session
 
+from mirage.config import get_settings
 from mirage.db.engine import get_database
 from mirage.db.tenancy import tenant_context
 from mirage.instances import service as instances
 from mirage.instances.repository import InstanceRepository
 from mirage.kit import correlation
 from mirage.kit.errors import Unauthorized, ValidationFailed
+from mirage.models import Instance
 from mirage.webhooks import normalize as n
 from mirage.webhooks.repository import (
     WebhookRepository,
@@ -29,8 +33,11 @@ from mirage.webhooks.repository import (
     message_params,
 )
 
-JWT_LEEWAY_S = 30
 IDENTITY_TTL_S = 30.0
+# Unknown (tenant, instance) pairs are remembered briefly so that a flood of them costs no
+# transaction each; an instance created in this process clears its entry on commit.
+NEGATIVE_TTL_S = 10.0
+NEGATIVE_MAX = 10_000
 
 
 class WebhookUnauthorized(Unauthorized):
@@ -47,10 +54,47 @@ class WebhookIdentity:
 
 
 _identities: dict[tuple[uuid.UUID, uuid.UUID], tuple[WebhookIdentity, float]] = {}
+_unknown: dict[tuple[uuid.UUID, uuid.UUID], float] = {}
 
 
 def forget_identity(tenant_id: uuid.UUID, instance_id: uuid.UUID) -> None:
     _identities.pop((tenant_id, instance_id), None)
+
+
+def forget_unknown(tenant_id: uuid.UUID, instance_id: uuid.UUID) -> None:
+    _unknown.pop((tenant_id, instance_id), None)
+
+
+def _remember_unknown(key: tuple[uuid.UUID, uuid.UUID], now: float) -> None:
+    if len(_unknown) >= NEGATIVE_MAX:
+        # Bounded: drop what has expired, and if a flood of distinct pairs keeps it full,
+        # start over (the cost is one lookup per pair again, never unbounded memory).
+        for k in [k for k, until in _unknown.items() if until <= now]:
+            del _unknown[k]
+        if len(_unknown) >= NEGATIVE_MAX:
+            _unknown.clear()
+    _unknown[key] = now + NEGATIVE_TTL_S
+
+
+# An instance's first events can arrive before the transaction that created it commits (the
+# gateway instance is created inside it): a negative remembered then must not outlive the
+# commit. The new rows' keys are collected on insert and forgotten after commit.
+_NEW_INSTANCES = "mirage.webhooks.new_instances"
+
+
+@sa_event.listens_for(Instance, "after_insert")
+def _instance_inserted(mapper: Mapper[Instance], connection: object, target: Instance) -> None:
+    forget_unknown(target.tenant_id, target.id)
+    session = object_session(target)
+    if session is not None:
+        session.info.setdefault(_NEW_INSTANCES, []).append((target.tenant_id, target.id))
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _forget_new_instances(session: Session) -> None:
+    keys = session.info.pop(_NEW_INSTANCES, None)
+    for tenant_id, instance_id in keys or ():
+        forget_unknown(tenant_id, instance_id)
 
 
 async def identify(tenant_id: uuid.UUID, instance_id: uuid.UUID) -> WebhookIdentity | None:
@@ -61,11 +105,15 @@ async def identify(tenant_id: uuid.UUID, instance_id: uuid.UUID) -> WebhookIdent
     now = time.monotonic()
     if hit is not None and hit[1] > now:
         return hit[0]
+    miss = _unknown.get(key)
+    if miss is not None and miss > now:
+        return None  # known unknown: no transaction for it
     with tenant_context(tenant_id):
         async with get_database().sessions() as session, session.begin():
             instance = await InstanceRepository(session).get(instance_id)
             if instance is None:
                 _identities.pop(key, None)
+                _remember_unknown(key, now)
                 return None
             identity = WebhookIdentity(
                 tenant_id, instance_id, instance.gateway_name, instances.webhook_secret(instance)
@@ -110,25 +158,50 @@ _verified: dict[tuple[uuid.UUID, str], float] = {}
 
 
 def _decode(identity: WebhookIdentity, bearer: str) -> dict[str, object]:
+    """HS256 only, ``iat`` and ``exp`` required, and:
+
+    - expiry is judged by our clock with no grace: Evolution signs for 10 minutes, so a few
+      seconds of clock skew never make a fresh token look expired, while any grace on ``exp``
+      lengthens a leaked token's life;
+    - a token issued up to ``webhook_jwt_leeway_s`` in our future (a gateway clock slightly
+      ahead) is accepted, not one further ahead;
+    - a token may not claim to live longer than ``webhook_jwt_max_lifetime_s``
+      (``exp - iat``), whatever its issuer chose.
+    """
+    settings = get_settings()
     try:
         claims = jwt.decode(
             bearer,
             identity.secret,
             algorithms=["HS256"],
-            leeway=JWT_LEEWAY_S,
-            options={"require": ["exp", "iat"]},
+            leeway=0,
+            # iat is checked below, with the clock-skew allowance only it needs.
+            options={"require": ["exp", "iat"], "verify_iat": False},
         )
     except jwt.PyJWTError as exc:
         raise WebhookUnauthorized(f"invalid webhook token: {type(exc).__name__}") from exc
-    exp = claims.get("exp")
-    if isinstance(exp, int | float) and claims.get("action", "webhook") == "webhook":
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if (
+        isinstance(exp, bool)
+        or isinstance(iat, bool)
+        or not isinstance(exp, int | float)
+        or not isinstance(iat, int | float)
+    ):
+        raise WebhookUnauthorized("invalid webhook token: exp and iat must be numbers")
+    if iat > time.time() + settings.webhook_jwt_leeway_s:
+        raise WebhookUnauthorized("invalid webhook token: issued in the future")
+    if exp - iat > settings.webhook_jwt_max_lifetime_s:
+        raise WebhookUnauthorized("invalid webhook token: lifetime over the allowed maximum")
+    if claims.get("action", "webhook") == "webhook":
         if len(_verified) > 10_000:
             _verified.clear()  # bounded; entries refill on demand
         _verified[(identity.instance_id, bearer)] = float(exp)
     return dict(claims)
 
 
-def parse(identity: WebhookIdentity, body: bytes, suffix: str | None) -> tuple[str, list[object]]:
+def parse(
+    identity: WebhookIdentity, body: bytes, suffix: str | None
+) -> tuple[str, list[object], str]:
     """Validate everything before any write: a malformed event stores nothing."""
     try:
         env = n.parse_envelope(body)
@@ -138,7 +211,11 @@ def parse(identity: WebhookIdentity, body: bytes, suffix: str | None) -> tuple[s
             raise n.InvalidPayload("the body names another instance")
         facts: list[object] = []
         if env.event in (n.MESSAGES_UPSERT, n.SEND_MESSAGE):
-            facts = [n.parse_message(env.data)]
+            edit = n.upsert_edit(env.data)
+            facts = [edit if edit is not None else n.parse_message(env.data)]
+        elif env.event in (n.MESSAGES_EDITED, n.SEND_MESSAGE_UPDATE):
+            edit = n.parse_edit(env.data)
+            facts = [edit] if edit is not None else []
         elif env.event == n.MESSAGES_UPDATE:
             facts = list(n.parse_status_updates(env.data))
         elif env.event == n.CONNECTION_UPDATE:
@@ -148,12 +225,13 @@ def parse(identity: WebhookIdentity, body: bytes, suffix: str | None) -> tuple[s
             facts = [n.parse_qr(env.data)]
     except n.InvalidPayload as exc:
         raise ValidationFailed(str(exc)) from exc
-    return env.event, facts
+    return env.event, facts, n.stored_payload(env, body)
 
 
-async def store(identity: WebhookIdentity, event: str, facts: list[object], body: bytes) -> None:
-    """One transaction under the instance's tenant: the raw event and what it tells us."""
-    raw = (event, correlation.current(), body.decode("utf-8"))
+async def store(identity: WebhookIdentity, event: str, facts: list[object], payload: str) -> None:
+    """One transaction under the instance's tenant: the raw event (``payload``, its secrets
+    already redacted) and what it tells us."""
+    raw = (event, correlation.current(), payload)
     if len(facts) == 1 and isinstance(facts[0], n.NormalizedMessage | n.StatusUpdate):
         # The common case (a message or a receipt): one pipelined round trip.
         fact = facts[0]
@@ -162,11 +240,11 @@ async def store(identity: WebhookIdentity, event: str, facts: list[object], body
         inbound = isinstance(fact, n.NormalizedMessage) and not fact.from_me
         jids = [j for j in (fact.remote_jid, getattr(fact, "remote_jid_alt", None)) if j]
         async with get_database().app_engine.connect() as conn:
-            round_id = await ingest_message_pipelined(
+            awaited = await ingest_message_pipelined(
                 conn, params, reply_jids=jids if inbound else None
             )
-        if round_id is not None and isinstance(fact, n.NormalizedMessage):
-            await _wake_round(identity, round_id, fact)
+        if awaited is not None:
+            await _wake_round(identity, *awaited)
         return
     with tenant_context(identity.tenant_id):
         async with get_database().sessions() as session, session.begin():
@@ -176,6 +254,16 @@ async def store(identity: WebhookIdentity, event: str, facts: list[object], body
                 if isinstance(item, n.NormalizedMessage | n.StatusUpdate):
                     await _store_message(repo, identity, item, pending_raw)
                     pending_raw = None  # written together with the first fact
+                elif isinstance(item, n.MessageEdit):
+                    await repo.apply_edit(
+                        tenant_id=identity.tenant_id,
+                        instance_id=identity.instance_id,
+                        provider_message_id=item.provider_message_id,
+                        from_me=item.from_me,
+                        remote_jid=item.remote_jid,
+                        text_=item.text,
+                        edited_at=item.edited_at,
+                    )
                 else:
                     await _apply_instance_fact(session, identity, item)
             if pending_raw is not None:
@@ -189,9 +277,10 @@ async def store(identity: WebhookIdentity, event: str, facts: list[object], body
 
 
 async def _wake_round(
-    identity: WebhookIdentity, round_id: uuid.UUID, fact: n.NormalizedMessage
+    identity: WebhookIdentity, round_id: uuid.UUID, message_id: uuid.UUID
 ) -> None:
-    """The reply a round was waiting for arrived: its next turn is planned by a job."""
+    """The reply a round was waiting for arrived: its next turn is planned by a job. The job
+    carries ids only (the queue is not tenant-isolated): it reads the text under RLS."""
     from mirage.conversations import tasks
     from mirage.kit import jobs
 
@@ -202,7 +291,7 @@ async def _wake_round(
                 tasks.on_inbound,
                 round_id=str(round_id),
                 instance_id=str(identity.instance_id),
-                text=fact.text,
+                message_id=str(message_id),
             )
 
 
