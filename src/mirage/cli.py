@@ -61,7 +61,10 @@ def api(
         workers=workers,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
+        # Proxy headers (X-Forwarded-For/-Proto) only from MIRAGE_TRUSTED_PROXIES; uvicorn
+        # would otherwise trust 127.0.0.1, and anything local could pick its own address.
+        proxy_headers=bool(settings.trusted_proxies.strip()),
+        forwarded_allow_ips=[str(n) for n in settings.trusted_proxy_networks],
         # Live streams (SSE) never end by themselves: do not wait for them forever.
         timeout_graceful_shutdown=5,
     )

@@ -5,10 +5,13 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from mirage.kit.netguard import AddressPolicy, IPNetwork
 
 DEFAULT_DATA_DIR = Path(".mirage")
 
@@ -37,11 +40,25 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
+    # Tenants' AI base URLs may not reach private, loopback, link-local or metadata
+    # addresses. Comma-separated host names, addresses or CIDR networks listed here are the
+    # explicit exceptions (a private LLM server), e.g. "llm.internal,10.0.5.0/24".
+    ai_allow_private_hosts: str = ""
+    # Proxies whose X-Forwarded-For is believed (comma-separated addresses or CIDRs). Empty:
+    # the direct peer is the client, whatever headers it sends.
+    trusted_proxies: str = ""
 
     session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    # Sign-in limits (``limits`` notation, ";" separates tiers: each further tier is a
+    # longer wait). Per address; per address and account; per account for devices that
+    # never signed in to it (a known device with the right password is never locked out);
+    # per known device and account.
     login_rate_per_ip: str = "20/minute"
-    login_rate_per_account: str = "5/minute"
+    login_rate_per_ip_account: str = "5/minute;20/hour"
+    login_rate_per_account: str = "10/minute;30/hour;100/day"
+    login_rate_per_device: str = "10/minute;30/hour"
+    known_device_days: int = Field(default=180, ge=1, le=3650)
     api_rate_per_tenant: str = "600/minute"
     # Webhook JWTs (Evolution signs HS256 for 10 minutes): how far in our future ``iat`` may
     # be (gateway clock ahead; ``exp`` gets no grace), and the longest lifetime (exp - iat) a
@@ -58,6 +75,49 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, v: str) -> str:
         return v.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, v: str) -> str:
+        from mirage.kit.netguard import parse_networks
+
+        parse_networks(v)
+        return v
+
+    @field_validator("ai_allow_private_hosts")
+    @classmethod
+    def _check_allow_private(cls, v: str) -> str:
+        from mirage.kit.netguard import AddressPolicy
+
+        AddressPolicy.from_setting(v)
+        return v
+
+    @field_validator(
+        "login_rate_per_ip",
+        "login_rate_per_ip_account",
+        "login_rate_per_account",
+        "login_rate_per_device",
+        "api_rate_per_tenant",
+    )
+    @classmethod
+    def _check_rate(cls, v: str) -> str:
+        from limits import parse_many
+
+        if not parse_many(v):
+            raise ValueError(f"not a rate limit: {v!r}")
+        return v
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        from mirage.kit.netguard import parse_networks
+
+        return parse_networks(self.trusted_proxies)
+
+    @property
+    def ai_address_policy(self) -> AddressPolicy:
+        from mirage.kit.netguard import AddressPolicy
+
+        return AddressPolicy.from_setting(self.ai_allow_private_hosts)
 
     @property
     def cookie_secure(self) -> bool:

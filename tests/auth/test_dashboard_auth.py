@@ -70,7 +70,7 @@ async def test_unsafe_requests_without_csrf_are_refused(
     assert r.status_code == 403
 
 
-async def test_sign_in_is_rate_limited_per_account(
+async def test_sign_in_is_rate_limited_per_address_and_account(
     client: httpx.AsyncClient, tenant_a: TenantFixture
 ) -> None:
     await client.get("/signin")
@@ -83,7 +83,7 @@ async def test_sign_in_is_rate_limited_per_account(
         statuses.append(r.status_code)
     assert statuses[:5] == [401] * 5 and statuses[5:] == [429, 429]
     assert int(r.headers["Retry-After"]) >= 1 and r.headers["RateLimit-Remaining"] == "0"
-    # Even the right password is refused while the account is locked out.
+    # Even the right password is refused from this address (no known-device cookie here).
     r = await client.post(
         "/signin", data={"email": tenant_a.email, "password": tenant_a.password, "csrf_token": csrf}
     )

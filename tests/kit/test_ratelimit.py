@@ -33,3 +33,16 @@ def test_redis_backend_is_exercised_in_ci() -> None:
     """CI starts Redis; make sure the Redis path did not silently fall away there."""
     if os.environ.get("CI") and not os.environ.get("MIRAGE_TEST_REDIS_URL"):
         pytest.fail(".ci/run should have started Redis and set MIRAGE_TEST_REDIS_URL")
+
+
+@pytest.mark.parametrize("redis_url", BACKENDS, ids=lambda u: "redis" if u else "memory")
+async def test_tiers_refuse_at_the_first_full_one(redis_url: str | None) -> None:
+    limiter = RateLimiter(redis_url)
+    key = uuid.uuid4().hex
+    # Written longest first on purpose: tiers are applied shortest window first.
+    results = [await limiter.hit_tiers("5/hour;2/minute", "tiers", key) for _ in range(3)]
+    assert [r.allowed for r in results] == [True, True, False]
+    assert results[0].remaining == 1 and results[-1].limit == 2
+    assert 1 <= int(results[-1].headers()["Retry-After"]) <= 60
+    await limiter.clear("5/hour;2/minute", "tiers", key)
+    assert (await limiter.hit_tiers("5/hour;2/minute", "tiers", key)).allowed

@@ -24,6 +24,9 @@ from openai.types.chat import (
 
 from mirage.ai.persona import ReplyRequest, Turn
 from mirage.ai.text import DAYPARTS, Daypart, clean_line, daypart_greetings_in
+from mirage.config import get_settings
+from mirage.kit.egress import guarded_client
+from mirage.kit.netguard import ForbiddenAddress, UnsafeURL, check_url
 
 if TYPE_CHECKING:
     from mirage.config import Settings
@@ -34,6 +37,7 @@ __all__ = [
     "build_messages",
     "clean_output",
     "generate_llm",
+    "make_client",
     "system_prompt",
 ]
 
@@ -262,6 +266,50 @@ def clean_output(raw: str, req: ReplyRequest) -> str:
     return text
 
 
+def _operator_endpoint(base_url: str | None) -> bool:
+    """The deployment's own MIRAGE_OPENAI_BASE_URL is the operator's choice, not a tenant's:
+    it is used as configured (a private LLM server needs no extra setting)."""
+    operator = get_settings().openai_base_url
+    return base_url is not None and operator is not None and base_url == operator
+
+
+def make_client(config: AIConfig) -> openai.AsyncOpenAI:
+    """An SDK client for `config`. Tenant-chosen endpoints get a client whose every
+    connection is checked against MIRAGE_AI_ALLOW_PRIVATE_HOSTS and the private-address
+    policy on the resolved address (`mirage.kit.egress`); an unsafe URL is refused before
+    anything is sent (`AIUnavailable("forbidden_url")`)."""
+    settings = get_settings()
+    operator_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    if (
+        operator_key
+        and config.api_key == operator_key
+        and config.base_url != settings.openai_base_url
+    ):
+        # The deployment's key goes to the deployment's endpoint only, never to a URL a
+        # tenant chose (a tenant URL without the tenant's own key).
+        raise AIUnavailable("deployment_key_elsewhere", "the tenant's AI base URL has no key")
+    if _operator_endpoint(config.base_url):
+        return openai.AsyncOpenAI(
+            api_key=config.api_key,
+            base_url=config.base_url,
+            timeout=config.timeout_s,
+            max_retries=config.max_retries,
+        )
+    policy = settings.ai_address_policy
+    if config.base_url is not None:
+        try:
+            check_url(config.base_url, policy)
+        except UnsafeURL as exc:
+            raise AIUnavailable("forbidden_url", str(exc)) from exc
+    return openai.AsyncOpenAI(
+        api_key=config.api_key,
+        base_url=config.base_url,
+        timeout=config.timeout_s,
+        max_retries=config.max_retries,
+        http_client=guarded_client(policy, timeout=config.timeout_s),
+    )
+
+
 def _max_tokens(req: ReplyRequest) -> int:
     # Portuguese runs at ~3.5 characters a token; leave room for an overshoot we then trim.
     return max(32, req.persona.max_length // 2 + 16)
@@ -284,12 +332,7 @@ async def generate_llm(
         raise AIUnavailable("missing_api_key")
     messages = _params(build_messages(req, avoid=avoid))
     owned = client is None
-    api = client or openai.AsyncOpenAI(
-        api_key=config.api_key,
-        base_url=config.base_url,
-        timeout=config.timeout_s,
-        max_retries=config.max_retries,
-    )
+    api = client or make_client(config)
     try:
         async with asyncio.timeout(config.deadline_s):
             completion = await api.chat.completions.create(
@@ -313,6 +356,10 @@ async def generate_llm(
         raise AIUnavailable("invalid_response", _short(exc)) from exc
     except TimeoutError as exc:
         raise AIUnavailable("deadline_exceeded", f"{config.deadline_s:g}s") from exc
+    except ForbiddenAddress as exc:
+        # The name resolved to a private/loopback/metadata address at connection time (DNS
+        # rebinding, or a name that was never public): nothing was sent, the key included.
+        raise AIUnavailable("forbidden_address", str(exc)) from exc
     finally:
         if owned:
             await api.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -12,6 +13,7 @@ from mirage.auth.service import CurrentUser
 from mirage.config import get_settings
 from mirage.db.deps import DbSession
 from mirage.kit.errors import RateLimited, Unauthorized
+from mirage.kit.netguard import forwarded_client, parse_networks
 
 SESSION_COOKIE = "mirage_session"
 
@@ -21,8 +23,17 @@ class LoginRequired(Unauthorized):
     type_slug = "login-required"
 
 
+_networks = lru_cache(maxsize=8)(parse_networks)
+
+
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address for rate limits and audit: the direct peer, or — only when the
+    peer is one of MIRAGE_TRUSTED_PROXIES — the right-most untrusted X-Forwarded-For entry."""
+    peer = request.client.host if request.client else None
+    proxies = _networks(get_settings().trusted_proxies)
+    if not proxies:
+        return peer or "unknown"
+    return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), proxies)
 
 
 async def optional_user(request: Request, session: DbSession) -> CurrentUser | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -103,6 +104,73 @@ async def sign_in(
             target_id=row.id,
         )
     return user, token
+
+
+# --- known devices (sign-in limits that an attacker cannot turn into a lock-out) ----------
+
+KNOWN_DEVICE_MAX_USERS = 5
+
+
+@dataclass(frozen=True)
+class KnownDevice:
+    """A browser that signed in successfully before, and the users it signed in as."""
+
+    device_id: str
+    user_ids: tuple[uuid.UUID, ...]
+    issued_at: int
+
+    def knows(self, user_id: uuid.UUID | None) -> bool:
+        return user_id is not None and user_id in self.user_ids
+
+
+def _device_sig(secret_key: str, payload: str) -> str:
+    return crypto.sign(secret_key, "known-device:" + payload)
+
+
+def known_device_cookie(
+    secret_key: str, previous: KnownDevice | None, user_id: uuid.UUID, now: datetime
+) -> str:
+    """The signed cookie value after `user_id` signed in on this device (most recent first;
+    the device keeps its id)."""
+    device_id = previous.device_id if previous else crypto.random_token(12)
+    users = [user_id, *(u for u in (previous.user_ids if previous else ()) if u != user_id)]
+    body = {
+        "d": device_id,
+        "u": [u.hex for u in users[:KNOWN_DEVICE_MAX_USERS]],
+        "t": int(now.timestamp()),
+    }
+    payload = base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode())
+    text = payload.decode().rstrip("=")
+    return f"{text}.{_device_sig(secret_key, text)}"
+
+
+def read_known_device(
+    secret_key: str, value: str | None, now: datetime, max_age: timedelta
+) -> KnownDevice | None:
+    """The device a cookie vouches for, or None when it is missing, forged or too old."""
+    if not value or len(value) > 1000 or "." not in value:
+        return None
+    text, _, sig = value.rpartition(".")
+    if not crypto.equal(sig, _device_sig(secret_key, text)):
+        return None
+    try:
+        body = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        device = KnownDevice(
+            device_id=str(body["d"]),
+            user_ids=tuple(uuid.UUID(hex=u) for u in body["u"]),
+            issued_at=int(body["t"]),
+        )
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return None
+    if now.timestamp() - device.issued_at > max_age.total_seconds():
+        return None
+    return device
+
+
+async def account_id(session: AsyncSession, email: str) -> uuid.UUID | None:
+    """The user an e-mail address signs in as (for per-account sign-in limits)."""
+    user = await UserRepository(session).by_email(email)
+    return user.id if user is not None else None
 
 
 async def resolve_session(session: AsyncSession, token: str | None) -> CurrentUser | None:

@@ -14,6 +14,8 @@ from mirage.auth.deps import SESSION_COOKIE, CurrentUserDep, OptionalUserDep, cl
 from mirage.config import get_settings
 from mirage.db.deps import DbSession
 from mirage.kit import i18n
+from mirage.kit.clock import utcnow
+from mirage.kit.ratelimit import RateLimiter, RateLimitResult
 from mirage.web.csrf import csrf_protect
 from mirage.web.templating import LANG_COOKIE, render, translate
 
@@ -36,6 +38,67 @@ async def signin_page(
     return render(request, "auth/signin.html", {"next": _safe_next(next), "email": ""})
 
 
+# --- sign-in limits ------------------------------------------------------------------------
+# Per address, per (address, account), and per account — except that a browser which signed
+# in to the account before (a signed "known device" cookie bound to the user) is limited per
+# device instead: failures from elsewhere never lock the owner out of a known device.
+
+DEVICE_COOKIE = "mirage_device"
+
+
+def _known_device(request: Request) -> service.KnownDevice | None:
+    settings = get_settings()
+    return service.read_known_device(
+        settings.resolved_secret_key(),
+        request.cookies.get(DEVICE_COOKIE),
+        utcnow(),
+        timedelta(days=settings.known_device_days),
+    )
+
+
+async def _sign_in_limit(
+    request: Request,
+    session: DbSession,
+    email: str,
+    ip: str,
+    device: service.KnownDevice | None,
+) -> RateLimitResult | None:
+    """The limit this attempt exceeds (counting it), or None when it may proceed."""
+    settings = get_settings()
+    limiter: RateLimiter = request.app.state.rate_limiter
+    account = email.strip().lower()
+    checks: list[tuple[str, tuple[str, ...]]] = [
+        (settings.login_rate_per_ip, ("login-ip", ip)),
+        (settings.login_rate_per_ip_account, ("login-ip-account", ip, account)),
+    ]
+    user_id = await service.account_id(session, account) if device and account else None
+    if device is not None and device.knows(user_id):
+        checks.append((settings.login_rate_per_device, ("login-device", device.device_id, account)))
+    else:
+        checks.append((settings.login_rate_per_account, ("login-account", account)))
+    for limits, keys in checks:
+        result = await limiter.hit_tiers(limits, *keys)
+        if not result.allowed:
+            return result
+    return None
+
+
+def _remember_device(
+    response: Response, device: service.KnownDevice | None, user_id: uuid.UUID
+) -> None:
+    settings = get_settings()
+    value = service.known_device_cookie(settings.resolved_secret_key(), device, user_id, utcnow())
+    response.set_cookie(
+        DEVICE_COOKIE,
+        value,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        max_age=settings.known_device_days * 86400,
+        path="/",
+    )
+
+
 @router.post("/signin")
 async def signin(
     request: Request,
@@ -46,21 +109,17 @@ async def signin(
 ) -> Response:
     settings = get_settings()
     ip = client_ip(request)
-    limiter = request.app.state.rate_limiter
-    by_ip = await limiter.hit(settings.login_rate_per_ip, "login-ip", ip)
-    by_account = await limiter.hit(
-        settings.login_rate_per_account, "login-account", email.strip().lower()
-    )
+    device = _known_device(request)
+    blocked = await _sign_in_limit(request, session, email, ip, device)
     ctx = {"next": _safe_next(next), "email": email}
-    if not (by_ip.allowed and by_account.allowed):
-        blocked = by_ip if not by_ip.allowed else by_account
+    if blocked is not None:
         ctx["error"] = translate(request, "Too many sign-in attempts. Wait a minute and try again.")
         return render(request, "auth/signin.html", ctx, status_code=429, headers=blocked.headers())
     if not email.strip() or not password:
         ctx["error"] = translate(request, "Enter your e-mail and password.")
         return render(request, "auth/signin.html", ctx, status_code=400)
     try:
-        _, token = await service.sign_in(
+        user, token = await service.sign_in(
             session,
             email=email,
             password=password,
@@ -81,6 +140,7 @@ async def signin(
         max_age=settings.session_ttl_hours * 3600,
         path="/",
     )
+    _remember_device(response, device, user.id)
     return response
 
 

@@ -278,6 +278,9 @@ async def run_demo(settings: Settings, *, host: str, port: int, sim_port: int) -
             port=port,
             log_config=None,
             access_log=False,
+            # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise.
+            proxy_headers=bool(settings.trusted_proxies.strip()),
+            forwarded_allow_ips=[str(n) for n in settings.trusted_proxy_networks],
             lifespan="on",
             timeout_graceful_shutdown=3,
         )

@@ -16,6 +16,7 @@ from mirage.config import get_settings
 from mirage.kit import crypto
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import ValidationFailed
+from mirage.kit.netguard import UnsafeURL, check_url
 from mirage.models import Tenant, TenantSettings
 from mirage.models.tenancy import Role
 from mirage.ops import audit
@@ -95,10 +96,23 @@ def validate(u: SettingsUpdate) -> None:
         raise ValidationFailed(
             "the reply timeout must be between 30 s and 24 h", field="reply_timeout_s"
         )
-    if u.ai_base_url and not u.ai_base_url.startswith(("http://", "https://")):
+    if u.ai_base_url:
+        validate_ai_base_url(u.ai_base_url)
+
+
+def validate_ai_base_url(url: str) -> None:
+    """Refuse an AI base URL that points into the deployment's own network (loopback,
+    private, link-local/metadata, ... in any spelling) or is not a plain http(s) URL. The
+    worker checks the resolved address again at every request (DNS can change)."""
+    settings = get_settings()
+    if url == settings.openai_base_url:
+        return  # the deployment's own endpoint
+    try:
+        check_url(url, settings.ai_address_policy)
+    except UnsafeURL as exc:
         raise ValidationFailed(
-            "the AI base URL must start with http:// or https://", field="ai_base_url"
-        )
+            f"the AI base URL is not allowed: {exc}", field="ai_base_url"
+        ) from exc
 
 
 async def update_settings(
@@ -107,6 +121,12 @@ async def update_settings(
     require(principal, "admin", role=Role.ADMIN)
     validate(u)
     row = await get_or_create(session, principal.tenant_id)
+    has_key = bool(u.ai_api_key) if u.ai_api_key is not None else bool(row.ai_key_enc)
+    if u.ai_base_url and not has_key and u.ai_base_url != get_settings().openai_base_url:
+        # The deployment's key is only ever sent to the deployment's own endpoint.
+        raise ValidationFailed(
+            "a custom AI base URL needs the tenant's own API key", field="ai_api_key"
+        )
     before_kill = row.kill_switch
     for field in (
         "delay_min_s",
