@@ -141,7 +141,9 @@ def load_json(body: bytes) -> Any:
     # Nesting: a body with few brackets cannot be deep (the common case costs two counts).
     if body.count(b"{") + body.count(b"[") > MAX_DEPTH and _depth_exceeds(doc, MAX_DEPTH):
         raise InvalidPayload(f"body is nested deeper than {MAX_DEPTH} levels")
-    if _UNSTORABLE.search(body):
+    # Only ``\u`` escapes can spell those (raw control characters are not JSON): the cheap
+    # test first, the regex only for bodies that have escapes at all.
+    if b"\\u" in body and _UNSTORABLE.search(body):
         raise InvalidPayload("body contains NUL or unpaired surrogate escapes")
     return doc
 
@@ -157,6 +159,18 @@ _SECRET_KEY = re.compile(
 )
 REDACTED = "[redacted]"
 _REDACT_LEVELS = 3
+# Payloads repeat the same few dozen key names: remember the verdict per name (bounded).
+_key_verdicts: dict[str, bool] = {}
+
+
+def _secret_key(key: str) -> bool:
+    verdict = _key_verdicts.get(key)
+    if verdict is None:
+        verdict = _SECRET_KEY.search(key) is not None
+        if len(_key_verdicts) >= 4096:
+            _key_verdicts.clear()
+        _key_verdicts[key] = verdict
+    return verdict
 
 
 def redact_secrets(doc: dict[str, Any]) -> bool:
@@ -171,7 +185,7 @@ def redact_secrets(doc: dict[str, Any]) -> bool:
                 stack.extend((v, level + 1) for v in node[:500] if isinstance(v, dict | list))
             continue
         for key, value in node.items():
-            if value not in (None, "") and _SECRET_KEY.search(key):
+            if _secret_key(key) and value is not None and value != "":
                 node[key] = REDACTED
                 changed = True
             elif level < _REDACT_LEVELS and isinstance(value, dict | list):
