@@ -45,10 +45,20 @@ class ForbiddenAddress(UnsafeURL):
     """A host resolved to (or is) an address outgoing requests must not reach."""
 
     def __init__(self, host: str, address: str, reason: str) -> None:
-        super().__init__(f"{host} resolves to {address}, a {reason} address")
+        if _same_address(host, address):
+            super().__init__(f"{address} is a {reason} address")
+        else:
+            super().__init__(f"{host} points to {address}, a {reason} address")
         self.host = host
         self.address = address
         self.reason = reason
+
+
+def _same_address(host: str, address: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")) == ipaddress.ip_address(address)
+    except ValueError:
+        return False
 
 
 # Ranges that are not the public Internet, with a name a person understands. Checked after
