@@ -280,3 +280,19 @@ async def test_other_protocol_messages_are_stored_raw_without_touching_messages(
             (inst.id,),
         ).fetchone()
     assert raw == (1,)
+
+
+async def test_evolutions_deleted_fallback_on_an_edit_update_does_not_delete(
+    client: httpx.AsyncClient, tenant_a: TenantFixture, bootstrap_conninfo: str
+) -> None:
+    """Evolution 2.3 sends ``messages.update`` with ``status: DELETED`` for an update without
+    a status (the edit itself); the message is neither deleted nor refused."""
+    inst, secret = await _instance(tenant_a)
+    assert (await _send(client, inst, secret, "messages.upsert", _upsert("D-1", "oi"))).is_success
+    update = {"keyId": "D-1", "remoteJid": JID, "fromMe": False, "status": "DELETED"}
+    r = await _send(client, inst, secret, "messages.update", update)
+    assert r.status_code == 200, r.text
+    edit = _protocol_edit("D-1", "oi, editado")
+    assert (await _send(client, inst, secret, "messages.edited", edit)).status_code == 200
+    row = _row(bootstrap_conninfo, tenant_a.tenant_id, "D-1", "status, text")
+    assert row == ("DELIVERY_ACK", "oi, editado")

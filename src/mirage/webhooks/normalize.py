@@ -499,8 +499,11 @@ def upsert_edit(data: Any) -> MessageEdit | None:
 
 def parse_edit(data: Any) -> MessageEdit | None:
     """``messages.edited``/``send.message.update``: ``data`` is the protocolMessage itself
-    (Evolution 2.3), or a message object wrapping one."""
-    d = _obj(data, "data")
+    (Evolution 2.3), or a message object wrapping one. Other shapes carry no edit (the raw
+    event is kept)."""
+    if not isinstance(data, dict):
+        return None
+    d = data
     if "message" in d and "editedMessage" not in d:
         return upsert_edit(d)
     return edit_of(d)
@@ -515,7 +518,11 @@ class StatusUpdate:
 
 
 def parse_status_updates(data: Any) -> list[StatusUpdate]:
-    """``messages.update``: one receipt object (some builds send a list of them)."""
+    """``messages.update``: one receipt object (some builds send a list of them).
+
+    ``DELETED`` there is not a deletion: Evolution writes it when Baileys' update has no
+    status (an edit, a poll vote); deletions come as ``messages.delete``. Such items carry no
+    receipt and are kept in the raw event only (never marking an edited message deleted)."""
     items = data if isinstance(data, list) else [data]
     if not items or len(items) > 500:
         raise InvalidPayload("'data' must hold 1 to 500 updates")
@@ -531,7 +538,9 @@ def parse_status_updates(data: Any) -> list[StatusUpdate]:
         if not remote:
             raise InvalidPayload("'remoteJid' is required")
         from_me = _bool(d, "fromMe") if "fromMe" in d else _bool(key, "fromMe")
-        updates.append(StatusUpdate(message_id, remote, from_me, _status(d.get("status"))))
+        status = _status(d.get("status"))
+        if status is not MessageStatus.DELETED:
+            updates.append(StatusUpdate(message_id, remote, from_me, status))
     return updates
 
 
