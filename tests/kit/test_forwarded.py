@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from starlette.requests import Request
 from typer.testing import CliRunner
@@ -29,9 +29,12 @@ def test_without_trusted_proxies_the_peer_is_the_client(peer: str, header: list[
 
 
 @given(peer=addresses, chain=st.lists(addresses, max_size=5))
+@example(peer="::ffff:8.8.8.8", chain=["1.2.3.4"])
 def test_an_untrusted_peer_cannot_speak_for_anyone(peer: str, chain: list[str]) -> None:
-    if any(ipaddress.ip_address(peer) in n for n in PROXIES if n.version == 4 and ":" not in peer):
-        return
+    ip = ipaddress.ip_address(peer)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    assume(not any(ip.version == n.version and ip in n for n in PROXIES))
     assert forwarded_client(peer, [", ".join(chain)], PROXIES) == peer
 
 
