@@ -251,3 +251,22 @@ def test_the_operator_can_allow_private_hosts_and_networks() -> None:
         AddressPolicy.from_setting("http://x/")
     with pytest.raises(ValueError, match="not a host name"):
         AddressPolicy.from_setting("exa mple")
+
+
+@given(
+    st.one_of(
+        st.text(max_size=80),
+        st.builds(lambda h: f"http://{h}/v1", st.text(max_size=40)),
+        st.builds(
+            lambda h: f"https://[{h}]:8000/v1", st.text("0123456789abcdef:.%[]", max_size=40)
+        ),
+    )
+)
+def test_any_text_is_either_accepted_or_refused_with_a_reason(url: str) -> None:
+    """Hostile input never escapes as another exception (the API would answer 500)."""
+    try:
+        host = check_url(url)
+    except UnsafeURL as exc:
+        assert str(exc)
+    else:
+        assert host and host.isascii()

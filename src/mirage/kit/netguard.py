@@ -181,6 +181,8 @@ def parse_ip_literal(host: str) -> IPAddress | None:
         return None
     values: list[int] = []
     for part in parts:
+        if not part.isascii():
+            return None
         try:
             if part.startswith(("0x", "0X")):
                 values.append(int(part[2:], 16))
