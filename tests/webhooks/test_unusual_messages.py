@@ -296,3 +296,26 @@ async def test_evolutions_deleted_fallback_on_an_edit_update_does_not_delete(
     assert (await _send(client, inst, secret, "messages.edited", edit)).status_code == 200
     row = _row(bootstrap_conninfo, tenant_a.tenant_id, "D-1", "status, text")
     assert row == ("DELIVERY_ACK", "oi, editado")
+
+
+async def test_a_name_cut_inside_an_emoji_and_a_nul_are_cleaned_not_refused(
+    client: httpx.AsyncClient, tenant_a: TenantFixture, bootstrap_conninfo: str
+) -> None:
+    """Valid JSON that PostgreSQL cannot store (a lone surrogate, a NUL) is cleaned: the
+    message and its raw event are stored."""
+    inst, secret = await _instance(tenant_a)
+    body = (
+        _envelope(inst, "messages.upsert", _upsert("SUR-1", "Oi__NUL__!"))
+        .replace(b'"Ana"', b'"Ana \\ud83c"')
+        .replace(b"__NUL__", b"\\u0000")
+    )
+    r = await _post(client, inst, body, token=_token(secret))
+    assert r.status_code == 200, r.text
+    row = _row(bootstrap_conninfo, tenant_a.tenant_id, "SUR-1", "push_name, text")
+    assert row == ("Ana \ufffd", "Oi!")
+    with psycopg.connect(bootstrap_conninfo) as conn:
+        raw = conn.execute(
+            "select payload->'data'->>'pushName' from webhook_events where instance_id = %s",
+            (inst.id,),
+        ).fetchone()
+    assert raw == ("Ana \ufffd",)

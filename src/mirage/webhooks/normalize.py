@@ -75,12 +75,13 @@ class Envelope:
     data: Any
     sender: str | None
     date_time: str | None
-    # The parsed body with its secrets redacted when there were any (None: none were found,
-    # the raw body may be stored as it is).
-    redacted: dict[str, Any] | None = None
+    # The parsed body to store instead of the raw one, when it had to change (secrets
+    # redacted, unstorable characters replaced); None: the raw body is stored as received.
+    rewritten: dict[str, Any] | None = None
 
 
-# PostgreSQL's jsonb refuses NUL and unpaired surrogates; refuse them here, before storage.
+# PostgreSQL's jsonb refuses NUL and unpaired surrogates: bodies that escape them are cleaned
+# (see load_json) before anything is stored.
 _UNSTORABLE = re.compile(
     rb"\\u0000|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f][0-9a-f]{2})|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}",
     re.IGNORECASE,
@@ -126,9 +127,32 @@ def _depth_exceeds(doc: Any, limit: int) -> bool:
     return False
 
 
-def load_json(body: bytes) -> Any:
+_UNSTORABLE_CHARS = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable_str(value: str) -> str:
+    # After json.loads, a surrogate left in a str is a lone one (pairs became one character).
+    return _UNSTORABLE_CHARS.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
+
+
+def _storable(node: Any) -> Any:
+    """A copy without NULs and lone surrogates (depth is already bounded)."""
+    if isinstance(node, str):
+        return _storable_str(node)
+    if isinstance(node, list):
+        return [_storable(v) for v in node]
+    if isinstance(node, dict):
+        return {_storable_str(k): _storable(v) for k, v in node.items()}
+    return node
+
+
+def load_json(body: bytes) -> tuple[Any, bool]:
     """Strict JSON: UTF-8, no NaN/Infinity, bounded numbers and nesting. Any failure of any
-    kind is ``InvalidPayload`` (so a 4xx), whatever the parser's own exception was."""
+    kind is ``InvalidPayload`` (so a 4xx), whatever the parser's own exception was.
+
+    NUL characters and lone surrogates (a name cut in the middle of an emoji) are valid JSON
+    that PostgreSQL cannot store: they are dropped / replaced by U+FFFD, not refused (the
+    flag says the document changed)."""
     try:
         doc = json.loads(
             body.decode("utf-8"),
@@ -144,8 +168,8 @@ def load_json(body: bytes) -> Any:
     # Only ``\u`` escapes can spell those (raw control characters are not JSON): the cheap
     # test first, the regex only for bodies that have escapes at all.
     if b"\\u" in body and _UNSTORABLE.search(body):
-        raise InvalidPayload("body contains NUL or unpaired surrogate escapes")
-    return doc
+        return _storable(doc), True
+    return doc, False
 
 
 # Keys whose values are credentials: Evolution puts the instance token in the envelope's
@@ -194,7 +218,7 @@ def redact_secrets(doc: dict[str, Any]) -> bool:
 
 
 def parse_envelope(body: bytes) -> Envelope:
-    doc = load_json(body)
+    doc, changed = load_json(body)
     if not isinstance(doc, dict):
         raise InvalidPayload("body must be a JSON object")
     event = doc.get("event")
@@ -208,23 +232,24 @@ def parse_envelope(body: bytes) -> Envelope:
     sender = doc.get("sender")
     date_time = doc.get("date_time")
     data = doc["data"]
-    redacted = doc if redact_secrets(doc) else None
+    if redact_secrets(doc):
+        changed = True
     return Envelope(
         event=canonical_event(event),
         instance=instance,
         data=data,
         sender=sender if isinstance(sender, str) else None,
         date_time=date_time if isinstance(date_time, str) else None,
-        redacted=redacted,
+        rewritten=doc if changed else None,
     )
 
 
 def stored_payload(env: Envelope, body: bytes) -> str:
     """The text stored in ``webhook_events.payload``: the body as received, or re-serialized
     without its secrets."""
-    if env.redacted is None:
+    if env.rewritten is None:
         return body.decode("utf-8")
-    return json.dumps(env.redacted, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(env.rewritten, ensure_ascii=False, separators=(",", ":"))
 
 
 def _str(d: dict[str, Any], key: str, *, required: bool = False, max_len: int = 120) -> str | None:
