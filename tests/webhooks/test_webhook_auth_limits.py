@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import jwt
 import pytest
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from mirage.config import get_settings
-from mirage.db.engine import get_database
 from mirage.models import Instance
 from mirage.webhooks import router as webhooks_router
 from mirage.webhooks import service
@@ -80,36 +76,37 @@ async def test_jwt_without_iat_or_exp_is_refused(
 # --- unknown pairs: remembered, no transaction each ---------------------------------------
 
 
-class _Statements:
-    """Counts statements sent by the app's engine (the webhook lookups run there)."""
+class _Lookups:
+    """Counts the receiver's instance lookups (each one is a transaction). Counted at the
+    repository the receiver uses, so background jobs of other tests never interfere."""
 
     def __init__(self) -> None:
         self.count = 0
 
-    def __call__(self, *args: Any) -> None:
-        self.count += 1
-
 
 @pytest.fixture
-async def statements(database: Any) -> AsyncIterator[_Statements]:
-    counter = _Statements()
-    engine: Engine = get_database().app_engine.sync_engine
-    event.listen(engine, "before_cursor_execute", counter)
-    try:
-        yield counter
-    finally:
-        event.remove(engine, "before_cursor_execute", counter)
+def statements(monkeypatch: pytest.MonkeyPatch) -> _Lookups:
+    counter = _Lookups()
+    base = service.InstanceRepository
+
+    class Counting(base):  # type: ignore[misc, valid-type]
+        async def get(self, *args: Any, **kwargs: Any) -> Any:
+            counter.count += 1
+            return await super().get(*args, **kwargs)
+
+    monkeypatch.setattr(service, "InstanceRepository", Counting)
+    return counter
 
 
 async def test_unknown_pairs_cost_one_lookup_then_none(
-    client: httpx.AsyncClient, tenant_a: TenantFixture, statements: _Statements
+    client: httpx.AsyncClient, tenant_a: TenantFixture, statements: _Lookups
 ) -> None:
     ghost = Instance(id=uuid.uuid4(), tenant_id=tenant_a.tenant_id, gateway_name="ghost")
     body = _envelope(ghost, "messages.upsert", _upsert("GHOST"))
     r = await _post(client, ghost, body, token="x.y.z")
     assert r.status_code == 401
     first = statements.count
-    assert first > 0  # the first miss is looked up (under the claimed tenant's RLS)
+    assert first == 1  # the first miss is looked up (under the claimed tenant's RLS)
     for _ in range(20):
         r = await _post(client, ghost, body, token="x.y.z")
         assert r.status_code == 401
@@ -177,7 +174,7 @@ def _client_from(app: Any, ip: str) -> httpx.AsyncClient:
 
 
 async def test_a_source_failing_auth_is_limited_before_any_work_others_are_not(
-    app: Any, tenant_a: TenantFixture, bootstrap_conninfo: str, statements: _Statements
+    app: Any, tenant_a: TenantFixture, bootstrap_conninfo: str, statements: _Lookups
 ) -> None:
     from tests.webhooks.support import _token
 
