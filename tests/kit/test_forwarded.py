@@ -131,10 +131,13 @@ def test_the_api_command_passes_the_trusted_proxies_to_uvicorn(
 ) -> None:
     import uvicorn
 
+    from mirage import cli as cli_module
     from mirage.cli import cli
 
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: calls.append(kw))
+    # The command configures logging; under CliRunner that would point it at a closed stream.
+    monkeypatch.setattr(cli_module, "configure_logging", lambda *a, **kw: None)
     assert CliRunner().invoke(cli, ["api"]).exit_code == 0
     assert calls[-1]["proxy_headers"] is False and calls[-1]["forwarded_allow_ips"] == []
     monkeypatch.setattr(get_settings(), "trusted_proxies", "10.0.0.0/8,192.0.2.1")
