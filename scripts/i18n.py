@@ -35,6 +35,8 @@ def main() -> int:
             "gettext",
             "-k",
             "translate:2",
+            "-k",
+            "Message",
             "--no-location",
             "--omit-header",
             "-o",

@@ -175,7 +175,10 @@ async def sign_in(client: httpx.AsyncClient, t: TenantFixture) -> str:
         "/signin", data={"email": t.email, "password": t.password, "csrf_token": token, "next": "/"}
     )
     assert r.status_code == 303, r.text
-    return str(token)
+    # Sign-in issues a token bound to the new session (the anonymous one is no longer valid).
+    rotated = r.cookies.get("mirage_csrf") or client.cookies.get("mirage_csrf")
+    assert rotated and rotated != token
+    return str(rotated)
 
 
 # --- a live `mirage api` process (browser and schema tests) -------------------------------

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
 
     session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # How often an open live stream (SSE) re-checks its session, membership and role.
+    stream_recheck_seconds: float = Field(default=5.0, gt=0, le=60)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     # Sign-in limits (``limits`` notation, ";" separates tiers: each further tier is a
     # longer wait). Per address; per address and account; per account for devices that

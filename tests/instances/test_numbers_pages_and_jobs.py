@@ -55,7 +55,9 @@ async def test_owner_creates_and_deletes_from_the_dashboard(
     iid = r.headers["location"].split("=", 1)[1]
     modal = await client.get(f"/instances/{iid}/connect", headers={"HX-Request": "true"})
     assert "Simular leitura" in modal.text  # the gateway is the simulator
-    qr = await client.get(f"/instances/{iid}/qr", headers={"HX-Request": "true"})
+    qr = await client.post(
+        f"/instances/{iid}/connect", data={"csrf_token": csrf}, headers={"HX-Request": "true"}
+    )
     assert 'src="data:image/png;base64,' in qr.text
     dup = await client.post("/instances", data={"display_name": "loja 1", "csrf_token": csrf})
     assert dup.status_code == 409 and "já existe um número com este nome" in dup.text

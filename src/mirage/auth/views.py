@@ -13,10 +13,12 @@ from mirage.auth import service
 from mirage.auth.deps import SESSION_COOKIE, CurrentUserDep, OptionalUserDep, client_ip
 from mirage.config import get_settings
 from mirage.db.deps import DbSession
-from mirage.kit import i18n
+from mirage.kit import i18n, live
 from mirage.kit.clock import utcnow
 from mirage.kit.ratelimit import RateLimiter, RateLimitResult
+from mirage.web import csrf
 from mirage.web.csrf import csrf_protect
+from mirage.web.forms import clean
 from mirage.web.templating import LANG_COOKIE, render, translate
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
@@ -107,6 +109,7 @@ async def signin(
     password: Annotated[str, Form(max_length=256)] = "",
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
+    email = clean(email)  # no control characters (PostgreSQL refuses NUL) reach a query
     settings = get_settings()
     ip = client_ip(request)
     device = _known_device(request)
@@ -141,14 +144,17 @@ async def signin(
         path="/",
     )
     _remember_device(response, device, user.id)
+    csrf.rotate(response, token)  # the anonymous token is not valid for the new session
     return response
 
 
 @router.post("/signout")
 async def signout(session: DbSession, current: CurrentUserDep) -> Response:
     await service.sign_out(session, current)
+    await live.end_session(session, current.session.id)  # open streams of this session stop
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    csrf.rotate(response, None)
     return response
 
 

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from mirage.auth.deps import DashboardPrincipal, stream_principal
+from mirage.auth.deps import DashboardPrincipal
+from mirage.auth.principal import Principal
 from mirage.conversations import service
 from mirage.conversations.schemas import ConversationIn
 from mirage.db.deps import DbSession
@@ -17,14 +18,27 @@ from mirage.db.engine import get_database
 from mirage.db.tenancy import tenant_context
 from mirage.instances import service as instances
 from mirage.kit.errors import DomainError
-from mirage.kit.live import sse_response
+from mirage.kit.i18n import N_
+from mirage.kit.live import Renderer
 from mirage.models.tenancy import Role
 from mirage.personas import service as personas
 from mirage.web.csrf import csrf_protect
+from mirage.web.forms import error_messages, read_form, whole_number
+from mirage.web.streams import open_stream
 from mirage.web.templating import render, render_fragment
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
-PING_EVERY_S = 15.0
+# Field names as the form shows them (for error messages).
+LABELS = {
+    "name": N_("Name"),
+    "topics": N_("Topics"),
+    "participants": N_("Participants"),
+    "instance_id": N_("Number"),
+    "persona_id": N_("Persona"),
+    "rounds_per_window": N_("Rounds per window"),
+    "delay_min_s": N_("Minimum delay"),
+    "delay_max_s": N_("Maximum delay"),
+}
 
 
 async def _list_context(session: DbSession, principal: DashboardPrincipal) -> dict[str, object]:
@@ -47,37 +61,35 @@ async def list_page(
 
 @router.post("/conversations")
 async def create(request: Request, session: DbSession, principal: DashboardPrincipal) -> Response:
-    form = await request.form()
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = await read_form(request)
     participants = []
     for i in range(4):
         inst, pers = fields.get(f"instance_{i}", ""), fields.get(f"persona_{i}", "")
         if inst and pers:
             participants.append({"instance_id": inst, "persona_id": pers})
-    delay_min, delay_max = (
-        fields.get("delay_min_s", "").strip(),
-        fields.get("delay_max_s", "").strip(),
-    )
     try:
+        # Empty delays mean "the tenant's setting".
+        delays = {
+            name: whole_number(fields, name, LABELS[name]) if fields.get(name, "").strip() else None
+            for name in ("delay_min_s", "delay_max_s")
+        }
         data = ConversationIn.model_validate(
             {
                 "name": fields.get("name", ""),
                 "participants": participants,
                 "topics": list(fields.get("topics", "").replace("\n", ",").split(",")),
-                "delay_min_s": int(delay_min) if delay_min else None,
-                "delay_max_s": int(delay_max) if delay_max else None,
-                "rounds_per_window": int(fields.get("rounds_per_window", "3") or "3"),
+                **delays,
+                "rounds_per_window": whole_number(
+                    fields, "rounds_per_window", LABELS["rounds_per_window"], 3
+                ),
             }
         )
         c = await service.create_conversation(session, principal, data)
-    except (ValidationError, ValueError, DomainError) as exc:
+    except (ValidationError, DomainError, ValueError) as exc:
         if isinstance(exc, DomainError) and exc.status_code in (401, 403):
             raise
         ctx = await _list_context(session, principal)
-        if isinstance(exc, ValidationError):
-            ctx["errors"] = [str(e.get("msg")).removeprefix("Value error, ") for e in exc.errors()]
-        else:
-            ctx["errors"] = [exc.detail if isinstance(exc, DomainError) else str(exc)]
+        ctx["errors"] = error_messages(exc, LABELS)
         ctx["form"] = fields
         return render(request, "conversations/list.html", ctx, status_code=422)
     return RedirectResponse(f"/conversations/{c.id}", status_code=303)
@@ -138,17 +150,14 @@ async def delete(
 @router.get("/conversations-events")
 async def events(request: Request) -> Response:
     """Server-sent events: a changed conversation re-renders its row and its transcript."""
-    principal = await stream_principal(request)
-    from mirage.app import live_hub
 
-    hub = live_hub(request.app)
+    def renderer(principal: Principal) -> Renderer:
+        async def render(event: dict[str, Any]) -> list[tuple[str, str]]:
+            return await _render(request, principal, uuid.UUID(event["id"]))
 
-    async def render(event: dict[str, Any]) -> list[tuple[str, str]]:
-        return await _render(request, principal, uuid.UUID(event["id"]))
+        return render
 
-    return await sse_response(
-        hub, principal.tenant_id, "conversation", render, request.is_disconnected
-    )
+    return await open_stream(request, "conversation", renderer)
 
 
 async def _render(

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mirage.auth import service as auth_service
-from mirage.auth.deps import DashboardPrincipal, stream_principal
+from mirage.auth.deps import DashboardPrincipal
+from mirage.auth.principal import Principal
 from mirage.db.deps import DbSession
 from mirage.db.engine import get_database
 from mirage.db.tenancy import tenant_context
@@ -17,13 +18,14 @@ from mirage.instances import service
 from mirage.instances.gateway import gateway_is_simulator, simulator_scan
 from mirage.instances.repository import InstanceRepository
 from mirage.kit.errors import DomainError, ServiceUnavailable, ValidationFailed
-from mirage.kit.live import sse_response
+from mirage.kit.live import Renderer
 from mirage.models.tenancy import Role
 from mirage.web.csrf import csrf_protect
+from mirage.web.forms import clean
+from mirage.web.streams import open_stream
 from mirage.web.templating import render, render_fragment
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
-PING_EVERY_S = 15.0
 
 
 @router.get("/instances")
@@ -53,7 +55,9 @@ async def create(
     display_name: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     try:
-        instance = await service.create_instance(session, principal, display_name=display_name)
+        instance = await service.create_instance(
+            session, principal, display_name=clean(display_name)
+        )
     except DomainError as exc:
         instances = await service.list_instances(session, principal)
         return render(
@@ -61,7 +65,7 @@ async def create(
             "instances/list.html",
             {
                 "instances": instances,
-                "create_error": exc.detail,
+                "create_error": exc.message,
                 "display_name": display_name,
                 "can_admin": principal.role.at_least(Role.ADMIN),
                 "can_operate": principal.role.at_least(Role.OPERATOR),
@@ -86,10 +90,12 @@ async def connect_modal(
     )
 
 
-@router.get("/instances/{instance_id}/qr")
-async def qr(
+@router.post("/instances/{instance_id}/connect")
+async def connect(
     request: Request, session: DbSession, principal: DashboardPrincipal, instance_id: uuid.UUID
 ) -> Response:
+    """Ask the gateway to pair (and for its current QR). A POST: asking for a QR is what starts
+    the connection on the gateway and may change the number's state, so no GET may do it."""
     instance = await service.get_instance(session, principal, instance_id)
     view = await service.connect(session, principal, instance_id)
     return render_fragment(request, "instances/_qr.html", {"instance": instance, "view": view})
@@ -105,12 +111,12 @@ async def pairing_code(
 ) -> Response:
     await service.get_instance(session, principal, instance_id)  # 404 stays a 404
     try:
-        view = await service.pairing_code(session, principal, instance_id, phone)
+        view = await service.pairing_code(session, principal, instance_id, clean(phone))
     except (ValidationFailed, ServiceUnavailable) as exc:
         return render_fragment(
             request,
             "instances/_pairing.html",
-            {"error": exc.detail, "phone": phone},
+            {"error": exc.message, "phone": phone},
             status_code=200,
         )
     return render_fragment(request, "instances/_pairing.html", {"view": view, "phone": phone})
@@ -122,8 +128,11 @@ async def sim_scan(
 ) -> Response:
     instance = await service.get_instance(session, principal, instance_id)
     auth_service.require(principal, "write", role=Role.OPERATOR)
-    await simulator_scan(instance.gateway_name, profile_name=instance.display_name)
+    # A scan needs a QR on screen: start pairing first (a no-op when it already is).
     view = await service.connect(session, principal, instance_id)
+    if view.state != "open":
+        await simulator_scan(instance.gateway_name, profile_name=instance.display_name)
+        view = await service.connect(session, principal, instance_id)
     return render_fragment(request, "instances/_qr.html", {"instance": instance, "view": view})
 
 
@@ -171,20 +180,19 @@ async def delete(
 @router.get("/instances/events")
 async def events(request: Request) -> Response:
     """Server-sent events: each change of a number re-renders its row (HTMX sse-swap)."""
-    principal = await stream_principal(request)
-    from mirage.app import live_hub
 
-    hub = live_hub(request.app)
+    def renderer(principal: Principal) -> Renderer:
+        async def render(event: dict[str, Any]) -> list[tuple[str, str]]:
+            html = (
+                ""
+                if event.get("deleted")
+                else await _render_row(request, principal, uuid.UUID(event["id"]))
+            )
+            return [(f"instance-{event['id']}", html)]
 
-    async def render(event: dict[str, Any]) -> list[tuple[str, str]]:
-        html = (
-            ""
-            if event.get("deleted")
-            else await _render_row(request, principal, uuid.UUID(event["id"]))
-        )
-        return [(f"instance-{event['id']}", html)]
+        return render
 
-    return await sse_response(hub, principal.tenant_id, "instance", render, request.is_disconnected)
+    return await open_stream(request, "instance", renderer)
 
 
 async def _render_row(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from mirage.kit.i18n import Message
 
 
 class DomainError(Exception):
@@ -10,9 +13,14 @@ class DomainError(Exception):
     title = "Bad request"
     type_slug = "bad-request"
 
-    def __init__(self, detail: str | None = None, **extra: Any) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail or self.title
+    def __init__(
+        self, detail: str | None = None, *, params: Mapping[str, object] | None = None, **extra: Any
+    ) -> None:
+        # ``detail`` is a message id; values that vary (user input above all) go in ``params``
+        # so pages can translate the id and escape the values (never the other way round).
+        self.message = Message(detail or self.title, dict(params or {}))
+        self.detail = str(self.message) if params else self.message.msgid
+        super().__init__(self.detail)
         self.extra = extra
 
 

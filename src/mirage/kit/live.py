@@ -23,6 +23,7 @@ from mirage.kit.logging import get_logger
 
 log = get_logger(__name__)
 CHANNEL = "mirage_live"
+SESSION_END = "session-end"
 
 
 class LiveHub:
@@ -53,6 +54,13 @@ class LiveHub:
     def dispatch(self, payload: str) -> None:
         try:
             event = json.loads(payload)
+            if isinstance(event, dict) and event.get("kind") == SESSION_END:
+                # Not a tenant's event: every stream checks whether it is its own session.
+                for queues in list(self._subscribers.values()):
+                    for queue in list(queues):
+                        with contextlib.suppress(asyncio.QueueFull):
+                            queue.put_nowait(event)
+                return
             tenant = uuid.UUID(event["t"])
         except (ValueError, KeyError, TypeError):
             log.warning("live.bad_payload", payload=payload[:200])
@@ -100,10 +108,18 @@ async def notify(
     await session.execute(text("select pg_notify('mirage_live', :p)"), {"p": json.dumps(payload)})
 
 
+async def end_session(session: Any, session_id: uuid.UUID) -> None:
+    """Tell every API process that a session ended (sign-out): its open streams stop at once."""
+    payload = {"kind": SESSION_END, "id": str(session_id)}
+    await session.execute(text("select pg_notify('mirage_live', :p)"), {"p": json.dumps(payload)})
+
+
 # --- server-sent events -------------------------------------------------------------------
 
 PING_EVERY_S = 15.0
 Renderer = Callable[[dict[str, Any]], Awaitable[list[tuple[str, str]]]]
+Check = Callable[[], Awaitable[bool]]
+ENDED = "event: session-ended\ndata: \n\n"
 
 
 async def sse_response(
@@ -112,25 +128,54 @@ async def sse_response(
     kind: str,
     render: Renderer,
     is_disconnected: Callable[[], Awaitable[bool]],
+    *,
+    still_allowed: Check,
+    session_id: uuid.UUID | None = None,
+    recheck_s: float = 5.0,
 ) -> StreamingResponse:
     """Stream the tenant's ``kind`` events as SSE: ``render(event)`` gives (event name, HTML)
-    pairs that HTMX swaps in place (sse-swap). Pings keep proxies from closing the stream."""
+    pairs that HTMX swaps in place (sse-swap). Pings keep proxies from closing the stream.
+
+    A stream lives no longer than the right to see it: ``still_allowed()`` (session valid, not
+    revoked or expired, still a member with the same role) is asked before every row sent and
+    at least every ``recheck_s`` seconds; a sign-out of ``session_id`` ends it at once."""
     queue = hub.subscribe(tenant_id)
     await hub.wait_ready()  # LISTEN is in place: no change after this point is missed
+    loop = asyncio.get_running_loop()
 
     async def stream() -> AsyncIterator[str]:
         try:
             yield "retry: 3000\n\n"
+            checked_at = last_sent = loop.time()
             while True:
+                now = loop.time()
+                if now - checked_at >= recheck_s:
+                    if not await still_allowed():
+                        yield ENDED
+                        return
+                    checked_at = now
+                wait = min(recheck_s - (now - checked_at), PING_EVERY_S - (now - last_sent))
                 try:
-                    event = await asyncio.wait_for(queue.get(), PING_EVERY_S)
+                    event = await asyncio.wait_for(queue.get(), max(wait, 0.01))
                 except TimeoutError:
                     if await is_disconnected():
                         return
-                    yield ": ping\n\n"
+                    if loop.time() - last_sent >= PING_EVERY_S:
+                        last_sent = loop.time()
+                        yield ": ping\n\n"
+                    continue
+                if event.get("kind") == SESSION_END:
+                    if session_id is not None and event.get("id") == str(session_id):
+                        yield ENDED
+                        return
                     continue
                 if event.get("kind") != kind:
                     continue
+                # Every row is authorised when it is sent, not only when the stream opened.
+                if not await still_allowed():
+                    yield ENDED
+                    return
+                checked_at = last_sent = loop.time()
                 for name, html in await render(event):
                     lines = "\n".join(f"data: {line}" for line in (html.splitlines() or [""]))
                     yield f"event: {name}\n{lines}\n\n"

@@ -11,10 +11,12 @@ from pydantic import ValidationError
 from mirage.auth.deps import DashboardPrincipal
 from mirage.db.deps import DbSession
 from mirage.kit.errors import DomainError
+from mirage.kit.i18n import N_
 from mirage.models.tenancy import Role
 from mirage.personas import service
 from mirage.personas.schemas import PersonaIn
 from mirage.web.csrf import csrf_protect
+from mirage.web.forms import decimal_number, error_messages, read_form, whole_number
 from mirage.web.templating import render
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
@@ -24,20 +26,32 @@ def _lines(value: str) -> list[str]:
     return [line.strip() for line in value.splitlines() if line.strip()]
 
 
-def _form_to_model(form: dict[str, str]) -> PersonaIn:
-    def pct(name: str) -> float:
-        raw = form.get(name, "").replace(",", ".").replace("%", "").strip() or "0"
-        return float(raw) / 100
+# Field names as the form shows them (for error messages).
+LABELS = {
+    "name": N_("Name"),
+    "style": N_("Style"),
+    "vocabulary": N_("Vocabulary hints"),
+    "emoji_rate": N_("Emoji rate"),
+    "typo_rate": N_("Typo rate"),
+    "min_length": N_("Minimum length"),
+    "max_length": N_("Maximum length"),
+    "greetings": N_("Greetings"),
+    "morning": N_("Morning greetings"),
+    "afternoon": N_("Afternoon greetings"),
+    "night": N_("Night greetings"),
+}
 
+
+def _form_to_model(form: dict[str, str]) -> PersonaIn:
     return PersonaIn.model_validate(
         {
             "name": form.get("name", ""),
             "style": form.get("style", ""),
             "vocabulary": list(form.get("vocabulary", "").replace("\n", ",").split(",")),
-            "emoji_rate": pct("emoji_rate"),
-            "typo_rate": pct("typo_rate"),
-            "min_length": form.get("min_length", "0") or "0",
-            "max_length": form.get("max_length", "0") or "0",
+            "emoji_rate": decimal_number(form, "emoji_rate", LABELS["emoji_rate"]) / 100,
+            "typo_rate": decimal_number(form, "typo_rate", LABELS["typo_rate"]) / 100,
+            "min_length": whole_number(form, "min_length", LABELS["min_length"], 0),
+            "max_length": whole_number(form, "max_length", LABELS["max_length"], 0),
             "greetings": {
                 "morning": _lines(form.get("greet_morning", "")),
                 "afternoon": _lines(form.get("greet_afternoon", "")),
@@ -45,19 +59,6 @@ def _form_to_model(form: dict[str, str]) -> PersonaIn:
             },
         }
     )
-
-
-def _errors(exc: ValidationError) -> list[str]:
-    out = []
-    for e in exc.errors():
-        loc = ".".join(str(p) for p in e.get("loc", ()))
-        out.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
-    return out
-
-
-async def _read_form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 @router.get("/personas")
@@ -78,15 +79,13 @@ async def list_page(
 
 @router.post("/personas")
 async def create(request: Request, session: DbSession, principal: DashboardPrincipal) -> Response:
-    form = await _read_form(request)
+    form = await read_form(request)
     try:
         await service.create_persona(session, principal, _form_to_model(form))
-    except (ValidationError, ValueError, DomainError) as exc:
-        errors = (
-            _errors(exc)
-            if isinstance(exc, ValidationError)
-            else [exc.detail if isinstance(exc, DomainError) else str(exc)]
-        )
+    except (ValidationError, DomainError, ValueError) as exc:
+        if isinstance(exc, DomainError) and exc.status_code in (401, 403):
+            raise
+        errors = error_messages(exc, LABELS)
         status = exc.status_code if isinstance(exc, DomainError) else 422
         return render(
             request,
@@ -136,17 +135,13 @@ async def update(
     request: Request, session: DbSession, principal: DashboardPrincipal, persona_id: uuid.UUID
 ) -> Response:
     p = await service.get_persona(session, principal, persona_id)
-    form = await _read_form(request)
+    form = await read_form(request)
     try:
         await service.update_persona(session, principal, persona_id, _form_to_model(form))
-    except (ValidationError, ValueError, DomainError) as exc:
-        if isinstance(exc, DomainError) and exc.status_code in (403, 404):
+    except (ValidationError, DomainError, ValueError) as exc:
+        if isinstance(exc, DomainError) and exc.status_code in (401, 403, 404):
             raise
-        errors = (
-            _errors(exc)
-            if isinstance(exc, ValidationError)
-            else [exc.detail if isinstance(exc, DomainError) else str(exc)]
-        )
+        errors = error_messages(exc, LABELS)
         return render(
             request,
             "personas/edit.html",

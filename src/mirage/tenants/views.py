@@ -15,10 +15,12 @@ from mirage.auth.principal import SCOPES
 from mirage.db.deps import DbSession
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import DomainError, ValidationFailed
+from mirage.kit.i18n import N_, Message
 from mirage.models.tenancy import Role
 from mirage.ops import service as ops_service
 from mirage.tenants.repository import MembershipRepository
 from mirage.web.csrf import csrf_protect
+from mirage.web.forms import TIME, clean, read_form, text_field, whole_number
 from mirage.web.templating import render, translate
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
@@ -94,10 +96,14 @@ async def create_token(
     expires_at = datetime.now(UTC) + timedelta(days=days) if days else None
     try:
         row, plaintext = await auth_service.create_token(
-            session, principal, name=name, scopes=scopes or [], expires_at=expires_at
+            session,
+            principal,
+            name=clean(name),
+            scopes=[clean(x) for x in scopes or []],
+            expires_at=expires_at,
         )
     except DomainError as exc:
-        ctx["token_error"] = translate(request, exc.detail)
+        ctx["token_error"] = translate(request, exc.message)
         return render(request, "tenants/settings.html", ctx, status_code=exc.status_code)
     ctx["tokens"] = await auth_service.list_tokens(session, principal)
     ctx["new_token"] = {"name": row.name, "value": plaintext}
@@ -112,11 +118,26 @@ async def revoke_token(
     return RedirectResponse("/settings#tokens", status_code=303)
 
 
+# Field names as the form shows them (for error messages).
+LABELS = {
+    "timezone": N_("Time zone"),
+    "ai_base_url": N_("AI base URL"),
+    "ai_model": N_("AI model"),
+    "ai_api_key": N_("AI API key"),
+    "delay_min_s": N_("Minimum delay (s)"),
+    "delay_max_s": N_("Maximum delay (s)"),
+    "quiet_start": N_("Quiet hours start"),
+    "quiet_end": N_("Quiet hours end"),
+    "hourly_cap_per_number": N_("Messages per hour per number"),
+    "daily_cap_per_number": N_("Messages per day per number"),
+    "burst_per_hour": N_("Burst limit per hour (all numbers)"),
+    "min_gap_seconds": N_("Minimum gap between sends (s)"),
+    "reply_timeout_s": N_("Reply timeout (s)"),
+}
+
+
 def _int(form: dict[str, str], name: str) -> int:
-    try:
-        return int(form.get(name, "").strip())
-    except ValueError as exc:
-        raise ValidationFailed(f"{name} must be a whole number", field=name) from exc
+    return whole_number(form, name, LABELS[name])
 
 
 def _time(form: dict[str, str], name: str) -> time | None:
@@ -125,9 +146,11 @@ def _time(form: dict[str, str], name: str) -> time | None:
         return None
     try:
         hh, mm = raw.split(":")[:2]
+        if not (hh + mm).isascii():
+            raise ValueError
         return time(int(hh), int(mm))
     except ValueError as exc:
-        raise ValidationFailed(f"{name} must be a time (HH:MM)", field=name) from exc
+        raise ValidationFailed(TIME, params={"field": Message(LABELS[name])}, field=name) from exc
 
 
 @router.post("/settings/cadence")
@@ -136,10 +159,10 @@ async def save_cadence(
 ) -> Response:
     from mirage.tenants import settings as tenant_settings
 
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    form = await read_form(request)
     try:
         update = tenant_settings.SettingsUpdate(
-            timezone=form.get("timezone", "").strip(),
+            timezone=text_field(form, "timezone", LABELS["timezone"], 64),
             delay_min_s=_int(form, "delay_min_s"),
             delay_max_s=_int(form, "delay_max_s"),
             quiet_start=_time(form, "quiet_start"),
@@ -150,16 +173,16 @@ async def save_cadence(
             min_gap_seconds=_int(form, "min_gap_seconds"),
             reply_timeout_s=_int(form, "reply_timeout_s"),
             kill_switch=form.get("kill_switch") == "on",
-            ai_base_url=form.get("ai_base_url", "").strip() or None,
-            ai_model=form.get("ai_model", "").strip() or None,
-            ai_api_key=form.get("ai_api_key") or None,
+            ai_base_url=text_field(form, "ai_base_url", LABELS["ai_base_url"], 300) or None,
+            ai_model=text_field(form, "ai_model", LABELS["ai_model"], 100) or None,
+            ai_api_key=text_field(form, "ai_api_key", LABELS["ai_api_key"], 500) or None,
         )
         await tenant_settings.update_settings(session, principal, update)
     except DomainError as exc:
         if exc.status_code in (401, 403):
             raise
         ctx = await _settings_context(session, principal)
-        ctx["cadence_error"] = translate(request, exc.detail)
+        ctx["cadence_error"] = translate(request, exc.message)
         return render(request, "tenants/settings.html", ctx, status_code=exc.status_code)
     return RedirectResponse("/settings?saved=1#cadence", status_code=303)
 

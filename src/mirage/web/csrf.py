@@ -1,13 +1,16 @@
-"""CSRF protection for the cookie-authenticated dashboard (signed double-submit token).
+"""CSRF protection for the cookie-authenticated dashboard (signed double-submit token,
+bound to the session).
 
 Every unsafe request must echo the ``mirage_csrf`` cookie in the ``X-CSRF-Token`` header
 (HTMX does this from the page's hx-headers) or in a ``csrf_token`` form field. The token is
-signed with the server key, so a cookie planted by another origin is worthless.
+an HMAC over a nonce *and the session cookie it was issued for* (or "anonymous" before
+sign-in), so a token obtained elsewhere (another browser, an anonymous sign-in page) and
+planted in a signed-in victim's cookie and form is refused. Sign-in issues a new one.
 """
 
 from __future__ import annotations
 
-from fastapi import Request
+from fastapi import Request, Response
 
 from mirage.config import get_settings
 from mirage.kit import crypto
@@ -24,31 +27,63 @@ class CsrfFailed(Forbidden):
     type_slug = "csrf-failed"
 
 
-def _sig(value: str) -> str:
-    return crypto.sign(get_settings().resolved_secret_key(), "csrf:" + value)[:32]
+SESSION_COOKIE = "mirage_session"  # auth.deps.SESSION_COOKIE (not imported: no cycle)
+ANONYMOUS = "anonymous"
 
 
-def new_token() -> str:
+def binding_for(session_token: str | None) -> str:
+    """What a token is bound to: the session (by a hash of its cookie) or no session."""
+    return "session:" + crypto.sha256_hex(session_token) if session_token else ANONYMOUS
+
+
+def request_binding(request: Request) -> str:
+    return binding_for(request.cookies.get(SESSION_COOKIE))
+
+
+def _sig(nonce: str, binding: str) -> str:
+    return crypto.sign(get_settings().resolved_secret_key(), f"csrf:{nonce}:{binding}")[:32]
+
+
+def new_token(binding: str = ANONYMOUS) -> str:
     nonce = crypto.random_token(18)
-    return f"{nonce}.{_sig(nonce)}"
+    return f"{nonce}.{_sig(nonce, binding)}"
 
 
-def valid_token(token: str | None) -> bool:
+def valid_token(token: str | None, binding: str = ANONYMOUS) -> bool:
     if not token or len(token) > 200 or "." not in token:
         return False
     nonce, _, sig = token.partition(".")
-    return crypto.equal(sig, _sig(nonce))
+    return crypto.equal(sig, _sig(nonce, binding))
+
+
+def set_cookie(response: Response, token: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=get_settings().cookie_secure,
+        path="/",
+    )
+
+
+def rotate(response: Response, session_token: str | None) -> str:
+    """Issue a token for a new session (sign-in) or for no session (sign-out)."""
+    token = new_token(binding_for(session_token))
+    set_cookie(response, token)
+    return token
 
 
 def token_for(request: Request) -> str:
     """The token to embed in the page; a fresh one is set as a cookie by the renderer."""
     cookie = request.cookies.get(COOKIE)
-    if valid_token(cookie):
+    binding = request_binding(request)
+    if valid_token(cookie, binding):
         assert cookie is not None
         return cookie
     token: str | None = getattr(request.state, "new_csrf", None)
     if token is None:
-        token = new_token()
+        token = new_token(binding)
         request.state.new_csrf = token
     return token
 
@@ -65,7 +100,9 @@ async def csrf_protect(request: Request) -> None:
             form = await request.form()
             value = form.get(FIELD)
             sent = value if isinstance(value, str) else None
-    if not (valid_token(cookie) and sent and crypto.equal(sent, cookie or "")):
+    if not (
+        valid_token(cookie, request_binding(request)) and sent and crypto.equal(sent, cookie or "")
+    ):
         raise CsrfFailed(
             "the form expired or did not come from this site; reload the page and try again"
         )

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mirage.kit.errors import DomainError, RateLimited
+from mirage.kit.i18n import Message
 from mirage.kit.logging import get_logger
 
 log = get_logger(__name__)
@@ -151,7 +152,7 @@ def install_page_handlers(app: FastAPI) -> None:
         if request.url.path.startswith(MACHINE_PREFIXES):
             return problem(exc.status_code, exc.title, exc.detail, exc.type_slug)
         return _page(
-            request, exc.status_code, translate(request, exc.title), translate(request, exc.detail)
+            request, exc.status_code, translate(request, exc.title), translate(request, exc.message)
         )
 
     @app.exception_handler(RequestValidationError)
@@ -161,7 +162,9 @@ def install_page_handlers(app: FastAPI) -> None:
             request,
             400,
             translate(request, "Invalid form"),
-            translate(request, "Some fields are missing or invalid:") + " " + fields,
+            translate(
+                request, Message("Some fields are missing or invalid: %(fields)s"), fields=fields
+            ),
         )
 
     @app.exception_handler(StarletteHTTPException)

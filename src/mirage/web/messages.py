@@ -49,4 +49,15 @@ ERRORS = [
     N_("quiet hours must not start and end at the same time"),
     N_("the reply timeout must be between 30 s and 24 h"),
     N_("the AI base URL must start with http:// or https://"),
+    # Form validators (schemas) whose texts reach the dashboard.
+    N_("a greeting has at most 60 characters"),
+    N_("give at least one greeting"),
+    N_("a vocabulary hint has at most 40 characters"),
+    N_("the name must not be blank"),
+    N_("max_length must be at least min_length"),
+    N_("give at least one topic"),
+    N_("a topic has at most 80 characters"),
+    N_("give both delay_min_s and delay_max_s, or neither"),
+    N_("delay_max_s must be at least delay_min_s"),
+    N_("a number can take part only once"),
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,6 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from mirage.config import get_settings
 from mirage.kit import i18n
 from mirage.web import csrf
 
@@ -35,6 +34,11 @@ def environment(locale: str) -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_translations(i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    # Replace Jinja's newstyle callables: they turn *any* argument into Markup and format it,
+    # so a variable holding user text (an error message) would be unescaped HTML or a 500 on a
+    # stray '%'. Ours treat only catalog ids as format strings and escape everything else.
+    env.globals["gettext"] = partial(i18n.markup, locale)
+    env.globals["ngettext"] = partial(i18n.nmarkup, locale)
     env.globals["LANGUAGES"] = i18n.LABELS
     from mirage.instances.health import reason_words
 
@@ -56,8 +60,9 @@ def request_locale(request: Request) -> str:
     return locale
 
 
-def translate(request: Request, message: str) -> str:
-    return i18n.gettext_for(request_locale(request), message)
+def translate(request: Request, message: i18n.Translatable, **params: object) -> str:
+    """Plain translated text (escaped by the template when shown); user values go in params."""
+    return i18n.gettext_for(request_locale(request), message, **params)
 
 
 def render(
@@ -82,14 +87,7 @@ def render(
     html = environment(locale).get_template(template).render(ctx)
     response = HTMLResponse(html, status_code=status_code, headers=headers)
     if getattr(request.state, "new_csrf", None) == token:
-        response.set_cookie(
-            csrf.COOKIE,
-            token,
-            httponly=True,
-            samesite="strict",
-            secure=get_settings().cookie_secure,
-            path="/",
-        )
+        csrf.set_cookie(response, token)
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers["Content-Language"] = i18n.html_lang(locale)
     return response

@@ -1,0 +1,129 @@
+"""Form errors as translatable messages: never an exception text, never the user's input.
+
+Views turn Pydantic errors and unparseable numbers into ``Message`` objects (a catalog id and
+escaped parameters); templates show them with ``_(e)``, which translates the id and escapes
+every parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Request
+from pydantic import ValidationError
+
+from mirage.kit.errors import DomainError, ValidationFailed
+from mirage.kit.i18n import N_, Message, known_ids
+
+# Pydantic error type -> (message id, the ctx key whose value fills %(limit)s).
+_BY_TYPE: dict[str, tuple[str, str | None]] = {
+    "missing": (N_("%(field)s: this field is required"), None),
+    "string_too_short": (N_("%(field)s: enter at least %(limit)s characters"), "min_length"),
+    "string_too_long": (N_("%(field)s: enter at most %(limit)s characters"), "max_length"),
+    "too_short": (N_("%(field)s: give at least %(limit)s items"), "min_length"),
+    "too_long": (N_("%(field)s: give at most %(limit)s items"), "max_length"),
+    "greater_than_equal": (N_("%(field)s: must be at least %(limit)s"), "ge"),
+    "greater_than": (N_("%(field)s: must be more than %(limit)s"), "gt"),
+    "less_than_equal": (N_("%(field)s: must be at most %(limit)s"), "le"),
+    "less_than": (N_("%(field)s: must be less than %(limit)s"), "lt"),
+    "int_parsing": (N_("%(field)s: enter a whole number"), None),
+    "int_type": (N_("%(field)s: enter a whole number"), None),
+    "int_from_float": (N_("%(field)s: enter a whole number"), None),
+    "float_parsing": (N_("%(field)s: enter a number"), None),
+    "float_type": (N_("%(field)s: enter a number"), None),
+    "finite_number": (N_("%(field)s: enter a number"), None),
+    "uuid_parsing": (N_("%(field)s: choose an option from the list"), None),
+    "uuid_type": (N_("%(field)s: choose an option from the list"), None),
+    "literal_error": (N_("%(field)s: choose an option from the list"), None),
+    "enum": (N_("%(field)s: choose an option from the list"), None),
+    "time_parsing": (N_("%(field)s: enter a time (HH:MM)"), None),
+}
+INVALID = N_("%(field)s: invalid value")
+WHOLE_NUMBER = N_("%(field)s: enter a whole number")
+NUMBER = N_("%(field)s: enter a number")
+TIME = N_("%(field)s: enter a time (HH:MM)")
+
+
+def _label(loc: tuple[Any, ...], labels: Mapping[str, str]) -> Message | str:
+    names = [str(p) for p in loc if not isinstance(p, int)]
+    for name in reversed(names):  # the most specific name we have a label for
+        if name in labels:
+            return Message(labels[name])
+    return names[-1] if names else "?"
+
+
+def validation_messages(exc: ValidationError, labels: Mapping[str, str]) -> list[Message]:
+    """One readable message per error; the input value is never part of it."""
+    out: list[Message] = []
+    for err in exc.errors(include_input=False, include_url=False):
+        kind = str(err.get("type", ""))
+        field = _label(tuple(err.get("loc", ())), labels)
+        ctx = err.get("ctx") or {}
+        if kind in ("value_error", "assertion_error"):
+            # Our own validators raise catalog messages; anything else gets a generic text.
+            reason = str(ctx.get("error", ""))
+            out.append(
+                Message(reason) if reason in known_ids() else Message(INVALID, {"field": field})
+            )
+            continue
+        msgid, key = _BY_TYPE.get(kind, (INVALID, None))
+        params: dict[str, object] = {"field": field}
+        if key is not None:
+            params["limit"] = ctx.get(key, "")
+        out.append(Message(msgid, params))
+    return out
+
+
+def error_messages(exc: Exception, labels: Mapping[str, str]) -> list[Message]:
+    """Messages for whatever a form handler caught (validation, domain, parse errors)."""
+    if isinstance(exc, ValidationError):
+        return validation_messages(exc, labels)
+    if isinstance(exc, DomainError):
+        return [exc.message]
+    return [Message(N_("Some fields are missing or invalid."))]
+
+
+def whole_number(form: Mapping[str, str], name: str, label: str, default: int | None = None) -> int:
+    """Parse an integer form field; only ASCII digits (int() accepts other scripts' digits)."""
+    raw = form.get(name, "").strip()
+    if not raw and default is not None:
+        return default
+    body = raw[1:] if raw[:1] in "+-" else raw
+    if not body or len(body) > 9 or not body.isascii() or not body.isdigit():
+        raise ValidationFailed(WHOLE_NUMBER, params={"field": Message(label)}, field=name)
+    return int(raw)
+
+
+def decimal_number(form: Mapping[str, str], name: str, label: str, default: str = "0") -> float:
+    """Parse a decimal form field (comma or point, optional %); ASCII only."""
+    raw = form.get(name, "").replace(",", ".").replace("%", "").strip() or default
+    body = raw[1:] if raw[:1] in "+-" else raw
+    digits = body.replace(".", "", 1)
+    if not digits or len(digits) > 12 or not digits.isascii() or not digits.isdigit():
+        raise ValidationFailed(NUMBER, params={"field": Message(label)}, field=name)
+    return float(raw)
+
+
+def text_field(form: Mapping[str, str], name: str, label: str, max_length: int) -> str:
+    """A free-text form field, stripped, refused (not truncated) when longer than it can be
+    stored."""
+    value = form.get(name, "").strip()
+    if len(value) > max_length:
+        raise ValidationFailed(
+            N_("%(field)s: enter at most %(limit)s characters"),
+            params={"field": Message(label), "limit": max_length},
+            field=name,
+        )
+    return value
+
+
+def clean(value: str) -> str:
+    """Form text without NUL and other control characters (PostgreSQL refuses NUL in text)."""
+    return "".join(ch for ch in value if ch >= " " or ch in "\t\n\r")
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The submitted text fields (files ignored), with control characters removed."""
+    form = await request.form()
+    return {k: clean(v) for k, v in form.items() if isinstance(v, str)}
