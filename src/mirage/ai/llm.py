@@ -327,7 +327,8 @@ async def generate_llm(
     client: openai.AsyncOpenAI | None = None,
 ) -> str:
     """One reply from the configured endpoint. Pass `client` to reuse a connection pool
-    (its own timeout and retry settings then apply); otherwise one is made and closed."""
+    (its own timeout and retry settings then apply; build it with `make_client` so the
+    address guard applies); otherwise one is made with `make_client` and closed."""
     if not config.has_key:
         raise AIUnavailable("missing_api_key")
     messages = _params(build_messages(req, avoid=avoid))
