@@ -16,6 +16,9 @@ os.environ.setdefault("MIRAGE_ENV", "test")
 os.environ["MIRAGE_DATA_DIR"] = str(_DATA)
 os.environ["MIRAGE_SECRET_KEY"] = "test-secret-key-not-for-production"
 os.environ.setdefault("MIRAGE_LOG_JSON", "true")
+# Human waits (reading, thinking, typing, pauses) run 20x faster; rules keep real time.
+os.environ.setdefault("MIRAGE_TIME_SCALE", "0.05")
+os.environ.setdefault("MIRAGE_JOB_POLL_SECONDS", "0.2")
 os.environ.pop("MIRAGE_DATABASE_URL", None)
 os.environ.pop("MIRAGE_REDIS_URL", None)
 tempfile.tempdir = str(_DATA / "tmp")
@@ -259,7 +262,10 @@ class GatewayWorld:
         if self.worker is None or self.worker.done():
             self.worker = asyncio.create_task(
                 jobs.app.run_worker_async(
-                    install_signal_handlers=False, concurrency=4, update_heartbeat_interval=2
+                    install_signal_handlers=False,
+                    concurrency=4,
+                    update_heartbeat_interval=2,
+                    fetch_job_polling_interval=get_settings().job_poll_seconds,
                 )
             )
 

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     webhook_auth_failures_per_ip: str = "120/minute"
     log_level: str = "INFO"
     log_json: bool = True
+    # Compresses the human waits (reading, thinking, typing, the pauses before and between
+    # rounds) by this factor, so a test round runs in seconds. Rules (quiet hours, caps, gaps,
+    # windows) are never scaled. Refused in production; the demo keeps real human delays.
+    time_scale: float = Field(default=1.0, gt=0, le=1)
+    # How often a worker looks for jobs scheduled for now (new jobs arrive by LISTEN/NOTIFY;
+    # a job scheduled for later is found by this poll, so it bounds send lateness).
+    job_poll_seconds: float = Field(default=0.5, gt=0, le=30)
 
     @field_validator("public_url")
     @classmethod
@@ -108,6 +115,12 @@ class Settings(BaseSettings):
         if not parse_many(v):
             raise ValueError(f"not a rate limit: {v!r}")
         return v
+
+    @model_validator(mode="after")
+    def _real_time_in_production(self) -> Settings:
+        if self.env == "prod" and self.time_scale != 1:
+            raise ValueError("MIRAGE_TIME_SCALE is for tests: production runs at human speed (1)")
+        return self
 
     @property
     def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:

@@ -41,6 +41,7 @@ async def run_worker(
             name=name,
             wait=wait,
             update_heartbeat_interval=5,
+            fetch_job_polling_interval=settings.job_poll_seconds,
             shutdown_graceful_timeout=10,
         )
     finally:

@@ -31,8 +31,8 @@ def _one(conninfo: str, sql: str, *args: object) -> object:
 async def test_changing_quiet_hours_defers_planned_sends(
     gw: GatewayWorld, client: httpx.AsyncClient, warm: WarmPair, bootstrap_conninfo: str
 ) -> None:
-    # Slow delays: the first message is planned about a minute ahead.
-    body = conversation_body(warm, delay_min_s=60, delay_max_s=90)
+    # Slow delays: the first message is planned minutes ahead (even at the test time scale).
+    body = conversation_body(warm, delay_min_s=1800, delay_max_s=3600)
     conv = (await client.post("/api/v1/conversations", headers=warm.auth, json=body)).json()
     start_now(bootstrap_conninfo, conv["id"])
 

@@ -22,6 +22,9 @@ from tests.conftest import free_port
 def _start_demo(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIRAGE_")}
     env["MIRAGE_DATA_DIR"] = str(data_dir)
+    # The demo as a newcomer runs it (dev settings), with the suite's compressed human waits.
+    env["MIRAGE_TIME_SCALE"] = os.environ["MIRAGE_TIME_SCALE"]
+    env["MIRAGE_JOB_POLL_SECONDS"] = os.environ["MIRAGE_JOB_POLL_SECONDS"]
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -26,6 +26,7 @@ from mirage.conversations.repository import (
 )
 from mirage.conversations.windows import windows_of
 from mirage.kit import jobs
+from mirage.kit.clock import human_seconds
 from mirage.kit.live import notify
 from mirage.kit.logging import get_logger
 from mirage.messaging import cadence
@@ -107,6 +108,7 @@ async def plan(
         next_open=lambda t: windows.next_open_at(t, zone),
         in_window=lambda t: windows.is_open_at(t, zone),
         rng=rng,
+        pause=human_seconds,
     )
     conversation.next_round_at = start
     if start is None:
@@ -165,7 +167,7 @@ async def start_round(
                     RoundMember(tenant_id=rnd.tenant_id, round_id=rnd.id, instance_id=inst.id)
                 )
     except IntegrityError:
-        rnd.planned_at = now + timedelta(seconds=rng.uniform(*BUSY_RETRY_S))
+        rnd.planned_at = now + timedelta(seconds=human_seconds(rng.uniform(*BUSY_RETRY_S)))
         from mirage.conversations import tasks
 
         await jobs.defer(
@@ -234,7 +236,7 @@ async def _plan_turn(
     )
     min_s, max_s = delays(conversation, row)
     timing = cadence.plan_turn(incoming, reply.text, rng, min_s, max_s)
-    planned_at = now + timedelta(seconds=timing.read_s + timing.think_s)
+    planned_at = now + timedelta(seconds=human_seconds(timing.read_s + timing.think_s))
     msg = await outgoing.add(
         OutgoingMessage(
             tenant_id=rnd.tenant_id,
@@ -406,7 +408,9 @@ async def message_sending(session: AsyncSession, msg: OutgoingMessage, now: date
         row = await tenant_settings.get_or_create(session, rnd.tenant_id)
         rnd.awaiting_instance_id = await _receiver_of(session, rnd, msg.instance_id)
         rnd.awaiting_from_jid = sender.owner_jid if sender else None
-        rnd.reply_deadline = now + timedelta(seconds=row.reply_timeout_s + msg.typing_ms / 1000)
+        rnd.reply_deadline = now + timedelta(
+            seconds=row.reply_timeout_s + human_seconds(msg.typing_ms / 1000)
+        )
         from mirage.conversations import tasks
 
         await jobs.defer(

@@ -24,20 +24,21 @@ def plan_next_round(
     next_open: Callable[[datetime], datetime | None],
     in_window: Callable[[datetime], bool],
     rng: random.Random,
+    pause: Callable[[float], float] = lambda s: s,
 ) -> datetime | None:
     """The start of the next round, or None when no window opens in the coming week.
 
     ``window_end`` is the end of the window containing ``now`` (None when outside);
-    ``next_open(t)`` is the next instant ≥ t inside a window.
+    ``next_open(t)`` is the next instant ≥ t inside a window. ``pause`` maps a human pause
+    to the wait actually taken (the test time scale); windows are never scaled.
     """
     if last_round_at is None:
-        start = now + timedelta(seconds=rng.uniform(*FIRST_ROUND_DELAY_S))
+        start = now + timedelta(seconds=pause(rng.uniform(*FIRST_ROUND_DELAY_S)))
         return start if in_window(start) else next_open(start)
     if window_end is not None and window_end > now:
         remaining = (window_end - now).total_seconds()
         slot = max(MIN_PAUSE_S, remaining / max(1, rounds_per_window))
-        pause = rng.uniform(0.4 * slot, 1.0 * slot)
-        start = now + timedelta(seconds=pause)
+        start = now + timedelta(seconds=pause(rng.uniform(0.4 * slot, 1.0 * slot)))
         if start < window_end:
             return start
     opening = next_open(now + timedelta(seconds=1))

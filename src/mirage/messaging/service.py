@@ -29,7 +29,7 @@ from mirage.conversations.windows import windows_of
 from mirage.db.engine import session_scope
 from mirage.instances import service as instances
 from mirage.instances.gateway import get_gateway
-from mirage.kit.clock import utcnow
+from mirage.kit.clock import human_seconds, utcnow
 from mirage.kit.logging import get_logger
 from mirage.models import Instance, OutgoingMessage, PolicyDecision, SystemFlag, Tenant
 from mirage.policy import (
@@ -229,7 +229,11 @@ async def send_outgoing(outgoing_id: uuid.UUID, *, rng: random.Random | None = N
     try:
         # `delay` makes the gateway show "composing" for the typing time, then send.
         result = await get_gateway().send_text(
-            name, msg.to_number, msg.text, delay_ms=msg.typing_ms, token=token
+            name,
+            msg.to_number,
+            msg.text,
+            delay_ms=int(human_seconds(msg.typing_ms / 1000) * 1000),
+            token=token,
         )
     except SendOutcomeUnknown as exc:
         log.warning("send.outcome_unknown", outgoing_id=str(outgoing_id), error=str(exc))
