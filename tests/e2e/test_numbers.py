@@ -84,3 +84,24 @@ async def test_pair_with_qr_modal_and_watch_live_status(
     await expect(row.locator(".conn")).to_contain_text(re.compile("desconectado pelo celular"))
     await expect(row.locator(".badge-health-degraded")).to_be_visible()
     assert await page.evaluate("window.__noReload") == 42
+
+
+async def test_signing_out_elsewhere_ends_the_live_page(
+    page: Page, live_server: LiveServer, tenant_a: TenantFixture
+) -> None:
+    """The numbers page's live stream ends with the session: signing out (here from another
+    request of the same browser) sends the open page to the sign-in form."""
+    await page.add_init_script(
+        "document.addEventListener('htmx:sseOpen', () => { window.__liveOpen = true; });"
+    )
+    await _sign_in(page, live_server, tenant_a)
+    await page.goto(live_server.url + "/instances")
+    await page.wait_for_function("window.__liveOpen === true")
+    token = await page.evaluate(
+        "JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']"
+    )
+    r = await page.request.post(
+        live_server.url + "/signout", form={"csrf_token": token}, max_redirects=0
+    )
+    assert r.status == 303
+    await expect(page).to_have_url(re.compile(r"/signin"))

@@ -33,6 +33,14 @@
     if (text.length > 300 || text.indexOf("<") !== -1) text = "Erro " + xhr.status;
     toast(text, "error");
   });
+  // A live stream ends when its session does (sign-out, expiry, removal, role change):
+  // reload, so the page (or the sign-in form) reflects what this user may see now.
+  document.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    if (evt.detail && evt.detail.type === "session-ended") {
+      evt.preventDefault();
+      window.location.reload();
+    }
+  });
   document.addEventListener("htmx:sendError", function () {
     toast(document.documentElement.lang.indexOf("pt") === 0 ? "Sem conexão com o servidor." : "Cannot reach the server.", "error");
   });
