@@ -61,16 +61,22 @@ def persona_spec(p: Persona) -> PersonaSpec:
 
 
 def ai_config(row: TenantSettings) -> AIConfig | None:
-    """The tenant's OpenAI-compatible endpoint, else the deployment default, else none."""
+    """The tenant's own endpoint and key, else the deployment's endpoint and key, else none.
+
+    The two never mix: the deployment's key goes only to the deployment's endpoint."""
     settings = get_settings()
-    key = tenant_settings.ai_key(row) or (
-        settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    )
-    if not key:
+    tenant_key = tenant_settings.ai_key(row)
+    if tenant_key:
+        return AIConfig(
+            api_key=tenant_key,
+            base_url=row.ai_base_url or settings.openai_base_url,
+            model=row.ai_model or settings.openai_model,
+        )
+    if settings.openai_api_key is None or row.ai_base_url:
         return None
     return AIConfig(
-        api_key=key,
-        base_url=row.ai_base_url or settings.openai_base_url,
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
         model=row.ai_model or settings.openai_model,
     )
 
