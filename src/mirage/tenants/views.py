@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -118,6 +119,7 @@ async def revoke_token(
     return RedirectResponse("/settings#tokens", status_code=303)
 
 
+ZONE = N_("%(field)s: use a zone name such as America/Sao_Paulo")
 # Field names as the form shows them (for error messages).
 LABELS = {
     "timezone": N_("Time zone"),
@@ -153,6 +155,17 @@ def _time(form: dict[str, str], name: str) -> time | None:
         raise ValidationFailed(TIME, params={"field": Message(LABELS[name])}, field=name) from exc
 
 
+def _zone(form: dict[str, str]) -> str:
+    zone = text_field(form, "timezone", LABELS["timezone"], 64)
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ValidationFailed(
+            ZONE, params={"field": Message(LABELS["timezone"])}, field="timezone"
+        ) from exc
+    return zone
+
+
 @router.post("/settings/cadence")
 async def save_cadence(
     request: Request, session: DbSession, principal: DashboardPrincipal
@@ -162,7 +175,7 @@ async def save_cadence(
     form = await read_form(request)
     try:
         update = tenant_settings.SettingsUpdate(
-            timezone=text_field(form, "timezone", LABELS["timezone"], 64),
+            timezone=_zone(form),
             delay_min_s=_int(form, "delay_min_s"),
             delay_max_s=_int(form, "delay_max_s"),
             quiet_start=_time(form, "quiet_start"),

@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mirage.kit.errors import DomainError, RateLimited
-from mirage.kit.i18n import Message
 from mirage.kit.logging import get_logger
 
 log = get_logger(__name__)
@@ -157,14 +156,15 @@ def install_page_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        fields = ", ".join(str(e.get("loc", ("?",))[-1]) for e in exc.errors())
+        from mirage.web.forms import COMMON_LABELS, error_list_messages
+
+        # Field labels and what is wrong, never the submitted value.
+        messages = error_list_messages(exc.errors(), COMMON_LABELS)
         return _page(
             request,
             400,
             translate(request, "Invalid form"),
-            translate(
-                request, Message("Some fields are missing or invalid: %(fields)s"), fields=fields
-            ),
+            "; ".join(dict.fromkeys(translate(request, m) for m in messages)),
         )
 
     @app.exception_handler(StarletteHTTPException)

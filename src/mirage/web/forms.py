@@ -7,7 +7,7 @@ every parameter.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import Request
@@ -53,10 +53,27 @@ def _label(loc: tuple[Any, ...], labels: Mapping[str, str]) -> Message | str:
     return names[-1] if names else "?"
 
 
+# Labels of the form fields that routes declare as parameters (FastAPI validates those).
+COMMON_LABELS = {
+    "display_name": N_("New number"),
+    "name": N_("Name"),
+    "email": N_("E-mail"),
+    "password": N_("Password"),
+    "phone": N_("Phone number with country and area code"),
+    "scopes": N_("Scopes"),
+    "expires_in_days": N_("Expires in (days, 0 = never)"),
+}
+
+
 def validation_messages(exc: ValidationError, labels: Mapping[str, str]) -> list[Message]:
     """One readable message per error; the input value is never part of it."""
+    return error_list_messages(exc.errors(include_input=False, include_url=False), labels)
+
+
+def error_list_messages(errors: Iterable[Any], labels: Mapping[str, str]) -> list[Message]:
+    """Messages for Pydantic-style error dicts (also FastAPI's request validation errors)."""
     out: list[Message] = []
-    for err in exc.errors(include_input=False, include_url=False):
+    for err in errors:
         kind = str(err.get("type", ""))
         field = _label(tuple(err.get("loc", ())), labels)
         ctx = err.get("ctx") or {}
