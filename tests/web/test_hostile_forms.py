@@ -156,3 +156,30 @@ async def test_error_messages_are_translated_and_escaped(gw: GatewayWorld, app: 
             -3000:
         ]
         assert XSS not in r.text
+
+
+async def test_every_page_survives_hostile_query_and_path_values(
+    gw: GatewayWorld, app: Any
+) -> None:
+    """The GET side: each declared query parameter and each path parameter of every page gets
+    the hostile values (pages, fragments and streams alike)."""
+    from urllib.parse import quote
+
+    from tests.web.dashboard import PARAM
+
+    async with client_for(app) as client:
+        s = await seed(client)
+        cookies = dict(client.cookies.items())
+        checked = 0
+        for route in page_routes({"GET"}):
+            base = fill(route.path, s.ids)
+            for value in HOSTILE:
+                urls = [f"{base}?{p.alias}={quote(value)}" for p in route.dependant.query_params]
+                for name in PARAM.findall(route.path):
+                    urls.append(fill(route.path, {**s.ids, name: quote(value, safe="")}))
+                for url in urls:
+                    page = await asgi_get(app, url, cookies)
+                    text = page.body.decode(errors="replace")
+                    _check(url, {}, page.status, page.content_type, text, "")
+                    checked += 1
+        assert checked > 20
