@@ -71,6 +71,40 @@ async def test_anonymous_token_planted_in_a_signed_in_victim_is_refused(app: Any
         assert r.status_code == 201, r.text[:300]
 
 
+async def test_an_anonymous_token_is_bound_to_its_browser(app: Any) -> None:
+    """Login CSRF: the attacker's anonymous token (from their own sign-in page) planted in
+    another browser's cookie and form is refused; each browser's own token works."""
+    t = await make_tenant()
+    async with client_for(app) as attacker, client_for(app) as victim:
+        await attacker.get("/signin")
+        planted = attacker.cookies.get("mirage_csrf")
+        await victim.get("/signin")
+        own = victim.cookies.get("mirage_csrf")
+        presession = victim.cookies.get("mirage_presession")
+        assert planted and own and presession and planted != own
+    creds = {"email": t.email, "password": t.password}
+    async with client_for(app) as c:
+        r = await c.post(
+            "/signin",
+            data={**creds, "csrf_token": planted},
+            headers=_cookie_header(mirage_presession=presession, mirage_csrf=planted),
+        )
+        assert r.status_code == 403
+        # No pre-session cookie at all: no token is valid.
+        r = await c.post(
+            "/signin",
+            data={**creds, "csrf_token": planted},
+            headers=_cookie_header(mirage_csrf=planted),
+        )
+        assert r.status_code == 403
+        r = await c.post(
+            "/signin",
+            data={**creds, "csrf_token": own},
+            headers=_cookie_header(mirage_presession=presession, mirage_csrf=own),
+        )
+        assert r.status_code == 303
+
+
 async def test_sign_out_rotates_the_token(app: Any) -> None:
     async with client_for(app) as c:
         own = await sign_in(c, await make_tenant())

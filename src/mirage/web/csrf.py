@@ -28,16 +28,24 @@ class CsrfFailed(Forbidden):
 
 
 SESSION_COOKIE = "mirage_session"  # auth.deps.SESSION_COOKIE (not imported: no cycle)
+# Before sign-in a token is bound to a random per-browser cookie, so an anonymous token from
+# one browser (the attacker's sign-in page) is not valid in another (login CSRF).
+PRESESSION_COOKIE = "mirage_presession"
 ANONYMOUS = "anonymous"
 
 
-def binding_for(session_token: str | None) -> str:
-    """What a token is bound to: the session (by a hash of its cookie) or no session."""
-    return "session:" + crypto.sha256_hex(session_token) if session_token else ANONYMOUS
+def binding_for(session_token: str | None, presession: str | None = None) -> str:
+    """What a token is bound to: the session (by a hash of its cookie), else the browser's
+    pre-session cookie; a request with neither accepts no token."""
+    if session_token:
+        return "session:" + crypto.sha256_hex(session_token)
+    if presession:
+        return "pre:" + crypto.sha256_hex(presession)
+    return ANONYMOUS
 
 
 def request_binding(request: Request) -> str:
-    return binding_for(request.cookies.get(SESSION_COOKIE))
+    return binding_for(request.cookies.get(SESSION_COOKIE), request.cookies.get(PRESESSION_COOKIE))
 
 
 def _sig(nonce: str, binding: str) -> str:
@@ -67,9 +75,26 @@ def set_cookie(response: Response, token: str) -> None:
     )
 
 
+def set_presession_cookie(response: Response, value: str) -> None:
+    response.set_cookie(
+        PRESESSION_COOKIE,
+        value,
+        httponly=True,
+        samesite="lax",
+        secure=get_settings().cookie_secure,
+        path="/",
+    )
+
+
 def rotate(response: Response, session_token: str | None) -> str:
-    """Issue a token for a new session (sign-in) or for no session (sign-out)."""
-    token = new_token(binding_for(session_token))
+    """Issue a token for a new session (sign-in), or for a new pre-session (sign-out)."""
+    if session_token:
+        token = new_token(binding_for(session_token))
+        response.delete_cookie(PRESESSION_COOKIE, path="/")  # the session binds from now on
+    else:
+        presession = crypto.random_token(18)
+        set_presession_cookie(response, presession)
+        token = new_token(binding_for(None, presession))
     set_cookie(response, token)
     return token
 
@@ -83,6 +108,12 @@ def token_for(request: Request) -> str:
         return cookie
     token: str | None = getattr(request.state, "new_csrf", None)
     if token is None:
+        if binding == ANONYMOUS:
+            # A browser we have not seen: bind its first token to a new pre-session cookie
+            # (set by the renderer along with the token).
+            presession = crypto.random_token(18)
+            request.state.new_presession = presession
+            binding = binding_for(None, presession)
         token = new_token(binding)
         request.state.new_csrf = token
     return token

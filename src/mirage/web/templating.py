@@ -88,6 +88,9 @@ def render(
     response = HTMLResponse(html, status_code=status_code, headers=headers)
     if getattr(request.state, "new_csrf", None) == token:
         csrf.set_cookie(response, token)
+        presession = getattr(request.state, "new_presession", None)
+        if presession:
+            csrf.set_presession_cookie(response, presession)
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers["Content-Language"] = i18n.html_lang(locale)
     return response
