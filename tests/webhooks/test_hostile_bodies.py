@@ -378,3 +378,131 @@ async def test_schemathesis_generated_bodies_never_5xx_and_4xx_store_nothing(
     assert r.status_code in (200, 422), (r.status_code, body[:300], r.text[:300])
     if r.status_code == 422:
         assert _counts(bootstrap_conninfo, t.tenant_id) == before
+
+
+# --- every string field of every handled event, with strings that break bounded columns ---
+
+HOSTILE_STRINGS = [
+    "",
+    " " * 10,
+    "x" * 200,
+    "9" * 5000,
+    "\u0663" * 200,  # Arabic-Indic digits
+    "\u0130" * 40,  # "İ": lower() doubles its length
+    "\u00df" * 41,  # "ß": upper() doubles its length
+    "\ufb03" * 30,  # "ﬃ": upper() triples it
+    "\U0001f338" * 130,  # astral characters
+    "a\u0301" * 100,  # combining marks
+    "\u202eevil",  # right-to-left override
+    "5511999990000@s.whatsapp.net" * 5,
+    # Just past the usual column sizes (16, 32, 40, 64, 80, 120, 128), as text and as JIDs.
+    *("x" * k for k in (17, 33, 41, 65, 81, 121, 129)),
+    *("5" * k + "@s.whatsapp.net" for k in (20, 40, 70, 100)),
+    "\u0663" * 40 + "@s.whatsapp.net",
+]
+
+TEMPLATES: dict[str, dict[str, Any]] = {
+    "messages.upsert": {
+        "key": {
+            "remoteJid": "5511988887777@s.whatsapp.net",
+            "fromMe": False,
+            "id": "T-1",
+            "participant": "5511988887777@s.whatsapp.net",
+            "remoteJidAlt": "5511988887777@s.whatsapp.net",
+            "senderPn": "5511988887777@s.whatsapp.net",
+        },
+        "pushName": "Ana",
+        "status": "DELIVERY_ACK",
+        "message": {
+            "conversation": "Oi",
+            "extendedTextMessage": {"text": "Oi"},
+            "imageMessage": {"caption": "foto"},
+        },
+        "messageType": "conversation",
+        "messageTimestamp": "1764151200",
+        "instanceId": "x",
+        "source": "android",
+    },
+    "messages.update": {
+        "keyId": "T-1",
+        "remoteJid": "5511988887777@s.whatsapp.net",
+        "fromMe": True,
+        "participant": "5511988887777@s.whatsapp.net",
+        "status": "READ",
+        "instanceId": "x",
+    },
+    "messages.edited": {
+        "key": {"remoteJid": "5511988887777@s.whatsapp.net", "fromMe": False, "id": "T-1"},
+        "type": "MESSAGE_EDIT",
+        "editedMessage": {"conversation": "novo"},
+        "timestampMs": "1764151300000",
+    },
+    "connection.update": {
+        "instance": "x",
+        "wuid": "5511999990000@s.whatsapp.net",
+        "profileName": "Acme",
+        "profilePictureUrl": "https://pps.whatsapp.net/x",
+        "state": "connecting",
+        "statusReason": 200,
+    },
+    "qrcode.updated": {
+        "qrcode": {"instance": "x", "pairingCode": "ABCD1234", "code": "2@x", "base64": "data:x"}
+    },
+}
+TEMPLATES["send.message"] = TEMPLATES["messages.upsert"]
+ENVELOPE_FIELDS = ["event", "destination", "date_time", "sender", "server_url", "apikey"]
+
+
+def _string_paths(node: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _string_paths(v, (*prefix, k))]
+    return [prefix] if isinstance(node, str) else []
+
+
+def _with(doc: Any, path: tuple[str, ...], value: str) -> Any:
+    if not path:
+        return value
+    return {**doc, path[0]: _with(doc[path[0]], path[1:], value)}
+
+
+FIELD_CASES = [
+    (event, ("data", *path))
+    for event, template in sorted(TEMPLATES.items())
+    for path in _string_paths(template)
+] + [("messages.upsert", (field,)) for field in ENVELOPE_FIELDS]
+
+
+@pytest.mark.parametrize(
+    "event,path", FIELD_CASES, ids=[f"{e}:{'.'.join(p)}" for e, p in FIELD_CASES]
+)
+async def test_hostile_strings_in_every_field_never_5xx(
+    event: str,
+    path: tuple[str, ...],
+    client: httpx.AsyncClient,
+    hostile_instance: tuple[Instance, str, TenantFixture],
+    bootstrap_conninfo: str,
+) -> None:
+    """A new field written to a bounded column is covered: each string leaf of each handled
+    event gets strings that overflow, change length with case, or are not ASCII."""
+    inst, secret, t = hostile_instance
+    for value in HOSTILE_STRINGS:
+        doc = json.loads(_envelope(inst, event, TEMPLATES[event]))
+        doc = _with(doc, path, value)
+        body = json.dumps(doc, ensure_ascii=False).encode()
+        before = _counts(bootstrap_conninfo, t.tenant_id)
+        r = await _post(client, inst, body, token=_token(secret))
+        assert r.status_code < 500, (path, value[:40], r.text[:300])
+        if r.status_code >= 400:
+            assert _counts(bootstrap_conninfo, t.tenant_id) == before
+
+
+@pytest.mark.parametrize("value", HOSTILE_STRINGS[1:])
+async def test_hostile_url_suffixes_never_5xx(
+    value: str, client: httpx.AsyncClient, hostile_instance: tuple[Instance, str, TenantFixture]
+) -> None:
+    inst, secret, _ = hostile_instance
+    body = _envelope(inst, "messages.upsert", _upsert(f"S-{uuid.uuid4().hex[:8]}"))
+    from urllib.parse import quote
+
+    r = await _post(client, inst, body, token=_token(secret), suffix="/" + quote(value[:2000]))
+    assert r.status_code < 500, (value[:40], r.text[:300])

@@ -44,6 +44,7 @@ MAX_NAME = 120
 MAX_TYPE = 40
 MAX_SOURCE = 16
 MAX_JID = 120
+MAX_OWN_JID = 80  # instances.owner_jid
 # Hostile-body bounds, enforced while parsing (a parse failure is a 4xx, never a 500).
 MAX_DEPTH = 64
 MAX_NUMBER_CHARS = 40  # longest JSON number literal accepted (float or int)
@@ -61,7 +62,8 @@ def canonical_event(name: str) -> str:
     Evolution's own mapping: config form = dotted form with ``.``/``-`` → ``_``, upper-cased.
     """
     key = name.strip().upper().replace(".", "_").replace("-", "_")
-    if not key or len(key) > 40 or not key.replace("_", "").isalnum():
+    # ASCII only: some letters change length with case ("İ".lower() is two characters).
+    if not key or len(key) > 40 or not key.isascii() or not key.replace("_", "").isalnum():
         raise InvalidPayload(f"unknown event name: {name[:40]!r}")
     if key == "GROUP_PARTICIPANTS_UPDATE":
         return "group-participants.update"
@@ -277,11 +279,11 @@ def _soft_str(d: dict[str, Any], key: str, max_len: int) -> str | None:
     return value or None
 
 
-def _jid(d: dict[str, Any], key: str) -> str | None:
+def _jid(d: dict[str, Any], key: str, max_len: int = MAX_JID) -> str | None:
     """An optional JID (alternative address, participant, own account): one that cannot be a
     JID (too long, not a string) is dropped rather than refused."""
     value = d.get(key)
-    if not isinstance(value, str) or not value or len(value) > MAX_JID or "\x00" in value:
+    if not isinstance(value, str) or not value or len(value) > max_len or "\x00" in value:
         return None
     return value
 
@@ -589,7 +591,9 @@ def parse_connection(data: Any) -> ConnectionUpdate:
         raise InvalidPayload("'statusReason' must be an integer")
     if reason is not None and not 0 <= reason < 10_000:
         raise InvalidPayload("'statusReason' is out of range")
-    return ConnectionUpdate(parsed, reason, _jid(d, "wuid"), _soft_str(d, "profileName", MAX_NAME))
+    return ConnectionUpdate(
+        parsed, reason, _jid(d, "wuid", MAX_OWN_JID), _soft_str(d, "profileName", MAX_NAME)
+    )
 
 
 @dataclass(frozen=True)
@@ -625,4 +629,5 @@ def phone_from_jid(jid: str | None) -> str | None:
     if not jid or "@" not in jid:
         return None
     user = jid.split("@", 1)[0].split(":", 1)[0]
-    return user if user.isdigit() else None
+    # ASCII digits (isdigit() alone accepts any script's), at most E.164's 15 and some slack.
+    return user if 0 < len(user) <= 20 and user.isascii() and user.isdigit() else None
