@@ -200,3 +200,67 @@ async def test_a_source_failing_auth_is_limited_before_any_work_others_are_not(
         r = await _post(gw, inst, body, token=_token(secret))
         assert r.status_code == 200, r.text
     webhooks_router._blocked.pop(attacker_ip, None)
+
+
+def _raw_jwt(secret: str, payload_json: str) -> str:
+    """A correctly signed HS256 token whose payload is written by hand (non-JSON numbers)."""
+    import base64
+    import hashlib
+    import hmac
+
+    def b64(b: bytes) -> bytes:
+        return base64.urlsafe_b64encode(b).rstrip(b"=")
+
+    head = b64(b'{"alg":"HS256","typ":"JWT"}') + b"." + b64(payload_json.encode())
+    sig = b64(hmac.new(secret.encode(), head, hashlib.sha256).digest())
+    return (head + b"." + sig).decode()
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        '{{"iat": NaN, "exp": {exp_far}, "action": "webhook"}}',
+        '{{"iat": -Infinity, "exp": {exp}, "action": "webhook"}}',
+        '{{"iat": {now}, "exp": Infinity, "action": "webhook"}}',
+        '{{"iat": {now}, "exp": 1e400, "action": "webhook"}}',
+        '{{"iat": {now}, "exp": "{exp}", "action": "webhook"}}',
+        '{{"iat": true, "exp": {exp}, "action": "webhook"}}',
+        '{{"iat": {now}, "exp": {exp}, "nbf": NaN, "action": "webhook"}}',
+    ],
+)
+async def test_signed_tokens_with_odd_numbers_are_401_not_accepted_or_500(
+    claims: str, client: httpx.AsyncClient, tenant_a: TenantFixture
+) -> None:
+    """Even with the right key, a token whose times are not finite numbers is refused: NaN
+    would otherwise slip past the lifetime cap (it compares false with everything)."""
+    inst, secret = await _instance(tenant_a)
+    now = int(time.time())
+    payload = claims.format(now=now, exp=now + 600, exp_far=now + 10 * 365 * 86400)
+    token = _raw_jwt(secret, payload)
+    r = await _post(client, inst, _envelope(inst, "messages.upsert", _upsert("NAN")), token=token)
+    assert r.status_code == 401, (payload, r.status_code, r.text)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Webhook-Hmac": "\u00e9" * 128},
+        {"X-Webhook-Hmac": "00", "X-Webhook-Hmac-Algorithm": "\u00e9md5"},
+        {"X-Mirage-Tenant": "\u00e9"},
+        {"Authorization": "Bearer \u00e9\u00e9.\u00e9.\u00e9"},
+        {"Authorization": "Bearer " + "a" * 8000},
+    ],
+)
+async def test_hostile_auth_headers_are_401_not_500(
+    headers: dict[str, str], client: httpx.AsyncClient, tenant_a: TenantFixture
+) -> None:
+    from tests.webhooks.support import _token
+
+    inst, secret = await _instance(tenant_a)
+    body = _envelope(inst, "messages.upsert", _upsert("HDR"))
+    raw = {"Content-Type": "application/json", "Authorization": f"Bearer {_token(secret)}"}
+    raw["X-Mirage-Tenant"] = str(inst.tenant_id)
+    raw.update(headers)
+    encoded = [(k.encode(), v.encode("latin-1")) for k, v in raw.items()]
+    r = await client.post(f"/webhooks/evolution/{inst.id}", content=body, headers=encoded)
+    assert r.status_code == 401, r.text

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -148,7 +149,9 @@ def verify(
         if algo not in ("sha512", "sha256"):
             raise WebhookUnauthorized("unsupported HMAC algorithm")
         expected = hmac.new(identity.secret.encode(), body, getattr(hashlib, algo)).hexdigest()
-        if not hmac.compare_digest(expected, hmac_header.strip().lower()):
+        # Bytes: compare_digest refuses non-ASCII str (a hostile header would be a 500).
+        given = hmac_header.strip().lower().encode("utf-8", "replace")
+        if not hmac.compare_digest(expected.encode(), given):
             raise WebhookUnauthorized("body signature does not match")
 
 
@@ -178,7 +181,7 @@ def _decode(identity: WebhookIdentity, bearer: str) -> dict[str, object]:
             # iat is checked below, with the clock-skew allowance only it needs.
             options={"require": ["exp", "iat"], "verify_iat": False},
         )
-    except jwt.PyJWTError as exc:
+    except (jwt.PyJWTError, ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise WebhookUnauthorized(f"invalid webhook token: {type(exc).__name__}") from exc
     exp, iat = claims.get("exp"), claims.get("iat")
     if (
@@ -186,8 +189,11 @@ def _decode(identity: WebhookIdentity, bearer: str) -> dict[str, object]:
         or isinstance(iat, bool)
         or not isinstance(exp, int | float)
         or not isinstance(iat, int | float)
+        # NaN compares false with everything: it would slip past both checks below.
+        or not math.isfinite(exp)
+        or not math.isfinite(iat)
     ):
-        raise WebhookUnauthorized("invalid webhook token: exp and iat must be numbers")
+        raise WebhookUnauthorized("invalid webhook token: exp and iat must be finite numbers")
     if iat > time.time() + settings.webhook_jwt_leeway_s:
         raise WebhookUnauthorized("invalid webhook token: issued in the future")
     if exp - iat > settings.webhook_jwt_max_lifetime_s:
