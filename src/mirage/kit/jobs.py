@@ -76,16 +76,31 @@ async def close_app(pool: psycopg_pool.AsyncConnectionPool | None) -> None:
         _pool = None
 
 
+def task_named(name: str) -> procrastinate.tasks.Task[Any, Any, Any]:
+    """The registered task called ``name``. Domains defer each other's jobs by name, so a
+    domain never imports another domain's ``tasks`` module; an unknown name is a bug and
+    fails loudly instead of queueing a job no worker can run."""
+    if name not in app.tasks:
+        app.perform_import_paths()  # type: ignore[no-untyped-call]
+    try:
+        return app.tasks[name]
+    except KeyError:
+        raise LookupError(f"no job is registered as {name!r}") from None
+
+
 async def defer(
     session: AsyncSession,
-    task: procrastinate.tasks.Task[Any, Any, Any],
+    task: procrastinate.tasks.Task[Any, Any, Any] | str,
     *,
     schedule_at: datetime | None = None,
     lock: str | None = None,
     queueing_lock: str | None = None,
     **kwargs: Any,
 ) -> int:
-    """Defer ``task`` in ``session``'s transaction: it exists only if that transaction commits."""
+    """Defer ``task`` (a task or its registered name) in ``session``'s transaction: it exists
+    only if that transaction commits."""
+    if isinstance(task, str):
+        task = task_named(task)
     conn = await session.connection()
     raw = (await conn.get_raw_connection()).driver_connection
     tid = kwargs.pop("tenant_id", None) or current_tenant_id()
