@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test setup lint format types pytest browser i18n clean
+.PHONY: demo test setup lint format types pytest browser i18n arch clean
 
 demo: setup  ## Run Mirage with demo data (embedded PostgreSQL, API, worker)
 	$(BIN)/mirage demo $(ARGS)
@@ -50,6 +50,9 @@ types: setup
 
 pytest: setup browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+arch: setup  ## Print the package import graph (layers, cycles) and check the import rules
+	$(BIN)/python scripts/arch.py
 
 i18n: setup  ## Re-extract messages and merge them into the catalogs
 	$(BIN)/python scripts/i18n.py
