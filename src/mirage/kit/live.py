@@ -176,9 +176,12 @@ async def sse_response(
                     yield ENDED
                     return
                 checked_at = last_sent = loop.time()
+                out = []
                 for name, html in await render(event):
                     lines = "\n".join(f"data: {line}" for line in (html.splitlines() or [""]))
-                    yield f"event: {name}\n{lines}\n\n"
+                    out.append(f"event: {name}\n{lines}\n\n")
+                if out:
+                    yield "".join(out)  # one write: a row and its details arrive together
         finally:
             hub.unsubscribe(tenant_id, queue)
 
