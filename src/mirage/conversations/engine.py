@@ -1,13 +1,22 @@
-"""Rounds: plan, start, answer the real inbound message, time out, finish.
+"""Rounds: plan, start, compose each turn, answer the real inbound message, time out, finish.
 
 Every step runs inside a job's transaction (``@tenant_job``): it re-reads state first and
 writes its side effect together with the next state, so a retried job does nothing twice.
+The one step with a network call, composing a turn (the LLM), runs in three parts: plan in a
+short transaction, call the LLM holding no transaction and no lock, then write the turn in
+another transaction that re-checks the round (if it moved on meanwhile, the text is dropped).
+
+The round owns its messages through the send pipeline (``messaging.service``): it registers as
+the owner of ``warmup`` messages (in ``conversations.tasks``), supplies their policy context,
+starts awaiting the reply when a send is claimed, and reacts to each outcome in its
+``conversations.on_send_outcome`` job.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,34 +25,46 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.ai.llm import AIConfig
 from mirage.ai.persona import PersonaSpec, ReplyRequest, Turn, daypart_of
-from mirage.ai.service import generate_reply
+from mirage.ai.service import GeneratedReply, generate_reply
 from mirage.config import get_settings
 from mirage.conversations import planner
 from mirage.conversations.repository import (
     ConversationRepository,
-    OutgoingRepository,
+    InboundRepository,
     RoundRepository,
 )
 from mirage.conversations.windows import windows_of
+from mirage.db.engine import session_scope
 from mirage.kit import jobs
-from mirage.kit.clock import human_seconds
+from mirage.kit.clock import human_seconds, utcnow
 from mirage.kit.live import notify
 from mirage.kit.logging import get_logger
 from mirage.messaging import cadence
+from mirage.messaging import service as messaging
 from mirage.models import (
     Conversation,
+    ConversationState,
     Instance,
     OutgoingMessage,
+    OutgoingStatus,
     Persona,
+    Purpose,
     Round,
     RoundMember,
+    RoundState,
     Tenant,
     TenantSettings,
 )
+from mirage.policy import ALWAYS, SendContext
 from mirage.tenants import settings as tenant_settings
 
 log = get_logger(__name__)
 BUSY_RETRY_S = (45.0, 150.0)
+# Jobs are deferred by their registered names (conversations.tasks registers them).
+START_ROUND_JOB = "conversations.start_round"
+COMPOSE_TURN_JOB = "conversations.compose_turn"
+CHECK_TIMEOUT_JOB = "conversations.check_timeout"
+OUTCOME_JOB = "conversations.on_send_outcome"
 
 
 def persona_spec(p: Persona) -> PersonaSpec:
@@ -89,7 +110,8 @@ def delays(conversation: Conversation, row: TenantSettings) -> tuple[float, floa
 
 async def _tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
     tenant = await session.get(Tenant, tenant_id)
-    assert tenant is not None
+    if tenant is None:
+        raise LookupError("the round's tenant is gone")
     return tenant
 
 
@@ -101,7 +123,7 @@ async def plan(
 ) -> Round | None:
     """Create the conversation's next round (if none is open) and schedule its start."""
     rounds = RoundRepository(session)
-    if conversation.state != "active" or await rounds.open_round(conversation.id):
+    if conversation.state != ConversationState.ACTIVE or await rounds.open_round(conversation.id):
         return None
     tenant = await _tenant(session, conversation.tenant_id)
     windows = windows_of(conversation.windows)
@@ -124,15 +146,13 @@ async def plan(
         Round(
             tenant_id=conversation.tenant_id,
             conversation_id=conversation.id,
-            state="planned",
+            state=RoundState.PLANNED,
             topic=topic,
             exchanges=planner.exchanges_for(rng),
             planned_at=start,
         )
     )
-    from mirage.conversations import tasks
-
-    await jobs.defer(session, tasks.start_round, schedule_at=start, round_id=str(rnd.id))
+    await jobs.defer(session, START_ROUND_JOB, schedule_at=start, round_id=str(rnd.id))
     await notify(session, conversation.tenant_id, "conversation", conversation.id)
     return rnd
 
@@ -153,107 +173,166 @@ async def start_round(
 ) -> str:
     rounds = RoundRepository(session)
     rnd = await rounds.get(round_id, for_update=True)
-    if rnd is None or rnd.state != "planned":
+    if rnd is None or rnd.state != RoundState.PLANNED:
         return "not-planned"
     conversation = await ConversationRepository(session).get(rnd.conversation_id)
-    if conversation is None or conversation.state != "active":
-        await finish(session, rnd, "cancelled", "conversation paused", now, rng, replan=False)
+    if conversation is None or conversation.state != ConversationState.ACTIVE:
+        await finish(
+            session, rnd, RoundState.CANCELLED, "conversation paused", now, rng, replan=False
+        )
         return "cancelled"
     members = await ConversationRepository(session).participants(conversation.id)
-    connected = [m for m in members if m[1].connected]
-    if len(connected) < 2:
-        await finish(session, rnd, "blocked", "fewer than two connected numbers", now, rng)
+    ready = [m for m in members if messaging.can_send(m.instance)]
+    if len(ready) < 2:
+        await finish(session, rnd, RoundState.BLOCKED, "fewer than two connected numbers", now, rng)
         return "blocked"
-    pair = rng.sample(connected, 2)
+    sender, receiver = rng.sample(ready, 2)
     # Hold both numbers; the database refuses a number already in another active round.
     try:
         async with session.begin_nested():
-            for _, inst, _ in pair:
+            for m in (sender, receiver):
                 await rounds.add_member(
-                    RoundMember(tenant_id=rnd.tenant_id, round_id=rnd.id, instance_id=inst.id)
+                    RoundMember(tenant_id=rnd.tenant_id, round_id=rnd.id, instance_id=m.instance.id)
                 )
     except IntegrityError:
         rnd.planned_at = now + timedelta(seconds=human_seconds(rng.uniform(*BUSY_RETRY_S)))
-        from mirage.conversations import tasks
-
-        await jobs.defer(
-            session, tasks.start_round, schedule_at=rnd.planned_at, round_id=str(rnd.id)
-        )
+        await jobs.defer(session, START_ROUND_JOB, schedule_at=rnd.planned_at, round_id=str(rnd.id))
         return "busy"
-    rnd.state = "running"
+    rnd.state = RoundState.RUNNING
     rnd.started_at = now
-    (_, sender, sender_persona), (_, receiver, receiver_persona) = pair
-    await _plan_turn(
-        session,
-        conversation,
-        rnd,
-        sender,
-        sender_persona,
-        receiver,
-        receiver_persona,
-        incoming=None,
-        now=now,
-        rng=rng,
-    )
+    await _compose_next(session, rnd, turn=1, sender=sender.instance.id, incoming=None)
     await notify(session, rnd.tenant_id, "conversation", conversation.id, round_id=rnd.id)
     return "started"
 
 
-async def _plan_turn(
+async def _compose_next(
     session: AsyncSession,
-    conversation: Conversation,
     rnd: Round,
-    sender: Instance,
-    sender_persona: Persona,
-    receiver: Instance,
-    receiver_persona: Persona,
     *,
-    incoming: str | None,
+    turn: int,
+    sender: uuid.UUID,
+    incoming: uuid.UUID | None,
+) -> None:
+    """Have the next turn written by its own job (it calls the LLM outside any transaction),
+    queued in this transaction: if this one rolls back, no turn is written."""
+    await jobs.defer(
+        session,
+        COMPOSE_TURN_JOB,
+        round_id=str(rnd.id),
+        turn=turn,
+        sender_id=str(sender),
+        message_id=str(incoming) if incoming else None,
+    )
+
+
+@dataclass(frozen=True)
+class TurnPlan:
+    """Everything needed to write a turn, read in one short transaction."""
+
+    round_id: uuid.UUID
+    tenant_id: uuid.UUID
+    conversation_id: uuid.UUID
+    turn: int
+    sender_id: uuid.UUID
+    sender_persona_id: uuid.UUID
+    to_number: str
+    request: ReplyRequest
+    ai: AIConfig | None
+    recent_texts: list[str]
+    incoming: str | None
+    delays: tuple[float, float]
+    now: datetime
+
+
+async def plan_turn(
+    session: AsyncSession,
+    round_id: uuid.UUID,
+    *,
+    turn: int,
+    sender_id: uuid.UUID,
+    message_id: uuid.UUID | None,
     now: datetime,
-    rng: random.Random,
-) -> OutgoingMessage:
-    """Write the next message of the round and schedule its send (reading + thinking first;
-    typing is shown by the send itself)."""
-    outgoing = OutgoingRepository(session)
-    history = [
-        Turn(speaker=(m.persona_id and str(m.persona_id)) or "", text=m.text)
-        for m in await outgoing.for_round(rnd.id)
-    ]
-    names = {
-        str(sender_persona.id): sender_persona.name,
-        str(receiver_persona.id): receiver_persona.name,
+) -> TurnPlan | str:
+    """Part 1 of composing a turn (no lock taken): what to ask the LLM, or why not to."""
+    rnd = await RoundRepository(session).get(round_id)
+    if rnd is None or rnd.state != RoundState.RUNNING:
+        return "moved-on"
+    turns = await messaging.messages_for_round(session, rnd.id)
+    if len(turns) != turn - 1:
+        return "moved-on"  # already written (a retried job), or the round is elsewhere
+    conversation = await ConversationRepository(session).get(rnd.conversation_id)
+    if conversation is None:
+        return "moved-on"
+    members = {
+        m.instance.id: m
+        for m in await ConversationRepository(session).participants(conversation.id)
     }
-    history = [Turn(speaker=names.get(t.speaker, t.speaker), text=t.text) for t in history]
+    receiver_id = await RoundRepository(session).other_member(rnd.id, sender_id)
+    if sender_id not in members or receiver_id not in members:
+        return "moved-on"
+    me, other = members[sender_id], members[receiver_id]
+    names = {str(me.persona.id): me.persona.name, str(other.persona.id): other.persona.name}
+    history = tuple(
+        Turn(
+            speaker=names.get(str(m.persona_id), str(m.persona_id)) if m.persona_id else "",
+            text=m.text,
+        )
+        for m in turns
+    )
     tenant = await _tenant(session, rnd.tenant_id)
     row = await tenant_settings.get_or_create(session, rnd.tenant_id)
     local = now.astimezone(ZoneInfo(tenant.timezone))
-    turn = len(history) + 1
-    request = ReplyRequest(
-        persona=persona_spec(sender_persona),
-        partner_name=receiver_persona.name,
-        topic=rnd.topic,
-        daypart=daypart_of(local),
-        history=tuple(history),
-        opening=turn == 1,
-        closing=turn == rnd.exchanges,
+    incoming = await InboundRepository(session).text(message_id, sender_id) if message_id else None
+    return TurnPlan(
+        round_id=rnd.id,
+        tenant_id=rnd.tenant_id,
+        conversation_id=conversation.id,
+        turn=turn,
+        sender_id=sender_id,
+        sender_persona_id=me.persona.id,
+        to_number=other.instance.phone or (other.instance.owner_jid or "").split("@")[0],
+        request=ReplyRequest(
+            persona=persona_spec(me.persona),
+            partner_name=other.persona.name,
+            topic=rnd.topic,
+            daypart=daypart_of(local),
+            history=history,
+            opening=turn == 1,
+            closing=turn == rnd.exchanges,
+        ),
+        ai=ai_config(row),
+        recent_texts=await messaging.recent_texts(session),
+        incoming=incoming,
+        delays=delays(conversation, row),
+        now=now,
     )
-    reply = await generate_reply(
-        request, config=ai_config(row), recent_texts=await outgoing.recent_texts(), rng=rng
-    )
-    min_s, max_s = delays(conversation, row)
-    timing = cadence.plan_turn(incoming, reply.text, rng, min_s, max_s)
-    planned_at = now + timedelta(seconds=human_seconds(timing.read_s + timing.think_s))
-    msg = await outgoing.add(
+
+
+async def write_turn(
+    session: AsyncSession, plan: TurnPlan, reply: GeneratedReply, rng: random.Random
+) -> str:
+    """Part 3: write the turn — if the round is still where the plan found it."""
+    rnd = await RoundRepository(session).get(plan.round_id, for_update=True)
+    if rnd is None or rnd.state != RoundState.RUNNING or rnd.awaiting_instance_id is not None:
+        return "moved-on"
+    if len(await messaging.messages_for_round(session, rnd.id)) != plan.turn - 1:
+        return "moved-on"
+    if plan.sender_id not in await RoundRepository(session).members(rnd.id):
+        return "moved-on"
+    timing = cadence.plan_turn(plan.incoming, reply.text, rng, *plan.delays)
+    planned_at = plan.now + timedelta(seconds=human_seconds(timing.read_s + timing.think_s))
+    await messaging.plan_message(
+        session,
         OutgoingMessage(
-            tenant_id=rnd.tenant_id,
-            instance_id=sender.id,
+            tenant_id=plan.tenant_id,
+            purpose=Purpose.WARMUP,
+            instance_id=plan.sender_id,
             round_id=rnd.id,
-            conversation_id=conversation.id,
-            persona_id=sender_persona.id,
-            to_number=receiver.phone or (receiver.owner_jid or "").split("@")[0],
+            conversation_id=plan.conversation_id,
+            persona_id=plan.sender_persona_id,
+            to_number=plan.to_number,
             text=reply.text,
-            turn=turn,
-            status="planned",
+            turn=plan.turn,
             planned_at=planned_at,
             read_ms=int(timing.read_s * 1000),
             think_ms=int(timing.think_s * 1000),
@@ -261,44 +340,34 @@ async def _plan_turn(
             generation_source=reply.source,
             fallback_reason=reply.fallback_reason,
             repetition_score=round(reply.repetition_score, 4),
+        ),
+    )
+    await notify(session, rnd.tenant_id, "conversation", plan.conversation_id, round_id=rnd.id)
+    return "planned"
+
+
+async def compose_turn(
+    round_id: uuid.UUID,
+    *,
+    turn: int,
+    sender_id: uuid.UUID,
+    message_id: uuid.UUID | None,
+    rng: random.Random,
+) -> str:
+    """Write the round's next message and schedule its send (reading + thinking first;
+    typing is shown by the send itself). Three parts; only the middle one, holding nothing,
+    talks to the LLM. Runs in the tenant's context (the job's)."""
+    async with session_scope() as session:
+        plan = await plan_turn(
+            session, round_id, turn=turn, sender_id=sender_id, message_id=message_id, now=utcnow()
         )
+    if isinstance(plan, str):
+        return plan
+    reply = await generate_reply(
+        plan.request, config=plan.ai, recent_texts=plan.recent_texts, rng=rng
     )
-    from mirage.messaging import tasks as messaging_tasks
-
-    await jobs.defer(
-        session,
-        messaging_tasks.send_message,
-        schedule_at=planned_at,
-        lock=f"send:{sender.id}",
-        outgoing_id=str(msg.id),
-    )
-    return msg
-
-
-async def after_sent(
-    session: AsyncSession, msg: OutgoingMessage, now: datetime, rng: random.Random
-) -> None:
-    """The message went out. The last one ends the round; otherwise the reply is already
-    awaited (set when the send was claimed, before the gateway could deliver it)."""
-    if msg.round_id is None:
-        return
-    rnd = await RoundRepository(session).get(msg.round_id, for_update=True)
-    if rnd is None or rnd.state != "running":
-        return
-    rnd.turns_sent = max(rnd.turns_sent, msg.turn)
-    if rnd.turns_sent >= rnd.exchanges:
-        await finish(session, rnd, "completed", None, now, rng)
-        return
-    await notify(session, rnd.tenant_id, "conversation", rnd.conversation_id, round_id=rnd.id)
-
-
-async def _receiver_of(session: AsyncSession, rnd: Round, sender_id: uuid.UUID) -> uuid.UUID | None:
-    from sqlalchemy import select
-
-    stmt = select(RoundMember.instance_id).where(
-        RoundMember.round_id == rnd.id, RoundMember.instance_id != sender_id
-    )
-    return (await session.execute(stmt)).scalars().first()
+    async with session_scope() as session:
+        return await write_turn(session, plan, reply, rng)
 
 
 async def on_inbound(
@@ -309,54 +378,35 @@ async def on_inbound(
     message_id: uuid.UUID | None,
     now: datetime,
     rng: random.Random,
-    text: str | None = None,
 ) -> str:
     """The real inbound message arrived on the awaited number: the next turn is its reply.
 
     The job names the stored message by id (job arguments are not tenant-isolated, so they
-    never carry its text); the text is read here, under the tenant's RLS context. ``text``
-    is only for jobs queued before that change."""
-    if message_id is not None:
-        from sqlalchemy import select
-
-        from mirage.models import Message
-
-        stmt = select(Message.text).where(
-            Message.id == message_id, Message.instance_id == instance_id
-        )
-        text = (await session.execute(stmt)).scalar_one_or_none()
+    never carry its text); the turn's job reads the text under the tenant's RLS context."""
     rounds = RoundRepository(session)
     rnd = await rounds.get(round_id, for_update=True)
-    if rnd is None or rnd.state != "running" or rnd.awaiting_instance_id != instance_id:
+    if rnd is None or rnd.state != RoundState.RUNNING or rnd.awaiting_instance_id != instance_id:
         return "not-awaited"  # a duplicate delivery, or the round moved on
     rnd.awaiting_instance_id = None
     rnd.awaiting_from_jid = None
     rnd.reply_deadline = None
     conversation = await ConversationRepository(session).get(rnd.conversation_id)
-    if conversation is None or conversation.state != "active":
-        await finish(session, rnd, "cancelled", "conversation paused", now, rng, replan=False)
+    if conversation is None or conversation.state != ConversationState.ACTIVE:
+        await finish(
+            session, rnd, RoundState.CANCELLED, "conversation paused", now, rng, replan=False
+        )
         return "cancelled"
     members = {
-        m[1].id: m for m in await ConversationRepository(session).participants(conversation.id)
+        m.instance.id for m in await ConversationRepository(session).participants(conversation.id)
     }
-    other_id = await _receiver_of(session, rnd, instance_id)
+    other_id = await rounds.other_member(rnd.id, instance_id)
     if instance_id not in members or other_id not in members:
-        await finish(session, rnd, "failed", "a participant left the conversation", now, rng)
+        await finish(
+            session, rnd, RoundState.FAILED, "a participant left the conversation", now, rng
+        )
         return "failed"
-    _, me, my_persona = members[instance_id]
-    _, other, other_persona = members[other_id]
-    await _plan_turn(
-        session,
-        conversation,
-        rnd,
-        me,
-        my_persona,
-        other,
-        other_persona,
-        incoming=text,
-        now=now,
-        rng=rng,
-    )
+    latest = max((m.turn for m in await messaging.messages_for_round(session, rnd.id)), default=0)
+    await _compose_next(session, rnd, turn=latest + 1, sender=instance_id, incoming=message_id)
     await notify(session, rnd.tenant_id, "conversation", conversation.id, round_id=rnd.id)
     return "replying"
 
@@ -365,21 +415,21 @@ async def check_timeout(
     session: AsyncSession, round_id: uuid.UUID, turn: int, now: datetime, rng: random.Random
 ) -> str:
     rnd = await RoundRepository(session).get(round_id, for_update=True)
-    if rnd is None or rnd.state != "running" or rnd.awaiting_instance_id is None:
+    if rnd is None or rnd.state != RoundState.RUNNING or rnd.awaiting_instance_id is None:
         return "moved-on"
-    latest = max((m.turn for m in await OutgoingRepository(session).for_round(rnd.id)), default=0)
+    latest = max((m.turn for m in await messaging.messages_for_round(session, rnd.id)), default=0)
     if latest != turn:
         return "moved-on"  # the reply came and a later turn is under way
     if rnd.reply_deadline and rnd.reply_deadline > now:
         return "not-due"
-    await finish(session, rnd, "timed_out", "the reply never arrived", now, rng)
+    await finish(session, rnd, RoundState.TIMED_OUT, "the reply never arrived", now, rng)
     return "timed_out"
 
 
 async def finish(
     session: AsyncSession,
     rnd: Round,
-    state: str,
+    state: RoundState,
     outcome: str | None,
     now: datetime,
     rng: random.Random,
@@ -402,26 +452,40 @@ async def finish(
     log.info("round.finished", round_id=str(rnd.id), state=state, outcome=outcome)
 
 
-# --- hooks from the send pipeline ---------------------------------------------------------
+# --- the round as owner of its messages (registered in conversations.tasks) ----------------
 
 
-async def message_sending(session: AsyncSession, msg: OutgoingMessage, now: datetime) -> None:
+async def send_context(session: AsyncSession, msg: OutgoingMessage) -> SendContext:
+    """The round's part of the policy's input, read fresh at each send."""
+    conversation = (
+        await ConversationRepository(session).get(msg.conversation_id)
+        if msg.conversation_id
+        else None
+    )
+    return SendContext(
+        conversation_active=conversation is None or conversation.state == ConversationState.ACTIVE,
+        windows=windows_of(conversation.windows).weekly if conversation else ALWAYS,
+    )
+
+
+async def message_claimed(session: AsyncSession, msg: OutgoingMessage, now: datetime) -> None:
     """About to hand the message to the gateway: from now on its reply may arrive (the
-    gateway can deliver before we even hear back), so the round starts awaiting it here."""
+    gateway can deliver before we even hear back), so the round starts awaiting it here, in
+    the claim's transaction."""
     rnd = await _round_of(session, msg)
-    if rnd is not None and rnd.state == "running" and msg.turn < rnd.exchanges:
+    if rnd is not None and rnd.state == RoundState.RUNNING and msg.turn < rnd.exchanges:
         sender = await session.get(Instance, msg.instance_id)
         row = await tenant_settings.get_or_create(session, rnd.tenant_id)
-        rnd.awaiting_instance_id = await _receiver_of(session, rnd, msg.instance_id)
+        rnd.awaiting_instance_id = await RoundRepository(session).other_member(
+            rnd.id, msg.instance_id
+        )
         rnd.awaiting_from_jid = sender.owner_jid if sender else None
         rnd.reply_deadline = now + timedelta(
             seconds=row.reply_timeout_s + human_seconds(msg.typing_ms / 1000)
         )
-        from mirage.conversations import tasks
-
         await jobs.defer(
             session,
-            tasks.check_timeout,
+            CHECK_TIMEOUT_JOB,
             schedule_at=rnd.reply_deadline,
             round_id=str(rnd.id),
             turn=msg.turn,
@@ -432,11 +496,50 @@ async def message_sending(session: AsyncSession, msg: OutgoingMessage, now: date
         )
 
 
-async def message_deferred(session: AsyncSession, msg: OutgoingMessage, decision: object) -> None:
-    if msg.conversation_id:
+async def on_send_outcome(
+    session: AsyncSession,
+    outgoing_id: uuid.UUID,
+    outcome: messaging.SendOutcome,
+    reason: str | None,
+    now: datetime,
+    rng: random.Random,
+) -> str:
+    """What the send pipeline reports about one of the round's messages. Idempotent: a round
+    that has moved on ignores it."""
+    msg = await messaging.get_message(session, outgoing_id)
+    if msg is None:
+        return "gone"
+    if outcome == messaging.SendOutcome.SENT:
+        await after_sent(session, msg, now, rng)
+    elif outcome == messaging.SendOutcome.DENIED:
+        await _end_round(session, msg, RoundState.BLOCKED, f"policy: {reason}", now, rng)
+    elif outcome == messaging.SendOutcome.FAILED:
+        error = msg.last_error or "send failed"
+        await _end_round(session, msg, RoundState.FAILED, error[:200], now, rng)
+    elif outcome == messaging.SendOutcome.UNKNOWN:
+        await _end_round(session, msg, RoundState.FAILED, "send outcome unknown", now, rng)
+    elif msg.conversation_id:  # deferred: only the dashboard needs to know
         await notify(
             session, msg.tenant_id, "conversation", msg.conversation_id, round_id=msg.round_id
         )
+    return str(outcome)
+
+
+async def after_sent(
+    session: AsyncSession, msg: OutgoingMessage, now: datetime, rng: random.Random
+) -> None:
+    """The message went out. The last one ends the round; otherwise the reply is already
+    awaited (set when the send was claimed, before the gateway could deliver it)."""
+    if msg.status != OutgoingStatus.SENT:
+        return
+    rnd = await _round_of(session, msg)
+    if rnd is None or rnd.state != RoundState.RUNNING:
+        return
+    rnd.turns_sent = max(rnd.turns_sent, msg.turn)
+    if rnd.turns_sent >= rnd.exchanges:
+        await finish(session, rnd, RoundState.COMPLETED, None, now, rng)
+        return
+    await notify(session, rnd.tenant_id, "conversation", rnd.conversation_id, round_id=rnd.id)
 
 
 async def _round_of(session: AsyncSession, msg: OutgoingMessage) -> Round | None:
@@ -445,18 +548,21 @@ async def _round_of(session: AsyncSession, msg: OutgoingMessage) -> Round | None
     return await RoundRepository(session).get(msg.round_id, for_update=True)
 
 
-async def message_denied(
-    session: AsyncSession, msg: OutgoingMessage, decision: object, now: datetime, rng: random.Random
+async def _end_round(
+    session: AsyncSession,
+    msg: OutgoingMessage,
+    state: RoundState,
+    outcome: str,
+    now: datetime,
+    rng: random.Random,
 ) -> None:
     rnd = await _round_of(session, msg)
-    if rnd is not None and rnd.state in ("planned", "running"):
-        reason = getattr(decision, "reason", None)
-        await finish(session, rnd, "blocked", f"policy: {reason}", now, rng)
+    if rnd is not None and rnd.state in (RoundState.PLANNED, RoundState.RUNNING):
+        await finish(session, rnd, state, outcome, now, rng)
 
 
-async def message_failed(
-    session: AsyncSession, msg: OutgoingMessage, error: str, now: datetime, rng: random.Random
-) -> None:
-    rnd = await _round_of(session, msg)
-    if rnd is not None and rnd.state in ("planned", "running"):
-        await finish(session, rnd, "failed", error[:200], now, rng)
+def owner() -> messaging.Owner:
+    """The round as the owner of ``warmup`` messages."""
+    return messaging.Owner(
+        outcome_job=OUTCOME_JOB, policy_context=send_context, on_claim=message_claimed
+    )

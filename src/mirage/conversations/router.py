@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from mirage.auth.deps import ApiPrincipal
 from mirage.auth.router import ERRORS
+from mirage.auth.service import require
 from mirage.conversations import service
 from mirage.conversations.schemas import (
     ConversationIn,
@@ -19,6 +20,7 @@ from mirage.conversations.schemas import (
     TurnOut,
 )
 from mirage.db.deps import DbSession
+from mirage.messaging import service as messaging
 
 router = APIRouter(tags=["conversations"], responses=ERRORS)
 
@@ -142,8 +144,5 @@ async def get_round(round_id: uuid.UUID, session: DbSession, principal: ApiPrinc
 async def policy_decisions(
     session: DbSession, principal: ApiPrincipal, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[DecisionOut]:
-    from mirage.auth.service import require
-    from mirage.conversations.repository import DecisionRepository
-
     require(principal, "read")
-    return [DecisionOut.model_validate(d) for d in await DecisionRepository(session).recent(limit)]
+    return [DecisionOut.model_validate(d) for d in await messaging.recent_decisions(session, limit)]

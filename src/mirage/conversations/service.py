@@ -13,35 +13,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mirage.auth.principal import Principal
 from mirage.auth.service import require
 from mirage.conversations import engine
-from mirage.conversations.repository import (
-    ConversationRepository,
-    DecisionRepository,
-    OutgoingRepository,
-    RoundRepository,
-)
+from mirage.conversations.repository import ConversationRepository, Participant, RoundRepository
 from mirage.conversations.schemas import ConversationIn
 from mirage.conversations.windows import DEFAULT_WINDOWS, parse_windows, to_json
-from mirage.instances.repository import InstanceRepository
+from mirage.instances import service as instances
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import Conflict, NotFound, ValidationFailed
+from mirage.messaging import service as messaging
 from mirage.models import (
     Conversation,
     ConversationParticipant,
-    Instance,
+    ConversationState,
     OutgoingMessage,
-    Persona,
     PolicyDecision,
     Round,
+    RoundState,
 )
 from mirage.models.tenancy import Role
 from mirage.ops import audit
-from mirage.personas.repository import PersonaRepository
+from mirage.personas import service as personas
 
 
 @dataclass(frozen=True)
 class ConversationView:
     conversation: Conversation
-    participants: Sequence[tuple[ConversationParticipant, Instance, Persona]]
+    participants: Sequence[Participant]
     last_round: Round | None
     next_message: OutgoingMessage | None
 
@@ -58,7 +54,7 @@ async def list_conversations(session: AsyncSession, principal: Principal) -> lis
                 c,
                 await repo.participants(c.id),
                 last.get(c.id),
-                await OutgoingRepository(session).next_planned(c.id),
+                await messaging.next_planned(session, c.id),
             )
         )
     return out
@@ -77,18 +73,24 @@ async def get_view(
         c,
         await repo.participants(c.id),
         last.get(c.id),
-        await OutgoingRepository(session).next_planned(c.id),
+        await messaging.next_planned(session, c.id),
     )
 
 
-async def _check_refs(session: AsyncSession, data: ConversationIn) -> None:
-    instances = InstanceRepository(session)
-    personas = PersonaRepository(session)
+async def _check_refs(session: AsyncSession, principal: Principal, data: ConversationIn) -> None:
     for p in data.participants:
-        if await instances.get(p.instance_id) is None:
-            raise ValidationFailed("a participant number does not exist", field="participants")
-        if await personas.get(p.persona_id) is None:
-            raise ValidationFailed("a participant persona does not exist", field="participants")
+        try:
+            await instances.get_instance(session, principal, p.instance_id)
+        except NotFound:
+            raise ValidationFailed(
+                "a participant number does not exist", field="participants"
+            ) from None
+        try:
+            await personas.get_persona(session, principal, p.persona_id)
+        except NotFound:
+            raise ValidationFailed(
+                "a participant persona does not exist", field="participants"
+            ) from None
 
 
 async def create_conversation(
@@ -98,7 +100,7 @@ async def create_conversation(
     repo = ConversationRepository(session)
     if await repo.by_name(data.name):
         raise Conflict("a conversation with this name already exists", field="name")
-    await _check_refs(session, data)
+    await _check_refs(session, principal, data)
     windows = to_json(parse_windows(data.windows if data.windows is not None else DEFAULT_WINDOWS))
     conversation = await repo.add(
         Conversation(
@@ -131,7 +133,7 @@ async def create_conversation(
         target_id=conversation.id,
         name=conversation.name,
     )
-    if conversation.state == "active":
+    if conversation.state == ConversationState.ACTIVE:
         await engine.plan(session, conversation, utcnow(), random.Random())
     return conversation
 
@@ -140,24 +142,28 @@ async def set_state(
     session: AsyncSession, principal: Principal, conversation_id: uuid.UUID, state: str
 ) -> Conversation:
     require(principal, "write", role=Role.OPERATOR)
-    if state not in ("active", "paused"):
+    if state not in tuple(ConversationState):
         raise ValidationFailed("state is active or paused", field="state")
     c = await ConversationRepository(session).get(conversation_id, for_update=True)
     if c is None:
         raise NotFound("conversation not found")
     if c.state == state:
         return c
-    c.state = state
+    c.state = ConversationState(state)
     now = utcnow()
     rng = random.Random()
-    if state == "paused":
+    if c.state == ConversationState.PAUSED:
         open_round = await RoundRepository(session).open_round(c.id)
         if open_round is not None:
-            for msg in await OutgoingRepository(session).for_round(open_round.id):
-                if msg.status == "planned":
-                    msg.status = "cancelled"
+            await messaging.cancel_planned_for_round(session, open_round.id)
             await engine.finish(
-                session, open_round, "cancelled", "conversation paused", now, rng, replan=False
+                session,
+                open_round,
+                RoundState.CANCELLED,
+                "conversation paused",
+                now,
+                rng,
+                replan=False,
             )
         c.next_round_at = None
     else:
@@ -167,7 +173,7 @@ async def set_state(
         session,
         tenant_id=principal.tenant_id,
         principal=principal,
-        action=f"conversation.{'pause' if state == 'paused' else 'resume'}",
+        action=f"conversation.{'pause' if c.state == ConversationState.PAUSED else 'resume'}",
         target_type="conversation",
         target_id=c.id,
     )
@@ -207,13 +213,11 @@ async def rounds(
 
 
 async def _detail(session: AsyncSession, r: Round) -> RoundDetail:
-    turns = list(await OutgoingRepository(session).for_round(r.id))
-    deliveries = await OutgoingRepository(session).statuses(
-        [t.provider_message_id for t in turns if t.provider_message_id]
+    turns = await messaging.messages_for_round(session, r.id)
+    deliveries = await messaging.delivery_statuses(
+        session, [t.provider_message_id for t in turns if t.provider_message_id]
     )
-    return RoundDetail(
-        r, turns, deliveries, list(await DecisionRepository(session).for_round(r.id))
-    )
+    return RoundDetail(r, turns, deliveries, await messaging.decisions_for_round(session, r.id))
 
 
 async def round_detail(

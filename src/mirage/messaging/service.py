@@ -1,39 +1,50 @@
-"""The send pipeline: re-check the policy at send time, claim, send (with 'composing' for
-the typing time), record the outcome — at most once, even if the worker dies mid-send.
+"""The send pipeline, for every purpose: re-check the policy at send time, claim, send (with
+'composing' for the typing time), record the outcome — at most once, even if the worker dies
+mid-send — and tell the message's owner what happened.
+
+Owners (a warm-up round today, a campaign tomorrow) create messages through ``plan_message``
+with their ``Purpose`` and register under it (``register_owner``, at import time): the policy
+context of their messages, what must happen atomically with the claim, and the name of the
+job that receives every outcome. Messaging never imports an owner.
 
 Three short transactions, never one held across the network call:
-  1. decide + claim (status ``sending``), committed before the gateway is called;
+  1. decide + claim (status ``sending``, flushed explicitly), committed before the gateway is
+     called;
   2. the gateway call (``sendText`` with ``delay`` = typing time: composing, then the text);
-  3. record the result and move the round on.
+  3. record the result, and defer the owner's outcome job in that same transaction.
 A job that finds its message already ``sending`` (its worker died) never re-sends blindly:
 it looks for the gateway's own record of the send (the SEND_MESSAGE webhook) instead.
 """
 
 from __future__ import annotations
 
-import random
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mirage.conversations import engine
-from mirage.conversations.repository import (
-    ConversationRepository,
-    DecisionRepository,
-    OutgoingRepository,
-)
-from mirage.conversations.windows import windows_of
 from mirage.db.engine import session_scope
 from mirage.instances import service as instances
 from mirage.instances.gateway import get_gateway
+from mirage.kit import jobs
 from mirage.kit.clock import human_seconds, utcnow
 from mirage.kit.logging import get_logger
-from mirage.models import Instance, OutgoingMessage, PolicyDecision, SystemFlag, Tenant
+from mirage.messaging.repository import DecisionRepository, OutgoingRepository, SendCounts
+from mirage.models import (
+    Instance,
+    OutgoingMessage,
+    OutgoingStatus,
+    PolicyDecision,
+    Purpose,
+    SystemFlag,
+    Tenant,
+)
+from mirage.models.messaging import FINAL_STATUSES
 from mirage.policy import (
-    ALWAYS,
     Decision,
     NumberState,
     SendContext,
@@ -55,6 +66,163 @@ log = get_logger(__name__)
 # How long a claimed send may stay unconfirmed before we stop waiting for its webhook.
 CONFIRM_GRACE = timedelta(minutes=3)
 RECHECK_AFTER = timedelta(seconds=20)
+SEND_JOB = "messaging.send_message"
+MAX_ATTEMPTS = 5
+
+
+# --- owners ------------------------------------------------------------------------------
+
+
+class SendOutcome(StrEnum):
+    """What a send came to, as the owner's outcome job receives it (``outcome=``)."""
+
+    SENT = "sent"
+    DEFERRED = "deferred"  # the policy moved it to later (``reason=``); it will be tried again
+    DENIED = "denied"  # the policy refused it (``reason=``); cancelled
+    FAILED = "failed"  # the gateway refused it; ``last_error`` says why
+    UNKNOWN = "unknown"  # claimed, never confirmed by the gateway: not re-sent
+
+
+PolicyContext = Callable[[AsyncSession, OutgoingMessage], Awaitable[SendContext]]
+ClaimHook = Callable[[AsyncSession, OutgoingMessage, datetime], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Owner:
+    """What the owner of a purpose gives the pipeline.
+
+    - ``outcome_job``: the registered name of the owner's job, deferred in the transaction
+      that records each outcome, with ``outgoing_id``, ``outcome`` (a ``SendOutcome``) and,
+      for policy outcomes, ``reason`` — ids and words only; it re-reads the message.
+    - ``policy_context``: the owner's part of the policy's input (is the conversation still
+      active, its windows), read fresh in the deciding transaction.
+    - ``on_claim``: run in the claim's own transaction, before the gateway is called. The
+      one thing that cannot wait for a job: the gateway may deliver — and a reply arrive —
+      before it even answers.
+    """
+
+    outcome_job: str
+    policy_context: PolicyContext
+    on_claim: ClaimHook | None = None
+
+
+_OWNERS: dict[Purpose, Owner] = {}
+
+
+def register_owner(purpose: Purpose, owner: Owner) -> None:
+    """Called by an owner when its module is imported (next to its outcome job)."""
+    _OWNERS[purpose] = owner
+
+
+def owner_of(purpose: Purpose) -> Owner:
+    """The owner of ``purpose``. Owners register when their job modules load; a worker loads
+    them all at start, anything else loads them on first use. None registered is a bug."""
+    if purpose not in _OWNERS:
+        jobs.app.perform_import_paths()  # type: ignore[no-untyped-call]
+    try:
+        return _OWNERS[Purpose(purpose)]
+    except KeyError:
+        raise LookupError(f"no owner is registered for {purpose!r} messages") from None
+
+
+async def _report(
+    session: AsyncSession, msg: OutgoingMessage, outcome: SendOutcome, reason: str | None = None
+) -> None:
+    await jobs.defer(
+        session,
+        owner_of(msg.purpose).outcome_job,
+        outgoing_id=str(msg.id),
+        outcome=outcome.value,
+        reason=reason,
+    )
+
+
+# --- what owners call --------------------------------------------------------------------
+
+
+async def plan_message(session: AsyncSession, msg: OutgoingMessage) -> OutgoingMessage:
+    """Store a planned message and schedule its send at ``planned_at`` (same transaction)."""
+    owner_of(msg.purpose)  # fail before anything is written, not at send time
+    msg.status = OutgoingStatus.PLANNED
+    await OutgoingRepository(session).add(msg)
+    await _schedule(session, msg, msg.planned_at)
+    return msg
+
+
+async def _schedule(session: AsyncSession, msg: OutgoingMessage, at: datetime) -> None:
+    # One send per number at a time: the job lock is the number.
+    await jobs.defer(
+        session, SEND_JOB, schedule_at=at, lock=f"send:{msg.instance_id}", outgoing_id=str(msg.id)
+    )
+
+
+async def schedule_step(session: AsyncSession, outgoing_id: uuid.UUID, at: datetime) -> None:
+    """Run the send job again at ``at`` (a deferred, retried or unconfirmed send)."""
+    msg = await OutgoingRepository(session).get(outgoing_id)
+    if msg is not None:
+        await _schedule(session, msg, at)
+
+
+async def get_message(
+    session: AsyncSession, outgoing_id: uuid.UUID, *, for_update: bool = False
+) -> OutgoingMessage | None:
+    return await OutgoingRepository(session).get(outgoing_id, for_update=for_update)
+
+
+async def messages_for_round(session: AsyncSession, round_id: uuid.UUID) -> list[OutgoingMessage]:
+    return list(await OutgoingRepository(session).for_round(round_id))
+
+
+async def cancel_planned_for_round(session: AsyncSession, round_id: uuid.UUID) -> None:
+    await OutgoingRepository(session).cancel_planned_for_round(round_id)
+
+
+async def next_planned(session: AsyncSession, conversation_id: uuid.UUID) -> OutgoingMessage | None:
+    return await OutgoingRepository(session).next_planned(conversation_id)
+
+
+async def recent_texts(session: AsyncSession) -> list[str]:
+    return await OutgoingRepository(session).recent_texts()
+
+
+async def delivery_statuses(session: AsyncSession, provider_ids: Sequence[str]) -> dict[str, str]:
+    return await OutgoingRepository(session).statuses(provider_ids)
+
+
+async def decisions_for_round(session: AsyncSession, round_id: uuid.UUID) -> list[PolicyDecision]:
+    return list(await DecisionRepository(session).for_round(round_id))
+
+
+async def recent_decisions(session: AsyncSession, limit: int = 50) -> list[PolicyDecision]:
+    return list(await DecisionRepository(session).recent(limit))
+
+
+async def send_counts(session: AsyncSession, instance_id: uuid.UUID, now: datetime) -> SendCounts:
+    """What a number has sent in the rolling hour and on the tenant's local day (the caps)."""
+    instance = await session.get(Instance, instance_id)
+    tenant = await session.get(Tenant, instance.tenant_id) if instance else None
+    if tenant is None:
+        raise LookupError("no such number")
+    return await _counts(session, instance_id, ZoneInfo(tenant.timezone), now)
+
+
+async def _counts(
+    session: AsyncSession, instance_id: uuid.UUID, zone: ZoneInfo, now: datetime
+) -> SendCounts:
+    return await OutgoingRepository(session).send_counts(
+        instance_id,
+        hour_ago=now - timedelta(hours=1),
+        day_start=local_day_start(now.astimezone(zone).date(), zone),
+    )
+
+
+def can_send(instance: Instance) -> bool:
+    """The number's own part of "this number can send now": connected (socket open, account
+    known). Its health, pauses and caps are rules of the policy engine, asked at each send."""
+    return instance.connected
+
+
+# --- the pipeline ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -65,6 +233,28 @@ class Step:
     again_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A claimed message: the plain values the gateway call needs. No ORM object outlives the
+    claim's transaction."""
+
+    outgoing_id: uuid.UUID
+    gateway_name: str
+    to_number: str
+    text: str
+    typing_ms: int
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PolicyInputs:
+    global_kill: bool
+    policy: TenantPolicy
+    number: NumberState
+    tenant: TenantLoad
+    ctx: SendContext
+
+
 async def global_kill_switch(session: AsyncSession) -> bool:
     flag = await session.get(SystemFlag, "kill_switch")
     return bool(flag and flag.value is True)
@@ -72,12 +262,12 @@ async def global_kill_switch(session: AsyncSession) -> bool:
 
 async def policy_inputs(
     session: AsyncSession, msg: OutgoingMessage, instance: Instance, now: datetime
-) -> tuple[bool, TenantPolicy, NumberState, TenantLoad, SendContext]:
+) -> PolicyInputs:
     """Everything the pure engine needs, read fresh: settings changes apply at once."""
     tenant = await session.get(Tenant, msg.tenant_id)
-    assert tenant is not None
+    if tenant is None:
+        raise LookupError("the message's tenant is gone")
     row = await tenant_settings.get_or_create(session, msg.tenant_id)
-    zone = ZoneInfo(tenant.timezone)
     policy = TenantPolicy(
         timezone=tenant.timezone,
         quiet_start=row.quiet_start,
@@ -91,33 +281,22 @@ async def policy_inputs(
         kill_switch=row.kill_switch,
     )
     outgoing = OutgoingRepository(session)
-    day_start = local_day_start(now.astimezone(zone).date(), zone)
-    hour, day, last = await outgoing.send_counts(
-        instance.id, hour_ago=now - timedelta(hours=1), day_start=day_start
-    )
+    counts = await _counts(session, instance.id, ZoneInfo(tenant.timezone), now)
     number = NumberState(
-        connected=instance.connected,
+        connected=can_send(instance),
         health=instance.health,
         paused=False,
         first_connected_at=instance.first_connected_at,
-        sent_last_hour=hour,
-        sent_today=day,
-        last_sent_at=last,
+        sent_last_hour=counts.last_hour,
+        sent_today=counts.today,
+        last_sent_at=counts.last_sent_at,
     )
     load = TenantLoad(
         sent_last_hour=await outgoing.tenant_sent_since(now - timedelta(hours=1)),
         last_sent_at=await outgoing.tenant_last_sent(),
     )
-    conversation = (
-        await ConversationRepository(session).get(msg.conversation_id)
-        if msg.conversation_id
-        else None
-    )
-    ctx = SendContext(
-        conversation_active=conversation is None or conversation.state == "active",
-        windows=windows_of(conversation.windows).weekly if conversation else ALWAYS,
-    )
-    return await global_kill_switch(session), policy, number, load, ctx
+    ctx = await owner_of(msg.purpose).policy_context(session, msg)
+    return PolicyInputs(await global_kill_switch(session), policy, number, load, ctx)
 
 
 async def _record(session: AsyncSession, msg: OutgoingMessage, decision: Decision) -> None:
@@ -136,51 +315,63 @@ async def _record(session: AsyncSession, msg: OutgoingMessage, decision: Decisio
     )
 
 
-async def _decide_and_claim(
-    outgoing_id: uuid.UUID, now: datetime, rng: random.Random
-) -> tuple[Step | None, OutgoingMessage | None]:
-    """Transaction 1. Returns a final step, or the claimed message to send."""
+async def _decide_and_claim(outgoing_id: uuid.UUID, now: datetime) -> Step | Claim:
+    """Transaction 1: a final step, or the claim — committed when this returns."""
     async with session_scope() as session:
         outgoing = OutgoingRepository(session)
         msg = await outgoing.get(outgoing_id, for_update=True)
-        if msg is None or msg.status in ("sent", "failed", "cancelled", "unknown"):
-            return Step("nothing-to-do"), None
+        if msg is None or msg.status in FINAL_STATUSES:
+            return Step("nothing-to-do")
         instance = await session.get(Instance, msg.instance_id)
         if instance is None:
-            msg.status = "cancelled"
-            return Step("number-gone"), None
-        if msg.status == "sending":
-            return await _reconcile(session, msg, instance, now, rng), None
+            msg.status = OutgoingStatus.CANCELLED
+            return Step("number-gone")
+        if msg.status == OutgoingStatus.SENDING:
+            return await _reconcile(session, msg, instance, now)
         if msg.planned_at > now + timedelta(seconds=1):
-            return Step("early", msg.planned_at), None
-        kill, policy, number, load, ctx = await policy_inputs(session, msg, instance, now)
-        decision = decide(now, global_kill=kill, policy=policy, number=number, tenant=load, ctx=ctx)
+            return Step("early", msg.planned_at)
+        inputs = await policy_inputs(session, msg, instance, now)
+        decision = decide(
+            now,
+            global_kill=inputs.global_kill,
+            policy=inputs.policy,
+            number=inputs.number,
+            tenant=inputs.tenant,
+            ctx=inputs.ctx,
+        )
         if decision.action == "defer":
             await _record(session, msg, decision)
             at = decision.until or now + timedelta(minutes=5)
             msg.planned_at = at
-            await engine.message_deferred(session, msg, decision)
-            return Step(f"deferred:{decision.reason}", at), None
+            await _report(session, msg, SendOutcome.DEFERRED, decision.reason)
+            return Step(f"deferred:{decision.reason}", at)
         if decision.action == "deny":
             await _record(session, msg, decision)
-            msg.status = "cancelled"
+            msg.status = OutgoingStatus.CANCELLED
             msg.last_error = f"denied: {decision.reason}"
-            await engine.message_denied(session, msg, decision, now, rng)
-            return Step(f"denied:{decision.reason}"), None
-        msg.status = "sending"
+            await _report(session, msg, SendOutcome.DENIED, decision.reason)
+            return Step(f"denied:{decision.reason}")
+        # The claim: written now, explicitly, and committed when this transaction ends —
+        # before the gateway is called, whoever owns the message.
+        msg.status = OutgoingStatus.SENDING
         msg.claimed_at = now
         msg.attempts += 1
-        await engine.message_sending(session, msg, now)
-        session.expunge(msg)
-        return None, msg
+        await outgoing.save()
+        on_claim = owner_of(msg.purpose).on_claim
+        if on_claim is not None:
+            await on_claim(session, msg, now)
+        return Claim(
+            outgoing_id=msg.id,
+            gateway_name=instance.gateway_name,
+            to_number=msg.to_number,
+            text=msg.text,
+            typing_ms=msg.typing_ms,
+            token=instances.instance_token(instance),
+        )
 
 
 async def _reconcile(
-    session: AsyncSession,
-    msg: OutgoingMessage,
-    instance: Instance,
-    now: datetime,
-    rng: random.Random,
+    session: AsyncSession, msg: OutgoingMessage, instance: Instance, now: datetime
 ) -> Step:
     """A send was claimed but its outcome never recorded (worker died, or the gateway timed
     out): trust only the gateway's own record of it; never send a second copy."""
@@ -190,20 +381,20 @@ async def _reconcile(
         instance.id, to_jids, msg.text, since
     )
     if record is not None:
-        await _mark_sent(session, msg, record.provider_message_id, now, rng)
+        await _mark_sent(session, msg, record.provider_message_id, now)
         return Step("confirmed-from-webhook")
     if msg.claimed_at is not None and now - msg.claimed_at > CONFIRM_GRACE:
-        msg.status = "unknown"
+        msg.status = OutgoingStatus.UNKNOWN
         msg.last_error = "outcome unknown: no record of the send arrived; not re-sent"
-        await engine.message_failed(session, msg, "send outcome unknown", now, rng)
+        await _report(session, msg, SendOutcome.UNKNOWN)
         return Step("unknown")
     return Step("awaiting-confirmation", now + RECHECK_AFTER)
 
 
 async def _mark_sent(
-    session: AsyncSession, msg: OutgoingMessage, provider_id: str, now: datetime, rng: random.Random
+    session: AsyncSession, msg: OutgoingMessage, provider_id: str, now: datetime
 ) -> None:
-    msg.status = "sent"
+    msg.status = OutgoingStatus.SENT
     msg.sent_at = now
     msg.provider_message_id = provider_id
     msg.last_error = None
@@ -211,29 +402,22 @@ async def _mark_sent(
     if instance is not None and instance.consecutive_send_failures:
         instance.consecutive_send_failures = 0
         await instances.reassess(session, instance)
-    await engine.after_sent(session, msg, now, rng)
+    await _report(session, msg, SendOutcome.SENT)
 
 
-async def send_outgoing(outgoing_id: uuid.UUID, *, rng: random.Random | None = None) -> Step:
+async def send_outgoing(outgoing_id: uuid.UUID) -> Step:
     """Run one step of a planned message's life; the job re-runs itself at ``again_at``."""
-    rng = rng or random.Random()
-    now = utcnow()
-    step, msg = await _decide_and_claim(outgoing_id, now, rng)
-    if step is not None:
-        return step
-    assert msg is not None
-    async with session_scope() as session:
-        instance = await session.get(Instance, msg.instance_id)
-        assert instance is not None
-        name, token = instance.gateway_name, instances.instance_token(instance)
+    claim = await _decide_and_claim(outgoing_id, utcnow())
+    if isinstance(claim, Step):
+        return claim
     try:
         # `delay` makes the gateway show "composing" for the typing time, then send.
         result = await get_gateway().send_text(
-            name,
-            msg.to_number,
-            msg.text,
-            delay_ms=int(human_seconds(msg.typing_ms / 1000) * 1000),
-            token=token,
+            claim.gateway_name,
+            claim.to_number,
+            claim.text,
+            delay_ms=int(human_seconds(claim.typing_ms / 1000) * 1000),
+            token=claim.token,
         )
     except SendOutcomeUnknown as exc:
         log.warning("send.outcome_unknown", outgoing_id=str(outgoing_id), error=str(exc))
@@ -245,16 +429,15 @@ async def send_outgoing(outgoing_id: uuid.UUID, *, rng: random.Random | None = N
         return await _release(outgoing_id, f"{type(exc).__name__}: {exc}", retry=False)
     async with session_scope() as session:
         stored = await OutgoingRepository(session).get(outgoing_id, for_update=True)
-        if stored is not None and stored.status == "sending":
-            await _mark_sent(session, stored, result.message_id, utcnow(), rng)
+        if stored is not None and stored.status == OutgoingStatus.SENDING:
+            await _mark_sent(session, stored, result.message_id, utcnow())
     return Step("sent")
 
 
 async def _release(outgoing_id: uuid.UUID, error: str, *, retry: bool) -> Step:
-    rng = random.Random()
     async with session_scope() as session:
         msg = await OutgoingRepository(session).get(outgoing_id, for_update=True)
-        if msg is None or msg.status != "sending":
+        if msg is None or msg.status != OutgoingStatus.SENDING:
             return Step("moved-on")
         msg.last_error = error[:300]
         instance = await session.get(Instance, msg.instance_id, with_for_update=True)
@@ -262,13 +445,23 @@ async def _release(outgoing_id: uuid.UUID, error: str, *, retry: bool) -> Step:
             instance.consecutive_send_failures += 1
             instance.last_send_failure_at = utcnow()
             await instances.reassess(session, instance)
-        if retry and msg.attempts < 5:
-            msg.status = "planned"
+        if retry and msg.attempts < MAX_ATTEMPTS:
+            msg.status = OutgoingStatus.PLANNED
             msg.planned_at = utcnow() + timedelta(seconds=30 * msg.attempts)
             return Step("retry", msg.planned_at)
-        msg.status = "failed"
-        await engine.message_failed(session, msg, error, utcnow(), rng)
+        msg.status = OutgoingStatus.FAILED
+        await _report(session, msg, SendOutcome.FAILED)
         return Step("failed")
 
 
-__all__ = ["Step", "send_outgoing"]
+__all__ = [
+    "Owner",
+    "Purpose",
+    "SendOutcome",
+    "Step",
+    "can_send",
+    "plan_message",
+    "register_owner",
+    "send_counts",
+    "send_outgoing",
+]

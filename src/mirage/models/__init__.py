@@ -6,15 +6,16 @@ from mirage.models.auth import ApiToken, UserSession
 from mirage.models.conversations import (
     Conversation,
     ConversationParticipant,
-    OutgoingMessage,
+    ConversationState,
     Persona,
-    PolicyDecision,
     Round,
     RoundMember,
+    RoundState,
     SystemFlag,
     TenantSettings,
 )
 from mirage.models.instances import Instance, Message, WebhookEvent
+from mirage.models.messaging import OutgoingMessage, OutgoingStatus, PolicyDecision, Purpose
 from mirage.models.tenancy import ROLES, Membership, Role, Tenant, User
 
 __all__ = [
@@ -24,15 +25,19 @@ __all__ = [
     "Base",
     "Conversation",
     "ConversationParticipant",
+    "ConversationState",
     "Instance",
     "Membership",
     "Message",
     "OutgoingMessage",
+    "OutgoingStatus",
     "Persona",
     "PolicyDecision",
+    "Purpose",
     "Role",
     "Round",
     "RoundMember",
+    "RoundState",
     "SystemFlag",
     "Tenant",
     "TenantSettings",

@@ -1,10 +1,11 @@
-"""Warm-up conversations: personas, conversations between own numbers, rounds, planned
-outgoing messages, policy decisions, tenant settings and global flags."""
+"""Warm-up conversations: personas, conversations between own numbers, rounds, tenant
+settings and global flags. (Outgoing messages and policy decisions: ``models.messaging``.)"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, time
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -26,9 +27,26 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mirage.db.base import Base, IdMixin, TimestampMixin
+from mirage.db.types import str_enum
 
-ROUND_STATES = ("planned", "running", "completed", "timed_out", "blocked", "failed", "cancelled")
-OUTGOING_STATES = ("planned", "sending", "sent", "unknown", "failed", "cancelled")
+
+class RoundState(StrEnum):
+    PLANNED = "planned"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    TIMED_OUT = "timed_out"
+    BLOCKED = "blocked"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+OPEN_ROUND_STATES = (RoundState.PLANNED, RoundState.RUNNING)
+ROUND_STATES = tuple(s.value for s in RoundState)
+
+
+class ConversationState(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
 
 
 def _tenant_fk() -> Mapped[uuid.UUID]:
@@ -81,7 +99,9 @@ class Conversation(IdMixin, TimestampMixin, Base):
     rounds_per_window: Mapped[int] = mapped_column(Integer, nullable=False, server_default="3")
     # {"0": [["08:00", "12:00"], ...], ...} weekday (0 = Monday) → local time ranges.
     windows: Mapped[dict[str, list[list[str]]]] = mapped_column(JSONB, nullable=False)
-    state: Mapped[str] = mapped_column(String(10), nullable=False, server_default="active")
+    state: Mapped[ConversationState] = mapped_column(
+        str_enum(ConversationState, 10), nullable=False, server_default="active"
+    )
     next_round_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_round_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -124,7 +144,9 @@ class Round(IdMixin, TimestampMixin, Base):
     conversation_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
     )
-    state: Mapped[str] = mapped_column(String(12), nullable=False, server_default="planned")
+    state: Mapped[RoundState] = mapped_column(
+        str_enum(RoundState, 12), nullable=False, server_default="planned"
+    )
     topic: Mapped[str] = mapped_column(String(80), nullable=False)
     exchanges: Mapped[int] = mapped_column(Integer, nullable=False)  # messages in the round
     turns_sent: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
@@ -161,65 +183,6 @@ class RoundMember(IdMixin, Base):
         UUID(as_uuid=True), ForeignKey("instances.id", ondelete="CASCADE"), nullable=False
     )
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
-
-
-class OutgoingMessage(IdMixin, TimestampMixin, Base):
-    """A message Mirage plans to send: generated, timed, policy-checked, sent at most once."""
-
-    __tablename__ = "outgoing_messages"
-    __table_args__ = (
-        CheckConstraint(f"status in {OUTGOING_STATES!r}", name="status_valid"),
-        Index("ix_outgoing_tenant_round", "tenant_id", "round_id", "created_at"),
-        Index("ix_outgoing_tenant_status", "tenant_id", "status", "planned_at"),
-        Index("ix_outgoing_instance_sent", "tenant_id", "instance_id", "sent_at"),
-    )
-
-    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
-    instance_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("instances.id", ondelete="CASCADE"), nullable=False
-    )
-    round_id: Mapped[uuid.UUID | None] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("rounds.id", ondelete="CASCADE")
-    )
-    conversation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    persona_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    to_number: Mapped[str] = mapped_column(String(32), nullable=False)
-    text: Mapped[str] = mapped_column(Text, nullable=False)
-    turn: Mapped[int] = mapped_column(Integer, nullable=False)
-    status: Mapped[str] = mapped_column(String(10), nullable=False, server_default="planned")
-    planned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    read_ms: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
-    think_ms: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
-    typing_ms: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
-    generation_source: Mapped[str | None] = mapped_column(String(10))
-    fallback_reason: Mapped[str | None] = mapped_column(String(200))
-    repetition_score: Mapped[float | None] = mapped_column(Float)
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    provider_message_id: Mapped[str | None] = mapped_column(String(128))
-    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
-    last_error: Mapped[str | None] = mapped_column(String(300))
-
-
-class PolicyDecision(IdMixin, TimestampMixin, Base):
-    """Every defer or deny, with its reason (visible in the dashboard)."""
-
-    __tablename__ = "policy_decisions"
-    __table_args__ = (
-        CheckConstraint("action in ('defer', 'deny')", name="action_valid"),
-        Index("ix_policy_decisions_tenant", "tenant_id", "created_at"),
-        Index("ix_policy_decisions_round", "tenant_id", "round_id"),
-    )
-
-    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
-    instance_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    conversation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    round_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    outgoing_message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    action: Mapped[str] = mapped_column(String(8), nullable=False)
-    reason: Mapped[str] = mapped_column(String(40), nullable=False)
-    until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    detail: Mapped[str | None] = mapped_column(String(300))
 
 
 class TenantSettings(IdMixin, Base):

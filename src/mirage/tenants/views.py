@@ -17,6 +17,7 @@ from mirage.db.deps import DbSession
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import DomainError, ValidationFailed
 from mirage.kit.i18n import N_, Message
+from mirage.messaging import service as messaging
 from mirage.models.tenancy import Role
 from mirage.ops import service as ops_service
 from mirage.tenants.repository import MembershipRepository
@@ -54,13 +55,12 @@ async def _settings_context(session: DbSession, principal: DashboardPrincipal) -
     from mirage.ops.repository import AuditRepository
 
     is_admin = principal.role.at_least(Role.ADMIN)
-    from mirage.conversations.repository import DecisionRepository
     from mirage.tenants import settings as tenant_settings
 
     cadence = await tenant_settings.get_or_create(session, principal.tenant_id)
     return {
         "cadence": cadence,
-        "decisions": await DecisionRepository(session).recent(15),
+        "decisions": await messaging.recent_decisions(session, 15),
         "members": await MembershipRepository(session).members(),
         "tokens": await auth_service.list_tokens(session, principal),
         "audit": await AuditRepository(session).recent(15) if is_admin else [],

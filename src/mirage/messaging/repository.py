@@ -1,0 +1,179 @@
+"""Queries for outgoing messages and policy decisions (under RLS)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mirage.models import Message, OutgoingMessage, OutgoingStatus, PolicyDecision
+from mirage.models.messaging import COUNTED_STATUSES
+
+# The gateway's delivery ranks (messages.status_rank) by name.
+_DELIVERY = {
+    0: "ERROR",
+    1: "PENDING",
+    2: "SERVER_ACK",
+    3: "DELIVERY_ACK",
+    4: "READ",
+    5: "PLAYED",
+    6: "DELETED",
+}
+
+
+class SendCounts(NamedTuple):
+    """What one number has sent: the caps' inputs."""
+
+    last_hour: int
+    today: int
+    last_sent_at: datetime | None
+
+
+class OutgoingRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, msg: OutgoingMessage) -> OutgoingMessage:
+        self.session.add(msg)
+        await self.session.flush()
+        return msg
+
+    async def get(
+        self, outgoing_id: uuid.UUID, *, for_update: bool = False
+    ) -> OutgoingMessage | None:
+        stmt = select(OutgoingMessage).where(OutgoingMessage.id == outgoing_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def save(self) -> None:
+        """Write pending changes now (within the transaction), not at some later query."""
+        await self.session.flush()
+
+    async def for_round(self, round_id: uuid.UUID) -> Sequence[OutgoingMessage]:
+        stmt = (
+            select(OutgoingMessage)
+            .where(OutgoingMessage.round_id == round_id)
+            .order_by(OutgoingMessage.turn)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def cancel_planned_for_round(self, round_id: uuid.UUID) -> None:
+        await self.session.execute(
+            update(OutgoingMessage)
+            .where(
+                OutgoingMessage.round_id == round_id,
+                OutgoingMessage.status == OutgoingStatus.PLANNED,
+            )
+            .values(status=OutgoingStatus.CANCELLED)
+            .execution_options(synchronize_session="fetch")
+        )
+
+    async def next_planned(self, conversation_id: uuid.UUID) -> OutgoingMessage | None:
+        stmt = (
+            select(OutgoingMessage)
+            .where(
+                OutgoingMessage.conversation_id == conversation_id,
+                OutgoingMessage.status == OutgoingStatus.PLANNED,
+            )
+            .order_by(OutgoingMessage.planned_at)
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def recent_texts(self, limit: int = 300) -> list[str]:
+        """The tenant's latest texts (sent or planned): the repetition guard's memory."""
+        stmt = (
+            select(OutgoingMessage.text)
+            .where(
+                OutgoingMessage.status.in_(
+                    (OutgoingStatus.PLANNED, OutgoingStatus.SENDING, OutgoingStatus.SENT)
+                )
+            )
+            .order_by(OutgoingMessage.created_at.desc())
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def send_counts(
+        self, instance_id: uuid.UUID, *, hour_ago: datetime, day_start: datetime
+    ) -> SendCounts:
+        stmt = select(
+            func.count(OutgoingMessage.id).filter(OutgoingMessage.sent_at >= hour_ago),
+            func.count(OutgoingMessage.id).filter(OutgoingMessage.sent_at >= day_start),
+            func.max(OutgoingMessage.sent_at),
+        ).where(
+            OutgoingMessage.instance_id == instance_id,
+            OutgoingMessage.status.in_(COUNTED_STATUSES),
+        )
+        hour, day, last = (await self.session.execute(stmt)).one()
+        return SendCounts(int(hour), int(day), last)
+
+    async def tenant_sent_since(self, since: datetime) -> int:
+        stmt = select(func.count(OutgoingMessage.id)).where(
+            OutgoingMessage.sent_at >= since,
+            OutgoingMessage.status.in_(COUNTED_STATUSES),
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def tenant_last_sent(self) -> datetime | None:
+        stmt = select(func.max(OutgoingMessage.sent_at))
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def find_sent_record(
+        self, instance_id: uuid.UUID, to_jids: Sequence[str], text: str, since: datetime
+    ) -> Message | None:
+        """The gateway's own record of a send (SEND_MESSAGE webhook): proof it went out."""
+        stmt = (
+            select(Message)
+            .where(
+                Message.instance_id == instance_id,
+                Message.from_me.is_(True),
+                or_(
+                    Message.remote_jid.in_(list(to_jids)), Message.remote_jid_alt.in_(list(to_jids))
+                ),
+                Message.text == text,
+                Message.created_at >= since,
+            )
+            .order_by(Message.created_at)
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def statuses(self, provider_ids: Sequence[str]) -> dict[str, str]:
+        if not provider_ids:
+            return {}
+        stmt = (
+            select(Message.provider_message_id, func.max(Message.status_rank))
+            .where(Message.provider_message_id.in_(list(provider_ids)))
+            .group_by(Message.provider_message_id)
+        )
+        return {
+            pid: _DELIVERY.get(rank, "PENDING")
+            for pid, rank in (await self.session.execute(stmt)).all()
+        }
+
+
+class DecisionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, decision: PolicyDecision) -> None:
+        self.session.add(decision)
+        await self.session.flush()
+
+    async def for_round(self, round_id: uuid.UUID) -> Sequence[PolicyDecision]:
+        stmt = (
+            select(PolicyDecision)
+            .where(PolicyDecision.round_id == round_id)
+            .order_by(PolicyDecision.created_at)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def recent(self, limit: int = 50) -> Sequence[PolicyDecision]:
+        stmt = select(PolicyDecision).order_by(PolicyDecision.created_at.desc()).limit(limit)
+        return (await self.session.execute(stmt)).scalars().all()
