@@ -122,6 +122,8 @@ async def test_job_arguments_carry_ids_only(
     tasks = {v for t, c, v in rows if (t, c) == ("procrastinate_jobs", "task_name")}
     # The flows that matter ran: replies woke the round through on_inbound jobs.
     assert {"conversations.on_inbound", "messaging.send_message"} <= tasks, tasks
+    # … and turns were composed, and send outcomes reported to the round, by jobs too.
+    assert {"conversations.compose_turn", "conversations.on_send_outcome"} <= tasks, tasks
     assert any("message_id" in a for a in jobs if isinstance(a, dict))
 
     pii = _personal_data(bootstrap_conninfo)

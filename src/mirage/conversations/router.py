@@ -21,6 +21,7 @@ from mirage.conversations.schemas import (
 )
 from mirage.db.deps import DbSession
 from mirage.messaging import service as messaging
+from mirage.models import ConversationState
 
 router = APIRouter(tags=["conversations"], responses=ERRORS)
 
@@ -113,7 +114,7 @@ async def delete_conversation(
 async def pause(
     conversation_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
 ) -> ConversationOut:
-    await service.set_state(session, principal, conversation_id, "paused")
+    await service.set_state(session, principal, conversation_id, ConversationState.PAUSED)
     return _out(await service.get_view(session, principal, conversation_id))
 
 
@@ -121,7 +122,7 @@ async def pause(
 async def resume(
     conversation_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
 ) -> ConversationOut:
-    await service.set_state(session, principal, conversation_id, "active")
+    await service.set_state(session, principal, conversation_id, ConversationState.ACTIVE)
     return _out(await service.get_view(session, principal, conversation_id))
 
 

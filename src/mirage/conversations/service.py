@@ -139,7 +139,10 @@ async def create_conversation(
 
 
 async def set_state(
-    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID, state: str
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: uuid.UUID,
+    state: ConversationState | str,
 ) -> Conversation:
     require(principal, "write", role=Role.OPERATOR)
     if state not in tuple(ConversationState):

@@ -20,6 +20,7 @@ from mirage.instances import service as instances
 from mirage.kit.errors import DomainError
 from mirage.kit.i18n import N_
 from mirage.kit.live import Renderer
+from mirage.models import ConversationState
 from mirage.models.tenancy import Role
 from mirage.personas import service as personas
 from mirage.web.csrf import csrf_protect
@@ -127,7 +128,7 @@ async def rounds_fragment(
 async def pause(
     session: DbSession, principal: DashboardPrincipal, conversation_id: uuid.UUID
 ) -> Response:
-    await service.set_state(session, principal, conversation_id, "paused")
+    await service.set_state(session, principal, conversation_id, ConversationState.PAUSED)
     return RedirectResponse(f"/conversations/{conversation_id}", status_code=303)
 
 
@@ -135,7 +136,7 @@ async def pause(
 async def resume(
     session: DbSession, principal: DashboardPrincipal, conversation_id: uuid.UUID
 ) -> Response:
-    await service.set_state(session, principal, conversation_id, "active")
+    await service.set_state(session, principal, conversation_id, ConversationState.ACTIVE)
     return RedirectResponse(f"/conversations/{conversation_id}", status_code=303)
 
 
