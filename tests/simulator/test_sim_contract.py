@@ -565,6 +565,9 @@ async def test_refused_and_presence_payloads(sim: SimulatorHarness) -> None:
     )
     assert_shape(refused.data, CONNECTION_REFUSED)
 
+    # Back to the usual QR timing: a 2-code, 50 ms limit would refuse the next pairings
+    # whenever the machine is slower than 100 ms between connect and scan.
+    await sim.reset()
     await sim.pair("a")
     b = await sim.pair("b")
     await sim.http.post(
