@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import uuid
 
+from procrastinate import RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,8 @@ from mirage.messaging import service as messaging
 from mirage.models import Conversation, ConversationState, Purpose
 
 log = get_logger(__name__)
+# Jobs a round cannot go on without (a lost one would strand it) retry; both are idempotent.
+MUST_RUN = RetryStrategy(max_attempts=5, wait=2, exponential_wait=2)
 
 
 @app.periodic(cron="* * * * *", periodic_id="schedule_conversations")
@@ -87,7 +90,7 @@ async def on_inbound(
     )
 
 
-@app.task(name=engine.COMPOSE_TURN_JOB, queue="default")
+@app.task(name=engine.COMPOSE_TURN_JOB, queue="default", retry=MUST_RUN)
 async def compose_turn(
     *,
     tenant_id: str,
@@ -121,7 +124,7 @@ async def check_timeout(session: AsyncSession, *, round_id: str, turn: int) -> s
     return await engine.check_timeout(session, uuid.UUID(round_id), turn, utcnow(), random.Random())
 
 
-@app.task(name=engine.OUTCOME_JOB, queue="default")
+@app.task(name=engine.OUTCOME_JOB, queue="default", retry=MUST_RUN)
 @tenant_job
 async def on_send_outcome(
     session: AsyncSession, *, outgoing_id: str, outcome: str, reason: str | None = None
