@@ -170,6 +170,65 @@ def tenant_settings(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID
     return rid
 
 
+def contacts(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into contacts (id, tenant_id, name, phone_e164, legal_basis, consent_state, "
+        "provenance_source, provenance_at) values (%s, %s, 'rls', %s, 'consent', 'granted', "
+        "'rls', now())",
+        (rid, tenant_id, "+55119" + str(rid.int % 10**8).zfill(8)),
+    )
+    return rid
+
+
+def tags(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into tags (id, tenant_id, name) values (%s, %s, %s)",
+        (rid, tenant_id, f"t-{rid.hex[:8]}"),
+    )
+    return rid
+
+
+def contact_tags(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into contact_tags (id, tenant_id, contact_id, tag_id) values (%s, %s, %s, %s)",
+        (rid, tenant_id, contacts(conn, tenant_id), tags(conn, tenant_id)),
+    )
+    return rid
+
+
+def consent_events(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into consent_events (id, tenant_id, contact_id, kind, legal_basis, source) "
+        "values (%s, %s, %s, 'basis_recorded', 'consent', 'rls')",
+        (rid, tenant_id, contacts(conn, tenant_id)),
+    )
+    return rid
+
+
+def suppressions(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into suppressions (id, tenant_id, phone_hash, reason, source) "
+        "values (%s, %s, %s, 'manual', 'rls')",
+        (rid, tenant_id, rid.hex * 2),
+    )
+    return rid
+
+
+def data_requests(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into data_requests (id, tenant_id, kind, subject_kind, subject_hash) "
+        "values (%s, %s, 'find', 'phone', %s)",
+        (rid, tenant_id, rid.hex * 2),
+    )
+    return rid
+
+
 def tenant(conn: psycopg.Connection) -> uuid.UUID:
     tid = uuid.uuid4()
     conn.execute(
@@ -193,4 +252,10 @@ FACTORIES: dict[str, Factory] = {
     "outgoing_messages": outgoing_messages,
     "policy_decisions": policy_decisions,
     "tenant_settings": tenant_settings,
+    "contacts": contacts,
+    "tags": tags,
+    "contact_tags": contact_tags,
+    "consent_events": consent_events,
+    "suppressions": suppressions,
+    "data_requests": data_requests,
 }

@@ -108,12 +108,25 @@ def test_isolation_matrix(bootstrap_conninfo: str, table: str) -> None:
                 == 0
             )  # type: ignore[index]
 
-            upd = conn.execute(
-                sql.SQL("update {} set tenant_id = tenant_id where id = %s").format(t), (row_b,)
-            )
-            assert upd.rowcount == 0, f"{table}: A updated B's row"
-            dele = conn.execute(sql.SQL("delete from {} where id = %s").format(t), (row_b,))
-            assert dele.rowcount == 0, f"{table}: A deleted B's row"
+            append_only = not conn.execute(
+                "select has_table_privilege('mirage_app', %s, 'UPDATE')", (table,)
+            ).fetchone()[0]  # type: ignore[index]
+            if append_only:
+                # An append-only table (the consent ledger): no UPDATE/DELETE at all.
+                for stmt in (
+                    "update {} set tenant_id = tenant_id where id = %s",
+                    "delete from {} where id = %s",
+                ):
+                    with pytest.raises(errors.InsufficientPrivilege), conn.transaction():
+                        conn.execute(sql.SQL(stmt).format(t), (row_b,))
+            else:
+                upd = conn.execute(
+                    sql.SQL("update {} set tenant_id = tenant_id where id = %s").format(t),
+                    (row_b,),
+                )
+                assert upd.rowcount == 0, f"{table}: A updated B's row"
+                dele = conn.execute(sql.SQL("delete from {} where id = %s").format(t), (row_b,))
+                assert dele.rowcount == 0, f"{table}: A deleted B's row"
 
             # Inserting a row for B (a copy of A's row relabelled) is rejected.
             cols = [

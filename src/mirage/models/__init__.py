@@ -3,6 +3,18 @@
 from mirage.db.base import Base
 from mirage.models.audit import AuditEvent
 from mirage.models.auth import ApiToken, UserSession
+from mirage.models.contacts import (
+    ConsentEvent,
+    ConsentEventKind,
+    ConsentState,
+    Contact,
+    ContactTag,
+    DataRequest,
+    DataRequestKind,
+    LegalBasis,
+    Suppression,
+    Tag,
+)
 from mirage.models.conversations import (
     Conversation,
     ConversationParticipant,
@@ -19,6 +31,16 @@ from mirage.models.messaging import OutgoingMessage, OutgoingStatus, PolicyDecis
 from mirage.models.tenancy import ROLES, Membership, Role, Tenant, User
 
 __all__ = [
+    "ConsentEvent",
+    "ConsentEventKind",
+    "ConsentState",
+    "Contact",
+    "ContactTag",
+    "DataRequest",
+    "DataRequestKind",
+    "LegalBasis",
+    "Suppression",
+    "Tag",
     "ROLES",
     "ApiToken",
     "AuditEvent",

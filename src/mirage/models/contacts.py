@@ -1,0 +1,212 @@
+"""Contacts and the consent ledger: contacts, tags, consent events, the tenant-wide
+suppression list (keyed hashes that outlive the contact) and data-subject requests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mirage.db.base import Base, IdMixin, TimestampMixin
+from mirage.db.types import str_enum
+
+
+class LegalBasis(StrEnum):
+    CONSENT = "consent"
+    LEGITIMATE_INTEREST = "legitimate_interest"
+
+
+class ConsentState(StrEnum):
+    GRANTED = "granted"  # consent given (basis "consent")
+    REVOKED = "revoked"  # consent withdrawn: not to be messaged on that basis
+    NONE = "none"  # no consent recorded (basis "legitimate_interest")
+
+
+class ConsentEventKind(StrEnum):
+    BASIS_RECORDED = "basis_recorded"
+    CONSENT_GRANTED = "consent_granted"
+    CONSENT_REVOKED = "consent_revoked"
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+
+
+class DataRequestKind(StrEnum):
+    FIND = "find"
+    EXPORT = "export"
+    ERASE = "erase"
+
+
+def _tenant_fk() -> Mapped[uuid.UUID]:
+    return mapped_column(
+        UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    )
+
+
+# Lower-cased name, phone and e-mail in one expression, so a single trigram index answers
+# "contains" searches over all three. An expression index, not a generated column: queries
+# must repeat this exact text for the planner to use the index.
+SEARCH_EXPR = "lower(coalesce(name, '') || ' ' || phone_e164 || ' ' || coalesce(email, ''))"
+
+
+class Contact(IdMixin, TimestampMixin, Base):
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "phone_e164", name="uq_contacts_tenant_phone"),
+        CheckConstraint(
+            "legal_basis in ('consent', 'legitimate_interest')", name="legal_basis_valid"
+        ),
+        CheckConstraint("consent_state in ('granted', 'revoked', 'none')", name="consent_valid"),
+        CheckConstraint("phone_e164 ~ '^\\+[1-9][0-9]{6,14}$'", name="phone_e164_format"),
+        # Keyset pagination order (newest first) and the filters that narrow it.
+        Index("ix_contacts_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_contacts_tenant_email", "tenant_id", text("lower(email)")),
+        Index(
+            "ix_contacts_tenant_opted_out",
+            "tenant_id",
+            "opted_out_at",
+            postgresql_where=text("opted_out_at is not null"),
+        ),
+        # ix_contacts_search_trgm: GIN (tenant_id, SEARCH_EXPR gin_trgm_ops), in 0007.
+    )
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    name: Mapped[str | None] = mapped_column(String(120))
+    phone_e164: Mapped[str] = mapped_column(String(16), nullable=False)
+    # The WhatsApp id, resolved lazily at the first send by the sending number (never by bulk
+    # "is on WhatsApp" checks, which get numbers banned).
+    wa_jid: Mapped[str | None] = mapped_column(String(120))
+    email: Mapped[str | None] = mapped_column(String(254))
+    language: Mapped[str | None] = mapped_column(String(10))
+    notes: Mapped[str | None] = mapped_column(Text)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+    legal_basis: Mapped[LegalBasis] = mapped_column(str_enum(LegalBasis, 24), nullable=False)
+    # Reference of the balancing test (LIA) when the basis is legitimate interest.
+    li_assessment_ref: Mapped[str | None] = mapped_column(String(200))
+    consent_state: Mapped[ConsentState] = mapped_column(
+        str_enum(ConsentState, 10), nullable=False, server_default="none"
+    )
+    provenance_source: Mapped[str] = mapped_column(String(120), nullable=False)
+    provenance_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    provenance_note: Mapped[str | None] = mapped_column(String(500))
+    recorded_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    opted_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
+class Tag(IdMixin, TimestampMixin, Base):
+    __tablename__ = "tags"
+    __table_args__ = (
+        Index("uq_tags_tenant_name", "tenant_id", text("lower(name)"), unique=True),
+        CheckConstraint("color ~ '^#[0-9a-f]{6}$'", name="color_valid"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    name: Mapped[str] = mapped_column(String(40), nullable=False)
+    color: Mapped[str] = mapped_column(String(7), nullable=False, server_default="#64748b")
+
+
+class ContactTag(IdMixin, Base):
+    __tablename__ = "contact_tags"
+    __table_args__ = (
+        UniqueConstraint("contact_id", "tag_id", name="uq_contact_tags_pair"),
+        # Tag filter and counts: all contacts of a tag, inside the tenant.
+        Index("ix_contact_tags_tenant_tag", "tenant_id", "tag_id", "contact_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False
+    )
+    tag_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("tags.id", ondelete="CASCADE"), nullable=False
+    )
+
+
+class ConsentEvent(IdMixin, TimestampMixin, Base):
+    """Append-only for the runtime role (SELECT/INSERT only). Rows go away only with their
+    contact (LGPD erasure), through the foreign key's cascade."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (
+        CheckConstraint(
+            "kind in ('basis_recorded', 'consent_granted', 'consent_revoked', 'opt_out', 'opt_in')",
+            name="kind_valid",
+        ),
+        Index("ix_consent_events_contact", "tenant_id", "contact_id", "created_at"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[ConsentEventKind] = mapped_column(str_enum(ConsentEventKind, 20), nullable=False)
+    legal_basis: Mapped[str | None] = mapped_column(String(24))
+    source: Mapped[str] = mapped_column(String(40), nullable=False)  # api, import, inbound...
+    detail: Mapped[str | None] = mapped_column(String(500))
+    # The inbound message that caused an opt-out or opt-in.
+    message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    actor_user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    actor_token_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class Suppression(IdMixin, TimestampMixin, Base):
+    """A number never to be messaged by the tenant, kept as a keyed hash (no phone stored) so
+    it survives the contact's deletion."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "phone_hash", name="uq_suppressions_tenant_hash"),
+        CheckConstraint(
+            "reason in ('opt_out', 'blocked', 'complaint', 'manual', 'data_request')",
+            name="reason_valid",
+        ),
+        Index("ix_suppressions_tenant_created", "tenant_id", "created_at", "id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    phone_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    reason: Mapped[str] = mapped_column(String(20), nullable=False)
+    source: Mapped[str] = mapped_column(String(40), nullable=False)
+    note: Mapped[str | None] = mapped_column(String(300))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class DataRequest(IdMixin, TimestampMixin, Base):
+    """The LGPD art. 18 log: who asked what about whom (the subject as a keyed hash only)."""
+
+    __tablename__ = "data_requests"
+    __table_args__ = (
+        CheckConstraint("kind in ('find', 'export', 'erase')", name="kind_valid"),
+        CheckConstraint("subject_kind in ('phone', 'email')", name="subject_kind_valid"),
+        Index("ix_data_requests_tenant_created", "tenant_id", "created_at"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    kind: Mapped[DataRequestKind] = mapped_column(str_enum(DataRequestKind, 10), nullable=False)
+    subject_kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    subject_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    contacts_found: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    note: Mapped[str | None] = mapped_column(String(300))
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    requested_by_token: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
