@@ -1,0 +1,1 @@
+"""Contacts, tags, the consent ledger, suppression and data-subject requests."""
