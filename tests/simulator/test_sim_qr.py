@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import struct
 import zlib
 
 import segno
 
-from mirage.simulator.qr import mask_for
+from mirage.simulator.qr import mask_for, qr_data_url
 from mirage.simulator.testing import SimulatorHarness
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -121,7 +122,12 @@ async def test_qr_rotates_with_count_and_is_refused_after_the_limit(sim: Simulat
 
 
 async def test_connect_reports_the_current_count(sim: SimulatorHarness) -> None:
-    await sim.reset(qrIntervalS=0.1, qrLimit=30)
+    # The simulator renders each QR off the event loop and drops a code that rotated while it
+    # was rendering (as a busy fleet would). Render once first (the first render pays for
+    # imports) and rotate slowly enough that no code is dropped on a loaded machine, so the
+    # n-th event really is the n-th code.
+    await asyncio.to_thread(qr_data_url, "warm-up")
+    await sim.reset(qrIntervalS=0.5, qrLimit=30)
     await sim.create("a")
     await sim.http.get("/instance/connect/a")
     await sim.recorder.wait_for(
