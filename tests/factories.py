@@ -229,6 +229,37 @@ def data_requests(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
     return rid
 
 
+def contact_imports(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into contact_imports (id, tenant_id, filename, size_bytes, encoding, delimiter, "
+        "header, mapping) values (%s, %s, 'rls.csv', 10, 'utf-8', ';', '[\"telefone\"]', "
+        '\'{"telefone": "phone"}\')',
+        (rid, tenant_id),
+    )
+    return rid
+
+
+def contact_import_parts(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into contact_import_parts (id, tenant_id, import_id, seq, data) "
+        "values (%s, %s, %s, 0, 'telefone')",
+        (rid, tenant_id, contact_imports(conn, tenant_id)),
+    )
+    return rid
+
+
+def contact_import_rows(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into contact_import_rows (id, tenant_id, import_id, row_number, reason, cells) "
+        "values (%s, %s, %s, 1, 'missing_phone', '[\"x\"]')",
+        (rid, tenant_id, contact_imports(conn, tenant_id)),
+    )
+    return rid
+
+
 def tenant(conn: psycopg.Connection) -> uuid.UUID:
     tid = uuid.uuid4()
     conn.execute(
@@ -258,4 +289,7 @@ FACTORIES: dict[str, Factory] = {
     "consent_events": consent_events,
     "suppressions": suppressions,
     "data_requests": data_requests,
+    "contact_imports": contact_imports,
+    "contact_import_parts": contact_import_parts,
+    "contact_import_rows": contact_import_rows,
 }

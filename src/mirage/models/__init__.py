@@ -3,6 +3,7 @@
 from mirage.db.base import Base
 from mirage.models.audit import AuditEvent
 from mirage.models.auth import ApiToken, UserSession
+from mirage.models.contact_imports import ContactImport, ContactImportPart, ContactImportRow
 from mirage.models.contacts import (
     ConsentEvent,
     ConsentEventKind,
@@ -39,6 +40,9 @@ __all__ = [
     "ConsentEventKind",
     "ConsentState",
     "Contact",
+    "ContactImport",
+    "ContactImportPart",
+    "ContactImportRow",
     "ContactTag",
     "Conversation",
     "ConversationParticipant",
