@@ -31,6 +31,7 @@ TASK_MODULES = [
     "mirage.instances.tasks",
     "mirage.conversations.tasks",
     "mirage.messaging.tasks",
+    "mirage.contacts.tasks",
 ]
 
 app = procrastinate.App(connector=procrastinate.PsycopgConnector(), import_paths=TASK_MODULES)
