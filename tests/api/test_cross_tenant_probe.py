@@ -34,6 +34,12 @@ BODIES: dict[str, dict[str, object]] = {
     "/api/v1/personas/{persona_id}": PERSONA,
     "/api/v1/instances/{instance_id}/pairing-code": {"phone": "5511999998888"},
     "/instances/{instance_id}/pairing-code": {"phone": "5511999998888"},
+    "/api/v1/contacts/{contact_id}": {"name": "Probe"},
+    "/api/v1/contacts/{contact_id}/consent": {"action": "revoke"},
+    "/api/v1/tags/{tag_id}": {"color": "#000000"},
+    "/api/v1/tags/{tag_id}/apply": {"contact_ids": []},
+    "/api/v1/tags/{tag_id}/remove": {"contact_ids": []},
+    "/api/v1/suppressions/{suppression_id}/remove": {"reason": "probe"},
 }
 
 
@@ -56,6 +62,9 @@ async def _ids_of(t: TenantFixture, client: httpx.AsyncClient, conninfo: str) ->
         conversation_id = conn.execute(
             "select conversation_id from rounds where id = %s", (round_id,)
         ).fetchone()[0]  # type: ignore[index]
+        contact_id = factories.contacts(conn, t.tenant_id)
+        tag_id = factories.tags(conn, t.tenant_id)
+        suppression_id = factories.suppressions(conn, t.tenant_id)
     token = await make_token(t)
     tokens = (
         await client.get("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"})
@@ -67,6 +76,9 @@ async def _ids_of(t: TenantFixture, client: httpx.AsyncClient, conninfo: str) ->
         "persona_id": str(persona_id),
         "conversation_id": str(conversation_id),
         "round_id": str(round_id),
+        "contact_id": str(contact_id),
+        "tag_id": str(tag_id),
+        "suppression_id": str(suppression_id),
     }
 
 

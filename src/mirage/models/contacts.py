@@ -9,9 +9,11 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     String,
@@ -167,6 +169,8 @@ class ConsentEvent(IdMixin, TimestampMixin, Base):
     message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     actor_user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     actor_token_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # Ledger order: several events of one transaction share created_at (now()).
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=False), nullable=False)
 
 
 class Suppression(IdMixin, TimestampMixin, Base):

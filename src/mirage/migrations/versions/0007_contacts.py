@@ -179,6 +179,7 @@ def upgrade() -> None:
         sa.Column("message_id", sa.UUID(), nullable=True),
         sa.Column("actor_user_id", sa.UUID(), nullable=True),
         sa.Column("actor_token_id", sa.UUID(), nullable=True),
+        sa.Column("seq", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         *_id_created("consent_events"),
         sa.ForeignKeyConstraint(
             ["contact_id"],

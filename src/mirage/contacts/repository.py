@@ -1,0 +1,442 @@
+"""Queries for contacts, tags, the consent ledger, suppressions and data-subject requests.
+
+Everything runs under the tenant's RLS context; no query filters by tenant_id for isolation
+(the policy does), but inserts carry it and indexes lead with it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mirage.models import (
+    ConsentEvent,
+    Contact,
+    ContactTag,
+    DataRequest,
+    Message,
+    OutgoingMessage,
+    Suppression,
+    Tag,
+    WebhookEvent,
+)
+from mirage.models.contacts import SEARCH_EXPR
+
+# Rows per multi-row INSERT: ~16 parameters a row stays far below PostgreSQL's 65,535.
+UPSERT_CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class ContactFilter:
+    """What the list shows. ``phone`` is an exact E.164; ``like`` an escaped LIKE pattern over
+    the lower-cased name, phone and e-mail (the trigram index answers it)."""
+
+    phone: str | None = None
+    like: str | None = None
+    tag_id: uuid.UUID | None = None
+    basis: str | None = None
+    consent: str | None = None
+    opted_out: bool | None = None
+
+
+@dataclass(frozen=True)
+class UpsertedRow:
+    id: uuid.UUID
+    phone_e164: str
+    inserted: bool
+
+
+def _where(f: ContactFilter) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    if f.phone is not None:
+        conds.append(Contact.phone_e164 == f.phone)
+    if f.like is not None:
+        # The exact text of the index expression, so the planner can use the trigram index.
+        conds.append(literal_column(f"({SEARCH_EXPR})").like(literal(f.like), escape="\\"))
+    if f.tag_id is not None:
+        conds.append(
+            exists(
+                select(ContactTag.id).where(
+                    ContactTag.contact_id == Contact.id, ContactTag.tag_id == f.tag_id
+                )
+            )
+        )
+    if f.basis is not None:
+        conds.append(Contact.legal_basis == f.basis)
+    if f.consent is not None:
+        conds.append(Contact.consent_state == f.consent)
+    if f.opted_out is True:
+        conds.append(Contact.opted_out_at.is_not(None))
+    elif f.opted_out is False:
+        conds.append(Contact.opted_out_at.is_(None))
+    return conds
+
+
+class ContactRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- contacts -------------------------------------------------------------------------
+
+    async def page(
+        self, f: ContactFilter, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> Sequence[Contact]:
+        """Newest first; ``after`` is the (created_at, id) of the last row already shown."""
+        stmt = select(Contact).where(*_where(f))
+        if after is not None:
+            stmt = stmt.where(
+                tuple_(Contact.created_at, Contact.id)
+                < tuple_(literal(after[0]), literal(after[1]))
+            )
+        stmt = stmt.order_by(Contact.created_at.desc(), Contact.id.desc()).limit(limit)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def get(self, contact_id: uuid.UUID) -> Contact | None:
+        return await self.session.get(Contact, contact_id)
+
+    async def by_phone(self, phone_e164: str) -> Contact | None:
+        stmt = select(Contact).where(Contact.phone_e164 == phone_e164)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def by_email(self, email: str) -> Sequence[Contact]:
+        stmt = select(Contact).where(func.lower(Contact.email) == email.lower())
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def add(self, contact: Contact) -> Contact:
+        self.session.add(contact)
+        await self.session.flush()
+        return contact
+
+    async def delete(self, contact: Contact) -> None:
+        await self.session.delete(contact)
+        await self.session.flush()
+
+    async def delete_ids(self, ids: Collection[uuid.UUID]) -> int:
+        if not ids:
+            return 0
+        result = await self.session.execute(delete(Contact).where(Contact.id.in_(list(ids))))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def mark_opted_out(self, phones: Collection[str], at: datetime) -> list[uuid.UUID]:
+        """Opt the given numbers out (those not already); returns the contacts changed."""
+        if not phones:
+            return []
+        stmt = (
+            update(Contact)
+            .where(Contact.phone_e164.in_(list(phones)), Contact.opted_out_at.is_(None))
+            .values(opted_out_at=at, updated_at=func.now())
+            .returning(Contact.id)
+        )
+        return list((await self.session.execute(stmt)).scalars().all())
+
+    async def upsert(
+        self, tenant_id: uuid.UUID, rows: Sequence[Mapping[str, Any]], *, update_existing: bool
+    ) -> list[UpsertedRow]:
+        """Insert new numbers; existing ones are updated (profile fields only) or left alone.
+
+        Never touched on an existing contact: legal basis, consent state, opt-out — those move
+        only through the ledger's own paths, so a re-import cannot re-activate anyone.
+        """
+        out: list[UpsertedRow] = []
+        for start in range(0, len(rows), UPSERT_CHUNK):
+            chunk = [
+                {"id": uuid.uuid4(), "tenant_id": tenant_id, **r}
+                for r in rows[start : start + UPSERT_CHUNK]
+            ]
+            stmt = pg_insert(Contact).values(chunk)
+            if update_existing:
+                ex = stmt.excluded
+                stmt = stmt.on_conflict_do_update(
+                    constraint="uq_contacts_tenant_phone",
+                    set_={
+                        "name": func.coalesce(ex.name, Contact.name),
+                        "email": func.coalesce(ex.email, Contact.email),
+                        "language": func.coalesce(ex.language, Contact.language),
+                        "notes": func.coalesce(ex.notes, Contact.notes),
+                        "custom_fields": Contact.custom_fields.op("||")(ex.custom_fields),
+                        "updated_at": func.now(),
+                    },
+                )
+            else:
+                stmt = stmt.on_conflict_do_nothing(constraint="uq_contacts_tenant_phone")
+            returning: Any = stmt.returning(
+                Contact.id, Contact.phone_e164, literal_column("(xmax = 0)").label("inserted")
+            )
+            for row in (await self.session.execute(returning)).all():
+                out.append(UpsertedRow(row[0], row[1], bool(row[2])))
+        return out
+
+    # --- tags -----------------------------------------------------------------------------
+
+    async def tags_with_counts(self) -> list[tuple[Tag, int]]:
+        counts = (
+            select(ContactTag.tag_id, func.count().label("n"))
+            .group_by(ContactTag.tag_id)
+            .subquery()
+        )
+        stmt = (
+            select(Tag, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.tag_id == Tag.id)
+            .order_by(func.lower(Tag.name))
+        )
+        return [(t, int(n)) for t, n in (await self.session.execute(stmt)).all()]
+
+    async def tag_count(self, tag_id: uuid.UUID) -> int:
+        stmt = select(func.count()).select_from(ContactTag).where(ContactTag.tag_id == tag_id)
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def get_tag(self, tag_id: uuid.UUID) -> Tag | None:
+        return await self.session.get(Tag, tag_id)
+
+    async def tag_by_name(self, name: str) -> Tag | None:
+        stmt = select(Tag).where(func.lower(Tag.name) == name.lower())
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def add_tag(self, tag: Tag) -> Tag:
+        self.session.add(tag)
+        await self.session.flush()
+        return tag
+
+    async def delete_tag(self, tag: Tag) -> None:
+        await self.session.delete(tag)
+        await self.session.flush()
+
+    async def ensure_tags(self, tenant_id: uuid.UUID, names: Iterable[str]) -> dict[str, Tag]:
+        """Tags by lower-cased name, created when missing (concurrent creators agree)."""
+        wanted: dict[str, str] = {}
+        for n in names:
+            wanted.setdefault(n.lower(), n)  # the first spelling names a new tag
+        if not wanted:
+            return {}
+        await self.session.execute(
+            text(
+                "insert into tags (id, tenant_id, name) "
+                "select gen_random_uuid(), :tenant, n from unnest(cast(:names as text[])) n "
+                "on conflict (tenant_id, lower(name)) do nothing"
+            ),
+            {"tenant": tenant_id, "names": list(wanted.values())},
+        )
+        stmt = select(Tag).where(func.lower(Tag.name).in_(list(wanted)))
+        return {t.name.lower(): t for t in (await self.session.execute(stmt)).scalars().all()}
+
+    async def tags_of(self, contact_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, list[Tag]]:
+        out: dict[uuid.UUID, list[Tag]] = {cid: [] for cid in contact_ids}
+        if not contact_ids:
+            return out
+        stmt = (
+            select(ContactTag.contact_id, Tag)
+            .join(Tag, Tag.id == ContactTag.tag_id)
+            .where(ContactTag.contact_id.in_(list(contact_ids)))
+            .order_by(func.lower(Tag.name))
+        )
+        for cid, tag in (await self.session.execute(stmt)).all():
+            out[cid].append(tag)
+        return out
+
+    async def set_tags(
+        self, tenant_id: uuid.UUID, contact_id: uuid.UUID, tag_ids: Collection[uuid.UUID]
+    ) -> None:
+        await self.session.execute(
+            delete(ContactTag).where(
+                ContactTag.contact_id == contact_id, ContactTag.tag_id.not_in(list(tag_ids))
+            )
+        )
+        await self.link(tenant_id, [(contact_id, t) for t in tag_ids])
+
+    async def link(
+        self, tenant_id: uuid.UUID, pairs: Collection[tuple[uuid.UUID, uuid.UUID]]
+    ) -> None:
+        if not pairs:
+            return
+        rows = [
+            {"id": uuid.uuid4(), "tenant_id": tenant_id, "contact_id": c, "tag_id": t}
+            for c, t in pairs
+        ]
+        for start in range(0, len(rows), 10_000):
+            await self.session.execute(
+                pg_insert(ContactTag)
+                .values(rows[start : start + 10_000])
+                .on_conflict_do_nothing(constraint="uq_contact_tags_pair")
+            )
+
+    async def bulk_tag(
+        self,
+        tenant_id: uuid.UUID,
+        tag_id: uuid.UUID,
+        *,
+        f: ContactFilter | None,
+        ids: Collection[uuid.UUID] | None,
+        add: bool,
+    ) -> int:
+        """Add or remove a tag on every contact of a filter (set-based) or of a list of ids."""
+        target = select(Contact.id)
+        target = target.where(*_where(f)) if f is not None else target
+        if ids is not None:
+            target = target.where(Contact.id.in_(list(ids)))
+        if add:
+            stmt = (
+                pg_insert(ContactTag)
+                .from_select(
+                    ["id", "tenant_id", "contact_id", "tag_id"],
+                    select(
+                        func.gen_random_uuid(),
+                        literal(tenant_id),
+                        target.subquery().c.id,
+                        literal(tag_id),
+                    ),
+                )
+                .on_conflict_do_nothing(constraint="uq_contact_tags_pair")
+                .returning(ContactTag.id)
+                .cte("added")
+            )
+            # Counted in the database: a filter may match a million contacts.
+            count = select(func.count()).select_from(stmt)
+            return int((await self.session.execute(count)).scalar_one())
+        result = await self.session.execute(
+            delete(ContactTag).where(ContactTag.tag_id == tag_id, ContactTag.contact_id.in_(target))
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # --- consent ledger -------------------------------------------------------------------
+
+    async def add_events(self, events: Sequence[Mapping[str, Any]]) -> None:
+        if events:
+            await self.session.execute(
+                insert(ConsentEvent), [{"id": uuid.uuid4(), **e} for e in events]
+            )
+
+    async def events_of(self, contact_id: uuid.UUID) -> Sequence[ConsentEvent]:
+        stmt = (
+            select(ConsentEvent)
+            .where(ConsentEvent.contact_id == contact_id)
+            .order_by(ConsentEvent.seq)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    # --- suppressions ---------------------------------------------------------------------
+
+    async def suppressed(self, hashes: Collection[str]) -> dict[str, str]:
+        """hash → reason, for those of ``hashes`` on the list."""
+        if not hashes:
+            return {}
+        stmt = select(Suppression.phone_hash, Suppression.reason).where(
+            Suppression.phone_hash.in_(list(hashes))
+        )
+        return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
+
+    async def add_suppression(self, row: Mapping[str, Any]) -> bool:
+        """True when added; False when the number was already suppressed (first reason kept)."""
+        stmt = (
+            pg_insert(Suppression)
+            .values(id=uuid.uuid4(), **row)
+            .on_conflict_do_nothing(constraint="uq_suppressions_tenant_hash")
+            .returning(Suppression.id)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none() is not None
+
+    async def get_suppression(self, suppression_id: uuid.UUID) -> Suppression | None:
+        return await self.session.get(Suppression, suppression_id)
+
+    async def suppression_by_hash(self, phone_hash: str) -> Suppression | None:
+        stmt = select(Suppression).where(Suppression.phone_hash == phone_hash)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def delete_suppression(self, suppression: Suppression) -> None:
+        await self.session.delete(suppression)
+        await self.session.flush()
+
+    async def suppressions_page(
+        self, after: tuple[datetime, uuid.UUID] | None, limit: int, phone_hash: str | None
+    ) -> Sequence[Suppression]:
+        stmt = select(Suppression)
+        if phone_hash is not None:
+            stmt = stmt.where(Suppression.phone_hash == phone_hash)
+        if after is not None:
+            stmt = stmt.where(
+                tuple_(Suppression.created_at, Suppression.id)
+                < tuple_(literal(after[0]), literal(after[1]))
+            )
+        stmt = stmt.order_by(Suppression.created_at.desc(), Suppression.id.desc()).limit(limit)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    # --- data-subject requests ------------------------------------------------------------
+
+    async def add_request(self, request: DataRequest) -> DataRequest:
+        self.session.add(request)
+        await self.session.flush()
+        return request
+
+    async def requests(self, limit: int) -> Sequence[DataRequest]:
+        stmt = select(DataRequest).order_by(DataRequest.created_at.desc()).limit(limit)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def messages_of(self, jids: Collection[str]) -> Sequence[Message]:
+        stmt = (
+            select(Message)
+            .where(or_(Message.remote_jid.in_(list(jids)), Message.remote_jid_alt.in_(list(jids))))
+            .order_by(Message.created_at)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def outgoing_of(self, numbers: Collection[str]) -> Sequence[OutgoingMessage]:
+        stmt = (
+            select(OutgoingMessage)
+            .where(OutgoingMessage.to_number.in_(list(numbers)))
+            .order_by(OutgoingMessage.created_at)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def redact_messages(self, jids: Collection[str], placeholder: str) -> int:
+        """Personal content of the subject's messages removed; the rows (and their counts in
+        metrics) stay."""
+        stmt = (
+            update(Message)
+            .where(or_(Message.remote_jid.in_(list(jids)), Message.remote_jid_alt.in_(list(jids))))
+            .values(
+                remote_jid=placeholder,
+                remote_jid_alt=None,
+                participant=None,
+                push_name=None,
+                text=None,
+            )
+        )
+        return int((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+    async def redact_outgoing(self, numbers: Collection[str], placeholder: str) -> int:
+        stmt = (
+            update(OutgoingMessage)
+            .where(OutgoingMessage.to_number.in_(list(numbers)))
+            .values(to_number=placeholder, text="")
+        )
+        return int((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+    async def delete_raw_events(self, needles: Collection[str]) -> int:
+        """Raw webhook bodies that mention the subject's number (a scan: erasure is rare)."""
+        if not needles:
+            return 0
+        # Needles are digits only (no LIKE wildcards to escape).
+        conds = [cast(WebhookEvent.payload, Text).contains(n) for n in needles if n.isdigit()]
+        stmt = delete(WebhookEvent).where(or_(*conds))
+        return int((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
