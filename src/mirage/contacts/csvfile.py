@@ -203,9 +203,10 @@ def read_records(
     """The header and an iterator over the data records, ``skip`` data records skipped (to
     resume an import). The iterator raises ``CsvFileError`` for a malformed file (a field over
     csv's field size limit, e.g. from an unterminated quote)."""
-    text = _text_stream(stream, dialect.encoding)
+    # NUL characters cannot be stored in PostgreSQL text: dropped as the lines are read.
+    lines = (line.replace("\x00", "") for line in _text_stream(stream, dialect.encoding))
     reader = csv.reader(
-        text, delimiter=dialect.delimiter, quotechar=dialect.quotechar, strict=False
+        lines, delimiter=dialect.delimiter, quotechar=dialect.quotechar, strict=False
     )
     header: tuple[str, ...] | None = None
     for row in _guarded(reader):

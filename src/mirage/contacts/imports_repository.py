@@ -13,30 +13,71 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mirage.contacts.rows import Candidate, Reason, RowError
+from mirage.contacts.rows import Candidate, RowError
 from mirage.models.contact_imports import ContactImport, ContactImportPart, ContactImportRow
 from mirage.models.tenancy import Tenant
 
-
-@dataclass(frozen=True)
-class StagedRow:
-    """A candidate ready for COPY: its phone's suppression hash and its cells (for the
-    rejected-rows download if it turns out to be a duplicate or suppressed)."""
-
-    candidate: Candidate
-    phone_hash: str
-    cells: Sequence[str]
+# --- COPY text format (built by the caller, in a worker thread) ----------------------------
 
 
-@dataclass(frozen=True)
-class RejectedRow:
-    error: RowError
-    cells: Sequence[str]
+def _esc(value: str) -> str:
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def _array(values: Sequence[str]) -> str:
+    return (
+        "{"
+        + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+        + "}"
+    )
+
+
+def _opt(value: str | None) -> str:
+    return "\\N" if value is None else _esc(value)
+
+
+def stage_line(candidate: Candidate, phone_hash: str, cells: Sequence[str]) -> str:
+    """One line of the staging COPY (columns ``STAGE_COLUMNS``)."""
+    c = candidate
+    return (
+        "\t".join(
+            (
+                str(c.number),
+                c.phone_e164,
+                phone_hash,
+                c.basis,
+                _opt(c.name),
+                _opt(c.email),
+                _opt(c.language),
+                _opt(c.notes),
+                _esc(_array(c.tags)),
+                _esc(json.dumps(c.custom, ensure_ascii=False)),
+                _esc(json.dumps(list(cells), ensure_ascii=False)),
+            )
+        )
+        + "\n"
+    )
+
+
+def reject_line(error: RowError, cells: Sequence[str]) -> str:
+    """One line of the rejected-rows COPY."""
+    return (
+        "\t".join(
+            (
+                str(error.number),
+                error.reason.value,
+                _opt(error.detail[:200] or None),
+                _esc(json.dumps(list(cells), ensure_ascii=False)),
+            )
+        )
+        + "\n"
+    )
 
 
 @dataclass(frozen=True)
@@ -48,6 +89,9 @@ class ChunkOutcome:
     suppressed: int = 0
 
 
+# COPY cannot write into a table under row-level security: rows are COPYed into temporary
+# tables (``ON COMMIT DROP``: nothing of a tenant stays on a pooled connection), then written
+# by INSERT … SELECT statements that the policies check.
 _STAGE = text(
     """
     create temp table contact_import_stage (
@@ -61,11 +105,12 @@ _STAGE = text(
         notes text,
         tags text[] not null,
         custom jsonb not null,
-        cells jsonb not null,
-        fresh boolean not null default false,
-        suppressed boolean not null default false
+        cells jsonb not null
     ) on commit drop
     """
+)
+STAGE_COLUMNS = (
+    "row_number, phone_e164, phone_hash, basis, name, email, language, notes, tags, custom, cells"
 )
 _REJECT_STAGE = text(
     """
@@ -81,14 +126,24 @@ _INSERT_REJECTED = text(
     from contact_import_reject_stage
     """
 )
-_STAGE_COLUMNS = (
-    "row_number, phone_e164, phone_hash, basis, name, email, language, notes, tags, custom, cells"
-)
-
-# The first row of each phone in this chunk takes the phone for the import, unless an earlier
-# chunk (or an earlier run of this chunk that committed) took it: the others are duplicates.
-_TAKE_PHONES = text(
+_ENSURE_TAGS = text(
     """
+    insert into tags (id, tenant_id, name)
+    select gen_random_uuid(), :tenant_id, min(t.name)
+    from contact_import_stage s cross join lateral unnest(s.tags) as t(name)
+    group by lower(t.name)
+    on conflict (tenant_id, lower(name)) do nothing
+    """
+)
+# One statement per chunk. The first row of each phone in the chunk takes the phone for the
+# import unless an earlier chunk (or an earlier run of this chunk that committed) took it: the
+# others are duplicates in the file. A taken phone on the suppression list is rejected as
+# suppressed (never created, never updated). The rest are inserted, or update an existing
+# contact field by field (empty cells keep what is there; custom fields merge) — never its
+# basis, consent state or opt-out, and never an opted-out contact: an import re-activates or
+# re-consents no one. A new contact gets its ledger entry (basis recorded, with the
+# import as provenance); tags are linked.
+_CHUNK_HEAD = """
     with firsts as (
         select distinct on (phone_e164) row_number, phone_e164
         from contact_import_stage order by phone_e164, row_number
@@ -97,42 +152,21 @@ _TAKE_PHONES = text(
         select :tenant_id, :import_id, row_number, phone_e164 from firsts
         on conflict (tenant_id, import_id, phone_e164) where reason is null do nothing
         returning row_number
-    )
-    update contact_import_stage s set fresh = true from taken t where s.row_number = t.row_number
-    """
-)
-_MARK_SUPPRESSED = text(
-    """
-    update contact_import_stage s set suppressed = true
-    where s.fresh and exists (
-        select 1 from suppressions x
-        where x.tenant_id = :tenant_id and x.phone_hash = s.phone_hash
-    )
-    """
-)
-_REJECT_STAGED = text(
-    """
-    insert into contact_import_rows
-        (tenant_id, import_id, row_number, phone_e164, reason, detail, cells)
-    select :tenant_id, :import_id, row_number, null,
-           case when fresh then 'suppressed' else 'duplicate_in_file' end,
-           phone_e164, cells
-    from contact_import_stage where not fresh or suppressed
-    returning reason
-    """
-)
-_ENSURE_TAGS = text(
-    """
-    insert into tags (id, tenant_id, name)
-    select gen_random_uuid(), :tenant_id, min(t.name)
-    from contact_import_stage s cross join lateral unnest(s.tags) as t(name)
-    where s.fresh and not s.suppressed
-    group by lower(t.name)
-    on conflict (tenant_id, lower(name)) do nothing
-    """
-)
-_UPSERT_HEAD = """
-    with up as (
+    ), judged as (
+        select s.*, t.row_number is not null as fresh,
+               t.row_number is not null and exists (
+                   select 1 from suppressions x
+                   where x.tenant_id = :tenant_id and x.phone_hash = s.phone_hash
+               ) as suppressed
+        from contact_import_stage s left join taken t on t.row_number = s.row_number
+    ), rejected as (
+        insert into contact_import_rows
+            (tenant_id, import_id, row_number, reason, detail, cells)
+        select :tenant_id, :import_id, row_number,
+               case when fresh then 'suppressed' else 'duplicate_in_file' end, phone_e164, cells
+        from judged where not fresh or suppressed
+        returning reason
+    ), up as (
         insert into contacts as c (
             id, tenant_id, name, phone_e164, email, language, notes, custom_fields,
             legal_basis, li_assessment_ref, consent_state, provenance_source, provenance_at,
@@ -143,12 +177,9 @@ _UPSERT_HEAD = """
                case when s.basis = 'legitimate_interest' then :li_ref end,
                case when s.basis = 'consent' then 'granted' else 'none' end,
                :source, :now, :note, :user_id
-        from contact_import_stage s where s.fresh and not s.suppressed
+        from judged s where s.fresh and not s.suppressed
         order by s.phone_e164
 """
-# An existing contact is updated field by field (empty cells keep what is there; custom
-# fields merge), never its basis, consent state or opt-out: an import never re-activates or
-# re-consents anyone. Opted-out contacts are left alone altogether.
 _ON_CONFLICT_UPDATE = """
         on conflict (tenant_id, phone_e164) do update set
             name = coalesce(excluded.name, c.name),
@@ -162,28 +193,31 @@ _ON_CONFLICT_UPDATE = """
 _ON_CONFLICT_SKIP = """
         on conflict (tenant_id, phone_e164) do nothing
 """
-_UPSERT_TAIL = """
+_CHUNK_TAIL = """
         returning c.id, c.phone_e164, c.legal_basis, (c.xmax = 0) as inserted
     ), ledger as (
         insert into consent_events
             (id, tenant_id, contact_id, kind, legal_basis, source, detail, actor_user_id)
-        select gen_random_uuid(), :tenant_id, up.id, k.kind, up.legal_basis,
+        select gen_random_uuid(), :tenant_id, up.id, 'basis_recorded', up.legal_basis,
                'import', :ledger_detail, :user_id
-        from up cross join (values ('basis_recorded'), ('consent_granted')) as k(kind)
-        where up.inserted and (k.kind = 'basis_recorded' or up.legal_basis = 'consent')
+        from up where up.inserted
     ), tagged as (
         insert into contact_tags (id, tenant_id, contact_id, tag_id)
         select gen_random_uuid(), :tenant_id, up.id, tg.id
         from up
-        join contact_import_stage s on s.phone_e164 = up.phone_e164 and s.fresh
+        join judged s on s.phone_e164 = up.phone_e164 and s.fresh
         cross join lateral unnest(s.tags) as t(name)
         join tags tg on tg.tenant_id = :tenant_id and lower(tg.name) = lower(t.name)
         on conflict (contact_id, tag_id) do nothing
     )
-    select count(*) filter (where inserted), count(*) filter (where not inserted) from up
+    select (select count(*) from up where inserted),
+           (select count(*) from up where not inserted),
+           (select count(*) from judged where fresh and not suppressed),
+           (select count(*) from rejected where reason = 'duplicate_in_file'),
+           (select count(*) from rejected where reason = 'suppressed')
 """
-_UPSERT_UPDATE = text(_UPSERT_HEAD + _ON_CONFLICT_UPDATE + _UPSERT_TAIL)
-_UPSERT_SKIP = text(_UPSERT_HEAD + _ON_CONFLICT_SKIP + _UPSERT_TAIL)
+_CHUNK_UPDATE = text(_CHUNK_HEAD + _ON_CONFLICT_UPDATE + _CHUNK_TAIL)
+_CHUNK_SKIP = text(_CHUNK_HEAD + _ON_CONFLICT_SKIP + _CHUNK_TAIL)
 
 
 class ImportRepository:
@@ -274,30 +308,23 @@ class ImportRepository:
 
     # --- one chunk, set-based ------------------------------------------------------------
 
-    async def _raw(self) -> Any:
+    async def _copy(self, sql: str, payload: str) -> None:
         conn = await self.session.connection()
-        return (await conn.get_raw_connection()).driver_connection
-
-    async def copy_rejected(
-        self, tenant_id: uuid.UUID, import_id: uuid.UUID, rejected: Sequence[RejectedRow]
-    ) -> None:
-        if not rejected:
-            return
-        # COPY cannot write into a table under row-level security: COPY into a temporary
-        # table, then one INSERT … SELECT that the policy checks.
-        await self.session.execute(_REJECT_STAGE)
-        raw = await self._raw()
-        sql = "copy contact_import_reject_stage (row_number, reason, detail, cells) from stdin"
+        raw = (await conn.get_raw_connection()).driver_connection
+        if raw is None:  # pragma: no cover - a pooled connection always has its driver's
+            raise RuntimeError("no driver connection")
         async with raw.cursor() as cur, cur.copy(sql) as copy:
-            for r in rejected:
-                await copy.write_row(
-                    (
-                        r.error.number,
-                        r.error.reason.value,
-                        r.error.detail[:200] or None,
-                        json.dumps(list(r.cells), ensure_ascii=False),
-                    )
-                )
+            await copy.write(payload.encode())
+
+    async def add_rejected(self, tenant_id: uuid.UUID, import_id: uuid.UUID, payload: str) -> None:
+        """Rejected rows, as ``reject_line`` lines."""
+        if not payload:
+            return
+        await self.session.execute(_REJECT_STAGE)
+        await self._copy(
+            "copy contact_import_reject_stage (row_number, reason, detail, cells) from stdin",
+            payload,
+        )
         await self.session.execute(
             _INSERT_REJECTED, {"tenant_id": tenant_id, "import_id": import_id}
         )
@@ -307,7 +334,7 @@ class ImportRepository:
         *,
         tenant_id: uuid.UUID,
         import_id: uuid.UUID,
-        staged: Sequence[StagedRow],
+        payload: str,
         on_duplicate: str,
         source: str,
         note: str,
@@ -316,37 +343,14 @@ class ImportRepository:
         user_id: uuid.UUID | None,
         now: datetime,
     ) -> ChunkOutcome:
-        if not staged:
+        """Candidates (``stage_line`` lines) into contacts, set-based, in one statement."""
+        if not payload:
             return ChunkOutcome()
         await self.session.execute(_STAGE)
-        raw = await self._raw()
-        sql = f"copy contact_import_stage ({_STAGE_COLUMNS}) from stdin"
-        async with raw.cursor() as cur, cur.copy(sql) as copy:
-            for s in staged:
-                c = s.candidate
-                await copy.write_row(
-                    (
-                        c.number,
-                        c.phone_e164,
-                        s.phone_hash,
-                        c.basis,
-                        c.name,
-                        c.email,
-                        c.language,
-                        c.notes,
-                        list(c.tags),
-                        json.dumps(c.custom, ensure_ascii=False),
-                        json.dumps(list(s.cells), ensure_ascii=False),
-                    )
-                )
+        await self._copy(f"copy contact_import_stage ({STAGE_COLUMNS}) from stdin", payload)
         ids = {"tenant_id": tenant_id, "import_id": import_id}
-        await self.session.execute(_TAKE_PHONES, ids)
-        await self.session.execute(_MARK_SUPPRESSED, ids)
-        reasons = (await self.session.execute(_REJECT_STAGED, ids)).scalars().all()
-        duplicates = sum(1 for r in reasons if r == Reason.DUPLICATE_IN_FILE)
-        suppressed = len(reasons) - duplicates
         await self.session.execute(_ENSURE_TAGS, ids)
-        statement = _UPSERT_UPDATE if on_duplicate == "update" else _UPSERT_SKIP
+        statement = _CHUNK_UPDATE if on_duplicate == "update" else _CHUNK_SKIP
         row = (
             await self.session.execute(
                 statement,
@@ -361,8 +365,7 @@ class ImportRepository:
                 },
             )
         ).one()
-        imported, updated = int(row[0]), int(row[1])
-        fresh = len(staged) - duplicates - suppressed
+        imported, updated, fresh, duplicates, suppressed = (int(v) for v in row)
         return ChunkOutcome(
             imported=imported,
             updated=updated,

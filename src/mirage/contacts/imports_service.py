@@ -29,9 +29,9 @@ from mirage.config import get_settings
 from mirage.contacts import csvfile, rows
 from mirage.contacts.imports_repository import (
     ImportRepository,
-    RejectedRow,
-    StagedRow,
     iter_parts,
+    reject_line,
+    stage_line,
 )
 from mirage.db.engine import session_scope
 from mirage.kit import crypto, jobs, live
@@ -331,9 +331,13 @@ def _safe_cell(value: str) -> str:
 
 @dataclass
 class Chunk:
+    """The next records of the file, judged: COPY payloads for the candidates and the
+    rejected rows, and the rejections counted by reason."""
+
     records: int = 0
-    staged: list[StagedRow] = field(default_factory=list)
-    rejected: list[RejectedRow] = field(default_factory=list)
+    candidates: int = 0
+    staged: str = ""
+    rejected: str = ""
     invalid: Counter[str] = field(default_factory=Counter)
 
 
@@ -345,18 +349,24 @@ def judge_chunk(
     hasher: Callable[[str], str],
     limit: int,
 ) -> Chunk:
-    """The next ``limit`` records, judged (pure apart from consuming ``records``)."""
+    """The next ``limit`` records, judged (pure apart from consuming ``records``); run in a
+    worker thread, so the event loop stays free while the previous chunk is written."""
     chunk = Chunk()
+    staged: list[str] = []
+    rejected: list[str] = []
     for record in records:
         chunk.records += 1
         got = rows.parse_row(record.number, record.cells, plan, defaults, normalize)
         if isinstance(got, rows.Candidate):
-            chunk.staged.append(StagedRow(got, hasher(got.phone_e164), record.cells))
+            staged.append(stage_line(got, hasher(got.phone_e164), record.cells))
         else:
             chunk.invalid[got.reason.value] += 1
-            chunk.rejected.append(RejectedRow(got, record.cells))
+            rejected.append(reject_line(got, record.cells))
         if chunk.records >= limit:
             break
+    chunk.candidates = len(staged)
+    chunk.staged = "".join(staged)
+    chunk.rejected = "".join(rejected)
     return chunk
 
 
@@ -473,50 +483,69 @@ async def _run_chunks(
         spool.seek(0)
         header, records = csvfile.read_records(spool, dialect, skip=offset)
         plan = rows.plan(header, mapping)
-        done = 0
-        while True:
-            chunk = await asyncio.to_thread(
-                judge_chunk, records, plan, defaults, normalize, suppression_hash, chunk_rows
-            )
-            async with session_scope() as session:
-                repo = ImportRepository(session)
-                imp = await repo.get_for_update(import_id)
-                if imp is None or imp.state != ImportState.RUNNING or imp.processed != offset:
-                    log.warning("contacts.import_superseded", import_id=str(import_id))
-                    return imp  # another run moved it on (or it ended): this one stops
-                if imp.cancel_requested:
-                    await _finish(repo, imp, ImportState.CANCELLED)
-                    return imp
-                await repo.copy_rejected(tenant_id, import_id, chunk.rejected)
-                outcome = await repo.upsert_chunk(
-                    tenant_id=tenant_id,
-                    import_id=import_id,
-                    staged=chunk.staged,
-                    on_duplicate=options.on_duplicate,
-                    source=source,
-                    note=note,
-                    ledger_detail=f"{source} ({note})"[:500],
-                    li_ref=options.li_assessment_ref,
-                    user_id=user_id,
-                    now=utcnow(),
+
+        def judge_next() -> asyncio.Future[Chunk]:
+            return asyncio.ensure_future(
+                asyncio.to_thread(
+                    judge_chunk, records, plan, defaults, normalize, suppression_hash, chunk_rows
                 )
-                imp.rows += chunk.records
-                imp.processed += chunk.records
-                imp.imported += outcome.imported
-                imp.updated += outcome.updated
-                imp.skipped += outcome.skipped
-                imp.duplicates += outcome.duplicates
-                imp.suppressed += outcome.suppressed
-                imp.invalid += sum(chunk.invalid.values())
-                merged = Counter(imp.invalid_by_reason)
-                merged.update(chunk.invalid)
-                imp.invalid_by_reason = dict(sorted(merged.items()))
-                if chunk.records < chunk_rows:
-                    await _finish(repo, imp, ImportState.COMPLETED)
-                    return imp
-                await session.flush()
-                await live.notify(session, tenant_id, LIVE_KIND, import_id, processed=imp.processed)
-            offset += chunk.records
-            done += 1
-            if stop_after_chunks is not None and done >= stop_after_chunks:
-                return None
+            )
+
+        # The next chunk is judged (in a thread) while this one is written: the file's
+        # parsing and the database's work overlap.
+        pending = judge_next()
+        try:
+            done = 0
+            while True:
+                chunk = await pending
+                last = chunk.records < chunk_rows
+                if not last:
+                    pending = judge_next()
+                async with session_scope() as session:
+                    repo = ImportRepository(session)
+                    imp = await repo.get_for_update(import_id)
+                    if imp is None or imp.state != ImportState.RUNNING or imp.processed != offset:
+                        log.warning("contacts.import_superseded", import_id=str(import_id))
+                        return imp  # another run moved it on (or it ended): this one stops
+                    if imp.cancel_requested:
+                        await _finish(repo, imp, ImportState.CANCELLED)
+                        return imp
+                    await repo.add_rejected(tenant_id, import_id, chunk.rejected)
+                    outcome = await repo.upsert_chunk(
+                        tenant_id=tenant_id,
+                        import_id=import_id,
+                        payload=chunk.staged,
+                        on_duplicate=options.on_duplicate,
+                        source=source,
+                        note=note,
+                        ledger_detail=f"{source} ({note})"[:500],
+                        li_ref=options.li_assessment_ref,
+                        user_id=user_id,
+                        now=utcnow(),
+                    )
+                    imp.rows += chunk.records
+                    imp.processed += chunk.records
+                    imp.imported += outcome.imported
+                    imp.updated += outcome.updated
+                    imp.skipped += outcome.skipped
+                    imp.duplicates += outcome.duplicates
+                    imp.suppressed += outcome.suppressed
+                    imp.invalid += sum(chunk.invalid.values())
+                    merged = Counter(imp.invalid_by_reason)
+                    merged.update(chunk.invalid)
+                    imp.invalid_by_reason = dict(sorted(merged.items()))
+                    if last:
+                        await _finish(repo, imp, ImportState.COMPLETED)
+                        return imp
+                    await session.flush()
+                    await live.notify(
+                        session, tenant_id, LIVE_KIND, import_id, processed=imp.processed
+                    )
+                offset += chunk.records
+                done += 1
+                if stop_after_chunks is not None and done >= stop_after_chunks:
+                    return None
+        finally:
+            # The file is closed on the way out: let a chunk being judged finish first.
+            if not pending.done():
+                await asyncio.gather(pending, return_exceptions=True)
