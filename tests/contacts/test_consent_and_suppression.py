@@ -154,17 +154,21 @@ async def test_opt_out_sticks_through_edit_api_delete_and_import(
     ).status_code == 204
     summary = await _upsert(tenant_a, ["+5541987650002", "+5541987650003"])
     assert (summary.inserted, summary.suppressed) == (2, 1)
-    page = (await client.get("/api/v1/contacts", headers=auth, params={"q": "98765000"})).json()
+    page = (await client.get("/api/v1/contacts", headers=auth, params={"q": "41 98765-000"})).json()
     state = {c["phone_e164"]: bool(c["opted_out_at"]) for c in page["items"]}
     assert state == {"+5541987650002": True, "+5541987650003": False}
 
     # Only the contact's own keyword brings it back.
     assert await _keyword(tenant_a, "+5541987650002", "vou parar no mercado") == "none"
     assert await _keyword(tenant_a, "+5541987650002", " Voltar! ") == "opted_in"
-    page = (await client.get("/api/v1/contacts", headers=auth, params={"q": "987650002"})).json()
+    page = (
+        await client.get("/api/v1/contacts", headers=auth, params={"q": "41 98765-0002"})
+    ).json()
     assert page["items"][0]["opted_out_at"] is None and not page["items"][0]["suppressed"]
     assert await _keyword(tenant_a, "+5541987650002", "PARE") == "opted_out"
-    page = (await client.get("/api/v1/contacts", headers=auth, params={"q": "987650002"})).json()
+    page = (
+        await client.get("/api/v1/contacts", headers=auth, params={"q": "41 98765-0002"})
+    ).json()
     assert page["items"][0]["opted_out_at"] and page["items"][0]["suppressed"]
 
 
@@ -227,7 +231,7 @@ async def test_skip_mode_leaves_existing_contacts_alone(
     s = await _upsert(tenant_a, ["+5561987650006", "+5561987650007", "+5561987650007"],
                       on_duplicate="skip")  # fmt: skip
     assert (s.inserted, s.updated, s.skipped, s.duplicates_in_batch) == (1, 0, 1, 1)
-    page = (await client.get("/api/v1/contacts", headers=auth, params={"q": "9876500"})).json()
+    page = (await client.get("/api/v1/contacts", headers=auth, params={"q": "61 98765-00"})).json()
     names = {c["phone_e164"]: (c["name"], [t["name"] for t in c["tags"]]) for c in page["items"]}
     assert names["+5561987650006"] == ("Orig", [])
     assert names["+5561987650007"] == ("Importado", ["importados"])

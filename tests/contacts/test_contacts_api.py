@@ -210,7 +210,15 @@ async def test_filters_and_text_search(client: httpx.AsyncClient, tenant_a: Tena
     assert await names(q="100%") == {"Zé 100%"}
     assert await names(q="joao@") == {"João Pereira"}
     assert await names(q="(11) 91111-0002") == {"João Pereira"}  # a whole phone: exact
-    assert await names(q="1111000") == {"Maria Silva", "João Pereira", "Maria_Underscore"}
+    # Digits: a prefix of the number, with or without the country code (trunk 0 ignored).
+    assert await names(q="11 9111") == {"Maria Silva", "João Pereira", "Maria_Underscore"}
+    assert await names(q="011 91111-000") == {"Maria Silva", "João Pereira", "Maria_Underscore"}
+    assert await names(q="+351 91") == {"Zé 100%"}
+    # Words: each must start a word of the name (first, second or last) or the e-mail.
+    assert await names(q="silv") == {"Maria Silva"}
+    assert await names(q="pereira joão") == {"João Pereira"}
+    assert await names(q="maria pereira") == set()
+    assert await names(q="\U0010ffff") == set()  # no upper bound: still a valid query
     assert await names(basis="legitimate_interest") == {"Maria_Underscore"}
     assert await names(consent="none") == {"Maria_Underscore"}
     r = await client.post(

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Text,
+    and_,
     cast,
     delete,
     exists,
@@ -42,7 +43,6 @@ from mirage.models import (
     Tag,
     WebhookEvent,
 )
-from mirage.models.contacts import SEARCH_EXPR
 
 # Rows per multi-row INSERT: ~16 parameters a row stays far below PostgreSQL's 65,535.
 UPSERT_CHUNK = 2000
@@ -50,11 +50,13 @@ UPSERT_CHUNK = 2000
 
 @dataclass(frozen=True)
 class ContactFilter:
-    """What the list shows. ``phone`` is an exact E.164; ``like`` an escaped LIKE pattern over
-    the lower-cased name, phone and e-mail (the trigram index answers it)."""
+    """What the list shows. ``phone`` is an exact E.164. ``words``: every word must start a
+    word of the name (first, second or last) or the e-mail; ``phone_prefixes``: the number
+    starts with one of them (E.164 prefixes such as ``+5511987``)."""
 
     phone: str | None = None
-    like: str | None = None
+    words: tuple[str, ...] = ()
+    phone_prefixes: tuple[str, ...] = ()
     tag_id: uuid.UUID | None = None
     basis: str | None = None
     consent: str | None = None
@@ -68,13 +70,43 @@ class UpsertedRow:
     inserted: bool
 
 
+def _upper_bound(prefix: str) -> str | None:
+    """The smallest string above every string starting with ``prefix`` (code point order,
+    which is text_pattern_ops' byte order in UTF-8); None when there is none."""
+    cp = ord(prefix[-1]) + 1
+    if 0xD800 <= cp <= 0xDFFF:  # surrogates are not characters
+        cp = 0xE000
+    if cp > 0x10FFFF:
+        return None
+    return prefix[:-1] + chr(cp)
+
+
+def _starts_with(column: Any, prefix: str) -> ColumnElement[bool]:
+    # ~>=~ / ~<~ (text_pattern_ops) are leakproof, so usable as index conditions under RLS;
+    # LIKE 'x%', starts_with() and lower() are not (they would filter row by row).
+    lower: ColumnElement[bool] = column.op("~>=~", is_comparison=True)(prefix)
+    upper = _upper_bound(prefix)
+    if upper is None:
+        return lower
+    return and_(lower, column.op("~<~", is_comparison=True)(upper))
+
+
+_WORD_COLUMNS = (
+    Contact.search_name,
+    Contact.search_word2,
+    Contact.search_last,
+    Contact.search_email,
+)
+
+
 def _where(f: ContactFilter) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
     if f.phone is not None:
         conds.append(Contact.phone_e164 == f.phone)
-    if f.like is not None:
-        # The exact text of the index expression, so the planner can use the trigram index.
-        conds.append(literal_column(f"({SEARCH_EXPR})").like(literal(f.like), escape="\\"))
+    for word in f.words:
+        conds.append(or_(*(_starts_with(col, word) for col in _WORD_COLUMNS)))
+    if f.phone_prefixes:
+        conds.append(or_(*(_starts_with(Contact.phone_e164, p) for p in f.phone_prefixes)))
     if f.tag_id is not None:
         conds.append(
             exists(
@@ -121,7 +153,8 @@ class ContactRepository:
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def by_email(self, email: str) -> Sequence[Contact]:
-        stmt = select(Contact).where(func.lower(Contact.email) == email.lower())
+        # The stored lower-cased key (indexed), not lower(email): see _starts_with.
+        stmt = select(Contact).where(Contact.search_email == email.strip().lower())
         return (await self.session.execute(stmt)).scalars().all()
 
     async def add(self, contact: Contact) -> Contact:

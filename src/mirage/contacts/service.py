@@ -26,6 +26,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Literal
 
+import phonenumbers
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,31 +135,34 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
 _PHONEISH = re.compile(r"^[0-9+()\-. ]+$")
 
 
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def build_filter(f: ContactFilterIn, region: str = DEFAULT_REGION) -> ContactFilter:
-    """The API's filter → the repository's. Text that reads as a whole phone number is an
-    exact match; digits are searched as digits; anything else as lower-cased text."""
-    like: str | None = None
-    phone: str | None = None
+    """The API's filter → the repository's. Digits (with phone punctuation) are a prefix of
+    the number, with or without the country code, or the whole number they normalize to;
+    anything else is word prefixes of the name (first, second or last word) or the e-mail.
+    Prefixes, not substrings: that is what indexes can answer under RLS (repository)."""
     q = " ".join((f.q or "").split())
     if "\x00" in q:
         raise ValidationFailed("the search text must not contain NUL characters", field="q")
-    if q:
-        if _PHONEISH.match(q):
-            exact = phones.check_phone(q, region)
+    words: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+    if q and _PHONEISH.match(q):
+        # Digits: a prefix of the number, with or without the country code; and the number
+        # they make when read as a whole one (a 10-digit Brazilian mobile gains its nine).
+        digits = re.sub(r"\D", "", q).lstrip("0")  # a trunk 0 is not part of the number
+        exact = phones.check_phone(q, region)
+        if digits:
+            cc = str(phonenumbers.country_code_for_region(region))
+            candidates = [f"+{digits}", f"+{cc}{digits}"]
             if isinstance(exact, str):
-                phone = exact
-            else:
-                digits = re.sub(r"\D", "", q)
-                like = f"%{digits}%" if digits else None
-        else:
-            like = f"%{_escape_like(q.lower())}%"
+                candidates.append(exact)
+            prefixes = tuple(dict.fromkeys(candidates))
+        else:  # only punctuation: matches what starts with it (nothing, in practice)
+            words = (q,)
+    elif q:
+        words = tuple(dict.fromkeys(q.lower().split()))[:5]
     return ContactFilter(
-        phone=phone,
-        like=like,
+        words=words,
+        phone_prefixes=prefixes,
         tag_id=f.tag_id,
         basis=f.basis,
         consent=f.consent,

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Computed,
     DateTime,
     ForeignKey,
     Identity,
@@ -60,10 +61,23 @@ def _tenant_fk() -> Mapped[uuid.UUID]:
     )
 
 
-# Lower-cased name, phone and e-mail in one expression, so a single trigram index answers
-# "contains" searches over all three. An expression index, not a generated column: queries
-# must repeat this exact text for the planner to use the index.
-SEARCH_EXPR = "lower(coalesce(name, '') || ' ' || phone_e164 || ' ' || coalesce(email, ''))"
+# Search keys, computed by PostgreSQL (stored generated columns). Why columns and not
+# expression or trigram indexes: under row-level security the planner only uses a condition
+# as an index condition when every function in it is leakproof; lower(), LIKE and the
+# trigram operators are not, so they could only filter row by row. A plain column compared
+# with text_pattern_ops' ~>=~ / ~<~ (leakproof) is an index range scan: word-prefix search.
+_NAME = "regexp_replace(lower(btrim(name)), '\\s+', ' ', 'g')"
+SEARCH_NAME = _NAME
+SEARCH_WORD2 = f"nullif(split_part({_NAME}, ' ', 2), '')"
+SEARCH_LAST = f"case when strpos({_NAME}, ' ') > 0 then regexp_replace({_NAME}, '^.* ', '') end"
+SEARCH_EMAIL = "lower(btrim(email))"
+# (column, expression) of every search key; indexes (tenant_id, column text_pattern_ops).
+SEARCH_COLUMNS = (
+    ("search_name", SEARCH_NAME),
+    ("search_word2", SEARCH_WORD2),
+    ("search_last", SEARCH_LAST),
+    ("search_email", SEARCH_EMAIL),
+)
 
 
 class Contact(IdMixin, TimestampMixin, Base):
@@ -77,14 +91,14 @@ class Contact(IdMixin, TimestampMixin, Base):
         CheckConstraint("phone_e164 ~ '^\\+[1-9][0-9]{6,14}$'", name="phone_e164_format"),
         # Keyset pagination order (newest first) and the filters that narrow it.
         Index("ix_contacts_tenant_created", "tenant_id", "created_at", "id"),
-        Index("ix_contacts_tenant_email", "tenant_id", text("lower(email)")),
         Index(
             "ix_contacts_tenant_opted_out",
             "tenant_id",
             "opted_out_at",
             postgresql_where=text("opted_out_at is not null"),
         ),
-        # ix_contacts_search_trgm: GIN (tenant_id, SEARCH_EXPR gin_trgm_ops), in 0007.
+        # ix_contacts_search_*: (tenant_id, <search column> text_pattern_ops), and the same
+        # for phone_e164 (prefix search on the number), created in 0007.
     )
 
     tenant_id: Mapped[uuid.UUID] = _tenant_fk()
@@ -113,6 +127,11 @@ class Contact(IdMixin, TimestampMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
     )
+    # Read-only search keys (see SEARCH_COLUMNS); never written by the application.
+    search_name: Mapped[str | None] = mapped_column(Text, Computed(SEARCH_NAME, persisted=True))
+    search_word2: Mapped[str | None] = mapped_column(Text, Computed(SEARCH_WORD2, persisted=True))
+    search_last: Mapped[str | None] = mapped_column(Text, Computed(SEARCH_LAST, persisted=True))
+    search_email: Mapped[str | None] = mapped_column(Text, Computed(SEARCH_EMAIL, persisted=True))
 
 
 class Tag(IdMixin, TimestampMixin, Base):

@@ -19,37 +19,17 @@ down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SEARCH_EXPR = "lower(coalesce(name, '') || ' ' || phone_e164 || ' ' || coalesce(email, ''))"
-
-
-def _extensions() -> None:
-    """pg_trgm (contains-search) and btree_gin (tenant_id inside the same GIN index).
-
-    Both are trusted extensions (PostgreSQL 13+): a role with CREATE on the database may add
-    them. mirage_owner usually lacks that, the login that runs migrations (database owner or
-    superuser) has it, so the extensions are created as that login, then the owner role is
-    resumed for everything else.
-    """
-    op.execute(
-        """
-        DO $$
-        BEGIN
-          IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_trgm')
-             OR NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'btree_gin') THEN
-            IF has_database_privilege(current_user, current_database(), 'CREATE') THEN
-              CREATE EXTENSION IF NOT EXISTS pg_trgm;
-              CREATE EXTENSION IF NOT EXISTS btree_gin;
-            ELSE
-              EXECUTE 'SET LOCAL ROLE NONE';
-              CREATE EXTENSION IF NOT EXISTS pg_trgm;
-              CREATE EXTENSION IF NOT EXISTS btree_gin;
-              EXECUTE 'SET LOCAL ROLE mirage_owner';
-            END IF;
-          END IF;
-        END
-        $$;
-        """
-    )
+# As in mirage.models.contacts (copied: a migration must not change when the model does).
+_NAME = "regexp_replace(lower(btrim(name)), '\\s+', ' ', 'g')"
+SEARCH_COLUMNS = (
+    ("search_name", _NAME),
+    ("search_word2", f"nullif(split_part({_NAME}, ' ', 2), '')"),
+    (
+        "search_last",
+        f"case when strpos({_NAME}, ' ') > 0 then regexp_replace({_NAME}, '^.* ', '') end",
+    ),
+    ("search_email", "lower(btrim(email))"),
+)
 
 
 def _tenant_col() -> sa.Column[Any]:
@@ -77,7 +57,6 @@ def _id_created(table: str) -> list[Any]:
 
 
 def upgrade() -> None:
-    _extensions()
     op.create_table(
         "contacts",
         _tenant_col(),
@@ -107,6 +86,7 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
             nullable=False,
         ),
+        *[sa.Column(c, sa.Text(), sa.Computed(expr, persisted=True)) for c, expr in SEARCH_COLUMNS],
         *_id_created("contacts"),
         sa.CheckConstraint(
             "legal_basis in ('consent', 'legitimate_interest')",
@@ -121,17 +101,20 @@ def upgrade() -> None:
         sa.UniqueConstraint("tenant_id", "phone_e164", name="uq_contacts_tenant_phone"),
     )
     op.create_index("ix_contacts_tenant_created", "contacts", ["tenant_id", "created_at", "id"])
-    op.create_index("ix_contacts_tenant_email", "contacts", ["tenant_id", sa.text("lower(email)")])
     op.create_index(
         "ix_contacts_tenant_opted_out",
         "contacts",
         ["tenant_id", "opted_out_at"],
         postgresql_where=sa.text("opted_out_at is not null"),
     )
-    op.execute(
-        "CREATE INDEX ix_contacts_search_trgm ON contacts "
-        f"USING gin (tenant_id, ({SEARCH_EXPR}) gin_trgm_ops)"
-    )
+    # Word-prefix search under RLS: plain columns, leakproof text_pattern_ops ranges (see
+    # mirage.models.contacts for why not trigram or expression indexes).
+    for column in [c for c, _ in SEARCH_COLUMNS] + ["phone_e164"]:
+        suffix = column.removeprefix("search_").removesuffix("_e164")
+        op.execute(
+            f"CREATE INDEX ix_contacts_search_{suffix} ON contacts "
+            f"(tenant_id, {column} text_pattern_ops)"
+        )
 
     op.create_table(
         "tags",
