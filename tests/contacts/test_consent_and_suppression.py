@@ -235,3 +235,11 @@ async def test_skip_mode_leaves_existing_contacts_alone(
     names = {c["phone_e164"]: (c["name"], [t["name"] for t in c["tags"]]) for c in page["items"]}
     assert names["+5561987650006"] == ("Orig", [])
     assert names["+5561987650007"] == ("Importado", ["importados"])
+
+
+def test_every_path_hashes_a_number_the_same_way() -> None:
+    """The importer checks the suppression list with its own SQL: its hash must be ours."""
+    imports = pytest.importorskip("mirage.contacts.imports_service")
+    for number in ("+5511987654321", "+12125550100"):
+        assert imports.suppression_hash(number) == service.phone_hash(number)
+    assert service.phone_hash("+5511987654321") != service.phone_hash("+5511987654322")

@@ -2,8 +2,8 @@
 append-only consent ledger, and a tenant-wide suppression list that nothing but the contact
 can undo.
 
-Suppression is kept as a keyed hash of the E.164 number (HMAC with a key derived from
-MIRAGE_SECRET_KEY), so it outlives the contact: a deleted-then-recreated or re-imported
+Suppression is kept as a keyed hash of the E.164 number (HMAC under MIRAGE_SECRET_KEY, see
+``phone_hash``), so it outlives the contact: a deleted-then-recreated or re-imported
 number stays suppressed. Rotating the secret key therefore orphans the list (documented in
 docs/contacts.md).
 """
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import hashlib
-import hmac
 import io
 import json
 import re
@@ -23,7 +21,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any, Literal
 
 import phonenumbers
@@ -53,6 +50,7 @@ from mirage.contacts.schemas import (
     TagPatch,
     TagRef,
 )
+from mirage.kit import crypto
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from mirage.models import (
@@ -81,21 +79,15 @@ REDACTED = "redacted"
 # --- keyed hashes -------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4)
-def _key(secret: str, purpose: str) -> bytes:
-    # A per-purpose key: the suppression hash is useless for anything else the secret signs.
-    return hashlib.sha256(f"mirage-{purpose}:{secret}".encode()).digest()
-
-
 def phone_hash(e164: str) -> str:
-    """The suppression list's key for a number (hex HMAC-SHA256 of its E.164 form)."""
-    key = _key(get_settings().resolved_secret_key(), "suppression")
-    return hmac.new(key, e164.encode(), hashlib.sha256).hexdigest()
+    """The suppression list's key for a number: HMAC-SHA256 of its E.164 form under the
+    deployment's secret key, domain-separated ("phone:") from every other use of that key.
+    Every path (API, importer, inbound) must use this one function."""
+    return crypto.sign(get_settings().resolved_secret_key(), f"phone:{e164}")
 
 
 def email_hash(email: str) -> str:
-    key = _key(get_settings().resolved_secret_key(), "subject-email")
-    return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
+    return crypto.sign(get_settings().resolved_secret_key(), f"email:{email.strip().lower()}")
 
 
 def normalize(raw: str, region: str = DEFAULT_REGION) -> str:
