@@ -13,6 +13,7 @@ from mirage import __version__
 from mirage.auth import router as auth_api
 from mirage.auth import views as auth_views
 from mirage.config import Settings, get_settings
+from mirage.contacts import router as contacts_api
 from mirage.conversations import router as conversations_api
 from mirage.conversations import views as conversations_views
 from mirage.db import engine as db_engine
@@ -48,6 +49,7 @@ API_ROUTERS = (
     instances_api.router,
     personas_api.router,
     conversations_api.router,
+    contacts_api.router,
 )
 PAGE_ROUTERS = (
     auth_views.router,
