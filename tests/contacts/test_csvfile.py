@@ -151,6 +151,22 @@ def test_a_runaway_quote_is_refused_not_swallowed() -> None:
     assert err.value.reason == "malformed"
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"PK\x03\x04\x14\x00\x06\x00",
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+        b"%PDF-1.7\n",
+        "nome;telefone\n".encode("utf-16"),
+        b"\x00\x01\x02\x03" * 100,
+    ],
+)
+def test_not_a_csv_is_named(data: bytes) -> None:
+    with pytest.raises(CsvFileError) as err:
+        csvfile.preview(io.BytesIO(data))
+    assert err.value.reason == "not_csv"
+
+
 def test_header_only_and_empty() -> None:
     p = csvfile.preview(io.BytesIO(b"nome;telefone\n"))
     assert p.rows == ()

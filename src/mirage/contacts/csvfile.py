@@ -123,6 +123,9 @@ def detect_dialect(sample: bytes, *, whole: bool = False) -> Dialect:
 
     ``whole`` says the sample is the entire file (its last line is complete). A file with a
     single column gets the delimiter that appears most (``;`` on a tie: Excel pt-BR)."""
+    kind = _not_csv(sample)
+    if kind is not None:
+        raise CsvFileError("not_csv", kind)
     encoding = detect_encoding(sample)
     text = _complete_lines(_decode_sample(sample, encoding), whole=whole).lstrip("\ufeff")
     if not text.strip():
@@ -142,6 +145,26 @@ def detect_dialect(sample: bytes, *, whole: bool = False) -> Dialect:
         delimiter = max(DELIMITERS, key=lambda d: counts[d])
         quotechar = '"'
     return Dialect(encoding=encoding, delimiter=delimiter, quotechar=quotechar)
+
+
+_MAGIC = (
+    (b"PK\x03\x04", "This looks like an Excel workbook (.xlsx): save it as CSV first."),
+    (b"\xd0\xcf\x11\xe0", "This looks like an old Excel workbook (.xls): save it as CSV first."),
+    (b"%PDF", "This is a PDF, not a CSV file."),
+    (b"\xff\xfe", "This file is UTF-16 (Excel's 'Unicode text'): save it as CSV UTF-8."),
+    (b"\xfe\xff", "This file is UTF-16 (Excel's 'Unicode text'): save it as CSV UTF-8."),
+)
+
+
+def _not_csv(sample: bytes) -> str | None:
+    """Why ``sample`` is clearly not a CSV (a workbook, a PDF, UTF-16, binary), or None."""
+    for magic, why in _MAGIC:
+        if sample.startswith(magic):
+            return why
+    head = sample[:4096]
+    if head and head.count(0) > len(head) // 10:
+        return "This is not a text file (save the spreadsheet as CSV)."
+    return None
 
 
 def _single_quoted(text: str) -> bool:

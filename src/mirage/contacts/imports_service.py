@@ -46,7 +46,6 @@ log = get_logger(__name__)
 TASK_NAME = "contacts.run_import"
 LIVE_KIND = "contact_import"
 PART_BYTES = 1024 * 1024
-MAX_FILE_BYTES = 200 * 1024 * 1024
 CHUNK_ROWS = 10_000
 MAX_ATTEMPTS = 3
 PREVIEW_ROWS = 10
@@ -139,16 +138,17 @@ async def create_import(
     *,
     filename: str | None,
     stream: BinaryIO,
-    max_bytes: int = MAX_FILE_BYTES,
+    max_bytes: int | None = None,
 ) -> ContactImport:
     """Store an uploaded file (seekable ``stream``) with its detected settings and the guessed
     mapping. A file that cannot be read as a CSV is a 422 with the reason; too big, a 413."""
     require(principal, "write", role=Role.OPERATOR)
+    limit = max_bytes or get_settings().contact_import_max_bytes
     try:
         preview = csvfile.preview(stream, rows=1)
     except csvfile.CsvFileError as exc:
         raise ValidationFailed(
-            "this file cannot be read as a CSV: {reason}", params={"reason": exc.detail}
+            f"this file cannot be read as a CSV: {exc.detail}", field="file"
         ) from exc
     if len(preview.header) < 1:
         raise ValidationFailed("the file has no columns")
@@ -172,9 +172,9 @@ async def create_import(
     size, seq = 0, 0
     while chunk := stream.read(PART_BYTES):
         size += len(chunk)
-        if size > max_bytes:
+        if size > limit:
             raise PayloadTooLarge(
-                "the file is larger than {limit} MB", params={"limit": max_bytes // 1_000_000}
+                f"the file is larger than {max(1, limit // 1_000_000)} MB", field="file"
             )
         await repo.add_part(principal.tenant_id, imp.id, seq, chunk)
         seq += 1
@@ -245,13 +245,12 @@ async def start_import(
     if imp is None:
         raise NotFound("import not found")
     if imp.state not in (ImportState.UPLOADED, ImportState.PREVIEWED):
-        raise Conflict("this import was already started ({state})", params={"state": imp.state})
+        raise Conflict(f"this import was already started ({imp.state})")
     chosen = dict(imp.mapping if mapping is None else mapping)
     problems = csvfile.validate_mapping(imp.header, chosen)
     if problems:
         raise ValidationFailed(
-            "the column mapping is not valid: {problems}",
-            params={"problems": "; ".join(problems[:5])},
+            "the column mapping is not valid: " + "; ".join(problems[:5]),
             field="mapping",
         )
     checked = check_options(options)
