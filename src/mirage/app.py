@@ -13,6 +13,7 @@ from mirage import __version__
 from mirage.auth import router as auth_api
 from mirage.auth import views as auth_views
 from mirage.config import Settings, get_settings
+from mirage.contacts import imports_router as contact_imports_api
 from mirage.contacts import router as contacts_api
 from mirage.conversations import router as conversations_api
 from mirage.conversations import views as conversations_views
@@ -50,6 +51,7 @@ API_ROUTERS = (
     personas_api.router,
     conversations_api.router,
     contacts_api.router,
+    contact_imports_api.router,
 )
 PAGE_ROUTERS = (
     auth_views.router,
@@ -129,7 +131,12 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
     for router in (*MACHINE_ROUTERS, *PAGE_ROUTERS):
         app.include_router(router)
     install_page_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        # CSV uploads (the file is checked against the same limit as it is stored).
+        overrides={"/api/v1/contact-imports": settings.contact_import_max_bytes + 64 * 1024},
+    )
     app.add_middleware(RequestContextMiddleware)
     return app
 

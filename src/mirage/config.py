@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # How often an open live stream (SSE) re-checks its session, membership and role.
     stream_recheck_seconds: float = Field(default=5.0, gt=0, le=60)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    # Largest CSV a contact import accepts (uploads to /api/v1/contact-imports, the CLI).
+    contact_import_max_bytes: int = Field(default=200_000_000, ge=1024)
     # Sign-in limits (``limits`` notation, ";" separates tiers: each further tier is a
     # longer wait). Per address; per address and account; per account for devices that
     # never signed in to it (a known device with the right password is never locked out);
