@@ -33,8 +33,9 @@ from mirage.contacts.imports_repository import (
     reject_line,
     stage_line,
 )
+from mirage.contacts.service import phone_hash
 from mirage.db.engine import session_scope
-from mirage.kit import crypto, jobs, live
+from mirage.kit import jobs, live
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from mirage.kit.logging import get_logger
@@ -119,8 +120,8 @@ def check_options(options: ImportOptions) -> ImportOptions:
 
 
 def suppression_hash(e164: str) -> str:
-    """The keyed hash suppressions are stored under (see the contacts service)."""
-    return crypto.sign(get_settings().secret_key.get_secret_value(), f"phone:{e164}")
+    """The keyed hash suppressions are stored under: the contacts service's one definition."""
+    return phone_hash(e164)
 
 
 # --- upload, preview, start, cancel ---------------------------------------------------------
@@ -397,6 +398,11 @@ async def _finish(
     await repo.session.flush()
     await live.notify(repo.session, imp.tenant_id, LIVE_KIND, imp.id, state=state)
     log.info("contacts.import_finished", import_id=str(imp.id), state=str(state), error=error)
+
+
+async def fail_import(import_id: uuid.UUID, error: str) -> None:
+    """Mark a running import failed (its own transaction): a run that will not be retried."""
+    await _fail(import_id, error)
 
 
 async def _fail(import_id: uuid.UUID, error: str) -> None:
