@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from mirage.config import Settings, get_settings
+from mirage.contacts.cli import contacts_cli
 from mirage.kit.logging import configure_logging
 
 cli = typer.Typer(
@@ -20,6 +21,7 @@ user_cli = typer.Typer(help="Manage users.", no_args_is_help=True)
 tenant_cli = typer.Typer(help="Manage tenants.", no_args_is_help=True)
 cli.add_typer(user_cli, name="user")
 cli.add_typer(tenant_cli, name="tenant")
+cli.add_typer(contacts_cli, name="contacts")
 
 
 def _settings(json_logs: bool | None = None) -> Settings:
