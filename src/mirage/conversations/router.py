@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from mirage.auth.deps import ApiPrincipal
-from mirage.auth.router import ERRORS
 from mirage.auth.service import require
 from mirage.conversations import service
 from mirage.conversations.schemas import (
@@ -22,8 +21,9 @@ from mirage.conversations.schemas import (
 from mirage.db.deps import DbSession
 from mirage.messaging import service as messaging
 from mirage.models import ConversationState
+from mirage.web.errors import API_ERRORS
 
-router = APIRouter(tags=["conversations"], responses=ERRORS)
+router = APIRouter(tags=["conversations"], responses=API_ERRORS)
 
 
 def _out(view: service.ConversationView) -> ConversationOut:
