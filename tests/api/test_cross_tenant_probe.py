@@ -40,6 +40,7 @@ BODIES: dict[str, dict[str, object]] = {
     "/api/v1/tags/{tag_id}/apply": {"contact_ids": []},
     "/api/v1/tags/{tag_id}/remove": {"contact_ids": []},
     "/api/v1/suppressions/{suppression_id}/remove": {"reason": "probe"},
+    "/api/v1/contact-imports/{import_id}/start": {},
 }
 
 
@@ -65,6 +66,7 @@ async def _ids_of(t: TenantFixture, client: httpx.AsyncClient, conninfo: str) ->
         contact_id = factories.contacts(conn, t.tenant_id)
         tag_id = factories.tags(conn, t.tenant_id)
         suppression_id = factories.suppressions(conn, t.tenant_id)
+        import_id = factories.contact_imports(conn, t.tenant_id)
     token = await make_token(t)
     tokens = (
         await client.get("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"})
@@ -79,6 +81,7 @@ async def _ids_of(t: TenantFixture, client: httpx.AsyncClient, conninfo: str) ->
         "contact_id": str(contact_id),
         "tag_id": str(tag_id),
         "suppression_id": str(suppression_id),
+        "import_id": str(import_id),
     }
 
 
