@@ -14,7 +14,7 @@ the code is parsed, never imported) and is shared with tests/test_architecture.p
   * `from pkg import submodule` imports the submodule; package __init__ re-exports are edges;
   * forbidden: unit A importing mirage.B.{repository,views,router,tasks,engine} with A != B,
     unless B is a shared layer (kit, db, models, web, config, providers, migrations) or A is a
-    composition root (app, cli, worker, __main__), which wires routers and tasks together.
+    composition root (app, cli, worker, demo, __main__), which wires routers and tasks together.
 """
 
 from __future__ import annotations

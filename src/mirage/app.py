@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from mirage import __version__
 from mirage.auth import router as auth_api
 from mirage.auth import views as auth_views
+from mirage.auth.deps import stream_viewer
 from mirage.config import Settings, get_settings
 from mirage.contacts import imports_router as contact_imports_api
 from mirage.contacts import router as contacts_api
@@ -22,16 +23,17 @@ from mirage.instances import router as instances_api
 from mirage.instances import views as instances_views
 from mirage.instances.gateway import close_gateway
 from mirage.kit import jobs
-from mirage.kit.live import LiveHub
 from mirage.kit.logging import configure_logging, get_logger
 from mirage.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from mirage.kit.ratelimit import RateLimiter
+from mirage.messaging import service as messaging
 from mirage.ops import router as ops_router
 from mirage.personas import router as personas_api
 from mirage.personas import views as personas_views
 from mirage.tenants import router as tenants_api
 from mirage.tenants import views as tenant_views
 from mirage.web.errors import install_api_handlers, install_page_handlers
+from mirage.web.streams import live_hub, set_authoriser
 from mirage.webhooks import router as webhooks_router
 
 log = get_logger(__name__)
@@ -83,6 +85,10 @@ def create_api(settings: Settings) -> FastAPI:
 def create_app(settings: Settings | None = None, *, manage_database: bool = True) -> FastAPI:
     """Build the ASGI app. ``manage_database=False`` when the caller already set the database."""
     settings = settings or get_settings()
+    set_authoriser(stream_viewer)  # live streams are for signed-in users (auth decides)
+    tenant_views.add_settings_section(
+        "decisions", lambda session: messaging.recent_decisions(session, 15)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,7 +97,8 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             urls = db_engine.resolve_urls(settings)
             if settings.database_url is None:
                 # The embedded server is ours: keep it migrated. An external server is
-                # migrated explicitly with `mirage migrate`.
+                # migrated explicitly with `mirage migrate`. Lazy (not a cycle): Alembic is
+                # loaded only when the embedded server is used.
                 from mirage.db.migrate import migrate
 
                 migrate(urls)
@@ -139,16 +146,6 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
     )
     app.add_middleware(RequestContextMiddleware)
     return app
-
-
-def live_hub(app: FastAPI) -> LiveHub:
-    """The process's LISTEN/NOTIFY fan-out, created on first use."""
-    hub: LiveHub | None = getattr(app.state, "live", None)
-    if hub is None:
-        db = db_engine.get_database()
-        hub = LiveHub(db.urls.libpq(db.urls.app))
-        app.state.live = hub
-    return hub
 
 
 def asgi() -> FastAPI:

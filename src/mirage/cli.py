@@ -12,6 +12,10 @@ from mirage.config import Settings, get_settings
 from mirage.contacts.cli import contacts_cli
 from mirage.kit.logging import configure_logging
 
+# Commands import what they run inside their own body: not to dodge a cycle (nothing imports
+# this module but __main__), but so that `mirage --help` or one command does not load the
+# database layer, Alembic, the simulator, the worker and the whole app.
+
 cli = typer.Typer(
     help="Mirage: orchestrate fleets of WhatsApp numbers.",
     no_args_is_help=True,
@@ -37,7 +41,7 @@ def demo(
     sim_port: Annotated[int, typer.Option(help="Port of the built-in gateway simulator.")] = 8081,
 ) -> None:
     """Run everything (database, migrations, demo data, simulator, API, worker) at once."""
-    from mirage.ops.demo import run_demo
+    from mirage.demo import run_demo
 
     settings = _settings(json_logs=False)
     settings.public_url = f"http://{host}:{port}"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-if TYPE_CHECKING:
-    from mirage.kit.netguard import AddressPolicy, IPNetwork
+# Standard library only (imports nothing of Mirage): settings validate networks with it.
+from mirage.kit.netguard import AddressPolicy, IPNetwork, parse_networks
 
 DEFAULT_DATA_DIR = Path(".mirage")
 
@@ -90,16 +90,12 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, v: str) -> str:
-        from mirage.kit.netguard import parse_networks
-
         parse_networks(v)
         return v
 
     @field_validator("ai_allow_private_hosts")
     @classmethod
     def _check_allow_private(cls, v: str) -> str:
-        from mirage.kit.netguard import AddressPolicy
-
         AddressPolicy.from_setting(v)
         return v
 
@@ -126,14 +122,10 @@ class Settings(BaseSettings):
 
     @property
     def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
-        from mirage.kit.netguard import parse_networks
-
         return parse_networks(self.trusted_proxies)
 
     @property
     def ai_address_policy(self) -> AddressPolicy:
-        from mirage.kit.netguard import AddressPolicy
-
         return AddressPolicy.from_setting(self.ai_allow_private_hosts)
 
     @property

@@ -78,7 +78,8 @@ async def test_jwt_without_iat_or_exp_is_refused(
 
 class _Lookups:
     """Counts the receiver's instance lookups (each one is a transaction). Counted at the
-    repository the receiver uses, so background jobs of other tests never interfere."""
+    instances service call the receiver uses (``instances.find``), so background jobs of
+    other tests never interfere."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -87,14 +88,13 @@ class _Lookups:
 @pytest.fixture
 def statements(monkeypatch: pytest.MonkeyPatch) -> _Lookups:
     counter = _Lookups()
-    base = service.InstanceRepository
+    base = service.instances.find
 
-    class Counting(base):  # type: ignore[misc, valid-type]
-        async def get(self, *args: Any, **kwargs: Any) -> Any:
-            counter.count += 1
-            return await super().get(*args, **kwargs)
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        counter.count += 1
+        return await base(*args, **kwargs)
 
-    monkeypatch.setattr(service, "InstanceRepository", Counting)
+    monkeypatch.setattr(service.instances, "find", counting)
     return counter
 
 

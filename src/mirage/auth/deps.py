@@ -12,15 +12,13 @@ from mirage.auth.principal import Principal
 from mirage.auth.service import CurrentUser
 from mirage.config import get_settings
 from mirage.db.deps import DbSession
+from mirage.db.engine import get_database
 from mirage.kit.errors import RateLimited, Unauthorized
 from mirage.kit.netguard import forwarded_client, parse_networks
+from mirage.web.errors import LoginRequired as LoginRequired  # raised here, handled in web
+from mirage.web.streams import Viewer
 
 SESSION_COOKIE = "mirage_session"
-
-
-class LoginRequired(Unauthorized):
-    title = "Sign-in required"
-    type_slug = "login-required"
 
 
 _networks = lru_cache(maxsize=8)(parse_networks)
@@ -59,14 +57,41 @@ async def dashboard_principal(
 async def stream_principal(request: Request) -> Principal:
     """For long-lived streams (SSE): authenticate in a short transaction of its own, so the
     stream itself holds no database transaction."""
-    from mirage.db.engine import get_database
-
     async with get_database().sessions() as session, session.begin():
         current = await service.resolve_session(session, request.cookies.get(SESSION_COOKIE))
     if current is None or current.tenant is None:
         raise LoginRequired("please sign in")
     request.state.current = current  # fragments render in the user's language
     return current.principal(client_ip(request))
+
+
+async def _resolve(cookie: str | None) -> CurrentUser | None:
+    # A short transaction of its own: the stream itself holds no database transaction.
+    async with get_database().sessions() as session, session.begin():
+        return await service.resolve_session(session, cookie)
+
+
+async def stream_viewer(request: Request) -> Viewer:
+    """Who a live stream (``web.streams.open_stream``) is for, and the check it repeats before
+    every row and every few seconds (registered with ``web.streams.set_authoriser``)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    current = await _resolve(cookie)
+    if current is None or current.tenant is None:
+        raise LoginRequired("please sign in")
+    request.state.current = current  # fragments render in the user's language
+    principal = current.principal(client_ip(request))
+
+    async def still_allowed() -> bool:
+        now = await _resolve(cookie)
+        return (
+            now is not None
+            and now.session.id == current.session.id
+            and now.tenant is not None
+            and now.tenant.id == principal.tenant_id
+            and now.role == principal.role
+        )
+
+    return Viewer(principal, current.session.id, still_allowed)
 
 
 async def api_principal(request: Request, response: Response, session: DbSession) -> Principal:

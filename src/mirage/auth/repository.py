@@ -1,4 +1,4 @@
-"""Queries for users, browser sessions and API tokens."""
+"""Queries for users (and the tenants they belong to), browser sessions and API tokens."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mirage.models import ApiToken, Membership, User, UserSession
+from mirage.models import ApiToken, Membership, Tenant, User, UserSession
 
 
 class UserRepository:
@@ -27,6 +27,19 @@ class UserRepository:
         self.session.add(user)
         await self.session.flush()
         return user
+
+    async def memberships(self, user_id: uuid.UUID) -> Sequence[tuple[Membership, Tenant]]:
+        """The user's memberships in every tenant (visible through the user-read policy)."""
+        stmt = (
+            select(Membership, Tenant)
+            .join(Tenant, Tenant.id == Membership.tenant_id)
+            .where(Membership.user_id == user_id)
+            .order_by(Tenant.name)
+        )
+        return [(m, t) for m, t in (await self.session.execute(stmt)).all()]
+
+    async def tenant(self, tenant_id: uuid.UUID) -> Tenant | None:
+        return await self.session.get(Tenant, tenant_id)
 
     async def set_last_login(self, user_id: uuid.UUID, when: datetime) -> None:
         await self.session.execute(

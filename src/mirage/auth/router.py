@@ -13,7 +13,6 @@ from mirage.auth.repository import UserRepository
 from mirage.auth.schemas import (
     AuditOut,
     MeOut,
-    Problem,
     TenantOut,
     TokenCreate,
     TokenCreated,
@@ -23,20 +22,18 @@ from mirage.auth.schemas import (
 from mirage.db.deps import DbSession
 from mirage.kit.errors import NotFound
 from mirage.models.tenancy import Role
-from mirage.ops.repository import AuditRepository
-from mirage.tenants.repository import TenantRepository
+from mirage.ops import audit
+from mirage.web.errors import API_ERRORS
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (400, 401, 403, 404, 409, 413, 422, 429)
-}
+# Kept for routers not yet moved to web.errors.API_ERRORS (import that instead).
+ERRORS = API_ERRORS
 
-router = APIRouter(responses=ERRORS)
+router = APIRouter(responses=API_ERRORS)
 
 
 @router.get("/me", response_model=MeOut, tags=["account"])
 async def me(session: DbSession, principal: ApiPrincipal) -> MeOut:
-    tenant = await TenantRepository(session).get(principal.tenant_id)
+    tenant = await UserRepository(session).tenant(principal.tenant_id)
     if tenant is None:
         raise NotFound("tenant not found")
     user = await UserRepository(session).get(principal.user_id) if principal.user_id else None
@@ -89,4 +86,4 @@ async def audit_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[Any]:
     service.require(principal, "admin", role=Role.ADMIN)
-    return list(await AuditRepository(session).recent(limit))
+    return await audit.recent(session, limit)

@@ -58,13 +58,6 @@ class TokenCreated(TokenOut):
     token: str = Field(description="The secret; shown once, store it now.")
 
 
-class Problem(BaseModel):
-    type: str
-    title: str
-    status: int
-    detail: str
-
-
 class AuditOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

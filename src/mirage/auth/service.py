@@ -16,13 +16,12 @@ from mirage.auth import passwords
 from mirage.auth.principal import ROLE_SCOPES, SCOPES, Principal
 from mirage.auth.repository import ApiTokenRepository, SessionRepository, UserRepository
 from mirage.db.deps import bind_context
-from mirage.kit import crypto
+from mirage.kit import crypto, jobs
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from mirage.models import ApiToken, Membership, Tenant, User, UserSession
 from mirage.models.tenancy import Role
 from mirage.ops import audit
-from mirage.tenants.repository import MembershipRepository
 
 TOKEN_PREFIX = "mrg_"  # noqa: S105 - a public prefix, not a secret
 TOUCH_EVERY = timedelta(minutes=1)
@@ -80,7 +79,7 @@ async def sign_in(
     await users.set_last_login(user.id, now)
     token = crypto.random_token(32)
     await bind_context(session, tenant_id=None, user_id=user.id)
-    memberships = await MembershipRepository(session).for_user(user.id)
+    memberships = await UserRepository(session).memberships(user.id)
     active = memberships[0][1].id if memberships else None
     row = await SessionRepository(session).add(
         UserSession(
@@ -167,6 +166,15 @@ def read_known_device(
     return device
 
 
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await UserRepository(session).by_email(email)
+
+
+async def add_user(session: AsyncSession, user: User) -> User:
+    """Store a new user (``tenants.service.create_user`` validates it first)."""
+    return await UserRepository(session).add(user)
+
+
 async def account_id(session: AsyncSession, email: str) -> uuid.UUID | None:
     """The user an e-mail address signs in as (for per-account sign-in limits)."""
     user = await UserRepository(session).by_email(email)
@@ -186,7 +194,7 @@ async def resolve_session(session: AsyncSession, token: str | None) -> CurrentUs
     if user is None or not user.is_active:
         return None
     await bind_context(session, tenant_id=None, user_id=user.id)
-    memberships = list(await MembershipRepository(session).for_user(user.id))
+    memberships = list(await UserRepository(session).memberships(user.id))
     chosen = next((mt for mt in memberships if mt[1].id == row.active_tenant_id), None)
     if chosen is None and memberships:
         chosen = memberships[0]
@@ -371,11 +379,8 @@ async def create_token(
         scopes=wanted,
     )
     if expires_at is not None:
-        from mirage.auth import tasks  # the task module imports this one
-        from mirage.kit import jobs
-
-        await jobs.defer(
-            session, tasks.api_token_expired, schedule_at=expires_at, token_id=str(row.id)
+        await jobs.defer(  # by name: the task module imports this one
+            session, "auth.api_token_expired", schedule_at=expires_at, token_id=str(row.id)
         )
     return row, plaintext
 

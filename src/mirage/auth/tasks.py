@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mirage.auth.repository import ApiTokenRepository
+from mirage.auth.repository import ApiTokenRepository, SessionRepository
 from mirage.kit.clock import utcnow
-from mirage.kit.jobs import app, tenant_job
+from mirage.kit.jobs import app, global_job, tenant_job
 from mirage.kit.logging import get_logger
 from mirage.ops import audit
 
@@ -34,3 +35,14 @@ async def api_token_expired(session: AsyncSession, *, token_id: str) -> str:
     )
     log.info("api_token.expired", token_id=token_id)
     return "expired"
+
+
+# Was ops.tasks: the name and periodic id are kept (queued and periodic jobs refer to them).
+@app.periodic(cron="*/15 * * * *", periodic_id="prune_sessions")
+@app.task(name="ops.prune_sessions", queue="maintenance", queueing_lock="ops.prune_sessions")
+@global_job
+async def prune_sessions(session: AsyncSession, timestamp: int | None = None) -> int:
+    """Delete sessions that expired or were revoked more than a day ago (global table)."""
+    removed = await SessionRepository(session).delete_expired(utcnow() - timedelta(days=1))
+    log.info("sessions.pruned", removed=removed)
+    return removed

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import TextClause
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -13,9 +16,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from mirage.config import Settings
 from mirage.db import embedded
+from mirage.db.tenancy import APPLY_CONTEXT, context_params
 from mirage.db.urls import RoleUrls, derive
+
+if TYPE_CHECKING:
+    from mirage.config import Settings
 
 
 def resolve_urls(settings: Settings) -> RoleUrls:
@@ -94,3 +100,32 @@ async def admin_session_scope() -> AsyncIterator[AsyncSession]:
     """Cross-tenant maintenance only (BYPASSRLS). Every caller is explicit maintenance code."""
     async with get_database().admin_sessions() as session, session.begin():
         yield session
+
+
+_compiled: dict[tuple[int, str], str] = {}
+
+
+def _driver_sql(statement: TextClause, dialect: Dialect) -> str:
+    """``statement`` in the driver's own placeholders (``%(name)s``), compiled once."""
+    key = (id(statement), dialect.name)
+    sql = _compiled.get(key)
+    if sql is None:
+        sql = _compiled[key] = str(statement.compile(dialect=dialect))
+    return sql
+
+
+async def pipelined_one(statement: TextClause, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """One transaction as mirage_app under the current tenant context (the same ``set_config``
+    every session applies on begin, see ``db.tenancy``), committed on success, in ONE network
+    round trip plus the COMMIT: the context and ``statement`` are sent as a psycopg pipeline.
+    Returns the statement's first row. For hot paths (webhook ingest); ``statement`` must be
+    a module-level ``text()`` (its compiled SQL is cached)."""
+    async with get_database().app_engine.begin() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        if raw is None:  # pragma: no cover - a pooled connection always has its driver's
+            raise RuntimeError("no driver connection")
+        async with raw.pipeline(), raw.cursor() as cur:
+            await cur.execute(_driver_sql(APPLY_CONTEXT, conn.dialect), context_params())
+            await cur.execute(_driver_sql(statement, conn.dialect), dict(params))
+            row = await cur.fetchone()
+    return tuple(row) if row is not None else None

@@ -47,12 +47,19 @@ def tenant_context(tenant_id: uuid.UUID | None, user_id: uuid.UUID | None = None
         _user.reset(u)
 
 
-_APPLY = text("select set_config('app.tenant_id', :t, true), set_config('app.user_id', :u, true)")
+APPLY_CONTEXT = text(
+    "select set_config('app.tenant_id', :t, true), set_config('app.user_id', :u, true)"
+)
+
+
+def context_params() -> dict[str, str]:
+    """The values ``APPLY_CONTEXT`` sets: the current tenant and user, empty when absent."""
+    tid, uid = _tenant.get(), _user.get()
+    return {"t": str(tid) if tid else "", "u": str(uid) if uid else ""}
 
 
 def apply_context(connection: Connection) -> None:
-    tid, uid = _tenant.get(), _user.get()
-    connection.execute(_APPLY, {"t": str(tid) if tid else "", "u": str(uid) if uid else ""})
+    connection.execute(APPLY_CONTEXT, context_params())
 
 
 @event.listens_for(Session, "after_begin")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.models import Instance, Message
@@ -63,7 +63,3 @@ class InstanceRepository:
         )
         sent, delivered = (await self.session.execute(stmt)).one()
         return int(sent), int(delivered)
-
-    async def notify(self, payload: str) -> None:
-        """Tell live dashboards (LISTEN mirage_live) after this transaction commits."""
-        await self.session.execute(text("select pg_notify('mirage_live', :p)"), {"p": payload})

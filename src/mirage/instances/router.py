@@ -8,12 +8,14 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from mirage.auth.deps import ApiPrincipal
-from mirage.auth.router import ERRORS
 from mirage.db.deps import DbSession
 from mirage.instances import service
 from mirage.instances.schemas import InstanceCreate, InstanceOut, PairingCodeRequest, PairingOut
+from mirage.web.errors import API_ERRORS
 
-router = APIRouter(prefix="/instances", tags=["numbers"], responses={**ERRORS, 503: ERRORS[400]})
+router = APIRouter(
+    prefix="/instances", tags=["numbers"], responses={**API_ERRORS, 503: API_ERRORS[400]}
+)
 
 
 @router.get("", response_model=list[InstanceOut])

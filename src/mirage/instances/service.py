@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.auth.principal import Principal
@@ -15,7 +15,7 @@ from mirage.config import get_settings
 from mirage.instances import health
 from mirage.instances.gateway import get_gateway
 from mirage.instances.repository import InstanceRepository
-from mirage.kit import crypto
+from mirage.kit import crypto, jobs, live
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from mirage.kit.i18n import N_
@@ -31,7 +31,7 @@ from mirage.providers import (
     NotConnected,
     WebhookSpec,
 )
-from mirage.webhooks.normalize import ConnectionUpdate, phone_from_jid
+from mirage.providers.models import ConnectionUpdate, phone_from_jid
 
 log = get_logger(__name__)
 TENANT_HEADER = "X-Mirage-Tenant"
@@ -60,6 +60,14 @@ def _gateway_failure(exc: GatewayError) -> ServiceUnavailable:
 async def list_instances(session: AsyncSession, principal: Principal) -> list[Instance]:
     require(principal, "read")
     return list(await InstanceRepository(session).list())
+
+
+async def find(
+    session: AsyncSession, instance_id: uuid.UUID, *, for_update: bool = False
+) -> Instance | None:
+    """The instance with this id under the session's tenant context (RLS), or None. For system
+    callers (webhooks, jobs) that act for the tenant rather than for a signed-in principal."""
+    return await InstanceRepository(session).get(instance_id, for_update=for_update)
 
 
 async def get_instance(
@@ -243,10 +251,7 @@ async def delete(session: AsyncSession, principal: Principal, instance_id: uuid.
         pass  # gone on the gateway already
     except GatewayError as exc:
         raise _gateway_failure(exc) from exc
-    await repo.delete(instance)
-    from mirage.webhooks.service import forget_identity  # webhooks import this module
-
-    forget_identity(instance.tenant_id, instance.id)
+    await repo.delete(instance)  # webhooks forget its cached identity (an after_delete hook)
     await audit.record(
         session,
         tenant_id=principal.tenant_id,
@@ -256,16 +261,7 @@ async def delete(session: AsyncSession, principal: Principal, instance_id: uuid.
         target_id=instance_id,
         name=instance.display_name,
     )
-    await repo.notify(
-        json.dumps(
-            {
-                "t": str(principal.tenant_id),
-                "kind": "instance",
-                "id": str(instance_id),
-                "deleted": True,
-            }
-        )
-    )
+    await live.notify(session, principal.tenant_id, "instance", instance_id, deleted=True)
 
 
 # --- state from webhooks and reconciliation ---------------------------------------------
@@ -329,16 +325,11 @@ async def apply_connection(
 
 async def schedule_confirmation(session: AsyncSession, instance: Instance) -> None:
     """Ask the gateway for the state shortly (one pending check per instance at a time)."""
-    from procrastinate.exceptions import AlreadyEnqueued
-
-    from mirage.instances import tasks  # tasks import this module
-    from mirage.kit import jobs
-
     try:
         async with session.begin_nested():
             await jobs.defer(
                 session,
-                tasks.confirm_state,
+                "instances.confirm_state",  # by name: tasks import this module
                 tenant_id=instance.tenant_id,
                 schedule_at=utcnow() + timedelta(seconds=1),
                 queueing_lock=f"confirm-state:{instance.id}",
@@ -388,9 +379,7 @@ async def reassess(session: AsyncSession, instance: Instance, *, force_notify: b
         force_notify = True
     await session.flush()
     if force_notify:
-        await repo.notify(
-            json.dumps({"t": str(instance.tenant_id), "kind": "instance", "id": str(instance.id)})
-        )
+        await live.notify(session, instance.tenant_id, "instance", instance.id)
 
 
 async def reconcile(session: AsyncSession, instance: Instance) -> str:

@@ -1,9 +1,8 @@
-"""Periodic reconciliation of instance state with the gateway, and raw-event retention."""
+"""Periodic reconciliation of instance state with the gateway."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import select
@@ -14,12 +13,7 @@ from mirage.instances import service
 from mirage.instances.repository import InstanceRepository
 from mirage.kit import jobs
 from mirage.kit.jobs import app, global_job, tenant_job
-from mirage.kit.logging import get_logger
 from mirage.models import Instance
-from mirage.webhooks.repository import WebhookRepository
-
-log = get_logger(__name__)
-EVENT_RETENTION = timedelta(days=7)
 
 
 @app.task(name="instances.reconcile_tenant", queue="default")
@@ -68,15 +62,4 @@ async def reconcile_all(session: AsyncSession, timestamp: int | None = None) -> 
     return len(tenant_ids)
 
 
-@app.periodic(cron="17 3 * * *", periodic_id="prune_webhook_events")
-@app.task(name="webhooks.prune_events", queue="maintenance", queueing_lock="webhooks.prune_events")
-@global_job
-async def prune_webhook_events(session: AsyncSession, timestamp: int | None = None) -> int:
-    """Raw events are kept for a week (bounded retention); normalized messages stay."""
-    async with admin_session_scope() as admin:
-        removed = await WebhookRepository(admin).prune_events(EVENT_RETENTION)
-    log.info("webhook_events.pruned", removed=removed)
-    return removed
-
-
-__all__ = ["prune_webhook_events", "reconcile_all", "reconcile_tenant"]
+__all__ = ["confirm_state", "reconcile_all", "reconcile_tenant"]

@@ -14,7 +14,7 @@ from mirage.auth.principal import Principal
 from mirage.db.deps import DbSession
 from mirage.db.engine import get_database
 from mirage.db.tenancy import tenant_context
-from mirage.instances import service
+from mirage.instances import health, service
 from mirage.instances.gateway import gateway_is_simulator, simulator_scan
 from mirage.instances.repository import InstanceRepository
 from mirage.kit.errors import DomainError, ServiceUnavailable, ValidationFailed
@@ -23,8 +23,9 @@ from mirage.models.tenancy import Role
 from mirage.web.csrf import csrf_protect
 from mirage.web.forms import clean
 from mirage.web.streams import open_stream
-from mirage.web.templating import render, render_fragment
+from mirage.web.templating import add_global, render, render_fragment
 
+add_global("reason_words", health.reason_words)  # used by instances/_row.html
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
 

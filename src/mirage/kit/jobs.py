@@ -29,6 +29,7 @@ TASK_MODULES = [
     "mirage.auth.tasks",
     "mirage.ops.tasks",
     "mirage.instances.tasks",
+    "mirage.webhooks.tasks",
     "mirage.conversations.tasks",
     "mirage.messaging.tasks",
     "mirage.contacts.tasks",

@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 
+from mirage.db.tenancy import current_tenant_id
 from mirage.kit import correlation
 
 
@@ -15,9 +16,6 @@ def _add_context(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     cid = correlation.current()
     if cid and "correlation_id" not in event:
         event["correlation_id"] = cid
-    # Imported lazily: db.tenancy imports nothing from here, but keep the kit free of cycles.
-    from mirage.db.tenancy import current_tenant_id
-
     tid = current_tenant_id()
     if tid and "tenant_id" not in event:
         event["tenant_id"] = str(tid)

@@ -31,8 +31,9 @@ Rules (DESIGN.md, "Layout")
   * shared layers (:data:`SHARED`: kit, db, models, web, config, providers, migrations) are not
     domains: their modules may be named ``engine`` (``db/engine.py``) and are importable from
     anywhere. They obey the same rule as importers (``web`` may not import a domain's router).
-  * composition roots (:data:`ROOTS`: app, cli, worker, __main__ and the root package) wire the
-    application together (mount routers and views, register tasks); they may import anything.
+  * composition roots (:data:`ROOTS`: app, cli, worker, demo, __main__ and the root package) wire
+    the application together (mount routers and views, register tasks, seed the demo, start the
+    simulator); they may import anything, and nothing but another root imports them.
   A module cycle is a strongly connected component of more than one module (or a module
   importing itself). Both make the check fail; the package graph is printed with its cycle
   count (packages in a cycle are listed too) but package cycles do not fail the check.
@@ -48,7 +49,7 @@ from pathlib import Path
 
 PRIVATE_PARTS = frozenset({"repository", "views", "router", "tasks", "engine"})
 SHARED = frozenset({"kit", "db", "models", "web", "config", "providers", "migrations"})
-ROOTS = frozenset({"app", "cli", "worker", "__main__", "mirage"})
+ROOTS = frozenset({"app", "cli", "worker", "demo", "__main__", "mirage"})
 
 
 @dataclass(frozen=True, order=True)

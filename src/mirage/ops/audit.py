@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mirage.auth.principal import Principal
 from mirage.kit import correlation
 from mirage.models import AuditEvent
 from mirage.ops.repository import AuditRepository
+
+if TYPE_CHECKING:  # auth records through this module: a type only, never an import
+    from mirage.auth.principal import Principal
 
 
 async def record(
@@ -38,3 +41,9 @@ async def record(
             details=details,
         )
     )
+
+
+async def recent(session: AsyncSession, limit: int = 50) -> list[AuditEvent]:
+    """The tenant's latest audit events, newest first (RLS: the session's tenant only)."""
+    rows: Sequence[AuditEvent] = await AuditRepository(session).recent(limit)
+    return list(rows)

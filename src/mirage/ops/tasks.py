@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from procrastinate import builtin_tasks
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from mirage.auth.repository import SessionRepository
-from mirage.kit.clock import utcnow
-from mirage.kit.jobs import app, global_job
+from mirage.kit.jobs import app
 from mirage.kit.logging import get_logger
 
 log = get_logger(__name__)
-
-
-@app.periodic(cron="*/15 * * * *", periodic_id="prune_sessions")
-@app.task(name="ops.prune_sessions", queue="maintenance", queueing_lock="ops.prune_sessions")
-@global_job
-async def prune_sessions(session: AsyncSession, timestamp: int | None = None) -> int:
-    """Delete sessions that expired or were revoked more than a day ago (global table)."""
-    removed = await SessionRepository(session).delete_expired(utcnow() - timedelta(days=1))
-    log.info("sessions.pruned", removed=removed)
-    return removed
 
 
 @app.periodic(cron="* * * * *", periodic_id="retry_stalled_jobs")
@@ -38,4 +23,4 @@ async def retry_stalled_jobs(context: object, timestamp: int | None = None) -> i
     return len(stalled)
 
 
-__all__ = ["builtin_tasks", "prune_sessions", "retry_stalled_jobs"]
+__all__ = ["builtin_tasks", "retry_stalled_jobs"]

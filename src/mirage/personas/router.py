@@ -8,12 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from mirage.auth.deps import ApiPrincipal
-from mirage.auth.router import ERRORS
 from mirage.db.deps import DbSession
 from mirage.personas import service
 from mirage.personas.schemas import PersonaIn, PersonaOut
+from mirage.web.errors import API_ERRORS
 
-router = APIRouter(prefix="/personas", tags=["personas"], responses=ERRORS)
+router = APIRouter(prefix="/personas", tags=["personas"], responses=API_ERRORS)
 
 
 @router.get("", response_model=list[PersonaOut])

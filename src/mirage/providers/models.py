@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +23,25 @@ class ConnectionState(StrEnum):
             return cls(str(value))
         except ValueError:
             return cls.UNKNOWN
+
+
+@dataclass(frozen=True)
+class ConnectionUpdate:
+    """A connection change, from a webhook or from reconciliation with the gateway."""
+
+    state: ConnectionState
+    status_reason: int | None
+    wuid: str | None
+    profile_name: str | None
+    event_at: datetime | None = None  # the gateway's time of the update, when known
+
+
+def phone_from_jid(jid: str | None) -> str | None:
+    if not jid or "@" not in jid:
+        return None
+    user = jid.split("@", 1)[0].split(":", 1)[0]
+    # ASCII digits (isdigit() alone accepts any script's), at most E.164's 15 and some slack.
+    return user if 0 < len(user) <= 20 and user.isascii() and user.isdigit() else None
 
 
 class Presence(StrEnum):

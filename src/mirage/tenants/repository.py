@@ -37,16 +37,6 @@ class MembershipRepository:
         await self.session.flush()
         return membership
 
-    async def for_user(self, user_id: uuid.UUID) -> Sequence[tuple[Membership, Tenant]]:
-        """The user's memberships in every tenant (visible through the user-read policy)."""
-        stmt = (
-            select(Membership, Tenant)
-            .join(Tenant, Tenant.id == Membership.tenant_id)
-            .where(Membership.user_id == user_id)
-            .order_by(Tenant.name)
-        )
-        return [(m, t) for m, t in (await self.session.execute(stmt)).all()]
-
     async def get(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:
         stmt = select(Membership).where(
             Membership.tenant_id == tenant_id, Membership.user_id == user_id

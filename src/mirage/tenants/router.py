@@ -9,13 +9,13 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from mirage.auth.deps import ApiPrincipal
-from mirage.auth.router import ERRORS
 from mirage.auth.service import require
 from mirage.db.deps import DbSession
 from mirage.tenants import settings as tenant_settings
 from mirage.tenants.repository import TenantRepository
+from mirage.web.errors import API_ERRORS
 
-router = APIRouter(prefix="/settings", tags=["settings"], responses=ERRORS)
+router = APIRouter(prefix="/settings", tags=["settings"], responses=API_ERRORS)
 
 
 class SettingsIn(BaseModel):

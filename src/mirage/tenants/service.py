@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.auth import passwords
-from mirage.auth.repository import UserRepository
+from mirage.auth import service as auth
 from mirage.db.deps import bind_context
 from mirage.kit.errors import Conflict, ValidationFailed
 from mirage.models import Membership, Tenant, User
@@ -68,16 +68,16 @@ async def create_user(
     weak = passwords.check_strength(password)
     if weak:
         raise ValidationFailed(weak)
-    repo = UserRepository(session)
-    if await repo.by_email(email):
+    if await auth.user_by_email(session, email):
         raise Conflict(f"a user with e-mail {email} already exists")
-    return await repo.add(
+    return await auth.add_user(
+        session,
         User(
             email=email,
             display_name=(display_name or email.split("@")[0]).strip()[:120],
             password_hash=passwords.hash_password(password),
             locale=locale,
-        )
+        ),
     )
 
 

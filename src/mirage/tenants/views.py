@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.auth import service as auth_service
 from mirage.auth.deps import CurrentUserDep, DashboardPrincipal
@@ -17,13 +19,25 @@ from mirage.db.deps import DbSession
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import DomainError, ValidationFailed
 from mirage.kit.i18n import N_, Message
-from mirage.messaging import service as messaging
 from mirage.models.tenancy import Role
+from mirage.ops import audit
 from mirage.ops import service as ops_service
+from mirage.tenants import settings as tenant_settings
 from mirage.tenants.repository import MembershipRepository
 from mirage.web.csrf import csrf_protect
 from mirage.web.forms import TIME, clean, read_form, text_field, whole_number
 from mirage.web.templating import render, translate
+
+# Sections of the settings page that other domains fill (e.g. messaging's recent policy
+# decisions), registered by the app at start-up so that tenants imports none of them:
+# template variable -> reader of what the section shows.
+SettingsSection = Callable[[AsyncSession], Awaitable[object]]
+_sections: dict[str, SettingsSection] = {}
+
+
+def add_settings_section(name: str, read: SettingsSection) -> None:
+    _sections[name] = read
+
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
@@ -52,18 +66,14 @@ async def worker_status(
 
 
 async def _settings_context(session: DbSession, principal: DashboardPrincipal) -> dict[str, object]:
-    from mirage.ops.repository import AuditRepository
-
     is_admin = principal.role.at_least(Role.ADMIN)
-    from mirage.tenants import settings as tenant_settings
-
     cadence = await tenant_settings.get_or_create(session, principal.tenant_id)
     return {
         "cadence": cadence,
-        "decisions": await messaging.recent_decisions(session, 15),
+        **{name: await read(session) for name, read in _sections.items()},
         "members": await MembershipRepository(session).members(),
         "tokens": await auth_service.list_tokens(session, principal),
-        "audit": await AuditRepository(session).recent(15) if is_admin else [],
+        "audit": await audit.recent(session, 15) if is_admin else [],
         "scopes": [s for s in SCOPES if s in principal.scopes],
         "is_admin": is_admin,
         "now": utcnow(),
@@ -170,8 +180,6 @@ def _zone(form: dict[str, str]) -> str:
 async def save_cadence(
     request: Request, session: DbSession, principal: DashboardPrincipal
 ) -> Response:
-    from mirage.tenants import settings as tenant_settings
-
     form = await read_form(request)
     try:
         update = tenant_settings.SettingsUpdate(

@@ -8,14 +8,40 @@ from urllib.parse import quote, urlsplit
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mirage.kit.errors import DomainError, RateLimited
+from mirage.kit.errors import DomainError, RateLimited, Unauthorized
 from mirage.kit.logging import get_logger
+from mirage.web.forms import COMMON_LABELS, error_list_messages
+from mirage.web.templating import render, translate
 
 log = get_logger(__name__)
 PROBLEM_BASE = "https://mirage.dev/problems/"
 MACHINE_PREFIXES = ("/api/", "/webhooks/", "/health", "/metrics")
+
+
+class LoginRequired(Unauthorized):
+    """A dashboard page needs a signed-in user: pages redirect to the sign-in form."""
+
+    title = "Sign-in required"
+    type_slug = "login-required"
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document, as every API error is returned."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+# The error responses every API router documents (``APIRouter(responses=API_ERRORS)``).
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "content": {"application/problem+json": {}}}
+    for code in (400, 401, 403, 404, 409, 413, 422, 429)
+}
 
 
 def problem(
@@ -115,9 +141,6 @@ def install_api_handlers(app: FastAPI) -> None:
 
 
 def install_page_handlers(app: FastAPI) -> None:
-    from mirage.auth.deps import LoginRequired
-    from mirage.web.templating import render, translate
-
     def _page(request: Request, status: int, title: str, detail: str) -> Response:
         if request.url.path.startswith(MACHINE_PREFIXES):
             # Gateways and probes get problem+json, never a page.
@@ -156,8 +179,6 @@ def install_page_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        from mirage.web.forms import COMMON_LABELS, error_list_messages
-
         # Field labels and what is wrong, never the submitted value.
         messages = error_list_messages(exc.errors(), COMMON_LABELS)
         return _page(

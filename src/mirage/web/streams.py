@@ -1,25 +1,55 @@
-"""Live streams (SSE) for the dashboard: opened by a signed-in session and ended with it."""
+"""Live streams (SSE) for the dashboard: opened by a signed-in session and ended with it.
+
+Who may watch is auth's decision: auth registers its ``Authoriser`` at start-up
+(``set_authoriser``, wired in ``mirage.app``), so web/ imports no domain.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from mirage.auth import service
-from mirage.auth.deps import SESSION_COOKIE, LoginRequired, client_ip
-from mirage.auth.principal import Principal
-from mirage.auth.service import CurrentUser
 from mirage.config import get_settings
 from mirage.db.engine import get_database
-from mirage.kit.live import Renderer, sse_response
+from mirage.kit.live import Check, LiveHub, Renderer, sse_response
+
+if TYPE_CHECKING:
+    from mirage.auth.principal import Principal
 
 
-async def _resolve(cookie: str | None) -> CurrentUser | None:
-    # A short transaction of its own: the stream itself holds no database transaction.
-    async with get_database().sessions() as session, session.begin():
-        return await service.resolve_session(session, cookie)
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in user a stream is opened for, and how to ask whether they still may see
+    it (session valid, not revoked or expired, same tenant, same role)."""
+
+    principal: Principal
+    session_id: uuid.UUID
+    still_allowed: Check
+
+
+# Raises LoginRequired when the request has no signed-in user with a tenant.
+Authoriser = Callable[[Request], Awaitable[Viewer]]
+_authoriser: Authoriser | None = None
+
+
+def set_authoriser(authoriser: Authoriser) -> None:
+    global _authoriser
+    _authoriser = authoriser
+
+
+def live_hub(app: FastAPI) -> LiveHub:
+    """The process's LISTEN/NOTIFY fan-out, created on first use (the app closes it)."""
+    hub: LiveHub | None = getattr(app.state, "live", None)
+    if hub is None:
+        db = get_database()
+        hub = LiveHub(db.urls.libpq(db.urls.app))
+        app.state.live = hub
+    return hub
 
 
 async def open_stream(
@@ -28,32 +58,16 @@ async def open_stream(
     """Stream the tenant's ``kind`` events for the signed-in user. The session is checked again
     before each row and every few seconds: sign-out, expiry, removal from the tenant or a role
     change end the stream."""
-    from mirage.app import live_hub
-
-    cookie = request.cookies.get(SESSION_COOKIE)
-    current = await _resolve(cookie)
-    if current is None or current.tenant is None:
-        raise LoginRequired("please sign in")
-    request.state.current = current  # fragments render in the user's language
-    principal = current.principal(client_ip(request))
-
-    async def still_allowed() -> bool:
-        now = await _resolve(cookie)
-        return (
-            now is not None
-            and now.session.id == current.session.id
-            and now.tenant is not None
-            and now.tenant.id == principal.tenant_id
-            and now.role == principal.role
-        )
-
+    if _authoriser is None:
+        raise RuntimeError("no stream authoriser: mirage.app registers auth's at start-up")
+    viewer = await _authoriser(request)
     return await sse_response(
         live_hub(request.app),
-        principal.tenant_id,
+        viewer.principal.tenant_id,
         kind,
-        renderer(principal),
+        renderer(viewer.principal),
         request.is_disconnected,
-        still_allowed=still_allowed,
-        session_id=current.session.id,
+        still_allowed=viewer.still_allowed,
+        session_id=viewer.session_id,
         recheck_s=get_settings().stream_recheck_seconds,
     )

@@ -17,6 +17,20 @@ from mirage.web import csrf
 # Each domain keeps its pages in <domain>/templates/<domain>/...; web/ holds the layout.
 TEMPLATE_PACKAGES = ("web", "auth", "tenants", "instances", "personas", "conversations")
 LANG_COOKIE = "mirage_lang"
+# Helpers a domain's templates need, registered by that domain (``add_global``) so that web/
+# imports no domain.
+_GLOBALS: dict[str, Any] = {}
+
+
+def add_global(name: str, value: Any) -> None:
+    """Make ``value`` available to every template as ``name`` (environments built already
+    included: Jinja reads its globals at render time)."""
+    _GLOBALS[name] = value
+    for locale in _BUILT:
+        environment(locale).globals[name] = value
+
+
+_BUILT: set[str] = set()
 
 
 def _template_dirs() -> list[str]:
@@ -40,9 +54,8 @@ def environment(locale: str) -> Environment:
     env.globals["gettext"] = partial(i18n.markup, locale)
     env.globals["ngettext"] = partial(i18n.nmarkup, locale)
     env.globals["LANGUAGES"] = i18n.LABELS
-    from mirage.instances.health import reason_words
-
-    env.globals["reason_words"] = reason_words
+    env.globals.update(_GLOBALS)
+    _BUILT.add(locale)
     return env
 
 

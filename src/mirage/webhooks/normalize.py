@@ -15,6 +15,10 @@ from typing import Any
 
 from mirage.providers.models import ConnectionState, MessageStatus
 
+# Shared with instances (reconciliation builds them too), so they live in providers/models.py.
+from mirage.providers.models import ConnectionUpdate as ConnectionUpdate
+from mirage.providers.models import phone_from_jid as phone_from_jid
+
 # Canonical (dotted) names of the events Mirage handles; other events are stored raw only.
 QRCODE_UPDATED = "qrcode.updated"
 CONNECTION_UPDATE = "connection.update"
@@ -571,15 +575,6 @@ def parse_status_updates(data: Any) -> list[StatusUpdate]:
     return updates
 
 
-@dataclass(frozen=True)
-class ConnectionUpdate:
-    state: ConnectionState
-    status_reason: int | None
-    wuid: str | None
-    profile_name: str | None
-    event_at: datetime | None = None  # the gateway's time of the update, when known
-
-
 def parse_connection(data: Any) -> ConnectionUpdate:
     d = _obj(data, "data")
     state = _str(d, "state", required=True, max_len=16)
@@ -623,11 +618,3 @@ def event_time(date_time: str | None) -> datetime | None:
     except ValueError:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def phone_from_jid(jid: str | None) -> str | None:
-    if not jid or "@" not in jid:
-        return None
-    user = jid.split("@", 1)[0].split(":", 1)[0]
-    # ASCII digits (isdigit() alone accepts any script's), at most E.164's 15 and some slack.
-    return user if 0 < len(user) <= 20 and user.isascii() and user.isdigit() else None

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from mirage.db.engine import pipelined_one
 from mirage.providers.models import MessageStatus
 
 _INSERT_EVENT = text(
@@ -119,38 +119,27 @@ def message_params(
     }
 
 
-# The hot path, in psycopg's own placeholders: the raw event, the message upsert and the
-# lookup of a round awaiting this (inbound) message, as ONE statement. Data-modifying CTEs run
-# exactly once whether or not the final SELECT reads them.
-_INGEST_PG = re.sub(
-    r"(?<!:):(\w+)",
-    r"%(\1)s",
+# The hot path: the raw event, the message upsert and the lookup of a round awaiting this
+# (inbound) message, as ONE statement. Data-modifying CTEs run exactly once whether or not the
+# final SELECT reads them.
+_INGEST = text(
     "with raw_event as (insert into webhook_events (tenant_id, instance_id, event, "
     "correlation_id, payload) values (:tenant_id, :instance_id, :event, :cid, "
     "cast(:payload as jsonb))), upserted as (" + _UPSERT_SQL + ") "
     "select (select r.id from rounds r where r.state = 'running' "
     "and r.awaiting_instance_id = :instance_id and r.awaiting_from_jid = any(:jids) limit 1), "
-    "(select id from upserted)",
-)
-_SET_CONTEXT_PG = (
-    "select set_config('app.tenant_id', %(tenant_id)s, true), set_config('app.user_id', '', true)"
+    "(select id from upserted)"
 )
 
 
 async def ingest_message_pipelined(
-    conn: AsyncConnection, params: dict[str, object], *, reply_jids: list[str] | None = None
+    params: dict[str, object], *, reply_jids: list[str] | None = None
 ) -> tuple[uuid.UUID, uuid.UUID] | None:
-    """BEGIN, the tenant context and the ingest statement, sent as one pipeline — one network
-    round trip — then COMMIT. Same RLS as the session path; only the waiting is batched.
-    Returns (round id, stored message id) when a running round awaits this (inbound)
-    message."""
-    raw = (await conn.get_raw_connection()).driver_connection
-    assert raw is not None
-    async with raw.pipeline(), raw.cursor() as cur:
-        await cur.execute(_SET_CONTEXT_PG, {"tenant_id": str(params["tenant_id"])})
-        await cur.execute(_INGEST_PG, {**params, "jids": reply_jids or []})
-        row = await cur.fetchone()
-    await raw.commit()
+    """The ingest statement in its own transaction under the current tenant context (the
+    caller's ``tenant_context``), context and statement pipelined: one network round trip,
+    then COMMIT (``db.engine.pipelined_one``). Returns (round id, stored message id) when a
+    running round awaits this (inbound) message."""
+    row = await pipelined_one(_INGEST, {**params, "jids": reply_jids or []})
     return (row[0], row[1]) if row and row[0] and row[1] else None
 
 

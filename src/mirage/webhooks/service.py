@@ -23,8 +23,7 @@ from mirage.config import get_settings
 from mirage.db.engine import get_database
 from mirage.db.tenancy import tenant_context
 from mirage.instances import service as instances
-from mirage.instances.repository import InstanceRepository
-from mirage.kit import correlation
+from mirage.kit import correlation, jobs
 from mirage.kit.errors import Unauthorized, ValidationFailed
 from mirage.models import Instance
 from mirage.webhooks import normalize as n
@@ -91,6 +90,12 @@ def _instance_inserted(mapper: Mapper[Instance], connection: object, target: Ins
         session.info.setdefault(_NEW_INSTANCES, []).append((target.tenant_id, target.id))
 
 
+@sa_event.listens_for(Instance, "after_delete")
+def _instance_deleted(mapper: Mapper[Instance], connection: object, target: Instance) -> None:
+    # A deleted instance accepts no more events: its cached identity goes with its row.
+    forget_identity(target.tenant_id, target.id)
+
+
 @sa_event.listens_for(Session, "after_commit")
 def _forget_new_instances(session: Session) -> None:
     keys = session.info.pop(_NEW_INSTANCES, None)
@@ -111,7 +116,7 @@ async def identify(tenant_id: uuid.UUID, instance_id: uuid.UUID) -> WebhookIdent
         return None  # known unknown: no transaction for it
     with tenant_context(tenant_id):
         async with get_database().sessions() as session, session.begin():
-            instance = await InstanceRepository(session).get(instance_id)
+            instance = await instances.find(session, instance_id)
             if instance is None:
                 _identities.pop(key, None)
                 _remember_unknown(key, now)
@@ -245,10 +250,8 @@ async def store(identity: WebhookIdentity, event: str, facts: list[object], payl
         params.update(event=raw[0], cid=raw[1], payload=raw[2])
         inbound = isinstance(fact, n.NormalizedMessage) and not fact.from_me
         jids = [j for j in (fact.remote_jid, getattr(fact, "remote_jid_alt", None)) if j]
-        async with get_database().app_engine.connect() as conn:
-            awaited = await ingest_message_pipelined(
-                conn, params, reply_jids=jids if inbound else None
-            )
+        with tenant_context(identity.tenant_id):
+            awaited = await ingest_message_pipelined(params, reply_jids=jids if inbound else None)
         if awaited is not None:
             await _wake_round(identity, *awaited)
         return
@@ -287,14 +290,11 @@ async def _wake_round(
 ) -> None:
     """The reply a round was waiting for arrived: its next turn is planned by a job. The job
     carries ids only (the queue is not tenant-isolated): it reads the text under RLS."""
-    from mirage.conversations import tasks
-    from mirage.kit import jobs
-
     with tenant_context(identity.tenant_id):
         async with get_database().sessions() as session, session.begin():
             await jobs.defer(
                 session,
-                tasks.on_inbound,
+                "conversations.on_inbound",  # by name: no import of another domain's jobs
                 round_id=str(round_id),
                 instance_id=str(identity.instance_id),
                 message_id=str(message_id),
@@ -368,7 +368,7 @@ async def _store_message(
 async def _apply_instance_fact(
     session: AsyncSession, identity: WebhookIdentity, fact: object
 ) -> None:
-    instance = await InstanceRepository(session).get(identity.instance_id, for_update=True)
+    instance = await instances.find(session, identity.instance_id, for_update=True)
     if instance is None:
         raise WebhookUnauthorized("unknown instance")
     if isinstance(fact, n.ConnectionUpdate):

@@ -15,17 +15,35 @@ from zoneinfo import ZoneInfo
 import uvicorn
 from pydantic import SecretStr
 
+from mirage.ai.persona import DEFAULT_PERSONAS
+from mirage.app import create_app as create_mirage_app
 from mirage.auth import passwords
 from mirage.auth.principal import ROLE_SCOPES, Principal
 from mirage.auth.repository import UserRepository
 from mirage.config import Settings
+from mirage.conversations import service as conversations
+from mirage.conversations.schemas import ConversationIn, ParticipantIn
+from mirage.conversations.windows import ALL_DAY
 from mirage.db import engine as db_engine
+from mirage.db.deps import bind_context
 from mirage.db.migrate import migrate
+from mirage.instances import service as instances
+from mirage.instances.gateway import get_gateway, set_gateway, simulator_scan
+from mirage.instances.repository import InstanceRepository
 from mirage.kit import crypto
 from mirage.kit.logging import get_logger
+from mirage.models import Tenant
 from mirage.models.tenancy import Role
+from mirage.personas import service as personas
+from mirage.personas.repository import PersonaRepository
+from mirage.personas.schemas import Greetings, PersonaIn
+from mirage.providers import EvolutionGateway
+from mirage.simulator import SimulatorConfig
+from mirage.simulator import create_app as create_simulator_app
+from mirage.simulator.server import BackgroundServer
 from mirage.tenants import service as tenants
-from mirage.tenants.repository import MembershipRepository
+from mirage.tenants import settings as tenant_settings
+from mirage.worker import run_worker
 
 log = get_logger(__name__)
 
@@ -65,10 +83,8 @@ async def seed(settings: Settings) -> dict[str, str]:
         elif not passwords.verify_password(user.password_hash, password):
             # Credentials file lost (e.g. external database): set a fresh known password.
             await users.set_password_hash(user.id, passwords.hash_password(password))
-        from mirage.db.deps import bind_context
-
         await bind_context(session, tenant_id=None, user_id=user.id)
-        if not await MembershipRepository(session).for_user(user.id):
+        if not await UserRepository(session).memberships(user.id):
             tenant = await tenants.create_tenant(session, name=DEMO_TENANT, slug=DEMO_SLUG)
             await tenants.add_member(session, tenant_id=tenant.id, user_id=user.id, role=Role.OWNER)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,15 +104,12 @@ DEMO_NUMBERS = (
 
 async def start_sandbox(settings: Settings, host: str, sim_port: int) -> tuple[Any, str]:
     """The simulator (gateway + WhatsApp network) as this demo's gateway, on ``sim_port``."""
-    from mirage.instances.gateway import set_gateway
-    from mirage.providers import EvolutionGateway
-    from mirage.simulator import SimulatorConfig, create_app
-    from mirage.simulator.server import BackgroundServer
-
     api_key = crypto.random_token(18)
     url = f"http://{host}:{sim_port}"
     server = BackgroundServer(
-        create_app(SimulatorConfig(api_key=api_key, public_url=url)), host=host, port=sim_port
+        create_simulator_app(SimulatorConfig(api_key=api_key, public_url=url)),
+        host=host,
+        port=sim_port,
     )
     await server.start()
     settings.evolution_url = url
@@ -108,17 +121,12 @@ async def start_sandbox(settings: Settings, host: str, sim_port: int) -> tuple[A
 async def seed_numbers() -> None:
     """Four simulated numbers in the demo tenant, two of them connected. The simulator keeps
     its state in memory, so later runs give it back the numbers Mirage already has."""
-    from mirage.db.deps import bind_context
-    from mirage.instances import service as instances
-    from mirage.instances.gateway import get_gateway, simulator_scan
-    from mirage.instances.repository import InstanceRepository
-
     to_pair: list[tuple[str, str, str]] = []
     async with db_engine.session_scope() as session:
         user = await UserRepository(session).by_email(DEMO_EMAIL)
         assert user is not None
         await bind_context(session, tenant_id=None, user_id=user.id)
-        tenant_id = (await MembershipRepository(session).for_user(user.id))[0][1].id
+        tenant_id = (await UserRepository(session).memberships(user.id))[0][1].id
         await bind_context(session, tenant_id=tenant_id, user_id=user.id)
         principal = Principal(
             kind="user",
@@ -163,22 +171,11 @@ def demo_quiet_hours(now_local: datetime) -> tuple[time, time]:
 
 async def seed_conversation() -> str | None:
     """Demo personas and one active conversation between the two connected numbers."""
-    from mirage.ai.persona import DEFAULT_PERSONAS
-    from mirage.conversations import service as conversations
-    from mirage.conversations.schemas import ConversationIn, ParticipantIn
-    from mirage.conversations.windows import ALL_DAY
-    from mirage.db.deps import bind_context
-    from mirage.instances.repository import InstanceRepository
-    from mirage.models import Tenant
-    from mirage.personas import service as personas
-    from mirage.personas.schemas import Greetings, PersonaIn
-    from mirage.tenants import settings as tenant_settings
-
     async with db_engine.session_scope() as session:
         user = await UserRepository(session).by_email(DEMO_EMAIL)
         assert user is not None
         await bind_context(session, tenant_id=None, user_id=user.id)
-        tenant_id = (await MembershipRepository(session).for_user(user.id))[0][1].id
+        tenant_id = (await UserRepository(session).memberships(user.id))[0][1].id
         await bind_context(session, tenant_id=tenant_id, user_id=user.id)
         principal = Principal(
             kind="user",
@@ -252,15 +249,10 @@ async def seed_conversation() -> str | None:
 
 
 async def personas_repo_has(session: Any, name: str) -> bool:
-    from mirage.personas.repository import PersonaRepository
-
     return await PersonaRepository(session).by_name(name) is not None
 
 
 async def run_demo(settings: Settings, *, host: str, port: int, sim_port: int) -> None:
-    from mirage.app import create_app
-    from mirage.worker import run_worker
-
     urls = db_engine.resolve_urls(settings)
     migrate(urls)
     db = db_engine.make_database(
@@ -270,7 +262,7 @@ async def run_demo(settings: Settings, *, host: str, port: int, sim_port: int) -
     creds = await seed(settings)
     sandbox, sim_url = await start_sandbox(settings, host, sim_port)
 
-    app = create_app(settings, manage_database=False)
+    app = create_mirage_app(settings, manage_database=False)
     server = _QuietServer(
         uvicorn.Config(
             app,
