@@ -63,6 +63,7 @@ from mirage.models import (
     Suppression,
     Tag,
 )
+from mirage.models.contacts import FOLD
 from mirage.models.tenancy import Role
 from mirage.ops import audit
 
@@ -151,7 +152,7 @@ def build_filter(f: ContactFilterIn, region: str = DEFAULT_REGION) -> ContactFil
         else:  # only punctuation: matches what starts with it (nothing, in practice)
             words = (q,)
     elif q:
-        words = tuple(dict.fromkeys(q.lower().split()))[:5]
+        words = tuple(dict.fromkeys(q.lower().translate(FOLD).split()))[:5]
     return ContactFilter(
         words=words,
         phone_prefixes=prefixes,

@@ -66,7 +66,15 @@ def _tenant_fk() -> Mapped[uuid.UUID]:
 # as an index condition when every function in it is leakproof; lower(), LIKE and the
 # trigram operators are not, so they could only filter row by row. A plain column compared
 # with text_pattern_ops' ~>=~ / ~<~ (leakproof) is an index range scan: word-prefix search.
-_NAME = "regexp_replace(lower(btrim(name)), '\\s+', ' ', 'g')"
+# Accents folded (people type "joao" for "João"): translate() is immutable and built in (no
+# unaccent extension); both cases listed, since lower() leaves them alone under a "C" ctype.
+# Queries fold the same way with FOLD (Python).
+FOLD_FROM = "áàâãäåéèêëíìîïóòôõöúùûüçñýÿÁÀÂÃÄÅÉÈÊËÍÌÎÏÓÒÔÕÖÚÙÛÜÇÑÝŸ"
+FOLD_TO = "aaaaaaeeeeiiiiooooouuuucnyyaaaaaaeeeeiiiiooooouuuucnyy"
+FOLD = str.maketrans(FOLD_FROM, FOLD_TO)
+_NAME = (
+    f"regexp_replace(translate(lower(btrim(name)), '{FOLD_FROM}', '{FOLD_TO}'), '\\s+', ' ', 'g')"
+)
 SEARCH_NAME = _NAME
 SEARCH_WORD2 = f"nullif(split_part({_NAME}, ' ', 2), '')"
 SEARCH_LAST = f"case when strpos({_NAME}, ' ') > 0 then regexp_replace({_NAME}, '^.* ', '') end"

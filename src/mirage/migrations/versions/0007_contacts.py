@@ -20,7 +20,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # As in mirage.models.contacts (copied: a migration must not change when the model does).
-_NAME = "regexp_replace(lower(btrim(name)), '\\s+', ' ', 'g')"
+_FOLD_FROM = "áàâãäåéèêëíìîïóòôõöúùûüçñýÿÁÀÂÃÄÅÉÈÊËÍÌÎÏÓÒÔÕÖÚÙÛÜÇÑÝŸ"
+_FOLD_TO = "aaaaaaeeeeiiiiooooouuuucnyyaaaaaaeeeeiiiiooooouuuucnyy"
+_NAME = (
+    f"regexp_replace(translate(lower(btrim(name)), '{_FOLD_FROM}', '{_FOLD_TO}'), '\\s+', ' ', 'g')"
+)
 SEARCH_COLUMNS = (
     ("search_name", _NAME),
     ("search_word2", f"nullif(split_part({_NAME}, ' ', 2), '')"),
