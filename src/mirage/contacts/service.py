@@ -126,6 +126,7 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
 # --- filters and output -------------------------------------------------------------------
 
 _PHONEISH = re.compile(r"^[0-9+()\-. ]+$")
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 
 
 def build_filter(f: ContactFilterIn, region: str = DEFAULT_REGION) -> ContactFilter:
@@ -1069,7 +1070,7 @@ def export_csv(export: dict[str, Any]) -> str:
     for key in ("request_id", "generated_at"):
         out.writerow(["request", "", key, export[key]])
     for p in export["subject"]["phones"]:
-        out.writerow(["subject", "", "phone", p])
+        out.writerow(["subject", "", "phone", _cell(p)])
     for section in ("contacts", "messages", "outgoing_messages", "suppressions"):
         for i, item in enumerate(export[section]):
             record = str(item.get("id", i))
@@ -1087,8 +1088,11 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     text = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
-    # Spreadsheet formula injection: a cell starting with = + - @ is shown as text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    # Spreadsheet formula injection: a cell starting with = + - @ is shown as text (a plain
+    # number such as an E.164 phone is harmless and stays as it is).
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 async def erase_subject(session: AsyncSession, principal: Principal, data: SubjectIn) -> EraseOut:
