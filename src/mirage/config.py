@@ -152,3 +152,10 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def human_seconds(seconds: float) -> float:
+    """A human wait (reading, thinking, typing, a pause) as this deployment runs it: real
+    seconds in production, compressed by ``MIRAGE_TIME_SCALE`` in tests. Never use it for a
+    rule (quiet hours, caps, gaps): rules keep real time."""
+    return seconds * get_settings().time_scale

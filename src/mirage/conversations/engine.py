@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mirage.ai.llm import AIConfig
 from mirage.ai.persona import PersonaSpec, ReplyRequest, Turn, daypart_of
 from mirage.ai.service import GeneratedReply, generate_reply
-from mirage.config import get_settings
+from mirage.config import get_settings, human_seconds
 from mirage.conversations import planner
 from mirage.conversations.repository import (
     ConversationRepository,
@@ -36,7 +36,7 @@ from mirage.conversations.repository import (
 from mirage.conversations.windows import windows_of
 from mirage.db.engine import session_scope
 from mirage.kit import jobs
-from mirage.kit.clock import human_seconds, utcnow
+from mirage.kit.clock import utcnow
 from mirage.kit.live import notify
 from mirage.kit.logging import get_logger
 from mirage.messaging import cadence

@@ -27,11 +27,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mirage.config import human_seconds
 from mirage.db.engine import session_scope
 from mirage.instances import service as instances
 from mirage.instances.gateway import get_gateway
 from mirage.kit import jobs
-from mirage.kit.clock import human_seconds, utcnow
+from mirage.kit.clock import utcnow
 from mirage.kit.logging import get_logger
 from mirage.messaging.repository import DecisionRepository, OutgoingRepository, SendCounts
 from mirage.models import (
