@@ -74,3 +74,11 @@ async def close_gateway() -> None:
     if _gateway is not None:
         await _gateway.aclose()
         _gateway = None
+
+
+def reset_breaker(instance: str) -> None:
+    """Close ``instance``'s circuit breaker (it is connected again). With no gateway configured
+    there is no breaker to reset: a webhook that says "open" must not fail for that."""
+    if _gateway is None and not get_settings().evolution_url:
+        return
+    get_gateway().reset_breaker(instance)

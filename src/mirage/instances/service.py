@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mirage.auth.principal import Principal
 from mirage.auth.service import require
 from mirage.config import get_settings
-from mirage.instances import health
+from mirage.instances import gateway, health
 from mirage.instances.gateway import get_gateway
 from mirage.instances.repository import InstanceRepository
 from mirage.kit import crypto, jobs, live
@@ -311,7 +311,7 @@ async def apply_connection(
     if state == "open":
         instance.qr_count = 0
         # A fresh pairing starts clean: forget failures counted against the old session.
-        get_gateway().reset_breaker(instance.gateway_name)
+        gateway.reset_breaker(instance.gateway_name)
         if instance.first_connected_at is None:
             instance.first_connected_at = now
     if update.wuid:
