@@ -25,6 +25,7 @@ tempfile.tempdir = str(_DATA / "tmp")
 Path(tempfile.tempdir).mkdir(exist_ok=True)
 
 import asyncio  # noqa: E402
+import itertools  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -98,9 +99,16 @@ def app(database: db_engine.Database):  # type: ignore[no-untyped-def]
     return create_app(get_settings(), manage_database=False)
 
 
+_client_addresses = itertools.count(os.getpid() * 1000)
+
+
 @pytest.fixture
 async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    # Each test's client has its own loopback address: per-IP limits (sign-in) are counted per
+    # test, so one test's sign-ins never exhaust another's.
+    n = next(_client_addresses)
+    peer = (f"127.{n // 62500 % 250 + 1}.{n // 250 % 250}.{n % 250 + 1}", 50000)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=peer)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 

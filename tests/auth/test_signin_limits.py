@@ -22,7 +22,7 @@ from tests.conftest import TenantFixture, make_tenant
 def behind_proxy(app: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Requests arrive through a trusted proxy (so each can come from its own address), and
     the limits start empty."""
-    monkeypatch.setattr(get_settings(), "trusted_proxies", "127.0.0.1")
+    monkeypatch.setattr(get_settings(), "trusted_proxies", "127.0.0.0/8")
     # Hour-long windows: the outcome cannot depend on how fast the machine runs the test.
     for name, value in (
         ("login_rate_per_ip", "20/hour"),
