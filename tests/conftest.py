@@ -322,6 +322,15 @@ async def gw(world: GatewayWorld) -> GatewayWorld:
     return world
 
 
+async def sql(conninfo: str, query: str, *args: object) -> list[tuple[Any, ...]]:
+    """Run one statement (autocommit) without blocking the event loop. The app, the simulator
+    and a job worker run in the test's loop: a blocking write that waits for a row lock one of
+    them holds would wait forever (tests/test_test_hygiene.py enforces this)."""
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        cur = await conn.execute(query, args or None)  # type: ignore[arg-type]
+        return await cur.fetchall() if cur.description else []
+
+
 async def eventually(
     check,
     *,

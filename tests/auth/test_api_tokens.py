@@ -8,7 +8,7 @@ import httpx
 import psycopg
 
 from mirage.auth.service import _encode_token
-from tests.conftest import TenantFixture, make_token
+from tests.conftest import TenantFixture, make_token, sql
 
 
 async def test_me_with_token(client: httpx.AsyncClient, tenant_a: TenantFixture) -> None:
@@ -88,11 +88,11 @@ async def test_expired_token_is_refused(
     client: httpx.AsyncClient, tenant_a: TenantFixture, bootstrap_conninfo: str
 ) -> None:
     token = await make_token(tenant_a, ("read",))
-    with psycopg.connect(bootstrap_conninfo, autocommit=True) as conn:
-        conn.execute(
-            "update api_tokens set expires_at = now() - interval '1 minute' where tenant_id = %s",
-            (tenant_a.tenant_id,),
-        )
+    await sql(
+        bootstrap_conninfo,
+        "update api_tokens set expires_at = now() - interval '1 minute' where tenant_id = %s",
+        tenant_a.tenant_id,
+    )
     r = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401 and "expired" in r.json()["detail"]
 

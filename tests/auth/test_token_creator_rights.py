@@ -7,28 +7,32 @@ import re
 import uuid
 
 import httpx
-import psycopg
 
 from mirage.auth.principal import ROLE_SCOPES, SCOPES
 from mirage.auth.service import token_principal
 from mirage.models.tenancy import Role
-from tests.conftest import TenantFixture, make_token
+from tests.conftest import TenantFixture, make_token, sql
 
 
-def _set_role(conninfo: str, t: TenantFixture, role: str | None) -> None:
-    with psycopg.connect(conninfo) as conn:
-        if role is None:
-            conn.execute(
-                "delete from memberships where tenant_id = %s and user_id = %s",
-                (t.tenant_id, t.user_id),
-            )
-        else:
-            conn.execute(
-                "insert into memberships (id, tenant_id, user_id, role, created_at) "
-                "values (%s, %s, %s, %s, now()) on conflict (tenant_id, user_id) "
-                "do update set role = excluded.role",
-                (uuid.uuid4(), t.tenant_id, t.user_id, role),
-            )
+async def _set_role(conninfo: str, t: TenantFixture, role: str | None) -> None:
+    if role is None:
+        await sql(
+            conninfo,
+            "delete from memberships where tenant_id = %s and user_id = %s",
+            t.tenant_id,
+            t.user_id,
+        )
+    else:
+        await sql(
+            conninfo,
+            "insert into memberships (id, tenant_id, user_id, role, created_at) "
+            "values (%s, %s, %s, %s, now()) on conflict (tenant_id, user_id) "
+            "do update set role = excluded.role",
+            uuid.uuid4(),
+            t.tenant_id,
+            t.user_id,
+            role,
+        )
 
 
 async def _statuses(client: httpx.AsyncClient, token: str) -> dict[str, int]:
@@ -50,14 +54,14 @@ async def test_removed_creator_makes_the_token_401_and_restoring_brings_it_back(
     token = await make_token(tenant_a)
     assert await _statuses(client, token) == {"read": 200, "write": 404, "admin": 201}
 
-    _set_role(bootstrap_conninfo, tenant_a, None)
+    await _set_role(bootstrap_conninfo, tenant_a, None)
     r = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401
     assert r.headers["content-type"] == "application/problem+json"
     assert "no longer a member" in r.json()["detail"]
     assert await _statuses(client, token) == {"read": 401, "write": 401, "admin": 401}
 
-    _set_role(bootstrap_conninfo, tenant_a, "owner")
+    await _set_role(bootstrap_conninfo, tenant_a, "owner")
     assert await _statuses(client, token) == {"read": 200, "write": 404, "admin": 201}
 
 
@@ -66,15 +70,15 @@ async def test_demoted_creator_limits_the_token_to_the_new_role(
 ) -> None:
     token = await make_token(tenant_a)  # read, write, admin (created by an owner)
 
-    _set_role(bootstrap_conninfo, tenant_a, "viewer")
+    await _set_role(bootstrap_conninfo, tenant_a, "viewer")
     assert await _statuses(client, token) == {"read": 200, "write": 403, "admin": 403}
     me = (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})).json()
     assert me["scopes"] == ["read"] and me["role"] == "viewer"
 
-    _set_role(bootstrap_conninfo, tenant_a, "operator")
+    await _set_role(bootstrap_conninfo, tenant_a, "operator")
     assert await _statuses(client, token) == {"read": 200, "write": 404, "admin": 403}
 
-    _set_role(bootstrap_conninfo, tenant_a, "admin")
+    await _set_role(bootstrap_conninfo, tenant_a, "admin")
     assert await _statuses(client, token) == {"read": 200, "write": 404, "admin": 201}
 
 
@@ -82,8 +86,9 @@ async def test_a_deactivated_creator_makes_the_token_401(
     client: httpx.AsyncClient, tenant_a: TenantFixture, bootstrap_conninfo: str
 ) -> None:
     token = await make_token(tenant_a, ("read",))
-    with psycopg.connect(bootstrap_conninfo) as conn:
-        conn.execute("update users set is_active = false where id = %s", (tenant_a.user_id,))
+    await sql(
+        bootstrap_conninfo, "update users set is_active = false where id = %s", tenant_a.user_id
+    )
     r = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401
 
@@ -126,7 +131,7 @@ async def test_every_api_route_refuses_a_token_whose_creator_left(
     client: httpx.AsyncClient, tenant_a: TenantFixture, bootstrap_conninfo: str
 ) -> None:
     token = await make_token(tenant_a)
-    _set_role(bootstrap_conninfo, tenant_a, None)
+    await _set_role(bootstrap_conninfo, tenant_a, None)
     auth = {"Authorization": f"Bearer {token}"}
     for method, path in _api_routes():
         r = await client.request(method, path, headers=auth, json={})
@@ -137,7 +142,7 @@ async def test_every_api_write_route_refuses_a_demoted_creators_token(
     client: httpx.AsyncClient, tenant_a: TenantFixture, bootstrap_conninfo: str
 ) -> None:
     token = await make_token(tenant_a)
-    _set_role(bootstrap_conninfo, tenant_a, "viewer")
+    await _set_role(bootstrap_conninfo, tenant_a, "viewer")
     auth = {"Authorization": f"Bearer {token}"}
     for method, path in _api_routes():
         if method in ("GET", "HEAD"):

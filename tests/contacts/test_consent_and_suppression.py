@@ -70,21 +70,28 @@ async def test_ledger_is_append_only_for_the_app_role(
     cid = (await client.post("/api/v1/contacts", headers=auth, json=body("41987650001"))).json()[
         "id"
     ]
-    with psycopg.connect(bootstrap_conninfo) as conn, conn.transaction(force_rollback=True):
-        conn.execute("set local role mirage_app")
-        conn.execute("select set_config('app.tenant_id', %s, true)", (str(tenant_a.tenant_id),))
-        n = conn.execute("select count(*) from consent_events where contact_id = %s", (cid,))
-        assert n.fetchone()[0] == 2  # type: ignore[index]
+    async with (
+        await psycopg.AsyncConnection.connect(bootstrap_conninfo) as conn,
+        conn.transaction(force_rollback=True),
+    ):
+        await conn.execute("set local role mirage_app")
+        await conn.execute(
+            "select set_config('app.tenant_id', %s, true)", (str(tenant_a.tenant_id),)
+        )
+        n = await conn.execute("select count(*) from consent_events where contact_id = %s", (cid,))
+        assert (await n.fetchone())[0] == 2  # type: ignore[index]
         for stmt in (
             "update consent_events set detail = 'forged' where contact_id = %s",
             "delete from consent_events where contact_id = %s",
         ):
-            with pytest.raises(errors.InsufficientPrivilege), conn.transaction():
-                conn.execute(stmt, (cid,))
-        with pytest.raises(errors.InsufficientPrivilege), conn.transaction():
-            conn.execute("truncate consent_events")
+            with pytest.raises(errors.InsufficientPrivilege):
+                async with conn.transaction():
+                    await conn.execute(stmt, (cid,))
+        with pytest.raises(errors.InsufficientPrivilege):
+            async with conn.transaction():
+                await conn.execute("truncate consent_events")
         # Appending is what the role may do.
-        conn.execute(
+        await conn.execute(
             "insert into consent_events (id, tenant_id, contact_id, kind, source) "
             "values (gen_random_uuid(), %s, %s, 'consent_revoked', 'test')",
             (tenant_a.tenant_id, cid),

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
-from tests.conftest import GatewayWorld, TenantFixture, eventually, make_tenant, make_token
+from tests.conftest import GatewayWorld, TenantFixture, eventually, make_tenant, make_token, sql
 
 PERSONA = {
     "style": "casual",
@@ -102,12 +101,12 @@ def conversation_body(w: WarmPair, **extra: Any) -> dict[str, Any]:
     }
 
 
-def start_now(conninfo: str, conversation_id: str) -> None:
+async def start_now(conninfo: str, conversation_id: str) -> None:
     """Skip the first round's human-like start delay (5–25 s) in tests."""
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(
-            "update procrastinate_jobs set scheduled_at = now() where status = 'todo' "
-            "and task_name = 'conversations.start_round' and args->>'round_id' in "
-            "(select id::text from rounds where conversation_id = %s)",
-            (conversation_id,),
-        )
+    await sql(
+        conninfo,
+        "update procrastinate_jobs set scheduled_at = now() where status = 'todo' "
+        "and task_name = 'conversations.start_round' and args->>'round_id' in "
+        "(select id::text from rounds where conversation_id = %s)",
+        conversation_id,
+    )

@@ -47,7 +47,7 @@ async def test_rate_limited_llm_falls_back_and_the_round_completes(
                 json=conversation_body(warm, topics=["futebol"]),
             )
         ).json()
-        start_now(bootstrap_conninfo, conv["id"])
+        await start_now(bootstrap_conninfo, conv["id"])
         rnd = await _round_done(client, warm, conv["id"])
 
     assert rnd["state"] == "completed", rnd["outcome"]

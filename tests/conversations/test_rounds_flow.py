@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from tests.conftest import GatewayWorld, eventually
+from tests.conftest import GatewayWorld, eventually, sql
 from tests.conversations.conftest import WarmPair, conversation_body, start_now
 
 
@@ -36,7 +36,7 @@ async def test_a_round_runs_by_itself_turn_by_turn(
     assert r.status_code == 201, r.text
     conv = r.json()
     assert conv["next_round_at"] is not None and conv["state"] == "active"
-    start_now(bootstrap_conninfo, conv["id"])
+    await start_now(bootstrap_conninfo, conv["id"])
 
     rnd = await _round_done(client, warm, conv["id"])
     assert rnd["state"] == "completed", (rnd["outcome"], rnd["decisions"])
@@ -90,8 +90,8 @@ async def test_a_number_is_never_in_two_active_rounds(
             "/api/v1/conversations", headers=warm.auth, json=conversation_body(warm, name="Dois")
         )
     ).json()
-    start_now(bootstrap_conninfo, a["id"])
-    start_now(bootstrap_conninfo, b["id"])
+    await start_now(bootstrap_conninfo, a["id"])
+    await start_now(bootstrap_conninfo, b["id"])
 
     async def one_busy() -> bool:
         with psycopg.connect(bootstrap_conninfo) as conn:
@@ -125,7 +125,7 @@ async def test_a_round_whose_reply_never_arrives_times_out(
     conv = (
         await client.post("/api/v1/conversations", headers=warm.auth, json=conversation_body(warm))
     ).json()
-    start_now(bootstrap_conninfo, conv["id"])
+    await start_now(bootstrap_conninfo, conv["id"])
 
     async def awaiting() -> object:
         with psycopg.connect(bootstrap_conninfo) as conn:
@@ -139,18 +139,19 @@ async def test_a_round_whose_reply_never_arrives_times_out(
     round_id = await eventually(
         awaiting, timeout_s=60, what="a round awaiting a reply", interval_s=0.2
     )
-    with psycopg.connect(bootstrap_conninfo, autocommit=True) as conn:
-        # Pretend the reply is long overdue and the inbound webhook was never delivered.
-        conn.execute(
-            "update rounds set awaiting_from_jid = 'nobody@s.whatsapp.net', "
-            "reply_deadline = now() - interval '1 second' where id = %s",
-            (round_id,),
-        )
-        conn.execute(
-            "update procrastinate_jobs set scheduled_at = now() where status = 'todo' "
-            "and task_name = 'conversations.check_timeout' and args->>'round_id' = %s",
-            (str(round_id),),
-        )
+    # Pretend the reply is long overdue and the inbound webhook was never delivered.
+    await sql(
+        bootstrap_conninfo,
+        "update rounds set awaiting_from_jid = 'nobody@s.whatsapp.net', "
+        "reply_deadline = now() - interval '1 second' where id = %s",
+        round_id,
+    )
+    await sql(
+        bootstrap_conninfo,
+        "update procrastinate_jobs set scheduled_at = now() where status = 'todo' "
+        "and task_name = 'conversations.check_timeout' and args->>'round_id' = %s",
+        str(round_id),
+    )
 
     async def timed_out() -> object:
         with psycopg.connect(bootstrap_conninfo) as conn:

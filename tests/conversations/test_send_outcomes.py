@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import psycopg
 
-from tests.conftest import GatewayWorld, eventually
+from tests.conftest import GatewayWorld, eventually, sql
 from tests.conversations.conftest import FAST_SETTINGS, WarmPair, conversation_body, start_now
 
 
@@ -21,7 +21,7 @@ async def test_a_denied_send_blocks_its_round_through_the_outcome_job(
 ) -> None:
     body = conversation_body(warm, delay_min_s=1800, delay_max_s=3600)  # planned well ahead
     conv = (await client.post("/api/v1/conversations", headers=warm.auth, json=body)).json()
-    start_now(bootstrap_conninfo, conv["id"])
+    await start_now(bootstrap_conninfo, conv["id"])
 
     async def planned() -> object:
         return _one(
@@ -35,13 +35,15 @@ async def test_a_denied_send_blocks_its_round_through_the_outcome_job(
         "/api/v1/settings", headers=warm.auth, json={**FAST_SETTINGS, "kill_switch": True}
     )
     assert r.status_code == 200, r.text
-    with psycopg.connect(bootstrap_conninfo, autocommit=True) as conn:
-        conn.execute("update outgoing_messages set planned_at = now() where id = %s", (msg_id,))
-        conn.execute(
-            "update procrastinate_jobs set scheduled_at = now() where status = 'todo' "
-            "and task_name = 'messaging.send_message' and args->>'outgoing_id' = %s",
-            (str(msg_id),),
-        )
+    await sql(
+        bootstrap_conninfo, "update outgoing_messages set planned_at = now() where id = %s", msg_id
+    )
+    await sql(
+        bootstrap_conninfo,
+        "update procrastinate_jobs set scheduled_at = now() where status = 'todo' "
+        "and task_name = 'messaging.send_message' and args->>'outgoing_id' = %s",
+        str(msg_id),
+    )
 
     async def ended() -> object:
         return _one(

@@ -18,7 +18,7 @@ import psycopg
 from mirage.config import get_settings
 from mirage.db.urls import RoleUrls
 from mirage.kit import jobs
-from tests.conftest import GatewayWorld, eventually
+from tests.conftest import GatewayWorld, eventually, sql
 from tests.conversations.conftest import FAST_SETTINGS, WarmPair, conversation_body, start_now
 
 
@@ -34,7 +34,7 @@ async def test_changing_quiet_hours_defers_planned_sends(
     # Slow delays: the first message is planned minutes ahead (even at the test time scale).
     body = conversation_body(warm, delay_min_s=1800, delay_max_s=3600)
     conv = (await client.post("/api/v1/conversations", headers=warm.auth, json=body)).json()
-    start_now(bootstrap_conninfo, conv["id"])
+    await start_now(bootstrap_conninfo, conv["id"])
 
     async def planned() -> object:
         return _one(
@@ -53,13 +53,15 @@ async def test_changing_quiet_hours_defers_planned_sends(
     r = await client.put("/api/v1/settings", headers=warm.auth, json={**FAST_SETTINGS, **quiet})
     assert r.status_code == 200, r.text
     # The planned send comes due (as time would bring it): the engine defers it.
-    with psycopg.connect(bootstrap_conninfo, autocommit=True) as conn:
-        conn.execute("update outgoing_messages set planned_at = now() where id = %s", (msg_id,))
-        conn.execute(
-            "update procrastinate_jobs set scheduled_at = now() where status = 'todo' "
-            "and task_name = 'messaging.send_message' and args->>'outgoing_id' = %s",
-            (str(msg_id),),
-        )
+    await sql(
+        bootstrap_conninfo, "update outgoing_messages set planned_at = now() where id = %s", msg_id
+    )
+    await sql(
+        bootstrap_conninfo,
+        "update procrastinate_jobs set scheduled_at = now() where status = 'todo' "
+        "and task_name = 'messaging.send_message' and args->>'outgoing_id' = %s",
+        str(msg_id),
+    )
 
     async def deferred() -> object:
         return _one(
@@ -115,7 +117,7 @@ async def test_worker_killed_mid_send_sends_once_and_the_round_goes_on(
                 "/api/v1/conversations", headers=warm.auth, json=conversation_body(warm)
             )
         ).json()
-        start_now(bootstrap_conninfo, conv["id"])
+        await start_now(bootstrap_conninfo, conv["id"])
 
         async def in_flight() -> object:
             return _one(

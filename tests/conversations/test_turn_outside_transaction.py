@@ -36,7 +36,7 @@ async def test_the_llm_runs_outside_any_lock_and_a_moved_on_round_drops_the_turn
     conv = (
         await client.post("/api/v1/conversations", headers=warm.auth, json=conversation_body(warm))
     ).json()
-    start_now(bootstrap_conninfo, conv["id"])
+    await start_now(bootstrap_conninfo, conv["id"])
     await asyncio.wait_for(entered.wait(), timeout=30)  # the first turn is at the LLM
 
     with psycopg.connect(bootstrap_conninfo) as conn:

@@ -16,7 +16,7 @@ from mirage.db.deps import bind_context
 from mirage.db.engine import session_scope
 from mirage.kit import correlation, jobs
 from mirage.models.tenancy import Role
-from tests.conftest import TenantFixture, eventually, make_token
+from tests.conftest import TenantFixture, eventually, make_token, sql
 
 
 @pytest.fixture
@@ -120,15 +120,16 @@ async def test_committed_job_runs_in_its_tenant_with_its_correlation_id(
     token_id = str(row.id)
     assert _jobs_for(bootstrap_conninfo, token_id) == [("todo", cid)]
     # Let the expiry pass (as time would) and make the job due now.
-    with psycopg.connect(bootstrap_conninfo, autocommit=True) as conn:
-        conn.execute(
-            "update api_tokens set expires_at = now() - interval '1 second' where id = %s",
-            (token_id,),
-        )
-        conn.execute(
-            "update procrastinate_jobs set scheduled_at = now() where args->>'token_id' = %s",
-            (token_id,),
-        )
+    await sql(
+        bootstrap_conninfo,
+        "update api_tokens set expires_at = now() - interval '1 second' where id = %s",
+        token_id,
+    )
+    await sql(
+        bootstrap_conninfo,
+        "update procrastinate_jobs set scheduled_at = now() where args->>'token_id' = %s",
+        token_id,
+    )
     await jobs.app.run_worker_async(wait=False, install_signal_handlers=False, queues=["default"])
 
     async def done() -> bool:  # another worker of this process may have taken it

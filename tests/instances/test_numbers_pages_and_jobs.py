@@ -9,7 +9,15 @@ import psycopg
 
 from mirage.instances import tasks
 from mirage.kit import jobs
-from tests.conftest import GatewayWorld, TenantFixture, eventually, make_tenant, make_token, sign_in
+from tests.conftest import (
+    GatewayWorld,
+    TenantFixture,
+    eventually,
+    make_tenant,
+    make_token,
+    sign_in,
+    sql,
+)
 
 
 async def _create_api(client: httpx.AsyncClient, token: str, name: str) -> dict[str, str]:
@@ -88,11 +96,11 @@ async def test_reconciliation_corrects_state_when_webhooks_were_lost(
 
     await eventually(opened, what="open")
     # Pretend the webhook that said "open" (and named the account) never arrived.
-    with psycopg.connect(bootstrap_conninfo, autocommit=True) as conn:
-        conn.execute(
-            "update instances set state = 'close', owner_jid = null, phone = null where id = %s",
-            (inst["id"],),
-        )
+    await sql(
+        bootstrap_conninfo,
+        "update instances set state = 'close', owner_jid = null, phone = null where id = %s",
+        inst["id"],
+    )
     await tasks.reconcile_all.defer_async()
     await jobs.app.run_worker_async(
         wait=False, install_signal_handlers=False, queues=["maintenance", "default"]

@@ -105,7 +105,7 @@ async def test_job_arguments_carry_ids_only(
     r = await client.post("/api/v1/conversations", headers=warm.auth, json=conversation_body(warm))
     assert r.status_code == 201, r.text
     conv = r.json()
-    start_now(bootstrap_conninfo, conv["id"])
+    await start_now(bootstrap_conninfo, conv["id"])
     rnd = await _round_done(client, warm, conv["id"])
     assert rnd["state"] == "completed", rnd["outcome"]
     await gw.sim.control.inbound(warm.numbers[0]["gateway_name"], "5511955552222", "Alguém aí?")

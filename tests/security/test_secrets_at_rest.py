@@ -44,7 +44,7 @@ async def test_no_secret_is_stored_in_plaintext_anywhere(
     r = await client.post("/api/v1/conversations", headers=warm.auth, json=conversation_body(warm))
     assert r.status_code == 201, r.text
     conv = r.json()
-    start_now(bootstrap_conninfo, conv["id"])
+    await start_now(bootstrap_conninfo, conv["id"])
     rnd = await _round_done(client, warm, conv["id"])
     assert rnd["state"] == "completed", rnd["outcome"]
     await client.post(f"/api/v1/conversations/{conv['id']}/pause", headers=warm.auth)

@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from mirage.config import get_settings
 from mirage.db.engine import session_scope
 from mirage.kit import live
-from tests.conftest import GatewayWorld, eventually
+from tests.conftest import GatewayWorld, eventually, sql
 from tests.web.dashboard import Seeded, asgi_get, client_for, get_paths, seed
 
 ROW = ("event: instance-", "event: conversation-", "event: rounds-")
@@ -132,7 +131,7 @@ async def test_every_stream_ends_with_its_session(
                     r = await client.post("/signout", data={"csrf_token": s.csrf})
                     assert r.status_code == 303
                 else:
-                    _cut(bootstrap_conninfo, cut, s, cookies["mirage_session"])
+                    await _cut(bootstrap_conninfo, cut, s, cookies["mirage_session"])
                 await _poke(s)  # a change right after the cut is not delivered
                 await _ends(reader)
                 assert reader.rows(mark) == [], (path, cut, reader.lines[mark:])
@@ -145,44 +144,49 @@ async def test_every_stream_ends_with_its_session(
                 await _restore(bootstrap_conninfo, cut, s, cookies["mirage_session"])
 
 
-def _cut(conninfo: str, cut: str, s: Seeded, session_cookie: str) -> None:
+async def _cut(conninfo: str, cut: str, s: Seeded, session_cookie: str) -> None:
     from mirage.kit import crypto
 
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        if cut == "expiry":
-            conn.execute(
-                "update user_sessions set expires_at = now() - interval '1 second'"
-                " where token_hash = %s",
-                (crypto.sha256_hex(session_cookie),),
-            )
-        elif cut == "removal":
-            conn.execute(
-                "delete from memberships where user_id = %s and tenant_id = %s",
-                (s.tenant.user_id, s.ids["tenant_id"]),
-            )
-        elif cut == "role-change":
-            conn.execute(
-                "update memberships set role = 'viewer' where user_id = %s and tenant_id = %s",
-                (s.tenant.user_id, s.ids["tenant_id"]),
-            )
+    if cut == "expiry":
+        await sql(
+            conninfo,
+            "update user_sessions set expires_at = now() - interval '1 second'"
+            " where token_hash = %s",
+            crypto.sha256_hex(session_cookie),
+        )
+    elif cut == "removal":
+        await sql(
+            conninfo,
+            "delete from memberships where user_id = %s and tenant_id = %s",
+            s.tenant.user_id,
+            s.ids["tenant_id"],
+        )
+    elif cut == "role-change":
+        await sql(
+            conninfo,
+            "update memberships set role = 'viewer' where user_id = %s and tenant_id = %s",
+            s.tenant.user_id,
+            s.ids["tenant_id"],
+        )
 
 
 async def _restore(conninfo: str, cut: str, s: Seeded, session_cookie: str) -> None:
     """Undo the cut so the next discovered stream starts from a signed-in member again."""
     from mirage.kit import crypto
 
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        if cut == "expiry":
-            conn.execute(
-                "update user_sessions set expires_at = now() + interval '1 hour'"
-                " where token_hash = %s",
-                (crypto.sha256_hex(session_cookie),),
-            )
-        elif cut == "role-change":
-            conn.execute(
-                "update memberships set role = 'owner' where user_id = %s and tenant_id = %s",
-                (s.tenant.user_id, s.ids["tenant_id"]),
-            )
+    if cut == "expiry":
+        await sql(
+            conninfo,
+            "update user_sessions set expires_at = now() + interval '1 hour' where token_hash = %s",
+            crypto.sha256_hex(session_cookie),
+        )
+    elif cut == "role-change":
+        await sql(
+            conninfo,
+            "update memberships set role = 'owner' where user_id = %s and tenant_id = %s",
+            s.tenant.user_id,
+            s.ids["tenant_id"],
+        )
     if cut == "removal":
         from mirage.models.tenancy import Role
         from mirage.tenants import service

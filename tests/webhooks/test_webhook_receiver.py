@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mirage.models import Instance
-from tests.conftest import TenantFixture, make_tenant
+from tests.conftest import TenantFixture, make_tenant, sql
 from tests.webhooks.support import _counts, _envelope, _instance, _post, _token, _upsert
 
 
@@ -321,8 +321,7 @@ async def test_events_for_a_just_deleted_instance_are_refused_not_crashed(
         client, inst, _envelope(inst, "messages.upsert", _upsert("DEL-1")), token=_token(secret)
     )
     assert ok.status_code == 200  # the instance's identity is now cached
-    with psycopg.connect(bootstrap_conninfo, autocommit=True) as conn:
-        conn.execute("delete from instances where id = %s", (inst.id,))
+    await sql(bootstrap_conninfo, "delete from instances where id = %s", inst.id)
     r = await _post(
         client, inst, _envelope(inst, "messages.upsert", _upsert("DEL-2")), token=_token(secret)
     )
