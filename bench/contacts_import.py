@@ -22,6 +22,7 @@ import resource
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
 from pathlib import Path
 
@@ -108,12 +109,14 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def bench(rows: int, urls: RoleUrls, workdir: Path) -> None:
+async def bench(rows: int, urls: RoleUrls, workdir: Path, *, trace: bool = False) -> None:
     path = workdir / f"contacts-{rows}.csv"
     write_csv(path, rows)
     size_mb = path.stat().st_size / 1e6
     principal = _tenant(urls)
     rss_before = _rss_mb()
+    if trace:
+        tracemalloc.start()
     with tenant_context(principal.tenant_id):
         t0 = time.perf_counter()
         async with db_engine.session_scope() as session:
@@ -135,12 +138,16 @@ async def bench(rows: int, urls: RoleUrls, workdir: Path) -> None:
         done = await svc.run_import(import_id)
         t2 = time.perf_counter()
     assert done is not None
+    traced = ""
+    if trace:
+        traced = f" | traced Python peak {tracemalloc.get_traced_memory()[1] / 1e6:.1f} MB"
+        tracemalloc.stop()
     s = svc.summary(done)
     print(
         f"{rows:>9,} rows ({size_mb:.1f} MB): "
         f"run {t2 - t1:6.2f} s = {rows / (t2 - t1):>9,.0f} rows/s"
         f" | upload+run {t2 - t0:6.2f} s = {rows / (t2 - t0):>9,.0f} rows/s"
-        f" | peak RSS {_rss_mb():.0f} MB (before {rss_before:.0f} MB)"
+        f" | peak RSS {_rss_mb():.0f} MB (before {rss_before:.0f} MB)" + traced
     )
     print(
         f"           state={s['state']} imported={s['imported']:,} updated={s['updated']:,} "
@@ -152,6 +159,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--data-dir", type=Path, default=Path(".mirage") / "bench")
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="Also report the peak of Python allocations (slower): flat across sizes when "
+        "memory is bounded.",
+    )
     args = parser.parse_args()
     configure_logging("WARNING", json=True)
     urls = _prepare(args.data_dir)
@@ -160,7 +173,7 @@ async def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for rows in args.rows:
-                await bench(rows, urls, Path(tmp))
+                await bench(rows, urls, Path(tmp), trace=args.tracemalloc)
     finally:
         await db.dispose()
 

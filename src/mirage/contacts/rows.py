@@ -8,6 +8,7 @@ sees every row; this function sees one).
 from __future__ import annotations
 
 import re
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -67,6 +68,19 @@ class PhoneResult:
 Normalizer = Callable[[str], PhoneResult]
 
 
+def _release(exc: BaseException) -> None:
+    """Free the frames an exception (and those chained to it) holds: a returned exception's
+    traceback keeps, through the frames' locals, a reference cycle that also holds the
+    calling frames (a whole chunk of rows) until the cyclic collector runs."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if seen.__traceback__ is not None:
+            traceback.clear_frames(seen.__traceback__)
+            seen.__traceback__ = None
+        seen = seen.__context__
+    exc.__context__ = None
+
+
 def phone_normalizer(region: str = "BR") -> Normalizer:
     """The contacts normalizer (``contacts.phones``) with the tenant's country as default."""
 
@@ -74,6 +88,7 @@ def phone_normalizer(region: str = "BR") -> Normalizer:
         result = check_phone(raw, region)
         if isinstance(result, str):
             return PhoneResult(result)
+        _release(result)
         return PhoneResult(None, result.reason.value)
 
     return normalize
