@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.contacts.rows import Candidate, RowError
@@ -259,10 +259,13 @@ class ImportRepository:
     async def add_part(
         self, tenant_id: uuid.UUID, import_id: uuid.UUID, seq: int, data: bytes
     ) -> None:
-        self.session.add(
-            ContactImportPart(tenant_id=tenant_id, import_id=import_id, seq=seq, data=data)
+        # A Core insert: the part is not kept in the session (a 200 MB upload stays out of
+        # memory but for the part being written).
+        await self.session.execute(
+            insert(ContactImportPart).values(
+                id=uuid.uuid4(), tenant_id=tenant_id, import_id=import_id, seq=seq, data=data
+            )
         )
-        await self.session.flush()
 
     async def part(self, import_id: uuid.UUID, seq: int) -> bytes | None:
         stmt = select(ContactImportPart.data).where(
