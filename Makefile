@@ -7,6 +7,9 @@ UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
+# Test processes: most tests wait on real HTTP, jobs and a browser, so a third process keeps
+# both cores busy. Each has its own embedded PostgreSQL (tests/conftest.py).
+TEST_WORKERS ?= 3
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
@@ -19,7 +22,7 @@ test: setup browser  ## Lint, type-check and run the whole test suite (browser t
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 setup: $(VENV)/.synced
 

@@ -11,6 +11,10 @@ from pathlib import Path
 _DATA = Path(
     os.environ.get("MIRAGE_TEST_DATA_DIR") or Path(__file__).parent.parent / ".mirage" / "test"
 )
+# Under pytest-xdist each worker process has its own embedded PostgreSQL, data dir and live
+# servers: nothing is shared between workers but Redis (whose test keys are unique).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _DATA = _DATA / os.environ["PYTEST_XDIST_WORKER"]
 _DATA.mkdir(parents=True, exist_ok=True)
 os.environ.setdefault("MIRAGE_ENV", "test")
 os.environ["MIRAGE_DATA_DIR"] = str(_DATA)
