@@ -53,6 +53,9 @@ def environment(locale: str) -> Environment:
     # stray '%'. Ours treat only catalog ids as format strings and escape everything else.
     env.globals["gettext"] = partial(i18n.markup, locale)
     env.globals["ngettext"] = partial(i18n.nmarkup, locale)
+    # A value to show translated (an error Message, a role): ``message(e)``, never ``_(e)``,
+    # so templates read as what they are; a catalog id is translated, anything else escaped.
+    env.globals["message"] = partial(i18n.markup, locale)
     env.globals["LANGUAGES"] = i18n.LABELS
     env.globals.update(_GLOBALS)
     _BUILT.add(locale)
