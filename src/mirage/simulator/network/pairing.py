@@ -115,17 +115,34 @@ class Pairing:
         inst.qr.code = new_qr_code(self.net.rng)
         inst.qr.png = None
         if inst.webhook is not None and inst.webhook.wants("qrcode.updated"):
-            self.net.scheduler.spawn(self._emit_qr(inst, inst.qr.code))
+            session = inst.qr
+            session.emitting = self.net.scheduler.spawn(
+                self._emit_qr(inst, session, inst.qr.code, after=session.emitting)
+            )
         inst.qr.timer = self.net.scheduler.call_later(
             self.net.config.qr_interval_s, lambda: self._next_qr(inst)
         )
 
-    async def _emit_qr(self, inst: Instance, code: str) -> None:
+    async def _emit_qr(
+        self,
+        inst: Instance,
+        session: QRSession,
+        code: str,
+        *,
+        after: asyncio.Task[None] | None,
+    ) -> None:
         # Render off the event loop: a PNG costs ~3 ms and a fleet rotates many per second.
+        # Like Evolution, every code shown is announced, in order, even when the next one was
+        # already generated while this one rendered (a loaded machine renders slowly).
         data_url = await asyncio.to_thread(qr_data_url, code)
-        if inst.qr.code != code or self.net.instances.get(inst.name) is not inst:
-            return  # rotated, scanned or deleted while rendering
-        inst.qr.png = (code, data_url)
+        if after is not None:
+            await asyncio.gather(after, return_exceptions=True)
+        if self.net.instances.get(inst.name) is not inst or not (
+            inst.qr is session or session.refused
+        ):
+            return  # scanned, logged out or deleted while rendering: this pairing is over
+        if session.code == code:
+            session.png = (code, data_url)
         qrcode = {
             "instance": inst.name,
             "pairingCode": inst.qr.pairing_code,
@@ -135,11 +152,6 @@ class Pairing:
         self.net.emit(inst, "qrcode.updated", {"qrcode": qrcode})
 
     def _refuse(self, inst: Instance) -> None:
-        self.net.emit(
-            inst,
-            "qrcode.updated",
-            {"message": "QR code limit reached, please login again", "statusCode": 500},
-        )
         refused: dict[str, Any] = {"instance": inst.name, "state": "refused", "statusReason": 428}
         if inst.sender_jid:
             refused.update(
@@ -147,11 +159,26 @@ class Pairing:
                 profileName=inst.profile_name,
                 profilePictureUrl=inst.picture_url(self.net.config.public_url),
             )
-        self.net.emit(inst, "connection.update", refused)
         # Evolution's ``no.connection`` handler logs the socket out and resets the QR count.
         self._cancel_timers(inst)
         inst.state = "close"
-        inst.qr = QRSession()
+        session, inst.qr = inst.qr, QRSession()
+        session.refused = True  # its codes were shown: they are still announced, then this
+        self.net.scheduler.spawn(self._announce_refusal(inst, session.emitting, refused))
+
+    async def _announce_refusal(
+        self, inst: Instance, after: asyncio.Task[None] | None, refused: dict[str, Any]
+    ) -> None:
+        if after is not None:
+            await asyncio.gather(after, return_exceptions=True)
+        if self.net.instances.get(inst.name) is not inst:
+            return
+        self.net.emit(
+            inst,
+            "qrcode.updated",
+            {"message": "QR code limit reached, please login again", "statusCode": 500},
+        )
+        self.net.emit(inst, "connection.update", refused)
 
     def _cancel_timers(self, inst: Instance) -> None:
         if inst.qr.timer is not None:

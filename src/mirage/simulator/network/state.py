@@ -6,6 +6,7 @@ messages in flight and each instance's stored copy. Behaviour lives in the sibli
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -116,6 +117,10 @@ class QRSession:
     pairing_code: str | None = None
     timer: Timer | None = None
     png: tuple[str, str] | None = None  # (code, data URL) cache: rendering costs ~10 ms
+    # The last QR event being rendered: each waits for the one before, so every code of the
+    # session is announced, in the order it was shown.
+    emitting: asyncio.Task[None] | None = None
+    refused: bool = False  # ended by the QR limit (not by a scan): its codes still go out
 
     def payload(self) -> dict[str, Any]:
         if self.code is None:
