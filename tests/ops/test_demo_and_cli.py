@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def _start_demo(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
             raise AssertionError("demo exited early:\n" + "".join(lines))
         lines.append(line)
         if "Press Ctrl-C" in line:
+            _keep_draining(proc, data_dir / "demo-output.log")
             return proc, "".join(lines)
     proc.kill()
     raise AssertionError("demo did not start:\n" + "".join(lines))
@@ -77,6 +79,21 @@ def _assert_seeded_numbers(numbers_page: str) -> None:
         assert name in numbers_page
     # Two simulated numbers come connected, two wait for a QR scan in the sandbox.
     assert numbers_page.count('data-state="open"') == 2, numbers_page
+
+
+def _keep_draining(proc: subprocess.Popen[str], path: Path) -> None:
+    """Keep reading the demo's output (its JSON logs) into a file. Nobody reading a pipe is a
+    hang, not a pause: once the pipe's buffer is full, the demo's next log line blocks its
+    event loop, and with it the API, the worker and the simulator."""
+    assert proc.stdout is not None
+    out = proc.stdout
+
+    def drain() -> None:
+        with path.open("a") as log:
+            for line in out:
+                log.write(line)
+
+    threading.Thread(target=drain, name="demo-output", daemon=True).start()
 
 
 def _stop(proc: subprocess.Popen[str]) -> int:
