@@ -36,10 +36,18 @@ class LiveHub:
     def subscribe(self, tenant_id: uuid.UUID) -> asyncio.Queue[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
         self._subscribers[tenant_id].add(queue)
-        if self._task is None or self._task.done():
+        self.ensure_listening()
+        return queue
+
+    def ensure_listening(self) -> None:
+        """Start the LISTEN task if it is not running (first subscriber, or it died): open
+        streams call this as they wait, so a listener lost to any error comes back by itself
+        instead of leaving every open page silently frozen."""
+        if self._subscribers and (self._task is None or self._task.done()):
+            if self._task is not None and not self._task.cancelled() and self._task.exception():
+                log.warning("live.listener_died", error=repr(self._task.exception()))
             self._ready.clear()
             self._task = asyncio.create_task(self._listen())
-        return queue
 
     def unsubscribe(self, tenant_id: uuid.UUID, queue: asyncio.Queue[dict[str, Any]]) -> None:
         self._subscribers[tenant_id].discard(queue)
@@ -85,7 +93,7 @@ class LiveHub:
                         self.dispatch(notify.payload)
                         if not self._subscribers:
                             return
-            except (psycopg.Error, OSError) as exc:
+            except Exception as exc:  # any failure: reconnect (cancellation is not an Exception)
                 self._ready.clear()
                 log.warning("live.listen_failed", error=str(exc), retry_in=backoff)
                 await asyncio.sleep(backoff)
@@ -160,6 +168,7 @@ async def sse_response(
                 except TimeoutError:
                     if await is_disconnected():
                         return
+                    hub.ensure_listening()
                     if loop.time() - last_sent >= PING_EVERY_S:
                         last_sent = loop.time()
                         yield ": ping\n\n"
