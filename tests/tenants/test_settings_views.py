@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from tests.conftest import TenantFixture, make_tenant, sign_in
+from tests.conftest import TenantFixture, make_tenant, sign_in, sql
 
 
 async def test_create_and_revoke_token_from_dashboard(
@@ -76,3 +76,26 @@ async def test_overview_polls_worker_status(
         headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/settings"},
     )
     assert r.status_code == 401 and r.headers["HX-Redirect"] == "/signin?next=/settings"
+
+
+async def test_settings_page_lists_the_tenants_recent_policy_decisions(
+    client: httpx.AsyncClient,
+    tenant_a: TenantFixture,
+    tenant_b: TenantFixture,
+    bootstrap_conninfo: str,
+) -> None:
+    # A decision of each tenant; the page shows its own only (messaging's section, registered
+    # by the app at start-up).
+    for t, detail in ((tenant_a, "ours-quiet"), (tenant_b, "theirs-cap")):
+        await sql(
+            bootstrap_conninfo,
+            "insert into policy_decisions (id, tenant_id, action, reason, detail) "
+            "values (gen_random_uuid(), %s, 'defer', 'quiet_hours', %s)",
+            t.tenant_id,
+            detail,
+        )
+    await sign_in(client, tenant_a)
+    page = await client.get("/settings")
+    assert page.status_code == 200
+    assert "ours-quiet" in page.text and "quiet_hours" in page.text
+    assert "theirs-cap" not in page.text
