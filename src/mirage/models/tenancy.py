@@ -46,12 +46,16 @@ ROLES = tuple(r.value for r in Role)
 
 class Tenant(IdMixin, TimestampMixin, Base):
     __tablename__ = "tenants"
+    __table_args__ = (CheckConstraint("country ~ '^[A-Z]{2}$'", name="country_valid"),)
 
     name: Mapped[str] = mapped_column(String(120), nullable=False)
     slug: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     timezone: Mapped[str] = mapped_column(
         String(64), nullable=False, server_default="America/Sao_Paulo"
     )
+    # ISO 3166-1 alpha-2, upper case: the default region when a phone is written without its
+    # country code (contacts, imports). Brazil unless the tenant says otherwise.
+    country: Mapped[str] = mapped_column(String(2), nullable=False, server_default="BR")
 
 
 class User(IdMixin, TimestampMixin, Base):
