@@ -16,6 +16,7 @@ from mirage.auth.deps import stream_viewer
 from mirage.config import Settings, get_settings
 from mirage.contacts import imports_router as contact_imports_api
 from mirage.contacts import router as contacts_api
+from mirage.contacts import views as contacts_views
 from mirage.conversations import router as conversations_api
 from mirage.conversations import views as conversations_views
 from mirage.db import engine as db_engine
@@ -61,6 +62,7 @@ PAGE_ROUTERS = (
     instances_views.router,
     personas_views.router,
     conversations_views.router,
+    contacts_views.router,
 )
 # Machine-facing routes: no cookies, so no CSRF; authenticated by their own means.
 MACHINE_ROUTERS = (ops_router.router,)
@@ -116,6 +118,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         finally:
             await live_hub(app).close()
             await close_gateway()
+            await app.state.rate_limiter.aclose()
             await jobs.close_app(pool)
             if owned:
                 await db.dispose()
@@ -125,7 +128,10 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         title="Mirage", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.settings = settings
-    app.state.rate_limiter = RateLimiter(settings.redis_url)
+    # Shared in Redis when configured; per process (stricter) while that Redis is down.
+    app.state.rate_limiter = RateLimiter(
+        settings.redis_url, fallback_replicas=settings.redis_fallback_replicas
+    )
     api = create_api(settings)
     api.state.rate_limiter = app.state.rate_limiter
     app.mount("/api/v1", api)
@@ -142,7 +148,10 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         # CSV uploads (the file is checked against the same limit as it is stored).
-        overrides={"/api/v1/contact-imports": settings.contact_import_max_bytes + 64 * 1024},
+        overrides={
+            path: settings.contact_import_max_bytes + 64 * 1024
+            for path in ("/api/v1/contact-imports", "/contacts/imports/upload")
+        },
     )
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
 
     redis_url: str | None = None
+    # While a configured Redis is unreachable, rate limits are counted in each process's
+    # memory, each limit divided by this (floor, at least 1): set it to the number of API
+    # processes, so the deployment as a whole never allows more than the shared limit.
+    redis_fallback_replicas: int = Field(default=2, ge=1, le=1000)
     secret_key: SecretStr = Field(default_factory=lambda: SecretStr(""))
     data_dir: Path = DEFAULT_DATA_DIR
 

@@ -1,4 +1,6 @@
-"""Readiness: is the database reachable and has a worker sent a heartbeat recently?"""
+"""Readiness: is the database reachable and has a worker sent a heartbeat recently? Optional
+dependencies (Redis) are reported too, but only as degraded: they never make a replica
+unready, because it still serves everyone without them."""
 
 from __future__ import annotations
 
@@ -34,4 +36,14 @@ async def readiness(session: AsyncSession) -> dict[str, Any]:
     age = (now - beat).total_seconds() if beat else None
     checks["worker"] = worker_check(age)
     checks["queue"] = {"ok": True, **(await repo.queue_depth())}
-    return {"ready": all(c["ok"] for c in checks.values()), "checks": checks}
+    return verdict(checks)
+
+
+def verdict(checks: dict[str, Any]) -> dict[str, Any]:
+    """Ready when every required check is ok; a failed optional check (``"required": False``)
+    is listed under ``degraded`` and leaves readiness alone."""
+    return {
+        "ready": all(c["ok"] for c in checks.values() if c.get("required", True)),
+        "degraded": sorted(name for name, c in checks.items() if not c["ok"]),
+        "checks": checks,
+    }
