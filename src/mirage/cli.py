@@ -80,11 +80,37 @@ def api(
 @cli.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="Jobs run at once.")] = 4,
+    health_port: Annotated[
+        int | None,
+        typer.Option(help="Serve GET /health and /health/ready (503 while disconnected)."),
+    ] = None,
+    health_host: Annotated[str, typer.Option(help="Interface of the health port.")] = "127.0.0.1",
 ) -> None:
-    """Run background jobs and periodic tasks."""
-    from mirage.worker import run_worker
+    """Run background jobs and periodic tasks.
 
-    asyncio.run(run_worker(_settings(), concurrency=concurrency))
+    Survives database restarts and outages (reconnects with backoff); exits with status 1 on
+    an error no retry fixes (credentials, missing database or schema), status 0 when stopped.
+    """
+    from mirage.worker import FatalWorkerError, run_worker
+
+    settings = _settings()
+    if settings.database_url is None:  # embedded: migrated automatically, like the API
+        from mirage.db import engine as db_engine
+        from mirage.db.migrate import migrate as run_migrate
+
+        run_migrate(db_engine.resolve_urls(settings))
+    try:
+        asyncio.run(
+            run_worker(
+                settings,
+                concurrency=concurrency,
+                health_host=health_host,
+                health_port=health_port,
+            )
+        )
+    except FatalWorkerError as exc:
+        typer.echo(f"mirage worker: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @cli.command()

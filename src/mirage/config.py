@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # How often a worker looks for jobs scheduled for now (new jobs arrive by LISTEN/NOTIFY;
     # a job scheduled for later is found by this poll, so it bounds send lateness).
     job_poll_seconds: float = Field(default=0.5, gt=0, le=30)
+    # How long a stopping worker (SIGTERM) lets running jobs finish before aborting them.
+    # Unset: longer than the longest send (typing delay at this time scale + the gateway's
+    # request timeout + a margin; 45 s in production), see mirage.worker.
+    worker_shutdown_seconds: float | None = Field(default=None, gt=0, le=3600)
 
     @field_validator("public_url")
     @classmethod

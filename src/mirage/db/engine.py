@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import TextClause
-from sqlalchemy.engine import Dialect
+import psycopg.errors
+from sqlalchemy import TextClause, event
+from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -53,15 +54,20 @@ def make_database(
 ) -> Database:
     def engine(url_role: str, size: int) -> AsyncEngine:
         url = urls.app if url_role == "app" else urls.admin
-        return create_async_engine(
+        created = create_async_engine(
             url,
             pool_size=size,
             max_overflow=size,
-            # No pre-ping (a round trip per checkout); dead connections are recycled and a
-            # disconnect invalidates the pool.
+            # A connection is pinged when taken from the pool: after a database restart or a
+            # failover the first transaction gets a fresh connection instead of failing (a
+            # failed send-decision job would strand its message). One short round trip per
+            # checkout; tests/ops/test_worker_resilience.py shows the recovery.
+            pool_pre_ping=True,
             pool_recycle=1800,
             connect_args={"application_name": f"{application_name}:{url_role}"},
         )
+        event.listen(created.sync_engine, "handle_error", _invalidate_on_read_only)
+        return created
 
     app_engine = engine("app", pool_size)
     admin_engine = engine("admin", 2)
@@ -72,6 +78,14 @@ def make_database(
         sessions=async_sessionmaker(app_engine, expire_on_commit=False, autoflush=True),
         admin_sessions=async_sessionmaker(admin_engine, expire_on_commit=False),
     )
+
+
+def _invalidate_on_read_only(context: ExceptionContext) -> None:
+    """After a failover, a connection still open to the demoted primary answers "read-only
+    transaction": treat it as a disconnect, so the pool drops its connections and reconnects
+    (to whichever host the URL names as writable, e.g. ``target_session_attrs=read-write``)."""
+    if isinstance(context.original_exception, psycopg.errors.ReadOnlySqlTransaction):
+        context.is_disconnect = True
 
 
 _db: Database | None = None

@@ -45,10 +45,16 @@ _pool: psycopg_pool.AsyncConnectionPool | None = None
 _users = 0
 
 
-async def open_app(conninfo: str, *, max_size: int = 6) -> psycopg_pool.AsyncConnectionPool:
+async def open_app(
+    conninfo: str, *, max_size: int = 6, checkout_timeout: float = 30.0
+) -> psycopg_pool.AsyncConnectionPool:
     """Open the job app on its own pool (LISTEN needs a direct, session-pooled connection).
 
     Reference-counted: the demo runs the API and a worker in one process on one app.
+    Every connection is checked when taken from the pool (``check``), so after a database
+    restart or a failover a dead connection is replaced instead of failing a query; while the
+    server is unreachable, taking a connection fails after ``checkout_timeout`` seconds (the worker
+    treats that as an outage and retries, see ``mirage.worker``).
     """
     global _pool, _users
     if _pool is None:
@@ -57,6 +63,7 @@ async def open_app(conninfo: str, *, max_size: int = 6) -> psycopg_pool.AsyncCon
             min_size=1,
             max_size=max_size,
             open=False,
+            timeout=checkout_timeout,
             kwargs={"application_name": "mirage:jobs"},
             check=psycopg_pool.AsyncConnectionPool.check_connection,
         )
