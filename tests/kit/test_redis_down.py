@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import random
 import shutil
 import signal
@@ -34,10 +35,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mirage.config import get_settings
 from mirage.db import engine as db_engine
+from mirage.db.urls import RoleUrls
 from mirage.kit import jobs
 from mirage.kit.logging import configure_logging
 from mirage.kit.ratelimit import PROBE_BACKOFF_FIRST_S, RateLimiter
-from tests.conftest import TenantFixture, free_port, make_token, sign_in
+from tests.conftest import TenantFixture, _wait_http, free_port, make_token, sign_in
 
 REDIS_SERVER = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(
@@ -388,3 +390,69 @@ async def test_webhook_failure_limit_holds_without_redis(redis_app: RedisApp) ->
         ]
     assert codes == [401, 401, 429]
     assert redis_app.limiter.degraded
+
+
+@dataclass
+class ApiProcess:
+    url: str
+    log: Path
+
+
+@pytest.fixture
+def api_process(
+    role_urls: RoleUrls, database: db_engine.Database, redis_server: RedisServer, tmp_path: Path
+) -> Iterator[ApiProcess]:
+    """`mirage api` (uvicorn) on the test database, with MIRAGE_REDIS_URL set."""
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        MIRAGE_DATABASE_URL=role_urls.bootstrap.render_as_string(hide_password=False),
+        MIRAGE_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        MIRAGE_REDIS_URL=redis_server.url,
+    )
+    log_path = tmp_path / "api.log"
+    with open(log_path, "ab") as log:
+        api = subprocess.Popen(
+            [sys.executable, "-m", "mirage", "api", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/health", api)
+        yield ApiProcess(f"http://127.0.0.1:{port}", log_path)
+    finally:
+        api.terminate()
+        try:
+            api.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            api.kill()
+            api.wait()
+
+
+async def test_a_mirage_api_process_keeps_serving_over_keep_alive(
+    api_process: ApiProcess, redis_server: RedisServer, tenant_a: TenantFixture
+) -> None:
+    """The reported failure, end to end: `mirage api` with MIRAGE_REDIS_URL set, Redis killed.
+    Over one kept-alive connection, sign-in, the dashboard and the API keep answering (no
+    500s, no reset connection) and readiness stays 200 with redis degraded."""
+    auth = {"Authorization": f"Bearer {await make_token(tenant_a)}"}
+    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with (
+        httpx.AsyncClient(base_url=api_process.url, limits=one) as c,
+        live_worker(),
+    ):
+        assert (await c.get("/api/v1/me", headers=auth)).status_code == 200
+        assert redis_server.limit_keys()  # the process really counted in Redis
+        redis_server.kill()
+        await sign_in(c, tenant_a)  # 303, on the same connection
+        assert (await c.get("/")).status_code == 200
+        for _ in range(3):
+            r = await c.get("/api/v1/me", headers=auth)
+            assert r.status_code == 200, r.text
+        r = await ready(c)
+        assert r.status_code == 200, r.text
+        assert r.json()["degraded"] == ["redis"]
+        assert "mirage_redis_degraded 1.0" in (await c.get("/metrics")).text
+    log_lines = api_process.log.read_text().splitlines()
+    assert sum('"redis.degraded"' in line for line in log_lines) == 1
