@@ -456,3 +456,20 @@ async def test_a_mirage_api_process_keeps_serving_over_keep_alive(
         assert "mirage_redis_degraded 1.0" in (await c.get("/metrics")).text
     log_lines = api_process.log.read_text().splitlines()
     assert sum('"redis.degraded"' in line for line in log_lines) == 1
+
+
+async def test_fallback_limits_are_divided_never_to_zero(redis_server: RedisServer) -> None:
+    """Each limit divided by the replicas (floor), never below one; tiers too."""
+    limiter = RateLimiter(redis_server.url, fallback_replicas=3, clock=FakeClock())
+    key = uuid.uuid4().hex
+    assert (await limiter.hit("7/hour", "shared", key)).limit == 7
+    redis_server.kill()
+    try:
+        single = [await limiter.hit("1/hour", "one", key) for _ in range(2)]
+        assert [r.allowed for r in single] == [True, False] and single[0].limit == 1
+        tiers = [await limiter.hit_tiers("30/day;7/hour", "tiers", key) for _ in range(3)]
+        assert [r.allowed for r in tiers] == [True, True, False]
+        assert tiers[-1].limit == 2  # 7 // 3, the hour tier
+        assert limiter.degraded
+    finally:
+        await limiter.aclose()
