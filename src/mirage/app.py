@@ -16,6 +16,7 @@ from mirage.auth.deps import stream_viewer
 from mirage.config import Settings, get_settings
 from mirage.contacts import imports_router as contact_imports_api
 from mirage.contacts import router as contacts_api
+from mirage.contacts import views as contacts_views
 from mirage.conversations import router as conversations_api
 from mirage.conversations import views as conversations_views
 from mirage.db import engine as db_engine
@@ -61,6 +62,7 @@ PAGE_ROUTERS = (
     instances_views.router,
     personas_views.router,
     conversations_views.router,
+    contacts_views.router,
 )
 # Machine-facing routes: no cookies, so no CSRF; authenticated by their own means.
 MACHINE_ROUTERS = (ops_router.router,)
@@ -146,7 +148,10 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         # CSV uploads (the file is checked against the same limit as it is stored).
-        overrides={"/api/v1/contact-imports": settings.contact_import_max_bytes + 64 * 1024},
+        overrides=dict.fromkeys(
+            ("/api/v1/contact-imports", "/contacts/imports/upload"),
+            settings.contact_import_max_bytes + 64 * 1024,
+        ),
     )
     app.add_middleware(RequestContextMiddleware)
     return app

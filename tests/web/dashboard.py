@@ -96,11 +96,45 @@ async def seed(client: httpx.AsyncClient, role: str = "owner") -> Seeded:
     ids["instance_id"] = numbers[0]
     r = await client.get("/api/v1/tokens", headers=auth)
     ids["token_id"] = r.json()[0]["id"] if r.status_code == 200 and r.json() else ""
+    ids.update(await _seed_contacts(client, auth))
     csrf = await sign_in(client, t)
     if owner is not t:
         await client.post("/tenant", data={"tenant_id": str(owner.tenant_id), "csrf_token": csrf})
     ids["tenant_id"] = str(owner.tenant_id)
     return Seeded(t, csrf, ids)
+
+
+async def _seed_contacts(client: httpx.AsyncClient, auth: dict[str, str]) -> dict[str, str]:
+    """A contact, a tag, a suppression and an uploaded (not yet started) CSV import."""
+    r = await client.post(
+        "/api/v1/contacts",
+        headers=auth,
+        json={
+            "phone": "11987654321",
+            "name": "Probe Contact",
+            "legal_basis": "consent",
+            "provenance_source": "probe",
+            "tags": ["probe"],
+        },
+    )
+    assert r.status_code == 201, r.text
+    contact = r.json()
+    r = await client.post(
+        "/api/v1/suppressions", headers=auth, json={"phone": "11912345678", "reason": "manual"}
+    )
+    assert r.status_code == 201, r.text
+    suppression_id = r.json()["id"]
+    csv = b"nome;celular;cidade\nAna;11987650001;Santos\n"
+    r = await client.post(
+        "/api/v1/contact-imports", headers=auth, files={"file": ("probe.csv", csv, "text/csv")}
+    )
+    assert r.status_code == 201, r.text
+    return {
+        "contact_id": contact["id"],
+        "tag_id": contact["tags"][0]["id"],
+        "suppression_id": suppression_id,
+        "import_id": r.json()["import"]["id"],
+    }
 
 
 # --- forms in rendered HTML ----------------------------------------------------------------

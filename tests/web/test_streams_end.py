@@ -21,7 +21,7 @@ from mirage.kit import live
 from tests.conftest import GatewayWorld, eventually, sql
 from tests.web.dashboard import Seeded, asgi_get, client_for, get_paths, seed
 
-ROW = ("event: instance-", "event: conversation-", "event: rounds-")
+ROW = ("event: instance-", "event: conversation-", "event: rounds-", "event: import-")
 
 
 async def _streams(app: Any, s: Seeded, cookies: dict[str, str]) -> list[str]:
@@ -40,6 +40,7 @@ async def _poke(s: Seeded) -> None:
         tenant = uuid.UUID(s.ids["tenant_id"])
         await live.notify(session, tenant, "instance", uuid.UUID(s.ids["instance_id"]))
         await live.notify(session, tenant, "conversation", uuid.UUID(s.ids["conversation_id"]))
+        await live.notify(session, tenant, "contact_import", uuid.UUID(s.ids["import_id"]))
 
 
 @dataclass

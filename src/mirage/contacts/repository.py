@@ -145,6 +145,13 @@ class ContactRepository:
         stmt = stmt.order_by(Contact.created_at.desc(), Contact.id.desc()).limit(limit)
         return (await self.session.execute(stmt)).scalars().all()
 
+    async def count(self, f: ContactFilter, cap: int) -> int:
+        """How many contacts match, counted up to ``cap + 1`` (the rows scanned stay bounded
+        at any size: a count past the cap is shown as "cap+")."""
+        matching = select(literal(1)).select_from(Contact).where(*_where(f)).limit(cap + 1)
+        stmt = select(func.count()).select_from(matching.subquery())
+        return int((await self.session.execute(stmt)).scalar_one())
+
     async def get(self, contact_id: uuid.UUID) -> Contact | None:
         return await self.session.get(Contact, contact_id)
 

@@ -69,6 +69,7 @@ from mirage.ops import audit
 
 DEFAULT_REGION = "BR"  # tenants carry no country yet; Brazil is the product's default
 MAX_PAGE = 200
+COUNT_CAP = 10_000  # list counts stop here ("10,000+"): bounded work at any list size
 OPT_IN_KEYWORDS = frozenset({"VOLTAR", "START"})
 # Single-word opt-outs only: phrases are the opt-out detector's job (outreach issue).
 OPT_OUT_KEYWORDS = frozenset(
@@ -242,6 +243,15 @@ async def list_contacts(
     rows = rows[:limit]
     nxt = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
     return ContactPage(items=await _outs(repo, rows), next_cursor=nxt)
+
+
+async def count_contacts(
+    session: AsyncSession, principal: Principal, f: ContactFilterIn, *, cap: int = COUNT_CAP
+) -> tuple[int, bool]:
+    """How many contacts the filter matches, up to ``cap``; the flag says there are more."""
+    require(principal, "read")
+    n = await ContactRepository(session).count(build_filter(f), max(1, cap))
+    return min(n, cap), n > cap
 
 
 async def _get(repo: ContactRepository, contact_id: uuid.UUID) -> Contact:
@@ -846,6 +856,16 @@ async def list_suppressions(
     nxt = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
     items = [SuppressionOut.model_validate(r) for r in rows]
     return SuppressionPage(items=items, next_cursor=nxt)
+
+
+async def get_suppression(
+    session: AsyncSession, principal: Principal, suppression_id: uuid.UUID
+) -> Suppression:
+    require(principal, "read")
+    row = await ContactRepository(session).get_suppression(suppression_id)
+    if row is None:
+        raise NotFound("suppression not found")
+    return row
 
 
 async def add_suppression(

@@ -15,7 +15,15 @@ from mirage.kit import i18n
 from mirage.web import csrf
 
 # Each domain keeps its pages in <domain>/templates/<domain>/...; web/ holds the layout.
-TEMPLATE_PACKAGES = ("web", "auth", "tenants", "instances", "personas", "conversations")
+TEMPLATE_PACKAGES = (
+    "web",
+    "auth",
+    "tenants",
+    "instances",
+    "personas",
+    "conversations",
+    "contacts",
+)
 LANG_COOKIE = "mirage_lang"
 # Helpers a domain's templates need, registered by that domain (``add_global``) so that web/
 # imports no domain.
