@@ -79,6 +79,7 @@ class TempCluster:
             conn.execute(f'create database "{name}"')
 
     def destroy(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            self._run(pg.pg_ctl, ["-w", "-m", "immediate", "stop"])
+        if (self.pgdata / "postmaster.pid").exists():
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self._run(pg.pg_ctl, ["-w", "-m", "immediate", "stop"])
         shutil.rmtree(self.root, ignore_errors=True)

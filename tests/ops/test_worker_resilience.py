@@ -84,12 +84,13 @@ class Db:
             row = conn.execute(query, params).fetchone()
             return row[0] if row else None
 
-    def defer(self, key: str, hold_s: float = 0.0) -> int:
+    def defer(self, key: str, hold_s: float = 0.0, task: str = "tests.probe") -> int:
         args = json.dumps({"key": key, "hold_s": hold_s})
         return int(
             self.one(
-                "select unnest(procrastinate_defer_jobs_v1(array[row('tests', 'tests.probe', 0,"
+                "select unnest(procrastinate_defer_jobs_v1(array[row('tests', %s, 0,"
                 " null, null, %s::jsonb, null)::procrastinate_job_to_defer_v1]))",
+                task,
                 args,
             )
         )
@@ -252,6 +253,26 @@ def test_worker_survives_a_restart_and_an_outage_and_stops_gracefully(
     assert worker.events("worker.waiting_for_jobs")
     assert not worker.events("worker.aborting_jobs")
     db.one("delete from procrastinate_jobs where id = %s returning id", late_job)
+
+
+def test_a_job_past_the_shutdown_timeout_ends_aborted(
+    cluster: TempCluster, spawn: Callable[..., WorkerProcess]
+) -> None:
+    """What an interrupted send ends as: a job without retries (like messaging.send_message)
+    still running when the shutdown timeout expires is recorded ``aborted`` — its message is
+    left for messaging's reaper to reconcile. The default timeout never lets that happen to a
+    send; here it is set short on purpose."""
+    db = Db(cluster.dsn())
+    worker = spawn(cluster.url, MIRAGE_WORKER_SHUTDOWN_SECONDS="0.5")
+    wait_for("the worker to be ready", lambda: worker.ready() == 200, 60)
+    [key] = _keys("cut-off", 1)
+    job = db.defer(key, hold_s=30, task="tests.probe_once")
+    wait_for("the job to start", lambda: db.runs(key, "start"))
+    worker.proc.send_signal(signal.SIGTERM)
+    assert worker.proc.wait(timeout=30) == 0
+    assert db.status(job) == "aborted"
+    assert db.runs(key, "done") == 0
+    assert worker.events("worker.aborting_jobs")
 
 
 def test_fatal_errors_exit_non_zero(

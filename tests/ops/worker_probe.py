@@ -47,6 +47,12 @@ async def probe(*, key: str, hold_s: float = 0.0) -> str:
     return key
 
 
+@jobs.app.task(name="tests.probe_once", queue="tests")
+async def probe_once(*, key: str, hold_s: float = 0.0) -> str:
+    """The same without retries, like ``messaging.send_message``."""
+    return str(await probe(key=key, hold_s=hold_s))
+
+
 if __name__ == "__main__":
     from mirage.cli import cli
 
