@@ -8,10 +8,13 @@ on a pooled connection.
 
 from __future__ import annotations
 
+import functools
 import json
+import secrets
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select, text, update
@@ -42,26 +45,24 @@ def _opt(value: str | None) -> str:
     return "\\N" if value is None else _esc(value)
 
 
-def stage_line(candidate: Candidate, phone_hash: str, cells: Sequence[str]) -> str:
-    """One line of the staging COPY (columns ``STAGE_COLUMNS``)."""
+@functools.lru_cache(maxsize=1024)
+def _tags_cell(tags: tuple[str, ...]) -> str:
+    return _esc(_array(tags))  # most rows carry the same tags (the import's own)
+
+
+def _custom_cell(custom: dict[str, str]) -> str:
+    return _esc(json.dumps(custom, ensure_ascii=False)) if custom else "{}"
+
+
+def stage_line(candidate: Candidate, phone_hash: str) -> str:
+    """One line of the staging COPY (columns ``STAGE_COLUMNS``). The row's cells are not
+    staged: the few rows the database rejects (duplicates, suppressed) get them afterwards,
+    from the chunk the caller still holds (``RejectedInDb``)."""
     c = candidate
     return (
-        "\t".join(
-            (
-                str(c.number),
-                c.phone_e164,
-                phone_hash,
-                c.basis,
-                _opt(c.name),
-                _opt(c.email),
-                _opt(c.language),
-                _opt(c.notes),
-                _esc(_array(c.tags)),
-                _esc(json.dumps(c.custom, ensure_ascii=False)),
-                _esc(json.dumps(list(cells), ensure_ascii=False)),
-            )
-        )
-        + "\n"
+        f"{c.number}\t{c.phone_e164}\t{phone_hash}\t{c.basis}\t{_opt(c.name)}\t"
+        f"{_opt(c.email)}\t{_opt(c.language)}\t{_opt(c.notes)}\t{_tags_cell(c.tags)}\t"
+        f"{_custom_cell(c.custom)}\n"
     )
 
 
@@ -81,12 +82,44 @@ def reject_line(error: RowError, cells: Sequence[str]) -> str:
 
 
 @dataclass(frozen=True)
+class RejectedInDb:
+    """A candidate the chunk's statement rejected: a duplicate in the file (its number was
+    taken by an earlier row) or a suppressed number. ``detail`` is the number."""
+
+    number: int
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
 class ChunkOutcome:
     imported: int = 0
     updated: int = 0
     skipped: int = 0
     duplicates: int = 0
     suppressed: int = 0
+    rejected: tuple[RejectedInDb, ...] = field(default=())
+
+
+def _ordered_ids() -> tuple[str, int]:
+    """The first 20 hex digits of version-7 UUIDs (this millisecond, random bits) and a
+    random start for the last 12, counted up row by row in SQL: the ids a chunk writes
+    increase, so each primary-key index (and every index led by those ids) grows at its
+    right edge instead of at random pages — a quarter of the chunk's database time. Works
+    on any PostgreSQL (no ``uuidv7()`` needed)."""
+    ms = time.time_ns() // 1_000_000
+    prefix = (
+        f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-{0x7000 | secrets.randbits(12):04x}-"
+        f"{0x8000 | secrets.randbits(14):04x}-"
+    )
+    return prefix, secrets.randbits(47)  # + at most a chunk's rows: fits in 48 bits
+
+
+def _id(param: str, order: str) -> str:
+    return (
+        f"(:{param}_prefix || lpad(to_hex(:{param}_from + row_number() over (order by {order})),"
+        " 12, '0'))::uuid"
+    )
 
 
 # COPY cannot write into a table under row-level security: rows are COPYed into temporary
@@ -104,13 +137,12 @@ _STAGE = text(
         language text,
         notes text,
         tags text[] not null,
-        custom jsonb not null,
-        cells jsonb not null
+        custom jsonb not null
     ) on commit drop
     """
 )
 STAGE_COLUMNS = (
-    "row_number, phone_e164, phone_hash, basis, name, email, language, notes, tags, custom, cells"
+    "row_number, phone_e164, phone_hash, basis, name, email, language, notes, tags, custom"
 )
 _REJECT_STAGE = text(
     """
@@ -142,14 +174,18 @@ _ENSURE_TAGS = text(
 # contact field by field (empty cells keep what is there; custom fields merge) — never its
 # basis, consent state or opt-out, and never an opted-out contact: an import re-activates or
 # re-consents no one. A new contact gets its ledger entry (basis recorded, with the
-# import as provenance); tags are linked.
-_CHUNK_HEAD = """
+# import as provenance); tags are linked. The rejected rows are returned (the caller stores
+# them with their cells, in the same transaction). Rows are written in id order (see
+# ``_ordered_ids``).
+_CHUNK_HEAD = f"""
     with firsts as (
         select distinct on (phone_e164) row_number, phone_e164
         from contact_import_stage order by phone_e164, row_number
     ), taken as (
-        insert into contact_import_rows (tenant_id, import_id, row_number, phone_e164)
-        select :tenant_id, :import_id, row_number, phone_e164 from firsts
+        insert into contact_import_rows (id, tenant_id, import_id, row_number, phone_e164)
+        select {_id("taken", "f.phone_e164")}, :tenant_id, :import_id, f.row_number,
+               f.phone_e164
+        from firsts f order by f.phone_e164
         on conflict (tenant_id, import_id, phone_e164) where reason is null do nothing
         returning row_number
     ), judged as (
@@ -159,21 +195,14 @@ _CHUNK_HEAD = """
                    where x.tenant_id = :tenant_id and x.phone_hash = s.phone_hash
                ) as suppressed
         from contact_import_stage s left join taken t on t.row_number = s.row_number
-    ), rejected as (
-        insert into contact_import_rows
-            (tenant_id, import_id, row_number, reason, detail, cells)
-        select :tenant_id, :import_id, row_number,
-               case when fresh then 'suppressed' else 'duplicate_in_file' end, phone_e164, cells
-        from judged where not fresh or suppressed
-        returning reason
     ), up as (
         insert into contacts as c (
             id, tenant_id, name, phone_e164, email, language, notes, custom_fields,
             legal_basis, li_assessment_ref, consent_state, provenance_source, provenance_at,
             provenance_note, recorded_by
         )
-        select gen_random_uuid(), :tenant_id, s.name, s.phone_e164, s.email, s.language,
-               s.notes, s.custom, s.basis,
+        select {_id("contact", "s.phone_e164")}, :tenant_id, s.name, s.phone_e164, s.email,
+               s.language, s.notes, s.custom, s.basis,
                case when s.basis = 'legitimate_interest' then :li_ref end,
                case when s.basis = 'consent' then 'granted' else 'none' end,
                :source, :now, :note, :user_id
@@ -193,28 +222,36 @@ _ON_CONFLICT_UPDATE = """
 _ON_CONFLICT_SKIP = """
         on conflict (tenant_id, phone_e164) do nothing
 """
-_CHUNK_TAIL = """
+_CHUNK_TAIL = f"""
         returning c.id, c.phone_e164, c.legal_basis, (c.xmax = 0) as inserted
     ), ledger as (
         insert into consent_events
             (id, tenant_id, contact_id, kind, legal_basis, source, detail, actor_user_id)
-        select gen_random_uuid(), :tenant_id, up.id, 'basis_recorded', up.legal_basis,
+        select {_id("event", "up.id")}, :tenant_id, up.id, 'basis_recorded', up.legal_basis,
                'import', :ledger_detail, :user_id
         from up where up.inserted
+        order by up.id
     ), tagged as (
         insert into contact_tags (id, tenant_id, contact_id, tag_id)
-        select gen_random_uuid(), :tenant_id, up.id, tg.id
+        select {_id("link", "up.id, tg.id")}, :tenant_id, up.id, tg.id
         from up
         join judged s on s.phone_e164 = up.phone_e164 and s.fresh
         cross join lateral unnest(s.tags) as t(name)
         join tags tg on tg.tenant_id = :tenant_id and lower(tg.name) = lower(t.name)
+        order by up.id, tg.id
         on conflict (contact_id, tag_id) do nothing
+    ), rejected as (
+        select row_number,
+               case when fresh then 'suppressed' else 'duplicate_in_file' end as reason,
+               phone_e164
+        from judged where not fresh or suppressed
     )
     select (select count(*) from up where inserted),
            (select count(*) from up where not inserted),
            (select count(*) from judged where fresh and not suppressed),
-           (select count(*) from rejected where reason = 'duplicate_in_file'),
-           (select count(*) from rejected where reason = 'suppressed')
+           array(select row_number from rejected order by row_number),
+           array(select reason from rejected order by row_number),
+           array(select phone_e164 from rejected order by row_number)
 """
 _CHUNK_UPDATE = text(_CHUNK_HEAD + _ON_CONFLICT_UPDATE + _CHUNK_TAIL)
 _CHUNK_SKIP = text(_CHUNK_HEAD + _ON_CONFLICT_SKIP + _CHUNK_TAIL)
@@ -346,7 +383,8 @@ class ImportRepository:
         user_id: uuid.UUID | None,
         now: datetime,
     ) -> ChunkOutcome:
-        """Candidates (``stage_line`` lines) into contacts, set-based, in one statement."""
+        """Candidates (``stage_line`` lines) into contacts, set-based, in one statement.
+        The rows it rejects come back in the outcome, for ``add_rejected``."""
         if not payload:
             return ChunkOutcome()
         await self.session.execute(_STAGE)
@@ -354,27 +392,30 @@ class ImportRepository:
         ids = {"tenant_id": tenant_id, "import_id": import_id}
         await self.session.execute(_ENSURE_TAGS, ids)
         statement = _CHUNK_UPDATE if on_duplicate == "update" else _CHUNK_SKIP
-        row = (
-            await self.session.execute(
-                statement,
-                {
-                    **ids,
-                    "li_ref": li_ref,
-                    "source": source,
-                    "now": now,
-                    "note": note,
-                    "user_id": user_id,
-                    "ledger_detail": ledger_detail,
-                },
-            )
-        ).one()
-        imported, updated, fresh, duplicates, suppressed = (int(v) for v in row)
+        params: dict[str, object] = {
+            **ids,
+            "li_ref": li_ref,
+            "source": source,
+            "now": now,
+            "note": note,
+            "user_id": user_id,
+            "ledger_detail": ledger_detail,
+        }
+        for kind in ("taken", "contact", "event", "link"):
+            params[f"{kind}_prefix"], params[f"{kind}_from"] = _ordered_ids()
+        row = (await self.session.execute(statement, params)).one()
+        imported, updated, fresh = int(row[0]), int(row[1]), int(row[2])
+        rejected = tuple(
+            RejectedInDb(int(n), str(reason), str(phone))
+            for n, reason, phone in zip(row[3], row[4], row[5], strict=True)
+        )
         return ChunkOutcome(
             imported=imported,
             updated=updated,
             skipped=fresh - imported - updated,
-            duplicates=duplicates,
-            suppressed=suppressed,
+            duplicates=sum(1 for r in rejected if r.reason == "duplicate_in_file"),
+            suppressed=sum(1 for r in rejected if r.reason == "suppressed"),
+            rejected=rejected,
         )
 
     # --- maintenance (CLI) -----------------------------------------------------------------

@@ -29,6 +29,7 @@ from mirage.config import get_settings
 from mirage.contacts import csvfile, rows
 from mirage.contacts.imports_repository import (
     ImportRepository,
+    RejectedInDb,
     iter_parts,
     reject_line,
     stage_line,
@@ -332,13 +333,28 @@ def _safe_cell(value: str) -> str:
 @dataclass
 class Chunk:
     """The next records of the file, judged: COPY payloads for the candidates and the
-    rejected rows, and the rejections counted by reason."""
+    rejected rows, the rejections counted by reason, and the candidates' cells (kept until
+    the chunk is written: the database may still reject a candidate, and its row is then
+    stored with its cells)."""
 
     records: int = 0
     candidates: int = 0
     staged: str = ""
     rejected: str = ""
     invalid: Counter[str] = field(default_factory=Counter)
+    cells: dict[int, tuple[str, ...]] = field(default_factory=dict)
+
+    def rejected_with(self, in_db: tuple[RejectedInDb, ...]) -> str:
+        """The rejected-rows payload with the candidates the database rejected."""
+        if not in_db:
+            return self.rejected
+        more = (
+            reject_line(
+                rows.RowError(r.number, rows.Reason(r.reason), r.detail), self.cells[r.number]
+            )
+            for r in in_db
+        )
+        return self.rejected + "".join(more)
 
 
 def judge_chunk(
@@ -358,7 +374,8 @@ def judge_chunk(
         chunk.records += 1
         got = rows.parse_row(record.number, record.cells, plan, defaults, normalize)
         if isinstance(got, rows.Candidate):
-            staged.append(stage_line(got, hasher(got.phone_e164), record.cells))
+            staged.append(stage_line(got, hasher(got.phone_e164)))
+            chunk.cells[record.number] = record.cells
         else:
             chunk.invalid[got.reason.value] += 1
             rejected.append(reject_line(got, record.cells))
@@ -515,7 +532,6 @@ async def _run_chunks(
                     if imp.cancel_requested:
                         await _finish(repo, imp, ImportState.CANCELLED)
                         return imp
-                    await repo.add_rejected(tenant_id, import_id, chunk.rejected)
                     outcome = await repo.upsert_chunk(
                         tenant_id=tenant_id,
                         import_id=import_id,
@@ -527,6 +543,9 @@ async def _run_chunks(
                         li_ref=options.li_assessment_ref,
                         user_id=user_id,
                         now=utcnow(),
+                    )
+                    await repo.add_rejected(
+                        tenant_id, import_id, chunk.rejected_with(outcome.rejected)
                     )
                     imp.rows += chunk.records
                     imp.processed += chunk.records
