@@ -79,7 +79,12 @@ class StartIn(BaseModel):
     li_assessment_ref: str | None = Field(default=None, max_length=200)
     source: str | None = Field(default=None, max_length=120)
     on_duplicate: Literal["update", "skip"] = "update"
-    region: str = Field(default="BR", pattern=r"^[A-Za-z]{2}$")
+    region: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z]{2}$",
+        description="Country (ISO 3166-1 alpha-2) of numbers written without their country "
+        "code. Omitted: the tenant's country.",
+    )
 
 
 FIELDS = [*csvfile.STANDARD_FIELDS, "custom.<key>", csvfile.IGNORE]

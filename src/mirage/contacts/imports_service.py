@@ -18,7 +18,7 @@ import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any, BinaryIO
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mirage.auth.principal import Principal
 from mirage.auth.service import require
 from mirage.config import get_settings
-from mirage.contacts import csvfile, rows
+from mirage.contacts import csvfile, phones, rows
 from mirage.contacts.imports_repository import (
     ImportRepository,
     RejectedInDb,
@@ -34,7 +34,7 @@ from mirage.contacts.imports_repository import (
     reject_line,
     stage_line,
 )
-from mirage.contacts.service import phone_hash
+from mirage.contacts.service import DEFAULT_REGION, phone_hash, tenant_region
 from mirage.db.engine import session_scope
 from mirage.kit import jobs, live
 from mirage.kit.clock import utcnow
@@ -66,7 +66,8 @@ class ImportOptions:
     li_assessment_ref: str | None = None
     source: str | None = None
     on_duplicate: str = "update"
-    region: str = "BR"
+    # The default region of the file's phones; None: the tenant's country (set at start).
+    region: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -86,7 +87,7 @@ class ImportOptions:
             li_assessment_ref=data.get("li_assessment_ref"),
             source=data.get("source"),
             on_duplicate=data.get("on_duplicate") or "update",
-            region=data.get("region") or "BR",
+            region=data.get("region") or None,
         )
 
 
@@ -107,9 +108,11 @@ def check_options(options: ImportOptions) -> ImportOptions:
         raise ValidationFailed(
             "li_assessment_ref must have at most 200 characters", field="li_assessment_ref"
         )
-    region = options.region.strip().upper()
-    if len(region) != 2 or not region.isascii() or not region.isalpha():
-        raise ValidationFailed("region must be a two-letter country code", field="region")
+    region = None
+    if options.region is not None:
+        region = phones.check_region(options.region)
+        if region is None:
+            raise ValidationFailed("region must be a two-letter country code", field="region")
     return ImportOptions(
         tags=tags,
         basis=options.basis,
@@ -256,6 +259,8 @@ async def start_import(
             field="mapping",
         )
     checked = check_options(options)
+    if checked.region is None:
+        checked = replace(checked, region=await tenant_region(session, principal.tenant_id))
     if checked.basis is None and csvfile.BASIS not in chosen.values():
         raise ValidationFailed(
             "choose a legal basis for the import (or map a column to basis)", field="basis"
@@ -456,6 +461,8 @@ async def run_import(
         attempt, offset = imp.attempts, imp.processed
         dialect, mapping = _dialect(imp), dict(imp.mapping)
         options = ImportOptions.from_json(imp.options)
+        if options.region is None:  # started before regions were stored: the tenant's
+            options = replace(options, region=await tenant_region(session, imp.tenant_id))
         tenant_id, user_id, filename = imp.tenant_id, imp.created_by, imp.filename
     log.info("contacts.import_run", import_id=str(import_id), attempt=attempt, offset=offset)
     try:
@@ -497,7 +504,7 @@ async def _run_chunks(
     source = options.source or f"import: {filename}"[:120]
     note = f"CSV import {import_id} ({filename})"[:500]
     defaults = rows.Defaults(basis=options.basis, tags=options.tags)
-    normalize = rows.phone_normalizer(options.region)
+    normalize = rows.phone_normalizer(options.region or DEFAULT_REGION)
     with tempfile.TemporaryFile() as spool:
         async with session_scope() as session:
             async for part in iter_parts(session, import_id):

@@ -221,6 +221,16 @@ def _fast_br(text: str) -> str | None:
     return None
 
 
+REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)  # ISO 3166-1 alpha-2 codes with a plan
+
+
+def check_region(code: str) -> str | None:
+    """``code`` as a default region (upper case) if phonenumbers knows its numbering plan
+    (an ISO 3166-1 alpha-2 code: ``BR``, ``PT``, ``us``), else None."""
+    region = code.strip().upper()
+    return region if len(region) == 2 and region in REGIONS else None
+
+
 def check_phone(raw: str, default_region: str = "BR") -> str | InvalidPhone:
     """Like ``normalize_phone`` but returns the error (bulk paths count reasons, not raise)."""
     try:

@@ -43,6 +43,7 @@ from mirage.models import (
     Tag,
     WebhookEvent,
 )
+from mirage.models.tenancy import Tenant
 
 # Rows per multi-row INSERT: ~16 parameters a row stays far below PostgreSQL's 65,535.
 UPSERT_CHUNK = 2000
@@ -129,6 +130,14 @@ def _where(f: ContactFilter) -> list[ColumnElement[bool]]:
 class ContactRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    # --- the tenant -----------------------------------------------------------------------
+
+    async def tenant_country(self, tenant_id: uuid.UUID) -> str:
+        """The tenant's country (ISO 3166-1 alpha-2): the default region of its phones."""
+        stmt = select(Tenant.country).where(Tenant.id == tenant_id)
+        country: str | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return country or "BR"
 
     # --- contacts -------------------------------------------------------------------------
 

@@ -67,7 +67,7 @@ from mirage.models.contacts import FOLD
 from mirage.models.tenancy import Role
 from mirage.ops import audit
 
-DEFAULT_REGION = "BR"  # tenants carry no country yet; Brazil is the product's default
+DEFAULT_REGION = "BR"  # Brazil: the product's default (a tenant's country says otherwise)
 MAX_PAGE = 200
 COUNT_CAP = 10_000  # list counts stop here ("10,000+"): bounded work at any list size
 OPT_IN_KEYWORDS = frozenset({"VOLTAR", "START"})
@@ -93,11 +93,28 @@ def email_hash(email: str) -> str:
 
 
 def normalize(raw: str, region: str = DEFAULT_REGION) -> str:
-    """A phone as the API gets it → E.164, or a 422 naming the reason."""
+    """A phone as the API gets it → E.164, or a 422 naming the reason. ``region``: the
+    tenant's country (``tenant_region``), for numbers written without their country code."""
     try:
         return phones.normalize_phone(raw, region)
     except phones.InvalidPhone as exc:
         raise ValidationFailed(str(exc), field="phone", reason=exc.reason.value) from None
+
+
+async def tenant_region(session: AsyncSession, tenant_id: uuid.UUID) -> str:
+    """The default region of a tenant's phone numbers: its country (Brazil by default)."""
+    return await ContactRepository(session).tenant_country(tenant_id)
+
+
+def check_country(code: str) -> str:
+    """A tenant's country as stored (``pt`` → ``PT``), or a 422: an ISO 3166-1 alpha-2 code
+    whose numbering plan phonenumbers knows (its one use today is reading phone numbers)."""
+    region = phones.check_region(code)
+    if region is None:
+        raise ValidationFailed(
+            "country must be a two-letter country code (ISO 3166-1 alpha-2)", field="country"
+        )
+    return region
 
 
 # --- cursors ------------------------------------------------------------------------------
@@ -238,7 +255,8 @@ async def list_contacts(
     require(principal, "read")
     repo = ContactRepository(session)
     limit = max(1, min(limit, MAX_PAGE))
-    rows = list(await repo.page(build_filter(f), decode_cursor(cursor), limit + 1))
+    region = await repo.tenant_country(principal.tenant_id)
+    rows = list(await repo.page(build_filter(f, region), decode_cursor(cursor), limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
@@ -250,7 +268,9 @@ async def count_contacts(
 ) -> tuple[int, bool]:
     """How many contacts the filter matches, up to ``cap``; the flag says there are more."""
     require(principal, "read")
-    n = await ContactRepository(session).count(build_filter(f), max(1, cap))
+    repo = ContactRepository(session)
+    region = await repo.tenant_country(principal.tenant_id)
+    n = await repo.count(build_filter(f, region), max(1, cap))
     return min(n, cap), n > cap
 
 
@@ -297,7 +317,7 @@ async def create_contact(
 ) -> ContactOut:
     require(principal, "write", role=Role.OPERATOR)
     repo = ContactRepository(session)
-    e164 = normalize(data.phone)
+    e164 = normalize(data.phone, await repo.tenant_country(principal.tenant_id))
     if await repo.by_phone(e164) is not None:
         raise Conflict("a contact with this phone number already exists", field="phone")
     basis = LegalBasis(data.legal_basis)
@@ -344,7 +364,7 @@ async def update_contact(
     contact = await _get(repo, contact_id)
     given = data.model_fields_set
     if "phone" in given and data.phone is not None:
-        e164 = normalize(data.phone)
+        e164 = normalize(data.phone, await repo.tenant_country(principal.tenant_id))
         if e164 != contact.phone_e164:
             if await repo.by_phone(e164) is not None:
                 raise Conflict("a contact with this phone number already exists", field="phone")
@@ -830,7 +850,11 @@ async def bulk_tag(
     require(principal, "write", role=Role.OPERATOR)
     repo = ContactRepository(session)
     tag = await _tag(repo, tag_id)
-    f = build_filter(data.filter) if data.filter is not None else None
+    f = (
+        build_filter(data.filter, await repo.tenant_country(principal.tenant_id))
+        if data.filter is not None
+        else None
+    )
     return await repo.bulk_tag(principal.tenant_id, tag.id, f=f, ids=data.contact_ids, add=add)
 
 
@@ -847,7 +871,8 @@ async def list_suppressions(
 ) -> SuppressionPage:
     require(principal, "read")
     limit = max(1, min(limit, MAX_PAGE))
-    h = phone_hash(normalize(phone)) if phone else None
+    region = await tenant_region(session, principal.tenant_id)
+    h = phone_hash(normalize(phone, region)) if phone else None
     rows = list(
         await ContactRepository(session).suppressions_page(decode_cursor(cursor), limit + 1, h)
     )
@@ -873,7 +898,7 @@ async def add_suppression(
 ) -> Suppression:
     require(principal, "write", role=Role.OPERATOR)
     repo = ContactRepository(session)
-    e164 = normalize(data.phone)
+    e164 = normalize(data.phone, await repo.tenant_country(principal.tenant_id))
     h = phone_hash(e164)
     contact = await repo.by_phone(e164)
     if data.reason == "opt_out" and contact is not None:
@@ -945,9 +970,9 @@ class Subject:
     phones: set[str]  # E.164 numbers (the subject's, and those of the contacts found)
 
 
-async def _subject(repo: ContactRepository, data: SubjectIn) -> Subject:
+async def _subject(repo: ContactRepository, principal: Principal, data: SubjectIn) -> Subject:
     if data.phone:
-        e164 = normalize(data.phone)
+        e164 = normalize(data.phone, await repo.tenant_country(principal.tenant_id))
         contact = await repo.by_phone(e164)
         return Subject("phone", phone_hash(e164), [contact] if contact else [], {e164})
     assert data.email is not None
@@ -1007,7 +1032,7 @@ async def find_subject(
 ) -> tuple[uuid.UUID, list[ContactOut]]:
     require(principal, "admin", role=Role.ADMIN)
     repo = ContactRepository(session)
-    subject = await _subject(repo, data)
+    subject = await _subject(repo, principal, data)
     request = await _log_request(session, principal, DataRequestKind.FIND, subject, data.note)
     return request.id, await _outs(repo, subject.contacts)
 
@@ -1050,7 +1075,7 @@ async def export_subject(
     to and from their number, sends to it, and whether the number is suppressed."""
     require(principal, "admin", role=Role.ADMIN)
     repo = ContactRepository(session)
-    subject = await _subject(repo, data)
+    subject = await _subject(repo, principal, data)
     tags = await repo.tags_of([c.id for c in subject.contacts])
     suppressed = await repo.suppressed({phone_hash(p) for p in subject.phones})
     contacts = []
@@ -1120,7 +1145,7 @@ async def erase_subject(session: AsyncSession, principal: Principal, data: Subje
     sends, drop raw webhook bodies that name their number; keep only the suppression hash."""
     require(principal, "admin", role=Role.ADMIN)
     repo = ContactRepository(session)
-    subject = await _subject(repo, data)
+    subject = await _subject(repo, principal, data)
     jids, numbers = _jids(subject), _numbers(subject)
     deleted = await repo.delete_ids([c.id for c in subject.contacts])
     redacted = await repo.redact_messages(jids, REDACTED) if jids else 0
