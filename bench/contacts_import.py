@@ -6,9 +6,12 @@ For each size: writes a messy-ish Excel pt-BR CSV (Windows-1252, ``;``, CRLF, qu
 with newlines, blank lines, ~2% invalid phones, ~2% duplicates, an extra column), then in a
 scratch database (embedded PostgreSQL unless MIRAGE_DATABASE_URL is set; the database
 ``mirage_bench_import`` is dropped and re-created) uploads it (``create_import``: detection and
-storage in parts), starts it and runs it (``run_import``: the worker's job body, chunk by chunk).
+storage in parts), starts it and runs it (``run_import``: the worker's job body, chunk by chunk,
+as ``mirage_app`` under the tenant's RLS context). Each size gets a fresh tenant.
 Prints rows/s of the run and of upload+run, the counters, and the process's peak RSS (the
-1,000,000-row file is ~60 MB; bounded memory means the peak does not grow with it).
+1,000,000-row file is ~52 MB; bounded memory means the peak does not grow with it), with the
+machine's load average (other processes share its two cores). The last line is one JSON
+object (``"bench": "contacts_import"``) with the same figures, for scripts.
 Target: 100,000 rows in under 10 s.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import resource
@@ -109,12 +113,19 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def bench(rows: int, urls: RoleUrls, workdir: Path, *, trace: bool = False) -> None:
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+async def bench(
+    rows: int, urls: RoleUrls, workdir: Path, *, trace: bool = False
+) -> dict[str, object]:
     path = workdir / f"contacts-{rows}.csv"
     write_csv(path, rows)
     size_mb = path.stat().st_size / 1e6
     principal = _tenant(urls)
     rss_before = _rss_mb()
+    load_before = _load()
     if trace:
         tracemalloc.start()
     with tenant_context(principal.tenant_id):
@@ -139,20 +150,39 @@ async def bench(rows: int, urls: RoleUrls, workdir: Path, *, trace: bool = False
         t2 = time.perf_counter()
     assert done is not None
     traced = ""
+    traced_mb = None
     if trace:
-        traced = f" | traced Python peak {tracemalloc.get_traced_memory()[1] / 1e6:.1f} MB"
+        traced_mb = tracemalloc.get_traced_memory()[1] / 1e6
+        traced = f" | traced Python peak {traced_mb:.1f} MB"
         tracemalloc.stop()
     s = svc.summary(done)
+    load_after = _load()
     print(
         f"{rows:>9,} rows ({size_mb:.1f} MB): "
         f"run {t2 - t1:6.2f} s = {rows / (t2 - t1):>9,.0f} rows/s"
         f" | upload+run {t2 - t0:6.2f} s = {rows / (t2 - t0):>9,.0f} rows/s"
-        f" | peak RSS {_rss_mb():.0f} MB (before {rss_before:.0f} MB)" + traced
+        f" | peak RSS {_rss_mb():.0f} MB (before {rss_before:.0f} MB)"
+        + traced
+        + f" | load {load_before:.1f} → {load_after:.1f}"
     )
     print(
         f"           state={s['state']} imported={s['imported']:,} updated={s['updated']:,} "
         f"duplicates={s['duplicates']:,} invalid={s['invalid']:,} {s['invalid_by_reason']}"
     )
+    return {
+        "rows": rows,
+        "state": s["state"],
+        "run_s": round(t2 - t1, 2),
+        "rows_per_s": round(rows / (t2 - t1)),
+        "upload_run_s": round(t2 - t0, 2),
+        "peak_rss_mb": round(_rss_mb()),
+        "rss_before_mb": round(rss_before),
+        "traced_python_peak_mb": None if traced_mb is None else round(traced_mb, 1),
+        "load_avg_1m": [round(load_before, 2), round(load_after, 2)],
+        "imported": s["imported"],
+        "duplicates": s["duplicates"],
+        "invalid": s["invalid"],
+    }
 
 
 async def main() -> None:
@@ -170,12 +200,23 @@ async def main() -> None:
     urls = _prepare(args.data_dir)
     db = db_engine.make_database(urls, pool_size=2, application_name="mirage-bench")
     db_engine.set_database(db)
+    results = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for rows in args.rows:
-                await bench(rows, urls, Path(tmp), trace=args.tracemalloc)
+                results.append(await bench(rows, urls, Path(tmp), trace=args.tracemalloc))
     finally:
         await db.dispose()
+    print(
+        json.dumps(
+            {
+                "bench": "contacts_import",
+                "cores": os.cpu_count(),
+                "peak_rss_mb": round(_rss_mb()),
+                "results": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
