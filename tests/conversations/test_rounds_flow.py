@@ -125,26 +125,31 @@ async def test_a_round_whose_reply_never_arrives_times_out(
     conv = (
         await client.post("/api/v1/conversations", headers=warm.auth, json=conversation_body(warm))
     ).json()
+    # Both numbers drop off Mirage's view: the gateway stops delivering their webhooks (the
+    # real Evolution call), so whichever receives the first turn, its reply never arrives.
+    for number in warm.numbers:
+        r = await gw.sim.http.post(
+            f"/webhook/set/{number['gateway_name']}",
+            json={"webhook": {"enabled": False, "url": "http://127.0.0.1:9/off"}},
+        )
+        assert r.status_code == 201, r.text
     await start_now(bootstrap_conninfo, conv["id"])
 
-    async def awaiting() -> object:
-        with psycopg.connect(bootstrap_conninfo) as conn:
-            row = conn.execute(
-                "select id from rounds where conversation_id = %s and "
-                "awaiting_instance_id is not null",
-                (conv["id"],),
-            ).fetchone()
-        return row[0] if row else None
+    async def reply_lost() -> object:
+        # The reply is awaited for a turn that was sent (a turn still being sent is not "a
+        # reply that never arrived": its own outcome decides); make its deadline overdue.
+        rows = await sql(
+            bootstrap_conninfo,
+            "update rounds r set reply_deadline = now() - interval '1 second' "
+            "where r.conversation_id = %s and r.awaiting_instance_id is not null and "
+            "(select o.status from outgoing_messages o where o.round_id = r.id "
+            " order by o.turn desc limit 1) = 'sent' returning r.id",
+            conv["id"],
+        )
+        return rows[0][0] if rows else None
 
     round_id = await eventually(
-        awaiting, timeout_s=60, what="a round awaiting a reply", interval_s=0.2
-    )
-    # Pretend the reply is long overdue and the inbound webhook was never delivered.
-    await sql(
-        bootstrap_conninfo,
-        "update rounds set awaiting_from_jid = 'nobody@s.whatsapp.net', "
-        "reply_deadline = now() - interval '1 second' where id = %s",
-        round_id,
+        reply_lost, timeout_s=60, what="a round awaiting a reply to a sent turn", interval_s=0.1
     )
     await sql(
         bootstrap_conninfo,
@@ -158,7 +163,7 @@ async def test_a_round_whose_reply_never_arrives_times_out(
             row = conn.execute(
                 "select state, outcome from rounds where id = %s", (round_id,)
             ).fetchone()
-        return row if row and row[0] == "timed_out" else None
+            return row if row and row[0] == "timed_out" else None
 
     _state, outcome = await eventually(
         timed_out,

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +33,7 @@ from mirage.conversations import planner
 from mirage.conversations.repository import (
     ConversationRepository,
     InboundRepository,
+    Participant,
     RoundRepository,
 )
 from mirage.conversations.windows import windows_of
@@ -55,6 +58,7 @@ from mirage.models import (
     Tenant,
     TenantSettings,
 )
+from mirage.models.messaging import FINAL_STATUSES
 from mirage.policy import ALWAYS, SendContext
 from mirage.tenants import settings as tenant_settings
 
@@ -65,6 +69,15 @@ START_ROUND_JOB = "conversations.start_round"
 COMPOSE_TURN_JOB = "conversations.compose_turn"
 CHECK_TIMEOUT_JOB = "conversations.check_timeout"
 OUTCOME_JOB = "conversations.on_send_outcome"
+NOT_ENOUGH_NUMBERS = "fewer than two of its numbers can send"
+# How long a round may wait for a turn whose number cannot send (disconnected, paused,
+# unhealthy) before it ends as `unsent` and frees both numbers. Short reconnects (Baileys'
+# 408/428/515 codes resolve in seconds) fit comfortably; a logged-out number does not.
+HOLD_LIMIT = timedelta(minutes=3)
+# A round step that should have happened by now and did not (its job was lost): repaired.
+STALL_LIMIT = timedelta(minutes=10)
+# A job that should have run by now (its time is this far past): deferred again.
+REDEFER_AFTER = timedelta(minutes=2)
 
 
 def persona_spec(p: Persona) -> PersonaSpec:
@@ -125,6 +138,14 @@ async def plan(
     rounds = RoundRepository(session)
     if conversation.state != ConversationState.ACTIVE or await rounds.open_round(conversation.id):
         return None
+    if conversation.waiting_reason is not None:
+        # Waiting for its numbers: plan again only once two can send (no round that would
+        # only be blocked, minute after minute).
+        if len(await _ready(session, conversation)) < 2:
+            return None
+        conversation.waiting_reason = None
+        conversation.waiting_since = None
+        log.info("conversation.resumed", conversation_id=str(conversation.id))
     tenant = await _tenant(session, conversation.tenant_id)
     windows = windows_of(conversation.windows)
     zone = ZoneInfo(tenant.timezone)
@@ -158,11 +179,86 @@ async def plan(
 
 
 async def plan_tenant(session: AsyncSession, now: datetime, rng: random.Random) -> int:
+    await repair_tenant(session, now, rng)
     planned = 0
     for conversation in await ConversationRepository(session).active():
         if await plan(session, conversation, now, rng):
             planned += 1
     return planned
+
+
+# --- repairs: what a lost job, a stranded send or a silent number left behind ---------------
+
+
+async def repair_tenant(session: AsyncSession, now: datetime, rng: random.Random) -> list[str]:
+    """Every minute, before planning: bring every open round to where its messages say it
+    should be. Each step is the same idempotent step a job would have taken, so a late job
+    and a repair never do a thing twice."""
+    repaired = []
+    for rnd in await RoundRepository(session).open_rounds():
+        what = await _repair(session, rnd, now, rng)
+        if what is not None:
+            log.info("round.repaired", round_id=str(rnd.id), repair=what)
+            repaired.append(what)
+    return repaired
+
+
+async def _repair(
+    session: AsyncSession, rnd: Round, now: datetime, rng: random.Random
+) -> str | None:
+    if rnd.state == RoundState.PLANNED:
+        if rnd.planned_at < now - REDEFER_AFTER:
+            # Its start job was lost (aborted by a shutdown, or failed): start it again.
+            try:
+                async with session.begin_nested():
+                    await jobs.defer(
+                        session,
+                        START_ROUND_JOB,
+                        round_id=str(rnd.id),
+                        queueing_lock=f"start:{rnd.id}",
+                    )
+            except AlreadyEnqueued:
+                return None
+            return "start-again"
+        return None
+    turns = await messaging.messages_for_round(session, rnd.id)
+    latest = max(turns, key=lambda m: m.turn, default=None)
+    if latest is None:
+        if (rnd.started_at or rnd.planned_at) < now - STALL_LIMIT:
+            await finish(
+                session, rnd, RoundState.FAILED, "the first turn was never written", now, rng
+            )
+            return "never-written"
+        return None
+    if latest.status == OutgoingStatus.SENT:
+        if rnd.turns_sent < latest.turn:  # the outcome job was lost
+            await after_sent(session, latest, now, rng)
+            return "after-sent"
+        if rnd.awaiting_instance_id is not None:
+            if rnd.reply_deadline is not None and rnd.reply_deadline < now - REDEFER_AFTER:
+                await check_timeout(session, rnd.id, latest.turn, now, rng)
+                return "timeout"
+            return None
+        if (latest.sent_at or now) < now - STALL_LIMIT:
+            await finish(
+                session, rnd, RoundState.FAILED, "the next turn was never written", now, rng
+            )
+            return "never-written"
+        return None
+    if latest.status in FINAL_STATUSES:  # failed, cancelled or unknown: the outcome job was lost
+        state, label = _unsent_state(latest)
+        await finish(session, rnd, state, label, now, rng)
+        return str(state)
+    if latest.status == OutgoingStatus.PLANNED and latest.created_at < now - HOLD_LIMIT:
+        sender = await session.get(Instance, latest.instance_id)
+        why = messaging.why_cannot_send(sender) if sender else "number_gone"
+        if why is not None:
+            # Its number cannot send (disconnected, paused, unhealthy): the round would hold
+            # both numbers for as long as that lasts. End it with the real reason.
+            name = sender.display_name if sender else "?"
+            await finish(session, rnd, RoundState.UNSENT, f"{name} cannot send: {why}", now, rng)
+            return "held"
+    return None
 
 
 # --- starting and answering ---------------------------------------------------------------
@@ -184,7 +280,11 @@ async def start_round(
     members = await ConversationRepository(session).participants(conversation.id)
     ready = [m for m in members if messaging.can_send(m.instance)]
     if len(ready) < 2:
-        await finish(session, rnd, RoundState.BLOCKED, "fewer than two connected numbers", now, rng)
+        # Blocked once; the conversation then waits (reason shown) until two numbers can
+        # send again, instead of planning a round that would be blocked every minute.
+        await finish(session, rnd, RoundState.BLOCKED, NOT_ENOUGH_NUMBERS, now, rng, replan=False)
+        conversation.waiting_reason = _waiting_reason(members)
+        conversation.waiting_since = now
         return "blocked"
     sender, receiver = rng.sample(ready, 2)
     # Hold both numbers; the database refuses a number already in another active round.
@@ -203,6 +303,21 @@ async def start_round(
     await _compose_next(session, rnd, turn=1, sender=sender.instance.id, incoming=None)
     await notify(session, rnd.tenant_id, "conversation", conversation.id, round_id=rnd.id)
     return "started"
+
+
+async def _ready(session: AsyncSession, conversation: Conversation) -> list[Participant]:
+    members = await ConversationRepository(session).participants(conversation.id)
+    return [m for m in members if messaging.can_send(m.instance)]
+
+
+def _waiting_reason(members: Sequence[Participant]) -> str:
+    """Which numbers cannot send and why (policy reason codes), for the conversation page."""
+    parts = [
+        f"{m.instance.display_name}: {messaging.why_cannot_send(m.instance)}"
+        for m in members
+        if not messaging.can_send(m.instance)
+    ]
+    return f"{NOT_ENOUGH_NUMBERS} ({'; '.join(parts)})"[:200]
 
 
 async def _compose_next(
@@ -417,13 +532,39 @@ async def check_timeout(
     rnd = await RoundRepository(session).get(round_id, for_update=True)
     if rnd is None or rnd.state != RoundState.RUNNING or rnd.awaiting_instance_id is None:
         return "moved-on"
-    latest = max((m.turn for m in await messaging.messages_for_round(session, rnd.id)), default=0)
-    if latest != turn:
+    turns = await messaging.messages_for_round(session, rnd.id)
+    latest = max(turns, key=lambda m: m.turn, default=None)
+    if latest is None or latest.turn != turn:
         return "moved-on"  # the reply came and a later turn is under way
     if rnd.reply_deadline and rnd.reply_deadline > now:
         return "not-due"
+    if latest.status == OutgoingStatus.SENDING:
+        # The turn itself is not confirmed yet: its outcome decides the label, not the clock.
+        rnd.reply_deadline = now + messaging.RECHECK_AFTER
+        await jobs.defer(
+            session,
+            CHECK_TIMEOUT_JOB,
+            schedule_at=rnd.reply_deadline,
+            round_id=str(rnd.id),
+            turn=turn,
+        )
+        return "awaiting-send"
+    if latest.status != OutgoingStatus.SENT:
+        state, outcome = _unsent_state(latest)
+        await finish(session, rnd, state, outcome, now, rng)
+        return str(state)
     await finish(session, rnd, RoundState.TIMED_OUT, "the reply never arrived", now, rng)
     return "timed_out"
+
+
+def _unsent_state(msg: OutgoingMessage) -> tuple[RoundState, str]:
+    """What a round whose turn did not go out came to, from that turn's final status."""
+    if msg.status == OutgoingStatus.UNKNOWN:
+        return RoundState.UNKNOWN, "the turn's send was never confirmed by the gateway"
+    error = msg.last_error or "the turn was not sent"
+    if msg.status == OutgoingStatus.CANCELLED and error.startswith("denied: "):
+        return RoundState.BLOCKED, f"policy: {error.removeprefix('denied: ')}"[:200]
+    return RoundState.UNSENT, error[:200]
 
 
 async def finish(
@@ -441,6 +582,10 @@ async def finish(
     rnd.ended_at = now
     rnd.awaiting_instance_id = None
     rnd.awaiting_from_jid = None
+    rnd.reply_deadline = None
+    if state != RoundState.COMPLETED:
+        # A turn still planned belongs to a round that is over: it must never go out.
+        await messaging.cancel_planned_for_round(session, rnd.id)
     await RoundRepository(session).release_members(rnd.id)
     conversation = await ConversationRepository(session).get(rnd.conversation_id, for_update=True)
     if conversation is not None:
@@ -513,11 +658,9 @@ async def on_send_outcome(
         await after_sent(session, msg, now, rng)
     elif outcome == messaging.SendOutcome.DENIED:
         await _end_round(session, msg, RoundState.BLOCKED, f"policy: {reason}", now, rng)
-    elif outcome == messaging.SendOutcome.FAILED:
-        error = msg.last_error or "send failed"
-        await _end_round(session, msg, RoundState.FAILED, error[:200], now, rng)
-    elif outcome == messaging.SendOutcome.UNKNOWN:
-        await _end_round(session, msg, RoundState.FAILED, "send outcome unknown", now, rng)
+    elif outcome in (messaging.SendOutcome.FAILED, messaging.SendOutcome.UNKNOWN):
+        state, label = _unsent_state(msg)
+        await _end_round(session, msg, state, label, now, rng)
     elif msg.conversation_id:  # deferred: only the dashboard needs to know
         await notify(
             session, msg.tenant_id, "conversation", msg.conversation_id, round_id=msg.round_id

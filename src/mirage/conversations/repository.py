@@ -108,6 +108,16 @@ class RoundRepository:
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def open_rounds(self) -> Sequence[Round]:
+        """Planned and running rounds, locked; a round a job is working on is skipped."""
+        stmt = (
+            select(Round)
+            .where(Round.state.in_(OPEN_ROUND_STATES))
+            .order_by(Round.planned_at)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
     async def recent(self, conversation_id: uuid.UUID, limit: int = 20) -> Sequence[Round]:
         stmt = (
             select(Round)

@@ -45,6 +45,7 @@ def _out(view: service.ConversationView) -> ConversationOut:
         ],
         next_round_at=c.next_round_at,
         last_round_at=c.last_round_at,
+        waiting_reason=c.waiting_reason,
         created_at=c.created_at,
     )
 

@@ -73,6 +73,11 @@ class ConversationOut(BaseModel):
     participants: list[ParticipantOut]
     next_round_at: datetime | None
     last_round_at: datetime | None
+    waiting_reason: str | None = Field(
+        default=None,
+        description="Set while fewer than two of its numbers can send (which, and why): no "
+        "rounds are planned until two can again.",
+    )
     created_at: datetime
 
 

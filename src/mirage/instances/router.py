@@ -10,7 +10,13 @@ from fastapi import APIRouter, Response
 from mirage.auth.deps import ApiPrincipal
 from mirage.db.deps import DbSession
 from mirage.instances import service
-from mirage.instances.schemas import InstanceCreate, InstanceOut, PairingCodeRequest, PairingOut
+from mirage.instances.schemas import (
+    InstanceCreate,
+    InstanceOut,
+    PairingCodeRequest,
+    PairingOut,
+    PauseRequest,
+)
 from mirage.web.errors import API_ERRORS
 
 router = APIRouter(
@@ -57,6 +63,22 @@ async def pairing_code(
 async def restart(instance_id: uuid.UUID, session: DbSession, principal: ApiPrincipal) -> Response:
     await service.restart(session, principal, instance_id)
     return Response(status_code=202)
+
+
+@router.post("/{instance_id}/pause", response_model=InstanceOut)
+async def pause(
+    instance_id: uuid.UUID,
+    session: DbSession,
+    principal: ApiPrincipal,
+    body: PauseRequest | None = None,
+) -> Any:
+    """Pause the number: every send from it is refused (by the policy) until it is resumed."""
+    return await service.pause(session, principal, instance_id, body.reason if body else None)
+
+
+@router.post("/{instance_id}/resume", response_model=InstanceOut)
+async def resume(instance_id: uuid.UUID, session: DbSession, principal: ApiPrincipal) -> Any:
+    return await service.resume(session, principal, instance_id)
 
 
 @router.post("/{instance_id}/logout", status_code=202, response_class=Response)

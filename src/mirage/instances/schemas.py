@@ -32,6 +32,8 @@ class InstanceOut(BaseModel):
     health: Literal["healthy", "degraded", "restricted", "banned", "quarantined"]
     health_reason: str | None
     first_connected_at: datetime | None
+    paused: bool = Field(description="Paused by an operator: it sends nothing until resumed.")
+    paused_reason: str | None = None
     created_at: datetime
 
 
@@ -40,6 +42,12 @@ class PairingOut(BaseModel):
     qr_png_data_url: str | None = Field(description="A data: URL of the QR PNG to scan.")
     pairing_code: str | None
     qr_count: int
+
+
+class PauseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=200, description="Why, for the team.")
 
 
 class PairingCodeRequest(BaseModel):

@@ -241,6 +241,49 @@ async def logout(session: AsyncSession, principal: Principal, instance_id: uuid.
     )
 
 
+async def pause(
+    session: AsyncSession, principal: Principal, instance_id: uuid.UUID, reason: str | None
+) -> Instance:
+    """An operator's pause: the policy refuses every send from the number (warm-up and
+    campaigns alike) until it is resumed. Its connection is left as it is."""
+    require(principal, "write", role=Role.OPERATOR)
+    instance = await get_instance(session, principal, instance_id)
+    if instance.paused_at is None:
+        instance.paused_at = utcnow()
+        instance.paused_reason = (reason or "").strip()[:200] or None
+        await audit.record(
+            session,
+            tenant_id=principal.tenant_id,
+            principal=principal,
+            action="instance.pause",
+            target_type="instance",
+            target_id=instance_id,
+            reason=instance.paused_reason,
+        )
+        await session.flush()
+        await live.notify(session, instance.tenant_id, "instance", instance.id)
+    return instance
+
+
+async def resume(session: AsyncSession, principal: Principal, instance_id: uuid.UUID) -> Instance:
+    require(principal, "write", role=Role.OPERATOR)
+    instance = await get_instance(session, principal, instance_id)
+    if instance.paused_at is not None:
+        instance.paused_at = None
+        instance.paused_reason = None
+        await audit.record(
+            session,
+            tenant_id=principal.tenant_id,
+            principal=principal,
+            action="instance.resume",
+            target_type="instance",
+            target_id=instance_id,
+        )
+        await session.flush()
+        await live.notify(session, instance.tenant_id, "instance", instance.id)
+    return instance
+
+
 async def delete(session: AsyncSession, principal: Principal, instance_id: uuid.UUID) -> None:
     require(principal, "admin", role=Role.ADMIN)
     repo = InstanceRepository(session)

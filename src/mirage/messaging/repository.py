@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.models import Message, OutgoingMessage, OutgoingStatus, PolicyDecision
@@ -54,6 +54,45 @@ class OutgoingRepository:
         """Write pending changes now (within the transaction), not at some later query."""
         await self.session.flush()
 
+    async def stale(
+        self, *, planned_before: datetime, claimed_before: datetime, limit: int = 500
+    ) -> Sequence[OutgoingMessage]:
+        """Messages whose next step is overdue: planned long ago and still planned, or claimed
+        long ago and still unconfirmed. Normally none; each is checked for a live job."""
+        stmt = (
+            select(OutgoingMessage)
+            .where(
+                or_(
+                    and_(
+                        OutgoingMessage.status == OutgoingStatus.PLANNED,
+                        OutgoingMessage.planned_at < planned_before,
+                    ),
+                    and_(
+                        OutgoingMessage.status == OutgoingStatus.SENDING,
+                        func.coalesce(OutgoingMessage.claimed_at, OutgoingMessage.planned_at)
+                        < claimed_before,
+                    ),
+                )
+            )
+            .order_by(OutgoingMessage.planned_at)
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def with_live_job(self, locks: Sequence[str], task_name: str) -> set[str]:
+        """Of the send jobs waiting or running under these locks, the messages they are for.
+        (The job queue is not a tenant table; the locks name this tenant's own numbers.)"""
+        if not locks:
+            return set()
+        rows = await self.session.execute(
+            text(
+                "select args->>'outgoing_id' from procrastinate_jobs "
+                "where status in ('todo', 'doing') and task_name = :task and lock = any(:locks)"
+            ),
+            {"task": task_name, "locks": list(locks)},
+        )
+        return {r[0] for r in rows if r[0]}
+
     async def for_round(self, round_id: uuid.UUID) -> Sequence[OutgoingMessage]:
         stmt = (
             select(OutgoingMessage)
@@ -69,7 +108,7 @@ class OutgoingRepository:
                 OutgoingMessage.round_id == round_id,
                 OutgoingMessage.status == OutgoingStatus.PLANNED,
             )
-            .values(status=OutgoingStatus.CANCELLED)
+            .values(status=OutgoingStatus.CANCELLED, last_error="cancelled: its round ended")
             .execution_options(synchronize_session="fetch")
         )
 

@@ -46,8 +46,11 @@ from mirage.models import (
 )
 from mirage.models.messaging import FINAL_STATUSES
 from mirage.policy import (
+    QUARANTINED,
+    SENDING_HEALTH,
     Decision,
     NumberState,
+    Reason,
     SendContext,
     TenantLoad,
     TenantPolicy,
@@ -69,6 +72,11 @@ CONFIRM_GRACE = timedelta(minutes=3)
 RECHECK_AFTER = timedelta(seconds=20)
 SEND_JOB = "messaging.send_message"
 MAX_ATTEMPTS = 5
+# A deferral without a time of its own (the number is not connected): look again this soon.
+# The owner decides how long it is willing to wait (a round ends after its hold limit).
+RETRY_UNTIMED = timedelta(minutes=1)
+# A planned message this far past its time with no job to send it is given one again.
+REAP_PLANNED_AFTER = timedelta(minutes=2)
 
 
 # --- owners ------------------------------------------------------------------------------
@@ -153,7 +161,7 @@ async def plan_message(session: AsyncSession, msg: OutgoingMessage) -> OutgoingM
 async def _schedule(session: AsyncSession, msg: OutgoingMessage, at: datetime) -> None:
     # One send per number at a time: the job lock is the number.
     await jobs.defer(
-        session, SEND_JOB, schedule_at=at, lock=f"send:{msg.instance_id}", outgoing_id=str(msg.id)
+        session, SEND_JOB, schedule_at=at, lock=_lock(msg.instance_id), outgoing_id=str(msg.id)
     )
 
 
@@ -218,9 +226,24 @@ async def _counts(
 
 
 def can_send(instance: Instance) -> bool:
-    """The number's own part of "this number can send now": connected (socket open, account
-    known). Its health, pauses and caps are rules of the policy engine, asked at each send."""
-    return instance.connected
+    """The one definition of "this number can send now", as far as the number itself goes:
+    connected (socket open, account known), not paused by an operator, and a health verdict
+    that sends (the policy denies the others). Caps, gaps and hours are time-dependent rules
+    the policy engine applies at each send."""
+    return instance.connected and not instance.paused and instance.health in SENDING_HEALTH
+
+
+def why_cannot_send(instance: Instance) -> str | None:
+    """The number's own reason it cannot send (the policy's reason code), or None."""
+    if instance.health == QUARANTINED:
+        return Reason.NUMBER_QUARANTINED.value
+    if instance.health not in SENDING_HEALTH:
+        return Reason.NUMBER_UNHEALTHY.value
+    if instance.paused:
+        return Reason.NUMBER_PAUSED.value
+    if not instance.connected:
+        return Reason.NUMBER_NOT_CONNECTED.value
+    return None
 
 
 # --- the pipeline ------------------------------------------------------------------------
@@ -284,9 +307,9 @@ async def policy_inputs(
     outgoing = OutgoingRepository(session)
     counts = await _counts(session, instance.id, ZoneInfo(tenant.timezone), now)
     number = NumberState(
-        connected=can_send(instance),
+        connected=instance.connected,
         health=instance.health,
-        paused=False,
+        paused=instance.paused,
         first_connected_at=instance.first_connected_at,
         sent_last_hour=counts.last_hour,
         sent_today=counts.today,
@@ -342,7 +365,7 @@ async def _decide_and_claim(outgoing_id: uuid.UUID, now: datetime) -> Step | Cla
         )
         if decision.action == "defer":
             await _record(session, msg, decision)
-            at = decision.until or now + timedelta(minutes=5)
+            at = decision.until or now + RETRY_UNTIMED
             msg.planned_at = at
             await _report(session, msg, SendOutcome.DEFERRED, decision.reason)
             return Step(f"deferred:{decision.reason}", at)
@@ -433,6 +456,34 @@ async def send_outgoing(outgoing_id: uuid.UUID) -> Step:
         if stored is not None and stored.status == OutgoingStatus.SENDING:
             await _mark_sent(session, stored, result.message_id, utcnow())
     return Step("sent")
+
+
+# --- the reaper ----------------------------------------------------------------------------
+
+
+def _lock(instance_id: uuid.UUID) -> str:
+    return f"send:{instance_id}"
+
+
+async def reap(session: AsyncSession, now: datetime) -> list[uuid.UUID]:
+    """Give every overdue message of the tenant a send step again if no job will run one: a
+    job aborted by a shutdown, failed for good, or lost. A ``sending`` message's step then
+    asks the gateway's record (sent, or ``unknown`` after the grace) — never re-sends it; a
+    ``planned`` one gets its policy decision. Returns the messages rescheduled."""
+    outgoing = OutgoingRepository(session)
+    stale = await outgoing.stale(
+        planned_before=now - REAP_PLANNED_AFTER, claimed_before=now - CONFIRM_GRACE
+    )
+    if not stale:
+        return []
+    live = await outgoing.with_live_job(sorted({_lock(m.instance_id) for m in stale}), SEND_JOB)
+    rescheduled = []
+    for msg in stale:
+        if str(msg.id) not in live:
+            log.warning("send.reaped", outgoing_id=str(msg.id), status=str(msg.status))
+            await _schedule(session, msg, now)
+            rescheduled.append(msg.id)
+    return rescheduled
 
 
 async def _release(outgoing_id: uuid.UUID, error: str, *, retry: bool) -> Step:

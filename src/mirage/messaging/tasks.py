@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import uuid
 
-from mirage.db.engine import session_scope
+from procrastinate.exceptions import AlreadyEnqueued
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mirage.db.engine import admin_session_scope, session_scope
 from mirage.db.tenancy import tenant_context
-from mirage.kit import correlation
-from mirage.kit.jobs import app
+from mirage.kit import correlation, jobs
+from mirage.kit.clock import utcnow
+from mirage.kit.jobs import app, global_job, tenant_job
 from mirage.kit.logging import get_logger
 from mirage.messaging import service
+from mirage.models import OutgoingMessage, OutgoingStatus
 
 log = get_logger(__name__)
 
@@ -31,3 +37,37 @@ async def send_message(
             return step.outcome
     finally:
         correlation.correlation_id.reset(token)
+
+
+@app.periodic(cron="* * * * *", periodic_id="reap_sends")
+@app.task(name="messaging.reap_all", queue="maintenance", queueing_lock="messaging.reap_all")
+@global_job
+async def reap_all(session: AsyncSession, timestamp: int | None = None) -> int:
+    """Every minute: look for overdue sends in every tenant that has any."""
+    now = utcnow()
+    # Explicit maintenance: the only cross-tenant read is which tenants have overdue sends.
+    async with admin_session_scope() as admin:
+        stmt = (
+            select(OutgoingMessage.tenant_id)
+            .where(
+                OutgoingMessage.status.in_((OutgoingStatus.PLANNED, OutgoingStatus.SENDING)),
+                OutgoingMessage.planned_at < now - service.REAP_PLANNED_AFTER,
+            )
+            .distinct()
+        )
+        tenant_ids = list((await admin.execute(stmt)).scalars())
+    for tenant_id in tenant_ids:
+        try:
+            async with session.begin_nested():
+                await jobs.defer(
+                    session, reap_tenant, tenant_id=tenant_id, queueing_lock=f"reap:{tenant_id}"
+                )
+        except AlreadyEnqueued:
+            pass
+    return len(tenant_ids)
+
+
+@app.task(name="messaging.reap_tenant", queue="maintenance")
+@tenant_job
+async def reap_tenant(session: AsyncSession) -> int:
+    return len(await service.reap(session, utcnow()))

@@ -38,6 +38,8 @@ class RoundState(StrEnum):
     BLOCKED = "blocked"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    UNSENT = "unsent"  # a turn could not be sent (the gateway refused it, its number could not)
+    UNKNOWN = "unknown"  # a turn was handed to the gateway and never confirmed (not re-sent)
 
 
 OPEN_ROUND_STATES = (RoundState.PLANNED, RoundState.RUNNING)
@@ -104,6 +106,10 @@ class Conversation(IdMixin, TimestampMixin, Base):
     )
     next_round_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_round_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set while fewer than two of its numbers can send: no rounds are planned (none would
+    # start) until two can again; the planner clears it. Shown on the conversation's page.
+    waiting_reason: Mapped[str | None] = mapped_column(String(200))
+    waiting_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ConversationParticipant(IdMixin, Base):

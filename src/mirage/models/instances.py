@@ -73,6 +73,9 @@ class Instance(IdMixin, TimestampMixin, Base):
     )
     last_send_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_reconciled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # An operator's pause: the policy refuses every send from the number while it is set.
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paused_reason: Mapped[str | None] = mapped_column(String(200))
 
     @property
     def connected(self) -> bool:
@@ -82,6 +85,10 @@ class Instance(IdMixin, TimestampMixin, Base):
         webhook that names the account, and a number without ``owner_jid`` cannot be
         addressed or recognised as a round's sender."""
         return self.state == "open" and bool(self.owner_jid)
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
 
 
 class WebhookEvent(Base):

@@ -15,6 +15,7 @@ from mirage.policy.engine import (
 )
 from mirage.policy.ramp import (
     HEALTH_STATES,
+    QUARANTINED,
     SENDING_HEALTH,
     WARMUP_RAMP,
     warmup_daily_cap,
@@ -32,6 +33,7 @@ __all__ = [
     "DEFAULT",
     "HEALTH_STATES",
     "NEVER",
+    "QUARANTINED",
     "SENDING_HEALTH",
     "WARMUP_RAMP",
     "Action",
