@@ -7,6 +7,7 @@ operator or the risk budget and is never cleared here).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from mirage.kit.i18n import N_
 
@@ -33,6 +34,12 @@ REASONS: dict[int, str] = {
 
 DEGRADED_FAILURES = 3
 RESTRICTED_FAILURES = 10
+# A number restricted by its own send failures is given a probe after this long without a new
+# failure: "degraded" lets the policy try one send (at halved caps). A success clears the
+# failures; a failure restricts it again for another cool-down. Without this, a number whose
+# sends all failed could never send again to prove it recovered (the policy refuses sends
+# from a restricted number), so it stayed restricted for good.
+PROBE_AFTER = timedelta(minutes=30)
 MIN_ACK_SAMPLE = 20
 
 
@@ -50,6 +57,15 @@ class Signals:
     sent_sample: int = 0  # outbound messages old enough to have been delivered
     delivered_sample: int = 0  # of those, how many reached DELIVERY_ACK or better
     current: str = "healthy"
+    last_send_failure_at: datetime | None = None
+    now: datetime | None = None  # with the above: has the failures' cool-down passed?
+
+    @property
+    def probing(self) -> bool:
+        """Restricted by send failures long enough ago that one send may test the number."""
+        if self.last_send_failure_at is None or self.now is None:
+            return False
+        return self.now - self.last_send_failure_at >= PROBE_AFTER
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,8 @@ def assess(s: Signals) -> Verdict:
     if s.state in ("close", "refused") and s.reason_code in BANNED_CODES:
         return Verdict("banned", reason_words(s.reason_code))
     if s.consecutive_send_failures >= RESTRICTED_FAILURES:
+        if s.probing:
+            return Verdict("degraded", N_("trying a send after many failures"))
         return Verdict("restricted", N_("many consecutive send failures"))
     if s.sent_sample >= MIN_ACK_SAMPLE:
         ratio = s.delivered_sample / s.sent_sample

@@ -407,6 +407,8 @@ async def reassess(session: AsyncSession, instance: Instance, *, force_notify: b
             sent_sample=sent,
             delivered_sample=delivered,
             current=instance.health,
+            last_send_failure_at=instance.last_send_failure_at,
+            now=utcnow(),
         )
     )
     if verdict.health != instance.health or verdict.reason != instance.health_reason:
