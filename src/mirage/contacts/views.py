@@ -108,6 +108,8 @@ LABELS: dict[str, str] = {
     "request.find": N_("search"),
     "request.export": N_("export"),
     "request.erase": N_("erasure"),
+    "subject.phone": N_("Phone"),
+    "subject.email": N_("E-mail"),
 }
 # Why a phone number was refused (the normalizer's reason codes).
 PHONE_REASONS: dict[str, str] = {
