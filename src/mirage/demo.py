@@ -193,7 +193,7 @@ async def seed_conversation() -> str | None:
         await tenant_settings.update_settings(
             session,
             principal,
-            tenant_settings.SettingsUpdate(
+            tenant_settings.CadenceSettings(
                 timezone=tenant.timezone,
                 delay_min_s=3,
                 delay_max_s=12,

@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from tests.conftest import TenantFixture, make_tenant, sign_in, sql
+from tests.conftest import TenantFixture, make_tenant, make_token, sign_in, sql
 
 
 async def test_create_and_revoke_token_from_dashboard(
@@ -99,3 +99,76 @@ async def test_settings_page_lists_the_tenants_recent_policy_decisions(
     assert page.status_code == 200
     assert "ours-quiet" in page.text and "quiet_hours" in page.text
     assert "theirs-cap" not in page.text
+
+
+# One settings model for the API, the form and the policy (tenants.settings.CadenceSettings).
+SETTINGS_OK = {
+    "timezone": "America/Sao_Paulo",
+    "delay_min_s": 5,
+    "delay_max_s": 30,
+    "quiet_start": "22:00",
+    "quiet_end": "07:00",
+    "hourly_cap_per_number": 20,
+    "daily_cap_per_number": 100,
+    "burst_per_hour": 300,
+    "min_gap_seconds": 30,
+    "reply_timeout_s": 600,
+}
+
+
+async def test_every_bound_of_the_settings_model_is_refused_alike_by_the_api_and_the_form(
+    client: httpx.AsyncClient, tenant_a: TenantFixture
+) -> None:
+    from mirage.tenants.settings import CadenceSettings
+
+    token = await make_token(tenant_a)
+    auth = {"Authorization": f"Bearer {token}"}
+    csrf = await sign_in(client, tenant_a)
+    bounded = {
+        name: field.metadata
+        for name, field in CadenceSettings.model_fields.items()
+        if any(hasattr(m, "le") for m in field.metadata) and field.annotation is int
+    }
+    assert {"delay_min_s", "hourly_cap_per_number", "reply_timeout_s"} <= set(bounded)
+    for name, metadata in bounded.items():
+        top = next(m.le for m in metadata if hasattr(m, "le"))
+        api = await client.put(
+            "/api/v1/settings", headers=auth, json={**SETTINGS_OK, name: top + 1}
+        )
+        assert api.status_code == 422, (name, api.text)
+        form = {**{k: str(v) for k, v in SETTINGS_OK.items()}, name: str(top + 1)}
+        page = await client.post("/settings/cadence", data={**form, "csrf_token": csrf})
+        assert page.status_code == 422, (name, page.text[:300])
+        assert "cadence" in page.text  # the settings page again, with its message
+    # And the value at the bound is accepted by both.
+    ok = await client.put("/api/v1/settings", headers=auth, json=SETTINGS_OK)
+    assert ok.status_code == 200, ok.text
+
+
+def test_the_policy_reads_every_cadence_field_of_the_stored_settings() -> None:
+    import dataclasses
+    from datetime import time
+
+    from mirage.models import TenantSettings
+    from mirage.policy import TenantPolicy
+    from mirage.tenants.settings import ROW_FIELDS, as_policy
+
+    row = TenantSettings(
+        delay_min_s=3,
+        delay_max_s=9,
+        quiet_start=time(21, 0),
+        quiet_end=time(8, 0),
+        hourly_cap_per_number=7,
+        daily_cap_per_number=70,
+        burst_per_hour=77,
+        min_gap_seconds=45,
+        reply_timeout_s=300,
+        kill_switch=True,
+    )
+    policy = as_policy(row, "America/Manaus")
+    assert policy.timezone == "America/Manaus"
+    for f in dataclasses.fields(TenantPolicy):
+        if f.name in ROW_FIELDS:
+            assert getattr(policy, f.name) == getattr(row, f.name), f.name
+    # Every policy field comes from the settings (none left at a silent default).
+    assert {f.name for f in dataclasses.fields(TenantPolicy)} <= set(ROW_FIELDS) | {"timezone"}

@@ -292,18 +292,7 @@ async def policy_inputs(
     if tenant is None:
         raise LookupError("the message's tenant is gone")
     row = await tenant_settings.get_or_create(session, msg.tenant_id)
-    policy = TenantPolicy(
-        timezone=tenant.timezone,
-        quiet_start=row.quiet_start,
-        quiet_end=row.quiet_end,
-        hourly_cap_per_number=row.hourly_cap_per_number,
-        daily_cap_per_number=row.daily_cap_per_number,
-        burst_per_hour=row.burst_per_hour,
-        min_gap_seconds=row.min_gap_seconds,
-        delay_min_s=row.delay_min_s,
-        delay_max_s=row.delay_max_s,
-        kill_switch=row.kill_switch,
-    )
+    policy = tenant_settings.as_policy(row, tenant.timezone)
     outgoing = OutgoingRepository(session)
     counts = await _counts(session, instance.id, ZoneInfo(tenant.timezone), now)
     number = NumberState(

@@ -6,7 +6,7 @@ from datetime import datetime, time
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from mirage.auth.deps import ApiPrincipal
 from mirage.auth.service import require
@@ -18,25 +18,8 @@ from mirage.web.errors import API_ERRORS
 router = APIRouter(prefix="/settings", tags=["settings"], responses=API_ERRORS)
 
 
-class SettingsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    timezone: str = Field(max_length=64, examples=["America/Sao_Paulo"])
-    delay_min_s: int = Field(ge=1, le=3600)
-    delay_max_s: int = Field(ge=1, le=3600)
-    quiet_start: time | None = None
-    quiet_end: time | None = None
-    hourly_cap_per_number: int = Field(ge=0, le=1000)
-    daily_cap_per_number: int = Field(ge=0, le=10000)
-    burst_per_hour: int = Field(ge=0, le=100000)
-    min_gap_seconds: int = Field(ge=0, le=86400)
-    reply_timeout_s: int = Field(default=600, ge=30, le=86400)
-    kill_switch: bool = False
-    ai_base_url: str | None = Field(default=None, max_length=300)
-    ai_model: str | None = Field(default=None, max_length=100)
-    ai_api_key: str | None = Field(
-        default=None, max_length=300, description='null keeps the current key; "" removes it'
-    )
+# The API's body is the settings model itself.
+SettingsIn = tenant_settings.CadenceSettings
 
 
 class SettingsOut(BaseModel):
@@ -90,8 +73,6 @@ async def get_settings(session: DbSession, principal: ApiPrincipal) -> SettingsO
 async def put_settings(
     body: SettingsIn, session: DbSession, principal: ApiPrincipal
 ) -> SettingsOut:
-    await tenant_settings.update_settings(
-        session, principal, tenant_settings.SettingsUpdate(**body.model_dump())
-    )
+    await tenant_settings.update_settings(session, principal, body)
     await session.refresh(await tenant_settings.get_or_create(session, principal.tenant_id))
     return await _out(session, principal)

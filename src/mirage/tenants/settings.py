@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,7 @@ from mirage.kit.netguard import UnsafeURL, check_url
 from mirage.models import Tenant, TenantSettings
 from mirage.models.tenancy import Role
 from mirage.ops import audit
+from mirage.policy import TenantPolicy
 
 
 class SettingsRepository:
@@ -51,25 +52,65 @@ async def get_or_create(session: AsyncSession, tenant_id: uuid.UUID) -> TenantSe
     return row
 
 
-@dataclass(frozen=True)
-class SettingsUpdate:
-    timezone: str
-    delay_min_s: int
-    delay_max_s: int
-    quiet_start: time | None
-    quiet_end: time | None
-    hourly_cap_per_number: int
-    daily_cap_per_number: int
-    burst_per_hour: int
-    min_gap_seconds: int
-    reply_timeout_s: int
-    kill_switch: bool
-    ai_base_url: str | None = None
-    ai_model: str | None = None
-    ai_api_key: str | None = None  # None = keep; "" = remove
+class CadenceSettings(BaseModel):
+    """The tenant's cadence, limits and AI provider: the one definition of these settings.
+    The API takes it as its body, the settings form builds it from its fields, ``validate``
+    adds the rules across fields, and ``as_policy`` turns a stored row into the policy
+    engine's input — so a bound or a new field is written once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = Field(max_length=64, examples=["America/Sao_Paulo"])
+    delay_min_s: int = Field(ge=1, le=3600)
+    delay_max_s: int = Field(ge=1, le=3600)
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    hourly_cap_per_number: int = Field(ge=0, le=1000)
+    daily_cap_per_number: int = Field(ge=0, le=10000)
+    burst_per_hour: int = Field(ge=0, le=100000)
+    min_gap_seconds: int = Field(ge=0, le=86400)
+    reply_timeout_s: int = Field(default=600, ge=30, le=86400)
+    kill_switch: bool = False
+    ai_base_url: str | None = Field(default=None, max_length=300)
+    ai_model: str | None = Field(default=None, max_length=100)
+    ai_api_key: str | None = Field(
+        default=None, max_length=300, description='null keeps the current key; "" removes it'
+    )
 
 
-def validate(u: SettingsUpdate) -> None:
+# The fields stored as they are on the settings row.
+ROW_FIELDS = (
+    "delay_min_s",
+    "delay_max_s",
+    "quiet_start",
+    "quiet_end",
+    "hourly_cap_per_number",
+    "daily_cap_per_number",
+    "burst_per_hour",
+    "min_gap_seconds",
+    "reply_timeout_s",
+    "kill_switch",
+)
+
+
+def as_policy(row: TenantSettings, timezone: str) -> TenantPolicy:
+    """The policy engine's view of the stored settings (read fresh at every decision)."""
+    return TenantPolicy(
+        timezone=timezone,
+        quiet_start=row.quiet_start,
+        quiet_end=row.quiet_end,
+        hourly_cap_per_number=row.hourly_cap_per_number,
+        daily_cap_per_number=row.daily_cap_per_number,
+        burst_per_hour=row.burst_per_hour,
+        min_gap_seconds=row.min_gap_seconds,
+        delay_min_s=row.delay_min_s,
+        delay_max_s=row.delay_max_s,
+        kill_switch=row.kill_switch,
+    )
+
+
+def validate(u: CadenceSettings) -> None:
+    """The rules across fields (each field's own bounds are in the model)."""
     try:
         ZoneInfo(u.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -116,7 +157,7 @@ def validate_ai_base_url(url: str) -> None:
 
 
 async def update_settings(
-    session: AsyncSession, principal: Principal, u: SettingsUpdate
+    session: AsyncSession, principal: Principal, u: CadenceSettings
 ) -> TenantSettings:
     require(principal, "admin", role=Role.ADMIN)
     validate(u)
@@ -128,18 +169,7 @@ async def update_settings(
             "a custom AI base URL needs the tenant's own API key", field="ai_api_key"
         )
     before_kill = row.kill_switch
-    for field in (
-        "delay_min_s",
-        "delay_max_s",
-        "quiet_start",
-        "quiet_end",
-        "hourly_cap_per_number",
-        "daily_cap_per_number",
-        "burst_per_hour",
-        "min_gap_seconds",
-        "reply_timeout_s",
-        "kill_switch",
-    ):
+    for field in ROW_FIELDS:
         setattr(row, field, getattr(u, field))
     row.ai_base_url = u.ai_base_url or None
     row.ai_model = u.ai_model or None

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.auth import service as auth_service
@@ -25,7 +26,7 @@ from mirage.ops import service as ops_service
 from mirage.tenants import settings as tenant_settings
 from mirage.tenants.repository import MembershipRepository
 from mirage.web.csrf import csrf_protect
-from mirage.web.forms import TIME, clean, read_form, text_field, whole_number
+from mirage.web.forms import TIME, clean, error_messages, read_form, text_field, whole_number
 from mirage.web.templating import render, translate
 
 # Sections of the settings page that other domains fill (e.g. messaging's recent policy
@@ -182,7 +183,7 @@ async def save_cadence(
 ) -> Response:
     form = await read_form(request)
     try:
-        update = tenant_settings.SettingsUpdate(
+        update = tenant_settings.CadenceSettings(
             timezone=_zone(form),
             delay_min_s=_int(form, "delay_min_s"),
             delay_max_s=_int(form, "delay_max_s"),
@@ -199,6 +200,10 @@ async def save_cadence(
             ai_api_key=text_field(form, "ai_api_key", LABELS["ai_api_key"], 500) or None,
         )
         await tenant_settings.update_settings(session, principal, update)
+    except ValidationError as exc:  # a field's bounds, from the one settings model
+        ctx = await _settings_context(session, principal)
+        ctx["cadence_error"] = "; ".join(translate(request, m) for m in error_messages(exc, LABELS))
+        return render(request, "tenants/settings.html", ctx, status_code=422)
     except DomainError as exc:
         if exc.status_code in (401, 403):
             raise
