@@ -80,3 +80,55 @@ async def test_a_chunk_writes_time_ordered_ids(tenant_a: TenantFixture) -> None:
     # Contacts are written in number order, their ids counted up in that order.
     by_phone = await scalar(tenant_a, "select array_agg(id order by phone_e164) from contacts")
     assert list(by_phone) == sorted(by_phone)
+
+
+AGAIN = (
+    b"nome;telefone\n"
+    b"Ana;11987654321\n"  # 1: existing contact → updated
+    b"Bia;11987654322\n"  # 2: existing, opted out → skipped
+    b"Caio;11987654323\n"  # 3: suppressed
+    b"Duda;11987654324\n"  # 4: new
+    b"Ana 2;11987654321\n"  # 5-8: each a duplicate of an earlier row, in a later chunk
+    b"Bia 2;11987654322\n"
+    b"Caio 2;11987654323\n"
+    b"Duda 2;11987654324\n"
+)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 4, svc.CHUNK_ROWS])
+async def test_the_first_row_wins_whatever_it_did(tenant_a: TenantFixture, chunk_rows: int) -> None:
+    """A number's first row took it — by creating, updating or skipping a contact, or by being
+    suppressed — so its later rows are duplicates, in any chunk; a contact created by an
+    earlier import is no duplicate of this one."""
+    await imported(tenant_a, b"nome;telefone\nAna;11987654321\nBia;11987654322\n")
+    await execute(tenant_a, "update contacts set opted_out_at = now() where name = 'Bia'")
+    await execute(
+        tenant_a,
+        "insert into suppressions (id, tenant_id, phone_hash, reason, source) "
+        "values (gen_random_uuid(), :t, :h, 'manual', 'test')",
+        t=tenant_a.tenant_id,
+        h=svc.suppression_hash("+5511987654323"),
+    )
+    imp = await imported(tenant_a, AGAIN, chunk_rows=chunk_rows)
+    assert (imp.imported, imp.updated, imp.skipped, imp.suppressed, imp.duplicates) == (
+        1,
+        1,
+        1,
+        1,
+        4,
+    )
+    assert [r[:2] for r in await _rejected(tenant_a, imp.id)] == [
+        ["3", "suppressed"],
+        ["5", "duplicate_in_file"],
+        ["6", "duplicate_in_file"],
+        ["7", "duplicate_in_file"],
+        ["8", "duplicate_in_file"],
+    ]
+    assert (
+        await scalar(tenant_a, "select string_agg(name, ',' order by phone_e164) from contacts")
+        == "Ana,Bia,Duda"
+    )
+    # Only the first rows' updates happened; the file's phones are forgotten at the end.
+    assert (
+        await scalar(tenant_a, "select count(*) from contact_import_rows where reason is null") == 0
+    )
