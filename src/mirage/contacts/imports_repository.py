@@ -169,40 +169,36 @@ _ENSURE_TAGS = text(
 )
 # One statement per chunk. The first row of each phone in the chunk takes the phone for the
 # import unless an earlier chunk (or an earlier run of this chunk that committed) took it: the
-# others are duplicates in the file. A phone was taken earlier when this import created its
-# contact (the import's provenance note, written only when a contact is created, names the
-# import) or when an earlier chunk recorded it in ``contact_import_rows`` — done only for the
-# phones that did not create a contact (suppressed, existing, opted out): one row per phone
-# for every phone would double the writes of a first import. A taken phone on the suppression
-# list is rejected as suppressed (never created, never updated). The rest are inserted, or
-# update an existing contact field by field (empty cells keep what is there; custom fields
-# merge) — never its basis, consent state or opt-out, and never an opted-out contact: an
-# import re-activates or re-consents no one. A new contact gets its ledger entry (basis
-# recorded, with the import as provenance); tags are linked. The rejected rows are returned
-# (the caller stores them with their cells, in the same transaction). Rows are written in id
-# order (see ``_ordered_ids``).
+# others are duplicates in the file. A taken phone on the suppression list is rejected as
+# suppressed (never created, never updated). The rest are inserted, or update an existing
+# contact field by field (empty cells keep what is there; custom fields merge) — never its
+# basis, consent state or opt-out, and never an opted-out contact: an import re-activates or
+# re-consents no one. A new contact gets its ledger entry (basis recorded, with the
+# import as provenance); tags are linked. The rejected rows are returned (the caller stores
+# them with their cells, in the same transaction). Rows are written in id order (see
+# ``_ordered_ids``).
+# Why a row per taken phone, rather than looking each staged phone up among the contacts this
+# import created: ``insert … on conflict`` always probes its unique index, while a lookup
+# subquery is planned from statistics — with a tenant still small in them (a first import),
+# PostgreSQL may scan all of the tenant's contacts once per chunk, or per row.
 _CHUNK_HEAD = f"""
     with firsts as (
-        select distinct on (phone_e164) row_number
+        select distinct on (phone_e164) row_number, phone_e164
         from contact_import_stage order by phone_e164, row_number
-    ), fresh as (
-        select s.*, not exists (
-                   select 1 from contact_import_rows r
-                   where r.tenant_id = :tenant_id and r.import_id = :import_id
-                     and r.phone_e164 = s.phone_e164 and r.reason is null
-               ) and not exists (
-                   select 1 from contacts x
-                   where x.tenant_id = :tenant_id and x.phone_e164 = s.phone_e164
-                     and x.provenance_note = :note and x.provenance_source = :source
-               ) as fresh
-        from contact_import_stage s join firsts f on f.row_number = s.row_number
+    ), taken as (
+        insert into contact_import_rows (id, tenant_id, import_id, row_number, phone_e164)
+        select {_id("taken", "f.phone_e164")}, :tenant_id, :import_id, f.row_number,
+               f.phone_e164
+        from firsts f order by f.phone_e164
+        on conflict (tenant_id, import_id, phone_e164) where reason is null do nothing
+        returning row_number
     ), judged as (
-        select s.*, coalesce(f.fresh, false) as fresh,
-               coalesce(f.fresh, false) and exists (
+        select s.*, t.row_number is not null as fresh,
+               t.row_number is not null and exists (
                    select 1 from suppressions x
                    where x.tenant_id = :tenant_id and x.phone_hash = s.phone_hash
                ) as suppressed
-        from contact_import_stage s left join fresh f on f.row_number = s.row_number
+        from contact_import_stage s left join taken t on t.row_number = s.row_number
     ), up as (
         insert into contacts as c (
             id, tenant_id, name, phone_e164, email, language, notes, custom_fields,
@@ -232,16 +228,6 @@ _ON_CONFLICT_SKIP = """
 """
 _CHUNK_TAIL = f"""
         returning c.id, c.phone_e164, c.legal_basis, (c.xmax = 0) as inserted
-    ), taken as (
-        insert into contact_import_rows (id, tenant_id, import_id, row_number, phone_e164)
-        select {_id("taken", "s.phone_e164")}, :tenant_id, :import_id, s.row_number,
-               s.phone_e164
-        from judged s
-        where s.fresh and not exists (
-            select 1 from up where up.phone_e164 = s.phone_e164 and up.inserted
-        )
-        order by s.phone_e164
-        on conflict (tenant_id, import_id, phone_e164) where reason is null do nothing
     ), ledger as (
         insert into consent_events
             (id, tenant_id, contact_id, kind, legal_basis, source, detail, actor_user_id)
