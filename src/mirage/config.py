@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # How often a worker looks for jobs scheduled for now (new jobs arrive by LISTEN/NOTIFY;
     # a job scheduled for later is found by this poll, so it bounds send lateness).
     job_poll_seconds: float = Field(default=0.5, gt=0, le=30)
+    # Sends one process may have held by the gateway (typing) at once; a send job beyond it
+    # waits for room. Each costs a coroutine and an HTTP connection, no database connection.
+    send_in_flight: int = Field(default=1000, ge=1, le=100_000)
     # How long a stopping worker (SIGTERM) lets running jobs finish before aborting them.
     # Unset: longer than the longest send (typing delay at this time scale + the gateway's
     # request timeout + a margin; 45 s in production), see mirage.worker.

@@ -45,6 +45,7 @@ from mirage.db import engine as db_engine
 from mirage.kit import jobs
 from mirage.kit.logging import get_logger
 from mirage.messaging import cadence
+from mirage.messaging import service as messaging
 
 log = get_logger(__name__)
 
@@ -380,6 +381,9 @@ class MirageWorker(pq_worker.Worker):
                 timeout_s=self.shutdown_graceful_timeout,
             )
             await asyncio.wait(self._running_jobs, timeout=self.shutdown_graceful_timeout)
+        # Sends handed off by their jobs (held by the gateway for the typing time) finish
+        # too, with the heartbeat still beating; one cut off is reconciled by the reaper.
+        await messaging.in_flight_sends().drain(self.shutdown_graceful_timeout or 0.0)
         if self._running_jobs:
             log.warning(
                 "worker.aborting_jobs",

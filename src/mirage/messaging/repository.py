@@ -54,6 +54,27 @@ class OutgoingRepository:
         """Write pending changes now (within the transaction), not at some later query."""
         await self.session.flush()
 
+    async def lock_number(self, instance_id: uuid.UUID) -> None:
+        """Serialize the claims of one number until the transaction ends (the caps and "one
+        send at a time" are read and written under it). The database does it, not a queue
+        lock: a message waiting for tomorrow never holds back another's send."""
+        await self.session.execute(
+            text("select pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"send:{instance_id}"},
+        )
+
+    async def in_flight_for(
+        self, instance_id: uuid.UUID, exclude: uuid.UUID
+    ) -> Sequence[tuple[datetime, int]]:
+        """(claimed_at, typing_ms) of the number's other sends now being sent."""
+        stmt = select(OutgoingMessage.claimed_at, OutgoingMessage.typing_ms).where(
+            OutgoingMessage.instance_id == instance_id,
+            OutgoingMessage.status == OutgoingStatus.SENDING,
+            OutgoingMessage.id != exclude,
+            OutgoingMessage.claimed_at.is_not(None),
+        )
+        return [(a, b) for a, b in (await self.session.execute(stmt)).all() if a is not None]
+
     async def stale(
         self, *, planned_before: datetime, claimed_before: datetime, limit: int = 500
     ) -> Sequence[OutgoingMessage]:
@@ -79,17 +100,19 @@ class OutgoingRepository:
         )
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def with_live_job(self, locks: Sequence[str], task_name: str) -> set[str]:
-        """Of the send jobs waiting or running under these locks, the messages they are for.
-        (The job queue is not a tenant table; the locks name this tenant's own numbers.)"""
-        if not locks:
+    async def with_live_job(self, outgoing_ids: Sequence[str], task_name: str) -> set[str]:
+        """Of these messages, those a send job is waiting or running for. (The job queue is
+        not a tenant table; the ids are this tenant's own messages. Waiting and running jobs
+        are the queue's live part, which its partial index covers.)"""
+        if not outgoing_ids:
             return set()
         rows = await self.session.execute(
             text(
                 "select args->>'outgoing_id' from procrastinate_jobs "
-                "where status in ('todo', 'doing') and task_name = :task and lock = any(:locks)"
+                "where status in ('todo', 'doing') and task_name = :task "
+                "and args->>'outgoing_id' = any(:ids)"
             ),
-            {"task": task_name, "locks": list(locks)},
+            {"task": task_name, "ids": list(outgoing_ids)},
         )
         return {r[0] for r in rows if r[0]}
 

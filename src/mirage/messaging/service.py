@@ -27,12 +27,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mirage.config import human_seconds
+from mirage.config import get_settings, human_seconds
 from mirage.db.engine import session_scope
 from mirage.instances import service as instances
 from mirage.instances.gateway import get_gateway
 from mirage.kit import jobs
 from mirage.kit.clock import utcnow
+from mirage.kit.inflight import InFlight
 from mirage.kit.logging import get_logger
 from mirage.messaging.repository import DecisionRepository, OutgoingRepository, SendCounts
 from mirage.models import (
@@ -70,6 +71,9 @@ log = get_logger(__name__)
 # How long a claimed send may stay unconfirmed before we stop waiting for its webhook.
 CONFIRM_GRACE = timedelta(minutes=3)
 RECHECK_AFTER = timedelta(seconds=20)
+# A number's claimed send this long past its typing time holds nothing back any more (its
+# worker is gone; the gateway's own timeout is shorter).
+STALE_CLAIM = timedelta(seconds=60)
 SEND_JOB = "messaging.send_message"
 MAX_ATTEMPTS = 5
 # A deferral without a time of its own (the number is not connected): look again this soon.
@@ -158,11 +162,10 @@ async def plan_message(session: AsyncSession, msg: OutgoingMessage) -> OutgoingM
     return msg
 
 
-async def _schedule(session: AsyncSession, msg: OutgoingMessage, at: datetime) -> None:
-    # One send per number at a time: the job lock is the number.
-    await jobs.defer(
-        session, SEND_JOB, schedule_at=at, lock=_lock(msg.instance_id), outgoing_id=str(msg.id)
-    )
+async def _schedule(session: AsyncSession, msg: OutgoingMessage, at: datetime | None) -> None:
+    # No queue lock: one send per number at a time is the claim's rule (``_decide_and_claim``),
+    # so a message deferred to tomorrow never holds back the number's other messages.
+    await jobs.defer(session, SEND_JOB, schedule_at=at, outgoing_id=str(msg.id))
 
 
 async def schedule_step(session: AsyncSession, outgoing_id: uuid.UUID, at: datetime) -> None:
@@ -343,6 +346,11 @@ async def _decide_and_claim(outgoing_id: uuid.UUID, now: datetime) -> Step | Cla
             return await _reconcile(session, msg, instance, now)
         if msg.planned_at > now + timedelta(seconds=1):
             return Step("early", msg.planned_at)
+        await outgoing.lock_number(instance.id)
+        busy_until = _busy_until(await outgoing.in_flight_for(instance.id, msg.id), now)
+        if busy_until is not None:
+            # The number is typing another message: this one waits for it to go out.
+            return Step("number-busy", busy_until)
         inputs = await policy_inputs(session, msg, instance, now)
         decision = decide(
             now,
@@ -383,6 +391,19 @@ async def _decide_and_claim(outgoing_id: uuid.UUID, now: datetime) -> Step | Cla
         )
 
 
+def _busy_until(in_flight: Sequence[tuple[datetime, int]], now: datetime) -> datetime | None:
+    """When the number's send now being typed should be out, or None if it is not typing.
+    A claim far past its end (its worker died) does not block: the reaper reconciles it."""
+    ends = [
+        claimed + timedelta(seconds=human_seconds(typing_ms / 1000))
+        for claimed, typing_ms in in_flight
+    ]
+    live = [end for end in ends if end + STALE_CLAIM > now]
+    if not live:
+        return None
+    return max(max(live) + timedelta(milliseconds=500), now + timedelta(milliseconds=200))
+
+
 async def _reconcile(
     session: AsyncSession, msg: OutgoingMessage, instance: Instance, now: datetime
 ) -> Step:
@@ -418,11 +439,49 @@ async def _mark_sent(
     await _report(session, msg, SendOutcome.SENT)
 
 
-async def send_outgoing(outgoing_id: uuid.UUID) -> Step:
-    """Run one step of a planned message's life; the job re-runs itself at ``again_at``."""
+_SENDS: InFlight | None = None
+
+
+def in_flight_sends() -> InFlight:
+    """The process's sends now held by the gateway (typing), bounded (``send_in_flight``)."""
+    global _SENDS
+    if _SENDS is None:
+        _SENDS = InFlight(get_settings().send_in_flight)
+    return _SENDS
+
+
+async def send_step(outgoing_id: uuid.UUID) -> Step:
+    """The send job: decide and claim, then hand the gateway call — which waits out the
+    typing time — to the process's in-flight sends, so the job (its worker slot and its
+    database connection) is free at once. Thousands of numbers can be typing on one worker."""
     claim = await _decide_and_claim(outgoing_id, utcnow())
     if isinstance(claim, Step):
         return claim
+    await in_flight_sends().spawn(
+        lambda: _deliver_and_follow_up(claim), name=f"send:{claim.outgoing_id}"
+    )
+    return Step("handed-off")
+
+
+async def _deliver_and_follow_up(claim: Claim) -> None:
+    step = await _deliver(claim)
+    if step.again_at is not None:
+        async with session_scope() as session:
+            await schedule_step(session, claim.outgoing_id, step.again_at)
+    log.info("send.delivered", outgoing_id=str(claim.outgoing_id), outcome=step.outcome)
+
+
+async def send_outgoing(outgoing_id: uuid.UUID) -> Step:
+    """One step of a planned message's life, the gateway call included (awaited here)."""
+    claim = await _decide_and_claim(outgoing_id, utcnow())
+    if isinstance(claim, Step):
+        return claim
+    return await _deliver(claim)
+
+
+async def _deliver(claim: Claim) -> Step:
+    """Transactions 2 and 3: the gateway call (``delay`` = typing), then its result."""
+    outgoing_id = claim.outgoing_id
     try:
         # `delay` makes the gateway show "composing" for the typing time, then send.
         result = await get_gateway().send_text(
@@ -450,10 +509,6 @@ async def send_outgoing(outgoing_id: uuid.UUID) -> Step:
 # --- the reaper ----------------------------------------------------------------------------
 
 
-def _lock(instance_id: uuid.UUID) -> str:
-    return f"send:{instance_id}"
-
-
 async def reap(session: AsyncSession, now: datetime) -> list[uuid.UUID]:
     """Give every overdue message of the tenant a send step again if no job will run one: a
     job aborted by a shutdown, failed for good, or lost. A ``sending`` message's step then
@@ -465,12 +520,12 @@ async def reap(session: AsyncSession, now: datetime) -> list[uuid.UUID]:
     )
     if not stale:
         return []
-    live = await outgoing.with_live_job(sorted({_lock(m.instance_id) for m in stale}), SEND_JOB)
+    live = await outgoing.with_live_job([str(m.id) for m in stale], SEND_JOB)
     rescheduled = []
     for msg in stale:
         if str(msg.id) not in live:
             log.warning("send.reaped", outgoing_id=str(msg.id), status=str(msg.status))
-            await _schedule(session, msg, now)
+            await _schedule(session, msg, None)  # at once
             rescheduled.append(msg.id)
     return rescheduled
 

@@ -24,12 +24,13 @@ log = get_logger(__name__)
 async def send_message(
     *, tenant_id: str, outgoing_id: str, correlation_id: str | None = None
 ) -> str:
-    """Several transactions (see messaging.service), so not a plain @tenant_job. The job's
-    ``lock`` (send:<number>) keeps one send per number at a time."""
+    """Several transactions (see messaging.service), so not a plain @tenant_job. The job
+    decides and claims; the gateway call (held for the typing time) continues in the
+    process's in-flight sends, which record its outcome and any next step themselves."""
     token = correlation.correlation_id.set(correlation.accept_or_new(correlation_id))
     try:
         with tenant_context(uuid.UUID(tenant_id)):
-            step = await service.send_outgoing(uuid.UUID(outgoing_id))
+            step = await service.send_step(uuid.UUID(outgoing_id))
             if step.again_at is not None:
                 async with session_scope() as session:
                     await service.schedule_step(session, uuid.UUID(outgoing_id), step.again_at)
