@@ -22,7 +22,7 @@ from mirage.instances.gateway import get_gateway
 from mirage.kit.clock import utcnow
 from mirage.messaging import service as messaging
 from mirage.models import Instance
-from tests.conftest import GatewayWorld, eventually, sql
+from tests.conftest import GatewayWorld, eventually, sign_in, sql
 from tests.conversations.conftest import WarmPair, conversation_body, start_now
 
 T = TypeVar("T")
@@ -121,6 +121,10 @@ async def test_a_pair_that_cannot_send_is_blocked_once_then_waits_and_resumes(
     # Shown where the operator looks.
     shown = (await client.get(f"/api/v1/conversations/{conv['id']}", headers=warm.auth)).json()
     assert shown["waiting_reason"] == reason
+    await sign_in(client, warm.tenant)
+    page = await client.get(f"/conversations/{conv['id']}")
+    assert page.status_code == 200 and 'id="waiting-reason"' in page.text
+    assert "Aguardando seus números" in page.text and "bloqueada" in page.text
 
     # Unbanned and paired again: the next planning resumes it by itself.
     for n in warm.numbers:

@@ -20,15 +20,28 @@ from mirage.instances import service as instances
 from mirage.kit.errors import DomainError
 from mirage.kit.i18n import N_
 from mirage.kit.live import Renderer
-from mirage.models import ConversationState
+from mirage.models import ConversationState, RoundState
 from mirage.models.tenancy import Role
 from mirage.personas import service as personas
 from mirage.web.csrf import csrf_protect
 from mirage.web.forms import error_messages, read_form, whole_number
 from mirage.web.streams import open_stream
-from mirage.web.templating import render, render_fragment
+from mirage.web.templating import add_global, render, render_fragment
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+# What each round state is called on the pages (one place: the list and the transcript).
+ROUND_WORDS = {
+    RoundState.PLANNED: N_("planned"),
+    RoundState.RUNNING: N_("running"),
+    RoundState.COMPLETED: N_("completed"),
+    RoundState.TIMED_OUT: N_("timed out"),
+    RoundState.BLOCKED: N_("blocked"),
+    RoundState.FAILED: N_("failed"),
+    RoundState.CANCELLED: N_("cancelled"),
+    RoundState.UNSENT: N_("not sent"),
+    RoundState.UNKNOWN: N_("outcome unknown"),
+}
+add_global("round_words", ROUND_WORDS)
 # Field names as the form shows them (for error messages).
 LABELS = {
     "name": N_("Name"),
