@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -105,7 +105,7 @@ async def create_token(
     except ValueError:
         ctx["token_error"] = translate(request, "Expiry must be a number of days from 0 to 730.")
         return render(request, "tenants/settings.html", ctx, status_code=422)
-    expires_at = datetime.now(UTC) + timedelta(days=days) if days else None
+    expires_at = utcnow() + timedelta(days=days) if days else None
     try:
         row, plaintext = await auth_service.create_token(
             session,
