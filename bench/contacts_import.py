@@ -10,7 +10,9 @@ storage in parts), starts it and runs it (``run_import``: the worker's job body,
 as ``mirage_app`` under the tenant's RLS context). Each size gets a fresh tenant.
 Prints rows/s of the run and of upload+run, the counters, and the process's peak RSS (the
 1,000,000-row file is ~52 MB; bounded memory means the peak does not grow with it), with the
-machine's load average (other processes share its two cores). The last line is one JSON
+machine's load average and the CPU seconds of the database backend and of this process
+(other processes share the two cores: wall time moves with them, CPU time much less). The
+last line is one JSON
 object (``"bench": "contacts_import"``) with the same figures, for scripts.
 Target: 100,000 rows in under 10 s.
 """
@@ -117,6 +119,33 @@ def _load() -> float:
     return os.getloadavg()[0]
 
 
+def _python_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _db_cpu_s(urls: RoleUrls) -> float | None:
+    """CPU seconds used so far by the database backends serving the bench (as mirage_app):
+    a figure other processes on the machine disturb far less than wall time. None when the
+    server is not on this machine."""
+    with psycopg.connect(RoleUrls.libpq(urls.bootstrap), autocommit=True) as conn:
+        pids = [
+            row[0]
+            for row in conn.execute(
+                "select pid from pg_stat_activity where datname = %s and usename = 'mirage_app'",
+                (DB,),
+            )
+        ]
+    total = 0
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    except OSError:
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 async def bench(
     rows: int, urls: RoleUrls, workdir: Path, *, trace: bool = False
 ) -> dict[str, object]:
@@ -145,9 +174,11 @@ async def bench(
                 options=svc.ImportOptions(basis="consent", tags=("bench",)),
                 enqueue=False,
             )
+        db_cpu_before, py_cpu_before = _db_cpu_s(urls), _python_cpu_s()
         t1 = time.perf_counter()
         done = await svc.run_import(import_id)
         t2 = time.perf_counter()
+        db_cpu_after, py_cpu = _db_cpu_s(urls), _python_cpu_s() - py_cpu_before
     assert done is not None
     traced = ""
     traced_mb = None
@@ -157,12 +188,18 @@ async def bench(
         tracemalloc.stop()
     s = svc.summary(done)
     load_after = _load()
+    db_cpu = (
+        None
+        if db_cpu_before is None or db_cpu_after is None
+        else round(db_cpu_after - db_cpu_before, 2)
+    )
     print(
         f"{rows:>9,} rows ({size_mb:.1f} MB): "
         f"run {t2 - t1:6.2f} s = {rows / (t2 - t1):>9,.0f} rows/s"
         f" | upload+run {t2 - t0:6.2f} s = {rows / (t2 - t0):>9,.0f} rows/s"
         f" | peak RSS {_rss_mb():.0f} MB (before {rss_before:.0f} MB)"
         + traced
+        + f" | CPU: database {db_cpu if db_cpu is not None else '?'} s, Python {py_cpu:.2f} s"
         + f" | load {load_before:.1f} → {load_after:.1f}"
     )
     print(
@@ -178,6 +215,8 @@ async def bench(
         "peak_rss_mb": round(_rss_mb()),
         "rss_before_mb": round(rss_before),
         "traced_python_peak_mb": None if traced_mb is None else round(traced_mb, 1),
+        "db_cpu_s": db_cpu,
+        "python_cpu_s": round(py_cpu, 2),
         "load_avg_1m": [round(load_before, 2), round(load_after, 2)],
         "imported": s["imported"],
         "duplicates": s["duplicates"],
