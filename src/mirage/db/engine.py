@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import select
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import psycopg.errors
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import TextClause, event
-from sqlalchemy.engine import Dialect, ExceptionContext
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
 from mirage.db import embedded
 from mirage.db.tenancy import APPLY_CONTEXT, context_params
 from mirage.db.urls import RoleUrls, derive
+
+_PG_DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
 
 if TYPE_CHECKING:
     from mirage.config import Settings
@@ -43,10 +50,56 @@ class Database:
     admin_engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     admin_sessions: async_sessionmaker[AsyncSession]
+    application_name: str = "mirage"
+    hot_pool_size: int = 4
+    # The hot path's own small pool (``pipelined_one``), opened on first use.
+    _hot: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = field(default=None, repr=False)
+    _hot_lock: asyncio.Lock | None = field(default=None, repr=False)
+
+    async def hot_pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
+        """Autocommit psycopg connections as mirage_app for ``pipelined_one``, opened on first
+        use (in the process's event loop)."""
+        if self._hot is not None:
+            return self._hot
+        if self._hot_lock is None:
+            self._hot_lock = asyncio.Lock()
+        async with self._hot_lock:
+            if self._hot is None:
+                pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+                    RoleUrls.libpq(self.urls.app),
+                    min_size=1,
+                    max_size=self.hot_pool_size,
+                    kwargs={
+                        "autocommit": True,
+                        "application_name": f"{self.application_name}:app-hot",
+                    },
+                    check=_alive,
+                    open=False,
+                    name="mirage-hot",
+                )
+                await pool.open()
+                self._hot = pool
+        return self._hot
 
     async def dispose(self) -> None:
+        if self._hot is not None:
+            hot, self._hot = self._hot, None
+            await hot.close()
         await self.app_engine.dispose()
         await self.admin_engine.dispose()
+
+
+async def _alive(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The hot pool's check when a connection is taken (what ``pool_pre_ping`` is for the
+    engines), without a round trip in the common case: an idle connection has nothing to
+    read unless the server spoke (the FATAL and EOF of a restart or a terminated backend);
+    only then is it pinged, and a failed ping makes the pool discard it and take another."""
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("connection closed")
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    if poller.poll(0):
+        await conn.execute("")
 
 
 def make_database(
@@ -77,6 +130,10 @@ def make_database(
         admin_engine=admin_engine,
         sessions=async_sessionmaker(app_engine, expire_on_commit=False, autoflush=True),
         admin_sessions=async_sessionmaker(admin_engine, expire_on_commit=False),
+        application_name=application_name,
+        # One statement per round trip, no transaction held between them: a few
+        # connections carry thousands of events/s.
+        hot_pool_size=max(2, min(pool_size, 6)),
     )
 
 
@@ -116,30 +173,38 @@ async def admin_session_scope() -> AsyncIterator[AsyncSession]:
         yield session
 
 
-_compiled: dict[tuple[int, str], str] = {}
+_compiled: dict[int, str] = {}
 
 
-def _driver_sql(statement: TextClause, dialect: Dialect) -> str:
-    """``statement`` in the driver's own placeholders (``%(name)s``), compiled once."""
-    key = (id(statement), dialect.name)
+def _driver_sql(statement: TextClause) -> str:
+    """``statement`` in psycopg's own placeholders (``%(name)s``), compiled once."""
+    key = id(statement)
     sql = _compiled.get(key)
     if sql is None:
-        sql = _compiled[key] = str(statement.compile(dialect=dialect))
+        sql = _compiled[key] = str(statement.compile(dialect=_PG_DIALECT))
     return sql
 
 
 async def pipelined_one(statement: TextClause, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
     """One transaction as mirage_app under the current tenant context (the same ``set_config``
     every session applies on begin, see ``db.tenancy``), committed on success, in ONE network
-    round trip plus the COMMIT: the context and ``statement`` are sent as a psycopg pipeline.
-    Returns the statement's first row. For hot paths (webhook ingest); ``statement`` must be
-    a module-level ``text()`` (its compiled SQL is cached)."""
-    async with get_database().app_engine.begin() as conn:
-        raw = (await conn.get_raw_connection()).driver_connection
-        if raw is None:  # pragma: no cover - a pooled connection always has its driver's
-            raise RuntimeError("no driver connection")
-        async with raw.pipeline(), raw.cursor() as cur:
-            await cur.execute(_driver_sql(APPLY_CONTEXT, conn.dialect), context_params())
-            await cur.execute(_driver_sql(statement, conn.dialect), dict(params))
-            row = await cur.fetchone()
+    round trip: the context and ``statement`` are sent as a psycopg pipeline on an autocommit
+    connection, so the server runs both in one implicit transaction that ends (commits, or
+    rolls back on any error) at the pipeline's Sync. ``set_config(..., true)`` is local to
+    that transaction: nothing survives on the pooled connection
+    (tests/db/test_pipelined_one.py). Returns the statement's first row. For hot paths
+    (webhook ingest); ``statement`` must be a module-level ``text()`` (its SQL is cached)."""
+    pool = await get_database().hot_pool()
+    async with pool.connection() as conn:
+        try:
+            async with conn.cursor() as cur:
+                async with conn.pipeline():
+                    await cur.execute(_driver_sql(APPLY_CONTEXT), context_params())
+                    await cur.execute(_driver_sql(statement), dict(params))
+                row = await cur.fetchone()
+        except psycopg.errors.ReadOnlySqlTransaction:
+            # A demoted primary after a failover (see _invalidate_on_read_only): reconnect.
+            await conn.close()
+            await pool.drain()
+            raise
     return tuple(row) if row is not None else None
