@@ -69,7 +69,7 @@ def written_numbers(draw: st.DrawFn) -> str:
     return lead + text + tail
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(written_numbers())
 @example("(11) 98765-4321")
 @example("011 98765 4321")
