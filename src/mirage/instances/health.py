@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mirage.kit.i18n import N_
+from mirage.policy import Health
+from mirage.providers.models import ConnectionState
 
 # Baileys' DisconnectReason codes Evolution treats as terminal: no silent reconnect, the
 # number must be paired again (reference/evolution-api.md §5.5).
@@ -56,7 +58,7 @@ class Signals:
     consecutive_send_failures: int = 0
     sent_sample: int = 0  # outbound messages old enough to have been delivered
     delivered_sample: int = 0  # of those, how many reached DELIVERY_ACK or better
-    current: str = "healthy"
+    current: str = Health.HEALTHY
     last_send_failure_at: datetime | None = None
     now: datetime | None = None  # with the above: has the failures' cool-down passed?
 
@@ -70,38 +72,40 @@ class Signals:
 
 @dataclass(frozen=True)
 class Verdict:
-    health: str
+    health: Health
     reason: str | None
 
 
 def assess(s: Signals) -> Verdict:
-    if s.current == "quarantined":
-        return Verdict("quarantined", N_("quarantined by an operator"))
-    if s.state in ("close", "refused") and s.reason_code in BANNED_CODES:
-        return Verdict("banned", reason_words(s.reason_code))
+    if s.current == Health.QUARANTINED:
+        return Verdict(Health.QUARANTINED, N_("quarantined by an operator"))
+    closed = s.state in (ConnectionState.CLOSE, ConnectionState.REFUSED)
+    if closed and s.reason_code in BANNED_CODES:
+        return Verdict(Health.BANNED, reason_words(s.reason_code))
     if s.consecutive_send_failures >= RESTRICTED_FAILURES:
         if s.probing:
-            return Verdict("degraded", N_("trying a send after many failures"))
-        return Verdict("restricted", N_("many consecutive send failures"))
+            return Verdict(Health.DEGRADED, N_("trying a send after many failures"))
+        return Verdict(Health.RESTRICTED, N_("many consecutive send failures"))
     if s.sent_sample >= MIN_ACK_SAMPLE:
         ratio = s.delivered_sample / s.sent_sample
         if ratio < 0.5:
-            return Verdict("restricted", N_("most recent messages were not delivered"))
+            return Verdict(Health.RESTRICTED, N_("most recent messages were not delivered"))
         if ratio < 0.8:
-            return Verdict("degraded", N_("low delivery rate"))
-    if s.state == "open" and s.consecutive_send_failures >= DEGRADED_FAILURES:
-        return Verdict("degraded", N_("connected but cannot send"))
+            return Verdict(Health.DEGRADED, N_("low delivery rate"))
+    if s.state == ConnectionState.OPEN and s.consecutive_send_failures >= DEGRADED_FAILURES:
+        return Verdict(Health.DEGRADED, N_("connected but cannot send"))
     if s.consecutive_send_failures >= DEGRADED_FAILURES:
-        return Verdict("degraded", N_("recent send failures"))
-    if s.state in ("close", "refused") and s.reason_code in TERMINAL_CODES:
-        return Verdict("degraded", reason_words(s.reason_code))
-    return Verdict("healthy", None)
+        return Verdict(Health.DEGRADED, N_("recent send failures"))
+    if closed and s.reason_code in TERMINAL_CODES:
+        return Verdict(Health.DEGRADED, reason_words(s.reason_code))
+    return Verdict(Health.HEALTHY, None)
 
 
 def needs_pairing(state: str, reason_code: int | None, current: bool) -> bool:
     """A terminal close (or a refused QR session) needs a new pairing; open clears it."""
-    if state == "open":
+    if state == ConnectionState.OPEN:
         return False
-    if state in ("close", "refused") and (reason_code in TERMINAL_CODES or state == "refused"):
+    closed = state in (ConnectionState.CLOSE, ConnectionState.REFUSED)
+    if closed and (reason_code in TERMINAL_CODES or state == ConnectionState.REFUSED):
         return True
     return current

@@ -104,7 +104,7 @@ async def create_instance(
             gateway_name=f"mirage-{instance_id.hex[:20]}",
             token_enc=crypto.encrypt(_key(), token),
             webhook_secret_enc=crypto.encrypt(_key(), secret),
-            state="close",
+            state=ConnectionState.CLOSE,
             needs_pairing=True,
         )
     )
@@ -137,7 +137,7 @@ async def provision(session: AsyncSession, instance: Instance) -> None:
         raise _gateway_failure(exc) from exc
     instance.provisioned = True
     if not created.reconciled:
-        instance.state = "close"
+        instance.state = ConnectionState.CLOSE
         instance.state_changed_at = utcnow()
     await session.flush()
 
@@ -171,13 +171,13 @@ async def connect(
     except GatewayError as exc:
         raise _gateway_failure(exc) from exc
     view = _view(result)
-    if view.state == "open" and instance.state != "open":
+    if view.state == ConnectionState.OPEN and instance.state != ConnectionState.OPEN:
         # The webhook will say so too; reflect it now so the modal and the list agree.
         await apply_connection(
             session, instance, ConnectionUpdate(ConnectionState.OPEN, 200, None, None)
         )
-    elif view.state == "connecting" and instance.state == "close":
-        await _set_state(session, instance, "connecting", instance.state_reason)
+    elif view.state == ConnectionState.CONNECTING and instance.state == ConnectionState.CLOSE:
+        await _set_state(session, instance, ConnectionState.CONNECTING, instance.state_reason)
     return view
 
 
@@ -203,7 +203,7 @@ async def pairing_code(
 async def restart(session: AsyncSession, principal: Principal, instance_id: uuid.UUID) -> None:
     require(principal, "write", role=Role.OPERATOR)
     instance = await get_instance(session, principal, instance_id)
-    if instance.state not in ("open", "connecting"):
+    if instance.state not in (ConnectionState.OPEN, ConnectionState.CONNECTING):
         raise Conflict("the number is not connected: connect it (QR code) instead of restarting")
     try:
         await get_gateway().restart(instance.gateway_name, token=instance_token(instance))
@@ -331,7 +331,7 @@ async def apply_connection(
         same_instant_regress = (
             last == update.event_at
             and update.state is ConnectionState.CONNECTING
-            and instance.state == "open"
+            and instance.state == ConnectionState.OPEN
         )
         if last is not None and (update.event_at < last or same_instant_regress):
             log.info(
@@ -351,7 +351,7 @@ async def apply_connection(
     instance.needs_pairing = health.needs_pairing(
         state, update.status_reason, instance.needs_pairing
     )
-    if state == "open":
+    if state == ConnectionState.OPEN:
         instance.qr_count = 0
         # A fresh pairing starts clean: forget failures counted against the old session.
         gateway.reset_breaker(instance.gateway_name)
@@ -388,8 +388,8 @@ async def apply_qr(session: AsyncSession, instance: Instance, *, limit_reached: 
         instance.needs_pairing = True
     else:
         instance.qr_count += 1
-        if instance.state == "close":
-            instance.state = "connecting"
+        if instance.state == ConnectionState.CLOSE:
+            instance.state = ConnectionState.CONNECTING
             instance.state_changed_at = utcnow()
     await reassess(session, instance, force_notify=True)
 

@@ -24,9 +24,11 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mirage.db.base import Base, IdMixin, TimestampMixin
+from mirage.policy.ramp import Health
+from mirage.providers.models import ConnectionState
 
-CONNECTION_STATES = ("close", "connecting", "open", "refused", "unknown")
-HEALTH_VERDICTS = ("healthy", "degraded", "restricted", "banned", "quarantined")
+CONNECTION_STATES = tuple(s.value for s in ConnectionState)
+HEALTH_VERDICTS = tuple(h.value for h in Health)
 
 
 class Instance(IdMixin, TimestampMixin, Base):
@@ -84,7 +86,7 @@ class Instance(IdMixin, TimestampMixin, Base):
         enough: a state learned from polling (or from the connect call) arrives before the
         webhook that names the account, and a number without ``owner_jid`` cannot be
         addressed or recognised as a round's sender."""
-        return self.state == "open" and bool(self.owner_jid)
+        return self.state == ConnectionState.OPEN and bool(self.owner_jid)
 
     @property
     def paused(self) -> bool:

@@ -18,6 +18,7 @@ from mirage.policy.ramp import (
     QUARANTINED,
     SENDING_HEALTH,
     WARMUP_RAMP,
+    Health,
     warmup_daily_cap,
 )
 from mirage.policy.windows import (
@@ -38,6 +39,7 @@ __all__ = [
     "WARMUP_RAMP",
     "Action",
     "Decision",
+    "Health",
     "InvalidPolicy",
     "NumberState",
     "Reason",

@@ -15,17 +15,28 @@ Sources (reference/market-anchors.md §4):
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final
 
-#: Health verdicts a number can have, best first (see mirage.instances.health).
-HEALTHY: Final = "healthy"
-DEGRADED: Final = "degraded"
-RESTRICTED: Final = "restricted"
-BANNED: Final = "banned"
-QUARANTINED: Final = "quarantined"
-HEALTH_STATES: Final = (HEALTHY, DEGRADED, RESTRICTED, BANNED, QUARANTINED)
+
+class Health(StrEnum):
+    """Health verdicts a number can have, best first (see mirage.instances.health)."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    RESTRICTED = "restricted"
+    BANNED = "banned"
+    QUARANTINED = "quarantined"
+
+
+HEALTHY: Final = Health.HEALTHY
+DEGRADED: Final = Health.DEGRADED
+RESTRICTED: Final = Health.RESTRICTED
+BANNED: Final = Health.BANNED
+QUARANTINED: Final = Health.QUARANTINED
+HEALTH_STATES: Final = tuple(Health)
 #: Verdicts under which a number may send at all.
-SENDING_HEALTH: Final = frozenset({HEALTHY, DEGRADED})
+SENDING_HEALTH: Final = frozenset({Health.HEALTHY, Health.DEGRADED})
 
 #: (first age in days, messages per day) — DeskcommCRM's steps, then wapower's ceiling.
 WARMUP_RAMP: Final[tuple[tuple[int, int], ...]] = (
