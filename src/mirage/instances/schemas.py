@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from mirage.policy import Health
-from mirage.providers.models import ConnectionState
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class InstanceCreate(BaseModel):
@@ -23,7 +21,7 @@ class InstanceOut(BaseModel):
     id: uuid.UUID
     display_name: str
     gateway_name: str
-    state: ConnectionState
+    state: Literal["close", "connecting", "open", "refused", "unknown"]
     state_reason: int | None
     connected: bool = Field(
         description="Open and identified (its WhatsApp account is known): the number can send."
@@ -31,7 +29,7 @@ class InstanceOut(BaseModel):
     needs_pairing: bool
     phone: str | None
     profile_name: str | None
-    health: Health
+    health: Literal["healthy", "degraded", "restricted", "banned", "quarantined"]
     health_reason: str | None
     first_connected_at: datetime | None
     paused: bool = Field(description="Paused by an operator: it sends nothing until resumed.")
@@ -50,6 +48,14 @@ class PauseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(default=None, max_length=200, description="Why, for the team.")
+
+    @field_validator("reason")
+    @classmethod
+    def _storable(cls, v: str | None) -> str | None:
+        # The reason goes into the audit log's JSONB, which cannot hold a NUL character.
+        if v is not None and "\x00" in v:
+            raise ValueError("the reason must not contain NUL characters")
+        return v
 
 
 class PairingCodeRequest(BaseModel):
