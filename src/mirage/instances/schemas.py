@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mirage.policy import Health
+from mirage.providers.models import ConnectionState
 
 
 class InstanceCreate(BaseModel):
@@ -21,7 +23,7 @@ class InstanceOut(BaseModel):
     id: uuid.UUID
     display_name: str
     gateway_name: str
-    state: Literal["close", "connecting", "open", "refused", "unknown"]
+    state: ConnectionState
     state_reason: int | None
     connected: bool = Field(
         description="Open and identified (its WhatsApp account is known): the number can send."
@@ -29,7 +31,7 @@ class InstanceOut(BaseModel):
     needs_pairing: bool
     phone: str | None
     profile_name: str | None
-    health: Literal["healthy", "degraded", "restricted", "banned", "quarantined"]
+    health: Health
     health_reason: str | None
     first_connected_at: datetime | None
     paused: bool = Field(description="Paused by an operator: it sends nothing until resumed.")
