@@ -22,10 +22,12 @@ class InstanceRepository:
         await self.session.flush()
         return instance
 
-    async def get(self, instance_id: uuid.UUID, *, for_update: bool = False) -> Instance | None:
+    async def get(
+        self, instance_id: uuid.UUID, *, for_update: bool = False, skip_locked: bool = False
+    ) -> Instance | None:
         stmt = select(Instance).where(Instance.id == instance_id)
         if for_update:
-            stmt = stmt.with_for_update()
+            stmt = stmt.with_for_update(skip_locked=skip_locked)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def list(self) -> Sequence[Instance]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
 
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -427,28 +429,92 @@ async def reassess(session: AsyncSession, instance: Instance, *, force_notify: b
         await live.notify(session, instance.tenant_id, "instance", instance.id)
 
 
-async def reconcile(session: AsyncSession, instance: Instance) -> str:
-    """Compare with the gateway's view and correct ours (webhooks can be lost)."""
+@dataclass(frozen=True)
+class Snapshot:
+    """What asking the gateway about a number needs, read in a short transaction."""
+
+    instance_id: uuid.UUID
+    gateway_name: str
+    token: str = field(repr=False)
+    knows_owner: bool
+
+
+@dataclass(frozen=True)
+class GatewayView:
+    """What the gateway says of one number (``state``), or that it does not know it
+    (``missing``) or could not be asked (``unreachable``). Asked holding no transaction."""
+
+    outcome: Literal["state", "missing", "unreachable"]
+    state: ConnectionState = ConnectionState.UNKNOWN
+    owner_jid: str | None = None
+    profile_name: str | None = None
+    asked_at: datetime = field(default_factory=utcnow)
+
+
+def snapshot(instance: Instance) -> Snapshot:
+    return Snapshot(
+        instance.id, instance.gateway_name, instance_token(instance), bool(instance.owner_jid)
+    )
+
+
+async def ask_gateway(snap: Snapshot) -> GatewayView:
+    """One number's state from the gateway (network only: call it outside transactions)."""
     try:
-        state = await get_gateway().connection_state(
-            instance.gateway_name, token=instance_token(instance)
-        )
+        state = await get_gateway().connection_state(snap.gateway_name, token=snap.token)
     except InstanceNotFound:
+        return GatewayView("missing")
+    except GatewayError as exc:
+        log.warning("instance.reconcile_failed", instance_id=str(snap.instance_id), error=str(exc))
+        return GatewayView("unreachable")
+    if state is ConnectionState.OPEN and not snap.knows_owner:
+        # Open but unidentified (the webhook naming the account is late or lost): ask the
+        # gateway which account it is, so "open" never stands without its owner.
+        wuid, profile = await _owner_of(snap)
+        return GatewayView("state", state, wuid, profile)
+    return GatewayView("state", state)
+
+
+async def ask_gateway_all(snaps: Sequence[Snapshot]) -> dict[uuid.UUID, GatewayView]:
+    """Every number's state in one gateway call (``fetchInstances``, the deployment's key)
+    instead of one call per number; a number the gateway does not list is ``missing``."""
+    try:
+        rows = await get_gateway().fetch_instances()
+    except GatewayError as exc:
+        log.warning("instance.reconcile_failed", error=str(exc), numbers=len(snaps))
+        return {s.instance_id: GatewayView("unreachable") for s in snaps}
+    listed = {r.name: r for r in rows}
+    views: dict[uuid.UUID, GatewayView] = {}
+    for snap in snaps:
+        row = listed.get(snap.gateway_name)
+        if row is None:
+            views[snap.instance_id] = GatewayView("missing")
+        elif row.connection_status is ConnectionState.OPEN and row.owner_jid:
+            views[snap.instance_id] = GatewayView(
+                "state", row.connection_status, row.owner_jid, row.profile_name
+            )
+        else:
+            views[snap.instance_id] = GatewayView("state", row.connection_status)
+    return views
+
+
+async def apply_view(session: AsyncSession, instance: Instance, view: GatewayView) -> str:
+    """Correct our record from the gateway's view (webhooks can be lost). Database only; the
+    caller holds the row locked and re-read."""
+    if view.outcome == "unreachable":
+        return "unreachable"
+    if instance.state_changed_at is not None and instance.state_changed_at > view.asked_at:
+        # A webhook changed the state after the gateway was asked: it is newer than the view.
+        return "newer"
+    instance.last_reconciled_at = utcnow()
+    if view.outcome == "missing":
         await apply_connection(
             session, instance, ConnectionUpdate(ConnectionState.CLOSE, 401, None, None)
         )
         instance.health_reason = N_("the instance no longer exists on the gateway")
-        instance.last_reconciled_at = utcnow()
         return "missing"
-    except GatewayError as exc:
-        log.warning("instance.reconcile_failed", instance_id=str(instance.id), error=str(exc))
-        return "unreachable"
-    instance.last_reconciled_at = utcnow()
-    wuid, profile = None, None
-    if state is ConnectionState.OPEN and not instance.owner_jid:
-        # Open but unidentified (the webhook naming the account is late or lost): ask the
-        # gateway which account it is, so "open" never stands without its owner.
-        wuid, profile = await _owner_of(instance)
+    state = view.state
+    wuid = view.owner_jid if state is ConnectionState.OPEN and not instance.owner_jid else None
+    profile = view.profile_name if wuid else None
     if state is ConnectionState.UNKNOWN or (state.value == instance.state and wuid is None):
         await reassess(session, instance, force_notify=False)
         return "same"
@@ -457,15 +523,15 @@ async def reconcile(session: AsyncSession, instance: Instance) -> str:
     return "corrected"
 
 
-async def _owner_of(instance: Instance) -> tuple[str | None, str | None]:
+async def _owner_of(snap: Snapshot) -> tuple[str | None, str | None]:
     try:
-        rows = await get_gateway().fetch_instances(
-            name=instance.gateway_name, token=instance_token(instance)
-        )
+        rows = await get_gateway().fetch_instances(name=snap.gateway_name, token=snap.token)
     except GatewayError as exc:
-        log.warning("instance.owner_lookup_failed", instance_id=str(instance.id), error=str(exc))
+        log.warning(
+            "instance.owner_lookup_failed", instance_id=str(snap.instance_id), error=str(exc)
+        )
         return None, None
-    mine = next((r for r in rows if r.name == instance.gateway_name), None)
+    mine = next((r for r in rows if r.name == snap.gateway_name), None)
     if mine is None or mine.connection_status is not ConnectionState.OPEN:
         return None, None
     return mine.owner_jid or None, mine.profile_name

@@ -8,34 +8,55 @@ from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mirage.db.engine import admin_session_scope
+from mirage.db.engine import admin_session_scope, session_scope
 from mirage.instances import service
 from mirage.instances.repository import InstanceRepository
 from mirage.kit import jobs
-from mirage.kit.jobs import app, global_job, tenant_job
+from mirage.kit.jobs import app, global_job, tenant_steps
 from mirage.models import Instance
 
 
 @app.task(name="instances.reconcile_tenant", queue="default")
-@tenant_job
-async def reconcile_tenant(session: AsyncSession) -> dict[str, int]:
+@tenant_steps
+async def reconcile_tenant() -> dict[str, int]:
+    """The tenant's numbers against the gateway's view: read them, ask the gateway once for
+    all of them holding no transaction, then correct each in one short transaction that
+    re-reads it (locked; a number a webhook is updating is left to the next round)."""
+    async with session_scope() as session:
+        snaps = [
+            service.snapshot(i) for i in await InstanceRepository(session).list() if i.provisioned
+        ]
+    if not snaps:
+        return {}
+    views = await service.ask_gateway_all(snaps)
     outcomes: dict[str, int] = {}
-    for instance in await InstanceRepository(session).list():
-        if not instance.provisioned:
-            continue
-        outcome = await service.reconcile(session, instance)
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    async with session_scope() as session:
+        repo = InstanceRepository(session)
+        for snap in snaps:
+            instance = await repo.get(snap.instance_id, for_update=True, skip_locked=True)
+            if instance is None or not instance.provisioned:
+                continue
+            outcome = await service.apply_view(session, instance, views[snap.instance_id])
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
 
 
 @app.task(name="instances.confirm_state", queue="default")
-@tenant_job
-async def confirm_state(session: AsyncSession, *, instance_id: str) -> str:
-    """After connection webhooks, settle the state with the gateway's own answer."""
-    instance = await InstanceRepository(session).get(uuid.UUID(instance_id), for_update=True)
-    if instance is None or not instance.provisioned:
-        return "gone"
-    return await service.reconcile(session, instance)
+@tenant_steps
+async def confirm_state(*, instance_id: str) -> str:
+    """After connection webhooks, settle the state with the gateway's own answer (asked
+    between two short transactions, never inside one)."""
+    async with session_scope() as session:
+        instance = await InstanceRepository(session).get(uuid.UUID(instance_id))
+        if instance is None or not instance.provisioned:
+            return "gone"
+        snap = service.snapshot(instance)
+    view = await service.ask_gateway(snap)
+    async with session_scope() as session:
+        instance = await InstanceRepository(session).get(uuid.UUID(instance_id), for_update=True)
+        if instance is None or not instance.provisioned:
+            return "gone"
+        return await service.apply_view(session, instance, view)
 
 
 @app.periodic(cron="* * * * *", periodic_id="reconcile_instances")

@@ -145,6 +145,26 @@ def tenant_job(
     return runner
 
 
+def tenant_steps(
+    fn: Callable[..., Awaitable[R]],
+) -> Callable[..., Awaitable[R]]:
+    """Like ``tenant_job`` but with no transaction of its own: for a job whose body opens
+    short transactions around a network call (read, call holding nothing, write) — never one
+    held across the call. The wrapped function receives the job's own keyword arguments."""
+
+    @functools.wraps(fn)
+    async def runner(*, tenant_id: str, correlation_id: str | None = None, **kwargs: Any) -> R:
+        token = correlation.correlation_id.set(correlation.accept_or_new(correlation_id))
+        try:
+            with tenant_context(uuid.UUID(tenant_id)):
+                log.info("job.start", task=fn.__name__)
+                return await fn(**kwargs)
+        finally:
+            correlation.correlation_id.reset(token)
+
+    return runner
+
+
 def global_job(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
     """A job with no tenant (e.g. periodic maintenance): gets a correlation id and a session."""
 
