@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import httpx
-import psycopg
 
 from mirage.db.urls import RoleUrls
-from tests.conftest import free_port
+from tests.clirun import mirage, mirage_batch, mirage_env
+from tests.conftest import free_port, sql
 
 
 def _start_demo(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
@@ -146,48 +146,41 @@ def test_demo_starts_signs_in_stops_cleanly_and_reuses_data(tmp_path: Path) -> N
     assert creds == {"email": email, "password": password}
 
 
-def test_cli_creates_tenant_and_user(role_urls: RoleUrls, tmp_path: Path) -> None:
-    env = dict(os.environ)
-    env["MIRAGE_DATABASE_URL"] = role_urls.bootstrap.render_as_string(hide_password=False)
+async def test_cli_creates_tenant_and_user(role_urls: RoleUrls) -> None:
+    env = mirage_env(role_urls.bootstrap.render_as_string(hide_password=False))
     slug = f"cli-{os.getpid()}-{time.time_ns() % 100000}"
 
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "mirage", *args],
-            env=env,
-            text=True,
-            capture_output=True,
-            input=stdin,
-            timeout=120,
-            check=False,
-        )
-
-    r = run("migrate")
-    assert r.returncode == 0 and "migrated" in r.stdout, r.stderr
-    r = run("tenant", "create", "Agência CLI", "--slug", slug)
-    assert r.returncode == 0, r.stderr
-    r = run("tenant", "create", "Outra", "--slug", slug)
-    assert r.returncode == 2 and "already exists" in r.stderr
-    r = run(
-        "user",
-        "create",
-        f"{slug}@example.com",
-        "--tenant",
-        slug,
-        "--role",
-        "admin",
-        "--password",
-        "long enough pw",
+    # `mirage migrate` as a process of its own; the later commands, one after the other, in
+    # one process (tests/clirun.py).
+    r = await mirage(env, "migrate")
+    assert r.code == 0 and "migrated" in r.out, r.err
+    created, duplicate, user, short, bad_role = await mirage_batch(
+        env,
+        ["tenant", "create", "Agência CLI", "--slug", slug],
+        ["tenant", "create", "Outra", "--slug", slug],
+        [
+            "user",
+            "create",
+            f"{slug}@example.com",
+            "--tenant",
+            slug,
+            "--role",
+            "admin",
+            "--password",
+            "long enough pw",
+        ],
+        ["user", "create", f"x{slug}@example.com", "--password", "short"],
+        ["user", "create", f"y{slug}@example.com", "--role", "king", "--password", "x" * 12],
     )
-    assert r.returncode == 0 and "is now admin" in r.stdout, r.stderr
-    r = run("user", "create", f"x{slug}@example.com", "--password", "short")
-    assert r.returncode == 2 and "at least 10" in r.stderr
-    r = run("user", "create", f"y{slug}@example.com", "--role", "king", "--password", "x" * 12)
-    assert r.returncode == 2 and "role must be one of" in r.stderr
-    with psycopg.connect(RoleUrls.libpq(role_urls.bootstrap)) as conn:
-        role = conn.execute(
-            "select m.role from memberships m join users u on u.id = m.user_id "
-            "join tenants t on t.id = m.tenant_id where t.slug = %s",
-            (slug,),
-        ).fetchone()
-    assert role == ("admin",)
+    assert created.code == 0, created.err
+    assert duplicate.code == 2 and "already exists" in duplicate.err
+    assert user.code == 0 and "is now admin" in user.out, user.err
+    assert short.code == 2 and "at least 10" in short.err
+    assert bad_role.code == 2 and "role must be one of" in bad_role.err
+    rows = await sql(
+        RoleUrls.libpq(role_urls.bootstrap),
+        "select m.role from memberships m join users u on u.id = m.user_id "
+        "join tenants t on t.id = m.tenant_id where t.slug = %s",
+        slug,
+    )
+    assert rows == [("admin",)]
