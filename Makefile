@@ -21,8 +21,13 @@ demo: setup  ## Run Mirage with demo data (embedded PostgreSQL, API, worker)
 test: setup browser  ## Lint, type-check and run the whole test suite (browser tests included)
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/mypy
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+	@# mypy runs while pytest starts its workers (its report is printed after the tests);
+	@# either one failing fails the target.
+	@mkdir -p $(TOOLS); $(BIN)/mypy > $(TOOLS)/mypy.log 2>&1 & types=$$!; \
+	echo "$(BIN)/mypy (in the background) + $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)"; \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS); tests=$$?; \
+	wait $$types; typed=$$?; echo "$(BIN)/mypy:"; cat $(TOOLS)/mypy.log; \
+	test $$tests -eq 0 && test $$typed -eq 0
 
 setup: $(VENV)/.synced
 
