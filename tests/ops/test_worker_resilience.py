@@ -40,7 +40,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(what: str, cond: Callable[[], Any], timeout: float = 30.0) -> Any:
+def wait_for(what: str, cond: Callable[[], Any], timeout: float = 120.0) -> Any:
     """Poll ``cond`` until it returns something truthy (errors count as 'not yet')."""
     deadline = time.monotonic() + timeout
     last: Any = None
