@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -12,6 +13,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mirage.kit.errors import DomainError, RateLimited, Unauthorized
+from mirage.kit.i18n import N_
 from mirage.kit.logging import get_logger
 from mirage.web.forms import COMMON_LABELS, error_list_messages
 from mirage.web.templating import render, translate
@@ -131,6 +133,8 @@ def install_api_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
+        if is_nul_text(exc):
+            return problem(422, "Validation failed", NUL_TEXT, "validation-failed")
         log.exception("http.unhandled", error=type(exc).__name__)
         return problem(
             500,
@@ -138,6 +142,26 @@ def install_api_handlers(app: FastAPI) -> None:
             "the server failed to complete the request; nothing was saved",
             "internal-error",
         )
+
+
+NUL_TEXT = N_("text must not contain NUL (0x00) characters; nothing was saved")
+
+
+def is_nul_text(exc: BaseException) -> bool:
+    """PostgreSQL refuses NUL in text. Whatever field, route or form a NUL came through, it
+    is the client's input, refused as a 4xx (the transaction is rolled back), never a 500 —
+    one rule at the database's edge instead of a check in every schema and form."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, psycopg.DataError) and "NUL" in str(e):
+            return True
+        todo.extend([e.__cause__, e.__context__, getattr(e, "orig", None)])
+    return False
 
 
 def install_page_handlers(app: FastAPI) -> None:
@@ -201,6 +225,13 @@ def install_page_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
+        if is_nul_text(exc):
+            return _page(
+                request,
+                422,
+                translate(request, "Invalid input"),
+                translate(request, NUL_TEXT),
+            )
         log.exception("http.unhandled", error=type(exc).__name__)
         return _page(
             request,
