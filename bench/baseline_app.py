@@ -27,3 +27,27 @@ async def ingest(request: Request) -> JSONResponse:
             {"p": body.decode()},
         )
     return JSONResponse({"received": True})
+
+
+@app.get("/instances")
+async def instances(tenant: str) -> JSONResponse:
+    """bench/api_latency.py's bare read: one transaction that sets the tenant (RLS) and reads
+    its numbers, as JSON."""
+    async with engine.begin() as conn:
+        await conn.execute(text("select set_config('app.tenant_id', :t, true)"), {"t": tenant})
+        rows = await conn.execute(
+            text(
+                "select id, display_name, phone, state, health from instances order by display_name"
+            )
+        )
+        body = [
+            {
+                "id": str(r.id),
+                "name": r.display_name,
+                "phone": r.phone,
+                "state": r.state,
+                "health": r.health,
+            }
+            for r in rows
+        ]
+    return JSONResponse(body)

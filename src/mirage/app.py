@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -112,10 +113,16 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             owned = True
         db = db_engine.get_database()
         pool = await jobs.open_app(db.urls.libpq(db.urls.app), max_size=2)
+        # Everything built so far (modules, routes, templates, ORM mappers: ~250k objects)
+        # lives as long as the process: move it out of the collector's sight, so a full
+        # collection walks only what requests create (measured: 50-200 ms pauses before).
+        gc.collect()
+        gc.freeze()
         log.info("api.started", public_url=settings.public_url)
         try:
             yield
         finally:
+            gc.unfreeze()
             await live_hub(app).close()
             await close_gateway()
             await app.state.rate_limiter.aclose()

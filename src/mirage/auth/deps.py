@@ -35,7 +35,7 @@ def client_ip(request: Request) -> str:
 
 
 async def optional_user(request: Request, session: DbSession) -> CurrentUser | None:
-    current = await service.resolve_session(session, request.cookies.get(SESSION_COOKIE))
+    current = await service.resolve_session_cached(session, request.cookies.get(SESSION_COOKIE))
     request.state.current = current
     return current
 

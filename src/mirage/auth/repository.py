@@ -5,11 +5,22 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.models import ApiToken, Membership, Tenant, User, UserSession
+
+
+class TokenAuth(NamedTuple):
+    id: uuid.UUID
+    created_by: uuid.UUID | None
+    scopes: list[str]
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    creator_role: str | None
 
 
 class UserRepository:
@@ -41,6 +52,16 @@ class UserRepository:
     async def tenant(self, tenant_id: uuid.UUID) -> Tenant | None:
         return await self.session.get(Tenant, tenant_id)
 
+    async def tenant_and_user(
+        self, tenant_id: uuid.UUID, user_id: uuid.UUID | None
+    ) -> tuple[Tenant, User | None] | None:
+        """The (current) tenant and a user, in one statement."""
+        stmt = (
+            select(Tenant, User).outerjoin(User, User.id == user_id).where(Tenant.id == tenant_id)
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        return (row[0], row[1]) if row is not None else None
+
     async def set_last_login(self, user_id: uuid.UUID, when: datetime) -> None:
         await self.session.execute(
             update(User).where(User.id == user_id).values(last_login_at=when)
@@ -67,6 +88,16 @@ class SessionRepository:
     async def by_token_hash(self, token_hash: str) -> UserSession | None:
         stmt = select(UserSession).where(UserSession.token_hash == token_hash)
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def with_user(self, token_hash: str) -> tuple[UserSession, User] | None:
+        """The session and its user, in one statement (both are global tables)."""
+        stmt = (
+            select(UserSession, User)
+            .join(User, User.id == UserSession.user_id)
+            .where(UserSession.token_hash == token_hash)
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        return (row[0], row[1]) if row is not None else None
 
     async def touch(self, session_id: uuid.UUID, when: datetime) -> None:
         await self.session.execute(
@@ -112,14 +143,21 @@ class ApiTokenRepository:
         stmt = select(ApiToken).where(ApiToken.token_hash == token_hash)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def by_hash_with_creator_role(
-        self, token_hash: str
-    ) -> tuple[ApiToken, str | None] | None:
-        """The token and its creator's current role in the token's tenant, in one statement
-        (the hot path of every API request). The role is None when the creator is gone: no
-        longer a member, deactivated, or deleted."""
+    async def auth_row(self, token_hash: str) -> TokenAuth | None:
+        """What authenticating a bearer token needs, as plain columns in one statement (the hot
+        path of every API request): the token's state and its creator's current role in the
+        token's tenant (None when the creator is gone: no longer a member, deactivated, or
+        deleted)."""
         stmt = (
-            select(ApiToken, Membership.role)
+            select(
+                ApiToken.id,
+                ApiToken.created_by,
+                ApiToken.scopes,
+                ApiToken.expires_at,
+                ApiToken.revoked_at,
+                ApiToken.last_used_at,
+                Membership.role,
+            )
             .outerjoin(User, (User.id == ApiToken.created_by) & User.is_active.is_(True))
             .outerjoin(
                 Membership,
@@ -128,10 +166,7 @@ class ApiTokenRepository:
             .where(ApiToken.token_hash == token_hash)
         )
         row = (await self.session.execute(stmt)).one_or_none()
-        if row is None:
-            return None
-        token, role = row
-        return token, role
+        return TokenAuth(*row) if row is not None else None
 
     async def list(self, *, include_revoked: bool = False) -> Sequence[ApiToken]:
         stmt = select(ApiToken).order_by(ApiToken.created_at.desc())

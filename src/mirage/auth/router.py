@@ -33,10 +33,10 @@ router = APIRouter(responses=API_ERRORS)
 
 @router.get("/me", response_model=MeOut, tags=["account"])
 async def me(session: DbSession, principal: ApiPrincipal) -> MeOut:
-    tenant = await UserRepository(session).tenant(principal.tenant_id)
-    if tenant is None:
+    found = await UserRepository(session).tenant_and_user(principal.tenant_id, principal.user_id)
+    if found is None:
         raise NotFound("tenant not found")
-    user = await UserRepository(session).get(principal.user_id) if principal.user_id else None
+    tenant, user = found
     return MeOut(
         kind=principal.kind,
         tenant=TenantOut(

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mirage.auth import cache as auth_cache
 from mirage.auth import passwords
 from mirage.auth.principal import ROLE_SCOPES, SCOPES, Principal
 from mirage.auth.repository import ApiTokenRepository, SessionRepository, UserRepository
@@ -182,16 +183,44 @@ async def account_id(session: AsyncSession, email: str) -> uuid.UUID | None:
 
 
 async def resolve_session(session: AsyncSession, token: str | None) -> CurrentUser | None:
-    """The signed-in user for a session cookie, with the tenant context bound; None if invalid."""
+    """The signed-in user for a session cookie, with the tenant context bound; None if invalid.
+    Always read from the database (live streams re-check with it)."""
     if not token or len(token) > 200:
         return None
-    sessions = SessionRepository(session)
-    row = await sessions.by_token_hash(crypto.sha256_hex(token))
-    now = utcnow()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
+    return await _resolve(session, crypto.sha256_hex(token))
+
+
+async def resolve_session_cached(session: AsyncSession, token: str | None) -> CurrentUser | None:
+    """``resolve_session`` through the short-lived in-process cache (``auth.cache``): a hit
+    binds the tenant context without a query. For page requests."""
+    if not token or len(token) > 200:
         return None
-    user = await UserRepository(session).get(row.user_id)
-    if user is None or not user.is_active:
+    key = crypto.sha256_hex(token)
+    cached: CurrentUser | None = auth_cache.sessions.get(key)
+    if cached is not None:
+        if cached.session.expires_at > utcnow():
+            await bind_context(
+                session,
+                tenant_id=cached.tenant.id if cached.tenant else None,
+                user_id=cached.user.id,
+            )
+            return cached
+        auth_cache.sessions.discard(key)
+    generation = auth_cache.sessions.generation
+    current = await _resolve(session, key)
+    if current is not None:
+        auth_cache.sessions.put(key, current, generation)
+    return current
+
+
+async def _resolve(session: AsyncSession, token_hash: str) -> CurrentUser | None:
+    sessions = SessionRepository(session)
+    found = await sessions.with_user(token_hash)
+    now = utcnow()
+    if found is None:
+        return None
+    row, user = found
+    if row.revoked_at is not None or row.expires_at <= now or not user.is_active:
         return None
     await bind_context(session, tenant_id=None, user_id=user.id)
     memberships = list(await UserRepository(session).memberships(user.id))
@@ -271,17 +300,17 @@ async def authenticate_token(session: AsyncSession, token: str, ip: str | None) 
     tenant_id = _decode_tenant(token)
     if tenant_id is None:
         raise Unauthorized("malformed API token")
-    # Bind the claimed tenant first: RLS then hides every other tenant's tokens.
+    # Bind the claimed tenant first: RLS then hides every other tenant's tokens. Before any
+    # query, so the transaction applies this context once, as it begins.
     await bind_context(session, tenant_id=tenant_id, user_id=None)
     repo = ApiTokenRepository(session)
-    found = await repo.by_hash_with_creator_role(crypto.sha256_hex(token))
+    row = await repo.auth_row(crypto.sha256_hex(token))
     now = utcnow()
-    if found is None or found[0].revoked_at is not None:
+    if row is None or row.revoked_at is not None:
         raise Unauthorized("unknown or revoked API token")
-    row, creator_role = found
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthorized("API token expired")
-    if creator_role is None:
+    if row.creator_role is None:
         # A token acts for its creator: once they leave the tenant it stops working.
         raise Unauthorized("the creator of this API token is no longer a member of the tenant")
     if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
@@ -291,7 +320,7 @@ async def authenticate_token(session: AsyncSession, token: str, ip: str | None) 
         token_id=row.id,
         created_by=row.created_by,
         token_scopes=row.scopes,
-        creator_role=Role(creator_role),
+        creator_role=Role(row.creator_role),
         ip=ip,
     )
 

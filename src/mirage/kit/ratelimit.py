@@ -14,14 +14,16 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from limits import RateLimitItem, parse, parse_many
-from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from prometheus_client import Counter, Gauge
@@ -66,6 +68,53 @@ T = TypeVar("T")
 Scale = Callable[[RateLimitItem], RateLimitItem]
 
 
+class MemoryMovingWindow:
+    """The moving window of ``limits`` (at most ``amount`` hits in any ``expiry`` seconds), in
+    this process's memory, at O(1) per hit: per key, the times of its accepted hits in a
+    deque of at most ``amount`` entries (expired ones are dropped from its old end, each once;
+    no list inserts, no expiry tasks). Keys that no hit has touched for longer than their
+    window are swept, amortised over the hits (memory stays bounded by the live keys)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._windows: dict[str, tuple[deque[float], float]] = {}
+        self._hits_since_sweep = 0
+
+    def hit_with_stats(self, item: RateLimitItem, keys: tuple[str, ...]) -> RateLimitResult:
+        now = self.clock()
+        key = item.key_for(*keys)
+        expiry = item.get_expiry()
+        entry = self._windows.get(key)
+        if entry is None:
+            entry = self._windows[key] = (deque(maxlen=max(1, item.amount)), float(expiry))
+        times = entry[0]
+        horizon = now - expiry
+        while times and times[0] <= horizon:
+            times.popleft()
+        allowed = len(times) < item.amount
+        if allowed:
+            times.append(now)
+        self._hits_since_sweep += 1
+        if self._hits_since_sweep > max(1024, len(self._windows)):
+            self._sweep(now)
+        oldest = times[0] if times else now
+        return RateLimitResult(
+            allowed=allowed,
+            limit=item.amount,
+            remaining=max(0, item.amount - len(times)),
+            reset_after=max(0, math.ceil(oldest + expiry - now)),
+        )
+
+    def clear(self, item: RateLimitItem, *keys: str) -> None:
+        self._windows.pop(item.key_for(*keys), None)
+
+    def _sweep(self, now: float) -> None:
+        self._hits_since_sweep = 0
+        stale = [k for k, (t, exp) in self._windows.items() if not t or t[-1] <= now - exp]
+        for key in stale:
+            del self._windows[key]
+
+
 @dataclass(frozen=True)
 class RateLimitResult:
     allowed: bool
@@ -84,6 +133,17 @@ class RateLimitResult:
         return h
 
 
+@lru_cache(maxsize=256)
+def _parse(limit: str) -> RateLimitItem:
+    return parse(limit)
+
+
+@lru_cache(maxsize=256)
+def _tiers(limits: str) -> tuple[RateLimitItem, ...]:
+    """The tiers of ``limits``, shortest window first (parsed once per distinct string)."""
+    return tuple(sorted(parse_many(limits), key=lambda i: i.get_expiry()))
+
+
 def _same(item: RateLimitItem) -> RateLimitItem:
     return item
 
@@ -99,9 +159,12 @@ def _cause(exc: BaseException) -> str:
     return type(inner if isinstance(inner, BaseException) else exc).__name__
 
 
-async def _hit(
-    strategy: MovingWindowRateLimiter, item: RateLimitItem, keys: tuple[str, ...]
-) -> RateLimitResult:
+Strategy = MovingWindowRateLimiter | MemoryMovingWindow
+
+
+async def _hit(strategy: Strategy, item: RateLimitItem, keys: tuple[str, ...]) -> RateLimitResult:
+    if isinstance(strategy, MemoryMovingWindow):
+        return strategy.hit_with_stats(item, keys)
     allowed = await strategy.hit(item, *keys)
     stats = await strategy.get_window_stats(item, *keys)
     return RateLimitResult(
@@ -124,7 +187,7 @@ class RateLimiter:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.memory = MovingWindowRateLimiter(MemoryStorage())
+        self.memory = MemoryMovingWindow()
         self.redis_url = redis_url
         self.fallback_replicas = max(1, fallback_replicas)
         self.timeout_s = timeout_s
@@ -160,9 +223,9 @@ class RateLimiter:
     # --- limits ------------------------------------------------------------------------
 
     async def hit(self, limit: str, *keys: str) -> RateLimitResult:
-        item = parse(limit)
+        item = _parse(limit)
 
-        async def run(strategy: MovingWindowRateLimiter, scale: Scale) -> RateLimitResult:
+        async def run(strategy: Strategy, scale: Scale) -> RateLimitResult:
             return await _hit(strategy, scale(item), keys)
 
         return await self._decide(run)
@@ -172,10 +235,10 @@ class RateLimiter:
         window first: a progressive limit, where each exhausted tier means a longer wait.
         Refused at the first full tier (later tiers are not counted); the result describes
         that tier, or the tier with the fewest attempts left when all allow."""
-        items = sorted(parse_many(limits), key=lambda i: i.get_expiry())
+        items = _tiers(limits)
         assert items, "no limits given"
 
-        async def run(strategy: MovingWindowRateLimiter, scale: Scale) -> RateLimitResult:
+        async def run(strategy: Strategy, scale: Scale) -> RateLimitResult:
             tightest: RateLimitResult | None = None
             for item in items:
                 result = await _hit(strategy, scale(item), keys)
@@ -190,8 +253,8 @@ class RateLimiter:
 
     async def clear(self, limit: str, *keys: str) -> None:
         for item in parse_many(limit):
-            await self.memory.clear(item, *keys)
-            await self.memory.clear(self._fallback_item(item), *keys)
+            self.memory.clear(item, *keys)
+            self.memory.clear(self._fallback_item(item), *keys)
         shared = await self._usable_shared()
         if shared is not None:
             try:
@@ -214,7 +277,7 @@ class RateLimiter:
         amount = max(1, item.amount // self.fallback_replicas)
         return type(item)(amount, item.multiples, item.namespace)
 
-    async def _decide(self, run: Callable[[MovingWindowRateLimiter, Scale], Awaitable[T]]) -> T:
+    async def _decide(self, run: Callable[[Strategy, Scale], Awaitable[T]]) -> T:
         if self._shared is None:  # no Redis configured: memory is the limiter, as configured
             return await run(self.memory, _same)
         shared = await self._usable_shared()
