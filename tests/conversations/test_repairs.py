@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
@@ -23,7 +24,7 @@ from mirage.kit.clock import utcnow
 from mirage.messaging import service as messaging
 from mirage.models import Instance
 from tests.conftest import GatewayWorld, eventually, sign_in, sql
-from tests.conversations.conftest import WarmPair, conversation_body, start_now
+from tests.conversations.conftest import FAST_SETTINGS, WarmPair, conversation_body, start_now
 
 T = TypeVar("T")
 
@@ -317,3 +318,69 @@ async def _send_now(conninfo: str, outgoing_id: object) -> None:
 async def _token(session: Any, instance_id: uuid.UUID) -> str:
     instance = await session.get(Instance, instance_id)
     return instances.instance_token(instance)
+
+
+async def test_a_round_whose_turn_the_policy_moved_far_ahead_ends_and_the_next_waits_for_then(
+    gw: GatewayWorld, client: httpx.AsyncClient, warm: WarmPair, bootstrap_conninfo: str
+) -> None:
+    # The policy moves the first turn hours ahead (here quiet hours that began an hour ago;
+    # bench/faults.py found it with brand-new numbers' daily warm-up cap, deferred to midnight).
+    local = datetime.now(ZoneInfo("America/Sao_Paulo"))
+    quiet = {
+        "quiet_start": (local - timedelta(hours=1)).strftime("%H:%M"),
+        "quiet_end": (local + timedelta(hours=2)).strftime("%H:%M"),
+    }
+    r = await client.put("/api/v1/settings", headers=warm.auth, json={**FAST_SETTINGS, **quiet})
+    assert r.status_code == 200, r.text
+    try:
+        conv = (
+            await client.post(
+                "/api/v1/conversations", headers=warm.auth, json=conversation_body(warm)
+            )
+        ).json()
+        await start_now(bootstrap_conninfo, conv["id"])
+
+        async def deferred() -> object:
+            rows = _all(
+                bootstrap_conninfo,
+                "select o.id, o.round_id, o.planned_at from outgoing_messages o "
+                "join policy_decisions d on d.outgoing_message_id = o.id "
+                "where o.conversation_id = %s and d.reason = 'quiet_hours' "
+                "and o.status = 'planned'",
+                conv["id"],
+            )
+            return rows[0] if rows else None
+
+        msg_id, round_id, until = await eventually(
+            deferred, timeout_s=60, what="the turn deferred by the quiet hours"
+        )
+        assert until > utcnow() + engine.HOLD_LIMIT
+        # Within the hold limit the round waits; past it, it ends and frees both numbers.
+        assert await _repair_at(warm, utcnow()) == []
+        assert await _repair_at(warm, utcnow() + engine.HOLD_LIMIT + timedelta(minutes=1)) == [
+            "deferred-far"
+        ]
+    finally:
+        await client.put("/api/v1/settings", headers=warm.auth, json=FAST_SETTINGS)
+    state, outcome = _all(
+        bootstrap_conninfo, "select state, outcome from rounds where id = %s", round_id
+    )[0]
+    assert state == "blocked" and outcome.startswith("policy: quiet_hours (until ")
+    assert _one(
+        bootstrap_conninfo, "select status from outgoing_messages where id = %s", msg_id
+    ) == ("cancelled")
+    assert (
+        _one(
+            bootstrap_conninfo,
+            "select count(*) from round_members where round_id = %s and active",
+            round_id,
+        )
+        == 0
+    )
+    # The next round is planned from then on, not now (no round deferred the same way).
+    nxt = _all(
+        bootstrap_conninfo,
+        "select planned_at from rounds where conversation_id = %s and state = 'planned'",
+        conv["id"],
+    )
+    assert len(nxt) == 1 and nxt[0][0] >= until

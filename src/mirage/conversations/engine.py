@@ -258,6 +258,20 @@ async def _repair(
             name = sender.display_name if sender else "?"
             await finish(session, rnd, RoundState.UNSENT, f"{name} cannot send: {why}", now, rng)
             return "held"
+        if latest.planned_at > now + HOLD_LIMIT:
+            # The policy moved the turn far ahead (a cap spent for the day, quiet hours, a
+            # closed window): the round would hold both numbers until then. It ends blocked,
+            # with the policy's reason, and the conversation's next round is planned from
+            # that time on — not one now that would be deferred the same way.
+            decision = await messaging.latest_decision(session, latest.id)
+            reason = decision.reason if decision else "deferred"
+            until = latest.planned_at
+            label = f"policy: {reason} (until {until:%Y-%m-%d %H:%M} UTC)"
+            await finish(session, rnd, RoundState.BLOCKED, label, now, rng, replan=False)
+            conversation = await ConversationRepository(session).get(rnd.conversation_id)
+            if conversation is not None:
+                await plan(session, conversation, until, rng)
+            return "deferred-far"
     return None
 
 

@@ -236,6 +236,15 @@ class DecisionRepository:
         )
         return (await self.session.execute(stmt)).scalars().all()
 
+    async def latest_for(self, outgoing_id: uuid.UUID) -> PolicyDecision | None:
+        stmt = (
+            select(PolicyDecision)
+            .where(PolicyDecision.outgoing_message_id == outgoing_id)
+            .order_by(PolicyDecision.created_at.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
     async def recent(self, limit: int = 50) -> Sequence[PolicyDecision]:
         stmt = select(PolicyDecision).order_by(PolicyDecision.created_at.desc()).limit(limit)
         return (await self.session.execute(stmt)).scalars().all()

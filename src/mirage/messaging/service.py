@@ -205,6 +205,10 @@ async def decisions_for_round(session: AsyncSession, round_id: uuid.UUID) -> lis
     return list(await DecisionRepository(session).for_round(round_id))
 
 
+async def latest_decision(session: AsyncSession, outgoing_id: uuid.UUID) -> PolicyDecision | None:
+    return await DecisionRepository(session).latest_for(outgoing_id)
+
+
 async def recent_decisions(session: AsyncSession, limit: int = 50) -> list[PolicyDecision]:
     return list(await DecisionRepository(session).recent(limit))
 
