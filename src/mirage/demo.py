@@ -124,7 +124,8 @@ async def seed_numbers() -> None:
     to_pair: list[tuple[str, str, str]] = []
     async with db_engine.session_scope() as session:
         user = await UserRepository(session).by_email(DEMO_EMAIL)
-        assert user is not None
+        if user is None:
+            raise RuntimeError("the demo user is missing: run the demo set-up again")
         await bind_context(session, tenant_id=None, user_id=user.id)
         tenant_id = (await UserRepository(session).memberships(user.id))[0][1].id
         await bind_context(session, tenant_id=tenant_id, user_id=user.id)
@@ -173,7 +174,8 @@ async def seed_conversation() -> str | None:
     """Demo personas and one active conversation between the two connected numbers."""
     async with db_engine.session_scope() as session:
         user = await UserRepository(session).by_email(DEMO_EMAIL)
-        assert user is not None
+        if user is None:
+            raise RuntimeError("the demo user is missing: run the demo set-up again")
         await bind_context(session, tenant_id=None, user_id=user.id)
         tenant_id = (await UserRepository(session).memberships(user.id))[0][1].id
         await bind_context(session, tenant_id=tenant_id, user_id=user.id)
@@ -187,7 +189,8 @@ async def seed_conversation() -> str | None:
         if await conversations.list_conversations(session, principal):
             return None
         tenant = await session.get(Tenant, tenant_id)
-        assert tenant is not None
+        if tenant is None:
+            raise RuntimeError("the demo tenant is missing: run the demo set-up again")
         quiet_start, quiet_end = demo_quiet_hours(datetime.now(ZoneInfo(tenant.timezone)))
         # Demo cadence: short (a round in about a minute) but never zero.
         await tenant_settings.update_settings(

@@ -278,7 +278,8 @@ class MirageWorker(pq_worker.Worker):
         """Update this worker's heartbeat; if another worker pruned our row during an outage
         (longer than its ``stalled_worker_timeout``), register again and take back our running
         jobs (procrastinate set their ``worker_id`` to NULL, which makes them stalled)."""
-        assert self.worker_id is not None
+        if self.worker_id is None:
+            raise RuntimeError("the heartbeat runs only for a registered worker")
         rows = await self.app.connector.execute_query_all_async(
             "UPDATE procrastinate_workers SET last_heartbeat = NOW() "
             "WHERE id = %(worker_id)s RETURNING id",

@@ -84,7 +84,8 @@ async def generate_reply(
         avoid.append(text)
         if match.text is not None:
             avoid.append(match.text)
-    assert best is not None  # the loop runs at least once
+    if best is None:  # the loop runs at least once
+        raise RuntimeError("no candidate reply was generated")
     score, text, source = best
     if score >= guard.threshold:
         log.info("ai.repetitive_reply_kept", score=round(score, 3), attempts=attempts)

@@ -138,7 +138,8 @@ def detect_dialect(sample: bytes, *, whole: bool = False) -> Dialect:
             score = _score(_widths(text, delimiter, quotechar))
             if best is None or score > best[0]:
                 best = (score, delimiter, quotechar)
-    assert best is not None
+    if best is None:  # the candidate lists are never empty
+        raise RuntimeError("no delimiter candidate was scored")
     (_, width), delimiter, quotechar = best
     if width < 2:
         counts = {d: text.count(d) for d in DELIMITERS}

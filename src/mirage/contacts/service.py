@@ -917,7 +917,8 @@ async def add_suppression(
         if not added:
             raise Conflict("this number is already on the suppression list")
     row = await repo.suppression_by_hash(h)
-    assert row is not None
+    if row is None:  # added just above, in this transaction
+        raise RuntimeError("the suppression just added is not visible")
     await audit.record(
         session,
         tenant_id=principal.tenant_id,
@@ -975,7 +976,8 @@ async def _subject(repo: ContactRepository, principal: Principal, data: SubjectI
         e164 = normalize(data.phone, await repo.tenant_country(principal.tenant_id))
         contact = await repo.by_phone(e164)
         return Subject("phone", phone_hash(e164), [contact] if contact else [], {e164})
-    assert data.email is not None
+    if data.email is None:
+        raise ValidationFailed("give a phone number or an e-mail", field="email")
     contacts = list(await repo.by_email(data.email))
     return Subject("email", email_hash(data.email), contacts, {c.phone_e164 for c in contacts})
 

@@ -461,8 +461,7 @@ async def bulk_tag(request: Request, session: DbSession, principal: DashboardPri
         )
     if tag_id is None:
         errors.append(Message(N_("Choose the tag to add or remove.")))
-    if not errors:
-        assert tag_id is not None
+    if not errors and tag_id is not None:
         try:
             n = await _atomic(
                 session,

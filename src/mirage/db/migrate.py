@@ -27,7 +27,8 @@ def ensure_roles(conn: Connection, role_password: str | None) -> None:
     conn.exec_driver_sql(resources.files("mirage.migrations").joinpath("roles.sql").read_text())
     dbname = conn.exec_driver_sql("select current_database()").scalar_one()
     raw = conn.connection.driver_connection
-    assert raw is not None
+    if raw is None:
+        raise RuntimeError("no driver connection to run the role set-up on")
     for role in (APP_ROLE, ADMIN_ROLE):
         raw.execute(
             sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(

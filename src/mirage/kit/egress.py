@@ -100,8 +100,7 @@ class GuardedBackend(httpcore2.AsyncNetworkBackend):
                 )
             except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
                 last = exc
-        assert last is not None
-        raise last
+        raise last or ConnectionError("no address to connect to")
 
     async def connect_unix_socket(
         self,

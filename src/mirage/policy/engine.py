@@ -359,8 +359,11 @@ def decide(
             Reason.OUTSIDE_WINDOW,
             f"{_fmt(now, zone)} is outside the conversation's sending windows.",
         )
-    elif policy.in_quiet_hours(local):
-        assert policy.quiet_start is not None and policy.quiet_end is not None
+    elif (
+        policy.quiet_start is not None
+        and policy.quiet_end is not None
+        and policy.in_quiet_hours(local)
+    ):
         calendar = _Block(
             Reason.QUIET_HOURS,
             f"{_fmt(now, zone)} is inside the tenant's quiet hours "

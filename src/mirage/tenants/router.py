@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from mirage.auth.deps import ApiPrincipal
 from mirage.auth.service import require
 from mirage.db.deps import DbSession
+from mirage.kit.errors import NotFound
 from mirage.tenants import settings as tenant_settings
 from mirage.tenants.repository import TenantRepository
 from mirage.web.errors import API_ERRORS
@@ -43,7 +44,8 @@ class SettingsOut(BaseModel):
 async def _out(session: Any, principal: Any) -> SettingsOut:
     row = await tenant_settings.get_or_create(session, principal.tenant_id)
     tenant = await TenantRepository(session).get(principal.tenant_id)
-    assert tenant is not None
+    if tenant is None:
+        raise NotFound("tenant not found")
     return SettingsOut(
         timezone=tenant.timezone,
         delay_min_s=row.delay_min_s,

@@ -103,8 +103,7 @@ def token_for(request: Request) -> str:
     """The token to embed in the page; a fresh one is set as a cookie by the renderer."""
     cookie = request.cookies.get(COOKIE)
     binding = request_binding(request)
-    if valid_token(cookie, binding):
-        assert cookie is not None
+    if cookie is not None and valid_token(cookie, binding):
         return cookie
     token: str | None = getattr(request.state, "new_csrf", None)
     if token is None:
