@@ -172,3 +172,21 @@ def test_the_policy_reads_every_cadence_field_of_the_stored_settings() -> None:
             assert getattr(policy, f.name) == getattr(row, f.name), f.name
     # Every policy field comes from the settings (none left at a silent default).
     assert {f.name for f in dataclasses.fields(TenantPolicy)} <= set(ROW_FIELDS) | {"timezone"}
+
+
+async def test_the_tenants_country_is_a_setting_of_the_api_and_the_form(
+    client: httpx.AsyncClient, tenant_a: TenantFixture
+) -> None:
+    token = await make_token(tenant_a)
+    auth = {"Authorization": f"Bearer {token}"}
+    r = await client.put("/api/v1/settings", headers=auth, json={**SETTINGS_OK, "country": "pt"})
+    assert r.status_code == 200 and r.json()["country"] == "PT", r.text
+    bad = await client.put("/api/v1/settings", headers=auth, json={**SETTINGS_OK, "country": "XX"})
+    assert bad.status_code == 422 and "country" in bad.text
+    csrf = await sign_in(client, tenant_a)
+    form = {**{k: str(v) for k, v in SETTINGS_OK.items()}, "country": "ZZ", "csrf_token": csrf}
+    page = await client.post("/settings/cadence", data=form)
+    assert page.status_code == 422 and "ISO 3166-1" in page.text
+    form["country"] = "BR"
+    assert (await client.post("/settings/cadence", data=form)).status_code == 303
+    assert (await client.get("/api/v1/settings", headers=auth)).json()["country"] == "BR"

@@ -25,6 +25,7 @@ SettingsIn = tenant_settings.CadenceSettings
 
 class SettingsOut(BaseModel):
     timezone: str
+    country: str
     delay_min_s: int
     delay_max_s: int
     quiet_start: time | None
@@ -48,6 +49,7 @@ async def _out(session: Any, principal: Any) -> SettingsOut:
         raise NotFound("tenant not found")
     return SettingsOut(
         timezone=tenant.timezone,
+        country=tenant.country,
         delay_min_s=row.delay_min_s,
         delay_max_s=row.delay_max_s,
         quiet_start=row.quiet_start,

@@ -13,9 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mirage.auth.principal import Principal
 from mirage.auth.service import require
 from mirage.config import get_settings
+from mirage.contacts.phones import check_region
 from mirage.kit import crypto
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import ValidationFailed
+from mirage.kit.i18n import N_
 from mirage.kit.netguard import UnsafeURL, check_url
 from mirage.models import Tenant, TenantSettings
 from mirage.models.tenancy import Role
@@ -36,9 +38,9 @@ class SettingsRepository:
         await self.session.flush()
         return row
 
-    async def set_timezone(self, tenant_id: uuid.UUID, timezone: str) -> None:
+    async def set_timezone(self, tenant_id: uuid.UUID, timezone: str, country: str) -> None:
         await self.session.execute(
-            update(Tenant).where(Tenant.id == tenant_id).values(timezone=timezone)
+            update(Tenant).where(Tenant.id == tenant_id).values(timezone=timezone, country=country)
         )
 
 
@@ -61,6 +63,14 @@ class CadenceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     timezone: str = Field(max_length=64, examples=["America/Sao_Paulo"])
+    country: str = Field(
+        default="BR",
+        min_length=2,
+        max_length=2,
+        examples=["BR"],
+        description="ISO 3166-1 alpha-2: the default region of the tenant's phone numbers "
+        "(a number written without its country code is read as this country's).",
+    )
     delay_min_s: int = Field(ge=1, le=3600)
     delay_max_s: int = Field(ge=1, le=3600)
     quiet_start: time | None = None
@@ -111,6 +121,10 @@ def as_policy(row: TenantSettings, timezone: str) -> TenantPolicy:
 
 def validate(u: CadenceSettings) -> None:
     """The rules across fields (each field's own bounds are in the model)."""
+    if check_region(u.country) is None:
+        raise ValidationFailed(
+            N_("country must be a two-letter country code (ISO 3166-1 alpha-2)"), field="country"
+        )
     try:
         ZoneInfo(u.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -181,7 +195,8 @@ async def update_settings(
         )
     row.updated_at = utcnow()
     row.updated_by = principal.user_id
-    await SettingsRepository(session).set_timezone(principal.tenant_id, u.timezone)
+    country = check_region(u.country) or "BR"
+    await SettingsRepository(session).set_timezone(principal.tenant_id, u.timezone, country)
     await session.flush()
     await audit.record(
         session,

@@ -134,6 +134,7 @@ ZONE = N_("%(field)s: use a zone name such as America/Sao_Paulo")
 # Field names as the form shows them (for error messages).
 LABELS = {
     "timezone": N_("Time zone"),
+    "country": N_("Country of the phone numbers"),
     "ai_base_url": N_("AI base URL"),
     "ai_model": N_("AI model"),
     "ai_api_key": N_("AI API key"),
@@ -185,6 +186,7 @@ async def save_cadence(
     try:
         update = tenant_settings.CadenceSettings(
             timezone=_zone(form),
+            country=text_field(form, "country", LABELS["country"], 2) or "BR",
             delay_min_s=_int(form, "delay_min_s"),
             delay_max_s=_int(form, "delay_max_s"),
             quiet_start=_time(form, "quiet_start"),
