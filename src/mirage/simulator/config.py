@@ -27,6 +27,11 @@ class SimulatorConfig:
     webhook_max_attempts: int = 10
     # Per-attempt HTTP timeout for webhook deliveries (WEBHOOK_REQUEST_TIMEOUT_MS).
     webhook_timeout_s: float = 30.0
+    # Delivery tasks (each with one keep-alive connection) per receiver (scheme, host, port).
+    webhook_concurrency: int = 64
+    # Unsettled deliveries (queued, in flight, waiting for a retry) per receiver; past this,
+    # new events for it are counted as ``overflowed`` and not sent (a receiver down for long).
+    webhook_queue_limit: int = 50_000
     # A new QR every ``qr_interval_s`` while connecting (Baileys qrTimeout = 45 s).
     qr_interval_s: float = 45.0
     # QRCODE_LIMIT: after this many QR codes the session is refused and closed.
@@ -57,6 +62,8 @@ class SimulatorConfig:
             raise ValueError("scale factors must be >= 0")
         if self.webhook_max_attempts < 1:
             raise ValueError("webhook_max_attempts must be at least 1")
+        if self.webhook_concurrency < 1 or self.webhook_queue_limit < 1:
+            raise ValueError("webhook_concurrency and webhook_queue_limit must be at least 1")
         if self.webhook_timeout_s <= 0:
             raise ValueError("webhook_timeout_s must be positive")
 
@@ -69,6 +76,8 @@ TUNABLE_FIELDS: dict[str, str] = {
     "webhookRetryScale": "webhook_retry_scale",
     "webhookMaxAttempts": "webhook_max_attempts",
     "webhookTimeoutS": "webhook_timeout_s",
+    "webhookConcurrency": "webhook_concurrency",
+    "webhookQueueLimit": "webhook_queue_limit",
     "qrIntervalS": "qr_interval_s",
     "qrLimit": "qr_limit",
     "timeScale": "time_scale",

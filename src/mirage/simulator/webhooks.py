@@ -1,9 +1,15 @@
 """Webhook emission exactly like Evolution 2.3: envelope, event filter, byEvents suffix,
 ``jwt_key`` → ``Authorization: Bearer`` (HS256, 10 min), at-least-once with its retry schedule.
+
+Delivery is bounded per receiver: a FIFO queue, a fixed pool of sending tasks with keep-alive
+connections (``http1``), and a cap on unsettled events with a counted overflow
+(``WebhookDispatcher``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import json
 import random
@@ -15,11 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import jwt
 import structlog
 from jwt.warnings import InsecureKeyLengthWarning
 
+from mirage.simulator import http1
 from mirage.simulator.config import SimulatorConfig
 from mirage.simulator.scheduler import Scheduler
 
@@ -151,10 +157,12 @@ class Delivery:
     headers: dict[str, str]
     jwt_key: str | None
     attempts: int = 0
-    state: str = "pending"  # pending | delivered | dropped | failed
+    state: str = "pending"  # pending | delivered | dropped | failed | overflowed
     last_status: int | None = None
     last_error: str | None = None
     duplicate: bool = False
+    target: http1.Target | None = None  # the parsed ``url``
+    head: bytes | None = None  # the request head, when it does not change between attempts
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -170,7 +178,70 @@ class Delivery:
         }
 
 
+# Sent with every delivery (what httpx sent before; receivers only look at Content-Type).
+# Custom headers replace these by name, case-insensitively; Host and Content-Length are ours.
+_BASE_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Accept", "*/*"),
+    ("Accept-Encoding", "gzip, deflate"),
+    ("Connection", "keep-alive"),
+    ("User-Agent", USER_AGENT),
+    ("Content-Type", "application/json"),
+)
+_OURS = frozenset({"host", "content-length", "transfer-encoding"})
+
+# A destination whose queue has been empty this long closes its connections and ends its
+# delivery tasks (one timer per active destination notices; an idle one costs nothing).
+DESTINATION_IDLE_S = 30.0
+
+
+class _Destination:
+    """One receiver (scheme, host, port): a FIFO queue and up to N delivery tasks, each with
+    its own keep-alive connection."""
+
+    __slots__ = (
+        "idle_timer",
+        "last_active",
+        "outstanding",
+        "queue",
+        "target",
+        "waiters",
+        "workers",
+    )
+
+    def __init__(self, target: http1.Target) -> None:
+        self.target = target
+        self.queue: deque[Delivery] = deque()
+        self.waiters: deque[asyncio.Future[bool]] = deque()  # idle tasks: True = work, False = stop
+        self.workers: set[asyncio.Task[None]] = set()
+        # Accepted and not settled: queued, being sent, or waiting for a retry / reorder timer.
+        self.outstanding = 0
+        self.last_active = 0.0
+        self.idle_timer: asyncio.TimerHandle | None = None
+
+    def stop(self) -> None:
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
+        while self.waiters:
+            fut = self.waiters.popleft()
+            if not fut.done():
+                fut.set_result(False)
+        for task in self.workers:
+            task.cancel()
+
+
 class WebhookDispatcher:
+    """At-least-once delivery with bounded work per receiver.
+
+    Each destination (a receiver's scheme, host and port) has a FIFO queue and a pool of at
+    most ``webhook_concurrency`` delivery tasks, started on demand, each owning one keep-alive
+    connection. Events start in emission order; with several in flight, arrival order is not
+    guaranteed (nor is it by Evolution). Retries wait on a timer, then rejoin the queue's
+    tail. A destination holds at most ``webhook_queue_limit`` unsettled deliveries (queued, in
+    flight or waiting for a retry); past that, new events for it are not accepted: each is
+    logged as ``overflowed`` and counted in ``stats["overflowed"]``.
+    """
+
     def __init__(
         self,
         config: Callable[[], SimulatorConfig],
@@ -180,8 +251,9 @@ class WebhookDispatcher:
         self._config = config
         self._scheduler = scheduler
         self._rng = rng
-        self._client: httpx.AsyncClient | None = None
         self._ids = itertools.count(1)
+        self._destinations: dict[tuple[str, str, int], _Destination] = {}
+        self._jwt: dict[str, tuple[int, str]] = {}
         self.faults = WebhookFaults()
         self.log: deque[Delivery] = deque(maxlen=config().max_log_entries)
         self.stats: dict[str, int] = {}
@@ -196,26 +268,42 @@ class WebhookDispatcher:
             "dropped": 0,
             "exhausted": 0,
             "duplicated": 0,
+            "overflowed": 0,
         }
 
-    def reset(self) -> None:
+    def gauges(self) -> dict[str, int]:
+        """What is in the pipes right now (for ``/_sim/stats``)."""
+        dests = self._destinations.values()
+        return {
+            "destinations": len(self._destinations),
+            "queued": sum(len(d.queue) for d in dests),
+            "unsettled": sum(d.outstanding for d in dests),
+            "senders": sum(len(d.workers) for d in dests),
+        }
+
+    def _stop_all(self) -> list[asyncio.Task[None]]:
+        tasks = [t for d in self._destinations.values() for t in d.workers]
+        for dest in self._destinations.values():
+            dest.stop()
+        self._destinations.clear()
+        return tasks
+
+    async def reset(self) -> None:
         self.faults = WebhookFaults()
         self.log.clear()
         self._reset_stats()
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            # Delivery goes to arbitrary operator-configured URLs; no redirects (axios' default
-            # follows them, but a receiver that redirects is misconfigured and should show up).
-            self._client = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-            )
-        return self._client
+        await self._wait(self._stop_all())
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._wait(self._stop_all())
+
+    @staticmethod
+    async def _wait(tasks: list[asyncio.Task[None]]) -> None:
+        current = asyncio.current_task()
+        for task in tasks:
+            if task is not current:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
     def emit(
         self,
@@ -280,60 +368,199 @@ class WebhookDispatcher:
             duplicate=duplicate,
         )
         self.log.append(delivery)
+        try:
+            target = http1.parse_url(url)
+        except http1.HTTPError as exc:
+            # Nothing can ever reach it: one failed attempt, settled now.
+            delivery.attempts = 1
+            self.stats["attempts"] += 1
+            delivery.last_error = f"{type(exc).__name__}: {exc}"
+            self._fail(delivery)
+            return
+        delivery.target = target
+        dest = self._destinations.get(target.origin)
+        if dest is None:
+            dest = self._destinations[target.origin] = _Destination(target)
+        if dest.outstanding >= self._config().webhook_queue_limit:
+            delivery.state = "overflowed"
+            self.stats["overflowed"] += 1
+            if self.stats["overflowed"] & (self.stats["overflowed"] - 1) == 0:  # 1, 2, 4, 8…
+                log.warning(
+                    "webhook queue full, events not accepted",
+                    url=url,
+                    unsettled=dest.outstanding,
+                    overflowed=self.stats["overflowed"],
+                )
+            return
+        dest.outstanding += 1
         delay = 0.0
         if self.faults.reorder_ms:
             delay = self._rng.uniform(0.0, self.faults.reorder_ms) / 1000.0
         if delay > 0:
-            self._scheduler.call_later(delay, lambda: self._attempt(delivery))
+            self._scheduler.call_later(delay, lambda: self._enqueue(dest, delivery))
         else:
-            self._scheduler.spawn(self._attempt(delivery))
+            self._enqueue(dest, delivery)
 
-    async def _attempt(self, delivery: Delivery) -> None:
+    # ------------------------------------------------------------------ the delivery tasks
+
+    def _enqueue(self, dest: _Destination, delivery: Delivery) -> None:
+        if self._destinations.get(dest.target.origin) is not dest:
+            return  # reset or shut down meanwhile
+        loop = asyncio.get_running_loop()
+        dest.queue.append(delivery)
+        dest.last_active = loop.time()
+        while dest.waiters:
+            fut = dest.waiters.popleft()
+            if not fut.done():
+                fut.set_result(True)
+                return
+        if len(dest.workers) < self._config().webhook_concurrency:
+            task = loop.create_task(self._worker(dest))
+            dest.workers.add(task)
+            task.add_done_callback(dest.workers.discard)
+        if dest.idle_timer is None:
+            dest.idle_timer = loop.call_later(DESTINATION_IDLE_S, self._check_idle, dest)
+
+    def _check_idle(self, dest: _Destination) -> None:
+        dest.idle_timer = None
+        if self._destinations.get(dest.target.origin) is not dest:
+            return
+        loop = asyncio.get_running_loop()
+        quiet = loop.time() - dest.last_active
+        if quiet >= DESTINATION_IDLE_S and dest.outstanding == 0 and not dest.queue:
+            del self._destinations[dest.target.origin]
+            dest.stop()
+            return
+        dest.idle_timer = loop.call_later(
+            max(1.0, DESTINATION_IDLE_S - quiet), self._check_idle, dest
+        )
+
+    async def _worker(self, dest: _Destination) -> None:
+        loop = asyncio.get_running_loop()
+        conn: http1.Connection | None = None
+        try:
+            while True:
+                if not dest.queue:
+                    fut: asyncio.Future[bool] = loop.create_future()
+                    dest.waiters.append(fut)
+                    if not await fut:
+                        return
+                    continue
+                delivery = dest.queue.popleft()
+                conn = await self._attempt(dest, delivery, conn)
+        except Exception:  # pragma: no cover - a bug: keep the destination able to deliver
+            log.exception("webhook delivery task crashed")
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _head(self, delivery: Delivery) -> bytes:
+        if delivery.head is not None:
+            return delivery.head
+        target = delivery.target
+        assert target is not None  # set before it was queued
+        custom = {k.lower(): (k, v) for k, v in delivery.headers.items()}
+        pairs = [custom.pop(name.lower(), (name, value)) for name, value in _BASE_HEADERS]
+        pairs += [kv for low, kv in custom.items() if low not in _OURS]
+        if delivery.jwt_key:
+            pairs.append(("Authorization", f"Bearer {self._token(delivery.jwt_key)}"))
+        head = http1.request_head(target, pairs, len(delivery.body))
+        if not delivery.jwt_key:
+            delivery.head = head
+        return head
+
+    def _token(self, key: str) -> str:
+        """The Bearer JWT; the same one within a second (its claims are whole seconds)."""
+        now = int(time.time())
+        cached = self._jwt.get(key)
+        if cached is not None and cached[0] == now:
+            return cached[1]
+        token = webhook_jwt(key, now)
+        if len(self._jwt) > 1000:
+            self._jwt.clear()
+        self._jwt[key] = (now, token)
+        return token
+
+    async def _attempt(
+        self, dest: _Destination, delivery: Delivery, conn: http1.Connection | None
+    ) -> http1.Connection | None:
+        """One POST; returns the connection to keep (None when it must not be reused)."""
         cfg = self._config()
         delivery.attempts += 1
         self.stats["attempts"] += 1
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            **delivery.headers,
-        }
-        if delivery.jwt_key:
-            headers["Authorization"] = f"Bearer {webhook_jwt(delivery.jwt_key)}"
-        retryable = True
+        target = dest.target  # the connection's origin; the path is the delivery's
+        connecting = False
         try:
-            resp = await self._http().post(
-                delivery.url,
-                content=delivery.body,
-                headers=headers,
-                timeout=cfg.webhook_timeout_s,
-            )
-        except (httpx.HTTPError, OSError) as exc:
+            head = self._head(delivery)
+            async with asyncio.timeout(cfg.webhook_timeout_s):
+                while True:
+                    if conn is None or conn.stale:
+                        if conn is not None:
+                            conn.close()
+                        conn = None
+                        connecting = True
+                        conn = await http1.Connection.open(target)
+                        connecting = False
+                    try:
+                        status, keep_alive = await conn.post(head, delivery.body)
+                    except http1.Unanswered:
+                        # A kept-alive socket the receiver had closed: once more on a new one.
+                        conn.close()
+                        conn = None
+                        continue
+                    break
+        except TimeoutError:
+            # Evolution's timeout fired: whatever the receiver does later, this attempt failed.
+            kind = "ConnectTimeout" if connecting else "ReadTimeout"
+            delivery.last_status = None
+            delivery.last_error = f"{kind}: no answer within {cfg.webhook_timeout_s:g} s"
+            if conn is not None:
+                conn.close()
+            self._failed_attempt(dest, delivery, retryable=True)
+            return None
+        except http1.HTTPError as exc:
             # Timeouts and network errors are retried (reference §5.3).
             delivery.last_status = None
             delivery.last_error = f"{type(exc).__name__}: {exc}"
-        else:
-            delivery.last_status = resp.status_code
-            delivery.last_error = None
-            if 200 <= resp.status_code < 300:
-                delivery.state = "delivered"
-                self.stats["delivered"] += 1
-                return
-            retryable = resp.status_code not in NON_RETRYABLE_STATUSES
+            if conn is not None:
+                conn.close()
+            self._failed_attempt(dest, delivery, retryable=True)
+            return None
+        if not keep_alive:
+            conn.close()
+            conn = None
+        delivery.last_status = status
+        delivery.last_error = None
+        if 200 <= status < 300:
+            delivery.state = "delivered"
+            self.stats["delivered"] += 1
+            dest.outstanding -= 1
+            return conn
+        self._failed_attempt(dest, delivery, retryable=status not in NON_RETRYABLE_STATUSES)
+        return conn
+
+    def _failed_attempt(self, dest: _Destination, delivery: Delivery, *, retryable: bool) -> None:
+        cfg = self._config()
         if not retryable:
             delivery.state = "dropped"
             self.stats["dropped"] += 1
+            dest.outstanding -= 1
             return
         if delivery.attempts >= cfg.webhook_max_attempts:
-            # No dead-letter queue in Evolution: the event is logged and gone.
-            delivery.state = "failed"
-            self.stats["exhausted"] += 1
-            log.warning(
-                "webhook delivery exhausted",
-                instance=delivery.instance,
-                webhook_event=delivery.event,
-                url=delivery.url,
-            )
+            dest.outstanding -= 1
+            self._fail(delivery)
             return
         self.stats["retried"] += 1
         delay = retry_delay_s(delivery.attempts, self._rng, cfg.webhook_retry_scale)
-        self._scheduler.call_later(delay, lambda: self._attempt(delivery))
+        self._scheduler.call_later(delay, lambda: self._enqueue(dest, delivery))
+
+    def _fail(self, delivery: Delivery) -> None:
+        # No dead-letter queue in Evolution: the event is logged and gone.
+        delivery.state = "failed"
+        self.stats["exhausted"] += 1
+        log.warning(
+            "webhook delivery exhausted",
+            instance=delivery.instance,
+            webhook_event=delivery.event,
+            url=delivery.url,
+        )

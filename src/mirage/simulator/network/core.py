@@ -52,7 +52,7 @@ class NetState:
     async def reset(self) -> None:
         await self.scheduler.cancel_all()
         self.rng.seed(self.config.seed)
-        self.webhooks.reset()
+        await self.webhooks.reset()
         self.faults = RequestFaults()
         self.instances.clear()
         self.accounts.clear()

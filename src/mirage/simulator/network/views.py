@@ -175,7 +175,7 @@ def stats(net: NetState) -> dict[str, Any]:
     states = Counter(i.state for i in net.instances.values())
     return {
         "requests": dict(net.requests),
-        "webhooks": dict(net.webhooks.stats),
+        "webhooks": {**net.webhooks.stats, **net.webhooks.gauges()},
         "instances": {"total": len(net.instances), **states},
         "messages": len(net.message_log),
         "scheduled": net.scheduler.pending,
