@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._http import LoadResult, _read_response, run_load
+from bench._http import LoadResult, _read_response
 from bench.webhook_ingest import _free_port, _serve
 from mirage.auth import passwords
 from mirage.auth.service import _encode_token
@@ -151,6 +151,39 @@ def _get(path: str, headers: dict[str, str], host: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
+async def _closed(port: int, request: bytes, *, connections: int, total: int) -> LoadResult:
+    """Closed loop: each connection sends its next request when the last one is answered. A
+    connection the server drops counts one error and is reopened."""
+    latencies: list[float] = []
+    errors = 0
+    left = total
+
+    async def worker() -> None:
+        nonlocal errors, left
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while left > 0:
+                left -= 1
+                t0 = time.perf_counter()
+                try:
+                    writer.write(request)
+                    status = await _read_response(reader)
+                except (OSError, asyncio.IncompleteReadError):
+                    errors += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    continue
+                latencies.append((time.perf_counter() - t0) * 1000)
+                if not 200 <= status < 300:
+                    errors += 1
+        finally:
+            writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return LoadResult(total, errors, time.perf_counter() - t0, latencies)
+
+
 async def _paced(
     port: int, request: bytes, *, connections: int, rate: float, seconds: float
 ) -> LoadResult:
@@ -172,8 +205,14 @@ async def _paced(
                 delay = due - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                writer.write(request)
-                status = await _read_response(reader)
+                try:
+                    writer.write(request)
+                    status = await _read_response(reader)
+                except (OSError, asyncio.IncompleteReadError):
+                    errors += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    continue
                 latencies.append((time.perf_counter() - due) * 1000)
                 if not 200 <= status < 300:
                     errors += 1
@@ -192,13 +231,8 @@ class Figures:
 
 
 async def _measure(port: int, request: bytes, args: argparse.Namespace) -> Figures:
-    host = f"127.0.0.1:{port}"
-    del host
-    warm = [request] * max(200, args.requests // 5)
-    await run_load("127.0.0.1", port, warm, concurrency=args.connections)
-    closed = await run_load(
-        "127.0.0.1", port, [request] * args.requests, concurrency=args.connections
-    )
+    await _closed(port, request, connections=args.connections, total=max(200, args.requests // 5))
+    closed = await _closed(port, request, connections=args.connections, total=args.requests)
     paced = await _paced(
         port, request, connections=args.connections, rate=args.rate, seconds=args.seconds
     )

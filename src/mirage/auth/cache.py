@@ -76,11 +76,14 @@ sessions: TtlCache[Any] = TtlCache(TTL_S)
 
 _WATCHED = (ApiToken, Membership, Tenant, User, UserSession)
 _DIRTY = "mirage.auth.cache_dirty"
+# Execution option of writes that change nothing a cached answer depends on (last seen/used
+# times): they leave the cache alone, or every active session would empty it once a minute.
+NEUTRAL = "mirage_auth_cache_neutral"
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _statement_write(state: ORMExecuteState) -> None:
-    if state.is_select:
+    if state.is_select or state.execution_options.get(NEUTRAL):
         return
     if any(m.class_ in _WATCHED for m in state.all_mappers):
         state.session.info[_DIRTY] = True

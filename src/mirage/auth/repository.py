@@ -10,6 +10,7 @@ from typing import NamedTuple
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mirage.auth.cache import NEUTRAL
 from mirage.models import ApiToken, Membership, Tenant, User, UserSession
 
 
@@ -101,7 +102,10 @@ class SessionRepository:
 
     async def touch(self, session_id: uuid.UUID, when: datetime) -> None:
         await self.session.execute(
-            update(UserSession).where(UserSession.id == session_id).values(last_seen_at=when)
+            update(UserSession)
+            .where(UserSession.id == session_id)
+            .values(last_seen_at=when)
+            .execution_options(**{NEUTRAL: True})
         )
 
     async def set_active_tenant(self, session_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
@@ -184,5 +188,8 @@ class ApiTokenRepository:
 
     async def mark_used(self, token_id: uuid.UUID, when: datetime) -> None:
         await self.session.execute(
-            update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=when)
+            update(ApiToken)
+            .where(ApiToken.id == token_id)
+            .values(last_used_at=when)
+            .execution_options(**{NEUTRAL: True})
         )

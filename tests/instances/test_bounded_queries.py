@@ -1,0 +1,83 @@
+"""The numbers page and the API read from the database in a fixed number of statements,
+whatever the number of numbers (no per-row queries, no gateway calls), and set the tenant
+context once per request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import psycopg
+from sqlalchemy import event
+
+from mirage.db.engine import Database
+from tests import factories
+from tests.conftest import TenantFixture, make_token, sign_in
+
+
+@contextmanager
+def statements(database: Database) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    engine = database.app_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def _add_numbers(conninfo: str, t: TenantFixture, n: int) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for _ in range(n):
+            factories.instances(conn, t.tenant_id)
+
+
+def _contexts(seen: list[str]) -> int:
+    return sum("set_config('app.tenant_id'" in s for s in seen)
+
+
+async def _count(client: httpx.AsyncClient, database: Database, path: str, **kw: Any) -> list[str]:
+    assert (await client.get(path, **kw)).status_code == 200  # warm (caches, last-seen)
+    with statements(database) as seen:
+        r = await client.get(path, **kw)
+    assert r.status_code == 200, r.text
+    return seen
+
+
+async def test_the_numbers_page_costs_the_same_statements_for_2_or_40_numbers(
+    client: httpx.AsyncClient,
+    tenant_a: TenantFixture,
+    database: Database,
+    bootstrap_conninfo: str,
+) -> None:
+    await sign_in(client, tenant_a)
+    _add_numbers(bootstrap_conninfo, tenant_a, 2)
+    few = await _count(client, database, "/instances")
+    _add_numbers(bootstrap_conninfo, tenant_a, 38)
+    many = await _count(client, database, "/instances")
+    assert len(many) == len(few) <= 3, many
+    assert _contexts(many) == 1, many
+
+
+async def test_the_api_costs_the_same_statements_for_2_or_40_numbers(
+    client: httpx.AsyncClient,
+    tenant_a: TenantFixture,
+    database: Database,
+    bootstrap_conninfo: str,
+) -> None:
+    auth = {"Authorization": f"Bearer {await make_token(tenant_a)}"}
+    _add_numbers(bootstrap_conninfo, tenant_a, 2)
+    few = await _count(client, database, "/api/v1/instances", headers=auth)
+    _add_numbers(bootstrap_conninfo, tenant_a, 38)
+    many = await _count(client, database, "/api/v1/instances", headers=auth)
+    # Context, token (with its creator's role), the list.
+    assert len(many) == len(few) == 3, many
+    assert _contexts(many) == 1, many
+    me = await _count(client, database, "/api/v1/me", headers=auth)
+    assert len(me) == 3 and _contexts(me) == 1, me  # context, token, tenant and user
