@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -76,6 +77,12 @@ class OutgoingMessage(IdMixin, TimestampMixin, Base):
         Index("ix_outgoing_tenant_round", "tenant_id", "round_id", "created_at"),
         Index("ix_outgoing_tenant_status", "tenant_id", "status", "planned_at"),
         Index("ix_outgoing_instance_sent", "tenant_id", "instance_id", "sent_at"),
+        # The reaper's question, "which open messages are overdue?" (migration 0011).
+        Index(
+            "ix_outgoing_open_planned_at",
+            "planned_at",
+            postgresql_where=text("status in ('planned', 'sending')"),
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = _tenant_fk()
