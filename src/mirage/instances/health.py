@@ -82,9 +82,7 @@ def assess(s: Signals) -> Verdict:
     closed = s.state in (ConnectionState.CLOSE, ConnectionState.REFUSED)
     if closed and s.reason_code in BANNED_CODES:
         return Verdict(Health.BANNED, reason_words(s.reason_code))
-    if s.consecutive_send_failures >= RESTRICTED_FAILURES:
-        if s.probing:
-            return Verdict(Health.DEGRADED, N_("trying a send after many failures"))
+    if s.consecutive_send_failures >= RESTRICTED_FAILURES and not s.probing:
         return Verdict(Health.RESTRICTED, N_("many consecutive send failures"))
     if s.sent_sample >= MIN_ACK_SAMPLE:
         ratio = s.delivered_sample / s.sent_sample
@@ -92,6 +90,8 @@ def assess(s: Signals) -> Verdict:
             return Verdict(Health.RESTRICTED, N_("most recent messages were not delivered"))
         if ratio < 0.8:
             return Verdict(Health.DEGRADED, N_("low delivery rate"))
+    if s.consecutive_send_failures >= RESTRICTED_FAILURES:  # the cool-down has passed
+        return Verdict(Health.DEGRADED, N_("trying a send after many failures"))
     if s.state == ConnectionState.OPEN and s.consecutive_send_failures >= DEGRADED_FAILURES:
         return Verdict(Health.DEGRADED, N_("connected but cannot send"))
     if s.consecutive_send_failures >= DEGRADED_FAILURES:
