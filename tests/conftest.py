@@ -42,6 +42,8 @@ from typing import Any  # noqa: E402
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import HealthCheck  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from mirage.config import get_settings  # noqa: E402
@@ -51,6 +53,13 @@ from mirage.db.migrate import migrate  # noqa: E402
 from mirage.db.urls import RoleUrls, derive  # noqa: E402
 from mirage.kit import jobs  # noqa: E402
 from mirage.kit.logging import configure_logging  # noqa: E402
+
+# Hypothesis keeps every example count, but no timing checks: its per-example deadline and
+# "too slow" health check are timed assertions, which fail on a loaded machine, not on a bug.
+hypothesis_settings.register_profile(
+    "mirage", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("mirage")
 
 TEST_DB = f"mirage_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 PASSWORD = "correct horse battery"
