@@ -482,8 +482,12 @@ def lateness(db: Db, t0: datetime, t_end: datetime, scale: float) -> dict[str, d
         in_window = t0 <= planned <= t_end
         if claimed is None:
             if in_window and status == "planned":
-                late = (t_end - planned).total_seconds()
-                measured.append((bool(backlog), late, late, None, True))
+                # Not claimed by the end: late by at least (end − ready), ready counting the
+                # number's own sends before it (still typing at the end: not late yet).
+                ready = max(planned, prev_end.get(instance_id, planned))
+                late = max(0.0, (t_end - ready).total_seconds())
+                raw = (t_end - planned).total_seconds()
+                measured.append((bool(backlog), late, raw, None, True))
             continue
         ready = max(planned, prev_end.get(instance_id, planned))
         typing = timedelta(seconds=typing_ms / 1000 * scale)
