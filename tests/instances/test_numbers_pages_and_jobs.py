@@ -116,3 +116,26 @@ async def test_reconciliation_corrects_state_when_webhooks_were_lost(
             "select last_reconciled_at is not null from instances where id = %s", (inst["id"],)
         ).fetchone()[0]  # type: ignore[index]
     assert reconciled
+
+
+async def test_an_operator_pauses_and_resumes_a_number_from_the_dashboard(
+    gw: GatewayWorld, client: httpx.AsyncClient, tenant_a: TenantFixture
+) -> None:
+    token = await make_token(tenant_a)
+    inst = await _create_api(client, token, "Pausável")
+    csrf = await sign_in(client, tenant_a)
+    r = await client.post(f"/instances/{inst['id']}/pause", data={"csrf_token": csrf})
+    assert r.status_code == 200 and "pausado por um operador" in r.text
+    assert f'hx-post="/instances/{inst["id"]}/resume"' in r.text
+    api = await client.get(
+        f"/api/v1/instances/{inst['id']}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert api.json()["paused"] is True
+    r = await client.post(f"/instances/{inst['id']}/resume", data={"csrf_token": csrf})
+    assert r.status_code == 200 and "pausado por um operador" not in r.text
+    api = await client.get(
+        f"/api/v1/instances/{inst['id']}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert api.json()["paused"] is False
+    audit = (await client.get("/settings")).text
+    assert "instance.pause" in audit and "instance.resume" in audit

@@ -160,6 +160,22 @@ async def restart(
     return await _row(request, session, principal, instance_id)
 
 
+@router.post("/instances/{instance_id}/pause")
+async def pause(
+    request: Request, session: DbSession, principal: DashboardPrincipal, instance_id: uuid.UUID
+) -> Response:
+    await service.pause(session, principal, instance_id, None)
+    return await _row(request, session, principal, instance_id)
+
+
+@router.post("/instances/{instance_id}/resume")
+async def resume(
+    request: Request, session: DbSession, principal: DashboardPrincipal, instance_id: uuid.UUID
+) -> Response:
+    await service.resume(session, principal, instance_id)
+    return await _row(request, session, principal, instance_id)
+
+
 @router.post("/instances/{instance_id}/logout")
 async def logout(
     request: Request, session: DbSession, principal: DashboardPrincipal, instance_id: uuid.UUID
