@@ -75,6 +75,21 @@ class OutgoingRepository:
         )
         return [(a, b) for a, b in (await self.session.execute(stmt)).all() if a is not None]
 
+    async def queued_before(self, msg: OutgoingMessage, now: datetime) -> int:
+        """How many of the number's other due planned messages go before this one (earlier
+        planned time, then id): its place in the number's queue."""
+        stmt = select(func.count()).where(
+            OutgoingMessage.instance_id == msg.instance_id,
+            OutgoingMessage.status == OutgoingStatus.PLANNED,
+            OutgoingMessage.planned_at <= now,
+            OutgoingMessage.id != msg.id,
+            or_(
+                OutgoingMessage.planned_at < msg.planned_at,
+                and_(OutgoingMessage.planned_at == msg.planned_at, OutgoingMessage.id < msg.id),
+            ),
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
     async def stale(
         self, *, planned_before: datetime, claimed_before: datetime, limit: int = 500
     ) -> Sequence[OutgoingMessage]:

@@ -353,8 +353,12 @@ async def _decide_and_claim(outgoing_id: uuid.UUID, now: datetime) -> Step | Cla
         await outgoing.lock_number(instance.id)
         busy_until = _busy_until(await outgoing.in_flight_for(instance.id, msg.id), now)
         if busy_until is not None:
-            # The number is typing another message: this one waits for it to go out.
-            return Step("number-busy", busy_until)
+            # The number is typing another message: this one waits for it to go out — and for
+            # the ones queued before it, so that a number with k queued messages wakes one of
+            # them per send, in due order, not all k each time (k²/2 job runs).
+            ahead = await outgoing.queued_before(msg, now)
+            per_send = timedelta(seconds=human_seconds(msg.typing_ms / 1000) + 0.5)
+            return Step("number-busy", busy_until + ahead * per_send)
         inputs = await policy_inputs(session, msg, instance, now)
         decision = decide(
             now,
