@@ -266,11 +266,11 @@ async def drive(
 
 
 def _die_with_parent() -> None:
-    """Children get SIGTERM when the bench dies, so no simulator is left running."""
+    """Children are killed when the bench dies, so no simulator is left running."""
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6").prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except OSError:
         pass
 
@@ -285,10 +285,9 @@ def start_simulator(port: int, profile: str | None) -> subprocess.Popen[bytes]:
         "from mirage.simulator import run; "
         f"run('127.0.0.1', {port}, {API_KEY!r}, log_level='warning')"
     )
-    cmd = [sys.executable]
-    if profile:
-        cmd += ["-m", "cProfile", "-o", profile]
-    cmd += ["-c", code]
+    if profile:  # written when the simulator stops (SIGINT at the end of the run)
+        code = f"import cProfile; cProfile.run({code!r}, {profile!r})"
+    cmd = [sys.executable, "-c", code]
     return subprocess.Popen(cmd, cwd=ROOT, preexec_fn=_die_with_parent)
 
 

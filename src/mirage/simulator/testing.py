@@ -56,6 +56,8 @@ class WebhookRecorder:
     # Seconds to hold answers, consumed one per request (then 0): for webhook timeout tests.
     holds: list[float] = field(default_factory=list)
     rejected: int = 0
+    # While set to an unset event, every request waits for it (a receiver that hangs).
+    gate: asyncio.Event | None = None
 
     def __post_init__(self) -> None:
         self.app = Starlette(routes=[Route("/{path:path}", self._receive, methods=["POST"])])
@@ -70,6 +72,8 @@ class WebhookRecorder:
         hold = self.holds.pop(0) if self.holds else 0.0
         if hold:
             await asyncio.sleep(hold)
+        if self.gate is not None:
+            await self.gate.wait()
         self.deliveries.append(
             RecordedDelivery(
                 path=request.url.path,
@@ -88,6 +92,9 @@ class WebhookRecorder:
         self.script.clear()
         self.holds.clear()
         self.rejected = 0
+        if self.gate is not None:
+            self.gate.set()
+            self.gate = None
 
     def accepted(
         self, *, instance: str | None = None, event: str | None = None

@@ -98,10 +98,19 @@ def webhook_jwt(key: str, now: float | None = None) -> str:
         return jwt.encode(claims, key, algorithm="HS256")
 
 
+_stamp: tuple[int, int, str] = (0, 0, "")  # (epoch ms, offset, text): events come in bursts
+
+
 def envelope_date_time(offset_min: int) -> str:
     # Evolution writes the container's local wall clock with a ``Z`` suffix (reference §5.1).
-    local = datetime.now(UTC) + timedelta(minutes=offset_min)
-    return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}Z"
+    global _stamp
+    now_ms = time.time_ns() // 1_000_000
+    if _stamp[0] == now_ms and _stamp[1] == offset_min:
+        return _stamp[2]
+    local = datetime.fromtimestamp(now_ms / 1000, UTC) + timedelta(minutes=offset_min)
+    text = local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now_ms % 1000:03d}Z"
+    _stamp = (now_ms, offset_min, text)
+    return text
 
 
 @dataclass(slots=True)
