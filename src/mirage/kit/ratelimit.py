@@ -236,7 +236,8 @@ class RateLimiter:
         Refused at the first full tier (later tiers are not counted); the result describes
         that tier, or the tier with the fewest attempts left when all allow."""
         items = _tiers(limits)
-        assert items, "no limits given"
+        if not items:
+            raise ValueError("no limits given")
 
         async def run(strategy: Strategy, scale: Scale) -> RateLimitResult:
             tightest: RateLimitResult | None = None
@@ -246,7 +247,8 @@ class RateLimiter:
                     return result
                 if tightest is None or result.remaining < tightest.remaining:
                     tightest = result
-            assert tightest is not None
+            if tightest is None:  # items is not empty
+                raise ValueError("no limits given")
             return tightest
 
         return await self._decide(run)

@@ -467,7 +467,8 @@ class WebhookDispatcher:
         if delivery.head is not None:
             return delivery.head
         target = delivery.target
-        assert target is not None  # set before it was queued
+        if target is None:  # set before it was queued
+            raise RuntimeError("a webhook delivery was queued without its target")
         custom = {k.lower(): (k, v) for k, v in delivery.headers.items()}
         pairs = [custom.pop(name.lower(), (name, value)) for name, value in _BASE_HEADERS]
         pairs += [kv for low, kv in custom.items() if low not in _OURS]

@@ -273,6 +273,14 @@ def _str(d: dict[str, Any], key: str, *, required: bool = False, max_len: int = 
     return value
 
 
+def _req_str(d: dict[str, Any], key: str, *, max_len: int = 120) -> str:
+    """A string the payload must carry (``InvalidPayload`` when absent or malformed)."""
+    value = _str(d, key, required=True, max_len=max_len)
+    if value is None:  # _str raises for a required field; this only narrows the type
+        raise InvalidPayload(f"'{key}' is required")
+    return value
+
+
 def _soft_str(d: dict[str, Any], key: str, max_len: int) -> str | None:
     """A field the sender controls (a name, a type, a device): cut to the column's size,
     blank or not a string = absent. Never a reason to refuse an authentic message."""
@@ -433,10 +441,8 @@ def parse_message(data: Any) -> NormalizedMessage:
     controls is normalized so that an authentic message is always stored."""
     d = _obj(data, "data")
     key = _obj(d.get("key"), "data.key")
-    remote_jid = _str(key, "remoteJid", required=True, max_len=MAX_JID)
-    assert remote_jid is not None
-    message_id = _str(key, "id", required=True, max_len=128)
-    assert message_id is not None
+    remote_jid = _req_str(key, "remoteJid", max_len=MAX_JID)
+    message_id = _req_str(key, "id", max_len=128)
     from_me = _bool(key, "fromMe")
     default = MessageStatus.PENDING if from_me else MessageStatus.DELIVERY_ACK
     try:
@@ -501,9 +507,8 @@ def edit_of(protocol: Any, *, fallback_at: datetime | None = None) -> MessageEdi
     if not isinstance(protocol, dict) or protocol.get("type") not in _EDIT_TYPES:
         return None
     key = _obj(protocol.get("key"), "protocolMessage.key")
-    remote_jid = _str(key, "remoteJid", required=True, max_len=MAX_JID)
-    message_id = _str(key, "id", required=True, max_len=128)
-    assert remote_jid is not None and message_id is not None
+    remote_jid = _req_str(key, "remoteJid", max_len=MAX_JID)
+    message_id = _req_str(key, "id", max_len=128)
     return MessageEdit(
         provider_message_id=message_id,
         remote_jid=remote_jid,

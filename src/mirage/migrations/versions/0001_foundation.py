@@ -212,7 +212,8 @@ def upgrade() -> None:
     # The job queue lives in the same database so jobs commit with the rows they act on.
     # Not tenant tables: tenant-scoped jobs carry tenant_id in their arguments.
     raw = op.get_bind().connection.driver_connection
-    assert raw is not None
+    if raw is None:
+        raise RuntimeError("no driver connection to create the job queue's schema on")
     raw.execute(SchemaManager.get_schema())
     for table in (
         "procrastinate_jobs",

@@ -60,7 +60,8 @@ class Messaging:
             self._presence_to(inst, target, "paused")
             if not inst.can_send or self.net.instances.get(inst.name) is not inst:
                 raise connection_closed(400)
-        assert inst.number is not None  # open implies paired implies a number
+        if inst.number is None:  # open implies paired implies a number
+            raise connection_closed(400)
         msg = self.routing.new_message(inst.number, target.number, text, device="web")
         self.routing.store(inst, msg, from_me=True, remote_jid=target.jid, status="PENDING")
         context: dict[str, Any] = {
