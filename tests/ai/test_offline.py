@@ -269,3 +269,22 @@ def test_any_request_yields_a_clean_message_within_bounds(
     if opening:
         assert draft.greeting in p.greetings[daypart]
         assert text.startswith(draft.greeting)
+
+
+def test_a_very_short_maximum_drops_the_emoji_before_any_word() -> None:
+    # Found by the property above: "Boa noite 🙈🙈🙈" (13) for a maximum of 12.
+    p = PersonaSpec(
+        name="Ana",
+        style="playful",
+        vocabulary=("aa",),
+        emoji_rate=1.0,
+        typo_rate=0.0,
+        min_length=1,
+        max_length=12,
+        greetings={"morning": ("Bom dia",), "afternoon": ("Boa tarde",), "night": ("Boa noite",)},
+        language="pt-BR",
+    )
+    for seed in range(300):
+        draft = GEN.compose(request(p, daypart="night", opening=True), random.Random(seed))
+        assert 1 <= len(draft.text) <= 12, draft.text
+        assert draft.emoji == has_emoji(draft.text) or not draft.emoji

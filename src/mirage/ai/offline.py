@@ -707,6 +707,8 @@ class _Composer:
                 tail = emoji
 
         text = self.fit(lead, pieces, tail, lower_first=lower_first)
+        if tail and tail not in text:
+            with_emoji = False  # a very short maximum left no room for it
         typo: str | None = None
         if self.chance(self.persona.typo_rate):
             protected = len(greeting) if greeting else 0
@@ -790,7 +792,16 @@ class _Composer:
             pieces.insert(at, _Piece(extra, 0, "filler"))
         if len(assemble(pieces)) > self.hi:
             pieces = cut(pieces)
-        return assemble(pieces)
+        if len(assemble(pieces)) > self.hi and tail:
+            # Even the greeting and the emoji alone are too long (a very short maximum):
+            # the decoration goes before any word does.
+            tail = ""
+            if len(assemble(pieces)) > self.hi:
+                pieces = cut(pieces)
+        text = assemble(pieces)
+        if len(text) > self.hi:  # the greeting alone: cut it at a word boundary
+            text = _truncate_words(text, self.hi) or text[: self.hi].rstrip()
+        return text
 
 
 def _asks_how_are_you(text: str) -> bool:
