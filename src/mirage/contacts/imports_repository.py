@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.contacts.rows import Candidate, RowError
 from mirage.models.contact_imports import ContactImport, ContactImportPart, ContactImportRow
+from mirage.models.contacts import search_keys
 from mirage.models.tenancy import Tenant
 
 # --- COPY text format (built by the caller, in a worker thread) ----------------------------
@@ -54,15 +55,27 @@ def _custom_cell(custom: dict[str, str]) -> str:
     return _esc(json.dumps(custom, ensure_ascii=False)) if custom else "{}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _name_keys_cells(name: str | None) -> str:
+    # Names repeat in a file (common first and last names): each is folded once.
+    return "\t".join(_opt(k) for k in search_keys(name, None)[:3])
+
+
+def _keys_cells(name: str | None, email: str | None) -> str:
+    return f"{_name_keys_cells(name)}\t{_opt(search_keys(None, email).search_email)}"
+
+
 def stage_line(candidate: Candidate, phone_hash: str) -> str:
     """One line of the staging COPY (columns ``STAGE_COLUMNS``). The row's cells are not
     staged: the few rows the database rejects (duplicates, suppressed) get them afterwards,
-    from the chunk the caller still holds (``RejectedInDb``)."""
+    from the chunk the caller still holds (``RejectedInDb``). The contact's search keys are
+    computed here, in the worker thread that parses the file, rather than by the database
+    for every row it writes."""
     c = candidate
     return (
         f"{c.number}\t{c.phone_e164}\t{phone_hash}\t{c.basis}\t{_opt(c.name)}\t"
         f"{_opt(c.email)}\t{_opt(c.language)}\t{_opt(c.notes)}\t{_tags_cell(c.tags)}\t"
-        f"{_custom_cell(c.custom)}\n"
+        f"{_custom_cell(c.custom)}\t{_keys_cells(c.name, c.email)}\n"
     )
 
 
@@ -137,12 +150,17 @@ _STAGE = text(
         language text,
         notes text,
         tags text[] not null,
-        custom jsonb not null
+        custom jsonb not null,
+        search_name text,
+        search_word2 text,
+        search_last text,
+        search_email text
     ) on commit drop
     """
 )
 STAGE_COLUMNS = (
-    "row_number, phone_e164, phone_hash, basis, name, email, language, notes, tags, custom"
+    "row_number, phone_e164, phone_hash, basis, name, email, language, notes, tags, custom, "
+    "search_name, search_word2, search_last, search_email"
 )
 _REJECT_STAGE = text(
     """
@@ -203,13 +221,14 @@ _CHUNK_HEAD = f"""
         insert into contacts as c (
             id, tenant_id, name, phone_e164, email, language, notes, custom_fields,
             legal_basis, li_assessment_ref, consent_state, provenance_source, provenance_at,
-            provenance_note, recorded_by
+            provenance_note, recorded_by, search_name, search_word2, search_last, search_email
         )
         select {_id("contact", "s.phone_e164")}, :tenant_id, s.name, s.phone_e164, s.email,
                s.language, s.notes, s.custom, s.basis,
                case when s.basis = 'legitimate_interest' then :li_ref end,
                case when s.basis = 'consent' then 'granted' else 'none' end,
-               :source, :now, :note, :user_id
+               :source, :now, :note, :user_id,
+               s.search_name, s.search_word2, s.search_last, s.search_email
         from judged s where s.fresh and not s.suppressed
         order by s.phone_e164
 """
@@ -220,6 +239,13 @@ _ON_CONFLICT_UPDATE = """
             language = coalesce(excluded.language, c.language),
             notes = coalesce(excluded.notes, c.notes),
             custom_fields = c.custom_fields || excluded.custom_fields,
+            -- the keys go with their source: a name (e-mail) given replaces all of its keys
+            search_name = coalesce(excluded.search_name, c.search_name),
+            search_word2 = case when excluded.name is null then c.search_word2
+                                else excluded.search_word2 end,
+            search_last = case when excluded.name is null then c.search_last
+                               else excluded.search_last end,
+            search_email = coalesce(excluded.search_email, c.search_email),
             updated_at = now()
         where c.opted_out_at is null
 """

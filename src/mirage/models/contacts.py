@@ -3,17 +3,19 @@ suppression list (keyed hashes that outlive the contact) and data-subject reques
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    Computed,
     DateTime,
+    FetchedValue,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -55,20 +57,36 @@ class DataRequestKind(StrEnum):
     ERASE = "erase"
 
 
+# Columns whose value the database supplies when the writer leaves it out (a trigger).
+_TRIGGER_FILLED: dict[str, Any] = {
+    "server_default": FetchedValue(),
+    "server_onupdate": FetchedValue(),
+}
+
+
+def _tenant_col() -> Mapped[uuid.UUID]:
+    """tenant_id of a child row whose parent is referenced by (tenant_id, id): that key
+    proves the tenant (see the composite foreign keys of migration 0012)."""
+    return mapped_column(UUID(as_uuid=True), nullable=False)
+
+
 def _tenant_fk() -> Mapped[uuid.UUID]:
     return mapped_column(
         UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
     )
 
 
-# Search keys, computed by PostgreSQL (stored generated columns). Why columns and not
-# expression or trigram indexes: under row-level security the planner only uses a condition
-# as an index condition when every function in it is leakproof; lower(), LIKE and the
-# trigram operators are not, so they could only filter row by row. A plain column compared
-# with text_pattern_ops' ~>=~ / ~<~ (leakproof) is an index range scan: word-prefix search.
-# Accents folded (people type "joao" for "João"): translate() is immutable and built in (no
-# unaccent extension); both cases listed, since lower() leaves them alone under a "C" ctype.
-# Queries fold the same way with FOLD (Python).
+# Search keys: stored columns. Why columns and not expression or trigram indexes: under
+# row-level security the planner only uses a condition as an index condition when every
+# function in it is leakproof; lower(), LIKE and the trigram operators are not, so they could
+# only filter row by row. A plain column compared with text_pattern_ops' ~>=~ / ~<~ (leakproof)
+# is an index range scan: word-prefix search. Accents folded (people type "joao" for "João"):
+# translate() is immutable and built in (no unaccent extension); both cases listed, since
+# lower() leaves them alone under a "C" ctype. Queries fold the same way with FOLD (Python).
+# Who computes them: the writer, with ``search_keys`` (the CSV import: a bulk insert then
+# evaluates no expression a row); for any writer that leaves them out (the ORM, raw SQL) the
+# trigger of migration 0012 computes the SQL expressions below, which ``search_keys`` mirrors
+# (tests/contacts/test_search_keys.py holds the two to the same result).
 FOLD_FROM = "áàâãäåéèêëíìîïóòôõöúùûüçñýÿÁÀÂÃÄÅÉÈÊËÍÌÎÏÓÒÔÕÖÚÙÛÜÇÑÝŸ"
 FOLD_TO = "aaaaaaeeeeiiiiooooouuuucnyyaaaaaaeeeeiiiiooooouuuucnyy"
 FOLD = str.maketrans(FOLD_FROM, FOLD_TO)
@@ -79,19 +97,48 @@ SEARCH_NAME = _NAME
 SEARCH_WORD2 = f"nullif(split_part({_NAME}, ' ', 2), '')"
 SEARCH_LAST = f"case when strpos({_NAME}, ' ') > 0 then regexp_replace({_NAME}, '^.* ', '') end"
 SEARCH_EMAIL = "lower(btrim(email))"
-# (column, expression) of every search key; indexes (tenant_id, column text_pattern_ops).
+# (column, SQL expression over ``name`` / ``email``) of every search key; indexes
+# (tenant_id, column text_pattern_ops) where the key is not null.
 SEARCH_COLUMNS = (
     ("search_name", SEARCH_NAME),
     ("search_word2", SEARCH_WORD2),
     ("search_last", SEARCH_LAST),
     ("search_email", SEARCH_EMAIL),
 )
+# PostgreSQL's \s in a regular expression: ASCII white space (Unicode spaces are not folded).
+_SPACES = re.compile(r"[ \t\n\r\f\v]+")
+
+
+class SearchKeys(NamedTuple):
+    search_name: str | None
+    search_word2: str | None
+    search_last: str | None
+    search_email: str | None
+
+
+def search_keys(name: str | None, email: str | None) -> SearchKeys:
+    """The search keys of a name and an e-mail, as the SQL expressions compute them
+    (``btrim`` trims spaces only; ``split_part`` and the last word split on one space)."""
+    if name is None:
+        folded = word2 = last = None
+    else:
+        folded = _SPACES.sub(" ", name.strip(" ").lower().translate(FOLD))
+        first_space = folded.find(" ")
+        if first_space < 0:
+            word2 = last = None
+        else:
+            second_space = folded.find(" ", first_space + 1)
+            word2 = folded[first_space + 1 : None if second_space < 0 else second_space] or None
+            last = folded[folded.rfind(" ") + 1 :]
+    return SearchKeys(folded, word2, last, None if email is None else email.strip(" ").lower())
 
 
 class Contact(IdMixin, TimestampMixin, Base):
     __tablename__ = "contacts"
     __table_args__ = (
         UniqueConstraint("tenant_id", "phone_e164", name="uq_contacts_tenant_phone"),
+        # The target of the ledger's and the tag links' tenant-scoped foreign keys.
+        UniqueConstraint("tenant_id", "id", name="uq_contacts_tenant_id"),
         CheckConstraint(
             "legal_basis in ('consent', 'legitimate_interest')", name="legal_basis_valid"
         ),
@@ -105,8 +152,9 @@ class Contact(IdMixin, TimestampMixin, Base):
             "opted_out_at",
             postgresql_where=text("opted_out_at is not null"),
         ),
-        # ix_contacts_search_*: (tenant_id, <search column> text_pattern_ops), and the same
-        # for phone_e164 (prefix search on the number), created in 0007.
+        # ix_contacts_search_*: (tenant_id, <search column> text_pattern_ops) where the key
+        # is not null (0012), and (tenant_id, phone_e164 text_pattern_ops) (prefix search on
+        # the number), created in 0007.
     )
 
     tenant_id: Mapped[uuid.UUID] = _tenant_fk()
@@ -135,17 +183,18 @@ class Contact(IdMixin, TimestampMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
     )
-    # Read-only search keys (see SEARCH_COLUMNS); never written by the application.
-    search_name: Mapped[str | None] = mapped_column(Text, Computed(SEARCH_NAME, persisted=True))
-    search_word2: Mapped[str | None] = mapped_column(Text, Computed(SEARCH_WORD2, persisted=True))
-    search_last: Mapped[str | None] = mapped_column(Text, Computed(SEARCH_LAST, persisted=True))
-    search_email: Mapped[str | None] = mapped_column(Text, Computed(SEARCH_EMAIL, persisted=True))
+    # Search keys (see search_keys): written by the CSV import, else filled by the trigger.
+    search_name: Mapped[str | None] = mapped_column(Text, **_TRIGGER_FILLED)
+    search_word2: Mapped[str | None] = mapped_column(Text, **_TRIGGER_FILLED)
+    search_last: Mapped[str | None] = mapped_column(Text, **_TRIGGER_FILLED)
+    search_email: Mapped[str | None] = mapped_column(Text, **_TRIGGER_FILLED)
 
 
 class Tag(IdMixin, TimestampMixin, Base):
     __tablename__ = "tags"
     __table_args__ = (
         Index("uq_tags_tenant_name", "tenant_id", text("lower(name)"), unique=True),
+        UniqueConstraint("tenant_id", "id", name="uq_tags_tenant_id"),
         CheckConstraint("color ~ '^#[0-9a-f]{6}$'", name="color_valid"),
     )
 
@@ -158,17 +207,25 @@ class ContactTag(IdMixin, Base):
     __tablename__ = "contact_tags"
     __table_args__ = (
         UniqueConstraint("contact_id", "tag_id", name="uq_contact_tags_pair"),
+        ForeignKeyConstraint(
+            ["tenant_id", "contact_id"],
+            ["contacts.tenant_id", "contacts.id"],
+            name="fk_contact_tags_tenant_id_contacts",
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "tag_id"],
+            ["tags.tenant_id", "tags.id"],
+            name="fk_contact_tags_tenant_id_tags",
+            ondelete="CASCADE",
+        ),
         # Tag filter and counts: all contacts of a tag, inside the tenant.
         Index("ix_contact_tags_tenant_tag", "tenant_id", "tag_id", "contact_id"),
     )
 
-    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
-    contact_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False
-    )
-    tag_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("tags.id", ondelete="CASCADE"), nullable=False
-    )
+    tenant_id: Mapped[uuid.UUID] = _tenant_col()
+    contact_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    tag_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
 
 
 class ConsentEvent(IdMixin, TimestampMixin, Base):
@@ -182,12 +239,16 @@ class ConsentEvent(IdMixin, TimestampMixin, Base):
             name="kind_valid",
         ),
         Index("ix_consent_events_contact", "tenant_id", "contact_id", "created_at"),
+        ForeignKeyConstraint(
+            ["tenant_id", "contact_id"],
+            ["contacts.tenant_id", "contacts.id"],
+            name="fk_consent_events_tenant_id_contacts",
+            ondelete="CASCADE",
+        ),
     )
 
-    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
-    contact_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False
-    )
+    tenant_id: Mapped[uuid.UUID] = _tenant_col()
+    contact_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     kind: Mapped[ConsentEventKind] = mapped_column(str_enum(ConsentEventKind, 20), nullable=False)
     legal_basis: Mapped[str | None] = mapped_column(String(24))
     source: Mapped[str] = mapped_column(String(40), nullable=False)  # api, import, inbound...
