@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from mirage.config import get_settings
 from mirage.kit import i18n
 from mirage.web import csrf
 
@@ -54,6 +55,9 @@ def environment(locale: str) -> Environment:
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
+        # Checking each template's file for changes costs a stat() per template per render
+        # (and per include or import): only worth it while editing them.
+        auto_reload=get_settings().env == "dev",
     )
     env.install_gettext_translations(i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
     # Replace Jinja's newstyle callables: they turn *any* argument into Markup and format it,
