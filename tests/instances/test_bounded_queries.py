@@ -1,9 +1,10 @@
 """The numbers page and the API read from the database in a fixed number of statements,
 whatever the number of numbers (no per-row queries, no gateway calls), and set the tenant
-context once per request."""
+context once per request: the first page, a page further on, a filtered page alike."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -38,6 +39,20 @@ def _add_numbers(conninfo: str, t: TenantFixture, n: int) -> None:
             factories.instances(conn, t.tenant_id)
 
 
+def _href(html: str, rel: str) -> str:
+    match = re.search(rf'href="([^"]+)" rel="{rel}"', html)
+    assert match, f"no {rel} link"
+    return match.group(1).replace("&amp;", "&")
+
+
+def _next_href(html: str) -> str:
+    return _href(html, "next")
+
+
+def _prev_href(html: str) -> str:
+    return _href(html, "prev")
+
+
 def _contexts(seen: list[str]) -> int:
     return sum("set_config('app.tenant_id'" in s for s in seen)
 
@@ -61,8 +76,28 @@ async def test_the_numbers_page_costs_the_same_statements_for_2_or_40_numbers(
     few = await _count(client, database, "/instances")
     _add_numbers(bootstrap_conninfo, tenant_a, 38)
     many = await _count(client, database, "/instances")
-    assert len(many) == len(few) <= 3, many
+    # Context, session (with user and role), counts by state, the page.
+    assert len(many) == len(few) <= 4, many
     assert _contexts(many) == 1, many
+
+
+async def test_every_page_of_the_numbers_page_costs_the_same_statements(
+    client: httpx.AsyncClient,
+    tenant_a: TenantFixture,
+    database: Database,
+    bootstrap_conninfo: str,
+) -> None:
+    await sign_in(client, tenant_a)
+    _add_numbers(bootstrap_conninfo, tenant_a, 120)  # three pages of 50
+    first = await _count(client, database, "/instances")
+    page = await client.get("/instances")
+    second_url = _next_href(page.text)
+    second = await _count(client, database, second_url)
+    third = await _count(client, database, _next_href((await client.get(second_url)).text))
+    back = await _count(client, database, _prev_href((await client.get(second_url)).text))
+    filtered = await _count(client, database, "/instances?state=close")
+    assert len(first) == len(second) == len(third) == len(back) == len(filtered) <= 4, second
+    assert all(_contexts(s) == 1 for s in (first, second, third, back, filtered))
 
 
 async def test_the_api_costs_the_same_statements_for_2_or_40_numbers(
@@ -81,3 +116,21 @@ async def test_the_api_costs_the_same_statements_for_2_or_40_numbers(
     assert _contexts(many) == 1, many
     me = await _count(client, database, "/api/v1/me", headers=auth)
     assert len(me) == 3 and _contexts(me) == 1, me  # context, token, tenant and user
+
+
+async def test_every_page_of_the_api_list_costs_the_same_statements(
+    client: httpx.AsyncClient,
+    tenant_a: TenantFixture,
+    database: Database,
+    bootstrap_conninfo: str,
+) -> None:
+    auth = {"Authorization": f"Bearer {await make_token(tenant_a)}"}
+    _add_numbers(bootstrap_conninfo, tenant_a, 250)
+    url: str | None = "/api/v1/instances?limit=100"
+    costs = []
+    while url:
+        seen = await _count(client, database, url, headers=auth)
+        costs.append(len(seen))
+        assert _contexts(seen) == 1, seen
+        url = (await client.get(url, headers=auth)).links.get("next", {}).get("url")
+    assert costs == [3, 3, 3], costs  # 100 + 100 + 50, each: context, token, the page

@@ -7,10 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.models import Instance, Message
+
+# A page of numbers is addressed by the (display_name, id) of a row it starts after or ends
+# before: display names are unique per tenant, and (tenant_id, display_name) is indexed.
+Key = tuple[str, uuid.UUID]
 
 
 class InstanceRepository:
@@ -33,6 +37,36 @@ class InstanceRepository:
     async def list(self) -> Sequence[Instance]:
         stmt = select(Instance).order_by(Instance.display_name)
         return (await self.session.execute(stmt)).scalars().all()
+
+    async def page(
+        self,
+        *,
+        limit: int,
+        after: Key | None = None,
+        before: Key | None = None,
+        state: str | None = None,
+    ) -> Sequence[Instance]:
+        """Up to ``limit`` numbers in name order: the first ones after ``after`` or, with
+        ``before``, the last ones before it (returned in name order all the same). One
+        statement, whatever the tenant's size."""
+        key = tuple_(Instance.display_name, Instance.id)
+        stmt = select(Instance)
+        if state is not None:
+            stmt = stmt.where(Instance.state == state)
+        if before is not None:
+            stmt = stmt.where(key < tuple_(literal(before[0]), literal(before[1])))
+            stmt = stmt.order_by(Instance.display_name.desc(), Instance.id.desc())
+        else:
+            if after is not None:
+                stmt = stmt.where(key > tuple_(literal(after[0]), literal(after[1])))
+            stmt = stmt.order_by(Instance.display_name, Instance.id)
+        rows = (await self.session.execute(stmt.limit(limit))).scalars().all()
+        return rows[::-1] if before is not None else rows
+
+    async def count_by_state(self) -> dict[str, int]:
+        """How many numbers are in each connection state (states with none are absent)."""
+        stmt = select(Instance.state, func.count()).group_by(Instance.state)
+        return {state: int(n) for state, n in (await self.session.execute(stmt)).all()}
 
     async def by_display_name(self, name: str) -> Instance | None:
         stmt = select(Instance).where(func.lower(Instance.display_name) == name.lower())

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from mirage.auth.deps import ApiPrincipal
+from mirage.auth.service import require
 from mirage.db.deps import DbSession
 from mirage.instances import service
+from mirage.instances.repository import InstanceRepository
 from mirage.instances.schemas import (
+    DEFAULT_PAGE,
+    MAX_CURSOR,
+    MAX_PAGE,
     InstanceCreate,
     InstanceOut,
     PairingCodeRequest,
     PairingOut,
     PauseRequest,
+    decode_cursor,
+    encode_cursor,
 )
+from mirage.providers.models import ConnectionState
 from mirage.web.errors import API_ERRORS
 
 router = APIRouter(
@@ -24,9 +33,54 @@ router = APIRouter(
 )
 
 
-@router.get("", response_model=list[InstanceOut])
-async def list_instances(session: DbSession, principal: ApiPrincipal) -> list[Any]:
-    return await service.list_instances(session, principal)
+_PAGE_HEADERS = {
+    "Link": {
+        "description": "The next page, when there is one: "
+        '`</api/v1/instances?cursor=…&limit=…>; rel="next"`.',
+        "schema": {"type": "string"},
+    },
+    "X-Next-Cursor": {
+        "description": "The `cursor` of the next page (absent on the last page).",
+        "schema": {"type": "string"},
+    },
+}
+
+
+@router.get(
+    "",
+    response_model=list[InstanceOut],
+    responses={200: {"description": "A page of numbers, by name.", "headers": _PAGE_HEADERS}},
+)
+async def list_instances(
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: ApiPrincipal,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=MAX_CURSOR, description="The cursor of the next page (its Link)."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Numbers per page.")] = DEFAULT_PAGE,
+    state: Annotated[
+        ConnectionState | None, Query(description="Only numbers in this state.")
+    ] = None,
+) -> Any:
+    """The tenant's numbers by name, a page at a time. Each page continues after the last
+    number of the one before (keyset), so numbers added or removed meanwhile shift nothing.
+    The next page is in the `Link` header (`rel="next"`) and its cursor in `X-Next-Cursor`;
+    the last page has neither."""
+    require(principal, "read")
+    after = decode_cursor(cursor)
+    rows = await InstanceRepository(session).page(
+        limit=limit + 1, after=after, state=state.value if state else None
+    )
+    if len(rows) > limit:
+        rows = rows[:limit]
+        nxt = encode_cursor(rows[-1].display_name, rows[-1].id)
+        query = {"cursor": nxt, "limit": limit} | ({"state": state.value} if state else {})
+        response.headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
+        response.headers["X-Next-Cursor"] = nxt
+    return rows
 
 
 @router.post("", response_model=InstanceOut, status_code=201)

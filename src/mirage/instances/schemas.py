@@ -2,13 +2,48 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import uuid
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mirage.kit.errors import ValidationFailed
 from mirage.policy import Health
 from mirage.providers.models import ConnectionState
+
+# Pages of numbers (name order, keyset): the API's default and largest page, the dashboard's.
+DEFAULT_PAGE = 100
+MAX_PAGE = 200
+DASHBOARD_PAGE = 50
+# A cursor holds a display name (at most 80 characters) and an id: never longer than this.
+MAX_CURSOR = 600
+
+
+def encode_cursor(display_name: str, instance_id: uuid.UUID) -> str:
+    """An opaque cursor for the number that a page starts after (or ends before)."""
+    raw = json.dumps([display_name, str(instance_id)], ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[str, uuid.UUID] | None:
+    """The (display_name, id) of a cursor; a cursor that is not one of ours is a 422."""
+    if not cursor:
+        return None
+    try:
+        if len(cursor) > MAX_CURSOR:
+            raise ValueError
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        name, rid = json.loads(raw)
+        if not isinstance(name, str) or not isinstance(rid, str) or "\x00" in name:
+            raise ValueError
+        return name, uuid.UUID(rid)
+    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
+        raise ValidationFailed(
+            "invalid cursor: use the one from a previous page's next link"
+        ) from None
 
 
 class InstanceCreate(BaseModel):

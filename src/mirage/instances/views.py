@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from functools import lru_cache
+from typing import Annotated, Any, NamedTuple
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from jinja2 import Template
+from markupsafe import Markup
 
 from mirage.auth import service as auth_service
 from mirage.auth.deps import DashboardPrincipal
@@ -17,35 +21,163 @@ from mirage.db.tenancy import tenant_context
 from mirage.instances import health, service
 from mirage.instances.gateway import gateway_is_simulator, simulator_scan
 from mirage.instances.repository import InstanceRepository
+from mirage.instances.schemas import DASHBOARD_PAGE, decode_cursor, encode_cursor
 from mirage.kit.errors import DomainError, ServiceUnavailable, ValidationFailed
 from mirage.kit.live import Renderer
+from mirage.models import Instance
 from mirage.models.tenancy import Role
+from mirage.providers.models import ConnectionState
 from mirage.web.csrf import csrf_protect
 from mirage.web.forms import clean
 from mirage.web.streams import open_stream
-from mirage.web.templating import add_global, render, render_fragment
+from mirage.web.templating import add_global, environment, render, render_fragment
 
-add_global("reason_words", health.reason_words)  # used by instances/_row.html
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+
+
+class NumberRow(NamedTuple):
+    """What a row of the Numbers table shows: all the row template sees, so it is the whole
+    key of the row's cached HTML (a field it does not hold cannot be shown stale)."""
+
+    id: uuid.UUID
+    display_name: str
+    profile_name: str | None
+    phone: str | None
+    state: str
+    state_reason: int | None
+    needs_pairing: bool
+    paired_before: bool
+    health: str
+    health_reason: str | None
+    paused: bool
+
+    @classmethod
+    def of(cls, i: Instance) -> NumberRow:
+        return cls(
+            i.id,
+            i.display_name,
+            i.profile_name,
+            i.phone,
+            i.state,
+            i.state_reason,
+            i.needs_pairing,
+            i.first_connected_at is not None,
+            i.health,
+            i.health_reason,
+            i.paused_at is not None,
+        )
+
+
+@lru_cache(maxsize=4096)
+def _row_html(template: Template, row: NumberRow, can_operate: bool, can_admin: bool) -> Markup:
+    # The template object is part of the key: one per language, and a new one when the file
+    # changes in development (auto_reload), so an edited template is never served stale.
+    macro = getattr(template.module, "row")  # noqa: B009 (a macro of the template)
+    return Markup(macro(row, can_operate, can_admin))  # noqa: S704 (the macro's escaped HTML)
+
+
+def number_row(row: NumberRow, can_operate: bool, can_admin: bool, locale: str) -> Markup:
+    """A row's HTML (instances/_rows.html). A page of 50 numbers mostly re-renders rows that
+    have not changed since the last view: those come from a bounded cache, not from Jinja."""
+    template = environment(locale).get_template("instances/_rows.html")
+    return _row_html(template, row, can_operate, can_admin)
+
+
+add_global("reason_words", health.reason_words)  # used by instances/_rows.html
+add_global("number_row", number_row)
+
+
+# The tabs above the table: every connection state, in this order (one with no number is
+# left out unless it is the one selected).
+STATES = tuple(s.value for s in ConnectionState)
+
+
+def _url(**query: str | None) -> str:
+    kept = {k: v for k, v in query.items() if v}
+    return "/instances" + ("?" + urlencode(kept) if kept else "")
+
+
+def _key(cursor: str | None) -> tuple[str, uuid.UUID] | None:
+    """A page link's cursor; one that is not ours (edited, truncated) means the first page."""
+    try:
+        return decode_cursor(cursor)
+    except ValidationFailed:
+        return None
+
+
+async def _page(
+    session: DbSession,
+    principal: Principal,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    state: str | None = None,
+) -> dict[str, Any]:
+    """A page of the Numbers table (by name, keyset) and the counts by state: two statements,
+    whatever the number of numbers."""
+    auth_service.require(principal, "read")
+    state = state if state in STATES else None
+    after_key, before_key = _key(after), _key(before)
+    if after_key is not None:
+        before_key = None
+    repo = InstanceRepository(session)
+    counts = await repo.count_by_state()
+    rows = await repo.page(
+        limit=DASHBOARD_PAGE + 1, after=after_key, before=before_key, state=state
+    )
+    if before_key is not None:
+        has_prev, has_next = len(rows) > DASHBOARD_PAGE, True
+        rows = rows[-DASHBOARD_PAGE:]
+    else:
+        has_prev, has_next = after_key is not None, len(rows) > DASHBOARD_PAGE
+        rows = rows[:DASHBOARD_PAGE]
+    prev_url = next_url = None
+    if has_prev:
+        prev_url = (
+            _url(state=state, before=encode_cursor(rows[0].display_name, rows[0].id))
+            if rows
+            else _url(state=state)
+        )
+    if has_next and rows:
+        next_url = _url(state=state, after=encode_cursor(rows[-1].display_name, rows[-1].id))
+    total = sum(counts.values())
+    return {
+        "instances": [NumberRow.of(i) for i in rows],
+        "counts": counts,
+        "total": total,
+        "shown_total": counts.get(state, 0) if state else total,
+        "tabs": [st for st in STATES if counts.get(st) or st == state],
+        "state": state,
+        "prev_url": prev_url,
+        "next_url": next_url,
+        "state_url": {st: _url(state=st) for st in STATES},
+        "can_admin": principal.role.at_least(Role.ADMIN),
+        "can_operate": principal.role.at_least(Role.OPERATOR),
+    }
 
 
 @router.get("/instances")
 async def list_page(
-    request: Request, session: DbSession, principal: DashboardPrincipal, connect: str | None = None
+    request: Request,
+    session: DbSession,
+    principal: DashboardPrincipal,
+    connect: str | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    state: str | None = None,
 ) -> Response:
-    instances = await service.list_instances(session, principal)
-    return render(
-        request,
-        "instances/list.html",
-        {
-            "instances": instances,
-            "can_admin": principal.role.at_least(Role.ADMIN),
-            "can_operate": principal.role.at_least(Role.OPERATOR),
-            "open_connect": connect
-            if connect and any(str(i.id) == connect for i in instances)
-            else None,
-        },
-    )
+    # Links, not forms: a parameter that is not ours (edited, truncated) shows the first page
+    # of every number rather than an error.
+    ctx = await _page(session, principal, after=after, before=before, state=state)
+    if connect:
+        # The number just added: open its pairing modal, wherever it falls in the pages.
+        on_page = any(str(i.id) == connect for i in ctx["instances"])
+        try:
+            exists = on_page or bool(await InstanceRepository(session).get(uuid.UUID(connect)))
+        except ValueError:  # not an id
+            exists = False
+        ctx["open_connect"] = connect if exists else None
+    return render(request, "instances/list.html", ctx)
 
 
 @router.post("/instances")
@@ -60,19 +192,9 @@ async def create(
             session, principal, display_name=clean(display_name)
         )
     except DomainError as exc:
-        instances = await service.list_instances(session, principal)
-        return render(
-            request,
-            "instances/list.html",
-            {
-                "instances": instances,
-                "create_error": exc.message,
-                "display_name": display_name,
-                "can_admin": principal.role.at_least(Role.ADMIN),
-                "can_operate": principal.role.at_least(Role.OPERATOR),
-            },
-            status_code=exc.status_code,
-        )
+        ctx = await _page(session, principal)
+        ctx.update(create_error=exc.message, display_name=display_name)
+        return render(request, "instances/list.html", ctx, status_code=exc.status_code)
     return RedirectResponse(f"/instances?connect={instance.id}", status_code=303)
 
 
@@ -145,7 +267,7 @@ async def _row(
         request,
         "instances/_row.html",
         {
-            "i": instance,
+            "i": NumberRow.of(instance),
             "can_admin": principal.role.at_least(Role.ADMIN),
             "can_operate": principal.role.at_least(Role.OPERATOR),
         },
@@ -224,7 +346,7 @@ async def _render_row(
                 request,
                 "instances/_row.html",
                 {
-                    "i": instance,
+                    "i": NumberRow.of(instance),
                     "can_admin": principal.role.at_least(Role.ADMIN),
                     "can_operate": principal.role.at_least(Role.OPERATOR),
                 },
