@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.db.engine import pipelined_one
 from mirage.providers.models import MessageStatus
+from mirage.webhooks import normalize as n
 
 _INSERT_EVENT = text(
     "insert into webhook_events (tenant_id, instance_id, event, correlation_id, payload) "
@@ -26,11 +28,11 @@ _UPSERT_SQL = """
         remote_jid_alt, participant, push_name, message_type, text, source, status,
         status_rank, status_history, provider_timestamp)
     values (
-        :id, :tenant_id, :instance_id, :pid, :direction, :from_me, :remote_jid,
-        :remote_jid_alt, :participant, :push_name, :message_type, :text, :source, :status,
-        :rank,
+        :id, :tenant_id, :instance_id, :provider_message_id, :direction, :from_me,
+        :remote_jid, :remote_jid_alt, :participant, :push_name, :message_type, :text, :source,
+        :status, :rank,
         jsonb_build_array(jsonb_build_object('status', cast(:hist_status as text), 'at', now())),
-        :ts)
+        :provider_timestamp)
     on conflict (tenant_id, instance_id, provider_message_id) do update set
         status = case when excluded.status_rank > m.status_rank then excluded.status
                       else m.status end,
@@ -62,8 +64,8 @@ _APPLY_EDIT = text(
         id, tenant_id, instance_id, provider_message_id, direction, from_me, remote_jid,
         message_type, text, status, status_rank, status_history, edited_at)
     values (
-        :id, :tenant_id, :instance_id, :pid, :direction, :from_me, :remote_jid,
-        'unknown', :text, :status, :rank,
+        :id, :tenant_id, :instance_id, :provider_message_id, :direction, :from_me,
+        :remote_jid, 'unknown', :text, :status, :rank,
         jsonb_build_array(jsonb_build_object('status', cast(:hist_status as text), 'at', now())),
         coalesce(cast(:edited_at as timestamptz), now()))
     on conflict (tenant_id, instance_id, provider_message_id) do update set
@@ -82,41 +84,35 @@ _EVENT_AND_MESSAGE = text(
 )
 
 
+# The columns a fact may leave empty (a receipt names its message only); the fact's own
+# fields (normalize.NormalizedMessage, normalize.StatusUpdate) fill them by name.
+_FACT_DEFAULTS: dict[str, object] = {
+    **{f.name: None for f in dataclasses.fields(n.NormalizedMessage)},
+    "message_type": "unknown",
+}
+
+
 def message_params(
-    *,
-    tenant_id: uuid.UUID,
-    instance_id: uuid.UUID,
-    provider_message_id: str,
-    from_me: bool,
-    remote_jid: str,
-    status: MessageStatus,
-    remote_jid_alt: str | None = None,
-    participant: str | None = None,
-    push_name: str | None = None,
-    message_type: str = "unknown",
-    text_: str | None = None,
-    source: str | None = None,
-    provider_timestamp: datetime | None = None,
+    tenant_id: uuid.UUID, instance_id: uuid.UUID, fact: n.NormalizedMessage | n.StatusUpdate
 ) -> dict[str, object]:
+    """The upsert's parameters for one message fact: its fields by name, plus what they imply
+    (direction, the status's rank and history entry)."""
+    status = fact.status
     return {
+        **_FACT_DEFAULTS,
+        **vars(fact),
         "id": uuid.uuid4(),
         "tenant_id": tenant_id,
         "instance_id": instance_id,
-        "pid": provider_message_id,
-        "direction": "outbound" if from_me else "inbound",
-        "from_me": from_me,
-        "remote_jid": remote_jid,
-        "remote_jid_alt": remote_jid_alt,
-        "participant": participant,
-        "push_name": push_name,
-        "message_type": message_type,
-        "text": text_,
-        "source": source,
+        "direction": direction(fact.from_me),
         "status": status.value,
         "hist_status": status.value,
         "rank": status.rank,
-        "ts": provider_timestamp,
     }
+
+
+def direction(from_me: bool) -> str:
+    return "outbound" if from_me else "inbound"
 
 
 # The hot path: the raw event, the message upsert and the lookup of a round awaiting this
@@ -169,72 +165,34 @@ class WebhookRepository:
 
     async def upsert_message(
         self,
+        params: dict[str, object],
         *,
         raw_event: tuple[str, str | None, str] | None = None,
-        tenant_id: uuid.UUID,
-        instance_id: uuid.UUID,
-        provider_message_id: str,
-        from_me: bool,
-        remote_jid: str,
-        status: MessageStatus,
-        remote_jid_alt: str | None = None,
-        participant: str | None = None,
-        push_name: str | None = None,
-        message_type: str = "unknown",
-        text_: str | None = None,
-        source: str | None = None,
-        provider_timestamp: datetime | None = None,
     ) -> bool:
-        params = message_params(
-            tenant_id=tenant_id,
-            instance_id=instance_id,
-            provider_message_id=provider_message_id,
-            from_me=from_me,
-            remote_jid=remote_jid,
-            status=status,
-            remote_jid_alt=remote_jid_alt,
-            participant=participant,
-            push_name=push_name,
-            message_type=message_type,
-            text_=text_,
-            source=source,
-            provider_timestamp=provider_timestamp,
-        )
+        """``params`` from ``message_params``; ``raw_event`` (event, correlation id, raw JSON
+        body) is stored with the fact, in one statement."""
         statement = _UPSERT_MESSAGE
         if raw_event is not None:
-            # (event, correlation id, raw JSON body) stored with the fact, in one statement.
             statement = _EVENT_AND_MESSAGE
-            params.update(event=raw_event[0], cid=raw_event[1], payload=raw_event[2])
+            params = {**params, "event": raw_event[0], "cid": raw_event[1], "payload": raw_event[2]}
         row = await self.session.execute(statement, params)
         return bool(row.scalar_one())
 
     async def apply_edit(
-        self,
-        *,
-        tenant_id: uuid.UUID,
-        instance_id: uuid.UUID,
-        provider_message_id: str,
-        from_me: bool,
-        remote_jid: str,
-        text_: str | None,
-        edited_at: datetime | None,
+        self, tenant_id: uuid.UUID, instance_id: uuid.UUID, edit: n.MessageEdit
     ) -> uuid.UUID:
-        status = MessageStatus.PENDING if from_me else MessageStatus.DELIVERY_ACK
+        status = MessageStatus.PENDING if edit.from_me else MessageStatus.DELIVERY_ACK
         row = await self.session.execute(
             _APPLY_EDIT,
             {
+                **vars(edit),
                 "id": uuid.uuid4(),
                 "tenant_id": tenant_id,
                 "instance_id": instance_id,
-                "pid": provider_message_id,
-                "direction": "outbound" if from_me else "inbound",
-                "from_me": from_me,
-                "remote_jid": remote_jid,
-                "text": text_,
+                "direction": direction(edit.from_me),
                 "status": status.value,
                 "hist_status": status.value,
                 "rank": status.rank,
-                "edited_at": edited_at,
             },
         )
         return uuid.UUID(str(row.scalar_one()))

@@ -246,7 +246,7 @@ async def store(identity: WebhookIdentity, event: str, facts: list[object], payl
     if len(facts) == 1 and isinstance(facts[0], n.NormalizedMessage | n.StatusUpdate):
         # The common case (a message or a receipt): one pipelined round trip.
         fact = facts[0]
-        params = _message_params(identity, fact)
+        params = message_params(identity.tenant_id, identity.instance_id, fact)
         params.update(event=raw[0], cid=raw[1], payload=raw[2])
         inbound = isinstance(fact, n.NormalizedMessage) and not fact.from_me
         jids = [j for j in (fact.remote_jid, getattr(fact, "remote_jid_alt", None)) if j]
@@ -261,18 +261,11 @@ async def store(identity: WebhookIdentity, event: str, facts: list[object], payl
             pending_raw: tuple[str, str | None, str] | None = raw
             for item in facts:
                 if isinstance(item, n.NormalizedMessage | n.StatusUpdate):
-                    await _store_message(repo, identity, item, pending_raw)
+                    params = message_params(identity.tenant_id, identity.instance_id, item)
+                    await repo.upsert_message(params, raw_event=pending_raw)
                     pending_raw = None  # written together with the first fact
                 elif isinstance(item, n.MessageEdit):
-                    await repo.apply_edit(
-                        tenant_id=identity.tenant_id,
-                        instance_id=identity.instance_id,
-                        provider_message_id=item.provider_message_id,
-                        from_me=item.from_me,
-                        remote_jid=item.remote_jid,
-                        text_=item.text,
-                        edited_at=item.edited_at,
-                    )
+                    await repo.apply_edit(identity.tenant_id, identity.instance_id, item)
                 else:
                     await _apply_instance_fact(session, identity, item)
             if pending_raw is not None:
@@ -299,70 +292,6 @@ async def _wake_round(
                 instance_id=str(identity.instance_id),
                 message_id=str(message_id),
             )
-
-
-def _message_params(
-    identity: WebhookIdentity, fact: n.NormalizedMessage | n.StatusUpdate
-) -> dict[str, object]:
-    if isinstance(fact, n.NormalizedMessage):
-        return message_params(
-            tenant_id=identity.tenant_id,
-            instance_id=identity.instance_id,
-            provider_message_id=fact.provider_message_id,
-            from_me=fact.from_me,
-            remote_jid=fact.remote_jid,
-            status=fact.status,
-            remote_jid_alt=fact.remote_jid_alt,
-            participant=fact.participant,
-            push_name=fact.push_name,
-            message_type=fact.message_type,
-            text_=fact.text,
-            source=fact.source,
-            provider_timestamp=fact.provider_timestamp,
-        )
-    return message_params(
-        tenant_id=identity.tenant_id,
-        instance_id=identity.instance_id,
-        provider_message_id=fact.provider_message_id,
-        from_me=fact.from_me,
-        remote_jid=fact.remote_jid,
-        status=fact.status,
-    )
-
-
-async def _store_message(
-    repo: WebhookRepository,
-    identity: WebhookIdentity,
-    fact: n.NormalizedMessage | n.StatusUpdate,
-    raw: tuple[str, str | None, str] | None,
-) -> None:
-    if isinstance(fact, n.NormalizedMessage):
-        await repo.upsert_message(
-            raw_event=raw,
-            tenant_id=identity.tenant_id,
-            instance_id=identity.instance_id,
-            provider_message_id=fact.provider_message_id,
-            from_me=fact.from_me,
-            remote_jid=fact.remote_jid,
-            status=fact.status,
-            remote_jid_alt=fact.remote_jid_alt,
-            participant=fact.participant,
-            push_name=fact.push_name,
-            message_type=fact.message_type,
-            text_=fact.text,
-            source=fact.source,
-            provider_timestamp=fact.provider_timestamp,
-        )
-    else:
-        await repo.upsert_message(
-            raw_event=raw,
-            tenant_id=identity.tenant_id,
-            instance_id=identity.instance_id,
-            provider_message_id=fact.provider_message_id,
-            from_me=fact.from_me,
-            remote_jid=fact.remote_jid,
-            status=fact.status,
-        )
 
 
 async def _apply_instance_fact(
