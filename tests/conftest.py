@@ -53,6 +53,7 @@ from mirage.db.migrate import migrate  # noqa: E402
 from mirage.db.urls import RoleUrls, derive  # noqa: E402
 from mirage.kit import jobs  # noqa: E402
 from mirage.kit.logging import configure_logging  # noqa: E402
+from tests import gateway_watch  # noqa: E402
 
 # Hypothesis keeps every example count, but no timing checks: its per-example deadline and
 # "too slow" health check are timed assertions, which fail on a loaded machine, not on a bug.
@@ -92,9 +93,11 @@ async def database(role_urls: RoleUrls) -> AsyncIterator[db_engine.Database]:
     configure_logging("WARNING", json=True)
     db = db_engine.make_database(role_urls, pool_size=5, application_name="mirage-tests")
     db_engine.set_database(db)
+    gateway_watch.watch_engines(db.app_engine, db.admin_engine)
     pool = await jobs.open_app(role_urls.libpq(role_urls.app), max_size=4)
     yield db
     await jobs.close_app(pool)
+    gateway_watch.unwatch_engines(db.app_engine, db.admin_engine)
     await db.dispose()
     db_engine.set_database(None)
 
@@ -316,7 +319,9 @@ async def world(app, database: db_engine.Database) -> AsyncIterator[GatewayWorld
     settings.public_url = url
     settings.evolution_url = harness.url
     settings.evolution_api_key = SecretStr(harness.config.api_key)
-    set_gateway(EvolutionGateway(harness.url, harness.config.api_key), simulator=True)
+    # Watched: a test fails when anything calls the gateway holding a database connection.
+    real = EvolutionGateway(harness.url, harness.config.api_key)
+    set_gateway(gateway_watch.WatchingGateway(real), simulator=True)  # type: ignore[arg-type]
     # Mirage is an API *and* a worker: jobs the webhooks enqueue run here, in this loop.
     w = GatewayWorld(sim=harness, mirage_url=url)
     w.start_worker()
@@ -327,6 +332,17 @@ async def world(app, database: db_engine.Database) -> AsyncIterator[GatewayWorld
         set_gateway(None)
         await server.stop()
         await harness.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_gateway_call_holding_a_connection() -> Iterator[None]:
+    """Fails the test if a request, job or webhook called the gateway holding a database
+    connection during it (tests/gateway_watch.py)."""
+    gateway_watch.violations.clear()
+    yield
+    found = list(gateway_watch.violations)
+    gateway_watch.violations.clear()
+    assert not found, "\n\n".join(found)
 
 
 @pytest.fixture

@@ -1,84 +1,47 @@
-"""No job calls the gateway while it holds a database connection (a transaction, its locks).
+"""No job or request calls the gateway while it holds a database connection.
 
-Every gateway call made by the worker's jobs goes through a watching proxy; the database
-engines' pools report which asyncio task holds a connection. A round run to its end, a
-reconciliation of every number and the confirmation of each one's state must never call the
-gateway from a task that holds one (holding a transaction across seconds of network time
-exhausts the pool and keeps row locks: issue 8). New jobs are covered as they call the
-gateway: nothing here lists them."""
+The watch itself is suite-wide (tests/gateway_watch.py: every test fails on such a call).
+These tests make sure the paths that call the gateway are exercised and that the watch
+catches a call made inside a transaction: a round run to its end, a reconciliation of every
+number, each one's state confirmation, and every operator action on a number through the API
+(create, connect, pairing code, restart, logout, delete)."""
 
 from __future__ import annotations
 
 import asyncio
-import traceback
 from collections import Counter
 from typing import Any
 
 import httpx
 import psycopg
-import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
-from mirage.db import engine as db_engine
 from mirage.db.engine import session_scope
 from mirage.instances import gateway as gateway_module
 from mirage.instances import tasks as instance_tasks
 from mirage.kit import jobs
-from tests.conftest import GatewayWorld, eventually
+from tests import gateway_watch
+from tests.conftest import GatewayWorld, TenantFixture, eventually, make_token
 from tests.conversations.conftest import WarmPair, conversation_body, start_now
 
-HELD: Counter[asyncio.Task[Any] | None] = Counter()
 
-
-def _task() -> asyncio.Task[Any] | None:
-    try:
-        return asyncio.current_task()
-    except RuntimeError:
-        return None
-
-
-class WatchingGateway:
-    """The real gateway client, which first checks the calling task holds no connection."""
+class CountingGateway:
+    """Counts the calls that reach the (watched) gateway, so the test knows what it covered."""
 
     def __init__(self, real: Any) -> None:
         self.real = real
         self.calls: Counter[str] = Counter()
-        self.violations: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.real, name)
         if not asyncio.iscoroutinefunction(attr):
             return attr
 
-        async def watched(*args: Any, **kwargs: Any) -> Any:
+        async def counted(*args: Any, **kwargs: Any) -> Any:
             self.calls[name] += 1
-            if HELD[_task()] > 0:
-                where = "".join(traceback.format_stack(limit=12)[:-1])
-                self.violations.append(f"{name} called holding a connection:\n{where}")
             return await attr(*args, **kwargs)
 
-        return watched
-
-
-@pytest.fixture
-def watch_pools() -> Any:
-    db = db_engine.get_database()
-    engines = [db.app_engine.sync_engine, db.admin_engine.sync_engine]
-
-    def checkout(*_: Any) -> None:
-        HELD[_task()] += 1
-
-    def checkin(*_: Any) -> None:
-        HELD[_task()] -= 1
-
-    for eng in engines:
-        event.listen(eng, "checkout", checkout)
-        event.listen(eng, "checkin", checkin)
-    yield
-    for eng in engines:
-        event.remove(eng, "checkout", checkout)
-        event.remove(eng, "checkin", checkin)
-    HELD.clear()
+        return counted
 
 
 async def test_jobs_never_call_the_gateway_holding_a_connection(
@@ -86,10 +49,9 @@ async def test_jobs_never_call_the_gateway_holding_a_connection(
     client: httpx.AsyncClient,
     warm: WarmPair,
     bootstrap_conninfo: str,
-    watch_pools: None,
 ) -> None:
     real = gateway_module.get_gateway()
-    watching = WatchingGateway(real)
+    watching = CountingGateway(real)
     gateway_module.set_gateway(watching)  # type: ignore[arg-type]
     try:
         body = {**conversation_body(warm), "name": "Sem rede em transação"}
@@ -120,14 +82,50 @@ async def test_jobs_never_call_the_gateway_holding_a_connection(
         await client.post(f"/api/v1/conversations/{conv['id']}/pause", headers=warm.auth)
     assert watching.calls["send_text"] >= 2  # the round's turns went through the proxy
     assert watching.calls["fetch_instances"] >= 1 and watching.calls["connection_state"] >= 2
-    assert watching.violations == [], "\n\n".join(watching.violations)
+    assert gateway_watch.violations == [], "\n\n".join(gateway_watch.violations)
     # The watch itself works: a call made inside a transaction is caught.
-    watching.violations.clear()
-    gateway_module.set_gateway(watching)  # type: ignore[arg-type]
+    async with session_scope() as session:
+        await session.execute(text("select 1"))
+        await gateway_module.get_gateway().connection_state(warm.numbers[0]["gateway_name"])
+    assert len(gateway_watch.violations) == 1
+    gateway_watch.violations.clear()
+
+
+async def test_operator_actions_on_a_number_call_the_gateway_holding_no_connection(
+    gw: GatewayWorld, client: httpx.AsyncClient, tenant_a: TenantFixture
+) -> None:
+    real = gateway_module.get_gateway()
+    counting = CountingGateway(real)
+    gateway_module.set_gateway(counting)  # type: ignore[arg-type]
+    auth = {"Authorization": f"Bearer {await make_token(tenant_a)}"}
+    base = "/api/v1/instances"
     try:
-        async with session_scope() as session:
-            await session.execute(text("select 1"))
-            await gateway_module.get_gateway().connection_state(warm.numbers[0]["gateway_name"])
+        r = await client.post(base, headers=auth, json={"display_name": "Sem transação"})
+        assert r.status_code == 201, r.text
+        inst = r.json()
+        url = f"{base}/{inst['id']}"
+        assert (await client.post(f"{url}/connect", headers=auth)).status_code == 200
+        r = await client.post(f"{url}/pairing-code", headers=auth, json={"phone": "5511990000077"})
+        assert r.status_code == 200, r.text
+        await gw.sim.control.scan(inst["gateway_name"], number="5511990000077")
+
+        async def connected() -> bool:
+            return bool((await client.get(url, headers=auth)).json()["connected"])
+
+        await eventually(connected, what="the number connected")
+        assert (await client.post(f"{url}/restart", headers=auth)).status_code == 202
+        assert (await client.post(f"{url}/logout", headers=auth)).status_code == 202
+        assert (await client.get(url, headers=auth)).json()["state"] == "close"
+        assert (await client.delete(url, headers=auth)).status_code == 204
+        assert (await client.get(url, headers=auth)).status_code == 404
+        # A second create with the same name is refused before the gateway is asked.
+        r = await client.post(base, headers=auth, json={"display_name": "Outro"})
+        r2 = await client.post(base, headers=auth, json={"display_name": "outro"})
+        assert r.status_code == 201 and r2.status_code == 409, r2.text
     finally:
         gateway_module.set_gateway(real)
-    assert len(watching.violations) == 1
+    for call in ("create_instance", "connect", "request_pairing_code", "restart", "logout"):
+        assert counting.calls[call] >= 1, (call, counting.calls)
+    assert counting.calls["delete_instance"] == 1
+    assert counting.calls["create_instance"] == 2
+    assert gateway_watch.violations == [], "\n\n".join(gateway_watch.violations)

@@ -1,4 +1,4 @@
-"""The request's database session: one transaction, committed before the response is sent."""
+"""The request's database session: its transaction is committed before the response is sent."""
 
 from __future__ import annotations
 
@@ -22,9 +22,12 @@ _APPLIED = "mirage.context_applied"
 async def _request_session() -> AsyncIterator[AsyncSession]:
     # scope="function": the commit runs after the endpoint returns but before the response is
     # sent, so a failed commit becomes a 5xx instead of a 200 for work that was lost.
-    async with get_database().sessions() as session, session.begin():
+    # The transaction open at the end is committed (``db.engine.release`` may have committed
+    # an earlier one before a network call); on an error, closing the session rolls it back.
+    async with get_database().sessions() as session:
         try:
             yield session
+            await session.commit()
         except BaseException:
             # Detach before the rollback expires them, so an error page can still show
             # what was loaded (the signed-in user, the tenant menu).

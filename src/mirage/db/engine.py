@@ -161,9 +161,20 @@ def get_database() -> Database:
 
 @asynccontextmanager
 async def session_scope() -> AsyncIterator[AsyncSession]:
-    """One transaction as mirage_app under the current tenant context, committed on success."""
-    async with get_database().sessions() as session, session.begin():
+    """A transaction as mirage_app under the current tenant context, committed on success (the
+    one open at the end: ``release`` may have committed an earlier one)."""
+    async with get_database().sessions() as session:
         yield session
+        await session.commit()
+
+
+async def release(session: AsyncSession) -> None:
+    """Commit what ``session`` did so far and return its connection to the pool: call it before
+    a network call (the gateway, the LLM), which must never run holding a transaction — seconds
+    of network time would pin a pool connection and keep row locks. The next statement begins
+    a new transaction under the same tenant context; re-read (and lock) what the call's result
+    depends on there, since other writers may have moved it meanwhile."""
+    await session.commit()
 
 
 @asynccontextmanager

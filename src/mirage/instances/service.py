@@ -9,11 +9,13 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from procrastinate.exceptions import AlreadyEnqueued
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.auth.principal import Principal
 from mirage.auth.service import require
 from mirage.config import get_settings
+from mirage.db.engine import release
 from mirage.instances import gateway, health
 from mirage.instances.gateway import get_gateway
 from mirage.instances.repository import InstanceRepository
@@ -85,10 +87,10 @@ async def get_instance(
 async def create_instance(
     session: AsyncSession, principal: Principal, *, display_name: str
 ) -> Instance:
-    """Create the row and the gateway instance with its webhook (URL, tenant header, JWT key).
-
-    Both happen in the request's transaction: if the gateway refuses, nothing is stored.
-    """
+    """Create the gateway instance with its webhook (URL, tenant header, JWT key), then the
+    row. The gateway is asked holding no transaction (``db.engine.release``); if it refuses,
+    nothing is stored, and if the row then cannot be stored (a concurrent twin), the gateway
+    instance is removed again."""
     require(principal, "admin", role=Role.ADMIN)
     display_name = " ".join(display_name.split())
     if not display_name or len(display_name) > 80:
@@ -98,19 +100,25 @@ async def create_instance(
         raise Conflict("a number with this name already exists", field="display_name")
     instance_id = uuid.uuid4()
     token, secret = crypto.random_token(24), crypto.random_token(32)
-    instance = await repo.add(
-        Instance(
-            id=instance_id,
-            tenant_id=principal.tenant_id,
-            display_name=display_name,
-            gateway_name=f"mirage-{instance_id.hex[:20]}",
-            token_enc=crypto.encrypt(_key(), token),
-            webhook_secret_enc=crypto.encrypt(_key(), secret),
-            state=ConnectionState.CLOSE,
-            needs_pairing=True,
-        )
+    instance = Instance(
+        id=instance_id,
+        tenant_id=principal.tenant_id,
+        display_name=display_name,
+        gateway_name=f"mirage-{instance_id.hex[:20]}",
+        token_enc=crypto.encrypt(_key(), token),
+        webhook_secret_enc=crypto.encrypt(_key(), secret),
+        state=ConnectionState.CLOSE,
+        needs_pairing=True,
     )
-    await provision(session, instance)
+    await release(session)
+    await _create_on_gateway(instance)
+    instance.provisioned = True
+    try:
+        async with session.begin_nested():
+            await repo.add(instance)
+    except IntegrityError:
+        await _forget_on_gateway(instance)
+        raise Conflict("a number with this name already exists", field="display_name") from None
     await audit.record(
         session,
         tenant_id=principal.tenant_id,
@@ -124,8 +132,19 @@ async def create_instance(
 
 
 async def provision(session: AsyncSession, instance: Instance) -> None:
-    """Create the instance on the gateway with its webhook (idempotent: a retry, or a gateway
-    that lost its state, gets the same name, token and webhook secret)."""
+    """(Re-)create a stored instance on the gateway with its webhook (idempotent: a retry, or a
+    gateway that lost its state, gets the same name, token and webhook secret). For the demo's
+    set-up, which owns its session; a request goes through ``create_instance``."""
+    created = await _create_on_gateway(instance)
+    instance.provisioned = True
+    if not created:
+        instance.state = ConnectionState.CLOSE
+        instance.state_changed_at = utcnow()
+    await session.flush()
+
+
+async def _create_on_gateway(instance: Instance) -> bool:
+    """Create ``instance`` on the gateway; True when it already existed there (reconciled)."""
     spec = WebhookSpec(
         url=webhook_url(instance.id),
         headers={TENANT_HEADER: str(instance.tenant_id)},
@@ -137,11 +156,27 @@ async def provision(session: AsyncSession, instance: Instance) -> None:
         )
     except GatewayError as exc:
         raise _gateway_failure(exc) from exc
-    instance.provisioned = True
-    if not created.reconciled:
-        instance.state = ConnectionState.CLOSE
-        instance.state_changed_at = utcnow()
-    await session.flush()
+    return created.reconciled
+
+
+async def _forget_on_gateway(instance: Instance) -> None:
+    try:
+        await get_gateway().delete_instance(instance.gateway_name, token=instance_token(instance))
+    except GatewayError as exc:  # left for the operator: logged, the request still says why
+        log.warning(
+            "instance.orphaned_on_gateway", gateway_name=instance.gateway_name, error=str(exc)
+        )
+
+
+async def _current(session: AsyncSession, instance: Instance) -> Instance:
+    """``instance`` as stored now, locked: after a gateway call made holding no transaction,
+    webhooks and jobs may have changed (or deleted) it meanwhile."""
+    instance_id = instance.id
+    session.expire(instance)  # the next read refreshes it
+    current = await InstanceRepository(session).get(instance_id, for_update=True)
+    if current is None:
+        raise NotFound("number not found")
+    return current
 
 
 @dataclass(frozen=True)
@@ -168,11 +203,13 @@ async def connect(
     """The live QR (the gateway rotates it), or ``open`` once the number is connected."""
     require(principal, "write", role=Role.OPERATOR)
     instance = await get_instance(session, principal, instance_id)
+    await release(session)
     try:
         result = await get_gateway().connect(instance.gateway_name, token=instance_token(instance))
     except GatewayError as exc:
         raise _gateway_failure(exc) from exc
     view = _view(result)
+    instance = await _current(session, instance)
     if view.state == ConnectionState.OPEN and instance.state != ConnectionState.OPEN:
         # The webhook will say so too; reflect it now so the modal and the list agree.
         await apply_connection(
@@ -193,6 +230,7 @@ async def pairing_code(
             "enter the phone number with country and area code, digits only", field="phone"
         )
     instance = await get_instance(session, principal, instance_id)
+    await release(session)
     try:
         result = await get_gateway().request_pairing_code(
             instance.gateway_name, digits, token=instance_token(instance)
@@ -207,6 +245,7 @@ async def restart(session: AsyncSession, principal: Principal, instance_id: uuid
     instance = await get_instance(session, principal, instance_id)
     if instance.state not in (ConnectionState.OPEN, ConnectionState.CONNECTING):
         raise Conflict("the number is not connected: connect it (QR code) instead of restarting")
+    await release(session)
     try:
         await get_gateway().restart(instance.gateway_name, token=instance_token(instance))
     except GatewayError as exc:
@@ -224,12 +263,14 @@ async def restart(session: AsyncSession, principal: Principal, instance_id: uuid
 async def logout(session: AsyncSession, principal: Principal, instance_id: uuid.UUID) -> None:
     require(principal, "admin", role=Role.ADMIN)
     instance = await get_instance(session, principal, instance_id)
+    await release(session)
     try:
         await get_gateway().logout(instance.gateway_name, token=instance_token(instance))
     except NotConnected:
         pass  # already logged out: the goal is reached
     except GatewayError as exc:
         raise _gateway_failure(exc) from exc
+    instance = await _current(session, instance)
     await apply_connection(
         session, instance, ConnectionUpdate(ConnectionState.CLOSE, 401, None, None)
     )
@@ -290,12 +331,17 @@ async def delete(session: AsyncSession, principal: Principal, instance_id: uuid.
     require(principal, "admin", role=Role.ADMIN)
     repo = InstanceRepository(session)
     instance = await get_instance(session, principal, instance_id)
+    await release(session)
     try:
         await get_gateway().delete_instance(instance.gateway_name, token=instance_token(instance))
     except InstanceNotFound:
         pass  # gone on the gateway already
     except GatewayError as exc:
         raise _gateway_failure(exc) from exc
+    try:
+        instance = await _current(session, instance)
+    except NotFound:
+        return  # a concurrent delete finished first: the goal is reached
     await repo.delete(instance)  # webhooks forget its cached identity (an after_delete hook)
     await audit.record(
         session,
