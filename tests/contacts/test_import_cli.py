@@ -128,8 +128,9 @@ ERROR_CASES = [
 
 
 @pytest.fixture(scope="module")
-async def error_runs(role_urls: RoleUrls) -> list[CliResult]:
-    """Every error case's command, run one after the other in one process."""
+async def error_runs(database: object, role_urls: RoleUrls) -> list[CliResult]:
+    """Every error case's command, run one after the other in one process. (``database``:
+    the tenant factory needs it, and no earlier test on this worker may have set it up.)"""
     tenant = await make_tenant()
     commands = []
     for args, _ in ERROR_CASES:
