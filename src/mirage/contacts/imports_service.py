@@ -348,6 +348,7 @@ class Chunk:
     rejected: str = ""
     invalid: Counter[str] = field(default_factory=Counter)
     cells: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    tags: set[str] = field(default_factory=set)  # the candidates' tags, each spelling once
 
     def rejected_with(self, in_db: tuple[RejectedInDb, ...]) -> str:
         """The rejected-rows payload with the candidates the database rejected."""
@@ -381,6 +382,7 @@ def judge_chunk(
         if isinstance(got, rows.Candidate):
             staged.append(stage_line(got, hasher(got.phone_e164)))
             chunk.cells[record.number] = record.cells
+            chunk.tags.update(got.tags)
         else:
             chunk.invalid[got.reason.value] += 1
             rejected.append(reject_line(got, record.cells))
@@ -543,6 +545,7 @@ async def _run_chunks(
                         tenant_id=tenant_id,
                         import_id=import_id,
                         payload=chunk.staged,
+                        tags=sorted(chunk.tags),
                         on_duplicate=options.on_duplicate,
                         source=source,
                         note=note,
@@ -550,6 +553,7 @@ async def _run_chunks(
                         li_ref=options.li_assessment_ref,
                         user_id=user_id,
                         now=utcnow(),
+                        durable=last,
                     )
                     await repo.add_rejected(
                         tenant_id, import_id, chunk.rejected_with(outcome.rejected)

@@ -127,6 +127,11 @@ def _where(f: ContactFilter) -> list[ColumnElement[bool]]:
     return conds
 
 
+# The conflict target of an upsert: uq_contacts_tenant_phone, a unique index (not a
+# constraint: it is built with text_pattern_ops to serve the prefix search too).
+_PHONE_KEY = ("tenant_id", "phone_e164")
+
+
 class ContactRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -218,7 +223,7 @@ class ContactRepository:
             if update_existing:
                 ex = stmt.excluded
                 stmt = stmt.on_conflict_do_update(
-                    constraint="uq_contacts_tenant_phone",
+                    index_elements=_PHONE_KEY,
                     set_={
                         "name": func.coalesce(ex.name, Contact.name),
                         "email": func.coalesce(ex.email, Contact.email),
@@ -229,7 +234,7 @@ class ContactRepository:
                     },
                 )
             else:
-                stmt = stmt.on_conflict_do_nothing(constraint="uq_contacts_tenant_phone")
+                stmt = stmt.on_conflict_do_nothing(index_elements=_PHONE_KEY)
             returning: Any = stmt.returning(
                 Contact.id, Contact.phone_e164, literal_column("(xmax = 0)").label("inserted")
             )

@@ -95,7 +95,11 @@ _NAME = (
 )
 SEARCH_NAME = _NAME
 SEARCH_WORD2 = f"nullif(split_part({_NAME}, ' ', 2), '')"
-SEARCH_LAST = f"case when strpos({_NAME}, ' ') > 0 then regexp_replace({_NAME}, '^.* ', '') end"
+# The last word, unless it is the second (a two-word name): searches match either column.
+SEARCH_LAST = (
+    f"nullif(case when strpos({_NAME}, ' ') > 0 then regexp_replace({_NAME}, '^.* ', '') end, "
+    f"{SEARCH_WORD2})"
+)
 SEARCH_EMAIL = "lower(btrim(email))"
 # (column, SQL expression over ``name`` / ``email``) of every search key; indexes
 # (tenant_id, column text_pattern_ops) where the key is not null.
@@ -118,7 +122,8 @@ class SearchKeys(NamedTuple):
 
 def search_keys(name: str | None, email: str | None) -> SearchKeys:
     """The search keys of a name and an e-mail, as the SQL expressions compute them
-    (``btrim`` trims spaces only; ``split_part`` and the last word split on one space)."""
+    (``btrim`` trims spaces only; ``split_part`` and the last word split on one space; no
+    last word when it is the second)."""
     if name is None:
         folded = word2 = last = None
     else:
@@ -130,13 +135,23 @@ def search_keys(name: str | None, email: str | None) -> SearchKeys:
             second_space = folded.find(" ", first_space + 1)
             word2 = folded[first_space + 1 : None if second_space < 0 else second_space] or None
             last = folded[folded.rfind(" ") + 1 :]
+            if last == word2:
+                last = None
     return SearchKeys(folded, word2, last, None if email is None else email.strip(" ").lower())
 
 
 class Contact(IdMixin, TimestampMixin, Base):
     __tablename__ = "contacts"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "phone_e164", name="uq_contacts_tenant_phone"),
+        # One contact per number; text_pattern_ops (same equality) so that the same index
+        # answers the prefix search on the number (~>=~ / ~<~, see SEARCH_COLUMNS).
+        Index(
+            "uq_contacts_tenant_phone",
+            "tenant_id",
+            "phone_e164",
+            unique=True,
+            postgresql_ops={"phone_e164": "text_pattern_ops"},
+        ),
         # The target of the ledger's and the tag links' tenant-scoped foreign keys.
         UniqueConstraint("tenant_id", "id", name="uq_contacts_tenant_id"),
         CheckConstraint(
@@ -153,8 +168,7 @@ class Contact(IdMixin, TimestampMixin, Base):
             postgresql_where=text("opted_out_at is not null"),
         ),
         # ix_contacts_search_*: (tenant_id, <search column> text_pattern_ops) where the key
-        # is not null (0012), and (tenant_id, phone_e164 text_pattern_ops) (prefix search on
-        # the number), created in 0007.
+        # is not null (0007, 0012).
     )
 
     tenant_id: Mapped[uuid.UUID] = _tenant_fk()

@@ -1,5 +1,6 @@
 """contacts: search keys written by the writer (a trigger fills them for any other), partial
-search indexes, tenant-scoped composite foreign keys for the ledger and tag links
+search indexes, one index for the phone's uniqueness and prefix search, tenant-scoped
+composite foreign keys for the ledger and tag links
 
 Revision ID: 0012
 Revises: 0011
@@ -32,9 +33,11 @@ _GENERATED = (
 )
 _SEARCH = [c for c, _ in _GENERATED]
 
-# The same keys as the generated columns computed, the folded name computed once. Fired only
-# for a row whose writer did not supply them (see the triggers' WHEN): the CSV import computes
-# them in Python (mirage.models.contacts.search_keys), so a bulk insert calls no function.
+# The keys the generated columns computed, the folded name computed once, but for one change:
+# the last word is left null when it is the second (a two-word name), as a search matches
+# either column — one index entry less for the commonest names. Fired only for a row whose
+# writer did not supply the keys (see the triggers' WHEN): the CSV import computes them in
+# Python (mirage.models.contacts.search_keys), so a bulk insert calls no function.
 _KEYS_FUNCTION = f"""
 CREATE FUNCTION contacts_search_keys() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -43,7 +46,8 @@ DECLARE
 BEGIN
     NEW.search_name := n;
     NEW.search_word2 := nullif(split_part(n, ' ', 2), '');
-    NEW.search_last := CASE WHEN strpos(n, ' ') > 0 THEN regexp_replace(n, '^.* ', '') END;
+    NEW.search_last := nullif(
+        CASE WHEN strpos(n, ' ') > 0 THEN regexp_replace(n, '^.* ', '') END, NEW.search_word2);
     NEW.search_email := lower(btrim(NEW.email));
     RETURN NEW;
 END
@@ -92,8 +96,19 @@ def upgrade() -> None:
     # prefix condition on the key implies "is not null", so the planner still uses them.
     for column in _SEARCH:
         _search_index(column, partial=True)
+    # Existing rows keep a last word equal to their second: harmless (the same matches), and
+    # cheaper than rewriting every contact here.
 
-    # 3. The ledger and the tag links reference their contact and tag by (tenant_id, id): one
+    # 3. One index for the phone: uniqueness (and ON CONFLICT) with text_pattern_ops, whose
+    # equality is the default one's, also answers the prefix search that had its own index.
+    op.execute("ALTER TABLE contacts DROP CONSTRAINT uq_contacts_tenant_phone")
+    op.execute("DROP INDEX ix_contacts_search_phone")
+    op.execute(
+        "CREATE UNIQUE INDEX uq_contacts_tenant_phone ON contacts "
+        "(tenant_id, phone_e164 text_pattern_ops)"
+    )
+
+    # 4. The ledger and the tag links reference their contact and tag by (tenant_id, id): one
     # check a row proves both that the parent exists and that it is the same tenant's (the
     # separate tenant_id → tenants check is implied, as the parent's own FK holds it). A
     # tenant's deletion still cascades, through its contacts and tags.
@@ -152,6 +167,14 @@ def downgrade() -> None:
     )
     op.execute("ALTER TABLE tags DROP CONSTRAINT uq_tags_tenant_id")
     op.execute("ALTER TABLE contacts DROP CONSTRAINT uq_contacts_tenant_id")
+
+    op.execute("DROP INDEX uq_contacts_tenant_phone")
+    op.execute(
+        "ALTER TABLE contacts ADD CONSTRAINT uq_contacts_tenant_phone UNIQUE (tenant_id, phone_e164)"
+    )
+    op.execute(
+        "CREATE INDEX ix_contacts_search_phone ON contacts (tenant_id, phone_e164 text_pattern_ops)"
+    )
 
     op.execute("DROP TRIGGER contacts_search_keys_update ON contacts")
     op.execute("DROP TRIGGER contacts_search_keys_insert ON contacts")
