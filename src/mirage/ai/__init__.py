@@ -1,7 +1,10 @@
 """Reply generation for warm-up conversations.
 
-- `persona`: `PersonaSpec`, `ReplyRequest`, `Turn`, `daypart_of`, `DEFAULT_PERSONAS`;
+- `persona`: `PersonaSpec`, `ReplyRequest`, `Turn`, `PastRound`, `daypart_of`, `DEFAULT_PERSONAS`;
+- `dialogue`: the conversation model (acts, who owes what answer, greetings per daypart,
+  memory across rounds), read from text; `threads`: the questions and their answers;
 - `offline`: `OfflineGenerator`, varied pt-BR messages without an LLM (pure, seeded);
+- `rehearsal`: rounds across a day without I/O (`mirage ai sample`, the quality bench);
 - `guard`: `RepetitionGuard`, similarity of a candidate to the tenant's recent messages;
 - `llm`: `AIConfig`, `build_messages`, `generate_llm` (official `openai` SDK), `AIUnavailable`;
 - `service`: `generate_reply`, LLM first, offline fallback, regeneration of near-duplicates.
@@ -13,6 +16,7 @@ from mirage.ai.offline import OfflineDraft, OfflineGenerator
 from mirage.ai.persona import (
     DEFAULT_PERSONAS,
     Daypart,
+    PastRound,
     PersonaSpec,
     ReplyRequest,
     Style,
@@ -29,6 +33,7 @@ __all__ = [
     "GeneratedReply",
     "OfflineDraft",
     "OfflineGenerator",
+    "PastRound",
     "PersonaSpec",
     "RepetitionGuard",
     "ReplyRequest",

@@ -22,6 +22,7 @@ from openai.types.chat import (
     ChatCompletionUserMessageParam,
 )
 
+from mirage.ai.dialogue import DialogueState, question_sentences, read_state
 from mirage.ai.persona import ReplyRequest, Turn
 from mirage.ai.text import DAYPARTS, Daypart, clean_line, daypart_greetings_in
 from mirage.config import get_settings
@@ -79,6 +80,21 @@ _STYLE_DESCRIPTION = {
         '("demaaais"), risadas como "kkkkk" ou "hahaha", entusiasmo'
     ),
 }
+# How a remembered fact is named in the prompt ("time: Flamengo").
+_FACT_LABELS = {
+    "team": "time que torce",
+    "sport": "atividade física",
+    "pet": "pet",
+    "petname": "nome do pet",
+    "dest": "viagem planejada",
+    "show": "série",
+    "artist": "artista",
+    "subject": "o que estuda",
+    "plan": "plano de fim de semana",
+    "deliverable": "entrega do trabalho",
+    "weather": "tempo na cidade",
+}
+MAX_ASKED = 6
 _QUOTES = (('"', '"'), ("“", "”"), ("'", "'"), ("‘", "’"), ("«", "»"), ("`", "`"))
 
 
@@ -162,18 +178,7 @@ def system_prompt(req: ReplyRequest, *, avoid: Sequence[str] = ()) -> str:
         f"Agora é {_DAYPART_NOW[req.daypart]} (período: {req.daypart}). Se cumprimentar, use "
         f'"{own_greeting}" ou um cumprimento neutro; nunca use {" nem ".join(others)}.',
     ]
-    if req.opening:
-        examples = ", ".join(f'"{g}"' for g in p.greetings[req.daypart])
-        lines.append(
-            f"Esta é a primeira mensagem da conversa: comece com um destes cumprimentos "
-            f"{_DAYPART_OF[req.daypart]}: {examples}."
-        )
-    else:
-        lines.append(
-            f"Responda à última mensagem de {partner} de forma natural, sem cumprimentar de novo."
-        )
-    if req.closing:
-        lines.append("Esta é a última mensagem da conversa: despeça-se de forma natural.")
+    lines += _dialogue_lines(req, read_state(req), partner)
     if avoid:
         quoted = "; ".join(f'"{clean_line(t, max_chars=200)}"' for t in avoid[:MAX_AVOID])
         lines.append(f"Não repita nem parafraseie estas mensagens já enviadas: {quoted}.")
@@ -181,6 +186,79 @@ def system_prompt(req: ReplyRequest, *, avoid: Sequence[str] = ()) -> str:
         "Escreva apenas o texto da mensagem: sem aspas, sem o nome de quem fala, sem explicações."
     )
     return "\n".join(lines)
+
+
+def _facts(facts: dict[str, str]) -> str:
+    return "; ".join(f"{_FACT_LABELS.get(slot, slot)}: {name}" for slot, name in facts.items())
+
+
+def _dialogue_lines(req: ReplyRequest, state: DialogueState, partner: str) -> list[str]:
+    """The conversation model's state as instructions: greet or not, what is owed an
+    answer, what each side said before, what not to ask again, how the round ends."""
+    p = req.persona
+    lines: list[str] = []
+    if req.opening:
+        if state.first_of_daypart:
+            examples = ", ".join(f'"{g}"' for g in p.greetings[req.daypart])
+            lines.append(
+                f"Esta é a primeira mensagem da conversa neste período: comece com um destes "
+                f"cumprimentos {_DAYPART_OF[req.daypart]}: {examples}."
+            )
+        else:
+            lines.append(
+                f"Vocês já conversaram {_DAYPART_NOW[req.daypart]} hoje: não cumprimente de "
+                "novo; puxe o assunto direto, como quem retoma a conversa."
+            )
+        if state.callback is not None:
+            intent, entity = state.callback
+            label = _FACT_LABELS.get(intent.slot or "", "assunto")
+            lines.append(
+                f"Você pode retomar o que {partner} contou da última vez "
+                f"({label}: {entity.forms['name']}), perguntando como ficou."
+            )
+    else:
+        lines.append(
+            f"Responda à última mensagem de {partner} de forma natural, sem cumprimentar de novo."
+        )
+        for asked in state.owed:
+            if asked.how:
+                lines.append(f"{partner} perguntou como você está: responda isso primeiro.")
+            else:
+                question = clean_line(asked.sentence, max_chars=200)
+                lines.append(
+                    f'{partner} perguntou: "{question}". Responda exatamente a essa pergunta, '
+                    "sobre a mesma coisa, antes de qualquer outro assunto."
+                )
+        if state.shared and not state.owed:
+            lines.append(f"Reaja ao que {partner} contou antes de mudar de assunto.")
+    own = {slot: e.forms["name"] for slot, e in state.own_facts.items()}
+    theirs = {slot: e.forms["name"] for slot, e in state.partner_facts.items()}
+    if own:
+        lines.append(f"O que {p.name} já contou antes (mantenha coerente): {_facts(own)}.")
+    if theirs:
+        lines.append(f"O que {partner} já contou antes (não pergunte de novo): {_facts(theirs)}.")
+    asked_before = [
+        clean_line(q, max_chars=120)
+        for r in req.earlier[-3:]
+        for t in r.turns
+        if t.speaker == p.name
+        for q in question_sentences(t.text)
+    ]
+    asked_before += [q for t in req.own_turns for q in question_sentences(t.text)]
+    if asked_before:
+        quoted = "; ".join(f'"{q}"' for q in asked_before[-MAX_ASKED:])
+        lines.append(f"Perguntas que {p.name} já fez (não repita): {quoted}.")
+    if req.closing:
+        lines.append(
+            "Esta é a última mensagem desta rodada: não faça nenhuma pergunta; despeça-se só "
+            "se for natural (na maioria das vezes, apenas responda ou comente)."
+        )
+    else:
+        lines.append(
+            f"Deixe algo para {partner} responder: no máximo uma pergunta, ou algo seu sobre "
+            "o assunto."
+        )
+    return lines
 
 
 def _history_messages(req: ReplyRequest) -> list[dict[str, str]]:

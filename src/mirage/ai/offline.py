@@ -1,10 +1,14 @@
 """The offline generator: persona- and daypart-correct pt-BR chat messages without an LLM.
 
-A message is composed, not picked: conversation moves (greeting, how-are-you, answer,
-acknowledgement, topic statement, question, goodbye) are drawn from `lexicon` templates whose
-slots are filled from topic lexicons, then realized in the persona's register, given emoji and
-typos at the persona's rates, and fitted to its length range. Everything is a pure function of
-the request and the `random.Random` passed in, so a seed reproduces a message.
+A message is a plan of dialogue acts decided by the conversation model (`dialogue`): answer
+what the partner asked (the same intent, about the same thing), react to what they shared,
+then keep the round going with one question, a follow-up or something of one's own — or, at
+the round's last message, wrap up (a goodbye only sometimes). Greetings open only the first
+round of a daypart between the pair; persona memory keeps the facts each side stated. The
+acts are written from `lexicon` and `threads` templates, realized in the persona's register,
+given emoji and typos at the persona's rates, and fitted to its length range. Everything is a
+pure function of the request and the `random.Random` passed in, so a seed reproduces a
+message.
 """
 
 from __future__ import annotations
@@ -13,35 +17,38 @@ import functools
 import random
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mirage.ai import lexicon as lx
-from mirage.ai.lexicon import Entity, Fragment, Topic
+from mirage.ai import threads as th
+from mirage.ai.dialogue import (
+    SMALL_TALK,
+    Asked,
+    DialogueState,
+    asks_how_are_you,
+    is_back,
+    read_state,
+    resolve_topic,
+)
+from mirage.ai.lexicon import Entity, Fragment
 from mirage.ai.persona import PersonaSpec, ReplyRequest
 from mirage.ai.text import Daypart, clean_line, daypart_greetings_in, fold, has_emoji
+from mirage.ai.threads import Intent
 
 __all__ = ["OfflineDraft", "OfflineGenerator", "resolve_topic"]
 
 # Piece priorities: REQUIRED pieces are always kept; KEPT ones go only when the message would
 # exceed max_length; lower ones are dropped (lowest first) to reach the drawn target length.
 REQUIRED = 100
+# A question goes before the answer it would follow is cut: a message that only answers is
+# still a reply, a cut answer is not.
+ASKED = 99
 KEPT = 90
 _MAX_TOPIC_CHARS = 40
 _MAX_NAME_CHARS = 20
 _SLOT = re.compile(r"\{(\w+)(?:\.(\w+))?\}")
 _END_PUNCT = re.compile(r"[.!?…]+$")
-
-# A how-are-you question is short; "E você, já foi pra Bahia?" is not one. Folded spelling
-# (letter runs collapsed: "passado" -> "pasado").
-_HOW_ARE_YOU = re.compile(
-    r"\b(?:tudo bem|tudo certo|td bem|tudo tranquilo|tudo em paz|tudo em cima|tudo lindo"
-    r"|como vai|como voce esta|como voce ta|como vc ta|como ce ta|como esta|como tem pasado"
-    r"|como ta a vida|como tao as coisas|como vai esa forca|beleza|blz|de boa|suave"
-    r"|e voce|e vc|e contigo|e por ai|e com voce)\b"
-)
-_HOW_ARE_YOU_MAX_CHARS = 36
-_SENTENCE = re.compile(r"[^.!?]+[.!?]*")
 
 _FORMAL_WORDS: Mapping[str, str] = {
     "tá": "está",
@@ -132,6 +139,14 @@ class OfflineDraft:
     greeting: str | None
     emoji: bool
     typo: str | None
+    # The dialogue acts the message performs, in order (greet, ask, answer, react, share,
+    # follow_up, close), the questions it asks and answers (`dialogue.Asked.ref`: "how" or
+    # "intent:entity"), and what it shares ("slot:entity"). Empty when the message had to be
+    # cut to fit a very short maximum.
+    acts: tuple[str, ...] = ()
+    asked: tuple[str, ...] = ()
+    answered: tuple[str, ...] = ()
+    shared: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -141,6 +156,8 @@ class _Piece:
     kind: str
     proper_start: bool = False  # starts with a name: never lowercase its first letter
     laugh: bool = False  # ends with "kkkk": the next sentence needs no separator
+    act: str = ""  # the dialogue act ("" for decoration: fillers, openers)
+    ref: str | None = None  # what an ask or answer is about (`dialogue.Asked.ref`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,66 +166,6 @@ class _Register:
     lowercase: bool
     drop_period: bool
     capitalize: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _TopicIndex:
-    topic: Topic
-    aliases: re.Pattern[str] | None
-    entities: tuple[tuple[str, Entity, re.Pattern[str]], ...]
-
-
-def _word_pattern(phrases: Iterable[str]) -> re.Pattern[str] | None:
-    folded = sorted({fold(p) for p in phrases if fold(p)}, key=len, reverse=True)
-    if not folded:
-        return None
-    return re.compile(r"\b(?:" + "|".join(re.escape(p) for p in folded) + r")\b")
-
-
-def _index(topic: Topic) -> _TopicIndex:
-    entities = []
-    for slot in topic.followups:
-        for entity in topic.slots.get(slot, ()):
-            pattern = _word_pattern([entity.forms["name"]])
-            if pattern is not None:
-                entities.append((slot, entity, pattern))
-    return _TopicIndex(topic, _word_pattern(topic.aliases), tuple(entities))
-
-
-_INDEX: tuple[_TopicIndex, ...] = tuple(_index(t) for t in lx.TOPICS)
-_GENERIC_INDEX = _index(lx.GENERIC_TOPIC)
-# No usable topic string (empty, or only emoji): talk about the day instead of "{topic}".
-_SMALL_TALK = Topic(
-    key="small_talk",
-    label="conversa do dia a dia",
-    aliases=(),
-    slots={},
-    statements=lx.LIFE,
-    questions=lx.GENERIC_QUESTIONS,
-    reactions=lx.GENERIC_TOPIC.reactions,
-)
-
-
-def resolve_topic(topic: str, partner_text: str = "") -> Topic:
-    """The lexicon topic a free-text topic names ("Futebol de domingo" -> futebol).
-
-    An unknown topic falls back to what the partner is talking about, then to the generic
-    topic (which writes about the topic string itself).
-    """
-    for text in (topic, partner_text):
-        folded = fold(text)
-        best: tuple[int, int, Topic] | None = None
-        for idx in _INDEX:
-            if idx.aliases is None:
-                continue
-            match = idx.aliases.search(folded)
-            if match:
-                key = (match.start(), -len(match.group(0)), idx.topic)
-                if best is None or key[:2] < best[:2]:
-                    best = key
-        if best is not None:
-            return best[2]
-    return lx.GENERIC_TOPIC
 
 
 def _cap(text: str) -> str:
@@ -298,15 +255,27 @@ class _Composer:
         self.partner_text = partner.text if partner else ""
         self.topic_text = _safe_text(req.topic, _MAX_TOPIC_CHARS)
         self.name = _partner_name(req.partner_name)
-        self.topic = resolve_topic(req.topic, self.partner_text)
+        # The round's topic, not whatever the partner's words suggest: a round about
+        # "eleições municipais" stays there even when the partner mentions lunch.
+        self.topic = resolve_topic(req.topic)
         if self.topic is lx.GENERIC_TOPIC and self.topic_text is None:
-            self.topic = _SMALL_TALK
+            self.topic = SMALL_TALK
+        self.state: DialogueState = read_state(req, self.topic)
         self.bindings: dict[str, Entity] = {}
+        # Facts this persona stated before (its team, its pet): what it says stays true.
+        self.facts: dict[str, Entity] = dict(self.state.own_facts)
+        self.own_first = False
         self.used: set[str] = set()
+        # Not said again: this round's messages and the earlier rounds' (both sides).
         self.history_folded = [fold(t.text) for t in req.history]
-        self.asked_how_before = any(_asks_how_are_you(t.text) for t in req.own_turns)
+        self.history_folded += [fold(t.text) for r in req.earlier for t in r.turns]
+        self.asked_how_before = any(asks_how_are_you(t.text) for t in req.own_turns)
         self.register: _Register | None = None
         self.topic_quoted = False
+        self.last_frag: Fragment | None = None
+        self.last_bound: dict[str, Entity] = {}
+        # The pieces that made it into the text, after fitting (None: cut to fit).
+        self.kept: list[_Piece] | None = []
 
     # -- fragments ------------------------------------------------------------------------
 
@@ -333,7 +302,10 @@ class _Composer:
                 if self.topic_text is None or self.topic_quoted:
                     raise LookupError(slot)
                 return self.topic_text
-            entity = self.bindings.get(slot) or bound.get(slot)
+            entity = bound.get(slot)
+            if entity is None and self.own_first:
+                entity = self.facts.get(slot)
+            entity = entity or self.bindings.get(slot) or self.facts.get(slot)
             if entity is None:
                 options = [e for e in self._slot(slot) if e.allowed(self.style, self.daypart)]
                 if not options:
@@ -387,71 +359,200 @@ class _Composer:
         if best is None:
             return None
         self._commit(best[2], best[3])
+        self.last_frag, self.last_bound = best[2], best[3]
         return best[1]
 
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
 
-    # -- conversation moves ---------------------------------------------------------------
+    # -- dialogue acts ---------------------------------------------------------------------
 
-    def topic_piece(self, *, prefer_question: bool, budget: int) -> _Piece | None:
-        pools: list[tuple[Sequence[Fragment], str]] = [
-            (self.topic.statements, "statement"),
-            (self.topic.questions, "question"),
-        ]
-        if prefer_question:
-            pools.reverse()
-        for frags, kind in pools:
-            text = self.pick(frags, budget=budget)
+    def _entity_in(self, frag: Fragment | None, slot: str | None) -> Entity | None:
+        """The entity a just-picked fragment names for `slot` (None if it does not name it)."""
+        if frag is None or slot is None or "{" + slot not in frag.text:
+            return None
+        return self.bindings.get(slot) or self.facts.get(slot)
+
+    def ask(
+        self, intent: Intent, entity: Entity | None = None, *, act: str = "ask"
+    ) -> _Piece | None:
+        """A question of `intent`, about `entity` when given (what the partner mentioned)."""
+        if entity is not None and intent.slot is not None:
+            self.bindings[intent.slot] = entity
+        text = self.pick(intent.questions)
+        if not text:
+            return None
+        named = self._entity_in(self.last_frag, intent.slot)
+        ref = Asked(intent=intent, entity=named).ref
+        return _Piece(text, ASKED, "question", act=act, ref=ref)
+
+    def answer(self, asked: Asked) -> _Piece:
+        """The answer to one question: about the same intent and the same thing."""
+        # Two questions to answer in one message: each answer gets half the room.
+        budget = self.hi // max(1, len(self.state.owed)) - 4
+        if asked.how:
+            how = self.how_answer(detail=len(self.state.owed) < 2)
+            return _Piece(how, REQUIRED, "answer", act="answer", ref="how")
+        intent = asked.intent
+        text: str | None = None
+        if intent is not None:
+            if asked.entity is not None and intent.slot is not None:
+                self.bindings[intent.slot] = asked.entity
+            elif intent.fact and intent.slot is not None:
+                # "Pra que time você torce?": this persona's own team, not the one the
+                # partner just mentioned.
+                self.bindings.pop(intent.slot, None)
+                self.own_first = True
+            try:
+                text = self.pick(intent.answers, budget=budget)
+            finally:
+                self.own_first = False
+        if text is not None:
+            if self.chance(0.2):
+                opener = self.pick(lx.ANSWER_OPENERS) or ""
+                if opener and not opener.endswith((".", "!", "?")) and self.chance(0.6):
+                    text = f"{opener} {_decap(text)}"
+            return _Piece(text, REQUIRED, "answer", act="answer", ref=asked.ref)
+        # A question the model does not know (written by the LLM or a person): an honest
+        # "Olha, ..." followed by something about the topic.
+        opener = self.pick(lx.ANSWER_OPENERS) or ""
+        room = budget - len(opener) - 1
+        body = self.pick(self.topic.statements, budget=room) or self.pick(lx.LIFE) or ""
+        lead_in = not opener.endswith((".", "!", "?"))
+        text = f"{opener} {_decap(body) if lead_in else body}".strip() if opener else body
+        return _Piece(text, REQUIRED, "answer", act="answer", ref=asked.ref)
+
+    def react(self, *, alone: bool) -> _Piece | None:
+        """A reaction to what the partner said: the topic's own words, or a short "que bom"."""
+        for slot, entity in self.state.shared:
+            self.bindings.setdefault(slot, entity)
+        priority = REQUIRED if alone else 60
+        # "Jura?", "Família é tudo, né?": rhetorical, but read as questions owed an answer.
+        reactions = [f for f in self.topic.reactions if "?" not in f.text]
+        if reactions and self.chance(0.45):
+            text = self.pick(reactions)
             if text:
-                return _Piece(text, REQUIRED, kind)
+                return _Piece(text, priority, "reaction", act="react")
+        text = self.pick([f for f in lx.ACKS if "?" not in f.text])
+        return _Piece(text, priority, "ack", act="react") if text else None
+
+    def share(self, *, priority: int = REQUIRED) -> _Piece | None:
+        """Something of one's own about the topic; personal facts are this persona's."""
+        self.own_first = True
+        try:
+            text = self.pick(self.topic.statements, budget=self.hi - 4)
+        finally:
+            self.own_first = False
+        if not text:
+            return None
+        frag = self.last_frag
+        named = sorted(
+            f"{slot}:{self.bindings[slot].forms['name']}"
+            for slot in self.topic.slots
+            if frag is not None and "{" + slot in frag.text and slot in self.bindings
+        )
+        piece = _Piece(text, priority, "statement", act="share", ref=",".join(named) or None)
+        return piece
+
+    def follow_up(self) -> _Piece | None:
+        """A question about what the partner just shared."""
+        st = self.state
+        for slot, entity in st.shared:
+            options = [
+                i
+                for i in st.intents
+                if i.about and i.slot == slot and i.key not in st.asked_in_round
+            ]
+            if options:
+                return self.ask(self.rng.choice(options), entity, act="follow_up")
         return None
 
-    def question_piece(self, budget: int) -> _Piece | None:
-        """A question that follows up on what the partner said, else one about the topic."""
-        detected = self.detect_entity()
-        if detected is not None:
-            slot, entity = detected
-            self.bindings.setdefault(slot, entity)
-            text = self.pick(self.topic.followups[slot], budget=budget)
-            if text:
-                return _Piece(text, 40, "question")
-        text = self.pick(self.topic.questions, budget=budget) if self.chance(0.8) else None
-        text = text or self.pick(lx.GENERIC_QUESTIONS, budget=budget)
-        return _Piece(text, 30, "question") if text else None
-
-    def detect_entity(self) -> tuple[str, Entity] | None:
-        if not self.partner_text:
-            return None
-        folded = fold(self.partner_text)
-        index = next((i for i in _INDEX if i.topic is self.topic), _GENERIC_INDEX)
-        found = [
-            (slot, entity)
-            for slot, entity, pattern in index.entities
-            if entity.allowed(self.style, self.daypart) and pattern.search(folded)
+    def new_question(self) -> _Piece | None:
+        """A question not asked in this round nor lately, never one whose answer is known."""
+        st = self.state
+        fresh = [
+            i
+            for i in st.intents
+            if not i.about
+            and not i.callback
+            and i.key not in st.asked_in_round
+            and i.key not in st.asked_recently
+            and not (i.fact and i.slot in st.partner_facts)
         ]
-        return self.rng.choice(found) if found else None
+        own = [i for i in fresh if not i.key.startswith("day.")]
+        pool = own if own and (self.topic is SMALL_TALK or self.chance(0.9)) else fresh
+        self.rng.shuffle(pool)
+        for intent in pool:
+            piece = self.ask(intent)
+            if piece is not None:
+                return piece
+        return None
 
-    def opening(self) -> tuple[str, str, list[_Piece]]:
-        greeting = self.rng.choice(self.persona.greetings[self.daypart])
-        lead = self.greeting_lead(greeting)
+    def ask_back(self, answered: Asked) -> _Piece | None:
+        """ "E você?": the question just answered, asked back."""
+        if answered.how:
+            # With a topic question also answered, a bare "e você?" would ask that one back.
+            topical = any(not a.how for a in self.state.owed)
+            asking = [f for f in lx.RECIPROCALS if "?" in f.text]
+            explicit = [f for f in asking if not is_back(f.text)]
+            text = self.pick(explicit if topical else asking)
+            return _Piece(text, ASKED, "question", act="ask", ref="how") if text else None
+        text = self.pick(th.BACK)
+        return _Piece(text, ASKED, "question", act="ask", ref=answered.ref) if text else None
+
+    def resume(self) -> _Piece | None:
+        """A round later in the same daypart: no second greeting, at most a lead-in."""
+        if not self.chance(0.3):
+            return None
+        text = self.pick(th.RESUMES)
+        return _Piece(text, 20, "opener") if text else None
+
+    def opening(self) -> tuple[str | None, str, list[_Piece]]:
+        st = self.state
         pieces: list[_Piece] = []
-        if "?" not in greeting and self.chance(0.75):
-            text = self.pick(lx.HOW_ARE_YOU)
-            if text:
-                pieces.append(_Piece(text, 60, "how"))
-        if self.chance(0.25):
-            text = self.pick(lx.OPENERS)
-            if text:
-                pieces.append(_Piece(text, 20, "opener"))
-        if self.chance(0.3):
-            text = self.pick(lx.LIFE)
-            if text:
-                pieces.append(_Piece(text, 10, "life"))
-        budget = self.hi - len(lead) - 2
-        main = self.topic_piece(prefer_question=self.chance(0.45), budget=budget)
-        if main is not None:
-            pieces.append(main)
+        greeting: str | None = None
+        lead = ""
+        # The first round of the day greets; a later daypart greets again only now and then
+        # (a "boa noite" after a morning chat happens, but friends mostly just carry on).
+        if st.first_of_daypart and (st.first_of_day or self.chance(0.12)):
+            greeting = self.rng.choice(self.persona.greetings[self.daypart])
+            lead = self.greeting_lead(greeting)
+            if st.first_of_day and "?" not in greeting and self.chance(0.7):
+                text = self.pick(lx.HOW_ARE_YOU)
+                # "Espero que esteja tudo bem." wishes; only a question is owed an answer.
+                if text and "?" in text:
+                    pieces.append(_Piece(text, ASKED, "how", act="ask", ref="how"))
+                elif text:
+                    pieces.append(_Piece(text, 60, "how"))
+            if self.chance(0.2):
+                text = self.pick(lx.OPENERS)
+                if text:
+                    pieces.append(_Piece(text, 20, "opener"))
+        else:
+            piece = self.resume()
+            if piece is not None:
+                pieces.append(piece)
+        how = any(p.ref == "how" for p in pieces)
+        main: list[_Piece | None] = []
+        if st.callback is not None and self.chance(0.7):
+            # Pick up the thread of an earlier round: "E aí, conseguiu ir pra Bahia?".
+            intent, entity = st.callback
+            main.append(self.ask(intent, entity, act="follow_up"))
+        else:
+            roll = self.rng.random()
+            if how:
+                main.append(self.share() if roll < 0.6 else self.new_question())
+            elif roll < 0.35:
+                main += [self.share(priority=KEPT), self.new_question()]
+            elif roll < 0.7:
+                main.append(self.new_question())
+            else:
+                main.append(self.share())
+        pieces += [p for p in main if p is not None]
+        if not any(p.act in {"ask", "share", "follow_up"} for p in pieces):
+            piece = self.share() or self.new_question()
+            if piece is not None:
+                pieces.append(piece)
         return greeting, lead, pieces
 
     def greeting_lead(self, greeting: str) -> str:
@@ -477,78 +578,94 @@ class _Composer:
         return lead if len(lead) <= self.hi - 12 else greeting
 
     def reply(self) -> list[_Piece]:
-        pieces: list[_Piece] = []
-        partner = self.partner_text
-        how_asked = _asks_how_are_you(partner)
-        question = not how_asked and "?" in partner
-        budget = self.hi - 4
-        if how_asked:
-            pieces.append(_Piece(self.how_answer(), REQUIRED, "answer"))
-            if not self.asked_how_before and not self.req.closing:
-                text = self.pick(lx.RECIPROCALS)
-                if text:
-                    pieces.append(_Piece(text, 50, "reciprocal"))
-        elif question:
-            opener = self.pick(lx.ANSWER_OPENERS) or ""
-            pool = self.topic.reactions if self.chance(0.35) else self.topic.statements
-            body = self.pick(pool, budget=budget - len(opener) - 1)
-            if body:
-                # "Olha, o jogo..." but "Boa pergunta. O jogo...".
-                lead_in = not opener.endswith((".", "!", "?"))
-                text = f"{opener} {_decap(body) if lead_in else body}" if opener else body
-                pieces.append(_Piece(text, REQUIRED, "answer"))
-        elif partner and self.chance(0.75):
-            text = self.pick(lx.ACKS)
-            if text:
-                pieces.append(_Piece(text, 45, "ack"))
-        # Something of our own about the topic, unless the message already answers a question.
-        if not question or self.chance(0.3):
-            text = None
-            if partner and self.chance(0.35):
-                text = self.pick(self.topic.reactions, budget=budget)
-            piece = (
-                _Piece(text, REQUIRED, "reaction")
-                if text
-                else self.topic_piece(prefer_question=False, budget=budget)
-            )
+        st = self.state
+        pieces = [self.answer(asked) for asked in st.owed]
+        react_too = 0.6 if self.req.closing else 0.3
+        if st.partner_spoke and (not st.owed or (st.shared and self.chance(react_too))):
+            piece = self.react(alone=not st.owed)
             if piece is not None:
-                if any(p.priority >= REQUIRED for p in pieces):
-                    piece.priority = KEPT
+                pieces.insert(len(pieces) if st.owed else 0, piece)
+        if self.req.closing:
+            # The round's last message asks nothing (no one would answer it).
+            if not pieces:
+                piece = self.react(alone=True) if st.partner_spoke else self.share()
+                pieces = [piece] if piece else []
+            return pieces
+        # Keep the round going with exactly one question, or something to react to.
+        topical = [a for a in st.owed if not a.how]
+        nxt: list[_Piece | None] = []
+        if any(a.how for a in st.owed) and not self.asked_how_before:
+            nxt.append(self.ask_back(Asked(how=True)))
+            if self.chance(0.4):
+                nxt.insert(0, self.share(priority=KEPT))
+        elif (
+            topical
+            and topical[-1].intent is not None
+            and topical[-1].intent.back
+            and topical[-1].intent.key not in self._asked_back()
+            and self.chance(0.5)
+        ):
+            nxt.append(self.ask_back(topical[-1]))
+        elif st.shared and not st.owed and self.chance(0.7):
+            nxt.append(self.follow_up())
+        if not any(p is not None for p in nxt):
+            roll = self.rng.random()
+            if roll < 0.3:
+                nxt.append(self.share())
+            elif roll < 0.55:
+                nxt += [self.share(priority=KEPT), self.new_question()]
+            else:
+                nxt.append(self.new_question())
+        pieces += [p for p in nxt if p is not None]
+        if not any(p.act in {"ask", "follow_up", "share"} for p in pieces[len(st.owed) :]):
+            piece = self.new_question() or self.share()
+            if piece is not None:
                 pieces.append(piece)
-        if not self.req.closing and self.chance(0.55):
-            follow = self.question_piece(budget)
-            if follow is not None:
-                pieces.append(follow)
-        if self.chance(0.15):
-            text = self.pick(lx.LIFE)
-            if text:
-                pieces.insert(max(len(pieces) - 1, 0), _Piece(text, 10, "life"))
+        if st.owed:
+            # Something of one's own after an answer goes first when the message is too long.
+            for p in pieces:
+                if p.act == "share":
+                    p.priority = KEPT
         return pieces
 
-    def how_answer(self) -> str:
+    def _asked_back(self) -> set[str]:
+        """What this persona asked last: a question it is now asked back ("E você?") is not
+        asked back again."""
+        return {a.intent.key for a in self.state.my_last_asked if a.intent is not None}
+
+    def how_answer(self, *, detail: bool = True) -> str:
         """ "Tudo certo por aqui" or "Tudo certo por aqui, só um pouco de correria"."""
         base = self.pick(lx.HOW_ARE_YOU_ANSWERS) or "tudo bem por aqui"
-        if self.chance(0.55):
-            detail = self.pick(lx.HOW_ARE_YOU_DETAILS)
-            if detail:
-                base = f"{base}, {detail}"
+        if detail and self.chance(0.55):
+            extra = self.pick(lx.HOW_ARE_YOU_DETAILS)
+            if extra:
+                base = f"{base}, {extra}"
         return base + "."
 
+    def goodbye_rate(self) -> float:
+        """How often a round's last message is a goodbye: rarely, a bit more at night (people
+        mostly let a chat trail off and pick it up later)."""
+        return 0.14 + (0.12 if self.daypart == "night" else 0.0)
+
     def closing(self, pieces: list[_Piece]) -> list[_Piece]:
-        """Turn the message into a goodbye: keep at most a short reply, then leave."""
-        kept = [p for p in pieces if p.kind in {"answer", "ack", "reaction", "statement"}][:2]
-        for i, p in enumerate(kept):
-            p.priority = KEPT if i == 0 else 50
+        """Turn the message into a goodbye: answers stay, at most one short reaction, then
+        leave."""
+        answers = [p for p in pieces if p.act == "answer"]
+        others = [p for p in pieces if p.act != "answer" and p.kind in {"ack", "reaction"}]
+        kept = answers + others[: 1 if not answers else 0]
+        for p in kept:
+            if p.act != "answer":
+                p.priority = KEPT
         if self.chance(0.5):
             text = self.pick(lx.PRE_CLOSERS)
             if text:
-                kept.append(_Piece(text, 40, "pre_closer"))
+                kept.append(_Piece(text, 40, "pre_closer", act="close"))
         text = self.pick(lx.CLOSERS) or ""
-        kept.append(_Piece(text, REQUIRED, "closer"))
+        kept.append(_Piece(text, REQUIRED, "closer", act="close"))
         if self.chance(0.3):
             wish = self.pick(lx.WISHES)
             if wish:
-                kept.append(_Piece(wish, 30, "closer"))
+                kept.append(_Piece(wish, 30, "closer", act="close"))
         return kept
 
     # -- persona touches ------------------------------------------------------------------
@@ -660,11 +777,17 @@ class _Composer:
     def filler(self, room: int, deficit: int) -> str | None:
         """A piece of at most `room` characters to grow a too-short message."""
         candidates: list[str] = []
-        for pool in (self.topic.statements, lx.LIFE, self.topic.reactions):
+        # A reaction pads a reply, never an opening (there is nothing to react to yet).
+        pools = [self.topic.statements, lx.LIFE]
+        if not self.req.opening:
+            pools.append(tuple(f for f in self.topic.reactions if "?" not in f.text))
+        for pool in pools:
             text = self.pick(pool)
             if text:
                 candidates.append(text)
-        candidates.extend(f.text for f in lx.FILLERS if f.allowed(self.style, self.daypart))
+        if not self.req.opening or not candidates:
+            # "Sem dúvida." or "Enfim." cannot start a conversation.
+            candidates.extend(f.text for f in lx.FILLERS if f.allowed(self.style, self.daypart))
         pieces = [_Piece(text, 0, "filler") for text in candidates]
         self.realize(pieces)
         fitting = [p.text for p in pieces if len(p.text) <= room]
@@ -684,9 +807,13 @@ class _Composer:
         else:
             pieces = self.reply()
         if req.closing:
-            pieces = self.closing(pieces)
+            # The round's last message: nothing left open, and only sometimes a goodbye.
+            pieces = [p for p in pieces if p.act not in {"ask", "follow_up"}]
+            if self.chance(self.goodbye_rate()):
+                pieces = self.closing(pieces)
         if not pieces:
-            piece = self.topic_piece(prefer_question=False, budget=self.hi)
+            partner_spoke = self.state.partner_spoke
+            piece = self.react(alone=True) if req.closing and partner_spoke else self.share()
             pieces = [piece] if piece else [_Piece(self.pick(lx.FILLERS) or "", 0, "filler")]
         if not req.opening:
             self.add_name(pieces)
@@ -717,16 +844,35 @@ class _Composer:
                 self.rng,
                 protected=protected,
                 max_length=self.hi,
-                keep=frozenset((self.name or "").split()),
+                keep=self._protected_words(),
             )
             # A typo must never turn a word into another daypart's greeting.
             if typo and not daypart_greetings_in(typed) - {self.daypart}:
                 text = typed
             else:
                 typo = None
+        kept = self.kept or []
+        acts = (("greet",) if greeting else ()) + tuple(p.act for p in kept if p.act)
         return OfflineDraft(
-            text=text, topic=self.topic.key, greeting=greeting, emoji=with_emoji, typo=typo
+            text=text,
+            topic=self.topic.key,
+            greeting=greeting,
+            emoji=with_emoji,
+            typo=typo,
+            acts=acts if self.kept is not None else (),
+            asked=tuple(p.ref for p in kept if p.act in {"ask", "follow_up"} and p.ref),
+            answered=tuple(p.ref for p in kept if p.act == "answer" and p.ref),
+            shared=tuple(p.ref for p in kept if p.act == "share" and p.ref),
         )
+
+    def _protected_words(self) -> frozenset[str]:
+        """Words a typo never touches: the partner's name and the names of the things the
+        message is about (a misspelt "Flamengo" would be read as another team)."""
+        words = set((self.name or "").split())
+        for entity in self.bindings.values():
+            for form in entity.forms.values():
+                words.update(re.findall(r"[^\W\d_]+", form))
+        return frozenset(words)
 
     def join(self, pieces: Sequence[_Piece], *, lower_first: bool) -> str:
         """The pieces as one text. A piece without end punctuation (casual "pois é") is
@@ -769,6 +915,7 @@ class _Composer:
             # Required pieces alone are too long (a tight range): cut at a word boundary.
             budget = self.hi - len(lead) - len(tail) - bool(lead) - bool(tail)
             body = _truncate_words(body_of(ps), budget)
+            self.kept = None  # what it asks or answers may be cut off: no claims about it
             return [_Piece(body, REQUIRED, "body", proper_start=True)] if body else []
 
         for limit, keep_from in ((target, KEPT), (self.hi, REQUIRED)):
@@ -785,9 +932,9 @@ class _Composer:
             extra = self.filler(room=self.hi - current - 3, deficit=self.lo - current - 1)
             if extra is None:
                 break
-            # Padding goes before the goodbye, never after it.
+            # Padding goes before the goodbye or the question, never after them.
             at = len(pieces)
-            while at > 0 and pieces[at - 1].kind in {"closer", "pre_closer"}:
+            while at > 0 and pieces[at - 1].kind in {"closer", "pre_closer", "question", "how"}:
                 at -= 1
             pieces.insert(at, _Piece(extra, 0, "filler"))
         if len(assemble(pieces)) > self.hi:
@@ -799,18 +946,12 @@ class _Composer:
             if len(assemble(pieces)) > self.hi:
                 pieces = cut(pieces)
         text = assemble(pieces)
+        if self.kept is not None:
+            self.kept = pieces
         if len(text) > self.hi:  # the greeting alone: cut it at a word boundary
             text = _truncate_words(text, self.hi) or text[: self.hi].rstrip()
+            self.kept = None
         return text
-
-
-def _asks_how_are_you(text: str) -> bool:
-    for sentence in _SENTENCE.findall(text):
-        if "?" in sentence:
-            folded = fold(sentence)
-            if len(folded) <= _HOW_ARE_YOU_MAX_CHARS and _HOW_ARE_YOU.search(folded):
-                return True
-    return False
 
 
 def _stretch_last_word(text: str, rng: random.Random) -> str:

@@ -25,6 +25,7 @@ __all__ = [
     "MIN_LENGTH_SPAN",
     "STYLES",
     "Daypart",
+    "PastRound",
     "PersonaSpec",
     "ReplyRequest",
     "Style",
@@ -175,8 +176,26 @@ class Turn:
 
 
 @dataclass(frozen=True, slots=True)
+class PastRound:
+    """An earlier round of the same conversation: its topic, its messages and when it began
+    (local time of the tenant). Memory across rounds is read from these, so it survives
+    restarts without being stored anywhere but in the messages themselves."""
+
+    topic: str
+    turns: tuple[Turn, ...]
+    at: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "turns", tuple(self.turns))
+
+
+@dataclass(frozen=True, slots=True)
 class ReplyRequest:
-    """Everything a generator needs to write the next message of a round."""
+    """Everything a generator needs to write the next message of a round.
+
+    `earlier` are the conversation's previous rounds, oldest first; `now` is the local time
+    of this message. Without them every round is the first of its daypart (a greeting) and
+    nothing is remembered."""
 
     persona: PersonaSpec
     partner_name: str | None
@@ -185,11 +204,14 @@ class ReplyRequest:
     history: tuple[Turn, ...]
     opening: bool
     closing: bool
+    earlier: tuple[PastRound, ...] = ()
+    now: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.daypart not in DAYPARTS:
             raise ValueError(f"daypart must be one of {', '.join(DAYPARTS)}")
         object.__setattr__(self, "history", tuple(self.history))
+        object.__setattr__(self, "earlier", tuple(self.earlier))
 
     @property
     def own_turns(self) -> tuple[Turn, ...]:
