@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from mirage.ai.cli import ai_cli
 from mirage.config import Settings, get_settings
 from mirage.contacts.cli import contacts_cli
 from mirage.kit.logging import configure_logging
@@ -26,6 +27,7 @@ tenant_cli = typer.Typer(help="Manage tenants.", no_args_is_help=True)
 cli.add_typer(user_cli, name="user")
 cli.add_typer(tenant_cli, name="tenant")
 cli.add_typer(contacts_cli, name="contacts")
+cli.add_typer(ai_cli, name="ai")
 
 
 def _settings(json_logs: bool | None = None) -> Settings:
