@@ -48,3 +48,45 @@ def test_sample_refuses_unknown_personas_and_bad_times() -> None:
     assert result.exit_code == 2
     result = RUNNER.invoke(cli, [*base, "--persona", "Bia", "--start", "25h"])
     assert result.exit_code == 2 and "HH:MM" in result.output
+
+
+async def test_a_tenants_own_personas_are_read_under_its_context(database: object) -> None:
+    from mirage.ai.cli import CliError, find_persona, load_tenant_personas
+    from mirage.auth.principal import ROLE_SCOPES, Principal
+    from mirage.db.engine import session_scope
+    from mirage.db.tenancy import tenant_context
+    from mirage.models.tenancy import Role
+    from mirage.personas.schemas import PersonaIn
+    from mirage.personas.service import create_persona
+    from tests.conftest import make_tenant
+
+    t, other = await make_tenant(), await make_tenant()
+    greetings = {"morning": ["Bom dia"], "afternoon": ["Boa tarde"], "night": ["Boa noite"]}
+    for tenant, name in ((t, "Dona Célia"), (other, "Outra")):
+        principal = Principal(
+            kind="user", tenant_id=tenant.tenant_id, role=Role.OWNER, scopes=ROLE_SCOPES[Role.OWNER]
+        )
+        with tenant_context(tenant.tenant_id):
+            async with session_scope() as session:
+                data = PersonaIn.model_validate(
+                    {
+                        "name": name,
+                        "style": "formal",
+                        "emoji_rate": 0.1,
+                        "typo_rate": 0.0,
+                        "min_length": 20,
+                        "max_length": 160,
+                        "greetings": greetings,
+                    }
+                )
+                await create_persona(session, principal, data)
+    personas, zone = await load_tenant_personas(t.slug)
+    assert [p.name for p in personas] == ["Dona Célia"]  # never another tenant's
+    assert find_persona(personas, "dona celia").style == "formal"
+    assert zone
+    try:
+        await load_tenant_personas("no-such-tenant")
+    except CliError as exc:
+        assert "no tenant" in str(exc)
+    else:
+        raise AssertionError("an unknown slug must be refused")

@@ -93,7 +93,16 @@ async def _open_db() -> Database:
 
 
 async def tenant_personas(slug: str) -> tuple[list[PersonaSpec], str]:
-    """The tenant's personas and its time zone."""
+    """The tenant's personas and its time zone, from the configured database."""
+    db = await _open_db()
+    try:
+        return await load_tenant_personas(slug)
+    finally:
+        await db.dispose()
+
+
+async def load_tenant_personas(slug: str) -> tuple[list[PersonaSpec], str]:
+    """The tenant's personas and its time zone (the database must be set up)."""
     from mirage.auth.principal import ROLE_SCOPES, Principal
     from mirage.conversations.engine import persona_spec
     from mirage.db.engine import admin_session_scope, session_scope
@@ -102,23 +111,19 @@ async def tenant_personas(slug: str) -> tuple[list[PersonaSpec], str]:
     from mirage.personas.service import list_personas
     from mirage.tenants.repository import TenantRepository
 
-    db = await _open_db()
-    try:
-        # Maintenance lookup across tenants by slug (admin role); the rest runs under RLS.
-        async with admin_session_scope() as admin:
-            tenant = await TenantRepository(admin).by_slug(slug)
-        if tenant is None:
-            raise CliError(f"no tenant with slug {slug!r}")
-        principal = Principal(
-            kind="user", tenant_id=tenant.id, role=Role.OWNER, scopes=ROLE_SCOPES[Role.OWNER]
-        )
-        with tenant_context(tenant.id):
-            async with session_scope() as session:
-                rows = await list_personas(session, principal)
-                specs = [persona_spec(p) for p in rows]
-        return specs, tenant.timezone
-    finally:
-        await db.dispose()
+    # Maintenance lookup across tenants by slug (admin role); the rest runs under RLS.
+    async with admin_session_scope() as admin:
+        tenant = await TenantRepository(admin).by_slug(slug)
+    if tenant is None:
+        raise CliError(f"no tenant with slug {slug!r}")
+    principal = Principal(
+        kind="user", tenant_id=tenant.id, role=Role.OWNER, scopes=ROLE_SCOPES[Role.OWNER]
+    )
+    with tenant_context(tenant.id):
+        async with session_scope() as session:
+            rows = await list_personas(session, principal)
+            specs = [persona_spec(p) for p in rows]
+    return specs, tenant.timezone
 
 
 @ai_cli.command()
