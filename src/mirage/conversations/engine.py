@@ -25,8 +25,9 @@ from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mirage.ai.dialogue import round_length
 from mirage.ai.llm import AIConfig
-from mirage.ai.persona import PersonaSpec, ReplyRequest, Turn, daypart_of
+from mirage.ai.persona import PastRound, PersonaSpec, ReplyRequest, Turn, daypart_of
 from mirage.ai.service import GeneratedReply, generate_reply
 from mirage.config import get_settings, human_seconds
 from mirage.conversations import planner
@@ -169,7 +170,7 @@ async def plan(
             conversation_id=conversation.id,
             state=RoundState.PLANNED,
             topic=topic,
-            exchanges=planner.exchanges_for(rng),
+            exchanges=round_length(rng),
             planned_at=start,
         )
     )
@@ -410,8 +411,10 @@ async def plan_turn(
     )
     tenant = await _tenant(session, rnd.tenant_id)
     row = await tenant_settings.get_or_create(session, rnd.tenant_id)
-    local = now.astimezone(ZoneInfo(tenant.timezone))
+    zone = ZoneInfo(tenant.timezone)
+    local = now.astimezone(zone)
     incoming = await InboundRepository(session).text(message_id, sender_id) if message_id else None
+    earlier = await _earlier_rounds(session, rnd, names, zone, now)
     return TurnPlan(
         round_id=rnd.id,
         tenant_id=rnd.tenant_id,
@@ -428,6 +431,8 @@ async def plan_turn(
             history=history,
             opening=turn == 1,
             closing=turn == rnd.exchanges,
+            earlier=earlier,
+            now=local,
         ),
         ai=ai_config(row),
         recent_texts=await messaging.recent_texts(session),
@@ -435,6 +440,30 @@ async def plan_turn(
         delays=delays(conversation, row),
         now=now,
     )
+
+
+# The generator's memory across rounds: the conversation's last rounds within a few days,
+# read from their sent messages (nothing else is stored, so it survives restarts).
+MEMORY_ROUNDS = 6
+MEMORY_SPAN = timedelta(days=3)
+
+
+async def _earlier_rounds(
+    session: AsyncSession, rnd: Round, names: dict[str, str], zone: ZoneInfo, now: datetime
+) -> tuple[PastRound, ...]:
+    out: list[PastRound] = []
+    for past in await RoundRepository(session).recent(rnd.conversation_id, MEMORY_ROUNDS + 1):
+        began = past.started_at or past.planned_at
+        if past.id == rnd.id or began < now - MEMORY_SPAN or len(out) == MEMORY_ROUNDS:
+            continue
+        turns = tuple(
+            Turn(speaker=names.get(str(m.persona_id), ""), text=m.text)
+            for m in await messaging.messages_for_round(session, past.id)
+            if m.status == OutgoingStatus.SENT and m.persona_id is not None
+        )
+        if turns:
+            out.append(PastRound(topic=past.topic, turns=turns, at=began.astimezone(zone)))
+    return tuple(reversed(out))
 
 
 async def write_turn(
