@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/generator_diversity.py [--messages 1000] [--seed 7] [--all]
 
-Simulates warm-up rounds (2-4 exchanges, mixed dayparts, topics and turn positions, the
-partner's messages as history) until one persona has written `--messages` messages, then
-prints the share of exact duplicates (messages identical to an earlier one) and the
-distinct-bigram ratio (distinct word bigrams / all word bigrams). Two personas by default
+Rehearses warm-up rounds (`mirage.ai.rehearsal`: 2-4 messages, rounds across days, topics
+drawn three at a time, the repetition guard) until one persona has written `--messages`
+messages, then prints the share of exact duplicates (messages identical to an earlier one)
+and the distinct-bigram ratio (distinct word bigrams / all word bigrams). Two personas by default
 (casual and formal), every default persona with --all. Targets: duplicates well under 5%,
 a high distinct-bigram ratio.
 """
@@ -16,12 +16,14 @@ import argparse
 import random
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from mirage.ai.offline import OfflineGenerator
-from mirage.ai.persona import DAYPARTS, DEFAULT_PERSONAS, PersonaSpec, ReplyRequest, Turn
+from mirage.ai.persona import DEFAULT_PERSONAS, PersonaSpec
+from mirage.ai.rehearsal import RehearsedRound, rehearse
 from mirage.ai.text import has_emoji, words
 
 TOPICS = (
@@ -40,7 +42,6 @@ TOPICS = (
     "eleições municipais",
     "reforma da cozinha",
 )
-PARTNER_NAMES = ("Ana", "Marcos", "Lu", "Dona Célia", None)
 
 
 @dataclass
@@ -55,36 +56,31 @@ class Figures:
 
 
 def simulate(persona: PersonaSpec, partner: PersonaSpec, count: int, seed: int) -> list[str]:
-    """`count` messages written by `persona` in simulated rounds with `partner`."""
+    """`count` messages written by `persona` in rounds with `partner` as the engine runs them
+    (`mirage.ai.rehearsal`: earlier rounds, local time, the repetition guard), topics drawn
+    from TOPICS, rounds following each other across days."""
     rng = random.Random(seed)
-    generator = OfflineGenerator()
     written: list[str] = []
+    done: list[RehearsedRound] = []
+    recent: list[str] = []
+    start = datetime(2026, 3, 2, 8, 0, tzinfo=ZoneInfo("America/Sao_Paulo"))
     while len(written) < count:
-        topic = rng.choice(TOPICS)
-        daypart = rng.choice(DAYPARTS)
-        exchanges = rng.randint(2, 4)
-        speakers = [persona, partner] if rng.random() < 0.5 else [partner, persona]
-        history: list[Turn] = []
-        total = exchanges * 2
-        for i in range(total):
-            me = speakers[i % 2]
-            other = speakers[(i + 1) % 2]
-            req = ReplyRequest(
-                persona=me,
-                partner_name=rng.choice(PARTNER_NAMES) if me is persona else other.name,
-                topic=topic,
-                daypart=daypart,
-                history=tuple(history),
-                opening=i == 0,
-                closing=i >= total - 2,
-            )
-            text = generator.generate(req, rng)
-            history.append(Turn(me.name, text))
-            if me is persona:
-                written.append(text)
-                if len(written) == count:
-                    break
-    return written
+        rounds = rehearse(
+            persona,
+            partner,
+            topics=rng.sample(TOPICS, 3),
+            rounds=10,
+            rng=rng,
+            start=start,
+            earlier=done[-6:],
+            recent=recent[-200:],
+        )
+        done += rounds
+        for rnd in rounds:
+            recent += [m.text for m in rnd.messages]
+            written += [m.text for m in rnd.messages if m.speaker == persona.name]
+        start = rounds[-1].at + timedelta(hours=2)
+    return written[:count]
 
 
 def _ngrams(messages: list[str], n: int) -> tuple[int, int]:
