@@ -138,8 +138,7 @@ def _id(param: str, order: str) -> str:
 # COPY cannot write into a table under row-level security: rows are COPYed into temporary
 # tables (``ON COMMIT DROP``: nothing of a tenant stays on a pooled connection), then written
 # by INSERT … SELECT statements that the policies check.
-_STAGE = text(
-    """
+_STAGE = """
     create temp table contact_import_stage (
         row_number bigint not null,
         phone_e164 text not null,
@@ -156,19 +155,16 @@ _STAGE = text(
         search_last text,
         search_email text
     ) on commit drop
-    """
-)
+"""
 STAGE_COLUMNS = (
     "row_number, phone_e164, phone_hash, basis, name, email, language, notes, tags, custom, "
     "search_name, search_word2, search_last, search_email"
 )
-_REJECT_STAGE = text(
-    """
+_REJECT_STAGE = """
     create temp table contact_import_reject_stage (
         row_number bigint not null, reason text not null, detail text, cells jsonb not null
     ) on commit drop
-    """
-)
+"""
 _INSERT_REJECTED = text(
     """
     insert into contact_import_rows (tenant_id, import_id, row_number, reason, detail, cells)
@@ -190,7 +186,7 @@ _ENSURE_TAGS = text(
 # disk: were it lost in a crash, the import's progress (committed with it) would be lost too,
 # and the resumed run would do the chunk again. The last chunk's commit (the import's
 # completion) stays durable.
-_RELAXED_COMMIT = text("set local synchronous_commit = off")
+_RELAXED_COMMIT = "set local synchronous_commit = off"
 # One statement per chunk. The first row of each phone in the chunk takes the phone for the
 # import unless an earlier chunk (or an earlier run of this chunk that committed) took it: the
 # others are duplicates in the file. A taken phone on the suppression list is rejected as
@@ -392,11 +388,19 @@ class ImportRepository:
         async with raw.cursor() as cur, cur.copy(sql) as copy:
             await copy.write(payload.encode())
 
+    async def prepare_chunk(self, *, durable: bool) -> None:
+        """The chunk's staging tables (for ``upsert_chunk`` and ``add_rejected``), in one
+        round trip (statements without parameters go as one simple query). ``durable=False``:
+        the transaction's commit need not wait for the disk (see ``_RELAXED_COMMIT``)."""
+        statements = (
+            [_STAGE, _REJECT_STAGE] if durable else [_RELAXED_COMMIT, _STAGE, _REJECT_STAGE]
+        )
+        await self.session.execute(text(";".join(statements)))
+
     async def add_rejected(self, tenant_id: uuid.UUID, import_id: uuid.UUID, payload: str) -> None:
-        """Rejected rows, as ``reject_line`` lines."""
+        """Rejected rows, as ``reject_line`` lines (after ``prepare_chunk``)."""
         if not payload:
             return
-        await self.session.execute(_REJECT_STAGE)
         await self._copy(
             "copy contact_import_reject_stage (row_number, reason, detail, cells) from stdin",
             payload,
@@ -419,17 +423,12 @@ class ImportRepository:
         li_ref: str | None,
         user_id: uuid.UUID | None,
         now: datetime,
-        durable: bool = True,
     ) -> ChunkOutcome:
         """Candidates (``stage_line`` lines, carrying ``tags`` between them) into contacts,
-        set-based, in one statement. The rows it rejects come back in the outcome, for
-        ``add_rejected``. ``durable=False``: the transaction's commit need not wait for the
-        disk (see ``_RELAXED_COMMIT``)."""
-        if not durable:
-            await self.session.execute(_RELAXED_COMMIT)
+        set-based, in one statement (after ``prepare_chunk``). The rows it rejects come back
+        in the outcome, for ``add_rejected``."""
         if not payload:
             return ChunkOutcome()
-        await self.session.execute(_STAGE)
         await self._copy(f"copy contact_import_stage ({STAGE_COLUMNS}) from stdin", payload)
         ids = {"tenant_id": tenant_id, "import_id": import_id}
         if tags:

@@ -541,6 +541,7 @@ async def _run_chunks(
                     if imp.cancel_requested:
                         await _finish(repo, imp, ImportState.CANCELLED)
                         return imp
+                    await repo.prepare_chunk(durable=last)
                     outcome = await repo.upsert_chunk(
                         tenant_id=tenant_id,
                         import_id=import_id,
@@ -553,7 +554,6 @@ async def _run_chunks(
                         li_ref=options.li_assessment_ref,
                         user_id=user_id,
                         now=utcnow(),
-                        durable=last,
                     )
                     await repo.add_rejected(
                         tenant_id, import_id, chunk.rejected_with(outcome.rejected)
