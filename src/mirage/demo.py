@@ -127,7 +127,7 @@ async def seed_numbers() -> None:
         if user is None:
             raise RuntimeError("the demo user is missing: run the demo set-up again")
         await bind_context(session, tenant_id=None, user_id=user.id)
-        tenant_id = (await UserRepository(session).memberships(user.id))[0][1].id
+        tenant_id = (await UserRepository(session).memberships(user.id))[0].tenant.id
         await bind_context(session, tenant_id=tenant_id, user_id=user.id)
         principal = Principal(
             kind="user",
@@ -177,7 +177,7 @@ async def seed_conversation() -> str | None:
         if user is None:
             raise RuntimeError("the demo user is missing: run the demo set-up again")
         await bind_context(session, tenant_id=None, user_id=user.id)
-        tenant_id = (await UserRepository(session).memberships(user.id))[0][1].id
+        tenant_id = (await UserRepository(session).memberships(user.id))[0].tenant.id
         await bind_context(session, tenant_id=tenant_id, user_id=user.id)
         principal = Principal(
             kind="user",

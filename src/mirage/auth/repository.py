@@ -14,6 +14,21 @@ from mirage.auth.cache import NEUTRAL
 from mirage.models import ApiToken, Membership, Tenant, User, UserSession
 
 
+class TenantMembership(NamedTuple):
+    membership: Membership
+    tenant: Tenant
+
+
+class TenantAndUser(NamedTuple):
+    tenant: Tenant
+    user: User | None
+
+
+class SessionAndUser(NamedTuple):
+    session: UserSession
+    user: User
+
+
 class TokenAuth(NamedTuple):
     id: uuid.UUID
     created_by: uuid.UUID | None
@@ -40,7 +55,7 @@ class UserRepository:
         await self.session.flush()
         return user
 
-    async def memberships(self, user_id: uuid.UUID) -> Sequence[tuple[Membership, Tenant]]:
+    async def memberships(self, user_id: uuid.UUID) -> Sequence[TenantMembership]:
         """The user's memberships in every tenant (visible through the user-read policy)."""
         stmt = (
             select(Membership, Tenant)
@@ -48,20 +63,20 @@ class UserRepository:
             .where(Membership.user_id == user_id)
             .order_by(Tenant.name)
         )
-        return [(m, t) for m, t in (await self.session.execute(stmt)).all()]
+        return [TenantMembership(m, t) for m, t in (await self.session.execute(stmt)).all()]
 
     async def tenant(self, tenant_id: uuid.UUID) -> Tenant | None:
         return await self.session.get(Tenant, tenant_id)
 
     async def tenant_and_user(
         self, tenant_id: uuid.UUID, user_id: uuid.UUID | None
-    ) -> tuple[Tenant, User | None] | None:
+    ) -> TenantAndUser | None:
         """The (current) tenant and a user, in one statement."""
         stmt = (
             select(Tenant, User).outerjoin(User, User.id == user_id).where(Tenant.id == tenant_id)
         )
         row = (await self.session.execute(stmt)).one_or_none()
-        return (row[0], row[1]) if row is not None else None
+        return TenantAndUser(row[0], row[1]) if row is not None else None
 
     async def set_last_login(self, user_id: uuid.UUID, when: datetime) -> None:
         await self.session.execute(
@@ -90,7 +105,7 @@ class SessionRepository:
         stmt = select(UserSession).where(UserSession.token_hash == token_hash)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def with_user(self, token_hash: str) -> tuple[UserSession, User] | None:
+    async def with_user(self, token_hash: str) -> SessionAndUser | None:
         """The session and its user, in one statement (both are global tables)."""
         stmt = (
             select(UserSession, User)
@@ -98,7 +113,7 @@ class SessionRepository:
             .where(UserSession.token_hash == token_hash)
         )
         row = (await self.session.execute(stmt)).one_or_none()
-        return (row[0], row[1]) if row is not None else None
+        return SessionAndUser(row[0], row[1]) if row is not None else None
 
     async def touch(self, session_id: uuid.UUID, when: datetime) -> None:
         await self.session.execute(

@@ -15,7 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mirage.auth import cache as auth_cache
 from mirage.auth import passwords
 from mirage.auth.principal import ROLE_SCOPES, SCOPES, Principal
-from mirage.auth.repository import ApiTokenRepository, SessionRepository, UserRepository
+from mirage.auth.repository import (
+    ApiTokenRepository,
+    SessionRepository,
+    TenantMembership,
+    UserRepository,
+)
 from mirage.db.deps import bind_context
 from mirage.kit import crypto, jobs
 from mirage.kit.clock import utcnow
@@ -37,7 +42,7 @@ class InvalidCredentials(Unauthorized):
 class CurrentUser:
     user: User
     session: UserSession
-    memberships: list[tuple[Membership, Tenant]]
+    memberships: list[TenantMembership]
     membership: Membership | None
     tenant: Tenant | None
 
@@ -81,7 +86,7 @@ async def sign_in(
     token = crypto.random_token(32)
     await bind_context(session, tenant_id=None, user_id=user.id)
     memberships = await UserRepository(session).memberships(user.id)
-    active = memberships[0][1].id if memberships else None
+    active = memberships[0].tenant.id if memberships else None
     row = await SessionRepository(session).add(
         UserSession(
             token_hash=crypto.sha256_hex(token),
@@ -224,19 +229,19 @@ async def _resolve(session: AsyncSession, token_hash: str) -> CurrentUser | None
         return None
     await bind_context(session, tenant_id=None, user_id=user.id)
     memberships = list(await UserRepository(session).memberships(user.id))
-    chosen = next((mt for mt in memberships if mt[1].id == row.active_tenant_id), None)
+    chosen = next((m for m in memberships if m.tenant.id == row.active_tenant_id), None)
     if chosen is None and memberships:
         chosen = memberships[0]
     if chosen is not None:
-        await bind_context(session, tenant_id=chosen[1].id, user_id=user.id)
+        await bind_context(session, tenant_id=chosen.tenant.id, user_id=user.id)
     if row.last_seen_at is None or now - row.last_seen_at > TOUCH_EVERY:
         await sessions.touch(row.id, now)
     return CurrentUser(
         user=user,
         session=row,
         memberships=memberships,
-        membership=chosen[0] if chosen else None,
-        tenant=chosen[1] if chosen else None,
+        membership=chosen.membership if chosen else None,
+        tenant=chosen.tenant if chosen else None,
     )
 
 
@@ -256,7 +261,7 @@ async def sign_out(session: AsyncSession, current: CurrentUser) -> None:
 async def switch_tenant(
     session: AsyncSession, current: CurrentUser, tenant_id: uuid.UUID
 ) -> Tenant:
-    target = next((t for m, t in current.memberships if t.id == tenant_id), None)
+    target = next((m.tenant for m in current.memberships if m.tenant.id == tenant_id), None)
     if target is None:
         # Not a member: indistinguishable from a tenant that does not exist.
         raise NotFound("tenant not found")

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import uuid
 from datetime import timedelta
+from typing import NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -128,15 +129,22 @@ _INGEST = text(
 )
 
 
+class AwaitedReply(NamedTuple):
+    """A running round awaited this inbound message, stored as ``message_id``."""
+
+    round_id: uuid.UUID
+    message_id: uuid.UUID
+
+
 async def ingest_message_pipelined(
     params: dict[str, object], *, reply_jids: list[str] | None = None
-) -> tuple[uuid.UUID, uuid.UUID] | None:
+) -> AwaitedReply | None:
     """The ingest statement in its own transaction under the current tenant context (the
     caller's ``tenant_context``), context and statement pipelined: one network round trip,
-    then COMMIT (``db.engine.pipelined_one``). Returns (round id, stored message id) when a
-    running round awaits this (inbound) message."""
+    then COMMIT (``db.engine.pipelined_one``). Says which running round awaited this (inbound)
+    message, if one did."""
     row = await pipelined_one(_INGEST, {**params, "jids": reply_jids or []})
-    return (row[0], row[1]) if row and row[0] and row[1] else None
+    return AwaitedReply(row[0], row[1]) if row and row[0] and row[1] else None
 
 
 class WebhookRepository:

@@ -253,7 +253,7 @@ async def store(identity: WebhookIdentity, event: str, facts: list[object], payl
         with tenant_context(identity.tenant_id):
             awaited = await ingest_message_pipelined(params, reply_jids=jids if inbound else None)
         if awaited is not None:
-            await _wake_round(identity, *awaited)
+            await _wake_round(identity, awaited.round_id, awaited.message_id)
         return
     with tenant_context(identity.tenant_id):
         async with get_database().sessions() as session, session.begin():
