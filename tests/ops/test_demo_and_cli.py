@@ -1,11 +1,9 @@
-"""`mirage demo` from an empty data folder (embedded PostgreSQL), Ctrl-C, and a second run
-that reuses the data; `mirage tenant create` / `mirage user create` on a real database."""
+"""`mirage tenant create` / `mirage user create` on a real database, and the helpers that start
+and stop `mirage demo` (its test, with the browser, is tests/e2e/test_demo_round.py)."""
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -103,47 +101,6 @@ def _stop(proc: subprocess.Popen[str]) -> int:
     finally:
         if proc.poll() is None:
             proc.kill()
-
-
-def test_demo_starts_signs_in_stops_cleanly_and_reuses_data(tmp_path: Path) -> None:
-    data_dir = tmp_path / "demo-data"
-    port = free_port()
-    proc, banner = _start_demo(data_dir, port)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        assert f"Open {url}" in banner
-        email = re.search(r"e-mail:\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
-        password = re.search(r"password:\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
-        page, numbers = _sign_in(url, email, password)
-        assert page.status_code == 200 and "Visão geral" in page.text
-        _assert_seeded_numbers(numbers)
-        tenant_name = re.search(r'class="tenant-name">([^<]+)<', page.text).group(1)  # type: ignore[union-attr]
-        deadline = time.monotonic() + 30
-        ready = httpx.get(url + "/health/ready")
-        while ready.status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.5)
-            ready = httpx.get(url + "/health/ready")
-        assert ready.status_code == 200, ready.text
-    finally:
-        code = _stop(proc)
-    assert code == 0
-    pid_file = data_dir / "pg" / "postmaster.pid"
-    deadline = time.monotonic() + 15
-    while pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not pid_file.exists(), "embedded PostgreSQL still running after Ctrl-C"
-
-    # Second run: same data, same credentials, same tenant.
-    proc, banner2 = _start_demo(data_dir, port)
-    try:
-        assert f"password: {password}" in banner2
-        page, numbers = _sign_in(f"http://127.0.0.1:{port}", email, password)
-        assert page.status_code == 200 and tenant_name in page.text
-        _assert_seeded_numbers(numbers)  # the in-memory sandbox got its numbers back
-    finally:
-        assert _stop(proc) == 0
-    creds = json.loads((data_dir / "demo-credentials.json").read_text())
-    assert creds == {"email": email, "password": password}
 
 
 async def test_cli_creates_tenant_and_user(role_urls: RoleUrls) -> None:
