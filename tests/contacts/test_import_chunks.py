@@ -132,3 +132,24 @@ async def test_the_first_row_wins_whatever_it_did(tenant_a: TenantFixture, chunk
     assert (
         await scalar(tenant_a, "select count(*) from contact_import_rows where reason is null") == 0
     )
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 4])
+async def test_the_first_row_wins_in_skip_mode_too(
+    tenant_a: TenantFixture, chunk_rows: int
+) -> None:
+    """With ``skip``, an existing contact's first row is skipped (nothing written to it), and
+    its later rows are still duplicates."""
+    await imported(tenant_a, b"nome;telefone\nAna;11987654321\nBia;11987654322\n")
+    imp = await imported(tenant_a, AGAIN, chunk_rows=chunk_rows, on_duplicate="skip")
+    assert (imp.imported, imp.updated, imp.skipped, imp.suppressed, imp.duplicates) == (
+        2,
+        0,
+        2,
+        0,
+        4,
+    )
+    assert (
+        await scalar(tenant_a, "select string_agg(name, ',' order by phone_e164) from contacts")
+        == "Ana,Bia,Caio,Duda"
+    )

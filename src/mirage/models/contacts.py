@@ -193,6 +193,10 @@ class Contact(IdMixin, TimestampMixin, Base):
     provenance_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     provenance_note: Mapped[str | None] = mapped_column(String(500))
     recorded_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # The CSV import that created the contact (provenance, like recorded_by: not a foreign
+    # key, it outlives the import's record). The importer tells the phones it already created
+    # by it (contacts.imports_repository).
+    import_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     opted_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False

@@ -1,6 +1,6 @@
 """contacts: search keys written by the writer (a trigger fills them for any other), partial
-search indexes, one index for the phone's uniqueness and prefix search, tenant-scoped
-composite foreign keys for the ledger and tag links
+search indexes, one index for the phone's uniqueness and prefix search, the import that
+created a contact, tenant-scoped composite foreign keys for the ledger and tag links
 
 Revision ID: 0012
 Revises: 0011
@@ -108,7 +108,11 @@ def upgrade() -> None:
         "(tenant_id, phone_e164 text_pattern_ops)"
     )
 
-    # 4. The ledger and the tag links reference their contact and tag by (tenant_id, id): one
+    # 4. The CSV import that created the contact: how the importer recognises a phone it
+    # already created (it wrote a "taken" row per phone for that before).
+    op.execute("ALTER TABLE contacts ADD COLUMN import_id uuid")
+
+    # 5. The ledger and the tag links reference their contact and tag by (tenant_id, id): one
     # check a row proves both that the parent exists and that it is the same tenant's (the
     # separate tenant_id → tenants check is implied, as the parent's own FK holds it). A
     # tenant's deletion still cascades, through its contacts and tags.
@@ -168,6 +172,7 @@ def downgrade() -> None:
     op.execute("ALTER TABLE tags DROP CONSTRAINT uq_tags_tenant_id")
     op.execute("ALTER TABLE contacts DROP CONSTRAINT uq_contacts_tenant_id")
 
+    op.execute("ALTER TABLE contacts DROP COLUMN import_id")
     op.execute("DROP INDEX uq_contacts_tenant_phone")
     op.execute(
         "ALTER TABLE contacts ADD CONSTRAINT uq_contacts_tenant_phone UNIQUE (tenant_id, phone_e164)"
