@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.exc import IntegrityError
@@ -55,6 +55,25 @@ def instance_token(instance: Instance) -> str:
 
 def webhook_url(instance_id: uuid.UUID) -> str:
     return f"{get_settings().public_url}/webhooks/evolution/{instance_id}"
+
+
+async def _audit(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    instance_id: uuid.UUID,
+    **details: Any,
+) -> None:
+    """An operator's action on a number, in the audit log (``instance.<action>``)."""
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action=f"instance.{action}",
+        target_type="instance",
+        target_id=instance_id,
+        **details,
+    )
 
 
 def _gateway_failure(exc: GatewayError) -> ServiceUnavailable:
@@ -119,15 +138,7 @@ async def create_instance(
     except IntegrityError:
         await _forget_on_gateway(instance)
         raise Conflict("a number with this name already exists", field="display_name") from None
-    await audit.record(
-        session,
-        tenant_id=principal.tenant_id,
-        principal=principal,
-        action="instance.create",
-        target_type="instance",
-        target_id=instance_id,
-        name=display_name,
-    )
+    await _audit(session, principal, "create", instance_id, name=display_name)
     return instance
 
 
@@ -250,14 +261,7 @@ async def restart(session: AsyncSession, principal: Principal, instance_id: uuid
         await get_gateway().restart(instance.gateway_name, token=instance_token(instance))
     except GatewayError as exc:
         raise _gateway_failure(exc) from exc
-    await audit.record(
-        session,
-        tenant_id=principal.tenant_id,
-        principal=principal,
-        action="instance.restart",
-        target_type="instance",
-        target_id=instance_id,
-    )
+    await _audit(session, principal, "restart", instance_id)
 
 
 async def logout(session: AsyncSession, principal: Principal, instance_id: uuid.UUID) -> None:
@@ -274,14 +278,7 @@ async def logout(session: AsyncSession, principal: Principal, instance_id: uuid.
     await apply_connection(
         session, instance, ConnectionUpdate(ConnectionState.CLOSE, 401, None, None)
     )
-    await audit.record(
-        session,
-        tenant_id=principal.tenant_id,
-        principal=principal,
-        action="instance.logout",
-        target_type="instance",
-        target_id=instance_id,
-    )
+    await _audit(session, principal, "logout", instance_id)
 
 
 async def pause(
@@ -294,15 +291,7 @@ async def pause(
     if instance.paused_at is None:
         instance.paused_at = utcnow()
         instance.paused_reason = (reason or "").strip()[:200] or None
-        await audit.record(
-            session,
-            tenant_id=principal.tenant_id,
-            principal=principal,
-            action="instance.pause",
-            target_type="instance",
-            target_id=instance_id,
-            reason=instance.paused_reason,
-        )
+        await _audit(session, principal, "pause", instance_id, reason=instance.paused_reason)
         await session.flush()
         await live.notify(session, instance.tenant_id, "instance", instance.id)
     return instance
@@ -314,14 +303,7 @@ async def resume(session: AsyncSession, principal: Principal, instance_id: uuid.
     if instance.paused_at is not None:
         instance.paused_at = None
         instance.paused_reason = None
-        await audit.record(
-            session,
-            tenant_id=principal.tenant_id,
-            principal=principal,
-            action="instance.resume",
-            target_type="instance",
-            target_id=instance_id,
-        )
+        await _audit(session, principal, "resume", instance_id)
         await session.flush()
         await live.notify(session, instance.tenant_id, "instance", instance.id)
     return instance
@@ -343,15 +325,7 @@ async def delete(session: AsyncSession, principal: Principal, instance_id: uuid.
     except NotFound:
         return  # a concurrent delete finished first: the goal is reached
     await repo.delete(instance)  # webhooks forget its cached identity (an after_delete hook)
-    await audit.record(
-        session,
-        tenant_id=principal.tenant_id,
-        principal=principal,
-        action="instance.delete",
-        target_type="instance",
-        target_id=instance_id,
-        name=instance.display_name,
-    )
+    await _audit(session, principal, "delete", instance_id, name=instance.display_name)
     await live.notify(session, principal.tenant_id, "instance", instance_id, deleted=True)
 
 
