@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import re
 import signal
 import subprocess
 import sys
@@ -48,24 +47,26 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import MIRAGE, SIM_KEY, Stack, Worker, wait_for
+from bench._seed import (
+    Db,
+    checked,
+    log,
+    mature,
+    owner_with_token,
+    pair,
+    personas_and_settings,
+    sign_in,
+    sim_call,
+    start_pair_conversation,
+)
+from bench._stack import Stack, Worker, wait_for
 
 SCENARIOS = ("baseline", "pg", "sigterm", "sigkill", "ban", "redis")
 EMAIL = "bench@faults.example"
 PASSWORD = "faults-bench-password-1"
-PERSONA = {
-    "style": "casual",
-    "vocabulary": ["top", "massa"],
-    "emoji_rate": 0.3,
-    "typo_rate": 0.05,
-    "min_length": 10,
-    "max_length": 120,
-    "greetings": {"morning": ["Bom dia!"], "afternoon": ["Boa tarde!"], "night": ["Boa noite!"]},
-}
 FAST_SETTINGS = {
     "timezone": "America/Sao_Paulo",
     "delay_min_s": 1,
@@ -84,26 +85,6 @@ OPEN_ROUNDS = ("planned", "running")
 # While a worker is signalled mid-send, every gateway call takes this long: sends are in
 # flight long enough to be caught (the test time scale makes typing delays tiny).
 SLOW_GATEWAY_MS = 3000
-
-
-def log(msg: str) -> None:
-    print(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-# --- the bench's own view of the database (superuser: sees every tenant) -----------------
-
-
-class Db:
-    def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
-
-    def rows(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
-        with psycopg.connect(self.dsn, autocommit=True, connect_timeout=3) as conn:
-            return list(conn.execute(query, params).fetchall())
-
-    def one(self, query: str, *params: Any) -> Any:
-        rows = self.rows(query, *params)
-        return rows[0][0] if rows else None
 
 
 @dataclass
@@ -150,87 +131,10 @@ class Result:
 # --- seeding through the CLI, the dashboard, the API and the simulator's control plane -------
 
 
-def cli(stack: Stack, *args: str) -> str:
-    out = subprocess.run(
-        [MIRAGE, *args], env=stack.env, cwd=stack.logs, capture_output=True, text=True
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"mirage {' '.join(args[:2])} failed: {out.stdout}{out.stderr}")
-    return out.stdout
-
-
-def sign_in(c: httpx.Client) -> httpx.Response:
-    c.get("/signin")
-    return c.post(
-        "/signin",
-        data={"email": EMAIL, "password": PASSWORD, "csrf_token": c.cookies.get("mirage_csrf", "")},
-    )
-
-
-def sim_call(stack: Stack, method: str, path: str, **kw: Any) -> Any:
-    r = httpx.request(
-        method, f"{stack.sim}/_sim{path}", headers={"apikey": SIM_KEY}, timeout=30, **kw
-    )
-    r.raise_for_status()
-    return r.json() if r.content else None
-
-
-def pair(stack: Stack, api: httpx.Client, auth: dict[str, str], inst: dict[str, Any]) -> None:
-    """Connect through the API, scan in the simulator, wait until Mirage sees it open."""
-    r = api.post(f"/api/v1/instances/{inst['id']}/connect", headers=auth)
-    if r.status_code >= 400:
-        raise RuntimeError(f"connect {inst['display_name']}: {r.status_code} {r.text}")
-    wait_for(
-        f"a QR for {inst['display_name']}",
-        lambda: sim_call(
-            stack,
-            "POST",
-            f"/instances/{inst['gateway_name']}/scan",
-            json={"number": inst["bench_phone"], "profileName": inst["display_name"]},
-        ),
-        30,
-        0.5,
-    )
-    wait_for(
-        f"{inst['display_name']} open",
-        lambda: api.get(f"/api/v1/instances/{inst['id']}", headers=auth).json()["connected"],
-        60,
-        0.5,
-    )
-
-
 def seed(stack: Stack, db: Db, numbers: int, conversations: int) -> Seeded:
-    cli(stack, "tenant", "create", "Faults Bench", "--slug", "faults-bench")
-    cli(
-        stack,
-        "user",
-        "create",
-        EMAIL,
-        "--tenant",
-        "faults-bench",
-        "--role",
-        "owner",
-        "--password",
-        PASSWORD,
+    tenant_id, token = owner_with_token(
+        stack, db, name="Faults Bench", slug="faults-bench", email=EMAIL, password=PASSWORD
     )
-    tenant_id = str(db.one("select id from tenants where slug = 'faults-bench'"))
-    with httpx.Client(base_url=stack.api, timeout=30) as web:
-        r = sign_in(web)
-        if r.status_code >= 400:
-            raise RuntimeError(f"sign-in failed: {r.status_code}")
-        r = web.post(
-            "/settings/tokens",
-            data={
-                "name": "faults bench",
-                "scopes": ["read", "write", "admin"],
-                "expires_in_days": "0",
-                "csrf_token": web.cookies.get("mirage_csrf", ""),
-            },
-        )
-        m = re.search(r'id="new-token-value">([^<]+)<', r.text)
-        if r.status_code != 201 or m is None:
-            raise RuntimeError(f"token not created: {r.status_code}")
-        token = m.group(1).strip()
     auth = {"Authorization": f"Bearer {token}"}
     # The simulated network at a tenth of real speed (acks, deliveries); webhook retries at
     # half of Evolution's schedule (5 s, 10 s, ... becomes 2.5 s, 5 s, ...).
@@ -240,44 +144,16 @@ def seed(stack: Stack, db: Db, numbers: int, conversations: int) -> Seeded:
         for i in range(numbers):
             name = f"Bench {i + 1:02d}"
             r = api.post("/api/v1/instances", headers=auth, json={"display_name": name})
-            if r.status_code != 201:
-                raise RuntimeError(f"instance {name}: {r.status_code} {r.text}")
-            inst = r.json() | {"bench_phone": f"5511987{i + 1:06d}"}
+            inst = checked(r, f"instance {name}") | {"bench_phone": f"5511987{i + 1:06d}"}
             pair(stack, api, auth, inst)
             made.append(inst)
-        personas = []
-        for name in ("Carla", "Duda"):
-            r = api.post("/api/v1/personas", headers=auth, json={"name": name, **PERSONA})
-            if r.status_code != 201:
-                raise RuntimeError(f"persona: {r.status_code} {r.text}")
-            personas.append(r.json())
-        r = api.put("/api/v1/settings", headers=auth, json=FAST_SETTINGS)
-        if r.status_code != 200:
-            raise RuntimeError(f"settings: {r.status_code} {r.text}")
+        personas = personas_and_settings(api, auth, FAST_SETTINGS)
         convs = []
         for k in range(conversations):
             a, b = made[(2 * k) % len(made)], made[(2 * k + 1) % len(made)]
-            body = {
-                "name": f"Pair {k + 1}",
-                "participants": [
-                    {"instance_id": a["id"], "persona_id": personas[0]["id"]},
-                    {"instance_id": b["id"], "persona_id": personas[1]["id"]},
-                ],
-                "topics": ["futebol", "trabalho", "fim de semana"],
-                "rounds_per_window": 50,
-                "windows": {str(d): [["00:00", "00:00"]] for d in range(7)},
-            }
-            r = api.post("/api/v1/conversations", headers=auth, json=body)
-            if r.status_code != 201:
-                raise RuntimeError(f"conversation: {r.status_code} {r.text}")
-            convs.append(r.json() | {"numbers": [a, b]})
-    # Mature numbers: the warm-up ramp (20 messages on day 0) is not under test here, and a
-    # turn deferred to tomorrow by it would hold its round (and both numbers) until then.
-    db.rows(
-        "update instances set first_connected_at = now() - interval '60 days' "
-        "where tenant_id = %s returning id",
-        tenant_id,
-    )
+            conv = start_pair_conversation(api, auth, k, a, b, personas)
+            convs.append(conv | {"numbers": [a, b]})
+    mature(db, tenant_id)
     return Seeded(tenant_id, token, made, convs, {m["gateway_name"] for m in made})
 
 
@@ -585,7 +461,7 @@ class Poller(threading.Thread):
             while not self.stop.is_set():
                 if time.monotonic() >= next_sign_in:
                     next_sign_in = time.monotonic() + 30
-                    self._count("signin", lambda: sign_in(web).status_code)
+                    self._count("signin", lambda: sign_in(web, EMAIL, PASSWORD).status_code)
                 self._count("api", lambda: api.get("/api/v1/me", headers=auth).status_code)
                 self.stop.wait(0.5)
 

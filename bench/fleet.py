@@ -49,7 +49,6 @@ import contextlib
 import json
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -67,8 +66,18 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._seed import (  # noqa: E402
+    Db,
+    checked,
+    log,
+    mature,
+    owner_with_token,
+    pair,
+    personas_and_settings,
+    sim_call,
+    start_pair_conversation,
+)
 from bench._stack import Proc, Stack  # noqa: E402
-from bench.faults import PERSONA, Db, cli, log, pair, sim_call  # noqa: E402
 
 PASSWORD = "fleet-bench-password-1"
 BENCH_SETTINGS = {
@@ -106,53 +115,16 @@ class Tenant:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def _token(stack: Stack, email: str) -> str:
-    with httpx.Client(base_url=stack.api, timeout=30) as web:
-        web.get("/signin")
-        r = web.post(
-            "/signin",
-            data={
-                "email": email,
-                "password": PASSWORD,
-                "csrf_token": web.cookies.get("mirage_csrf", ""),
-            },
-        )
-        if r.status_code >= 400:
-            raise RuntimeError(f"sign-in {email}: {r.status_code}")
-        r = web.post(
-            "/settings/tokens",
-            data={
-                "name": "fleet bench",
-                "scopes": ["read", "write", "admin"],
-                "expires_in_days": "0",
-                "csrf_token": web.cookies.get("mirage_csrf", ""),
-            },
-        )
-        m = re.search(r'id="new-token-value">([^<]+)<', r.text)
-        if r.status_code != 201 or m is None:
-            raise RuntimeError(f"token for {email} not created: {r.status_code}")
-        return m.group(1).strip()
-
-
-def _check(r: httpx.Response, what: str, ok: int = 201) -> dict[str, Any]:
-    if r.status_code != ok:
-        raise RuntimeError(f"{what}: {r.status_code} {r.text[:300]}")
-    return dict(r.json())
-
-
 def seed_tenants(stack: Stack, db: Db, args: argparse.Namespace) -> list[Tenant]:
     sim_call(stack, "PUT", "/config", json={"timeScale": 0.1, "webhookRetryScale": 0.5})
     tenants: list[Tenant] = []
     for t in range(args.tenants):
         slug = f"fleet-t{t + 1:02d}"
-        email = f"owner@{slug}.example"
-        cli(stack, "tenant", "create", f"Fleet {t + 1:02d}", "--slug", slug)
-        cli(
-            stack, "user", "create", email, "--tenant", slug, "--role", "owner",
-            "--password", PASSWORD,
+        tenant_id, token = owner_with_token(
+            stack, db, name=f"Fleet {t + 1:02d}", slug=slug, email=f"owner@{slug}.example",
+            password=PASSWORD,
         )  # fmt: skip
-        tenant_id = str(db.one("select id from tenants where slug = %s", slug))
-        tenants.append(Tenant(slug, tenant_id, _token(stack, email)))
+        tenants.append(Tenant(slug, tenant_id, token))
     log(f"{len(tenants)} tenants with tokens; creating and pairing numbers")
 
     def make(job: tuple[Tenant, int]) -> dict[str, Any]:
@@ -161,7 +133,7 @@ def seed_tenants(stack: Stack, db: Db, args: argparse.Namespace) -> list[Tenant]
         with httpx.Client(base_url=stack.api, timeout=60) as api:
             name = f"T{t + 1:02d} N{i + 1:03d}"
             r = api.post("/api/v1/instances", headers=ten.auth, json={"display_name": name})
-            inst = _check(r, f"instance {name}") | {"bench_phone": f"55119{t + 1:02d}{i + 1:05d}"}
+            inst = checked(r, f"instance {name}") | {"bench_phone": f"55119{t + 1:02d}{i + 1:05d}"}
             pair(stack, api, ten.auth, inst)
             inst["phone"] = inst["bench_phone"]
             return inst
@@ -176,36 +148,11 @@ def seed_tenants(stack: Stack, db: Db, args: argparse.Namespace) -> list[Tenant]
     per_tenant = _share(args.conversations, args.tenants)
     with httpx.Client(base_url=stack.api, timeout=60) as api:
         for ten, k_convs in zip(tenants, per_tenant, strict=True):
-            personas = [
-                _check(
-                    api.post("/api/v1/personas", headers=ten.auth, json={"name": n, **PERSONA}),
-                    "persona",
-                )
-                for n in ("Carla", "Duda")
-            ]
-            _check(
-                api.put("/api/v1/settings", headers=ten.auth, json=BENCH_SETTINGS),
-                "settings",
-                200,
-            )
+            personas = personas_and_settings(api, ten.auth, BENCH_SETTINGS)
             for k in range(k_convs):
                 a, b = ten.numbers[2 * k], ten.numbers[2 * k + 1]
-                body = {
-                    "name": f"Pair {k + 1}",
-                    "participants": [
-                        {"instance_id": a["id"], "persona_id": personas[0]["id"]},
-                        {"instance_id": b["id"], "persona_id": personas[1]["id"]},
-                    ],
-                    "topics": ["futebol", "trabalho", "fim de semana"],
-                    "rounds_per_window": 50,
-                    "windows": {str(d): [["00:00", "00:00"]] for d in range(7)},
-                }
-                conv = _check(
-                    api.post("/api/v1/conversations", headers=ten.auth, json=body), "conversation"
-                )
-                ten.conversations.append(conv)
-    # Mature numbers: the first-day warm-up cap (20 a day) is not what this bench measures.
-    db.rows("update instances set first_connected_at = now() - interval '60 days' returning id")
+                ten.conversations.append(start_pair_conversation(api, ten.auth, k, a, b, personas))
+    mature(db)
     return tenants
 
 
