@@ -11,7 +11,7 @@ import psycopg
 
 from mirage.instances.views import NumberRow, number_row
 from mirage.models import Instance
-from tests.conftest import TenantFixture, make_tenant, sign_in
+from tests.conftest import TenantFixture, make_tenant, sign_in, sql
 
 
 def _row_html(page: str, rid: uuid.UUID) -> str:
@@ -30,9 +30,8 @@ def _add(conninfo: str, t: TenantFixture, name: str) -> uuid.UUID:
     return rid
 
 
-def _update(conninfo: str, rid: uuid.UUID, assignments: str, *args: object) -> None:
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f"update instances set {assignments} where id = %s", (*args, rid))
+async def _update(conninfo: str, rid: uuid.UUID, assignments: str, *args: object) -> None:
+    await sql(conninfo, f"update instances set {assignments} where id = %s", *args, rid)
 
 
 async def test_a_cached_row_follows_its_number(
@@ -42,7 +41,7 @@ async def test_a_cached_row_follows_its_number(
     rid = _add(bootstrap_conninfo, tenant_a, "Loja Sul")
     row = _row_html((await client.get("/instances")).text, rid)
     assert "desconectado" in row and "Pausar" in row and "saudável" in row
-    _update(
+    await _update(
         bootstrap_conninfo,
         rid,
         "state = 'open', phone = '5511988887777', profile_name = 'Sul', paused_at = now(), "
@@ -53,14 +52,14 @@ async def test_a_cached_row_follows_its_number(
     assert "+5511988887777" in row and "Sul</span>" in row
     assert "Retomar" in row and "pausado por um operador" in row
     assert "degradado" in row and "taxa de entrega baixa" in row
-    _update(
+    await _update(
         bootstrap_conninfo,
         rid,
         "state = 'close', state_reason = 401, needs_pairing = true, first_connected_at = now()",
     )
     row = _row_html((await client.get("/instances")).text, rid)
     assert "precisa parear de novo" in row and "desconectado pelo celular" in row
-    _update(bootstrap_conninfo, rid, "display_name = 'Loja Sul 2'")
+    await _update(bootstrap_conninfo, rid, "display_name = 'Loja Sul 2'")
     assert "Loja Sul 2" in _row_html((await client.get("/instances")).text, rid)
 
 

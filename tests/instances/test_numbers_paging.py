@@ -9,7 +9,7 @@ import uuid
 import httpx
 import psycopg
 
-from tests.conftest import TenantFixture, make_token, sign_in
+from tests.conftest import TenantFixture, make_token, sign_in, sql
 
 STATES = ("open", "connecting", "close")
 
@@ -25,11 +25,13 @@ def _add(conninfo: str, t: TenantFixture, names: list[str], state: str = "close"
             )
 
 
-def _delete(conninfo: str, t: TenantFixture, name: str) -> None:
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(
-            "delete from instances where tenant_id = %s and display_name = %s", (t.tenant_id, name)
-        )
+async def _delete(conninfo: str, t: TenantFixture, name: str) -> None:
+    await sql(
+        conninfo,
+        "delete from instances where tenant_id = %s and display_name = %s",
+        t.tenant_id,
+        name,
+    )
 
 
 async def _walk(client: httpx.AsyncClient, auth: dict[str, str], url: str) -> list[list[str]]:
@@ -73,7 +75,7 @@ async def test_a_page_holds_when_numbers_come_and_go_between_pages(
     first = await client.get("/api/v1/instances?limit=4", headers=auth)
     assert [n["display_name"] for n in first.json()] == ["N00", "N01", "N02", "N03"]
     # The row the cursor points at is deleted, one is added before it and one after.
-    _delete(bootstrap_conninfo, tenant_a, "N03")
+    await _delete(bootstrap_conninfo, tenant_a, "N03")
     _add(bootstrap_conninfo, tenant_a, ["N015", "N055"])
     second = await client.get(first.links["next"]["url"], headers=auth)
     assert [n["display_name"] for n in second.json()] == ["N04", "N05", "N055", "N06"]
