@@ -164,6 +164,11 @@ def is_nul_text(exc: BaseException) -> bool:
     return False
 
 
+def is_bad_path(exc: RequestValidationError) -> bool:
+    """A path parameter did not parse (an id that is not a UUID): the path names nothing."""
+    return any(tuple(e.get("loc", ()))[:1] == ("path",) for e in exc.errors())
+
+
 def install_page_handlers(app: FastAPI) -> None:
     def _page(request: Request, status: int, title: str, detail: str) -> Response:
         if request.url.path.startswith(MACHINE_PREFIXES):
@@ -201,8 +206,20 @@ def install_page_handlers(app: FastAPI) -> None:
             request, exc.status_code, translate(request, exc.title), translate(request, exc.message)
         )
 
+    def _not_found(request: Request) -> Response:
+        return _page(
+            request,
+            404,
+            translate(request, "Not found"),
+            translate(request, "This page does not exist or you cannot see it."),
+        )
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        if is_bad_path(exc):
+            # A path that names no object (/conversations/999999): the page does not exist,
+            # whatever else the request carried — not a form error.
+            return _not_found(request)
         # Field labels and what is wrong, never the submitted value.
         messages = error_list_messages(exc.errors(), COMMON_LABELS)
         return _page(
@@ -215,12 +232,7 @@ def install_page_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
-            return _page(
-                request,
-                404,
-                translate(request, "Not found"),
-                translate(request, "This page does not exist or you cannot see it."),
-            )
+            return _not_found(request)
         return _page(request, exc.status_code, str(exc.detail), str(exc.detail))
 
     @app.exception_handler(Exception)
