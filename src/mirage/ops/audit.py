@@ -9,11 +9,57 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.kit import correlation
+from mirage.kit.i18n import N_
 from mirage.models import AuditEvent
 from mirage.ops.repository import AuditRepository
 
 if TYPE_CHECKING:  # auth records through this module: a type only, never an import
     from mirage.auth.principal import Principal
+
+
+# Every action the audit log records, with the label the activity log shows (a catalog id,
+# translated when shown). ``record`` refuses a code that is not here, and
+# tests/ops/test_audit_labels.py checks every code the code base records against it: a new
+# action cannot ship without its label.
+ACTIONS: dict[str, str] = {
+    "auth.sign_in": N_("Signed in"),
+    "auth.sign_out": N_("Signed out"),
+    "auth.switch_tenant": N_("Switched to this tenant"),
+    "api_token.create": N_("API token created"),
+    "api_token.revoke": N_("API token revoked"),
+    "api_token.expired": N_("API token expired"),
+    "settings.update": N_("Settings changed"),
+    "instance.create": N_("Number added"),
+    "instance.restart": N_("Number restarted"),
+    "instance.logout": N_("Number disconnected"),
+    "instance.pause": N_("Number paused"),
+    "instance.resume": N_("Number resumed"),
+    "instance.delete": N_("Number deleted"),
+    "persona.create": N_("Persona created"),
+    "persona.update": N_("Persona changed"),
+    "persona.delete": N_("Persona deleted"),
+    "conversation.create": N_("Conversation created"),
+    "conversation.update": N_("Conversation changed"),
+    "conversation.pause": N_("Conversation paused"),
+    "conversation.resume": N_("Conversation resumed"),
+    "conversation.delete": N_("Conversation deleted"),
+    "contact.deleted": N_("Contact deleted"),
+    "suppression.added": N_("Number added to the do-not-contact list"),
+    "suppression.removed": N_("Number removed from the do-not-contact list"),
+    "data_request.find": N_("Data request: find a person's data"),
+    "data_request.export": N_("Data request: export a person's data"),
+    "data_request.erase": N_("Data request: erase a person's data"),
+}
+
+
+class UnknownAuditAction(ValueError):
+    """A programming error: an audit action without an entry (and a label) in ACTIONS."""
+
+
+def label(action: str) -> str:
+    """The activity log's label for an action code (a catalog id; the code if unknown, e.g.
+    an old row whose action was since renamed)."""
+    return ACTIONS.get(action, action)
 
 
 async def record(
@@ -28,6 +74,8 @@ async def record(
     ip: str | None = None,
     **details: Any,
 ) -> None:
+    if action not in ACTIONS:
+        raise UnknownAuditAction(f"audit action {action!r} is not in mirage.ops.audit.ACTIONS")
     await AuditRepository(session).add(
         AuditEvent(
             tenant_id=tenant_id,

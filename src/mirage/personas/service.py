@@ -11,6 +11,7 @@ from mirage.auth.service import require
 from mirage.kit.errors import Conflict, NotFound
 from mirage.models import Persona
 from mirage.models.tenancy import Role
+from mirage.ops import audit
 from mirage.personas.repository import PersonaRepository
 from mirage.personas.schemas import PersonaIn
 
@@ -49,7 +50,23 @@ async def create_persona(session: AsyncSession, principal: Principal, data: Pers
         raise Conflict("a persona with this name already exists", field="name")
     persona = Persona(tenant_id=principal.tenant_id)
     _apply(persona, data)
-    return await repo.add(persona)
+    persona = await repo.add(persona)
+    await _audit(session, principal, "persona.create", persona)
+    return persona
+
+
+async def _audit(
+    session: AsyncSession, principal: Principal, action: str, persona: Persona
+) -> None:
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action=action,
+        target_type="persona",
+        target_id=persona.id,
+        name=persona.name,
+    )
 
 
 async def update_persona(
@@ -62,6 +79,7 @@ async def update_persona(
         raise Conflict("a persona with this name already exists", field="name")
     _apply(persona, data)
     await session.flush()
+    await _audit(session, principal, "persona.update", persona)
     return persona
 
 
@@ -73,4 +91,5 @@ async def delete_persona(
     persona = await get_persona(session, principal, persona_id)
     if await repo.in_use(persona.id):
         raise Conflict("this persona is used by a conversation; change the conversation first")
+    await _audit(session, principal, "persona.delete", persona)
     await repo.delete(persona)

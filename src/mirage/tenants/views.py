@@ -27,7 +27,7 @@ from mirage.tenants import settings as tenant_settings
 from mirage.tenants.repository import MembershipRepository
 from mirage.web.csrf import csrf_protect
 from mirage.web.forms import TIME, clean, error_messages, read_form, text_field, whole_number
-from mirage.web.templating import render, translate
+from mirage.web.templating import add_global, render, translate
 
 # Sections of the settings page that other domains fill (e.g. messaging's recent policy
 # decisions), registered by the app at start-up so that tenants imports none of them:
@@ -41,6 +41,7 @@ def add_settings_section(name: str, read: SettingsSection) -> None:
 
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+add_global("audit_label", audit.label)  # the activity log's labels (tenants/settings.html)
 
 
 @router.get("/")
