@@ -384,3 +384,64 @@ async def test_a_round_whose_turn_the_policy_moved_far_ahead_ends_and_the_next_w
         conv["id"],
     )
     assert len(nxt) == 1 and nxt[0][0] >= until
+
+
+async def test_a_number_paused_during_a_round_leaves_the_conversation_waiting_not_replanned(
+    gw: GatewayWorld, client: httpx.AsyncClient, warm: WarmPair, bootstrap_conninfo: str
+) -> None:
+    conv = (
+        await client.post("/api/v1/conversations", headers=warm.auth, json=conversation_body(warm))
+    ).json()
+    await start_now(bootstrap_conninfo, conv["id"])
+
+    async def running() -> object:
+        return _one(
+            bootstrap_conninfo,
+            "select id from rounds where conversation_id = %s and state = 'running'",
+            conv["id"],
+        )
+
+    await eventually(running, timeout_s=60, what="the round running")
+    paused = warm.numbers[0]
+    r = await client.post(f"/api/v1/instances/{paused['id']}/pause", headers=warm.auth)
+    assert r.status_code == 200, r.text
+
+    async def waiting() -> object:
+        return _one(
+            bootstrap_conninfo,
+            "select waiting_reason from conversations where id = %s",
+            conv["id"],
+        )
+
+    # However the round ends (its next turn denied, or done before the pause reached it), the
+    # conversation waits for its numbers instead of planning a round that would be blocked.
+    reason = await eventually(waiting, timeout_s=60, what="the conversation waiting")
+    assert "number_paused" in reason and paused["display_name"] in reason
+    states = _all(
+        bootstrap_conninfo, "select state from rounds where conversation_id = %s", conv["id"]
+    )
+    assert len(states) == 1 and states[0][0] not in ("planned", "running"), states
+    for minutes in (1, 30):
+        await _plan_at(warm, utcnow() + timedelta(minutes=minutes))
+    assert (
+        _all(bootstrap_conninfo, "select state from rounds where conversation_id = %s", conv["id"])
+        == states
+    )
+
+    # Resumed: the next planning clears the wait and plans a round.
+    r = await client.post(f"/api/v1/instances/{paused['id']}/resume", headers=warm.auth)
+    assert r.status_code == 200, r.text
+    await _plan_at(warm, utcnow())
+    assert (
+        _one(
+            bootstrap_conninfo, "select waiting_reason from conversations where id = %s", conv["id"]
+        )
+        is None
+    )
+    planned = _all(
+        bootstrap_conninfo,
+        "select state from rounds where conversation_id = %s and state = 'planned'",
+        conv["id"],
+    )
+    assert planned == [("planned",)]
+    await client.post(f"/api/v1/conversations/{conv['id']}/pause", headers=warm.auth)

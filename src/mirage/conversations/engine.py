@@ -635,7 +635,15 @@ async def finish(
         conversation.last_round_at = now
         await session.flush()
         if replan:
-            await plan(session, conversation, now, rng)
+            members = await ConversationRepository(session).participants(conversation.id)
+            if sum(messaging.can_send(m.instance) for m in members) < 2:
+                # A number stopped being able to send (paused, disconnected, banned) and ended
+                # this round: that was the one blocked round; the conversation now waits (reason
+                # shown) and planning resumes it once two numbers can send again.
+                conversation.waiting_reason = _waiting_reason(members)
+                conversation.waiting_since = now
+            else:
+                await plan(session, conversation, now, rng)
     await notify(session, rnd.tenant_id, "conversation", rnd.conversation_id, round_id=rnd.id)
     log.info("round.finished", round_id=str(rnd.id), state=state, outcome=outcome)
 
