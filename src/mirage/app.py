@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from mirage import __version__
@@ -46,6 +48,11 @@ Mirage's HTTP API. Authenticate with a tenant API token: `Authorization: Bearer 
 Errors are RFC 9457 problem+json documents.
 """
 
+# Swagger UI for /api/v1/docs, vendored under web/static (npm's swagger-ui-dist): the page must
+# work without reaching a CDN (FastAPI's default loads it from jsDelivr, a blank page offline).
+SWAGGER_UI = "vendor/swagger-ui-5.35.0"
+API_PREFIX = "/api/v1"
+
 
 # Every router the app serves; tests walk these (e.g. the cross-tenant probe).
 API_ROUTERS = (
@@ -75,9 +82,22 @@ def create_api(settings: Settings) -> FastAPI:
         version=__version__,
         description=API_DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served below, with local assets
         redoc_url=None,
     )
+
+    @api.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = str(request.scope.get("root_path", "")).rstrip("/")  # …/api/v1 (mounted)
+        static = root.removesuffix(API_PREFIX) + "/static/" + SWAGGER_UI
+        return get_swagger_ui_html(
+            openapi_url=root + "/openapi.json",
+            title="Mirage API",
+            swagger_js_url=f"{static}/swagger-ui-bundle.js",
+            swagger_css_url=f"{static}/swagger-ui.css",
+            swagger_favicon_url=f"{static}/favicon-32x32.png",
+        )
+
     for router in API_ROUTERS:
         api.include_router(router)
     api.state.api_routes = [r for router in API_ROUTERS for r in router.routes]
@@ -141,7 +161,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
     )
     api = create_api(settings)
     api.state.rate_limiter = app.state.rate_limiter
-    app.mount("/api/v1", api)
+    app.mount(API_PREFIX, api)
     app.mount(
         "/static",
         StaticFiles(directory=str(resources.files("mirage") / "web" / "static")),
