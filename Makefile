@@ -15,8 +15,8 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Some machines (containers, CI images) set PYTHONDONTWRITEBYTECODE: every Python process then
 # compiles every module it imports from source, again and again. The test suite starts dozens
 # of processes (test workers, `mirage` servers and CLI calls, schemathesis), ~1 s of CPU each
-# on two cores; so here bytecode is written once (site-packages at install, the project's own
-# modules on first import) and read by every later process.
+# on two cores; so here each module's bytecode is written on its first import and read by
+# every later process (compiling all of site-packages at install costs more than that).
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test setup lint format types pytest browser i18n arch clean
@@ -42,7 +42,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
 browser:  ## Browser tests drive the system Chromium (Playwright cannot download one here)
