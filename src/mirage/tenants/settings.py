@@ -19,7 +19,7 @@ from mirage.kit.clock import utcnow
 from mirage.kit.errors import ValidationFailed
 from mirage.kit.i18n import N_
 from mirage.kit.netguard import UnsafeURL, check_url
-from mirage.models import Tenant, TenantSettings
+from mirage.models import SystemFlag, Tenant, TenantSettings
 from mirage.models.tenancy import Role
 from mirage.ops import audit
 from mirage.policy import TenantPolicy
@@ -42,6 +42,14 @@ class SettingsRepository:
         await self.session.execute(
             update(Tenant).where(Tenant.id == tenant_id).values(timezone=timezone, country=country)
         )
+
+
+async def kill_switches(session: AsyncSession) -> tuple[bool, bool]:
+    """(the current tenant's kill switch, the global one): read only, for the banner every
+    page shows while one is on."""
+    row = await SettingsRepository(session).get()
+    flag = await session.get(SystemFlag, "kill_switch")
+    return bool(row and row.kill_switch), bool(flag and flag.value is True)
 
 
 async def get_or_create(session: AsyncSession, tenant_id: uuid.UUID) -> TenantSettings:

@@ -67,6 +67,24 @@ async def worker_status(
     )
 
 
+@router.get("/partials/kill-switch")
+async def kill_switch_banner(
+    request: Request, session: DbSession, principal: DashboardPrincipal
+) -> Response:
+    """The banner every page shows while a kill switch is on (base.html loads it and polls
+    it, so turning the switch on or off in another tab shows within half a minute)."""
+    tenant_on, global_on = await tenant_settings.kill_switches(session)
+    return render(
+        request,
+        "tenants/_kill_switch.html",
+        {
+            "tenant_on": tenant_on,
+            "global_on": global_on,
+            "is_admin": principal.role.at_least(Role.ADMIN),
+        },
+    )
+
+
 async def _settings_context(session: DbSession, principal: DashboardPrincipal) -> dict[str, object]:
     is_admin = principal.role.at_least(Role.ADMIN)
     cadence = await tenant_settings.get_or_create(session, principal.tenant_id)
