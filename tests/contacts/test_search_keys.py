@@ -1,7 +1,7 @@
 """The contacts' search keys: the CSV import computes them in Python (``search_keys``), every
 other writer gets them from the database's trigger. Both must give the same keys, or a
 contact would be found or not depending on how it was written. And the ledger and tag links
-reference their contact by (tenant_id, id): no link to another tenant's contact."""
+reference their contact by (id, tenant_id): no link to another tenant's contact."""
 
 from __future__ import annotations
 

@@ -187,70 +187,52 @@ _ENSURE_TAGS = text(
 # and the resumed run would do the chunk again. The last chunk's commit (the import's
 # completion) stays durable.
 _RELAXED_COMMIT = "set local synchronous_commit = off"
-# One statement per chunk. The first row of each phone in the chunk is fresh unless the
-# import already met that phone in an earlier chunk (or an earlier run of this chunk that
-# committed): the others are duplicates in the file. A fresh phone on the suppression list is
-# rejected as suppressed (never created, never updated). The rest are inserted, or update an
-# existing contact field by field (empty cells keep what is there; custom fields merge) —
-# never its basis, consent state or opt-out, and never an opted-out contact: an import
-# re-activates or re-consents no one. A new contact gets its ledger entry (basis recorded,
-# with the import as provenance); tags are linked. The rejected rows are returned (the caller
-# stores them with their cells, in the same transaction). Rows are written in id order (see
+# One statement per chunk. The first row of each phone in the chunk takes the phone for the
+# import unless an earlier chunk (or an earlier run of this chunk that committed) took it: the
+# others are duplicates in the file. A taken phone on the suppression list is rejected as
+# suppressed (never created, never updated). The rest are inserted, or update an existing
+# contact field by field (empty cells keep what is there; custom fields merge) — never its
+# basis, consent state or opt-out, and never an opted-out contact: an import re-activates or
+# re-consents no one. A new contact gets its ledger entry (basis recorded, with the
+# import as provenance); tags are linked. The rejected rows are returned (the caller stores
+# them with their cells, in the same transaction). Rows are written in id order (see
 # ``_ordered_ids``).
-# How the import knows a phone it met: a contact it created carries its id
-# (``contacts.import_id``, written with the contact anyway); any other fresh phone (an
-# existing contact updated or skipped, a suppressed number) is recorded in
-# ``contact_import_rows`` (a "taken" row, reason null), looked up only for such phones. A
-# first import thus writes and reads a taken row for almost no phone (writing one a phone was
-# ~a tenth of the chunk's database time). Both look-ups are scalar subqueries: PostgreSQL runs
-# them row by row as unique-index probes (a scalar subquery is neither turned into a join nor
-# hashed), whatever the statistics say — a join would be planned from them, and with a tenant
-# still small in them (a first import) might scan all of the tenant's contacts (or the
-# import's taken rows) once per chunk, or per row.
+# Why a row per taken phone, rather than looking each staged phone up among the contacts this
+# import created: ``insert … on conflict`` always probes its unique index, while a lookup
+# subquery is planned from statistics — with a tenant still small in them (a first import),
+# PostgreSQL may scan all of the tenant's contacts once per chunk, or per row. (Tried: marking
+# the contacts an import creates and probing contacts by phone in a scalar subquery, to write
+# a taken row only for the other phones — 20% less database time, until a tenant missing from
+# the statistics made the planner probe through another tenant-led index: 20 times slower.)
 _CHUNK_HEAD = f"""
     with firsts as (
-        select f.row_number, f.phone_e164, f.suppressed,
-               case when f.mine then false
-                    -- no contact and not suppressed: no earlier row of the import had it
-                    when f.mine is null and not f.suppressed then true
-                    else (
-                        select 1 from contact_import_rows r
-                        where r.tenant_id = :tenant_id and r.import_id = :import_id
-                          and r.phone_e164 = f.phone_e164 and r.reason is null
-                        limit 1
-                    ) is null
-               end as fresh
-        from (
-            select d.row_number, d.phone_e164,
-                   -- null: no contact; true: a contact this import created
-                   (select c.import_id is not distinct from :import_id from contacts c
-                    where c.tenant_id = :tenant_id and c.phone_e164 = d.phone_e164) as mine,
-                   exists (
-                       select 1 from suppressions x
-                       where x.tenant_id = :tenant_id and x.phone_hash = d.phone_hash
-                   ) as suppressed
-            from (
-                select distinct on (phone_e164) row_number, phone_e164, phone_hash
-                from contact_import_stage order by phone_e164, row_number
-            ) d
-            offset 0  -- each subquery once a row, however often the case reads it
-        ) f
+        select distinct on (phone_e164) row_number, phone_e164
+        from contact_import_stage order by phone_e164, row_number
+    ), taken as (
+        insert into contact_import_rows (id, tenant_id, import_id, row_number, phone_e164)
+        select {_id("taken", "f.phone_e164")}, :tenant_id, :import_id, f.row_number,
+               f.phone_e164
+        from firsts f order by f.phone_e164
+        on conflict (tenant_id, import_id, phone_e164) where reason is null do nothing
+        returning row_number
     ), judged as (
-        select s.*, coalesce(f.fresh, false) as fresh,
-               coalesce(f.fresh and f.suppressed, false) as suppressed
-        from contact_import_stage s left join firsts f on f.row_number = s.row_number
+        select s.*, t.row_number is not null as fresh,
+               t.row_number is not null and exists (
+                   select 1 from suppressions x
+                   where x.tenant_id = :tenant_id and x.phone_hash = s.phone_hash
+               ) as suppressed
+        from contact_import_stage s left join taken t on t.row_number = s.row_number
     ), up as (
         insert into contacts as c (
             id, tenant_id, name, phone_e164, email, language, notes, custom_fields,
             legal_basis, li_assessment_ref, consent_state, provenance_source, provenance_at,
-            provenance_note, recorded_by, import_id,
-            search_name, search_word2, search_last, search_email
+            provenance_note, recorded_by, search_name, search_word2, search_last, search_email
         )
         select {_id("contact", "s.phone_e164")}, :tenant_id, s.name, s.phone_e164, s.email,
                s.language, s.notes, s.custom, s.basis,
                case when s.basis = 'legitimate_interest' then :li_ref end,
                case when s.basis = 'consent' then 'granted' else 'none' end,
-               :source, :now, :note, :user_id, :import_id,
+               :source, :now, :note, :user_id,
                s.search_name, s.search_word2, s.search_last, s.search_email
         from judged s where s.fresh and not s.suppressed
         order by s.phone_e164
@@ -277,16 +259,6 @@ _ON_CONFLICT_SKIP = """
 """
 _CHUNK_TAIL = f"""
         returning c.id, c.phone_e164, c.legal_basis, (c.xmax = 0) as inserted
-    ), taken as (
-        -- the fresh phones that did not become contacts of this import
-        insert into contact_import_rows (id, tenant_id, import_id, row_number, phone_e164)
-        select {_id("taken", "f.phone_e164")}, :tenant_id, :import_id, f.row_number,
-               f.phone_e164
-        from firsts f
-        where f.fresh
-          and not exists (select 1 from up where up.inserted and up.phone_e164 = f.phone_e164)
-        order by f.phone_e164
-        on conflict (tenant_id, import_id, phone_e164) where reason is null do nothing
     ), ledger as (
         insert into consent_events
             (id, tenant_id, contact_id, kind, legal_basis, source, detail, actor_user_id)

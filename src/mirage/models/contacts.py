@@ -65,7 +65,7 @@ _TRIGGER_FILLED: dict[str, Any] = {
 
 
 def _tenant_col() -> Mapped[uuid.UUID]:
-    """tenant_id of a child row whose parent is referenced by (tenant_id, id): that key
+    """tenant_id of a child row whose parent is referenced by (id, tenant_id): that key
     proves the tenant (see the composite foreign keys of migration 0012)."""
     return mapped_column(UUID(as_uuid=True), nullable=False)
 
@@ -152,8 +152,9 @@ class Contact(IdMixin, TimestampMixin, Base):
             unique=True,
             postgresql_ops={"phone_e164": "text_pattern_ops"},
         ),
-        # The target of the ledger's and the tag links' tenant-scoped foreign keys.
-        UniqueConstraint("tenant_id", "id", name="uq_contacts_tenant_id"),
+        # The target of the ledger's and the tag links' tenant-scoped foreign keys; led by id
+        # (see migration 0012: a narrow index led by tenant_id misleads the planner).
+        UniqueConstraint("id", "tenant_id", name="uq_contacts_id_tenant"),
         CheckConstraint(
             "legal_basis in ('consent', 'legitimate_interest')", name="legal_basis_valid"
         ),
@@ -193,10 +194,6 @@ class Contact(IdMixin, TimestampMixin, Base):
     provenance_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     provenance_note: Mapped[str | None] = mapped_column(String(500))
     recorded_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    # The CSV import that created the contact (provenance, like recorded_by: not a foreign
-    # key, it outlives the import's record). The importer tells the phones it already created
-    # by it (contacts.imports_repository).
-    import_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     opted_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
@@ -212,7 +209,7 @@ class Tag(IdMixin, TimestampMixin, Base):
     __tablename__ = "tags"
     __table_args__ = (
         Index("uq_tags_tenant_name", "tenant_id", text("lower(name)"), unique=True),
-        UniqueConstraint("tenant_id", "id", name="uq_tags_tenant_id"),
+        UniqueConstraint("id", "tenant_id", name="uq_tags_id_tenant"),
         CheckConstraint("color ~ '^#[0-9a-f]{6}$'", name="color_valid"),
     )
 
@@ -226,15 +223,15 @@ class ContactTag(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("contact_id", "tag_id", name="uq_contact_tags_pair"),
         ForeignKeyConstraint(
-            ["tenant_id", "contact_id"],
-            ["contacts.tenant_id", "contacts.id"],
-            name="fk_contact_tags_tenant_id_contacts",
+            ["contact_id", "tenant_id"],
+            ["contacts.id", "contacts.tenant_id"],
+            name="fk_contact_tags_contact_id_contacts",
             ondelete="CASCADE",
         ),
         ForeignKeyConstraint(
-            ["tenant_id", "tag_id"],
-            ["tags.tenant_id", "tags.id"],
-            name="fk_contact_tags_tenant_id_tags",
+            ["tag_id", "tenant_id"],
+            ["tags.id", "tags.tenant_id"],
+            name="fk_contact_tags_tag_id_tags",
             ondelete="CASCADE",
         ),
         # Tag filter and counts: all contacts of a tag, inside the tenant.
@@ -258,9 +255,9 @@ class ConsentEvent(IdMixin, TimestampMixin, Base):
         ),
         Index("ix_consent_events_contact", "tenant_id", "contact_id", "created_at"),
         ForeignKeyConstraint(
-            ["tenant_id", "contact_id"],
-            ["contacts.tenant_id", "contacts.id"],
-            name="fk_consent_events_tenant_id_contacts",
+            ["contact_id", "tenant_id"],
+            ["contacts.id", "contacts.tenant_id"],
+            name="fk_consent_events_contact_id_contacts",
             ondelete="CASCADE",
         ),
     )

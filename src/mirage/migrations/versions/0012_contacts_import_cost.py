@@ -1,6 +1,6 @@
 """contacts: search keys written by the writer (a trigger fills them for any other), partial
-search indexes, one index for the phone's uniqueness and prefix search, the import that
-created a contact, tenant-scoped composite foreign keys for the ledger and tag links
+search indexes, one index for the phone's uniqueness and prefix search, tenant-scoped
+composite foreign keys for the ledger and tag links
 
 Revision ID: 0012
 Revises: 0011
@@ -108,24 +108,23 @@ def upgrade() -> None:
         "(tenant_id, phone_e164 text_pattern_ops)"
     )
 
-    # 4. The CSV import that created the contact: how the importer recognises a phone it
-    # already created (it wrote a "taken" row per phone for that before).
-    op.execute("ALTER TABLE contacts ADD COLUMN import_id uuid")
-
-    # 5. The ledger and the tag links reference their contact and tag by (tenant_id, id): one
+    # 4. The ledger and the tag links reference their contact and tag by (id, tenant_id): one
     # check a row proves both that the parent exists and that it is the same tenant's (the
     # separate tenant_id → tenants check is implied, as the parent's own FK holds it). A
     # tenant's deletion still cascades, through its contacts and tags.
-    op.execute("ALTER TABLE contacts ADD CONSTRAINT uq_contacts_tenant_id UNIQUE (tenant_id, id)")
-    op.execute("ALTER TABLE tags ADD CONSTRAINT uq_tags_tenant_id UNIQUE (tenant_id, id)")
+    # Keyed (id, tenant_id), not (tenant_id, id): an index led by tenant_id this narrow would
+    # be the planner's pick for any query of a tenant it believes small (one missing from the
+    # statistics), and scan all of the tenant's rows.
+    op.execute("ALTER TABLE contacts ADD CONSTRAINT uq_contacts_id_tenant UNIQUE (id, tenant_id)")
+    op.execute("ALTER TABLE tags ADD CONSTRAINT uq_tags_id_tenant UNIQUE (id, tenant_id)")
     for fk in (
         "fk_consent_events_tenant_id_tenants",
         "fk_consent_events_contact_id_contacts",
     ):
         op.execute(f"ALTER TABLE consent_events DROP CONSTRAINT {fk}")
     op.execute(
-        "ALTER TABLE consent_events ADD CONSTRAINT fk_consent_events_tenant_id_contacts "
-        "FOREIGN KEY (tenant_id, contact_id) REFERENCES contacts (tenant_id, id) "
+        "ALTER TABLE consent_events ADD CONSTRAINT fk_consent_events_contact_id_contacts "
+        "FOREIGN KEY (contact_id, tenant_id) REFERENCES contacts (id, tenant_id) "
         "ON DELETE CASCADE"
     )
     for fk in (
@@ -135,20 +134,20 @@ def upgrade() -> None:
     ):
         op.execute(f"ALTER TABLE contact_tags DROP CONSTRAINT {fk}")
     op.execute(
-        "ALTER TABLE contact_tags ADD CONSTRAINT fk_contact_tags_tenant_id_contacts "
-        "FOREIGN KEY (tenant_id, contact_id) REFERENCES contacts (tenant_id, id) "
+        "ALTER TABLE contact_tags ADD CONSTRAINT fk_contact_tags_contact_id_contacts "
+        "FOREIGN KEY (contact_id, tenant_id) REFERENCES contacts (id, tenant_id) "
         "ON DELETE CASCADE"
     )
     op.execute(
-        "ALTER TABLE contact_tags ADD CONSTRAINT fk_contact_tags_tenant_id_tags "
-        "FOREIGN KEY (tenant_id, tag_id) REFERENCES tags (tenant_id, id) ON DELETE CASCADE"
+        "ALTER TABLE contact_tags ADD CONSTRAINT fk_contact_tags_tag_id_tags "
+        "FOREIGN KEY (tag_id, tenant_id) REFERENCES tags (id, tenant_id) ON DELETE CASCADE"
     )
 
 
 def downgrade() -> None:
-    op.execute("ALTER TABLE contact_tags DROP CONSTRAINT fk_contact_tags_tenant_id_tags")
-    op.execute("ALTER TABLE contact_tags DROP CONSTRAINT fk_contact_tags_tenant_id_contacts")
-    op.execute("ALTER TABLE consent_events DROP CONSTRAINT fk_consent_events_tenant_id_contacts")
+    op.execute("ALTER TABLE contact_tags DROP CONSTRAINT fk_contact_tags_tag_id_tags")
+    op.execute("ALTER TABLE contact_tags DROP CONSTRAINT fk_contact_tags_contact_id_contacts")
+    op.execute("ALTER TABLE consent_events DROP CONSTRAINT fk_consent_events_contact_id_contacts")
     op.execute(
         "ALTER TABLE contact_tags ADD CONSTRAINT fk_contact_tags_tenant_id_tenants "
         "FOREIGN KEY (tenant_id) REFERENCES tenants (id) ON DELETE CASCADE"
@@ -169,10 +168,9 @@ def downgrade() -> None:
         "ALTER TABLE consent_events ADD CONSTRAINT fk_consent_events_contact_id_contacts "
         "FOREIGN KEY (contact_id) REFERENCES contacts (id) ON DELETE CASCADE"
     )
-    op.execute("ALTER TABLE tags DROP CONSTRAINT uq_tags_tenant_id")
-    op.execute("ALTER TABLE contacts DROP CONSTRAINT uq_contacts_tenant_id")
+    op.execute("ALTER TABLE tags DROP CONSTRAINT uq_tags_id_tenant")
+    op.execute("ALTER TABLE contacts DROP CONSTRAINT uq_contacts_id_tenant")
 
-    op.execute("ALTER TABLE contacts DROP COLUMN import_id")
     op.execute("DROP INDEX uq_contacts_tenant_phone")
     op.execute(
         "ALTER TABLE contacts ADD CONSTRAINT uq_contacts_tenant_phone UNIQUE (tenant_id, phone_e164)"
