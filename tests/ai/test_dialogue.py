@@ -266,3 +266,20 @@ def test_round_length_is_two_to_four_messages_mostly_three_or_four() -> None:
 def test_asked_ref_is_comparable() -> None:
     assert Asked(how=True).ref == "how"
     assert Asked().ref == "?"
+
+
+def test_punctuation_only_questions_are_unknown_questions() -> None:
+    # Found by the property test in test_offline: ":?" crashed the "E você?" check.
+    futebol = resolve_topic("futebol")
+    assert [a.ref for a in questions_of(":?", futebol, last_asked=[Asked(how=True)])] == ["?"]
+
+
+def test_a_question_ending_in_voce_is_not_asking_back() -> None:
+    pets = resolve_topic("pets")
+    previous = questions_of("Quantos anos tem seu cachorro?", pets)
+    asked = questions_of(
+        "Tem uns três anos. Seu bichinho dorme com você?", pets, last_asked=previous
+    )
+    assert [a.ref for a in asked] == ["pets.sleep:"]
+    typo = questions_of("Tem uns três anos. e cohtigo?", pets, last_asked=previous)
+    assert [a.ref for a in typo] == [previous[0].ref]

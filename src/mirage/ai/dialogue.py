@@ -59,6 +59,11 @@ _HOW_ARE_YOU = re.compile(
     r"|como foi o dia|como ta sendo o dia|como anda|tudo nos conformes|tudo certinho)\b"
 )
 _HOW_ARE_YOU_MAX_CHARS = 36
+# "Olá, bom dia, como está a semana por aí?": the greeting is not part of the question.
+_GREETING_HEAD = re.compile(
+    r"^(?:(?:ola|oi|oie|opa|eai|salve|fala|coe|muito bom dia|bom dia|boa tarde|boa noite"
+    r"|dia)\s+)+"
+)
 # "E você?" and its variants: the partner asks back what they were just asked.
 _BACK = re.compile(r"(?:^|\be )(?:voce|contigo|quanto a voce|com voce)$")
 
@@ -171,14 +176,24 @@ def asks_how_are_you(text: str) -> bool:
 
 
 def _is_how(sentence: str) -> bool:
-    folded = fold(sentence)
+    folded = _GREETING_HEAD.sub("", fold(sentence))
     if len(folded) > _HOW_ARE_YOU_MAX_CHARS:
         return False
-    if _HOW_ARE_YOU.search(folded):
-        return True
-    # The generator's own how-are-you questions, whatever register they were written in.
-    grams = _trigrams(_canon(sentence))
-    return any(len(s & grams) >= 0.8 * len(s) for s in _HOW_SKELETONS if s)
+    return bool(_HOW_ARE_YOU.search(folded)) or _is_known_how(sentence)
+
+
+def _is_known_how(sentence: str) -> bool:
+    """One of the generator's own how-are-you questions ("Como está a semana por aí?"),
+    whatever register it was written in. Short, as how-are-you questions are: "E a viagem
+    pra Bahia, tá tudo certo?" is about the trip."""
+    canon = _GREETING_HEAD.sub("", _canon(sentence))
+    if len(canon) > _HOW_ARE_YOU_MAX_CHARS:
+        return False
+    grams, words = _trigrams(canon), canon.split()
+    # Trigrams for the wording, words within a typo for "Comk vão as coisas?".
+    return any(
+        len(s & grams) >= 0.9 * len(s) or _word_share(w, words) == 1.0 for s, w in _HOW_SKELETONS
+    )
 
 
 def is_back(sentence: str) -> bool:
@@ -187,9 +202,18 @@ def is_back(sentence: str) -> bool:
 
 
 def _is_back(sentence: str) -> bool:
-    # "tendi, e vc?" too: the back question closes the sentence.
+    # "tendi, e vc?" too: the back question closes the sentence; "e cohtigo?" is one typo.
     folded = _canon(sentence)
-    return len(folded) <= 30 and bool(_BACK.search(folded))
+    if len(folded) > 30:
+        return False
+    if _BACK.search(folded):
+        return True
+    words = folded.split()
+    if not words:
+        return False  # ":?" — punctuation only
+    # "e vc?", "e com vc?" — not "dorme com você?".
+    lead = len(words) == 1 or words[-2] == "e" or words[-3:-1] == ["e", "com"]
+    return lead and any(_near(words[-1], w) for w in ("voce", "contigo"))
 
 
 def _canon(text: str) -> str:
@@ -201,8 +225,11 @@ def _trigrams(text: str) -> frozenset[str]:
     return frozenset(padded[i : i + 3] for i in range(len(padded) - 2))
 
 
+# Bare "e você?" is left to `is_back`: it asks back whatever was asked.
 _HOW_SKELETONS = tuple(
-    _trigrams(_canon(f.text)) for f in (*lx.HOW_ARE_YOU, *lx.RECIPROCALS) if "?" in f.text
+    (grams, tuple(_canon(f.text).split()))
+    for f in (*lx.HOW_ARE_YOU, *lx.RECIPROCALS)
+    if "?" in f.text and len(grams := _trigrams(_canon(f.text))) >= 10
 )
 
 
@@ -282,7 +309,7 @@ class Asked:
         return f"{self.intent.key}:{name}"
 
 
-def _best_intent(sentence: str, topic: Topic) -> tuple[float, Intent | None]:
+def _best_intent(sentence: str, topic: Topic, *, fuzzy: bool = True) -> tuple[float, Intent | None]:
     canon = _canon(sentence)
     grams, words = _trigrams(canon), canon.split()
     named = {slot for slot, _ in entities_in(sentence, topic)}
@@ -291,7 +318,7 @@ def _best_intent(sentence: str, topic: Topic) -> tuple[float, Intent | None]:
         if not skeleton.grams or (skeleton.needs is not None and skeleton.needs not in named):
             continue
         score = len(skeleton.grams & grams) / len(skeleton.grams)
-        if score < SURE_MATCH:
+        if fuzzy and score < SURE_MATCH:
             # A typo costs a short question most of its trigrams, not its words.
             score = max(score, _word_share(skeleton.words, words))
         if best is None or score > best[0]:
@@ -310,6 +337,21 @@ def match_question(sentence: str, topic: Topic) -> Asked:
     return Asked(intent=intent, entity=entity, sentence=sentence)
 
 
+def _is_how_here(sentence: str, topic: Topic) -> bool:
+    """How-are-you, unless the sentence is plainly one of the topic's questions ("E a
+    família, tudo bem?", "E a viagem pro Rio, tá tudo certo?")."""
+    if not _is_how(sentence):
+        return False
+    # A question naming one of the topic's things ("E o projeto, deu tudo certo?").
+    score, intent = _best_intent(sentence, topic)
+    if intent is not None and intent.slot is not None and score >= MATCH_THRESHOLD:
+        named = {slot for slot, _ in entities_in(sentence, topic)}
+        if intent.slot in named:
+            return False
+    score = _best_intent(sentence, topic, fuzzy=False)[0]
+    return score < (0.95 if _is_known_how(sentence) else SURE_MATCH)
+
+
 def questions_of(text: str, topic: Topic, *, last_asked: Sequence[Asked] = ()) -> list[Asked]:
     """Every question a message asks: how-are-you, "E você?" (asking back what its writer
     was just asked) and one topic question, whose sentences are read together ("E o Bahia,
@@ -322,7 +364,7 @@ def questions_of(text: str, topic: Topic, *, last_asked: Sequence[Asked] = ()) -
             answered = [a for a in last_asked if not a.how]
             base = answered[-1] if answered else last_asked[-1]
             out.append(Asked(base.how, base.intent, base.entity, sentence))
-        elif _is_how(sentence) and _best_intent(sentence, topic)[0] < SURE_MATCH:
+        elif _is_how_here(sentence, topic):
             # "Tudo bem?" is how-are-you; "E a família, tudo bem?" is about the family.
             out.append(Asked(how=True, sentence=sentence))
         else:

@@ -584,7 +584,8 @@ class _Composer:
         if st.partner_spoke and (not st.owed or (st.shared and self.chance(react_too))):
             piece = self.react(alone=not st.owed)
             if piece is not None:
-                pieces.insert(len(pieces) if st.owed else 0, piece)
+                # "Que bacana! Sair, com certeza...": the reaction before the answers.
+                pieces.insert(0, piece)
         if self.req.closing:
             # The round's last message asks nothing (no one would answer it).
             if not pieces:
@@ -785,13 +786,20 @@ class _Composer:
             text = self.pick(pool)
             if text:
                 candidates.append(text)
-        if not self.req.opening or not candidates:
-            # "Sem dúvida." or "Enfim." cannot start a conversation.
-            candidates.extend(f.text for f in lx.FILLERS if f.allowed(self.style, self.daypart))
         pieces = [_Piece(text, 0, "filler") for text in candidates]
         self.realize(pieces)
         fitting = [p.text for p in pieces if len(p.text) <= room]
         enough = [t for t in fitting if len(t) >= deficit]
+        if not enough or not self.req.opening:
+            # "Sem dúvida." or "Enfim." cannot start a conversation: last resort there.
+            short = [
+                _Piece(f.text, 0, "filler")
+                for f in lx.FILLERS
+                if f.allowed(self.style, self.daypart)
+            ]
+            self.realize(short)
+            fitting += [p.text for p in short if len(p.text) <= room]
+            enough = [t for t in fitting if len(t) >= deficit]
         if enough:
             return self.rng.choice(enough)
         return max(fitting, key=len) if fitting else None

@@ -216,7 +216,7 @@ _TRABALHO = (
     ),
     _i(
         "trabalho.deliverable",
-        ("E {deliverable}, deu tudo certo?", "Como ficou {deliverable}?"),
+        ("E {deliverable}, como ficou?", "Conseguiu entregar {deliverable}?"),
         (
             "Deu certo, entreguei no prazo.",
             "Ainda tô terminando, mas tá quase.",
