@@ -17,6 +17,11 @@ from mirage.providers.models import ConnectionState
 # number must be paired again (reference/evolution-api.md §5.5).
 TERMINAL_CODES = frozenset({401, 402, 403, 406})
 BANNED_CODES = frozenset({402, 403})
+# Mirage's own code (not Baileys'): the number was logged out by an operator (the dashboard's
+# or the API's "log out"). The gateway reports it as a 401 like a logout from the phone, but
+# it is no fault: health is not degraded, and the row says who did it. Pairing again (a QR)
+# is still what reconnects it.
+OPERATOR_LOGOUT = 1401
 
 # Human words for disconnect codes (translated in the dashboard).
 REASONS: dict[int, str] = {
@@ -32,6 +37,7 @@ REASONS: dict[int, str] = {
     500: N_("corrupted session"),
     503: N_("WhatsApp service unavailable"),
     515: N_("restart required (normal right after pairing)"),
+    OPERATOR_LOGOUT: N_("logged out by an operator"),
 }
 
 DEGRADED_FAILURES = 3
@@ -108,4 +114,18 @@ def needs_pairing(state: str, reason_code: int | None, current: bool) -> bool:
     closed = state in (ConnectionState.CLOSE, ConnectionState.REFUSED)
     if closed and (reason_code in TERMINAL_CODES or state == ConnectionState.REFUSED):
         return True
+    if closed and reason_code == OPERATOR_LOGOUT:
+        return True
     return current
+
+
+def keeps_operator_logout(
+    current_state: str, current_reason: int | None, update: int | None
+) -> bool:
+    """The gateway's own report of an operator's logout (a close 401, by webhook or from
+    reconciliation, before or after ours) does not turn it into a logout from the phone."""
+    return (
+        current_state == ConnectionState.CLOSE
+        and current_reason == OPERATOR_LOGOUT
+        and update in (401, OPERATOR_LOGOUT)
+    )

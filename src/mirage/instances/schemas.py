@@ -59,7 +59,11 @@ class InstanceOut(BaseModel):
     display_name: str
     gateway_name: str
     state: ConnectionState
-    state_reason: int | None
+    state_reason: int | None = Field(
+        description="Why the connection last changed: the gateway's disconnect code (e.g. 401 "
+        "logged out from the phone, 403 blocked), or 1401, Mirage's own code for a logout by an "
+        "operator (no fault: health is not degraded)."
+    )
     connected: bool = Field(
         description="Open and identified (its WhatsApp account is known): the number can send."
     )

@@ -275,8 +275,12 @@ async def logout(session: AsyncSession, principal: Principal, instance_id: uuid.
     except GatewayError as exc:
         raise _gateway_failure(exc) from exc
     instance = await _current(session, instance)
+    # Recorded as the operator's action, not as the phone's 401 the gateway reports (which
+    # needs_pairing-wise it is the same, but it is no fault: health is not degraded).
     await apply_connection(
-        session, instance, ConnectionUpdate(ConnectionState.CLOSE, 401, None, None)
+        session,
+        instance,
+        ConnectionUpdate(ConnectionState.CLOSE, health.OPERATOR_LOGOUT, None, None),
     )
     await _audit(session, principal, "logout", instance_id)
 
@@ -365,14 +369,15 @@ async def apply_connection(
             return
         instance.state_event_at = update.event_at
     state = update.state.value
-    changed = state != instance.state or update.status_reason != instance.state_reason
+    reason = update.status_reason
+    if health.keeps_operator_logout(instance.state, instance.state_reason, reason):
+        reason = health.OPERATOR_LOGOUT  # the gateway's word for the operator's own logout
+    changed = state != instance.state or reason != instance.state_reason
     if changed:
         instance.state_changed_at = now
     instance.state = state
-    instance.state_reason = update.status_reason
-    instance.needs_pairing = health.needs_pairing(
-        state, update.status_reason, instance.needs_pairing
-    )
+    instance.state_reason = reason
+    instance.needs_pairing = health.needs_pairing(state, reason, instance.needs_pairing)
     if state == ConnectionState.OPEN:
         instance.qr_count = 0
         # A fresh pairing starts clean: forget failures counted against the old session.

@@ -84,6 +84,7 @@ def number_row(row: NumberRow, can_operate: bool, can_admin: bool, locale: str) 
 
 
 add_global("reason_words", health.reason_words)  # used by instances/_rows.html
+add_global("operator_logout_code", health.OPERATOR_LOGOUT)
 add_global("number_row", number_row)
 
 
