@@ -216,13 +216,22 @@ async def connect_modal(
 
 @router.post("/instances/{instance_id}/connect")
 async def connect(
-    request: Request, session: DbSession, principal: DashboardPrincipal, instance_id: uuid.UUID
+    request: Request,
+    session: DbSession,
+    principal: DashboardPrincipal,
+    instance_id: uuid.UUID,
+    scanned: bool = False,
 ) -> Response:
     """Ask the gateway to pair (and for its current QR). A POST: asking for a QR is what starts
-    the connection on the gateway and may change the number's state, so no GET may do it."""
+    the connection on the gateway and may change the number's state, so no GET may do it.
+    ``scanned``: the modal's scan already happened (the gateway is linking, it shows no QR)."""
     instance = await service.get_instance(session, principal, instance_id)
     view = await service.connect(session, principal, instance_id)
-    return render_fragment(request, "instances/_qr.html", {"instance": instance, "view": view})
+    return render_fragment(
+        request,
+        "instances/_qr.html",
+        {"instance": instance, "view": view, "scanned": scanned and not view.qr_png_data_url},
+    )
 
 
 @router.post("/instances/{instance_id}/pairing-code")
@@ -257,7 +266,13 @@ async def sim_scan(
     if view.state != "open":
         await simulator_scan(instance.gateway_name, profile_name=instance.display_name)
         view = await service.connect(session, principal, instance_id)
-    return render_fragment(request, "instances/_qr.html", {"instance": instance, "view": view})
+    # Linking takes the gateway a moment: the modal says the code was read (not "waiting for a
+    # QR code") and turns "Connected!" as soon as the number is open (live stream, 1 s poll).
+    return render_fragment(
+        request,
+        "instances/_qr.html",
+        {"instance": instance, "view": view, "scanned": not view.qr_png_data_url},
+    )
 
 
 async def _row(

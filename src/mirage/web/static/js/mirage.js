@@ -24,6 +24,16 @@
       }, 1500);
     }
   });
+  // ...and turns "Connected!" as soon as the live stream says its number is open, instead of
+  // waiting for its next poll (the row's event carries the row, with its data-state).
+  document.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    var m = document.getElementById("connect-modal");
+    var d = evt.detail;
+    if (!m || !d || d.type !== "instance-" + m.getAttribute("data-instance")) return;
+    if (String(d.data).indexOf('data-state="open"') === -1) return;
+    var box = m.querySelector("[data-qr-refresh]");
+    if (box && window.htmx) window.htmx.trigger(box, "refresh");
+  });
   document.addEventListener("keydown", function (evt) {
     if (evt.key === "Escape") { var m = document.getElementById("connect-modal"); if (m) m.remove(); }
   });
