@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Histogram
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mirage.kit import correlation
@@ -25,16 +27,43 @@ LATENCY = Histogram(
 )
 
 
-def _route_template(scope: Scope) -> str:
+def _route_template(scope: Scope, path: str) -> str:
     """The matched route's path template (bounded label cardinality), not the raw path.
 
-    Routers record the matched route in the (shared) scope; mounts extend root_path.
+    FastAPI's routes record themselves in the (shared) scope, and a mount extends root_path.
+    Plain Starlette routes (the webhooks) and mounts without routes (static files) record
+    nothing: they are looked up in the app's router, the same way it matched them.
     """
     route = scope.get("route")
-    path = getattr(route, "path", None)
-    if not path:
-        return "unmatched"
-    return str(scope.get("root_path") or "") + str(path)
+    template = getattr(route, "path", None)
+    if template:
+        return str(scope.get("root_path") or "") + str(template)
+    router = scope.get("router")
+    found = _match(getattr(router, "routes", ()), path, scope.get("method", "GET"))
+    return found or "unmatched"
+
+
+def _match(routes: Any, path: str, method: str, prefix: str = "") -> str | None:
+    probe: Scope = {"type": "http", "path": path, "root_path": "", "method": method}
+    partial: str | None = None
+    for route in routes:
+        match, _ = route.matches(probe)
+        if match == Match.NONE:
+            continue
+        if isinstance(route, Mount):
+            inner = _match(
+                getattr(route, "routes", None) or (),
+                path[len(route.path) :] or "/",
+                method,
+                prefix + route.path,
+            )
+            found = inner or prefix + route.path
+        else:
+            found = prefix + str(getattr(route, "path", ""))
+        if match == Match.FULL:
+            return found
+        partial = partial or found  # the path matched, the method did not (a 405)
+    return partial
 
 
 class RequestContextMiddleware:
@@ -53,6 +82,7 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(correlation_id=cid)
         start = time.perf_counter()
         status = 500
+        path = scope["path"]  # before routing rewrites it for a mounted app
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -69,7 +99,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
-            route = _route_template(scope)
+            route = _route_template(scope, path)
             method = scope.get("method", "GET")
             if route not in ("/metrics",):
                 REQUESTS.labels(method, route, str(status)).inc()
@@ -77,7 +107,7 @@ class RequestContextMiddleware:
             log.info(
                 "http.request",
                 method=method,
-                path=scope["path"],
+                path=path,
                 route=route,
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),

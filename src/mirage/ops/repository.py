@@ -45,3 +45,63 @@ class HealthRepository:
 
     async def now(self) -> datetime:
         return (await self.session.execute(select(func.now()))).scalar_one()
+
+
+# The fleet's business figures for /metrics, read across tenants (an admin session) and
+# aggregated without a tenant label: every group below is bounded by an enum or a fixed set of
+# gateway event names, whatever the number of tenants.
+FLEET_QUERIES: dict[str, str] = {
+    "sends": (
+        "select status::text, count(*) from outgoing_messages "
+        "where status in ('sent', 'failed', 'unknown', 'cancelled') "
+        "and coalesce(sent_at, claimed_at, planned_at) > now() - interval '1 hour' group by 1"
+    ),
+    "sends_open": (
+        "select status::text, count(*) from outgoing_messages "
+        "where status in ('planned', 'sending') group by 1"
+    ),
+    "decisions": (
+        "select action || '|' || reason, count(*) from policy_decisions "
+        "where created_at > now() - interval '1 hour' group by 1 order by 2 desc limit 100"
+    ),
+    "webhooks": (
+        "select event, count(*) from webhook_events "
+        "where received_at > now() - interval '1 hour' group by 1 order by 2 desc limit 50"
+    ),
+    "rounds": (
+        "select state::text, count(*) from rounds "
+        "where ended_at > now() - interval '1 hour' group by 1"
+    ),
+    "rounds_open": (
+        "select state::text, count(*) from rounds where state in ('planned', 'running') group by 1"
+    ),
+    "numbers": "select state || '|' || health, count(*) from instances group by 1",
+    "queue_lag": (
+        "select j.queue_name, "
+        "extract(epoch from max(now() - coalesce(j.scheduled_at, e.at, now()))) "
+        "from procrastinate_jobs j left join procrastinate_events e "
+        "on e.job_id = j.id and e.type = 'deferred' "
+        "where j.status = 'todo' and (j.scheduled_at is null or j.scheduled_at <= now()) "
+        "group by 1"
+    ),
+    "queue_jobs": (
+        "select queue_name || '|' || status::text, count(*) from procrastinate_jobs "
+        "where status in ('todo', 'doing') group by 1"
+    ),
+}
+
+
+class FleetRepository:
+    """Cross-tenant counts for the metrics endpoint (an admin session, read only)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def snapshot(self) -> dict[str, dict[str, float]]:
+        await self.session.execute(text("set transaction read only"))
+        await self.session.execute(text("set local statement_timeout = '3s'"))
+        out: dict[str, dict[str, float]] = {}
+        for name, query in FLEET_QUERIES.items():
+            rows = (await self.session.execute(text(query))).all()
+            out[name] = {str(r[0]): float(r[1] or 0) for r in rows}
+        return out

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mirage.db.engine import get_database
 from mirage.kit.ratelimit import RateLimiter
+from mirage.ops import metrics as fleet_metrics
 from mirage.ops import service
 
 router = APIRouter(include_in_schema=False)
@@ -40,4 +41,7 @@ async def ready(request: Request) -> Response:
 
 @router.get("/metrics")
 async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """This process's own metrics (HTTP, rate limits) and the fleet's business figures, read
+    from the database (``mirage.ops.metrics``)."""
+    body = generate_latest() + await fleet_metrics.exposition()
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
