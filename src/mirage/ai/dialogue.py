@@ -216,6 +216,12 @@ def _is_back(sentence: str) -> bool:
     return lead and any(_near(words[-1], w) for w in ("voce", "contigo"))
 
 
+def canon(text: str) -> str:
+    """`fold`, with abbreviations and formal expansions in one spelling ("estou" and "tô",
+    "você" and "vc" compare equal)."""
+    return _canon(text)
+
+
 def _canon(text: str) -> str:
     return " ".join(_CANON.get(w, w) for w in fold(text).split())
 

@@ -27,13 +27,14 @@ from mirage.ai.dialogue import (
     Asked,
     DialogueState,
     asks_how_are_you,
+    canon,
     is_back,
     read_state,
     resolve_topic,
 )
 from mirage.ai.lexicon import Entity, Fragment
 from mirage.ai.persona import PersonaSpec, ReplyRequest
-from mirage.ai.text import Daypart, clean_line, daypart_greetings_in, fold, has_emoji
+from mirage.ai.text import Daypart, clean_line, daypart_greetings_in, has_emoji
 from mirage.ai.threads import Intent
 
 __all__ = ["OfflineDraft", "OfflineGenerator", "resolve_topic"]
@@ -267,8 +268,9 @@ class _Composer:
         self.own_first = False
         self.used: set[str] = set()
         # Not said again: this round's messages and the earlier rounds' (both sides).
-        self.history_folded = [fold(t.text) for t in req.history]
-        self.history_folded += [fold(t.text) for r in req.earlier for t in r.turns]
+        # Compared in one spelling: Rafa's "tô pegando leve" repeats Helena's "Estou...".
+        self.history_folded = [canon(t.text) for t in req.history]
+        self.history_folded += [canon(t.text) for r in req.earlier for t in r.turns]
         self.asked_how_before = any(asks_how_are_you(t.text) for t in req.own_turns)
         self.register: _Register | None = None
         self.topic_quoted = False
@@ -348,7 +350,7 @@ class _Composer:
             if rendered is None:
                 continue
             text, bound = rendered
-            folded = fold(text)
+            folded = canon(text)
             said = any(folded and folded in h for h in self.history_folded)
             over = budget is not None and len(text) > budget
             penalty = (2 if said else 0) + (1 if over else 0)
