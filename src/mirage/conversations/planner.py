@@ -46,8 +46,3 @@ def plan_next_round(
         return None
     # Not right at the opening minute: people do not all start at 08:00:00.
     return opening + timedelta(seconds=rng.uniform(30, 600))
-
-
-def exchanges_for(rng: random.Random) -> int:
-    """A round is 2–4 messages; 3 is the most common."""
-    return rng.choices([2, 3, 4], weights=[3, 5, 2])[0]
