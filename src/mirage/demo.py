@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import signal
+import sys
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import structlog
 import uvicorn
 from pydantic import SecretStr
 
@@ -22,8 +26,9 @@ from mirage.auth.principal import ROLE_SCOPES, Principal
 from mirage.auth.repository import UserRepository
 from mirage.config import Settings
 from mirage.conversations import service as conversations
+from mirage.conversations.repository import ConversationRepository, RoundRepository
 from mirage.conversations.schemas import ConversationIn, ParticipantIn
-from mirage.conversations.windows import ALL_DAY
+from mirage.conversations.windows import ALL_DAY, parse_windows
 from mirage.db import engine as db_engine
 from mirage.db.deps import bind_context
 from mirage.db.migrate import migrate
@@ -31,12 +36,14 @@ from mirage.instances import service as instances
 from mirage.instances.gateway import get_gateway, set_gateway, simulator_scan
 from mirage.instances.repository import InstanceRepository
 from mirage.kit import crypto
-from mirage.kit.logging import get_logger
+from mirage.kit.clock import utcnow
+from mirage.kit.logging import configure_logging, get_logger
 from mirage.models import Tenant
 from mirage.models.tenancy import Role
 from mirage.personas import service as personas
 from mirage.personas.repository import PersonaRepository
 from mirage.personas.schemas import Greetings, PersonaIn
+from mirage.policy import WeeklyWindows, effective_windows
 from mirage.providers import EvolutionGateway
 from mirage.simulator import SimulatorConfig
 from mirage.simulator import create_app as create_simulator_app
@@ -50,6 +57,118 @@ log = get_logger(__name__)
 DEMO_EMAIL = "demo@mirage.local"
 DEMO_TENANT = "Demo Agência"
 DEMO_SLUG = "demo"
+DEMO_CONVERSATION = "Aquecimento Vendas"
+LOG_FILE_BYTES = 10 * 1024 * 1024
+
+
+def configure_demo_logging(data_dir: Path) -> Path:
+    """Everything the demo's parts log (requests, jobs, rounds, sends, the simulator), at INFO,
+    into ``<data dir>/logs/demo.log`` (rotated at 10 MB, three kept); the terminal shows
+    warnings and errors only, under the banner. Returns the log file's path."""
+    path = (data_dir / "logs" / "demo.log").resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    configure_logging("INFO", json=False)  # the shared processor chain and renderer
+    config = structlog.get_config()
+    chain = list(config["processors"][:-1])  # without the renderer: the handlers render
+    renderer = config["processors"][-1]
+    structlog.configure(
+        processors=[*chain, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        cache_logger_on_first_use=False,
+    )
+
+    def handler(target: logging.Handler, level: int) -> logging.Handler:
+        target.setLevel(level)
+        target.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    renderer,
+                ],
+                foreign_pre_chain=chain,
+            )
+        )
+        return target
+
+    root = logging.getLogger()
+    root.handlers[:] = [
+        handler(logging.StreamHandler(sys.stderr), logging.WARNING),
+        handler(
+            RotatingFileHandler(path, maxBytes=LOG_FILE_BYTES, backupCount=3, encoding="utf-8"),
+            logging.INFO,
+        ),
+    ]
+    root.setLevel(logging.INFO)
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    return path
+
+
+def next_round_at(
+    now: datetime,
+    planned_at: datetime | None,
+    *,
+    running: bool,
+    windows: WeeklyWindows,
+    zone: ZoneInfo,
+) -> datetime | None:
+    """When the conversation's next round really starts: now when one is running; else its
+    planned time, moved to the next open window when the policy would defer it (quiet hours,
+    the conversation's windows). None when nothing is planned or nothing ever opens."""
+    if running:
+        return now
+    if planned_at is None:
+        return None
+    start = max(now, planned_at).astimezone(zone)
+    opened = windows.next_open(start)
+    return opened.astimezone(UTC) if opened is not None else None
+
+
+def next_round_line(now: datetime, at: datetime | None, zone: ZoneInfo) -> str:
+    """The banner's line about the warm-up conversation, true to the planned time."""
+    who = f"The warm-up conversation '{DEMO_CONVERSATION}' (Conversas)"
+    if at is None:
+        return f"  {who} has no round planned yet: the scheduler plans one shortly."
+    wait = (at - now).total_seconds()
+    if wait <= 60:
+        return f"  {who} starts its next round within a minute."
+    local = at.astimezone(zone)
+    day = "today" if local.date() == now.astimezone(zone).date() else f"{local:%a %d/%m}"
+    hours, rest = divmod(round(wait / 60), 60)
+    span = f"{hours} h {rest:02d} min" if hours else f"{rest} min"
+    return (
+        f"  {who}: next round at {local:%H:%M} {day} ({zone.key}), in {span}"
+        " — the policy (quiet hours, windows) defers it until then."
+    )
+
+
+async def read_next_round() -> tuple[datetime | None, ZoneInfo]:
+    """The demo conversation's next round (see ``next_round_at``) and the tenant's zone."""
+    async with db_engine.session_scope() as session:
+        user = await UserRepository(session).by_email(DEMO_EMAIL)
+        if user is None:
+            return None, ZoneInfo("UTC")
+        await bind_context(session, tenant_id=None, user_id=user.id)
+        tenant_id = (await UserRepository(session).memberships(user.id))[0].tenant.id
+        await bind_context(session, tenant_id=tenant_id, user_id=user.id)
+        tenant = await session.get(Tenant, tenant_id)
+        zone = ZoneInfo(tenant.timezone if tenant else "UTC")
+        conversation = await ConversationRepository(session).by_name(DEMO_CONVERSATION)
+        if conversation is None or tenant is None:
+            return None, zone
+        rnd = await RoundRepository(session).open_round(conversation.id)
+        policy = tenant_settings.as_policy(
+            await tenant_settings.get_or_create(session, tenant_id), tenant.timezone
+        )
+        windows = effective_windows(policy, parse_windows(conversation.windows))
+        at = next_round_at(
+            utcnow(),
+            rnd.planned_at if rnd else None,
+            running=rnd is not None and rnd.state == "running",
+            windows=windows,
+            zone=zone,
+        )
+        return at, zone
 
 
 class _QuietServer(uvicorn.Server):
@@ -238,7 +357,7 @@ async def seed_conversation() -> str | None:
             session,
             principal,
             ConversationIn(
-                name="Aquecimento Vendas",
+                name=DEMO_CONVERSATION,
                 participants=[
                     ParticipantIn(instance_id=first.id, persona_id=created[0].id),
                     ParticipantIn(instance_id=second.id, persona_id=created[1].id),
@@ -256,6 +375,8 @@ async def personas_repo_has(session: Any, name: str) -> bool:
 
 
 async def run_demo(settings: Settings, *, host: str, port: int, sim_port: int) -> None:
+    log_file = configure_demo_logging(settings.data_dir)
+    log.info("demo.starting", data_dir=str(settings.data_dir.resolve()), port=port)
     urls = db_engine.resolve_urls(settings)
     migrate(urls)
     db = db_engine.make_database(
@@ -299,6 +420,14 @@ async def run_demo(settings: Settings, *, host: str, port: int, sim_port: int) -
         raise SystemExit(f"could not start the web server on {host}:{port} (port in use?)")
     await seed_numbers()
     quiet = await seed_conversation()
+    # A restarted demo may find its round deferred (quiet hours now): say when it really runs.
+    # The worker plans a round a moment after start; read what it planned.
+    at, zone = await read_next_round()
+    for _ in range(20):
+        if at is not None:
+            break
+        await asyncio.sleep(0.25)
+        at, zone = await read_next_round()
 
     url = f"http://{host}:{port}"
     banner = [
@@ -308,16 +437,18 @@ async def run_demo(settings: Settings, *, host: str, port: int, sim_port: int) -
         f"    e-mail:   {creds['email']}",
         f"    password: {creds['password']}",
         f"  The WhatsApp gateway is the built-in simulator ({sim_url}): a safe sandbox.",
-        "  A warm-up conversation between 'Vendas 01' and 'Vendas 02' starts within a minute"
-        " (Conversas).",
+        next_round_line(utcnow(), at, zone),
         *([f"  Demo quiet hours: {quiet} (Configurações)."] if quiet else []),
+        f"  Logs (requests, jobs, rounds, sends): {log_file}",
         "  Press Ctrl-C to stop.",
         "",
     ]
     print("\n".join(banner), flush=True)  # noqa: T201 - the one line a newcomer must see
 
+    log.info("demo.started", url=url, log_file=str(log_file))
     await stop.wait()
     print("  Stopping…", flush=True)  # noqa: T201
+    log.info("demo.stopping")
     server.should_exit = True
     worker.cancel()
     await asyncio.gather(api, worker, return_exceptions=True)
