@@ -75,6 +75,8 @@ NOT_ENOUGH_NUMBERS = "fewer than two of its numbers can send"
 # unhealthy) before it ends as `unsent` and frees both numbers. Short reconnects (Baileys'
 # 408/428/515 codes resolve in seconds) fit comfortably; a logged-out number does not.
 HOLD_LIMIT = timedelta(minutes=3)
+# A round the policy ended says so first in its outcome: "policy: quiet_hours (until …)".
+POLICY_OUTCOME = "policy: "
 # A round step that should have happened by now and did not (its job was lost): repaired.
 STALL_LIMIT = timedelta(minutes=10)
 # A job that should have run by now (its time is this far past): deferred again.
@@ -147,19 +149,7 @@ async def plan(
         conversation.waiting_reason = None
         conversation.waiting_since = None
         log.info("conversation.resumed", conversation_id=str(conversation.id))
-    tenant = await _tenant(session, conversation.tenant_id)
-    windows = windows_of(conversation.windows)
-    zone = ZoneInfo(tenant.timezone)
-    start = planner.plan_next_round(
-        now,
-        last_round_at=conversation.last_round_at,
-        rounds_per_window=conversation.rounds_per_window,
-        window_end=windows.current_end(now, zone),
-        next_open=lambda t: windows.next_open_at(t, zone),
-        in_window=lambda t: windows.is_open_at(t, zone),
-        rng=rng,
-        pause=human_seconds,
-    )
+    start = await _next_start(session, conversation, now, rng)
     conversation.next_round_at = start
     if start is None:
         return None
@@ -177,6 +167,54 @@ async def plan(
     await jobs.defer(session, START_ROUND_JOB, schedule_at=start, round_id=str(rnd.id))
     await notify(session, conversation.tenant_id, "conversation", conversation.id)
     return rnd
+
+
+async def _next_start(
+    session: AsyncSession, conversation: Conversation, now: datetime, rng: random.Random
+) -> datetime | None:
+    """When the conversation's next round should start, planned at ``now``."""
+    tenant = await _tenant(session, conversation.tenant_id)
+    windows = windows_of(conversation.windows)
+    zone = ZoneInfo(tenant.timezone)
+    return planner.plan_next_round(
+        now,
+        last_round_at=conversation.last_round_at,
+        rounds_per_window=conversation.rounds_per_window,
+        window_end=windows.current_end(now, zone),
+        next_open=lambda t: windows.next_open_at(t, zone),
+        in_window=lambda t: windows.is_open_at(t, zone),
+        rng=rng,
+        pause=human_seconds,
+    )
+
+
+async def replan_after_settings(session: AsyncSession, now: datetime, rng: random.Random) -> int:
+    """The tenant's cadence settings changed. A round planned late because the policy had
+    deferred the one before it (that round ended ``policy: … (until …)``: quiet hours, a cap)
+    is planned again from now when that comes earlier — the new rules may allow it; if they
+    do not, its turns are deferred again at send time. Other rounds keep their time."""
+    rounds = RoundRepository(session)
+    moved = 0
+    for rnd in await rounds.open_rounds():
+        if rnd.state != RoundState.PLANNED:
+            continue
+        before = [r for r in await rounds.recent(rnd.conversation_id, limit=2) if r.id != rnd.id]
+        if not before or before[0].state != RoundState.BLOCKED:
+            continue
+        if not (before[0].outcome or "").startswith(POLICY_OUTCOME):
+            continue
+        conversation = await ConversationRepository(session).get(rnd.conversation_id)
+        if conversation is None or conversation.state != ConversationState.ACTIVE:
+            continue
+        start = await _next_start(session, conversation, now, rng)
+        if start is None or start >= rnd.planned_at:
+            continue
+        # The job at the old time finds the round already started (or over) and does nothing.
+        rnd.planned_at = conversation.next_round_at = start
+        await jobs.defer(session, START_ROUND_JOB, schedule_at=start, round_id=str(rnd.id))
+        await notify(session, conversation.tenant_id, "conversation", conversation.id)
+        moved += 1
+    return moved
 
 
 async def plan_tenant(session: AsyncSession, now: datetime, rng: random.Random) -> int:
@@ -267,7 +305,7 @@ async def _repair(
             decision = await messaging.latest_decision(session, latest.id)
             reason = decision.reason if decision else "deferred"
             until = latest.planned_at
-            label = f"policy: {reason} (until {until:%Y-%m-%d %H:%M} UTC)"
+            label = f"{POLICY_OUTCOME}{reason} (until {until:%Y-%m-%d %H:%M} UTC)"
             await finish(session, rnd, RoundState.BLOCKED, label, now, rng, replan=False)
             conversation = await ConversationRepository(session).get(rnd.conversation_id)
             if conversation is not None:
@@ -606,7 +644,7 @@ def _unsent_state(msg: OutgoingMessage) -> tuple[RoundState, str]:
         return RoundState.UNKNOWN, "the turn's send was never confirmed by the gateway"
     error = msg.last_error or "the turn was not sent"
     if msg.status == OutgoingStatus.CANCELLED and error.startswith("denied: "):
-        return RoundState.BLOCKED, f"policy: {error.removeprefix('denied: ')}"[:200]
+        return RoundState.BLOCKED, f"{POLICY_OUTCOME}{error.removeprefix('denied: ')}"[:200]
     return RoundState.UNSENT, error[:200]
 
 
@@ -708,7 +746,7 @@ async def on_send_outcome(
     if outcome == messaging.SendOutcome.SENT:
         await after_sent(session, msg, now, rng)
     elif outcome == messaging.SendOutcome.DENIED:
-        await _end_round(session, msg, RoundState.BLOCKED, f"policy: {reason}", now, rng)
+        await _end_round(session, msg, RoundState.BLOCKED, f"{POLICY_OUTCOME}{reason}", now, rng)
     elif outcome in (messaging.SendOutcome.FAILED, messaging.SendOutcome.UNKNOWN):
         state, label = _unsent_state(msg)
         await _end_round(session, msg, state, label, now, rng)

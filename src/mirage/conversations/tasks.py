@@ -64,6 +64,13 @@ async def plan_tenant(session: AsyncSession) -> int:
     return await engine.plan_tenant(session, utcnow(), random.Random())
 
 
+@app.task(name="conversations.replan_after_settings", queue="default")
+@tenant_job
+async def replan_after_settings(session: AsyncSession) -> int:
+    """Deferred by ``tenants.settings.update_settings`` when cadence settings change."""
+    return await engine.replan_after_settings(session, utcnow(), random.Random())
+
+
 @app.task(name=engine.START_ROUND_JOB, queue="default")
 @tenant_job
 async def start_round(session: AsyncSession, *, round_id: str) -> str:

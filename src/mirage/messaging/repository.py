@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.models import Message, OutgoingMessage, OutgoingStatus, PolicyDecision
-from mirage.models.messaging import COUNTED_STATUSES
+from mirage.models.messaging import COUNTED_STATUSES, DecisionAction
 
 # The gateway's delivery ranks (messages.status_rank) by name.
 _DELIVERY = {
@@ -130,6 +130,27 @@ class OutgoingRepository:
             {"task": task_name, "ids": list(outgoing_ids)},
         )
         return {r[0] for r in rows if r[0]}
+
+    async def deferred(self, now: datetime) -> Sequence[OutgoingMessage]:
+        """Planned messages the policy moved to later (their latest decision a deferral) and
+        not yet due, locked; one a job holds is skipped (it is being decided right now)."""
+        latest = (
+            select(PolicyDecision.action)
+            .where(PolicyDecision.outgoing_message_id == OutgoingMessage.id)
+            .order_by(PolicyDecision.created_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        stmt = (
+            select(OutgoingMessage)
+            .where(
+                OutgoingMessage.status == OutgoingStatus.PLANNED,
+                OutgoingMessage.planned_at > now,
+                latest == DecisionAction.DEFER,
+            )
+            .with_for_update(skip_locked=True)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
 
     async def for_round(self, round_id: uuid.UUID) -> Sequence[OutgoingMessage]:
         stmt = (

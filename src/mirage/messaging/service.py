@@ -514,6 +514,17 @@ async def _deliver(claim: Claim) -> Step:
     return Step("sent")
 
 
+async def redecide_deferred(session: AsyncSession, now: datetime) -> int:
+    """The tenant's cadence settings changed: every send the policy had moved to later is
+    decided again now. It goes out if the new rules allow it (quiet hours shortened, a cap
+    raised), or is deferred anew by them; the job at the old time then finds nothing to do."""
+    msgs = await OutgoingRepository(session).deferred(now)
+    for msg in msgs:
+        msg.planned_at = now
+        await _schedule(session, msg, None)
+    return len(msgs)
+
+
 # --- the reaper ----------------------------------------------------------------------------
 
 

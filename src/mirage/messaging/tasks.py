@@ -72,3 +72,10 @@ async def reap_all(session: AsyncSession, timestamp: int | None = None) -> int:
 @tenant_job
 async def reap_tenant(session: AsyncSession) -> int:
     return len(await service.reap(session, utcnow()))
+
+
+@app.task(name="messaging.redecide_deferred", queue="default")
+@tenant_job
+async def redecide_deferred(session: AsyncSession) -> int:
+    """Deferred by ``tenants.settings.update_settings`` when cadence settings change."""
+    return await service.redecide_deferred(session, utcnow())

@@ -14,7 +14,7 @@ from mirage.auth.principal import Principal
 from mirage.auth.service import require
 from mirage.config import get_settings
 from mirage.contacts.phones import check_region
-from mirage.kit import crypto
+from mirage.kit import crypto, jobs
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import ValidationFailed
 from mirage.kit.i18n import N_
@@ -97,6 +97,9 @@ class CadenceSettings(BaseModel):
 
 
 # The fields stored as they are on the settings row.
+# Jobs (by name: owned by messaging and conversations) that re-decide what the old rules moved
+# to later, deferred whenever the rules change.
+SETTINGS_CHANGED_JOBS = ("messaging.redecide_deferred", "conversations.replan_after_settings")
 ROW_FIELDS = (
     "delay_min_s",
     "delay_max_s",
@@ -191,6 +194,9 @@ async def update_settings(
             "a custom AI base URL needs the tenant's own API key", field="ai_api_key"
         )
     before_kill = row.kill_switch
+    tenant = await session.get(Tenant, principal.tenant_id)
+    before_rules = {f: getattr(row, f) for f in ROW_FIELDS}
+    before_rules["timezone"] = tenant.timezone if tenant else None
     for field in ROW_FIELDS:
         setattr(row, field, getattr(u, field))
     row.ai_base_url = u.ai_base_url or None
@@ -206,6 +212,11 @@ async def update_settings(
     country = check_region(u.country) or "BR"
     await SettingsRepository(session).set_timezone(principal.tenant_id, u.timezone, country)
     await session.flush()
+    if {**{f: getattr(row, f) for f in ROW_FIELDS}, "timezone": u.timezone} != before_rules:
+        # Sends and rounds the old rules moved to later are decided again under the new ones
+        # (both ways: what they now allow goes out, what they forbid is deferred at send time).
+        for job in SETTINGS_CHANGED_JOBS:
+            await jobs.defer(session, job, tenant_id=principal.tenant_id)
     await audit.record(
         session,
         tenant_id=principal.tenant_id,
