@@ -20,7 +20,8 @@ from mirage.instances import service as instances
 from mirage.kit.errors import DomainError
 from mirage.kit.i18n import N_
 from mirage.kit.live import Renderer
-from mirage.models import ConversationState, RoundState
+from mirage.messaging import service as messaging
+from mirage.models import ConversationState, Instance, RoundState
 from mirage.models.tenancy import Role
 from mirage.personas import service as personas
 from mirage.web.csrf import csrf_protect
@@ -42,6 +43,57 @@ ROUND_WORDS = {
     RoundState.UNKNOWN: N_("outcome unknown"),
 }
 add_global("round_words", ROUND_WORDS)
+
+
+def unable_to_send(view: service.ConversationView) -> list[Instance]:
+    """The conversation's numbers that cannot send now (disconnected, still connecting,
+    paused, unhealthy): the engine's own test (messaging.can_send)."""
+    return [m.instance for m in view.participants if not messaging.can_send(m.instance)]
+
+
+# Why a number cannot send, in a word (translated in the templates with message()).
+_STATE_WORDS = {
+    "connecting": N_("connecting"),
+    "close": N_("disconnected"),
+    "refused": N_("refused"),
+    "unknown": N_("unknown"),
+}
+_HEALTH_WORDS = {
+    "degraded": N_("degraded"),
+    "restricted": N_("restricted"),
+    "banned": N_("banned"),
+    "quarantined": N_("quarantined"),
+}
+
+
+def number_state_word(instance: Instance) -> str:
+    """The number's state as the conversation form and page show it: why it cannot send (its
+    connection, a pause, its health), or "connected"."""
+    if instance.state != "open":
+        return _STATE_WORDS.get(instance.state, N_("unknown"))
+    if not instance.connected:
+        return N_("connecting")  # open, its account not identified yet
+    if instance.paused:
+        return N_("paused by an operator")
+    if not messaging.can_send(instance):
+        return _HEALTH_WORDS.get(instance.health, N_("unknown"))
+    return N_("connected")
+
+
+def waiting_for_numbers(view: service.ConversationView) -> bool:
+    """An active conversation that runs no round until two of its numbers can send: the
+    engine says so (waiting_reason) once a round is blocked, and before that (a number that
+    never connected) its numbers already do. Shown instead of "active"."""
+    c = view.conversation
+    if c.state != ConversationState.ACTIVE:
+        return False
+    ready = len(view.participants) - len(unable_to_send(view))
+    return c.waiting_reason is not None or ready < 2
+
+
+add_global("unable_to_send", unable_to_send)
+add_global("waiting_for_numbers", waiting_for_numbers)
+add_global("number_state_word", number_state_word)
 # Field names as the form shows them (for error messages).
 LABELS = {
     "name": N_("Name"),
@@ -56,9 +108,13 @@ LABELS = {
 
 
 async def _list_context(session: DbSession, principal: DashboardPrincipal) -> dict[str, object]:
+    numbers = await instances.list_instances(session, principal)
     return {
         "conversations": await service.list_conversations(session, principal),
-        "numbers": await instances.list_instances(session, principal),
+        "numbers": numbers,
+        # The form offers the numbers that can send first (and selects them by default).
+        "ready_numbers": [n for n in numbers if messaging.can_send(n)],
+        "other_numbers": [n for n in numbers if not messaging.can_send(n)],
         "personas": await personas.list_personas(session, principal),
         "can_edit": principal.role.at_least(Role.OPERATOR),
         "form": {},
