@@ -130,6 +130,13 @@ _INDEX[lx.GENERIC_TOPIC.key] = _index(lx.GENERIC_TOPIC)
 _INDEX[SMALL_TALK.key] = _index(SMALL_TALK)
 
 
+def _index_of(topic: Topic) -> _TopicIndex:
+    # Built once per lexicon topic at import; any other topic is indexed when asked (its
+    # patterns compile in milliseconds, which a round must not pay for every message).
+    index = _INDEX.get(topic.key)
+    return index if index is not None and index.topic is topic else _index(topic)
+
+
 def resolve_topic(topic: str, partner_text: str = "") -> Topic:
     """The lexicon topic a free-text topic names ("Futebol de domingo" -> futebol).
 
@@ -155,7 +162,7 @@ def entities_in(text: str, topic: Topic) -> list[tuple[str, Entity]]:
     """The topic's entities a text names, in the order they appear."""
     folded = fold(text)
     found = []
-    for slot, entity, pattern in _INDEX.get(topic.key, _index(topic)).entities:
+    for slot, entity, pattern in _index_of(topic).entities:
         match = pattern.search(folded)
         if match:
             found.append((match.start(), slot, entity))

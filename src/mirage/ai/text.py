@@ -42,17 +42,21 @@ _DAYPART_GREETINGS: dict[Daypart, re.Pattern[str]] = {
 }
 
 
+# The same ranges as one character class: a regex scan instead of a Python loop per character
+# (every message is folded many times while a round is read).
+_EMOJI = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _EMOJI_RANGES) + "]")
+
+
 def is_emoji_char(ch: str) -> bool:
-    cp = ord(ch)
-    return any(lo <= cp <= hi for lo, hi in _EMOJI_RANGES)
+    return _EMOJI.fullmatch(ch) is not None
 
 
 def has_emoji(text: str) -> bool:
-    return any(is_emoji_char(ch) for ch in text)
+    return _EMOJI.search(text) is not None
 
 
 def strip_emoji(text: str) -> str:
-    return "".join(ch for ch in text if not is_emoji_char(ch))
+    return _EMOJI.sub("", text)
 
 
 def strip_accents(text: str) -> str:
