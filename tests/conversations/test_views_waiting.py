@@ -69,3 +69,4 @@ async def test_a_conversation_on_a_never_connected_number_is_waiting(
 
     detail = (await client.get(f"/conversations/{conv}")).text
     assert 'id="waiting-reason"' in detail and "Nunca: desconectado" in detail
+    assert ">ativa<" not in detail  # nor its "next activity" line
