@@ -103,6 +103,15 @@ async def test_the_form_marks_numbers_and_a_waiting_conversation_says_so(
     await expect(row.locator(".conv-state")).to_contain_text("aguardando seus números")
     await expect(row.locator(".conv-state")).not_to_contain_text("ativa")
     await expect(row.locator(".conv-state")).to_contain_text("Suporte Novo: desconectado")
+    # On a phone each conversation is a card: the state is readable, nothing scrolls sideways.
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.reload()
+    await expect(row.locator(".conv-state")).to_contain_text("aguardando seus números")
+    overflow = await page.evaluate(
+        """() => [...document.querySelectorAll('html, .table-wrap')]
+                 .map(e => e.scrollWidth - e.clientWidth)"""
+    )
+    assert max(overflow) <= 0, overflow
     # Paused: nothing of it keeps the shared test worker busy.
     async with httpx.AsyncClient(base_url=live_server.url) as api:
         convs = (
