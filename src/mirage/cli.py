@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from mirage.ai.cli import ai_cli
 from mirage.config import Settings, get_settings
 from mirage.contacts.cli import contacts_cli
 from mirage.kit.logging import configure_logging
+from mirage.personas.cli import ai_cli
 
 # Commands import what they run inside their own body: not to dodge a cycle (nothing imports
 # this module but __main__), but so that `mirage --help` or one command does not load the

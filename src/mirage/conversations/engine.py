@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.ai.dialogue import round_length
 from mirage.ai.llm import AIConfig
-from mirage.ai.persona import PastRound, PersonaSpec, ReplyRequest, Turn, daypart_of
+from mirage.ai.persona import PastRound, ReplyRequest, Turn, daypart_of
 from mirage.ai.service import GeneratedReply, generate_reply
 from mirage.config import get_settings, human_seconds
 from mirage.conversations import planner
@@ -51,7 +51,6 @@ from mirage.models import (
     Instance,
     OutgoingMessage,
     OutgoingStatus,
-    Persona,
     Purpose,
     Round,
     RoundMember,
@@ -60,6 +59,7 @@ from mirage.models import (
     TenantSettings,
 )
 from mirage.models.messaging import FINAL_STATUSES
+from mirage.personas import service as personas
 from mirage.policy import ALWAYS, SendContext
 from mirage.tenants import settings as tenant_settings
 
@@ -81,20 +81,6 @@ POLICY_OUTCOME = "policy: "
 STALL_LIMIT = timedelta(minutes=10)
 # A job that should have run by now (its time is this far past): deferred again.
 REDEFER_AFTER = timedelta(minutes=2)
-
-
-def persona_spec(p: Persona) -> PersonaSpec:
-    return PersonaSpec(
-        name=p.name,
-        style=p.style,  # type: ignore[arg-type]
-        vocabulary=tuple(p.vocabulary),
-        emoji_rate=p.emoji_rate,
-        typo_rate=p.typo_rate,
-        min_length=p.min_length,
-        max_length=p.max_length,
-        greetings={k: tuple(v) for k, v in p.greetings.items()},  # type: ignore[misc]
-        language=p.language,
-    )
 
 
 def ai_config(row: TenantSettings) -> AIConfig | None:
@@ -462,7 +448,7 @@ async def plan_turn(
         sender_persona_id=me.persona.id,
         to_number=other.instance.phone or (other.instance.owner_jid or "").split("@")[0],
         request=ReplyRequest(
-            persona=persona_spec(me.persona),
+            persona=personas.persona_spec(me.persona),
             partner_name=other.persona.name,
             topic=rnd.topic,
             daypart=daypart_of(local),

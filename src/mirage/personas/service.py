@@ -6,14 +6,18 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mirage.ai.persona import PersonaSpec
 from mirage.auth.principal import Principal
 from mirage.auth.service import require
+from mirage.db.engine import session_scope
+from mirage.db.tenancy import tenant_context
 from mirage.kit.errors import Conflict, NotFound
 from mirage.models import Persona
 from mirage.models.tenancy import Role
 from mirage.ops import audit
 from mirage.personas.repository import PersonaRepository
 from mirage.personas.schemas import PersonaIn
+from mirage.tenants import service as tenants
 
 
 async def list_personas(session: AsyncSession, principal: Principal) -> list[Persona]:
@@ -93,3 +97,32 @@ async def delete_persona(
         raise Conflict("this persona is used by a conversation; change the conversation first")
     await _audit(session, principal, "persona.delete", persona)
     await repo.delete(persona)
+
+
+def persona_spec(p: Persona) -> PersonaSpec:
+    """A stored persona as the reply generator takes it."""
+    return PersonaSpec(
+        name=p.name,
+        style=p.style,  # type: ignore[arg-type]
+        vocabulary=tuple(p.vocabulary),
+        emoji_rate=p.emoji_rate,
+        typo_rate=p.typo_rate,
+        min_length=p.min_length,
+        max_length=p.max_length,
+        greetings={k: tuple(v) for k, v in p.greetings.items()},  # type: ignore[misc]
+        language=p.language,
+    )
+
+
+async def tenant_personas(slug: str) -> tuple[list[PersonaSpec], str] | None:
+    """A tenant's personas (as the generator takes them) and its time zone, by the tenant's
+    slug; None when no tenant has it. The slug is looked up across tenants (maintenance, the
+    admin role, as `mirage user create --tenant` does); the personas are read under the
+    tenant's row-level security."""
+    tenant = await tenants.by_slug(slug)
+    if tenant is None:
+        return None
+    with tenant_context(tenant.id):
+        async with session_scope() as session:
+            rows = await PersonaRepository(session).list()
+            return [persona_spec(p) for p in rows], tenant.timezone

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mirage.auth import passwords
 from mirage.auth import service as auth
 from mirage.db.deps import bind_context
+from mirage.db.engine import admin_session_scope
 from mirage.kit.errors import Conflict, ValidationFailed
 from mirage.models import Membership, Tenant, User
 from mirage.models.tenancy import Role
@@ -89,3 +90,10 @@ async def add_member(
     if await repo.get(tenant_id, user_id):
         raise Conflict("the user is already a member of this tenant")
     return await repo.add(Membership(tenant_id=tenant_id, user_id=user_id, role=role.value))
+
+
+async def by_slug(slug: str) -> Tenant | None:
+    """The tenant with this slug, looked up across tenants: maintenance and CLI use only
+    (the admin role); what is then read of the tenant runs under its own context."""
+    async with admin_session_scope() as admin:
+        return await TenantRepository(admin).by_slug(slug)

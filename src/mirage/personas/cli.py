@@ -1,5 +1,7 @@
 """`mirage ai sample`: preview how two personas talk before putting them on real numbers.
 
+Here, in personas, because it reads a tenant's personas (ai, below personas, only writes).
+
 Writes rounds with the offline generator (no network, no LLM), as they would follow each
 other across a day: daypart, greetings and persona memory carry over from round to round.
 Without ``--tenant`` the built-in personas are used; with it, the tenant's own personas are
@@ -14,7 +16,7 @@ import json
 import random
 from collections.abc import Sequence
 from datetime import datetime, time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -22,9 +24,7 @@ import typer
 from mirage.ai.persona import DEFAULT_PERSONAS, PersonaSpec
 from mirage.ai.rehearsal import RehearsedRound, rehearse
 from mirage.ai.text import strip_accents
-
-if TYPE_CHECKING:
-    from mirage.db.engine import Database
+from mirage.personas import service
 
 ai_cli = typer.Typer(help="Reply generation: preview personas.", no_args_is_help=True)
 
@@ -78,7 +78,8 @@ def rounds_text(rounds: Sequence[RehearsedRound]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-async def _open_db() -> Database:
+async def _tenant_personas(slug: str) -> tuple[list[PersonaSpec], str]:
+    """The tenant's personas and its time zone, from the configured database."""
     from mirage.config import get_settings
     from mirage.db import engine as db_engine
     from mirage.db.migrate import migrate
@@ -89,41 +90,13 @@ async def _open_db() -> Database:
         migrate(urls)  # the embedded server is ours: keep it migrated (as `mirage api` does)
     db = db_engine.make_database(urls, pool_size=2, application_name="mirage-cli")
     db_engine.set_database(db)
-    return db
-
-
-async def tenant_personas(slug: str) -> tuple[list[PersonaSpec], str]:
-    """The tenant's personas and its time zone, from the configured database."""
-    db = await _open_db()
     try:
-        return await load_tenant_personas(slug)
+        found = await service.tenant_personas(slug)
     finally:
         await db.dispose()
-
-
-async def load_tenant_personas(slug: str) -> tuple[list[PersonaSpec], str]:
-    """The tenant's personas and its time zone (the database must be set up)."""
-    from mirage.auth.principal import ROLE_SCOPES, Principal
-    from mirage.conversations.engine import persona_spec
-    from mirage.db.engine import admin_session_scope, session_scope
-    from mirage.db.tenancy import tenant_context
-    from mirage.models.tenancy import Role
-    from mirage.personas.service import list_personas
-    from mirage.tenants.repository import TenantRepository
-
-    # Maintenance lookup across tenants by slug (admin role); the rest runs under RLS.
-    async with admin_session_scope() as admin:
-        tenant = await TenantRepository(admin).by_slug(slug)
-    if tenant is None:
+    if found is None:
         raise CliError(f"no tenant with slug {slug!r}")
-    principal = Principal(
-        kind="user", tenant_id=tenant.id, role=Role.OWNER, scopes=ROLE_SCOPES[Role.OWNER]
-    )
-    with tenant_context(tenant.id):
-        async with session_scope() as session:
-            rows = await list_personas(session, principal)
-            specs = [persona_spec(p) for p in rows]
-    return specs, tenant.timezone
+    return found
 
 
 @ai_cli.command()
@@ -151,7 +124,7 @@ def sample(
         raise typer.Exit(2) from None
     try:
         if tenant is not None:
-            personas, zone_name = asyncio.run(tenant_personas(tenant))
+            personas, zone_name = asyncio.run(_tenant_personas(tenant))
         else:
             personas, zone_name = list(DEFAULT_PERSONAS), DEFAULT_ZONE
         me = find_persona(personas, persona)

@@ -51,14 +51,15 @@ def test_sample_refuses_unknown_personas_and_bad_times() -> None:
 
 
 async def test_a_tenants_own_personas_are_read_under_its_context(database: object) -> None:
-    from mirage.ai.cli import CliError, find_persona, load_tenant_personas
+    from tests.conftest import make_tenant
+
     from mirage.auth.principal import ROLE_SCOPES, Principal
     from mirage.db.engine import session_scope
     from mirage.db.tenancy import tenant_context
     from mirage.models.tenancy import Role
+    from mirage.personas.cli import find_persona
     from mirage.personas.schemas import PersonaIn
-    from mirage.personas.service import create_persona
-    from tests.conftest import make_tenant
+    from mirage.personas.service import create_persona, tenant_personas
 
     t, other = await make_tenant(), await make_tenant()
     greetings = {"morning": ["Bom dia"], "afternoon": ["Boa tarde"], "night": ["Boa noite"]}
@@ -80,13 +81,10 @@ async def test_a_tenants_own_personas_are_read_under_its_context(database: objec
                     }
                 )
                 await create_persona(session, principal, data)
-    personas, zone = await load_tenant_personas(t.slug)
+    found = await tenant_personas(t.slug)
+    assert found is not None
+    personas, zone = found
     assert [p.name for p in personas] == ["Dona Célia"]  # never another tenant's
     assert find_persona(personas, "dona celia").style == "formal"
     assert zone
-    try:
-        await load_tenant_personas("no-such-tenant")
-    except CliError as exc:
-        assert "no tenant" in str(exc)
-    else:
-        raise AssertionError("an unknown slug must be refused")
+    assert await tenant_personas("no-such-tenant") is None
