@@ -51,8 +51,6 @@ def test_sample_refuses_unknown_personas_and_bad_times() -> None:
 
 
 async def test_a_tenants_own_personas_are_read_under_its_context(database: object) -> None:
-    from tests.conftest import make_tenant
-
     from mirage.auth.principal import ROLE_SCOPES, Principal
     from mirage.db.engine import session_scope
     from mirage.db.tenancy import tenant_context
@@ -60,6 +58,7 @@ async def test_a_tenants_own_personas_are_read_under_its_context(database: objec
     from mirage.personas.cli import find_persona
     from mirage.personas.schemas import PersonaIn
     from mirage.personas.service import create_persona, tenant_personas
+    from tests.conftest import make_tenant
 
     t, other = await make_tenant(), await make_tenant()
     greetings = {"morning": ["Bom dia"], "afternoon": ["Boa tarde"], "night": ["Boa noite"]}
