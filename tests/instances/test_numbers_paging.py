@@ -130,7 +130,9 @@ async def test_the_openapi_schema_documents_the_pages(client: httpx.AsyncClient)
 
 
 def _names(html: str) -> list[str]:
-    return re.findall(r'<td data-label="[^"]*"><div><strong>([^<]+)</strong>', html)
+    return re.findall(
+        r'<td data-label="[^"]*"><div class="num-name"><strong[^>]*>([^<]+)</strong>', html
+    )
 
 
 def _link(html: str, rel: str) -> str | None:
