@@ -326,10 +326,12 @@ async def start_round(
         conversation.waiting_since = now
         return "blocked"
     sender, receiver = rng.sample(ready, 2)
-    # Hold both numbers; the database refuses a number already in another active round.
+    # Hold both numbers; the database refuses a number already in another active round. In
+    # one order for everyone (by id): two rounds of the same pair taking them in opposite
+    # orders would each wait for the other's first insert — a deadlock, not a refusal.
     try:
         async with session.begin_nested():
-            for m in (sender, receiver):
+            for m in sorted((sender, receiver), key=lambda p: p.instance.id):
                 await rounds.add_member(
                     RoundMember(tenant_id=rnd.tenant_id, round_id=rnd.id, instance_id=m.instance.id)
                 )
