@@ -322,6 +322,9 @@ async def world(app, database: db_engine.Database) -> AsyncIterator[GatewayWorld
     # Watched: a test fails when anything calls the gateway holding a database connection.
     real = EvolutionGateway(harness.url, harness.config.api_key)
     set_gateway(gateway_watch.WatchingGateway(real), simulator=True)  # type: ignore[arg-type]
+    from mirage.instances import gateway as gateway_module
+
+    gateway_watch.watch_function(gateway_module, "simulator_scan")
     # Mirage is an API *and* a worker: jobs the webhooks enqueue run here, in this loop.
     w = GatewayWorld(sim=harness, mirage_url=url)
     w.start_worker()

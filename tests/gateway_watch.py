@@ -74,3 +74,17 @@ class WatchingGateway:
             return await attr(*args, **kwargs)
 
         return watched
+
+
+def watch_function(module: Any, name: str) -> None:
+    """Watch a network call that is not a gateway method (the simulator's scan, called as
+    ``module.name``) the same way."""
+    real = getattr(module, name)
+
+    async def watched(*args: Any, **kwargs: Any) -> Any:
+        if holds_connection():
+            where = "".join(traceback.format_stack(limit=14)[:-1])
+            violations.append(f"{module.__name__}.{name} called holding a connection:\n{where}")
+        return await real(*args, **kwargs)
+
+    setattr(module, name, watched)

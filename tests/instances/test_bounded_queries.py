@@ -4,6 +4,7 @@ context once per request: the first page, a page further on, a filtered page ali
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,10 +21,14 @@ from tests.conftest import TenantFixture, make_token, sign_in
 
 @contextmanager
 def statements(database: Database) -> Iterator[list[str]]:
+    """The statements this task runs (the app runs in it, through the ASGI client) — not those
+    of the worker's jobs, which run in other tasks of this process meanwhile."""
     seen: list[str] = []
+    me = asyncio.current_task()
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
+        if asyncio.current_task() is me:
+            seen.append(statement)
 
     engine = database.app_engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)

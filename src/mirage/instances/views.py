@@ -16,10 +16,9 @@ from mirage.auth import service as auth_service
 from mirage.auth.deps import DashboardPrincipal
 from mirage.auth.principal import Principal
 from mirage.db.deps import DbSession
-from mirage.db.engine import get_database
+from mirage.db.engine import get_database, release
 from mirage.db.tenancy import tenant_context
-from mirage.instances import health, service
-from mirage.instances.gateway import gateway_is_simulator, simulator_scan
+from mirage.instances import gateway, health, service
 from mirage.instances.repository import InstanceRepository
 from mirage.instances.schemas import DASHBOARD_PAGE, decode_cursor, encode_cursor
 from mirage.kit.errors import DomainError, ServiceUnavailable, ValidationFailed
@@ -209,7 +208,7 @@ async def connect_modal(
         "instances/_connect_modal.html",
         {
             "instance": instance,
-            "simulator": await gateway_is_simulator(),
+            "simulator": await gateway.gateway_is_simulator(),
         },
     )
 
@@ -264,7 +263,10 @@ async def sim_scan(
     # A scan needs a QR on screen: start pairing first (a no-op when it already is).
     view = await service.connect(session, principal, instance_id)
     if view.state != "open":
-        await simulator_scan(instance.gateway_name, profile_name=instance.display_name)
+        # Nothing held across the scan: connect() leaves the number's row locked, and the
+        # webhooks the scan causes would wait on that lock (and time out) until we are done.
+        await release(session)
+        await gateway.simulator_scan(instance.gateway_name, profile_name=instance.display_name)
         view = await service.connect(session, principal, instance_id)
     # Linking takes the gateway a moment: the modal says the code was read (not "waiting for a
     # QR code") and turns "Connected!" as soon as the number is open (live stream, 1 s poll).
