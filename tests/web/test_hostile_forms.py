@@ -168,16 +168,18 @@ async def test_error_messages_are_translated_and_escaped(gw: GatewayWorld, app: 
                 },
             )
             assert r.status_code == 422 and "invalid literal" not in r.text
-        # Fields FastAPI validates (declared form parameters): the label, not the value.
+        # A declared form parameter that is too long: the form's own message, next to the
+        # field (not FastAPI's error page), never the value.
         await client.post("/language", data={"lang": "pt_BR", "csrf_token": s.csrf})
         r = await client.post("/instances", data={"display_name": XSS * 40, "csrf_token": s.csrf})
-        assert r.status_code == 400 and "Novo número: informe no máximo 200 caracteres" in r.text
+        assert r.status_code == 422 and "o nome deve ter de 1 a 80 caracteres" in r.text, r.text
+        assert 'aria-invalid="true"' in r.text
         assert XSS not in r.text
         # A time zone that does not exist: a translated hint, not the exception text.
         r = await client.post(
             "/settings/cadence", data={"timezone": XSS, "delay_min_s": "1", "csrf_token": s.csrf}
         )
-        assert r.status_code == 422 and "Fuso horário: use um nome de fuso" in r.text, r.text[
+        assert r.status_code == 422 and "Fuso horário: escolha um fuso da lista" in r.text, r.text[
             -3000:
         ]
         assert XSS not in r.text

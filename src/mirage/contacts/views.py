@@ -49,7 +49,15 @@ from mirage.kit.live import Renderer
 from mirage.models.contact_imports import FINAL_IMPORT_STATES, ContactImport, ImportState
 from mirage.models.tenancy import Role
 from mirage.web.csrf import csrf_protect
-from mirage.web.forms import clean, error_messages, read_form, text_field
+from mirage.web.forms import (
+    NO_ERRORS,
+    FieldErrors,
+    clean,
+    error_messages,
+    form_errors,
+    read_form,
+    text_field,
+)
 from mirage.web.streams import open_stream
 from mirage.web.templating import add_global, render, render_fragment
 
@@ -255,6 +263,36 @@ def _messages(exc: Exception) -> list[Message]:
     return error_messages(exc, FORM_LABELS)
 
 
+# Model fields shown under another input, and rules reported without a location: the input
+# each message is shown next to.
+FIELDS = {
+    "legitimate interest needs the reference of its balancing test (li_assessment_ref)": (
+        "li_assessment_ref"
+    ),
+    "legitimate interest needs the reference of its balancing test": "li_assessment_ref",
+    "give the subject's phone or e-mail": "subject",
+    "give the subject's phone or e-mail, not both": "subject",
+    "this number is on the suppression list": "phone",
+    "this number is already on the suppression list": "phone",
+    "this contact opted out or withdrew consent; the legal basis cannot be changed": (
+        "legal_basis"
+    ),
+    "say why the number may be contacted again": "reason",
+}
+
+
+def _errors(exc: Exception, fields: Mapping[str, str] | None = None) -> FieldErrors:
+    """What went wrong, each message next to the input it is about."""
+    fields = {**FIELDS, **(fields or {})}
+    if isinstance(exc, DomainError):
+        reason = exc.extra.get("reason")
+        if isinstance(reason, str) and reason in PHONE_REASONS:
+            out = FieldErrors()
+            out.add(fields.get("phone", "phone"), Message(PHONE_REASONS[reason]))
+            return out
+    return form_errors(exc, FORM_LABELS, fields)
+
+
 def _reraise(exc: Exception) -> None:
     """Permissions and missing objects are not form errors: the error page shows them."""
     if isinstance(exc, DomainError) and exc.status_code in (401, 403, 404):
@@ -384,7 +422,8 @@ async def _list_context(
         "filters": kept,
         "filter_errors": errors,
         "form": {},
-        "errors": [],
+        "errors": NO_ERRORS,
+        "bulk_errors": NO_ERRORS,
         "zone": _zone(request),
         **_roles(principal),
     }
@@ -441,7 +480,7 @@ async def create(request: Request, session: DbSession, principal: DashboardPrinc
     except (ValidationError, DomainError) as exc:
         _reraise(exc)
         ctx = await _list_context(request, session, principal, {})
-        ctx.update(form=form, errors=_messages(exc), open_create=True)
+        ctx.update(form=form, errors=_errors(exc), open_create=True)
         return render(request, "contacts/list.html", ctx, status_code=_status(exc))
     return RedirectResponse(f"/contacts/{contact.id}", status_code=303)
 
@@ -450,17 +489,21 @@ async def create(request: Request, session: DbSession, principal: DashboardPrinc
 async def bulk_tag(request: Request, session: DbSession, principal: DashboardPrincipal) -> Response:
     """Add or remove a tag on every contact the list's current filter matches."""
     form = await read_form(request)
-    f, kept, errors = _filter_from(form)
+    f, kept, problems = _filter_from(form)
+    errors = FieldErrors()
+    for message in problems:  # the filter's (hidden fields: they belong to no input)
+        errors.add(None, message)
     action = _choice(form.get("bulk_action", ""), ("add", "remove"))
     tag_id = _uuid(form.get("bulk_tag"))
     if action is None:
-        errors.append(
+        errors.add(
+            "bulk_action",
             Message(
                 N_("%(field)s: choose an option from the list"), {"field": Message(N_("Action"))}
-            )
+            ),
         )
     if tag_id is None:
-        errors.append(Message(N_("Choose the tag to add or remove.")))
+        errors.add("bulk_tag", Message(N_("Choose the tag to add or remove.")))
     if not errors and tag_id is not None:
         try:
             n = await _atomic(
@@ -471,12 +514,13 @@ async def bulk_tag(request: Request, session: DbSession, principal: DashboardPri
             )
         except (ValidationError, DomainError) as exc:
             _reraise(exc)
-            errors = _messages(exc)
+            errors = _errors(exc, {"tag_id": "bulk_tag", "tag not found": "bulk_tag"})
         else:
             query = urlencode({**kept, "bulk_n": n, "bulk_action": action, "bulk_tag": tag_id})
             return RedirectResponse(f"/contacts?{query}", status_code=303)
     ctx = await _list_context(request, session, principal, form)
     ctx["bulk_errors"] = errors
+    ctx["bulk_form"] = form
     return render(request, "contacts/list.html", ctx, status_code=422)
 
 
@@ -489,7 +533,7 @@ async def _imports_context(
     return {
         "imports": await imports.list_imports(session, principal),
         "zone": _zone(request),
-        "errors": [],
+        "errors": NO_ERRORS,
         "max_mb": max(1, _max_upload_bytes() // 1_000_000),
         **_roles(principal),
     }
@@ -544,7 +588,8 @@ async def upload(request: Request, session: DbSession, principal: DashboardPrinc
         else:
             return RedirectResponse(f"/contacts/imports/{imp.id}", status_code=303)
     ctx = await _imports_context(request, session, principal)
-    ctx["errors"] = [error]
+    ctx["errors"] = FieldErrors()
+    ctx["errors"].add("file", error)
     return render(request, "contacts/imports.html", ctx, status_code=status)
 
 
@@ -631,7 +676,7 @@ async def _wizard_context(
             "source": options.source or "",
             "on_duplicate": options.on_duplicate,
         },
-        "errors": [],
+        "errors": NO_ERRORS,
         "zone": _zone(request),
         "is_final": imp.state in FINAL_IMPORT_STATES,
         **_roles(principal),
@@ -667,19 +712,29 @@ START_MESSAGES = {
 }
 
 
-def _start_problems(imp: ContactImport, mapping: dict[str, str]) -> list[Message]:
-    """The mapping's problems in words a person reads (the service checks it again)."""
-    out: list[Message] = []
+def _start_problems(imp: ContactImport, mapping: dict[str, str]) -> FieldErrors:
+    """The mapping's problems in words a person reads, each next to the column's select it is
+    about (the service checks it again)."""
+    out = FieldErrors()
+    choose = N_("%(field)s: choose an option from the list")
+    for i, column in enumerate(imp.header):
+        target = mapping[column]
+        known = target in (*csvfile.STANDARD_FIELDS, csvfile.IGNORE)
+        if not known and not target.startswith(csvfile.CUSTOM_PREFIX):
+            label = Message(N_("Field for column %(column)s"), {"column": column})
+            out.add(f"map_{i}", Message(choose, {"field": label}))
     targets = [t for t in mapping.values() if t != csvfile.IGNORE]
     if csvfile.PHONE not in targets:
-        out.append(Message(N_("Choose the column that holds the phone number.")))
+        out.add(None, Message(N_("Choose the column that holds the phone number.")))
     for field in csvfile.STANDARD_FIELDS:
         if targets.count(field) > 1:
-            out.append(
+            last = max(i for i, c in enumerate(imp.header) if mapping[c] == field)
+            out.add(
+                f"map_{last}",
                 Message(
                     N_("%(field)s is chosen for more than one column: choose it once."),
                     {"field": Message(LABELS[f"field.{field}"])},
-                )
+                ),
             )
     return out
 
@@ -694,52 +749,48 @@ async def start_import(
         column: form.get(f"map_{i}") or imp.mapping.get(column, csvfile.IGNORE)
         for i, column in enumerate(imp.header)
     }
-    errors: list[Message] = []
-    try:
-        basis = form.get("basis", "")
-        if basis not in ("", *BASES):
-            raise ValidationFailed(
-                N_("%(field)s: choose an option from the list"),
-                params={"field": Message(N_("Legal basis"))},
-            )
-        on_duplicate = form.get("on_duplicate", "update")
-        if on_duplicate not in imports.ON_DUPLICATE:
-            raise ValidationFailed(
-                N_("%(field)s: choose an option from the list"),
-                params={"field": Message(N_("Existing contacts"))},
-            )
+    errors = _start_problems(imp, mapping)
+    choose = N_("%(field)s: choose an option from the list")
+    basis = form.get("basis", "")
+    if basis not in ("", *BASES):
+        errors.add("basis", Message(choose, {"field": Message(N_("Legal basis"))}))
+    on_duplicate = form.get("on_duplicate", "update")
+    if on_duplicate not in imports.ON_DUPLICATE:
+        errors.add("on_duplicate", Message(choose, {"field": Message(N_("Existing contacts"))}))
+    ref = errors.attempt(
+        lambda: text_field(form, "li_assessment_ref", N_("Balancing test reference"), 200), ""
+    )
+    source = errors.attempt(lambda: text_field(form, "source", N_("Source"), 120), "")
+    if not errors:
         options = imports.ImportOptions(
             tags=tuple(_tag_names(form.get("tags", ""))),
             basis=basis or None,
-            li_assessment_ref=text_field(
-                form, "li_assessment_ref", N_("Balancing test reference"), 200
-            )
-            or None,
-            source=text_field(form, "source", N_("Source"), 120) or None,
+            li_assessment_ref=ref or None,
+            source=source or None,
             on_duplicate=on_duplicate,
         )
-        errors = _start_problems(imp, mapping)
-        if not errors:
+        try:
             await _atomic(
                 session,
                 imports.start_import(
                     session, principal, import_id, mapping=mapping, options=options
                 ),
             )
-    except DomainError as exc:
-        _reraise(exc)
-        field = exc.extra.get("field")
-        if isinstance(exc, Conflict):
-            errors = [Message(N_("This import was already started."))]
-        elif field in ("basis", "tags"):
-            errors = [Message(START_MESSAGES[str(field)])]
-        elif field == "mapping":
-            # (The service's details name the submitted values: not shown, by rule.)
-            errors = [
-                Message(N_("The column mapping is not valid: choose a field from the list.")),
-            ]
-        else:
-            errors = [exc.message]
+        except DomainError as exc:
+            _reraise(exc)
+            field = exc.extra.get("field")
+            if isinstance(exc, Conflict):
+                errors.add(None, Message(N_("This import was already started.")))
+            elif field in ("basis", "tags"):
+                errors.add(str(field), Message(START_MESSAGES[str(field)]))
+            elif field == "mapping":
+                # (The service's details name the submitted values: not shown, by rule.)
+                errors.add(
+                    None,
+                    Message(N_("The column mapping is not valid: choose a field from the list.")),
+                )
+            else:
+                errors.merge(_errors(exc))
     if errors:
         ctx = await _wizard_context(request, session, principal, imp)
         for column in ctx["columns"]:
@@ -803,8 +854,9 @@ async def _tags_context(
     return {
         "tags": await service.list_tags(session, principal),
         "form": {},
-        "errors": [],
+        "errors": NO_ERRORS,
         "row_errors": {},
+        "row_forms": {},
         **_roles(principal),
     }
 
@@ -829,7 +881,7 @@ async def create_tag(
     except (ValidationError, DomainError) as exc:
         _reraise(exc)
         ctx = await _tags_context(request, session, principal)
-        ctx.update(form=form, errors=_messages(exc))
+        ctx.update(form=form, errors=_errors(exc))
         return render(request, "contacts/tags.html", ctx, status_code=_status(exc))
     return RedirectResponse("/contacts/tags", status_code=303)
 
@@ -848,7 +900,8 @@ async def update_tag(
     except (ValidationError, DomainError) as exc:
         _reraise(exc)
         ctx = await _tags_context(request, session, principal)
-        ctx["row_errors"] = {str(tag_id): _messages(exc)}
+        ctx["row_errors"] = {str(tag_id): _errors(exc)}
+        ctx["row_forms"] = {str(tag_id): form}
         return render(request, "contacts/tags.html", ctx, status_code=_status(exc))
     return RedirectResponse("/contacts/tags", status_code=303)
 
@@ -896,8 +949,9 @@ async def _suppressions_context(
         "first_url": "/contacts/suppressions" if cursor else None,
         "search_errors": errors,
         "form": {},
-        "errors": [],
+        "errors": NO_ERRORS,
         "row_errors": {},
+        "row_forms": {},
         "permanent": PERMANENT_REASONS,
         "reasons": SUPPRESSION_REASONS,
         "zone": _zone(request),
@@ -935,7 +989,7 @@ async def add_suppression(
     except (ValidationError, DomainError) as exc:
         _reraise(exc)
         ctx = await _suppressions_context(request, session, principal)
-        ctx.update(form=form, errors=_messages(exc))
+        ctx.update(form=form, errors=_errors(exc))
         return render(request, "contacts/suppressions.html", ctx, status_code=_status(exc))
     return RedirectResponse("/contacts/suppressions?added=1", status_code=303)
 
@@ -950,11 +1004,12 @@ async def remove_suppression(
         # Looked up first: another tenant's id stays a 404, whatever the form says.
         await service.get_suppression(session, principal, suppression_id)
         if not reason:
-            raise ValidationFailed(N_("say why the number may be contacted again"))
+            raise ValidationFailed(N_("say why the number may be contacted again"), field="reason")
         if len(reason) > 300:
             raise ValidationFailed(
                 N_("%(field)s: enter at most %(limit)s characters"),
                 params={"field": Message(N_("Reason")), "limit": 300},
+                field="reason",
             )
         await _atomic(
             session, service.remove_suppression(session, principal, suppression_id, reason)
@@ -963,7 +1018,8 @@ async def remove_suppression(
         if exc.status_code in (401, 403, 404):
             raise
         ctx = await _suppressions_context(request, session, principal)
-        ctx["row_errors"] = {str(suppression_id): [exc.message]}
+        ctx["row_errors"] = {str(suppression_id): _errors(exc)}
+        ctx["row_forms"] = {str(suppression_id): form}
         return render(request, "contacts/suppressions.html", ctx, status_code=exc.status_code)
     return RedirectResponse("/contacts/suppressions", status_code=303)
 
@@ -986,7 +1042,8 @@ async def _requests_context(
     return {
         "log": await service.list_requests(session, principal, 50) if roles["is_admin"] else [],
         "form": {},
-        "errors": [],
+        "errors": NO_ERRORS,
+        "erase_errors": NO_ERRORS,
         "found": None,
         "erased": None,
         "zone": _zone(request),
@@ -1012,16 +1069,19 @@ async def _request_error(
 ) -> Response:
     _reraise(exc)
     ctx = await _requests_context(request, session, principal)
-    ctx.update(form=dict(form), errors=_subject_messages(exc))
+    errors = _subject_errors(exc)
+    if request.url.path.endswith("/erase"):
+        # The erase form (under the search result): its errors are shown there, with the
+        # result it acts on.
+        ctx.update(form=dict(form), erase_errors=errors)
+    else:
+        ctx.update(form=dict(form), errors=errors)
     return render(request, "contacts/requests.html", ctx, status_code=_status(exc))
 
 
-def _subject_messages(exc: Exception) -> list[Message]:
-    if isinstance(exc, ValidationError):
-        # phone/email/note all come from the one "phone or e-mail" box (and the note).
-        labels = {**FORM_LABELS, "phone": N_("Phone or e-mail"), "email": N_("Phone or e-mail")}
-        return error_messages(exc, labels)
-    return _messages(exc)
+def _subject_errors(exc: Exception) -> FieldErrors:
+    # phone/email come from the one "phone or e-mail" box.
+    return _errors(exc, {"phone": "subject", "email": "subject"})
 
 
 @router.post("/contacts/requests/find")
@@ -1078,7 +1138,9 @@ async def erase_subject(
     try:
         subject = _subject(form)
         if form.get("confirm") != "yes":
-            raise ValidationFailed(N_("Tick the box to confirm: the erasure cannot be undone."))
+            raise ValidationFailed(
+                N_("Tick the box to confirm: the erasure cannot be undone."), field="confirm"
+            )
         erased = await _atomic(session, service.erase_subject(session, principal, subject))
     except (ValidationError, DomainError) as exc:
         return await _request_error(request, session, principal, form, exc)
@@ -1138,8 +1200,8 @@ async def _detail_context(
         "c": contact,
         "events": events,
         "form": _edit_form(contact),
-        "errors": [],
-        "consent_errors": [],
+        "errors": NO_ERRORS,
+        "consent_errors": NO_ERRORS,
         "basis_frozen": frozen,
         "consent_actions": actions,
         "zone": _zone(request),
@@ -1193,7 +1255,7 @@ async def update(
     except (ValidationError, DomainError) as exc:
         _reraise(exc)
         ctx = await _detail_context(request, session, principal, contact)
-        ctx.update(form={**ctx["form"], **form}, errors=_messages(exc))
+        ctx.update(form={**ctx["form"], **form}, errors=_errors(exc))
         return render(request, "contacts/detail.html", ctx, status_code=_status(exc))
     return RedirectResponse(f"/contacts/{contact_id}?saved=1", status_code=303)
 
@@ -1212,7 +1274,8 @@ async def change_consent(
     except (ValidationError, DomainError) as exc:
         _reraise(exc)
         ctx = await _detail_context(request, session, principal, contact)
-        ctx["consent_errors"] = _messages(exc)
+        ctx["consent_errors"] = _errors(exc)
+        ctx["consent_form"] = form
         return render(request, "contacts/detail.html", ctx, status_code=_status(exc))
     return RedirectResponse(f"/contacts/{contact_id}#ledger", status_code=303)
 

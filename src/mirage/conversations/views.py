@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 
 from mirage.auth.deps import DashboardPrincipal
 from mirage.auth.principal import Principal
-from mirage.conversations import service
+from mirage.conversations import outcomes, service
 from mirage.conversations.schemas import ConversationIn
 from mirage.db.deps import DbSession
 from mirage.db.engine import get_database
@@ -25,11 +26,12 @@ from mirage.models import ConversationState, Instance, RoundState
 from mirage.models.tenancy import Role
 from mirage.personas import service as personas
 from mirage.web.csrf import csrf_protect
-from mirage.web.forms import error_messages, read_form, whole_number
+from mirage.web.forms import NO_ERRORS, FieldErrors, form_errors, read_form, whole_number
 from mirage.web.streams import open_stream
 from mirage.web.templating import add_global, render, render_fragment
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+outcomes.register()  # the outcome and waiting-reason words the templates use
 # What each round state is called on the pages (one place: the list and the transcript).
 ROUND_WORDS = {
     RoundState.PLANNED: N_("planned"),
@@ -107,6 +109,25 @@ LABELS = {
 }
 
 
+# Model fields shown under another input, and rules across fields: where each is shown.
+FIELDS = {
+    "participants": "instance_1",
+    "instance_id": "instance_1",
+    "persona_id": "persona_1",
+    "a number can take part only once": "instance_1",
+    "a participant number does not exist": "instance_1",
+    "a participant persona does not exist": "persona_1",
+    "give both delay_min_s and delay_max_s, or neither": "delay_max_s",
+    "delay_max_s must be at least delay_min_s": "delay_max_s",
+}
+
+
+def _delay(fields: dict[str, str], name: str) -> int | None:
+    if not fields.get(name, "").strip():
+        return None
+    return whole_number(fields, name, LABELS[name], low=1, high=3600)
+
+
 async def _list_context(session: DbSession, principal: DashboardPrincipal) -> dict[str, object]:
     numbers = await instances.list_instances(session, principal)
     return {
@@ -118,7 +139,7 @@ async def _list_context(session: DbSession, principal: DashboardPrincipal) -> di
         "personas": await personas.list_personas(session, principal),
         "can_edit": principal.role.at_least(Role.OPERATOR),
         "form": {},
-        "errors": [],
+        "errors": NO_ERRORS,
     }
 
 
@@ -137,29 +158,38 @@ async def create(request: Request, session: DbSession, principal: DashboardPrinc
         inst, pers = fields.get(f"instance_{i}", ""), fields.get(f"persona_{i}", "")
         if inst and pers:
             participants.append({"instance_id": inst, "persona_id": pers})
+    errors = FieldErrors()
+    # Empty delays mean "the tenant's setting".
+    delays = {
+        name: errors.attempt(partial(_delay, fields, name), None)
+        for name in ("delay_min_s", "delay_max_s")
+    }
+    rounds = errors.attempt(
+        lambda: whole_number(
+            fields, "rounds_per_window", LABELS["rounds_per_window"], 3, low=1, high=50
+        ),
+        3,
+    )
     try:
-        # Empty delays mean "the tenant's setting".
-        delays = {
-            name: whole_number(fields, name, LABELS[name]) if fields.get(name, "").strip() else None
-            for name in ("delay_min_s", "delay_max_s")
-        }
         data = ConversationIn.model_validate(
             {
                 "name": fields.get("name", ""),
                 "participants": participants,
                 "topics": list(fields.get("topics", "").replace("\n", ",").split(",")),
                 **delays,
-                "rounds_per_window": whole_number(
-                    fields, "rounds_per_window", LABELS["rounds_per_window"], 3
-                ),
+                "rounds_per_window": rounds,
             }
         )
+        if errors:
+            raise ValueError("reported field by field")
         c = await service.create_conversation(session, principal, data)
     except (ValidationError, DomainError, ValueError) as exc:
         if isinstance(exc, DomainError) and exc.status_code in (401, 403):
             raise
+        if type(exc) is not ValueError:  # not only the fields already reported
+            errors.merge(form_errors(exc, LABELS, FIELDS))
         ctx = await _list_context(session, principal)
-        ctx["errors"] = error_messages(exc, LABELS)
+        ctx["errors"] = errors
         ctx["form"] = fields
         return render(request, "conversations/list.html", ctx, status_code=422)
     return RedirectResponse(f"/conversations/{c.id}", status_code=303)

@@ -22,12 +22,13 @@ from mirage.instances import gateway, health, service
 from mirage.instances.repository import InstanceRepository
 from mirage.instances.schemas import DASHBOARD_PAGE, decode_cursor, encode_cursor
 from mirage.kit.errors import DomainError, ServiceUnavailable, ValidationFailed
+from mirage.kit.i18n import N_
 from mirage.kit.live import Renderer
 from mirage.models import Instance
 from mirage.models.tenancy import Role
 from mirage.providers.models import ConnectionState
 from mirage.web.csrf import csrf_protect
-from mirage.web.forms import clean
+from mirage.web.forms import NO_ERRORS, clean, form_errors
 from mirage.web.streams import open_stream
 from mirage.web.templating import add_global, environment, render, render_fragment
 
@@ -153,6 +154,7 @@ async def _page(
         "state_url": {st: _url(state=st) for st in STATES},
         "can_admin": principal.role.at_least(Role.ADMIN),
         "can_operate": principal.role.at_least(Role.OPERATOR),
+        "errors": NO_ERRORS,
     }
 
 
@@ -185,15 +187,22 @@ async def create(
     request: Request,
     session: DbSession,
     principal: DashboardPrincipal,
-    display_name: Annotated[str, Form(max_length=200)] = "",
+    display_name: Annotated[str, Form()] = "",
 ) -> Response:
+    # No length limit in the declaration: the service's is shown next to the field, with
+    # what was typed (FastAPI's would be an error page).
     try:
         instance = await service.create_instance(
             session, principal, display_name=clean(display_name)
         )
     except DomainError as exc:
+        if exc.status_code in (401, 403):
+            raise
         ctx = await _page(session, principal)
-        ctx.update(create_error=exc.message, display_name=display_name)
+        ctx.update(
+            errors=form_errors(exc, {"display_name": N_("New number")}),
+            display_name=clean(display_name)[:300],
+        )
         return render(request, "instances/list.html", ctx, status_code=exc.status_code)
     return RedirectResponse(f"/instances?connect={instance.id}", status_code=303)
 
@@ -239,11 +248,12 @@ async def pairing_code(
     session: DbSession,
     principal: DashboardPrincipal,
     instance_id: uuid.UUID,
-    phone: Annotated[str, Form(max_length=30)] = "",
+    phone: Annotated[str, Form()] = "",
 ) -> Response:
     await service.get_instance(session, principal, instance_id)  # 404 stays a 404
+    phone = clean(phone)[:40]  # the service refuses anything longer than a phone number
     try:
-        view = await service.pairing_code(session, principal, instance_id, clean(phone))
+        view = await service.pairing_code(session, principal, instance_id, phone)
     except (ValidationFailed, ServiceUnavailable) as exc:
         return render_fragment(
             request,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -16,7 +17,15 @@ from mirage.models.tenancy import Role
 from mirage.personas import service
 from mirage.personas.schemas import PersonaIn
 from mirage.web.csrf import csrf_protect
-from mirage.web.forms import decimal_number, error_messages, read_form, whole_number
+from mirage.web.forms import (
+    NO_ERRORS,
+    FieldErrors,
+    FormInvalid,
+    decimal_number,
+    form_errors,
+    read_form,
+    whole_number,
+)
 from mirage.web.templating import render
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
@@ -40,25 +49,54 @@ LABELS = {
     "afternoon": N_("Afternoon greetings"),
     "night": N_("Night greetings"),
 }
+# Model fields whose form input has another name (and rules across fields: where to show them).
+FIELDS = {
+    "greetings.morning": "greet_morning",
+    "greetings.afternoon": "greet_afternoon",
+    "greetings.night": "greet_night",
+    "morning": "greet_morning",
+    "afternoon": "greet_afternoon",
+    "night": "greet_night",
+    "max_length must be at least min_length": "max_length",
+}
 
 
 def _form_to_model(form: dict[str, str]) -> PersonaIn:
-    return PersonaIn.model_validate(
-        {
-            "name": form.get("name", ""),
-            "style": form.get("style", ""),
-            "vocabulary": list(form.get("vocabulary", "").replace("\n", ",").split(",")),
-            "emoji_rate": decimal_number(form, "emoji_rate", LABELS["emoji_rate"]) / 100,
-            "typo_rate": decimal_number(form, "typo_rate", LABELS["typo_rate"]) / 100,
-            "min_length": whole_number(form, "min_length", LABELS["min_length"], 0),
-            "max_length": whole_number(form, "max_length", LABELS["max_length"], 0),
-            "greetings": {
-                "morning": _lines(form.get("greet_morning", "")),
-                "afternoon": _lines(form.get("greet_afternoon", "")),
-                "night": _lines(form.get("greet_night", "")),
-            },
-        }
+    """The persona a form describes; every field that does not parse is reported at once
+    (``FormInvalid``), the model's own rules after that."""
+    errors = FieldErrors()
+    # Rates are typed as percentages: checked as such, stored as fractions.
+    emoji = errors.attempt(
+        lambda: decimal_number(form, "emoji_rate", LABELS["emoji_rate"], low=0, high=100), 0.0
     )
+    typo = errors.attempt(
+        lambda: decimal_number(form, "typo_rate", LABELS["typo_rate"], low=0, high=50), 0.0
+    )
+    lengths = {
+        name: errors.attempt(partial(whole_number, form, name, LABELS[name], 0), 0)
+        for name in ("min_length", "max_length")
+    }
+    try:
+        model = PersonaIn.model_validate(
+            {
+                "name": form.get("name", ""),
+                "style": form.get("style", ""),
+                "vocabulary": list(form.get("vocabulary", "").replace("\n", ",").split(",")),
+                "emoji_rate": emoji / 100,
+                "typo_rate": typo / 100,
+                **lengths,
+                "greetings": {
+                    "morning": _lines(form.get("greet_morning", "")),
+                    "afternoon": _lines(form.get("greet_afternoon", "")),
+                    "night": _lines(form.get("greet_night", "")),
+                },
+            }
+        )
+    except ValidationError as exc:
+        raise FormInvalid(errors.merge(form_errors(exc, LABELS, FIELDS))) from exc
+    if errors:
+        raise FormInvalid(errors)
+    return model
 
 
 @router.get("/personas")
@@ -72,7 +110,7 @@ async def list_page(
             "personas": await service.list_personas(session, principal),
             "can_edit": principal.role.at_least(Role.OPERATOR),
             "form": {},
-            "errors": [],
+            "errors": NO_ERRORS,
         },
     )
 
@@ -82,10 +120,10 @@ async def create(request: Request, session: DbSession, principal: DashboardPrinc
     form = await read_form(request)
     try:
         await service.create_persona(session, principal, _form_to_model(form))
-    except (ValidationError, DomainError, ValueError) as exc:
+    except (FormInvalid, ValidationError, DomainError, ValueError) as exc:
         if isinstance(exc, DomainError) and exc.status_code in (401, 403):
             raise
-        errors = error_messages(exc, LABELS)
+        errors = exc.errors if isinstance(exc, FormInvalid) else form_errors(exc, LABELS, FIELDS)
         status = exc.status_code if isinstance(exc, DomainError) else 422
         return render(
             request,
@@ -124,7 +162,7 @@ async def edit_page(
         {
             "persona": p,
             "form": form,
-            "errors": [],
+            "errors": NO_ERRORS,
             "can_edit": principal.role.at_least(Role.OPERATOR),
         },
     )
@@ -138,10 +176,10 @@ async def update(
     form = await read_form(request)
     try:
         await service.update_persona(session, principal, persona_id, _form_to_model(form))
-    except (ValidationError, DomainError, ValueError) as exc:
+    except (FormInvalid, ValidationError, DomainError, ValueError) as exc:
         if isinstance(exc, DomainError) and exc.status_code in (401, 403, 404):
             raise
-        errors = error_messages(exc, LABELS)
+        errors = exc.errors if isinstance(exc, FormInvalid) else form_errors(exc, LABELS, FIELDS)
         return render(
             request,
             "personas/edit.html",

@@ -39,6 +39,7 @@ from enum import StrEnum
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from mirage.kit.i18n import N_
 from mirage.policy.ramp import (
     BANNED,
     DEGRADED,
@@ -59,6 +60,52 @@ HOUR = timedelta(hours=1)
 MAX_SECONDS = 86_400  # sanity ceiling for gaps and delays (one day)
 
 Action = Literal["allow", "defer", "deny"]
+
+
+# The details a decision carries, as catalog message ids (English; ``policy.reasons`` reads
+# a stored detail back into its template and values to show it in the reader's language).
+# Changing a wording here changes what old decisions can be read back as: add, don't edit.
+D_GLOBAL_KILL = N_("The global kill switch is on.")
+D_TENANT_KILL = N_("The tenant's kill switch is on.")
+D_POLICY_INVALID = N_("The tenant's settings are invalid (%(problems)s).")
+D_QUARANTINED = N_("The number is quarantined.")
+D_UNHEALTHY = N_("The number's health is %(health)s.")
+D_PAUSED = N_("The number is paused.")
+D_NOT_CONNECTED = N_("The number is not connected to the gateway.")
+D_CONVERSATION_PAUSED = N_("The conversation is paused.")
+D_OUTSIDE_WINDOW = N_("%(when)s is outside the conversation's sending windows.")
+D_QUIET_HOURS = N_("%(when)s is inside the tenant's quiet hours (%(start)s–%(end)s).")
+D_HOURLY = N_("The number sent %(sent)s messages in the last hour; the cap is %(cap)s%(halved)s.")
+D_DAILY = N_("The number sent %(sent)s messages today; the daily cap is %(cap)s%(halved)s.")
+D_WARMUP = N_(
+    "The number sent %(sent)s messages today; its warm-up ramp allows %(ramp)s on day "
+    "%(age)s%(halved)s."
+)
+D_BURST = N_("The tenant sent %(sent)s messages in the last hour; the burst limit is %(cap)s.")
+D_MIN_GAP = N_("The number's last send was %(ago)s s ago; the minimum gap is %(gap)s s.")
+D_HALVED = N_(" (halved while the number is degraded)")
+# What may follow a detail (after a space).
+D_CAP_ZERO = N_("A cap of 0 stops sending until it is raised.")
+D_NO_WINDOW = N_("No sending window outside quiet hours opens within %(days)s days.")
+D_NEXT_TRY = N_("Next try: %(when)s.")
+DETAILS = (
+    D_GLOBAL_KILL,
+    D_TENANT_KILL,
+    D_POLICY_INVALID,
+    D_QUARANTINED,
+    D_UNHEALTHY,
+    D_PAUSED,
+    D_NOT_CONNECTED,
+    D_CONVERSATION_PAUSED,
+    D_OUTSIDE_WINDOW,
+    D_QUIET_HOURS,
+    D_HOURLY,
+    D_DAILY,
+    D_WARMUP,
+    D_BURST,
+    D_MIN_GAP,
+)
+SUFFIXES = (D_CAP_ZERO, D_NO_WINDOW, D_NEXT_TRY)
 
 
 class Reason(StrEnum):
@@ -323,41 +370,37 @@ def decide(
     now = now.astimezone(UTC)
 
     if global_kill:
-        return Decision.deny(Reason.KILL_SWITCH_GLOBAL, "The global kill switch is on.")
+        return Decision.deny(Reason.KILL_SWITCH_GLOBAL, D_GLOBAL_KILL)
     if policy.kill_switch:
-        return Decision.deny(Reason.KILL_SWITCH_TENANT, "The tenant's kill switch is on.")
+        return Decision.deny(Reason.KILL_SWITCH_TENANT, D_TENANT_KILL)
     problems = policy.problems()
     if problems:
         listed = "; ".join(f"{name}: {message}" for name, message in problems)
-        return Decision.deny(
-            Reason.POLICY_INVALID, f"The tenant's settings are invalid ({listed})."
-        )
+        return Decision.deny(Reason.POLICY_INVALID, D_POLICY_INVALID % {"problems": listed})
 
     if number.health == QUARANTINED:
-        return Decision.deny(Reason.NUMBER_QUARANTINED, "The number is quarantined.")
+        return Decision.deny(Reason.NUMBER_QUARANTINED, D_QUARANTINED)
     if number.health not in SENDING_HEALTH:
         known = number.health in (RESTRICTED, BANNED)
         what = number.health if known else f"unknown ({number.health!r})"
-        return Decision.deny(Reason.NUMBER_UNHEALTHY, f"The number's health is {what}.")
+        return Decision.deny(Reason.NUMBER_UNHEALTHY, D_UNHEALTHY % {"health": what})
     if number.paused:
-        return Decision.deny(Reason.NUMBER_PAUSED, "The number is paused.")
+        return Decision.deny(Reason.NUMBER_PAUSED, D_PAUSED)
     if not number.connected:
-        return Decision.defer(
-            Reason.NUMBER_NOT_CONNECTED, None, "The number is not connected to the gateway."
-        )
+        return Decision.defer(Reason.NUMBER_NOT_CONNECTED, None, D_NOT_CONNECTED)
     if not ctx.conversation_active:
-        return Decision.deny(Reason.CONVERSATION_PAUSED, "The conversation is paused.")
+        return Decision.deny(Reason.CONVERSATION_PAUSED, D_CONVERSATION_PAUSED)
 
     zone = policy.zone()
     local = now.astimezone(zone)
     degraded = number.health == DEGRADED
-    halved = " (halved while the number is degraded)" if degraded else ""
+    halved = D_HALVED if degraded else ""
 
     calendar: _Block | None = None
     if not ctx.windows.contains(local):
         calendar = _Block(
             Reason.OUTSIDE_WINDOW,
-            f"{_fmt(now, zone)} is outside the conversation's sending windows.",
+            D_OUTSIDE_WINDOW % {"when": _fmt(now, zone)},
         )
     elif (
         policy.quiet_start is not None
@@ -366,8 +409,12 @@ def decide(
     ):
         calendar = _Block(
             Reason.QUIET_HOURS,
-            f"{_fmt(now, zone)} is inside the tenant's quiet hours "
-            f"({policy.quiet_start:%H:%M}–{policy.quiet_end:%H:%M}).",
+            D_QUIET_HOURS
+            % {
+                "when": _fmt(now, zone),
+                "start": f"{policy.quiet_start:%H:%M}",
+                "end": f"{policy.quiet_end:%H:%M}",
+            },
         )
 
     caps: list[_Block] = []
@@ -376,8 +423,7 @@ def decide(
         caps.append(
             _Block(
                 Reason.HOURLY_CAP,
-                f"The number sent {number.sent_last_hour} messages in the last hour; "
-                f"the cap is {hourly}{halved}.",
+                D_HOURLY % {"sent": number.sent_last_hour, "cap": hourly, "halved": halved},
                 _rolling_hour_clears(now, number.last_sent_at) if hourly > 0 else None,
             )
         )
@@ -389,8 +435,7 @@ def decide(
         caps.append(
             _Block(
                 Reason.DAILY_CAP,
-                f"The number sent {number.sent_today} messages today; "
-                f"the daily cap is {daily}{halved}.",
+                D_DAILY % {"sent": number.sent_today, "cap": daily, "halved": halved},
                 next_day if daily > 0 else None,
             )
         )
@@ -398,8 +443,7 @@ def decide(
         caps.append(
             _Block(
                 Reason.WARMUP_CAP,
-                f"The number sent {number.sent_today} messages today; its warm-up ramp "
-                f"allows {ramp} on day {age}{halved}.",
+                D_WARMUP % {"sent": number.sent_today, "ramp": ramp, "age": age, "halved": halved},
                 next_day,
             )
         )
@@ -407,8 +451,7 @@ def decide(
         caps.append(
             _Block(
                 Reason.BURST_LIMIT,
-                f"The tenant sent {tenant.sent_last_hour} messages in the last hour; "
-                f"the burst limit is {policy.burst_per_hour}.",
+                D_BURST % {"sent": tenant.sent_last_hour, "cap": policy.burst_per_hour},
                 _rolling_hour_clears(now, tenant.last_sent_at) if policy.burst_per_hour else None,
             )
         )
@@ -418,8 +461,7 @@ def decide(
         caps.append(
             _Block(
                 Reason.MIN_GAP,
-                f"The number's last send was {ago:.0f} s ago; "
-                f"the minimum gap is {policy.min_gap_seconds} s.",
+                D_MIN_GAP % {"ago": f"{ago:.0f}", "gap": policy.min_gap_seconds},
                 number.last_sent_at + gap,
             )
         )
@@ -429,17 +471,15 @@ def decide(
         return Decision.allow()
 
     if any(b.clears_at is None for b in caps):
-        return Decision.defer(
-            first.reason, None, f"{first.detail} A cap of 0 stops sending until it is raised."
-        )
+        return Decision.defer(first.reason, None, f"{first.detail} {D_CAP_ZERO}")
     clears = max([now, *(b.clears_at for b in caps if b.clears_at is not None)])
     opens = effective_windows(policy, ctx.windows).next_open(clears.astimezone(zone))
     if opens is None:
         return Decision.defer(
             first.reason,
             None,
-            f"{first.detail} No sending window outside quiet hours opens within "
-            f"{SEARCH_DAYS} days.",
+            f"{first.detail} {D_NO_WINDOW % {'days': SEARCH_DAYS}}",
         )
     until = opens.astimezone(UTC)
-    return Decision.defer(first.reason, until, f"{first.detail} Next try: {_fmt(until, zone)}.")
+    next_try = D_NEXT_TRY % {"when": _fmt(until, zone)}
+    return Decision.defer(first.reason, until, f"{first.detail} {next_try}")

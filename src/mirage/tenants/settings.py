@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import time
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
@@ -60,6 +61,26 @@ async def get_or_create(session: AsyncSession, tenant_id: uuid.UUID) -> TenantSe
             row = await repo.add(TenantSettings(tenant_id=tenant_id))
         await session.refresh(row)
     return row
+
+
+UNKNOWN_ZONE = N_("Time zone: choose a zone from the list, such as America/Sao_Paulo")
+
+
+@cache
+def time_zones() -> tuple[str, ...]:
+    """The zone names a tenant can choose (IANA's, without the legacy aliases' oddities)."""
+    named = (z for z in available_timezones() if "/" in z and not z.startswith(("posix", "right")))
+    return (*sorted(named), "UTC")
+
+
+@cache
+def _zones_by_key() -> dict[str, str]:
+    return {z.lower().replace(" ", "_"): z for z in time_zones()}
+
+
+def canonical_zone(name: str) -> str | None:
+    """The zone a typed name means (case and spaces forgiven: "america/sao paulo"), or None."""
+    return _zones_by_key().get(name.strip().lower().replace(" ", "_"))
 
 
 class CadenceSettings(BaseModel):
@@ -136,10 +157,8 @@ def validate(u: CadenceSettings) -> None:
         raise ValidationFailed(
             N_("country must be a two-letter country code (ISO 3166-1 alpha-2)"), field="country"
         )
-    try:
-        ZoneInfo(u.timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValidationFailed(f"unknown time zone: {u.timezone}", field="timezone") from exc
+    if canonical_zone(u.timezone) is None:
+        raise ValidationFailed(UNKNOWN_ZONE, field="timezone")
     if not 1 <= u.delay_min_s <= u.delay_max_s <= 3600:
         raise ValidationFailed(
             "delays must satisfy 1 ≤ minimum ≤ maximum ≤ 3600 seconds", field="delay_min_s"
@@ -157,7 +176,11 @@ def validate(u: CadenceSettings) -> None:
         ("min_gap_seconds", u.min_gap_seconds, 86400),
     ):
         if not 0 <= value <= top:
-            raise ValidationFailed(f"{name} must be between 0 and {top}", field=name)
+            raise ValidationFailed(
+                N_("%(field)s: enter a value from %(low)s to %(high)s"),
+                params={"field": name, "low": 0, "high": top},
+                field=name,
+            )
     if not 30 <= u.reply_timeout_s <= 86400:
         raise ValidationFailed(
             "the reply timeout must be between 30 s and 24 h", field="reply_timeout_s"
@@ -177,7 +200,9 @@ def validate_ai_base_url(url: str) -> None:
         check_url(url, settings.ai_address_policy)
     except UnsafeURL as exc:
         raise ValidationFailed(
-            f"the AI base URL is not allowed: {exc}", field="ai_base_url"
+            N_("the AI base URL is not allowed: %(why)s"),
+            params={"why": str(exc)},
+            field="ai_base_url",
         ) from exc
 
 
@@ -191,7 +216,7 @@ async def update_settings(
     if u.ai_base_url and not has_key and u.ai_base_url != get_settings().openai_base_url:
         # The deployment's key is only ever sent to the deployment's own endpoint.
         raise ValidationFailed(
-            "a custom AI base URL needs the tenant's own API key", field="ai_api_key"
+            N_("a custom AI base URL needs the tenant's own API key"), field="ai_api_key"
         )
     before_kill = row.kill_switch
     tenant = await session.get(Tenant, principal.tenant_id)
@@ -210,9 +235,10 @@ async def update_settings(
     row.updated_at = utcnow()
     row.updated_by = principal.user_id
     country = check_region(u.country) or "BR"
-    await SettingsRepository(session).set_timezone(principal.tenant_id, u.timezone, country)
+    zone = canonical_zone(u.timezone) or u.timezone
+    await SettingsRepository(session).set_timezone(principal.tenant_id, zone, country)
     await session.flush()
-    if {**{f: getattr(row, f) for f in ROW_FIELDS}, "timezone": u.timezone} != before_rules:
+    if {**{f: getattr(row, f) for f in ROW_FIELDS}, "timezone": zone} != before_rules:
         # Sends and rounds the old rules moved to later are decided again under the new ones
         # (both ways: what they now allow goes out, what they forbid is deferred at send time).
         for job in SETTINGS_CHANGED_JOBS:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import time, timedelta
+from functools import partial
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -20,14 +20,26 @@ from mirage.db.deps import DbSession
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import DomainError, ValidationFailed
 from mirage.kit.i18n import N_, Message
+from mirage.models import Tenant, TenantSettings
 from mirage.models.tenancy import Role
 from mirage.ops import audit
 from mirage.ops import service as ops_service
+from mirage.policy import reasons
 from mirage.tenants import settings as tenant_settings
 from mirage.tenants.repository import MembershipRepository
 from mirage.web.csrf import csrf_protect
-from mirage.web.forms import TIME, clean, error_messages, read_form, text_field, whole_number
-from mirage.web.templating import add_global, render, translate
+from mirage.web.forms import (
+    NO_ERRORS,
+    SOME_FIELDS,
+    TIME,
+    FieldErrors,
+    clean,
+    form_errors,
+    read_form,
+    text_field,
+    whole_number,
+)
+from mirage.web.templating import add_global, render
 
 # Sections of the settings page that other domains fill (e.g. messaging's recent policy
 # decisions), registered by the app at start-up so that tenants imports none of them:
@@ -42,6 +54,10 @@ def add_settings_section(name: str, read: SettingsSection) -> None:
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 add_global("audit_label", audit.label)  # the activity log's labels (tenants/settings.html)
+add_global("time_zones", tenant_settings.time_zones)  # the time zone field's suggestions
+# A policy decision's reason and detail in words (web/templates/_decision.html, shown on the
+# settings page and in every conversation's transcript).
+add_global("policy_reason", reasons.explain)
 
 
 @router.get("/")
@@ -85,11 +101,30 @@ async def kill_switch_banner(
     )
 
 
+def _cadence_form(row: TenantSettings, tenant: Tenant | None) -> dict[str, str]:
+    """The settings form's values as stored (the form shows the typed ones after an error)."""
+    values = {name: str(getattr(row, name)) for name in INT_FIELDS}
+    return {
+        **values,
+        "timezone": tenant.timezone if tenant else "",
+        "country": tenant.country if tenant else "BR",
+        "quiet_start": row.quiet_start.strftime("%H:%M") if row.quiet_start else "",
+        "quiet_end": row.quiet_end.strftime("%H:%M") if row.quiet_end else "",
+        "ai_base_url": row.ai_base_url or "",
+        "ai_model": row.ai_model or "",
+        "kill_switch": "on" if row.kill_switch else "",
+    }
+
+
 async def _settings_context(session: DbSession, principal: DashboardPrincipal) -> dict[str, object]:
     is_admin = principal.role.at_least(Role.ADMIN)
     cadence = await tenant_settings.get_or_create(session, principal.tenant_id)
     return {
         "cadence": cadence,
+        "form": _cadence_form(cadence, await session.get(Tenant, principal.tenant_id)),
+        "errors": NO_ERRORS,
+        "token_form": {"name": "", "scopes": ["read"], "expires_in_days": "90"},
+        "token_errors": NO_ERRORS,
         **{name: await read(session) for name, read in _sections.items()},
         "members": await MembershipRepository(session).members(),
         "tokens": await auth_service.list_tokens(session, principal),
@@ -112,29 +147,45 @@ async def create_token(
     request: Request,
     session: DbSession,
     principal: DashboardPrincipal,
-    name: Annotated[str, Form(max_length=200)] = "",
+    name: Annotated[str, Form()] = "",
     scopes: Annotated[list[str] | None, Form()] = None,
-    expires_in_days: Annotated[str, Form(max_length=5)] = "90",
+    expires_in_days: Annotated[str, Form()] = "90",
 ) -> Response:
+    # No length limits in the declaration: a too-long value is this form's error, shown next
+    # to its field with the rest of what was typed (FastAPI's would be an error page).
     ctx = await _settings_context(session, principal)
-    try:
-        days = int(expires_in_days) if expires_in_days.strip() else 0
-        if days < 0 or days > 730:
-            raise ValueError
-    except ValueError:
-        ctx["token_error"] = translate(request, "Expiry must be a number of days from 0 to 730.")
+    chosen = [clean(x)[:20] for x in scopes or []]
+    ctx["token_form"] = {
+        "name": clean(name)[:300],
+        "scopes": chosen,
+        "expires_in_days": clean(expires_in_days)[:20],
+    }
+    errors = FieldErrors()
+    label = COMMON_TOKEN_LABELS["name"]
+    token_name = errors.attempt(lambda: text_field({"name": clean(name)}, "name", label, 80), "")
+    days = errors.attempt(
+        lambda: whole_number(
+            {"expires_in_days": expires_in_days},
+            "expires_in_days",
+            COMMON_TOKEN_LABELS["expires_in_days"],
+            0,
+            low=0,
+            high=730,
+        ),
+        0,
+    )
+    if errors:
+        ctx["token_errors"] = errors
         return render(request, "tenants/settings.html", ctx, status_code=422)
     expires_at = utcnow() + timedelta(days=days) if days else None
     try:
         row, plaintext = await auth_service.create_token(
-            session,
-            principal,
-            name=clean(name),
-            scopes=[clean(x) for x in scopes or []],
-            expires_at=expires_at,
+            session, principal, name=token_name, scopes=chosen, expires_at=expires_at
         )
     except DomainError as exc:
-        ctx["token_error"] = translate(request, exc.message)
+        if exc.status_code in (401, 403):
+            raise
+        ctx["token_errors"] = form_errors(exc, COMMON_TOKEN_LABELS, TOKEN_FIELDS)
         return render(request, "tenants/settings.html", ctx, status_code=exc.status_code)
     ctx["tokens"] = await auth_service.list_tokens(session, principal)
     ctx["new_token"] = {"name": row.name, "value": plaintext}
@@ -149,7 +200,26 @@ async def revoke_token(
     return RedirectResponse("/settings#tokens", status_code=303)
 
 
-ZONE = N_("%(field)s: use a zone name such as America/Sao_Paulo")
+COMMON_TOKEN_LABELS = {
+    "name": N_("Name"),
+    "scopes": N_("Scopes"),
+    "expires_in_days": N_("Expires in (days, 0 = never)"),
+}
+TOKEN_FIELDS = {
+    "token name must have 1 to 80 characters": "name",
+    "scopes must be a non-empty subset of ['read', 'write', 'admin']": "scopes",
+    "a token cannot have more permissions than its creator": "scopes",
+}
+ZONE = N_("%(field)s: choose a zone from the list, such as America/Sao_Paulo")
+INT_FIELDS = (
+    "delay_min_s",
+    "delay_max_s",
+    "hourly_cap_per_number",
+    "daily_cap_per_number",
+    "burst_per_hour",
+    "min_gap_seconds",
+    "reply_timeout_s",
+)
 # Field names as the form shows them (for error messages).
 LABELS = {
     "timezone": N_("Time zone"),
@@ -170,7 +240,13 @@ LABELS = {
 
 
 def _int(form: dict[str, str], name: str) -> int:
-    return whole_number(form, name, LABELS[name])
+    # The bounds are the settings model's: one definition, shown in the form's words.
+    meta = {
+        type(m).__name__: m for m in tenant_settings.CadenceSettings.model_fields[name].metadata
+    }
+    low = getattr(meta.get("Ge"), "ge", None)
+    high = getattr(meta.get("Le"), "le", None)
+    return whole_number(form, name, LABELS[name], low=low, high=high)
 
 
 def _time(form: dict[str, str], name: str) -> time | None:
@@ -187,13 +263,11 @@ def _time(form: dict[str, str], name: str) -> time | None:
 
 
 def _zone(form: dict[str, str]) -> str:
-    zone = text_field(form, "timezone", LABELS["timezone"], 64)
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+    zone = tenant_settings.canonical_zone(text_field(form, "timezone", LABELS["timezone"], 64))
+    if zone is None:
         raise ValidationFailed(
             ZONE, params={"field": Message(LABELS["timezone"])}, field="timezone"
-        ) from exc
+        )
     return zone
 
 
@@ -202,36 +276,51 @@ async def save_cadence(
     request: Request, session: DbSession, principal: DashboardPrincipal
 ) -> Response:
     form = await read_form(request)
+    errors = FieldErrors()
+    ints = {name: errors.attempt(partial(_int, form, name), 0) for name in INT_FIELDS}
+    zone = errors.attempt(lambda: _zone(form), "")
+    quiet = {name: errors.attempt(partial(_time, form, name), None) for name in QUIET}
+    texts = {
+        name: errors.attempt(partial(text_field, form, name, LABELS[name], top), "")
+        for name, top in (
+            ("country", 2),
+            ("ai_base_url", 300),
+            ("ai_model", 100),
+            ("ai_api_key", 500),
+        )
+    }
     try:
+        if errors:
+            raise ValidationFailed(SOME_FIELDS)
         update = tenant_settings.CadenceSettings(
-            timezone=_zone(form),
-            country=text_field(form, "country", LABELS["country"], 2) or "BR",
-            delay_min_s=_int(form, "delay_min_s"),
-            delay_max_s=_int(form, "delay_max_s"),
-            quiet_start=_time(form, "quiet_start"),
-            quiet_end=_time(form, "quiet_end"),
-            hourly_cap_per_number=_int(form, "hourly_cap_per_number"),
-            daily_cap_per_number=_int(form, "daily_cap_per_number"),
-            burst_per_hour=_int(form, "burst_per_hour"),
-            min_gap_seconds=_int(form, "min_gap_seconds"),
-            reply_timeout_s=_int(form, "reply_timeout_s"),
+            timezone=zone,
+            country=texts["country"] or "BR",
+            **ints,
+            **quiet,
             kill_switch=form.get("kill_switch") == "on",
-            ai_base_url=text_field(form, "ai_base_url", LABELS["ai_base_url"], 300) or None,
-            ai_model=text_field(form, "ai_model", LABELS["ai_model"], 100) or None,
-            ai_api_key=text_field(form, "ai_api_key", LABELS["ai_api_key"], 500) or None,
+            ai_base_url=texts["ai_base_url"] or None,
+            ai_model=texts["ai_model"] or None,
+            ai_api_key=texts["ai_api_key"] or None,
         )
         await tenant_settings.update_settings(session, principal, update)
-    except ValidationError as exc:  # a field's bounds, from the one settings model
-        ctx = await _settings_context(session, principal)
-        ctx["cadence_error"] = "; ".join(translate(request, m) for m in error_messages(exc, LABELS))
-        return render(request, "tenants/settings.html", ctx, status_code=422)
-    except DomainError as exc:
-        if exc.status_code in (401, 403):
+    except (ValidationError, DomainError) as exc:
+        if isinstance(exc, DomainError) and exc.status_code in (401, 403):
             raise
         ctx = await _settings_context(session, principal)
-        ctx["cadence_error"] = translate(request, exc.message)
-        return render(request, "tenants/settings.html", ctx, status_code=exc.status_code)
+        ctx["errors"] = errors or form_errors(exc, LABELS, CADENCE_FIELDS)
+        ctx["form"] = {**form, "ai_api_key": ""}  # what was typed (never the key back)
+        status = exc.status_code if isinstance(exc, DomainError) else 422
+        return render(request, "tenants/settings.html", ctx, status_code=status)
     return RedirectResponse("/settings?saved=1#cadence", status_code=303)
+
+
+QUIET = ("quiet_start", "quiet_end")
+# Rules across fields (settings.validate): the field each one is shown next to.
+CADENCE_FIELDS = {
+    "delays must satisfy 1 ≤ minimum ≤ maximum ≤ 3600 seconds": "delay_max_s",
+    "set both ends of the quiet hours, or neither": "quiet_end",
+    "quiet hours must not start and end at the same time": "quiet_end",
+}
 
 
 @router.get("/account")

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_date, format_datetime, format_time
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup, escape
 
 from mirage.config import get_settings
 from mirage.kit import i18n
+from mirage.kit.clock import utcnow
+from mirage.kit.i18n import N_
 from mirage.web import csrf
 
 # Each domain keeps its pages in <domain>/templates/<domain>/...; web/ holds the layout.
@@ -42,6 +49,107 @@ def add_global(name: str, value: Any) -> None:
 _BUILT: set[str] = set()
 
 
+def html_attrs(attrs: dict[str, Any]) -> Markup:
+    """Attributes for a tag, escaped: ``True`` writes the bare name (required, disabled),
+    ``False`` and ``None`` write nothing (so ``disabled=not is_admin`` does what it says)."""
+    out = []
+    for name, value in attrs.items():
+        if value is None or value is False:
+            continue
+        attr = str(name).replace("_", "-")
+        out.append(f" {escape(attr)}" if value is True else f' {escape(attr)}="{escape(value)}"')
+    return Markup("".join(out))  # noqa: S704 - every part is escaped above
+
+
+def field_aria(errors: list[Any], described: list[str]) -> Markup:
+    """A field's link to its error and hint texts (screen readers read them with the field)."""
+    out = ' aria-invalid="true"' if errors else ""
+    if described:
+        out += f' aria-describedby="{escape(" ".join(described))}"'
+    return Markup(out)  # noqa: S704 - ids are escaped above
+
+
+# --- instants as the reader reads them ----------------------------------------------------
+
+DEFAULT_ZONE = "America/Sao_Paulo"
+_DAYS = {-1: N_("yesterday %(time)s"), 0: N_("today %(time)s"), 1: N_("tomorrow %(time)s")}
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or DEFAULT_ZONE)
+    except (ValueError, KeyError):  # an unknown name: the product's default zone
+        return ZoneInfo(DEFAULT_ZONE)
+
+
+def describe(
+    value: datetime,
+    now: datetime,
+    zone: str | None,
+    locale: str,
+    *,
+    precise: bool = False,
+    date_only: bool = False,
+) -> tuple[str, str]:
+    """(what the page shows, the full instant for its tooltip) for a stored (UTC) instant, in
+    the tenant's zone and the reader's language: relative when near ("em 5 min", "há 3 h ·
+    hoje 11:05", "amanhã 02:00", "ontem 14:10"), a full date otherwise."""
+    tz = _zone(zone)
+    if value.tzinfo is None:  # stored instants are UTC
+        value = value.replace(tzinfo=UTC)
+    local, today = value.astimezone(tz), now.astimezone(tz)
+    full = f"{format_datetime(local, 'medium', locale=locale)} ({tz.key})"
+    days = (local.date() - today.date()).days
+    if date_only:
+        if days in _DAYS:
+            return i18n.text(locale, _DAYS[days], time="").strip(), full
+        return format_date(local, "short", locale=locale), full
+    clock = format_time(local, "medium" if precise else "short", locale=locale)
+    seconds = (value - now).total_seconds()
+    ahead, span = seconds > 0, abs(seconds)
+    day = i18n.text(locale, _DAYS[days], time=clock) if days in _DAYS else None
+    if span < 60 and not precise:
+        return i18n.text(locale, N_("in a moment") if ahead else N_("just now")), full
+    if span < 3600 and not precise:
+        n = max(1, round(span / 60))
+        return i18n.text(locale, N_("in %(n)s min") if ahead else N_("%(n)s min ago"), n=n), full
+    if span < 12 * 3600 and day is not None and not precise:
+        n = round(span / 3600)
+        rel = i18n.text(locale, N_("in %(n)s h") if ahead else N_("%(n)s h ago"), n=n)
+        return f"{rel} · {day}", full
+    if day is not None:
+        return day, full
+    if abs(days) < 7:
+        weekday = format_date(local, "EEEE", locale=locale)
+        return f"{weekday} {clock}", full
+    return format_datetime(local, "short", locale=locale), full
+
+
+@pass_context
+def when(
+    ctx: Context, value: datetime | None, precise: bool = False, date_only: bool = False
+) -> Markup:
+    """Every instant a page shows goes through here (``{{ when(x.created_at) }}``): the
+    tenant's zone, the reader's language, relative when near, the exact instant in the
+    ``<time>``'s ``datetime`` and ``title``."""
+    if value is None:
+        return Markup("")
+    locale = str(ctx.get("locale") or i18n.DEFAULT_LOCALE)
+    text, full = describe(
+        value, utcnow(), ctx.get("tz"), locale, precise=precise, date_only=date_only
+    )
+    instant = value if value.tzinfo else value.replace(tzinfo=UTC)
+    iso = instant.astimezone(UTC).isoformat(timespec="seconds")
+    return Markup('<time datetime="%s" title="%s">%s</time>') % (iso, full, text)
+
+
+def request_zone(request: Request) -> str:
+    """The zone of the tenant the reader is working in."""
+    current = getattr(request.state, "current", None)
+    tenant = getattr(current, "tenant", None)
+    return str(getattr(tenant, "timezone", None) or DEFAULT_ZONE)
+
+
 def _template_dirs() -> list[str]:
     root = Path(str(resources.files("mirage")))
     return [str(root / pkg / "templates") for pkg in TEMPLATE_PACKAGES]
@@ -69,6 +177,9 @@ def environment(locale: str) -> Environment:
     # so templates read as what they are; a catalog id is translated, anything else escaped.
     env.globals["message"] = partial(i18n.markup, locale)
     env.globals["LANGUAGES"] = i18n.LABELS
+    env.globals["html_attrs"] = html_attrs
+    env.globals["when"] = when
+    env.globals["field_aria"] = field_aria
     env.globals.update(_GLOBALS)
     _BUILT.add(locale)
     return env
@@ -108,6 +219,7 @@ def render(
         "current": getattr(request.state, "current", None),
         "csrf_token": token,
         "locale": locale,
+        "tz": request_zone(request),
         "html_lang": i18n.html_lang(locale),
         "path": request.url.path,
         **(context or {}),
