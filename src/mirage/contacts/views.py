@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Iterator, Mapping
-from datetime import datetime
 from typing import IO, Any, TypeVar
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 import phonenumbers
 from babel.numbers import format_decimal
@@ -207,17 +205,6 @@ ENCODINGS = {
 DELIMITERS = {";": N_("semicolon (;)"), ",": N_("comma (,)"), "\t": N_("tab")}
 
 
-def local_time(value: datetime | None, zone: str = "America/Sao_Paulo") -> str:
-    """A stored instant as the tenant reads it (its time zone), day first."""
-    if value is None:
-        return ""
-    try:
-        tz = ZoneInfo(zone)
-    except (ValueError, KeyError):
-        tz = ZoneInfo("America/Sao_Paulo")
-    return value.astimezone(tz).strftime("%d/%m/%Y %H:%M")
-
-
 def number(value: int, locale: str = "pt_BR") -> str:
     """A count as the reader writes it (10.000 in pt-BR, 10,000 in English)."""
     return format_decimal(value, locale=locale)
@@ -233,7 +220,6 @@ def phone_display(e164: str) -> str:
 
 
 add_global("contact_labels", LABELS)
-add_global("local_time", local_time)
 add_global("number", number)
 add_global("phone_display", phone_display)
 

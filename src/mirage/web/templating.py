@@ -109,7 +109,7 @@ def describe(
     ahead, span = seconds > 0, abs(seconds)
     day = i18n.text(locale, _DAYS[days], time=clock) if days in _DAYS else None
     if span < 60 and not precise:
-        return i18n.text(locale, N_("in a moment") if ahead else N_("just now")), full
+        return i18n.text(locale, N_("now")), full
     if span < 3600 and not precise:
         n = max(1, round(span / 60))
         return i18n.text(locale, N_("in %(n)s min") if ahead else N_("%(n)s min ago"), n=n), full
