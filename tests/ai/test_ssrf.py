@@ -224,7 +224,8 @@ async def test_dashboard_form_refuses_each_private_ai_url_with_a_readable_messag
         }
         r = await client.post("/settings/cadence", data=form)
         assert r.status_code == 422, (url, r.text[:500])
-        assert "AI base URL is not allowed" in r.text, url
+        assert "a URL base da IA não é permitida" in r.text, url
+        assert 'id="f-ai_base_url-error"' in r.text, url
     page = await client.get("/settings")
     assert not any(f'value="{url}"' in page.text for url in REFUSED)
 

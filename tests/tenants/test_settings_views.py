@@ -45,7 +45,14 @@ async def test_bad_token_form_input_is_explained(
         "/settings/tokens",
         data={"name": "x", "scopes": ["read"], "expires_in_days": "lots", "csrf_token": csrf},
     )
-    assert r.status_code == 422 and "entre 0 e 730" in r.text
+    # Next to the field, with what was typed.
+    assert r.status_code == 422 and "informe um número inteiro" in r.text, r.text
+    assert 'id="token-expires-error"' in r.text and 'value="lots"' in r.text
+    r = await client.post(
+        "/settings/tokens",
+        data={"name": "x", "scopes": ["read"], "expires_in_days": "900", "csrf_token": csrf},
+    )
+    assert r.status_code == 422 and "informe um valor de 0 a 730" in r.text
     r = await client.post("/settings/tokens", data={"name": "x", "csrf_token": csrf})
     assert r.status_code == 422 and "escolha ao menos uma permissão" in r.text
 
@@ -86,19 +93,27 @@ async def test_settings_page_lists_the_tenants_recent_policy_decisions(
 ) -> None:
     # A decision of each tenant; the page shows its own only (messaging's section, registered
     # by the app at start-up).
-    for t, detail in ((tenant_a, "ours-quiet"), (tenant_b, "theirs-cap")):
+    # (Each in words: its reason's label and its detail, in the reader's language.)
+    from mirage.policy import engine
+
+    for t, reason, detail in (
+        (tenant_a, "number_paused", engine.D_PAUSED),
+        (tenant_b, "kill_switch_tenant", engine.D_TENANT_KILL),
+    ):
         await sql(
             bootstrap_conninfo,
             "insert into policy_decisions (id, tenant_id, action, reason, detail) "
-            "values (gen_random_uuid(), %s, 'defer', 'quiet_hours', %s)",
+            "values (gen_random_uuid(), %s, 'deny', %s, %s)",
             t.tenant_id,
+            reason,
             detail,
         )
     await sign_in(client, tenant_a)
     page = await client.get("/settings")
     assert page.status_code == 200
-    assert "ours-quiet" in page.text and "quiet_hours" in page.text
-    assert "theirs-cap" not in page.text
+    assert 'data-reason="number_paused"' in page.text
+    assert "Número pausado" in page.text and "O número está pausado." in page.text
+    assert 'data-reason="kill_switch_tenant"' not in page.text
 
 
 # One settings model for the API, the form and the policy (tenants.settings.CadenceSettings).
