@@ -58,7 +58,7 @@ def round_outcome(ctx: Context, outcome: str | None) -> Markup:
         out = escape(i18n.text(locale, reasons.label(m["code"])))
         if m["until"]:
             until = datetime.strptime(m["until"], "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
-            out += Markup(" (") + escape(i18n.text(locale, N_("until"))) + Markup(" ")
+            out += Markup(" (") + escape(i18n.text(locale, N_("next try"))) + Markup(" ")
             out += when(ctx, until) + Markup(")")
         return out
     if m := _CANNOT.match(text):

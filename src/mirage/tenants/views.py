@@ -163,6 +163,8 @@ async def create_token(
     errors = FieldErrors()
     label = COMMON_TOKEN_LABELS["name"]
     token_name = errors.attempt(lambda: text_field({"name": clean(name)}, "name", label, 80), "")
+    if not token_name and "name" not in errors.fields:  # reported with the other fields
+        errors.add("name", Message(N_("token name must have 1 to 80 characters")))
     days = errors.attempt(
         lambda: whole_number(
             {"expires_in_days": expires_in_days},
