@@ -23,6 +23,12 @@ os.environ.setdefault("MIRAGE_LOG_JSON", "true")
 # Human waits (reading, thinking, typing, pauses) run 20x faster; rules keep real time.
 os.environ.setdefault("MIRAGE_TIME_SCALE", "0.05")
 os.environ.setdefault("MIRAGE_JOB_POLL_SECONDS", "0.2")
+# Password hashes at the lowest argon2id cost (refused outside tests): at the production cost
+# each hash or sign-in is ~0.25 s of CPU, and the suite creates and signs in hundreds of users.
+# tests/auth/test_password_cost.py checks the production cost and the re-hash to it.
+os.environ.setdefault("MIRAGE_ARGON2_MEMORY_KIB", "64")
+os.environ.setdefault("MIRAGE_ARGON2_TIME_COST", "1")
+os.environ.setdefault("MIRAGE_ARGON2_PARALLELISM", "1")
 os.environ.pop("MIRAGE_DATABASE_URL", None)
 os.environ.pop("MIRAGE_REDIS_URL", None)
 tempfile.tempdir = str(_DATA / "tmp")

@@ -16,6 +16,12 @@ from mirage.kit.netguard import AddressPolicy, IPNetwork, parse_networks
 DEFAULT_DATA_DIR = Path(".mirage")
 
 
+# OWASP Password Storage Cheat Sheet, argon2id: "a minimum configuration of 19 MiB of memory,
+# an iteration count of 2, and 1 degree of parallelism".
+OWASP_ARGON2_MIN_MEMORY_KIB = 19 * 1024
+OWASP_ARGON2_MIN_TIME_COST = 2
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MIRAGE_", env_file=".env", extra="ignore")
 
@@ -53,6 +59,14 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
 
     session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # argon2id cost for password hashes. Defaults: RFC 9106's second recommendation (64 MiB,
+    # 3 passes, 4 lanes), argon2-cffi's own. Outside tests nothing below OWASP's floor
+    # (19 MiB with 2 passes) is accepted; the test suite lowers it (each hash costs ~0.25 s of
+    # CPU at these defaults, and the suite creates hundreds of users). A stored hash made with
+    # other parameters is re-hashed with these at its owner's next sign-in.
+    argon2_memory_kib: int = Field(default=65_536, ge=8, le=4_194_304)
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_parallelism: int = Field(default=4, ge=1, le=64)
     # How often an open live stream (SSE) re-checks its session, membership and role.
     stream_recheck_seconds: float = Field(default=5.0, gt=0, le=60)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
@@ -129,6 +143,19 @@ class Settings(BaseSettings):
     def _real_time_in_production(self) -> Settings:
         if self.env == "prod" and self.time_scale != 1:
             raise ValueError("MIRAGE_TIME_SCALE is for tests: production runs at human speed (1)")
+        return self
+
+    @model_validator(mode="after")
+    def _password_cost_floor(self) -> Settings:
+        if self.env != "test" and (
+            self.argon2_memory_kib < OWASP_ARGON2_MIN_MEMORY_KIB
+            or self.argon2_time_cost < OWASP_ARGON2_MIN_TIME_COST
+        ):
+            raise ValueError(
+                "MIRAGE_ARGON2_*: below OWASP's minimum for argon2id "
+                f"({OWASP_ARGON2_MIN_MEMORY_KIB} KiB of memory with "
+                f"{OWASP_ARGON2_MIN_TIME_COST} passes); lower costs are for the test suite only"
+            )
         return self
 
     @property

@@ -14,14 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import openai
-from openai.types.chat import (
-    ChatCompletionAssistantMessageParam,
-    ChatCompletionMessageParam,
-    ChatCompletionSystemMessageParam,
-    ChatCompletionUserMessageParam,
-)
-
 from mirage.ai.dialogue import DialogueState, question_sentences, read_state
 from mirage.ai.persona import ReplyRequest, Turn
 from mirage.ai.text import DAYPARTS, Daypart, clean_line, daypart_greetings_in
@@ -30,6 +22,11 @@ from mirage.kit.egress import guarded_client
 from mirage.kit.netguard import ForbiddenAddress, UnsafeURL, check_url
 
 if TYPE_CHECKING:
+    # The SDK is imported where a request is made, not here: importing it costs ~0.5 s of
+    # CPU, and every `mirage` process (API, worker, each CLI command) imports this module.
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
+
     from mirage.config import Settings
 
 __all__ = [
@@ -295,6 +292,12 @@ def build_messages(req: ReplyRequest, *, avoid: Sequence[str] = ()) -> list[dict
 
 
 def _params(messages: Sequence[dict[str, str]]) -> list[ChatCompletionMessageParam]:
+    from openai.types.chat import (
+        ChatCompletionAssistantMessageParam,
+        ChatCompletionSystemMessageParam,
+        ChatCompletionUserMessageParam,
+    )
+
     params: list[ChatCompletionMessageParam] = []
     for m in messages:
         if m["role"] == "system":
@@ -356,6 +359,8 @@ def make_client(config: AIConfig) -> openai.AsyncOpenAI:
     connection is checked against MIRAGE_AI_ALLOW_PRIVATE_HOSTS and the private-address
     policy on the resolved address (`mirage.kit.egress`); an unsafe URL is refused before
     anything is sent (`AIUnavailable("forbidden_url")`)."""
+    import openai
+
     settings = get_settings()
     operator_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
     if (
@@ -407,6 +412,8 @@ async def generate_llm(
     """One reply from the configured endpoint. Pass `client` to reuse a connection pool
     (its own timeout and retry settings then apply; build it with `make_client` so the
     address guard applies); otherwise one is made with `make_client` and closed."""
+    import openai
+
     if not config.has_key:
         raise AIUnavailable("missing_api_key")
     messages = _params(build_messages(req, avoid=avoid))

@@ -6,15 +6,16 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
-
-import openai
+from typing import TYPE_CHECKING, Literal
 
 from mirage.ai.guard import RepetitionGuard
 from mirage.ai.llm import AIConfig, AIUnavailable, generate_llm
 from mirage.ai.offline import OfflineGenerator
 from mirage.ai.persona import ReplyRequest
 from mirage.kit.logging import get_logger
+
+if TYPE_CHECKING:
+    import openai
 
 __all__ = ["GeneratedReply", "generate_reply"]
 
