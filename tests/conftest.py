@@ -360,6 +360,22 @@ async def gw(world: GatewayWorld) -> GatewayWorld:
     return world
 
 
+# The variables above that only a test process may set (Settings refuses them in production).
+SUITE_ONLY_ENV = (
+    "MIRAGE_TIME_SCALE",
+    "MIRAGE_ARGON2_MEMORY_KIB",
+    "MIRAGE_ARGON2_TIME_COST",
+    "MIRAGE_ARGON2_PARALLELISM",
+)
+
+
+@pytest.fixture
+def production_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings read as a production process reads them: without the suite's overrides."""
+    for name in SUITE_ONLY_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
 async def sql(conninfo: str, query: str, *args: object) -> list[tuple[Any, ...]]:
     """Run one statement (autocommit) without blocking the event loop. The app, the simulator
     and a job worker run in the test's loop: a blocking write that waits for a row lock one of

@@ -7,25 +7,12 @@ accepts."""
 from __future__ import annotations
 
 import httpx
-import psycopg
 import pytest
 from argon2 import PasswordHasher, extract_parameters
 from pydantic import ValidationError
 
 from mirage.config import OWASP_ARGON2_MIN_MEMORY_KIB, OWASP_ARGON2_MIN_TIME_COST, Settings
-from tests.conftest import PASSWORD, TenantFixture, sign_in
-
-
-@pytest.fixture
-def production_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings as a production process reads them: none of the suite's test overrides."""
-    for name in (
-        "MIRAGE_ARGON2_MEMORY_KIB",
-        "MIRAGE_ARGON2_TIME_COST",
-        "MIRAGE_ARGON2_PARALLELISM",
-        "MIRAGE_TIME_SCALE",
-    ):
-        monkeypatch.delenv(name, raising=False)
+from tests.conftest import PASSWORD, TenantFixture, sign_in, sql
 
 
 def test_the_default_cost_is_rfc_9106s_and_above_owasps_floor(production_env: None) -> None:
@@ -57,15 +44,14 @@ async def test_a_hash_of_another_cost_is_rehashed_at_sign_in(
 ) -> None:
     # As if the user had signed up under the production cost.
     old = PasswordHasher().hash(PASSWORD)
-    with psycopg.connect(bootstrap_conninfo) as conn:
-        conn.execute("update users set password_hash = %s where id = %s", (old, tenant_a.user_id))
+    update = "update users set password_hash = %s where id = %s"
+    await sql(bootstrap_conninfo, update, old, tenant_a.user_id)
     await sign_in(client, tenant_a)
-    with psycopg.connect(bootstrap_conninfo) as conn:
-        row = conn.execute(
-            "select password_hash from users where id = %s", (tenant_a.user_id,)
-        ).fetchone()
-    assert row is not None and row[0] != old
-    now = extract_parameters(row[0])
+    [(stored,)] = await sql(
+        bootstrap_conninfo, "select password_hash from users where id = %s", tenant_a.user_id
+    )
+    assert stored != old
+    now = extract_parameters(stored)
     assert (now.memory_cost, now.time_cost, now.parallelism) == (64, 1, 1)  # this suite's cost
     # And the new hash still signs in.
     client.cookies.clear()

@@ -12,8 +12,7 @@ from mirage.config import Settings
 from mirage.conversations import planner
 
 
-def test_production_refuses_a_time_scale(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MIRAGE_TIME_SCALE", raising=False)
+def test_production_refuses_a_time_scale(production_env: None) -> None:
     with pytest.raises(ValidationError, match="MIRAGE_TIME_SCALE"):
         Settings(env="prod", time_scale=0.05, secret_key="k" * 40)
     assert Settings(env="prod", secret_key="k" * 40).time_scale == 1
