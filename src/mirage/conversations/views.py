@@ -15,6 +15,11 @@ from mirage.auth.deps import DashboardPrincipal
 from mirage.auth.principal import Principal
 from mirage.conversations import forms, schedule, service
 from mirage.conversations.schemas import (
+    DELAYS_BOTH,
+    DELAYS_ORDER,
+    NUMBER_TWICE,
+    TOPIC_LONG,
+    TOPICS_NONE,
     ConversationIn,
     ConversationPatch,
     ConversationScheduleIn,
@@ -389,40 +394,75 @@ async def edit_page(
     return render(request, "conversations/edit.html", await _edit_context(session, principal, view))
 
 
+class FormErrors(Exception):
+    """Every problem of a submitted edit form, by field ("" for the form as a whole)."""
+
+    def __init__(self, errors: dict[str, list[Message]]) -> None:
+        super().__init__("invalid form")
+        self.errors = errors
+
+
+# Rules across fields (model validators carry no field): where their message goes.
+_RULE_FIELDS = {
+    DELAYS_BOTH: "delay_max_s",
+    DELAYS_ORDER: "delay_max_s",
+    NUMBER_TWICE: "participants",
+    TOPICS_NONE: "topics",
+    TOPIC_LONG: "topics",
+}
+
+
 def _patch_from_form(fields: dict[str, str]) -> ConversationPatch:
+    """The edit form as a patch; every problem of every field at once (FormErrors)."""
+    errors: dict[str, list[Message]] = {}
+    sched = None
+    try:
+        sched = _schedule_from_form(fields)
+    except DomainError as exc:
+        errors.update(forms.problems_by_field(exc))
     participants = []
     for i in range(4):
         inst, pers = fields.get(f"instance_{i}", ""), fields.get(f"persona_{i}", "")
         if inst and pers:
             participants.append({"instance_id": inst, "persona_id": pers})
-    delays = {
-        name: whole_number(fields, name, LABELS[name]) if fields.get(name, "").strip() else None
-        for name in ("delay_min_s", "delay_max_s")
+    delays: dict[str, int | None] = {}
+    for name in ("delay_min_s", "delay_max_s"):
+        try:
+            value = fields.get(name, "").strip()
+            delays[name] = whole_number(fields, name, LABELS[name]) if value else None
+        except DomainError as exc:
+            errors.setdefault(name, []).append(exc.message)
+    body: dict[str, Any] = {
+        "name": fields.get("name", ""),
+        "participants": participants,
+        "topics": list(fields.get("topics", "").replace("\n", ",").split(",")),
+        **delays,
     }
-    sched = _schedule_from_form(fields)
-    return ConversationPatch.model_validate(
-        {
-            "name": fields.get("name", ""),
-            "participants": participants,
-            "topics": list(fields.get("topics", "").replace("\n", ",").split(",")),
-            **delays,
-            "schedule_source": sched.source,
-            **sched.model_dump(exclude={"source"}, exclude_none=True),
-        }
-    )
+    if sched is not None:
+        body.update(
+            schedule_source=sched.source, **sched.model_dump(exclude={"source"}, exclude_none=True)
+        )
+    try:
+        patch = ConversationPatch.model_validate(body)
+    except ValidationError as exc:
+        for name, messages in _errors_by_field(exc).items():
+            if name in ("delay_min_s", "delay_max_s") and name in errors:
+                continue  # already said: not a whole number
+            errors.setdefault(name, []).extend(messages)
+        raise FormErrors(errors) from None
+    if errors:
+        raise FormErrors(errors)
+    return patch
 
 
-def _errors_by_field(exc: Exception) -> dict[str, list[Message]]:
-    if isinstance(exc, ValidationError):
-        out: dict[str, list[Message]] = {}
-        raw = exc.errors(include_input=False, include_url=False)
-        for err, msg in zip(raw, error_list_messages(raw, LABELS), strict=True):
-            loc = [str(p) for p in err.get("loc", ()) if not isinstance(p, int)]
-            out.setdefault(loc[0] if loc else "", []).append(msg)
-        return out
-    if isinstance(exc, DomainError):
-        return forms.problems_by_field(exc)
-    return {"": error_messages(exc, LABELS)}
+def _errors_by_field(exc: ValidationError) -> dict[str, list[Message]]:
+    out: dict[str, list[Message]] = {}
+    raw = exc.errors(include_input=False, include_url=False)
+    for err, msg in zip(raw, error_list_messages(raw, LABELS), strict=True):
+        loc = [str(p) for p in err.get("loc", ()) if not isinstance(p, int)]
+        name = loc[0] if loc else _RULE_FIELDS.get(msg.msgid, "")
+        out.setdefault(name, []).append(msg)
+    return out
 
 
 @router.post("/conversations/{conversation_id}/edit")
@@ -434,12 +474,13 @@ async def edit(
         await service.update_conversation(
             session, principal, conversation_id, _patch_from_form(fields)
         )
-    except (ValidationError, DomainError, ValueError) as exc:
+    except (FormErrors, DomainError) as exc:
         if isinstance(exc, DomainError) and exc.status_code in (401, 403, 404):
             raise
         view = await service.get_view(session, principal, conversation_id)
         ctx = await _edit_context(session, principal, view)
-        ctx.update(form=fields, cols=_cols(fields), errors=_errors_by_field(exc))
+        errors = exc.errors if isinstance(exc, FormErrors) else forms.problems_by_field(exc)
+        ctx.update(form=fields, cols=_cols(fields), errors=errors)
         return render(request, "conversations/edit.html", ctx, status_code=422)
     return RedirectResponse(f"/conversations/{conversation_id}", status_code=303)
 
