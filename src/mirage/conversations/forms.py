@@ -21,6 +21,7 @@ from mirage.kit.i18n import N_, Message
 from mirage.web.forms import WHOLE_NUMBER
 
 COLUMNS = (N_("Morning"), N_("Afternoon"), N_("Night"))
+SHORT_DAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 LABELS = {
     "rounds_per_window": N_("Rounds per window"),
     "pause_min_s": N_("Shortest pause between rounds (min)"),
@@ -165,6 +166,7 @@ class Block:
 class DayView:
     day: date
     name: str
+    short: str
     today: bool
     windows: list[Block] = field(default_factory=list)
     quiet: list[Block] = field(default_factory=list)
@@ -192,7 +194,7 @@ def day_blocks(
     lane, colour, numbers); a slot across midnight is drawn on both days."""
     out = []
     for d in days:
-        view = DayView(d, DAY_NAMES[d.weekday()], d == today)
+        view = DayView(d, DAY_NAMES[d.weekday()], SHORT_DAYS[d.weekday()], d == today)
         for start, end in (windows or {}).get(str(d.weekday()), ()):
             s, e = time.fromisoformat(start), _end(end)
             view.windows.append(Block(_pct(s), _pct(e, end=True), start=start, end=_hhmm(end)))

@@ -307,7 +307,8 @@ def _schedule_from_form(fields: dict[str, str]) -> ConversationScheduleIn:
 
 def _cols(fields: dict[str, str]) -> int:
     raw = fields.get("cols", "3")
-    return min(12, max(3, int(raw))) if raw.isascii() and raw.isdigit() else 3
+    ok = raw.isascii() and raw.isdigit() and len(raw) <= 2
+    return min(12, max(3, int(raw))) if ok else 3
 
 
 @router.post("/conversations/calendar/default")
