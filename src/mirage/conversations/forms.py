@@ -79,7 +79,7 @@ def parse_form(
     """(windows, rounds per window, pause min s, pause max s), or FormProblems."""
     problems: list[WindowProblem] = []
     windows: dict[str, list[list[str]]] = {}
-    where: dict[str, str] = {}  # the validator's field for a range -> the editor's cell
+    columns_of: dict[int, list[int]] = {}  # per day, the editor column of each range given
     for day in range(7):
         ranges: list[list[str]] = []
         for i in range(cols):
@@ -95,12 +95,13 @@ def parse_form(
                     )
                 )
                 continue
-            where[f"windows.{day}.{len(ranges)}"] = f"windows.{day}.{i}"
+            columns_of.setdefault(day, []).append(i)
             ranges.append([start, end])
         windows[str(day)] = ranges
-    if not problems:
-        _, found = check_windows(windows)
-        problems.extend(WindowProblem(where.get(p.field, p.field), p.message) for p in found)
+    _, found = check_windows(windows)
+    if problems:  # half-filled cells were left out: "never opens" would only mislead
+        found = [p for p in found if p.field != "windows"]
+    problems.extend(_in_columns(p, columns_of) for p in found)
     rounds = _whole(fields, "rounds_per_window")
     if rounds is None:
         problems.append(_field("rounds_per_window", WHOLE_NUMBER))
@@ -120,6 +121,22 @@ def parse_form(
     if problems or rounds is None:
         raise FormProblems(problems)
     return windows, rounds, pauses[0], pauses[1]
+
+
+def _in_columns(p: WindowProblem, columns_of: dict[int, list[int]]) -> WindowProblem:
+    """A problem of the n-th range given, told of the editor's column it was typed in (the
+    grid skips empty cells: range 2 of a day may be its night column)."""
+    parts = p.field.split(".")
+    if len(parts) != 3:
+        return p
+    cols = columns_of.get(int(parts[1]), [])
+    params = dict(p.message.params)
+    for key in ("n", "m"):
+        value = params.get(key)
+        if isinstance(value, int) and 0 < value <= len(cols):
+            params[key] = cols[value - 1] + 1
+    column = cols[int(parts[2])] if int(parts[2]) < len(cols) else int(parts[2])
+    return WindowProblem(f"windows.{parts[1]}.{column}", Message(p.message.msgid, params))
 
 
 def _field(name: str, msgid: str, **params: object) -> WindowProblem:
