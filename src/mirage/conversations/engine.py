@@ -187,8 +187,8 @@ async def plan_slots(session: AsyncSession, conversation: Conversation, now: dat
     schedule's windows minus the tenant's quiet hours) gets its rounds, never overlapping a
     slot that holds one of its numbers. Idempotent: planned days are not planned again
     (``slots_until``); the tenant's planning lock keeps two planners from interleaving."""
-    if conversation.state != ConversationState.ACTIVE:
-        return 0
+    if conversation.state != ConversationState.ACTIVE or conversation.waiting_reason is not None:
+        return 0  # a waiting conversation holds no numbers: planned again when it resumes
     members = await ConversationRepository(session).participants(conversation.id)
     if len(members) < 2:
         return 0

@@ -264,6 +264,8 @@ async def update_conversation(
     repo = ConversationRepository(session)
     changed: list[str] = []
     if data.name is not None and " ".join(data.name.split()) != c.name:
+        if not data.name.strip():
+            raise ValidationFailed(N_("give the conversation a name"), field="name")
         other = await repo.by_name(data.name)
         if other is not None and other.id != c.id:
             raise Conflict("a conversation with this name already exists", field="name")
@@ -631,9 +633,14 @@ async def calendar(session: AsyncSession, principal: Principal, day: date | None
         r.id: r for r in await RoundRepository(session).between(start - timedelta(days=1), end)
     }
     slots = []
+    missed_before = utcnow() - engine.MISSED_AFTER
     for slot in await SlotRepository(session).between(start, end):
         r = rounds.get(slot.round_id) if slot.round_id else None
         if r is None and slot.round_id is not None:
             r = await RoundRepository(session).get(slot.round_id)
-        slots.append(CalendarSlot(slot, str(r.state) if r is not None else "planned"))
+        if r is not None:
+            state = str(r.state)
+        else:  # no round made from it (yet): its time passed while the numbers could not send
+            state = "missed" if slot.starts_at < missed_before else "planned"
+        slots.append(CalendarSlot(slot, state))
     return Calendar(zone, start, end, days, quiet, conversations, slots, today)

@@ -59,6 +59,7 @@ ROUND_WORDS = {
     RoundState.CANCELLED: N_("cancelled"),
     RoundState.UNSENT: N_("not sent"),
     RoundState.UNKNOWN: N_("outcome unknown"),
+    "missed": N_("missed (its numbers could not send)"),
 }
 add_global("round_words", ROUND_WORDS)
 
