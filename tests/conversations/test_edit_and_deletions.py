@@ -187,8 +187,8 @@ async def test_a_persona_in_use_is_refused_naming_its_conversations(
     assert "esta persona é usada por: Vendas" in page.text
 
 
-async def test_the_edit_page_saves_and_keeps_what_was_typed_on_errors(
-    gw: GatewayWorld, client: httpx.AsyncClient, warm: WarmPair, bootstrap_conninfo: str
+async def test_the_edit_page_and_the_schedule_form_keep_what_was_typed_on_errors(
+    gw: GatewayWorld, client: httpx.AsyncClient, warm: WarmPair
 ) -> None:
     conv = (
         await client.post(
@@ -197,7 +197,7 @@ async def test_the_edit_page_saves_and_keeps_what_was_typed_on_errors(
     ).json()
     csrf = await sign_in(client, warm.tenant)
     page = await client.get(f"/conversations/{conv['id']}/edit")
-    assert page.status_code == 200 and 'name="w0_0_start"' in page.text
+    assert page.status_code == 200 and 'name="instance_3"' in page.text
     base = {
         "csrf_token": csrf,
         "name": "Renomeada",
@@ -206,46 +206,56 @@ async def test_the_edit_page_saves_and_keeps_what_was_typed_on_errors(
         "delay_max_s": "3",  # below the minimum
         "instance_0": warm.numbers[0]["id"],
         "persona_0": warm.personas[0]["id"],
-        "instance_1": warm.numbers[1]["id"],
+        "instance_1": warm.numbers[0]["id"],  # the same number twice
         "persona_1": warm.personas[1]["id"],
-        "source": "own",
-        "cols": "3",
-        "w0_0_start": "08:00",
-        "w0_0_end": "12:00",
-        "w0_1_start": "11:00",  # overlaps the morning
-        "w0_1_end": "13:00",
-        "rounds_per_window": "0",
-        "pause_min_m": "30",
-        "pause_max_m": "10",
     }
     r = await client.post(f"/conversations/{conv['id']}/edit", data=base)
     assert r.status_code == 422
     # Every problem at once, each on its field, in pt-BR; what was typed is kept.
     for text in (
         "o atraso máximo deve ser pelo menos o mínimo",
-        "Segunda-feira, faixa 2 se sobrepõe à faixa 1",
-        "Rodadas por janela: entre 1 e 50",
-        "a pausa mais curta não pode ser maior que a mais longa",
+        "um número só pode participar uma vez",
     ):
         assert f'<span class="field-error" role="alert">{text}' in r.text, text
-    assert 'class="has-error"' in r.text and 'aria-invalid="true"' in r.text
-    assert 'value="Renomeada"' in r.text and 'value="11:00"' in r.text
-    fixed = {**base, "delay_max_s": "9"}
-    good = {
-        **fixed,
-        "w0_1_start": "14:00",
-        "w0_1_end": "18:00",
-        "rounds_per_window": "2",
-        "pause_max_m": "60",
-    }
+    assert 'value="Renomeada"' in r.text and 'aria-invalid="true"' in r.text
+    good = {**base, "delay_max_s": "9", "instance_1": warm.numbers[1]["id"]}
     r = await client.post(f"/conversations/{conv['id']}/edit", data=good)
     assert r.status_code == 303, r.text
     after = (await client.get(f"/api/v1/conversations/{conv['id']}", headers=warm.auth)).json()
     assert after["name"] == "Renomeada" and after["topics"] == ["cinema", "praia"]
     assert (after["delay_min_s"], after["delay_max_s"]) == (5, 9)
+
+    # Its windows, in the calendar's week grid.
+    grid = {
+        "csrf_token": csrf,
+        "source": "own",
+        "cols": "3",
+        "w0_0_start": "08:00",
+        "w0_0_end": "12:00",
+        "w0_2_start": "11:00",  # overlaps the morning, typed in the night column
+        "w0_2_end": "13:00",
+        "rounds_per_window": "0",
+        "pause_min_m": "30",
+        "pause_max_m": "10",
+    }
+    r = await client.post(f"/conversations/{conv['id']}/schedule", data=grid)
+    assert r.status_code == 422
+    for text in (
+        "Segunda-feira, faixa 3 se sobrepõe à faixa 1",
+        "Rodadas por janela: entre 1 e 50",
+        "a pausa mais curta não pode ser maior que a mais longa",
+    ):
+        assert f'<span class="field-error" role="alert">{text}' in r.text, text
+    assert 'class="has-error"' in r.text and 'value="11:00"' in r.text
+    fixed = {**grid, "w0_2_start": "19:00", "w0_2_end": "00:00", "rounds_per_window": "2"}
+    r = await client.post(
+        f"/conversations/{conv['id']}/schedule", data={**fixed, "pause_max_m": "60"}
+    )
+    assert r.status_code == 303, r.text
+    after = (await client.get(f"/api/v1/conversations/{conv['id']}", headers=warm.auth)).json()
     assert after["schedule"] == {
         "source": "own",
-        "windows": {"0": [["08:00", "12:00"], ["14:00", "18:00"]]},
+        "windows": {"0": [["08:00", "12:00"], ["19:00", "00:00"]]},
         "rounds_per_window": 2,
         "pause_min_s": 1800,
         "pause_max_s": 3600,

@@ -30,6 +30,8 @@ from mirage.conversations.schemas import (
     TurnOut,
 )
 from mirage.db.deps import DbSession
+from mirage.kit.errors import ValidationFailed
+from mirage.kit.i18n import N_
 from mirage.messaging import service as messaging
 from mirage.models import ConversationState
 from mirage.web.errors import API_ERRORS
@@ -180,11 +182,21 @@ async def put_default_schedule(
 async def get_calendar(
     session: DbSession,
     principal: ApiPrincipal,
-    week: Annotated[date | None, Query(description="any day of the week (default: today)")] = None,
+    week: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\d{4}-\d{2}-\d{2}$",
+            description="any day of the week, YYYY-MM-DD (default: today)",
+        ),
+    ] = None,
 ) -> CalendarOut:
     """The week (Monday to Sunday, tenant zone): quiet hours, every conversation's schedule
     and the rounds the engine planned (with the state of those it started)."""
-    cal = await service.calendar(session, principal, week)
+    try:
+        day = date.fromisoformat(week) if week else None
+    except ValueError:
+        raise ValidationFailed(N_("week: enter a date as YYYY-MM-DD"), field="week") from None
+    cal = await service.calendar(session, principal, day)
     return CalendarOut(
         timezone=cal.zone.key,
         start=cal.start,

@@ -363,14 +363,13 @@ async def _edit_context(
     session: DbSession, principal: DashboardPrincipal, view: service.ConversationView
 ) -> dict[str, Any]:
     numbers = await instances.list_instances(session, principal)
-    values = forms.form_values(view.schedule)
     c = view.conversation
-    values.update(
-        name=c.name,
-        topics=", ".join(c.topics),
-        delay_min_s=str(c.delay_min_s or ""),
-        delay_max_s=str(c.delay_max_s or ""),
-    )
+    values = {
+        "name": c.name,
+        "topics": ", ".join(c.topics),
+        "delay_min_s": str(c.delay_min_s or ""),
+        "delay_max_s": str(c.delay_max_s or ""),
+    }
     for i, (_p, inst, persona) in enumerate(view.participants):
         values[f"instance_{i}"] = str(inst.id)
         values[f"persona_{i}"] = str(persona.id)
@@ -380,11 +379,7 @@ async def _edit_context(
         "other_numbers": [n for n in numbers if not messaging.can_send(n)],
         "personas": await personas.list_personas(session, principal),
         "form": values,
-        "cols": forms.columns(view.schedule.windows),
-        "column_names": forms.COLUMNS,
         "errors": {},
-        "default": await service.get_default_schedule(session, principal),
-        "zone_name": (await service.tenant_zone(session, principal)).key,
     }
 
 
@@ -417,11 +412,6 @@ _RULE_FIELDS = {
 def _patch_from_form(fields: dict[str, str]) -> ConversationPatch:
     """The edit form as a patch; every problem of every field at once (FormErrors)."""
     errors: dict[str, list[Message]] = {}
-    sched = None
-    try:
-        sched = _schedule_from_form(fields)
-    except DomainError as exc:
-        errors.update(forms.problems_by_field(exc))
     participants = []
     for i in range(4):
         inst, pers = fields.get(f"instance_{i}", ""), fields.get(f"persona_{i}", "")
@@ -440,10 +430,6 @@ def _patch_from_form(fields: dict[str, str]) -> ConversationPatch:
         "topics": list(fields.get("topics", "").replace("\n", ",").split(",")),
         **delays,
     }
-    if sched is not None:
-        body.update(
-            schedule_source=sched.source, **sched.model_dump(exclude={"source"}, exclude_none=True)
-        )
     try:
         patch = ConversationPatch.model_validate(body)
     except ValidationError as exc:
@@ -482,7 +468,7 @@ async def edit(
         view = await service.get_view(session, principal, conversation_id)
         ctx = await _edit_context(session, principal, view)
         errors = exc.errors if isinstance(exc, FormErrors) else forms.problems_by_field(exc)
-        ctx.update(form=fields, cols=_cols(fields), errors=errors)
+        ctx.update(form=fields, errors=errors)
         return render(request, "conversations/edit.html", ctx, status_code=422)
     return RedirectResponse(f"/conversations/{conversation_id}", status_code=303)
 
