@@ -6,7 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mirage.kit.i18n import N_
 
@@ -55,11 +62,25 @@ class ConversationIn(BaseModel):
     def _topics(cls, v: list[str]) -> list[str]:
         return clean_topics(v)
 
+    @field_validator("delay_max_s")
+    @classmethod
+    def _delay_order(cls, v: int | None, info: ValidationInfo) -> int | None:
+        # A field's own check, so it is reported with the others (a model check is not).
+        low = info.data.get("delay_min_s")
+        if low is not None and v is not None and v < low:
+            raise ValueError(DELAYS_ORDER)
+        return v
+
+    @field_validator("participants")
+    @classmethod
+    def _participants(cls, v: list[ParticipantIn]) -> list[ParticipantIn]:
+        check_participants(v)
+        return v
+
     @model_validator(mode="after")
     def _checks(self) -> ConversationIn:
         check_delays(self.delay_min_s, self.delay_max_s)
         check_pauses(self.pause_min_s, self.pause_max_s)
-        check_participants(self.participants)
         return self
 
     def schedule_given(self) -> bool:
@@ -165,12 +186,26 @@ class ConversationPatch(BaseModel):
     def _topics(cls, v: list[str] | None) -> list[str] | None:
         return None if v is None else clean_topics(v)
 
+    @field_validator("delay_max_s")
+    @classmethod
+    def _delay_order(cls, v: int | None, info: ValidationInfo) -> int | None:
+        # A field's own check, so it is reported with the others (a model check is not).
+        low = info.data.get("delay_min_s")
+        if low is not None and v is not None and v < low:
+            raise ValueError(DELAYS_ORDER)
+        return v
+
+    @field_validator("participants")
+    @classmethod
+    def _participants(cls, v: list[ParticipantIn] | None) -> list[ParticipantIn] | None:
+        check_participants(v)
+        return v
+
     @model_validator(mode="after")
     def _checks(self) -> ConversationPatch:
         if "delay_min_s" in self.model_fields_set or "delay_max_s" in self.model_fields_set:
             check_delays(self.delay_min_s, self.delay_max_s)
         check_pauses(self.pause_min_s, self.pause_max_s)
-        check_participants(self.participants)
         return self
 
     def schedule(self) -> ConversationScheduleIn | None:

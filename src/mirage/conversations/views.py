@@ -343,6 +343,7 @@ async def save_default(
 async def save_schedule(
     request: Request, session: DbSession, principal: DashboardPrincipal, conversation_id: uuid.UUID
 ) -> Response:
+    await service.get_view(session, principal, conversation_id)  # another's: 404 first
     fields = await read_form(request)
     week = _day(fields.get("week", ""))
     try:
@@ -457,6 +458,7 @@ def _errors_by_field(exc: ValidationError) -> dict[str, list[Message]]:
 async def edit(
     request: Request, session: DbSession, principal: DashboardPrincipal, conversation_id: uuid.UUID
 ) -> Response:
+    await service.get_view(session, principal, conversation_id)  # another's: 404 first
     fields = await read_form(request)
     try:
         await service.update_conversation(
