@@ -203,18 +203,22 @@ def day_blocks(
     days: Sequence[date],
     today: date,
     zone: ZoneInfo,
-    windows: Mapping[str, Sequence[Sequence[str]]] | None,
+    windows: Sequence[tuple[int, Mapping[str, Sequence[Sequence[str]]]]],
     quiet: Mapping[date, Sequence[tuple[time, time]]],
     slots: Sequence[tuple[datetime, datetime, str, str, str, int, int, str]],
 ) -> list[DayView]:
-    """The grid's days. ``slots``: (start, end, conversation name, conversation id, state,
-    lane, colour, numbers); a slot across midnight is drawn on both days."""
+    """The grid's days. ``windows``: (lane, windows), lane -1 for the whole day's width;
+    ``slots``: (start, end, conversation name, conversation id, state, lane, colour,
+    numbers); a slot across midnight is drawn on both days."""
     out = []
     for d in days:
         view = DayView(d, DAY_NAMES[d.weekday()], SHORT_DAYS[d.weekday()], d == today)
-        for start, end in (windows or {}).get(str(d.weekday()), ()):
-            s, e = time.fromisoformat(start), _end(end)
-            view.windows.append(Block(_pct(s), _pct(e, end=True), start=start, end=_hhmm(end)))
+        for lane, weekly in windows:
+            for start, end in weekly.get(str(d.weekday()), ()):
+                s, e = time.fromisoformat(start), _end(end)
+                view.windows.append(
+                    Block(_pct(s), _pct(e, end=True), start=start, end=_hhmm(end), lane=lane)
+                )
         for s, e in quiet.get(d, ()):
             view.quiet.append(
                 Block(

@@ -252,7 +252,12 @@ async def _calendar_context(
         if x.slot.conversation_id in lanes
     ]
     shown_schedule = selected.schedule if selected else default.schedule
-    days = forms.day_blocks(cal.days, cal.today, cal.zone, shown_schedule.windows, cal.quiet, slots)
+    # One conversation: its windows across the day; all: each conversation's in its lane.
+    if selected is not None or not shown:
+        bands = [(-1, shown_schedule.windows)]
+    else:
+        bands = [(lanes[x.conversation.id], x.schedule.windows) for x in shown]
+    days = forms.day_blocks(cal.days, cal.today, cal.zone, bands, cal.quiet, slots)
     monday = cal.days[0]
     return {
         "cal": cal,
