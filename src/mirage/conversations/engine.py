@@ -189,14 +189,14 @@ async def plan_slots(session: AsyncSession, conversation: Conversation, now: dat
     (``slots_until``); the tenant's planning lock keeps two planners from interleaving."""
     if conversation.state != ConversationState.ACTIVE or conversation.waiting_reason is not None:
         return 0  # a waiting conversation holds no numbers: planned again when it resumes
-    members = await ConversationRepository(session).participants(conversation.id)
-    if len(members) < 2:
-        return 0
     tenant = await _tenant(session, conversation.tenant_id)
     zone = ZoneInfo(tenant.timezone)
     horizon = local_day_start(now.astimezone(zone).date() + timedelta(days=PLAN_DAYS + 1), zone)
     since = max(now, conversation.slots_until or now)
     if since >= horizon:
+        return 0  # the usual case, every minute: nothing new comes into reach
+    members = await ConversationRepository(session).participants(conversation.id)
+    if len(members) < 2:
         return 0
     slots = SlotRepository(session)
     await slots.lock_tenant(conversation.tenant_id)
