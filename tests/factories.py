@@ -131,6 +131,16 @@ def rounds(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
     return rid
 
 
+def round_slots(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into round_slots (id, tenant_id, conversation_id, starts_at, ends_at, "
+        "instance_ids) values (%s, %s, %s, now(), now() + interval '10 minutes', %s)",
+        (rid, tenant_id, conversations(conn, tenant_id), [instances(conn, tenant_id)]),
+    )
+    return rid
+
+
 def round_members(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
     rid = uuid.uuid4()
     conn.execute(
@@ -280,6 +290,7 @@ FACTORIES: dict[str, Factory] = {
     "conversation_participants": conversation_participants,
     "rounds": rounds,
     "round_members": round_members,
+    "round_slots": round_slots,
     "outgoing_messages": outgoing_messages,
     "policy_decisions": policy_decisions,
     "tenant_settings": tenant_settings,

@@ -41,6 +41,8 @@ BODIES: dict[str, dict[str, object]] = {
     "/api/v1/tags/{tag_id}/remove": {"contact_ids": []},
     "/api/v1/suppressions/{suppression_id}/remove": {"reason": "probe"},
     "/api/v1/contact-imports/{import_id}/start": {},
+    "/api/v1/conversations/{conversation_id}": {"topics": ["probe"]},
+    "/api/v1/conversations/{conversation_id}/schedule": {"source": "default"},
 }
 
 

@@ -102,7 +102,13 @@ def conversation_body(w: WarmPair, **extra: Any) -> dict[str, Any]:
 
 
 async def start_now(conninfo: str, conversation_id: str) -> None:
-    """Skip the first round's human-like start delay (5–25 s) in tests."""
+    """Skip the first round's human-like start delay (5–25 s) in tests: the planned round
+    and its start job are due now (a round planned later would otherwise wait for its time)."""
+    await sql(
+        conninfo,
+        "update rounds set planned_at = now() where state = 'planned' and conversation_id = %s",
+        conversation_id,
+    )
     await sql(
         conninfo,
         "update procrastinate_jobs set scheduled_at = now() where status = 'todo' "

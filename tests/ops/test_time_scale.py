@@ -22,21 +22,27 @@ def test_production_refuses_a_time_scale(production_env: None) -> None:
             Settings(env="test", time_scale=bad)
 
 
-def test_a_scaled_pause_keeps_the_round_inside_its_window() -> None:
+def test_a_scaled_pause_keeps_the_rounds_inside_their_window() -> None:
     now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-    window_end = now + timedelta(hours=2)
-    for seed in range(200):
-        kwargs = {
-            "rounds_per_window": 4,
-            "window_end": window_end,
-            "next_open": lambda t: t,
-            "in_window": lambda t: t < window_end,
-        }
-        real = planner.plan_next_round(now, last_round_at=now, rng=random.Random(seed), **kwargs)
-        fast = planner.plan_next_round(
-            now, last_round_at=now, rng=random.Random(seed), pause=lambda s: s / 20, **kwargs
+    window = planner.Span(now, now + timedelta(hours=2))
+    cadence = planner.Cadence(rounds_per_window=4, pause_min_s=600, pause_max_s=1800)
+    for seed in range(100):
+        kwargs = {"earliest": now, "cadence": cadence, "busy": []}
+        real = planner.plan_window(
+            window,
+            duration=planner.round_duration(90),
+            rng=random.Random(seed),
+            **kwargs,  # type: ignore[arg-type]
         )
-        assert real is not None and fast is not None
-        # The same draw, waited 20x faster; both within the window.
-        assert abs((fast - now) - (real - now) / 20) < timedelta(milliseconds=1)
-        assert now < fast <= real < window_end
+        fast = planner.plan_window(
+            window,
+            duration=planner.round_duration(90, lambda s: s / 20),
+            rng=random.Random(seed),
+            pause=lambda s: s / 20,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        assert real and len(fast) == 4
+        # The same draws, waited 20x faster; all within the window.
+        first_real, first_fast = real[0].start - now, fast[0].start - now
+        assert abs(first_fast - first_real / 20) < timedelta(milliseconds=1)
+        assert all(window.start <= s.start and s.end <= window.end for s in real + fast)

@@ -7,6 +7,7 @@ plus the form parameters the route declares. A new form or field is covered auto
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -64,6 +65,15 @@ def _check(path: str, data: dict[str, Any], status: int, ctype: str, text: str, 
 # The unsafe routes are probed in this many tests (pytest-xdist runs them in parallel), each
 # with its own tenant and session; every route is probed by exactly one of them.
 SHARDS = 3
+# The week-grid schedule editor (conversations' calendar) repeats Monday's cells for six more
+# days; every cell goes through the same parser, so each is probed alone only on Monday (all
+# of them still get every hostile value at once, in the first variants).
+REPEATED_CELL = re.compile(r"^w[1-6]_\d+_(start|end)$")
+
+
+def _probed(fields: dict[str, str]) -> list[str]:
+    """The fields that each get the hostile values alone."""
+    return [name for name in fields if not REPEATED_CELL.match(name)]
 
 
 def _shard(targets: dict[str, dict[str, str]], shard: int) -> list[str]:
@@ -75,7 +85,7 @@ def _shard(targets: dict[str, dict[str, str]], shard: int) -> list[str]:
     for path in sorted(targets, key=lambda p: (-len(targets[p]), p)):
         k = load.index(min(load))
         owner[path] = k
-        load[k] += (len(targets[path]) + 1) * len(HOSTILE)
+        load[k] += (len(_probed(targets[path])) + 1) * len(HOSTILE)
     return sorted((p for p in targets if owner[p] == shard), key=_order)
 
 
@@ -119,7 +129,7 @@ async def test_every_form_field_survives_hostile_values(
         for path in shards[shard]:
             fields = targets[path]
             variants: list[dict[str, str]] = [dict.fromkeys(fields, v) for v in HOSTILE]
-            for name in fields:
+            for name in _probed(fields):
                 variants += [{**fields, name: v} for v in HOSTILE]
             for data in variants:
                 token = client.cookies.get("mirage_csrf") or s.csrf

@@ -18,7 +18,7 @@ import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from procrastinate.exceptions import AlreadyEnqueued
@@ -30,15 +30,17 @@ from mirage.ai.llm import AIConfig
 from mirage.ai.persona import PastRound, ReplyRequest, Turn, daypart_of
 from mirage.ai.service import GeneratedReply, generate_reply
 from mirage.config import get_settings, human_seconds
-from mirage.conversations import planner
+from mirage.conversations import planner, schedule
 from mirage.conversations.repository import (
     ConversationRepository,
     InboundRepository,
     Participant,
     RoundRepository,
+    SlotRepository,
 )
 from mirage.conversations.windows import windows_of
 from mirage.db.engine import session_scope
+from mirage.db.tenancy import current_tenant_id
 from mirage.kit import jobs
 from mirage.kit.clock import utcnow
 from mirage.kit.live import notify
@@ -54,13 +56,15 @@ from mirage.models import (
     Purpose,
     Round,
     RoundMember,
+    RoundSlot,
     RoundState,
     Tenant,
     TenantSettings,
 )
 from mirage.models.messaging import FINAL_STATUSES
 from mirage.personas import service as personas
-from mirage.policy import ALWAYS, SendContext
+from mirage.policy import ALWAYS, SendContext, WeeklyWindows, local_day_start
+from mirage.policy.windows import resolve_local
 from mirage.tenants import settings as tenant_settings
 
 log = get_logger(__name__)
@@ -81,6 +85,15 @@ POLICY_OUTCOME = "policy: "
 STALL_LIMIT = timedelta(minutes=10)
 # A job that should have run by now (its time is this far past): deferred again.
 REDEFER_AFTER = timedelta(minutes=2)
+# The plan (round slots) covers today and this many days after it, whole days in the tenant's
+# zone: the week grid shows it, and each new day is planned as it comes into reach.
+PLAN_DAYS = 8
+# A slot whose start passed this long ago with no round made from it is dropped (missed).
+MISSED_AFTER = timedelta(minutes=2)
+# A round's start job that runs earlier than this before its time (it was moved later) waits.
+START_EARLY = timedelta(seconds=5)
+# Used slots are kept this long (the week grid shows the past days of the week from rounds).
+KEEP_SLOTS = timedelta(days=8)
 
 
 def ai_config(row: TenantSettings) -> AIConfig | None:
@@ -123,7 +136,8 @@ async def _tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
 async def plan(
     session: AsyncSession, conversation: Conversation, now: datetime, rng: random.Random
 ) -> Round | None:
-    """Create the conversation's next round (if none is open) and schedule its start."""
+    """Create the conversation's next round (if none is open) from its next slot, and
+    schedule its start."""
     rounds = RoundRepository(session)
     if conversation.state != ConversationState.ACTIVE or await rounds.open_round(conversation.id):
         return None
@@ -135,10 +149,12 @@ async def plan(
         conversation.waiting_reason = None
         conversation.waiting_since = None
         log.info("conversation.resumed", conversation_id=str(conversation.id))
-    start = await _next_start(session, conversation, now, rng)
-    conversation.next_round_at = start
-    if start is None:
+    slot = await _next_slot(session, conversation, now)
+    if slot is None:
+        conversation.next_round_at = None
         return None
+    start = max(slot.starts_at, now)
+    conversation.next_round_at = start
     topic = rng.choice(conversation.topics) if conversation.topics else "dia a dia"
     rnd = await rounds.add(
         Round(
@@ -150,63 +166,159 @@ async def plan(
             planned_at=start,
         )
     )
+    slot.round_id = rnd.id
     await jobs.defer(session, START_ROUND_JOB, schedule_at=start, round_id=str(rnd.id))
     await notify(session, conversation.tenant_id, "conversation", conversation.id)
     return rnd
 
 
-async def _next_start(
-    session: AsyncSession, conversation: Conversation, now: datetime, rng: random.Random
-) -> datetime | None:
-    """When the conversation's next round should start, planned at ``now``."""
+async def _next_slot(
+    session: AsyncSession, conversation: Conversation, now: datetime
+) -> RoundSlot | None:
+    """The conversation's next unused slot (its plan filled first), missed ones dropped."""
+    await plan_slots(session, conversation, now)
+    slots = SlotRepository(session)
+    await slots.drop_missed(conversation.id, now - MISSED_AFTER)
+    return await slots.next_free(conversation.id, now - MISSED_AFTER)
+
+
+async def plan_slots(session: AsyncSession, conversation: Conversation, now: datetime) -> int:
+    """Fill the conversation's plan up to the end of the last planned day: each window (its
+    schedule's windows minus the tenant's quiet hours) gets its rounds, never overlapping a
+    slot that holds one of its numbers. Idempotent: planned days are not planned again
+    (``slots_until``); the tenant's planning lock keeps two planners from interleaving."""
+    if conversation.state != ConversationState.ACTIVE or conversation.waiting_reason is not None:
+        return 0  # a waiting conversation holds no numbers: planned again when it resumes
     tenant = await _tenant(session, conversation.tenant_id)
-    windows = windows_of(conversation.windows)
     zone = ZoneInfo(tenant.timezone)
-    return planner.plan_next_round(
-        now,
-        last_round_at=conversation.last_round_at,
-        rounds_per_window=conversation.rounds_per_window,
-        window_end=windows.current_end(now, zone),
-        next_open=lambda t: windows.next_open_at(t, zone),
-        in_window=lambda t: windows.is_open_at(t, zone),
-        rng=rng,
-        pause=human_seconds,
+    horizon = local_day_start(now.astimezone(zone).date() + timedelta(days=PLAN_DAYS + 1), zone)
+    since = max(now, conversation.slots_until or now)
+    if since >= horizon:
+        return 0  # the usual case, every minute: nothing new comes into reach
+    members = await ConversationRepository(session).participants(conversation.id)
+    if len(members) < 2:
+        return 0
+    slots = SlotRepository(session)
+    await slots.lock_tenant(conversation.tenant_id)
+    row = await tenant_settings.get_or_create(session, conversation.tenant_id)
+    sched = schedule.effective(conversation, row)
+    open_ranges = WeeklyWindows.from_json(sched.windows).without_daily(
+        row.quiet_start, row.quiet_end
     )
+    numbers = [m.instance.id for m in members]
+    busy = [planner.Span(b.starts_at, b.ends_at) for b in await slots.busy(numbers, since)]
+    cadence = planner.Cadence(sched.rounds_per_window, sched.pause_min_s, sched.pause_max_s)
+    duration = planner.round_duration(delays(conversation, row)[1], human_seconds)
+    first_soon = conversation.last_round_at is None and not await slots.count_for(conversation.id)
+    added = 0
+    day = since.astimezone(zone).date()
+    while local_day_start(day, zone) < horizon:
+        for start, end in open_ranges.days[day.weekday()]:
+            window = planner.Span(
+                resolve_local(day, start, zone).astimezone(UTC),
+                (
+                    local_day_start(day + timedelta(days=1), zone)
+                    if end == time(0)
+                    else resolve_local(day, end, zone)
+                ).astimezone(UTC),
+            )
+            if window.end <= since:
+                continue
+            # The same window draws the same times (re-planning moves only what changed).
+            rng = random.Random(f"{conversation.id}:{window.start.isoformat()}")
+            for span in planner.plan_window(
+                window,
+                earliest=since,
+                cadence=cadence,
+                duration=duration,
+                busy=busy,
+                rng=rng,
+                first_soon=first_soon,
+                pause=human_seconds,
+            ):
+                first_soon = False
+                busy.append(span)
+                await slots.add(
+                    RoundSlot(
+                        tenant_id=conversation.tenant_id,
+                        conversation_id=conversation.id,
+                        starts_at=span.start,
+                        ends_at=span.end,
+                        instance_ids=numbers,
+                    )
+                )
+                added += 1
+        day += timedelta(days=1)
+    conversation.slots_until = horizon
+    await session.flush()
+    return added
+
+
+async def replan(
+    session: AsyncSession, conversation: Conversation, now: datetime, rng: random.Random
+) -> None:
+    """Its schedule, numbers or the rules changed: plan its slots again from now. A planned
+    round moves to the new first slot (earlier or later: its start job at the old time finds
+    it not due); a running round keeps its slot and finishes."""
+    slots = SlotRepository(session)
+    await slots.lock_tenant(conversation.tenant_id)
+    rnd = await RoundRepository(session).open_round(conversation.id)
+    planned = rnd if rnd is not None and rnd.state == RoundState.PLANNED else None
+    await slots.drop_unused(conversation.id, planned.id if planned else None)
+    conversation.slots_until = None
+    await session.flush()
+    if conversation.state != ConversationState.ACTIVE:
+        return
+    if planned is None:
+        if rnd is None:
+            await plan(session, conversation, now, rng)
+        else:
+            await plan_slots(session, conversation, now)
+        return
+    slot = await _next_slot(session, conversation, now)
+    if slot is None:
+        await finish(
+            session, planned, RoundState.CANCELLED, "no window opens", now, rng, replan=False
+        )
+        conversation.next_round_at = None
+        return
+    planned.planned_at = conversation.next_round_at = max(slot.starts_at, now)
+    slot.round_id = planned.id
+    await jobs.defer(
+        session, START_ROUND_JOB, schedule_at=planned.planned_at, round_id=str(planned.id)
+    )
+    await notify(session, conversation.tenant_id, "conversation", conversation.id)
 
 
 async def replan_after_settings(session: AsyncSession, now: datetime, rng: random.Random) -> int:
-    """The tenant's cadence settings changed. A round planned late because the policy had
-    deferred the one before it (that round ended ``policy: … (until …)``: quiet hours, a cap)
-    is planned again from now when that comes earlier — the new rules may allow it; if they
-    do not, its turns are deferred again at send time. Other rounds keep their time."""
-    rounds = RoundRepository(session)
+    """The tenant's rules changed (quiet hours, zone, delays, caps): every active
+    conversation's plan is made again from now, both ways — a round the old rules moved to
+    later (quiet hours, a deferral) comes back, one the new quiet hours cover moves out."""
+    await SlotRepository(session).lock_tenant(session_tenant(session))
     moved = 0
-    for rnd in await rounds.open_rounds():
-        if rnd.state != RoundState.PLANNED:
-            continue
-        before = [r for r in await rounds.recent(rnd.conversation_id, limit=2) if r.id != rnd.id]
-        if not before or before[0].state != RoundState.BLOCKED:
-            continue
-        if not (before[0].outcome or "").startswith(POLICY_OUTCOME):
-            continue
-        conversation = await ConversationRepository(session).get(rnd.conversation_id)
-        if conversation is None or conversation.state != ConversationState.ACTIVE:
-            continue
-        start = await _next_start(session, conversation, now, rng)
-        if start is None or start >= rnd.planned_at:
-            continue
-        # The job at the old time finds the round already started (or over) and does nothing.
-        rnd.planned_at = conversation.next_round_at = start
-        await jobs.defer(session, START_ROUND_JOB, schedule_at=start, round_id=str(rnd.id))
-        await notify(session, conversation.tenant_id, "conversation", conversation.id)
+    for conversation in await ConversationRepository(session).active():
+        await replan(session, conversation, now, rng)
         moved += 1
     return moved
 
 
+def session_tenant(session: AsyncSession) -> uuid.UUID:
+    """The tenant a job's session works for (its RLS context)."""
+    tenant = current_tenant_id()
+    if tenant is None:
+        raise LookupError("no tenant context")
+    return tenant
+
+
 async def plan_tenant(session: AsyncSession, now: datetime, rng: random.Random) -> int:
+    slots = SlotRepository(session)
+    # First: every path that plans takes this lock before it locks a conversation.
+    await slots.lock_tenant(session_tenant(session))
     await repair_tenant(session, now, rng)
+    await slots.prune(now - KEEP_SLOTS)
     planned = 0
     for conversation in await ConversationRepository(session).active():
+        await plan_slots(session, conversation, now)  # a new day comes into reach
         if await plan(session, conversation, now, rng):
             planned += 1
     return planned
@@ -310,6 +422,8 @@ async def start_round(
     rnd = await rounds.get(round_id, for_update=True)
     if rnd is None or rnd.state != RoundState.PLANNED:
         return "not-planned"
+    if rnd.planned_at > now + START_EARLY:
+        return "not-due"  # moved later (re-planned): its job at the new time starts it
     conversation = await ConversationRepository(session).get(rnd.conversation_id)
     if conversation is None or conversation.state != ConversationState.ACTIVE:
         await finish(
@@ -646,6 +760,9 @@ async def finish(
     *,
     replan: bool = True,
 ) -> None:
+    # The planning lock before the conversation's row lock, in every path (no deadlock with
+    # a planner that holds it and inserts a slot referencing the conversation).
+    await SlotRepository(session).lock_tenant(rnd.tenant_id)
     rnd.state = state
     rnd.outcome = outcome
     rnd.ended_at = now
@@ -684,9 +801,12 @@ async def send_context(session: AsyncSession, msg: OutgoingMessage) -> SendConte
         if msg.conversation_id
         else None
     )
+    if conversation is None:
+        return SendContext(conversation_active=True, windows=ALWAYS)
+    row = await tenant_settings.get_or_create(session, conversation.tenant_id)
     return SendContext(
-        conversation_active=conversation is None or conversation.state == ConversationState.ACTIVE,
-        windows=windows_of(conversation.windows).weekly if conversation else ALWAYS,
+        conversation_active=conversation.state == ConversationState.ACTIVE,
+        windows=windows_of(schedule.effective(conversation, row).windows).weekly,
     )
 
 

@@ -36,10 +36,17 @@ KNOWN = {
         "the turn's send was never confirmed by the gateway"
     ),
     "the turn was not sent": N_("the turn was not sent"),
+    "its numbers changed": N_("its numbers changed"),
+    "no window opens": N_("no window opens"),
 }
 NOT_SENT = N_("the turn was not sent")
 CANNOT_SEND = N_("%(name)s cannot send: %(reason)s")
 WAITING = N_("fewer than two of its numbers can send")
+
+
+def known(outcome: str) -> bool:
+    """Whether ``round_outcome`` shows this stored outcome in the reader's words."""
+    return outcome in KNOWN or any(p.match(outcome) for p in (_POLICY, _CANNOT, _WAITING))
 
 
 def _reason(locale: str, code: str) -> str:

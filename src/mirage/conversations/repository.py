@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from mirage.models import (
     Conversation,
@@ -18,6 +20,7 @@ from mirage.models import (
     Persona,
     Round,
     RoundMember,
+    RoundSlot,
     RoundState,
 )
 from mirage.models.conversations import OPEN_ROUND_STATES
@@ -83,6 +86,99 @@ class ConversationRepository:
         await self.session.delete(conversation)
         await self.session.flush()
 
+    async def using_instance(self, instance_id: uuid.UUID) -> Sequence[Conversation]:
+        """The conversations a number takes part in, locked (it is about to change them)."""
+        stmt = (
+            select(Conversation)
+            .join(
+                ConversationParticipant, ConversationParticipant.conversation_id == Conversation.id
+            )
+            .where(ConversationParticipant.instance_id == instance_id)
+            .order_by(Conversation.name)
+            .with_for_update(of=Conversation)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def following_default(self) -> Sequence[Conversation]:
+        stmt = select(Conversation).where(Conversation.schedule_source == "default")
+        return (await self.session.execute(stmt)).scalars().all()
+
+
+class SlotRepository:
+    """The engine's plan: round slots (see models.RoundSlot)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock_tenant(self, tenant_id: uuid.UUID) -> None:
+        """One planner per tenant at a time (transaction-scoped): a number's slots are checked
+        against every other slot of the tenant, so two planners must not interleave."""
+        await self.session.execute(
+            text("select pg_advisory_xact_lock(hashtext('mirage.round_slots:' || :t))"),
+            {"t": str(tenant_id)},
+        )
+
+    async def add(self, slot: RoundSlot) -> None:
+        self.session.add(slot)
+
+    async def busy(self, instance_ids: Sequence[uuid.UUID], after: datetime) -> Sequence[RoundSlot]:
+        """Slots holding any of these numbers and ending after ``after``."""
+        stmt = select(RoundSlot).where(
+            RoundSlot.instance_ids.overlap(list(instance_ids)), RoundSlot.ends_at > after
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def count_for(self, conversation_id: uuid.UUID) -> int:
+        stmt = select(func.count(RoundSlot.id)).where(RoundSlot.conversation_id == conversation_id)
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def next_free(self, conversation_id: uuid.UUID, since: datetime) -> RoundSlot | None:
+        """The conversation's next slot no round was made from yet, starting from ``since``."""
+        stmt = (
+            select(RoundSlot)
+            .where(
+                RoundSlot.conversation_id == conversation_id,
+                RoundSlot.round_id.is_(None),
+                RoundSlot.starts_at >= since,
+            )
+            .order_by(RoundSlot.starts_at)
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def drop_missed(self, conversation_id: uuid.UUID, before: datetime) -> None:
+        """Slots whose time passed with no round made from them (the numbers were busy, the
+        conversation was waiting): nothing will run in them."""
+        await self.session.execute(
+            delete(RoundSlot).where(
+                RoundSlot.conversation_id == conversation_id,
+                RoundSlot.round_id.is_(None),
+                RoundSlot.starts_at < before,
+            )
+        )
+
+    async def drop_unused(
+        self, conversation_id: uuid.UUID, planned_round_id: uuid.UUID | None
+    ) -> None:
+        """Every slot of the conversation that no started round used (to plan it again)."""
+        unused: ColumnElement[bool] = RoundSlot.round_id.is_(None)
+        if planned_round_id is not None:
+            unused = or_(unused, RoundSlot.round_id == planned_round_id)
+        await self.session.execute(
+            delete(RoundSlot).where(RoundSlot.conversation_id == conversation_id, unused)
+        )
+
+    async def prune(self, before: datetime) -> None:
+        await self.session.execute(delete(RoundSlot).where(RoundSlot.ends_at < before))
+
+    async def between(self, start: datetime, end: datetime) -> Sequence[RoundSlot]:
+        stmt = (
+            select(RoundSlot)
+            .where(RoundSlot.starts_at < end, RoundSlot.ends_at > start)
+            .order_by(RoundSlot.starts_at)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
 
 class RoundRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -116,6 +212,12 @@ class RoundRepository:
             .order_by(Round.planned_at)
             .with_for_update(skip_locked=True)
         )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def between(self, start: datetime, end: datetime) -> Sequence[Round]:
+        """Rounds that started (or were planned) in ``[start, end)``."""
+        at = func.coalesce(Round.started_at, Round.planned_at)
+        stmt = select(Round).where(at >= start, at < end).order_by(at)
         return (await self.session.execute(stmt)).scalars().all()
 
     async def recent(self, conversation_id: uuid.UUID, limit: int = 20) -> Sequence[Round]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -10,20 +11,42 @@ from fastapi import APIRouter, Query, Response
 from mirage.auth.deps import ApiPrincipal
 from mirage.auth.service import require
 from mirage.conversations import service
+from mirage.conversations.schedule import Schedule
 from mirage.conversations.schemas import (
+    CalendarConversationOut,
+    CalendarDayOut,
+    CalendarOut,
     ConversationIn,
     ConversationOut,
+    ConversationPatch,
+    ConversationScheduleIn,
     DecisionOut,
+    DefaultScheduleOut,
     ParticipantOut,
     RoundOut,
+    ScheduleIn,
+    ScheduleOut,
+    SlotOut,
     TurnOut,
 )
 from mirage.db.deps import DbSession
+from mirage.kit.errors import ValidationFailed
+from mirage.kit.i18n import N_
 from mirage.messaging import service as messaging
 from mirage.models import ConversationState
 from mirage.web.errors import API_ERRORS
 
 router = APIRouter(tags=["conversations"], responses=API_ERRORS)
+
+
+def schedule_out(s: Schedule) -> ScheduleOut:
+    return ScheduleOut(
+        source=s.source,
+        windows=s.windows,
+        rounds_per_window=s.rounds_per_window,
+        pause_min_s=s.pause_min_s,
+        pause_max_s=s.pause_max_s,
+    )
 
 
 def _out(view: service.ConversationView) -> ConversationOut:
@@ -35,8 +58,9 @@ def _out(view: service.ConversationView) -> ConversationOut:
         topics=c.topics,
         delay_min_s=c.delay_min_s,
         delay_max_s=c.delay_max_s,
-        rounds_per_window=c.rounds_per_window,
-        windows=c.windows,
+        rounds_per_window=view.schedule.rounds_per_window,
+        windows=view.schedule.windows,
+        schedule=schedule_out(view.schedule),
         participants=[
             ParticipantOut(
                 instance_id=i.id, instance_name=i.display_name, persona_id=p.id, persona_name=p.name
@@ -46,6 +70,7 @@ def _out(view: service.ConversationView) -> ConversationOut:
         next_round_at=c.next_round_at,
         last_round_at=c.last_round_at,
         waiting_reason=c.waiting_reason,
+        paused_reason=c.paused_reason,
         created_at=c.created_at,
     )
 
@@ -101,6 +126,110 @@ async def get_conversation(
     conversation_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
 ) -> ConversationOut:
     return _out(await service.get_view(session, principal, conversation_id))
+
+
+@router.patch("/conversations/{conversation_id}", response_model=ConversationOut)
+async def update_conversation(
+    conversation_id: uuid.UUID, body: ConversationPatch, session: DbSession, principal: ApiPrincipal
+) -> ConversationOut:
+    """Change a conversation (numbers, personas, topics, delays, schedule). Its plan is made
+    again from now; a running round whose numbers leave ends cleanly."""
+    await service.update_conversation(session, principal, conversation_id, body)
+    return _out(await service.get_view(session, principal, conversation_id))
+
+
+@router.get("/conversations/{conversation_id}/schedule", response_model=ScheduleOut)
+async def get_schedule(
+    conversation_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+) -> ScheduleOut:
+    return schedule_out(await service.get_schedule(session, principal, conversation_id))
+
+
+@router.put("/conversations/{conversation_id}/schedule", response_model=ScheduleOut)
+async def put_schedule(
+    conversation_id: uuid.UUID,
+    body: ConversationScheduleIn,
+    session: DbSession,
+    principal: ApiPrincipal,
+) -> ScheduleOut:
+    await service.set_schedule(session, principal, conversation_id, body)
+    return schedule_out(await service.get_schedule(session, principal, conversation_id))
+
+
+def _default_out(d: service.DefaultSchedule) -> DefaultScheduleOut:
+    return DefaultScheduleOut(
+        **schedule_out(d.schedule).model_dump(),
+        conversations_following=d.following,
+        conversations_own=d.own,
+    )
+
+
+@router.get("/schedule/default", response_model=DefaultScheduleOut, tags=["calendar"])
+async def get_default_schedule(session: DbSession, principal: ApiPrincipal) -> DefaultScheduleOut:
+    return _default_out(await service.get_default_schedule(session, principal))
+
+
+@router.put("/schedule/default", response_model=DefaultScheduleOut, tags=["calendar"])
+async def put_default_schedule(
+    body: ScheduleIn, session: DbSession, principal: ApiPrincipal
+) -> DefaultScheduleOut:
+    """The tenant's default schedule. Conversations that follow it are planned again by it;
+    those with their own schedule are not changed."""
+    return _default_out(await service.set_default_schedule(session, principal, body))
+
+
+@router.get("/calendar", response_model=CalendarOut, tags=["calendar"])
+async def get_calendar(
+    session: DbSession,
+    principal: ApiPrincipal,
+    week: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\d{4}-\d{2}-\d{2}$",
+            description="any day of the week, YYYY-MM-DD (default: today)",
+        ),
+    ] = None,
+) -> CalendarOut:
+    """The week (Monday to Sunday, tenant zone): quiet hours, every conversation's schedule
+    and the rounds the engine planned (with the state of those it started)."""
+    try:
+        day = date.fromisoformat(week) if week else None
+    except ValueError:
+        raise ValidationFailed(N_("week: enter a date as YYYY-MM-DD"), field="week") from None
+    cal = await service.calendar(session, principal, day)
+    return CalendarOut(
+        timezone=cal.zone.key,
+        start=cal.start,
+        end=cal.end,
+        days=[
+            CalendarDayOut(
+                date=d.isoformat(),
+                quiet=[[s.strftime("%H:%M"), e.strftime("%H:%M")] for s, e in cal.quiet[d]],
+            )
+            for d in cal.days
+        ],
+        conversations=[
+            CalendarConversationOut(
+                id=x.conversation.id,
+                name=x.conversation.name,
+                state=x.conversation.state,
+                schedule=schedule_out(x.schedule),
+                instance_ids=[i.id for i in x.instances],
+            )
+            for x in cal.conversations
+        ],
+        slots=[
+            SlotOut(
+                conversation_id=x.slot.conversation_id,
+                starts_at=x.slot.starts_at,
+                ends_at=x.slot.ends_at,
+                instance_ids=list(x.slot.instance_ids),
+                round_id=x.slot.round_id,
+                state=x.state,
+            )
+            for x in cal.slots
+        ],
+    )
 
 
 @router.delete("/conversations/{conversation_id}", status_code=204)

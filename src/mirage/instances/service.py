@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -313,6 +313,18 @@ async def resume(session: AsyncSession, principal: Principal, instance_id: uuid.
     return instance
 
 
+# Called before a number's row is deleted, in the same transaction (registered at import by
+# the domains that hold numbers, e.g. conversations pause the conversations it was in): this
+# domain cannot import them (they import it).
+DeleteHook = Callable[[AsyncSession, Principal, Instance], Awaitable[None]]
+_delete_hooks: list[DeleteHook] = []
+
+
+def on_delete(hook: DeleteHook) -> None:
+    if hook not in _delete_hooks:
+        _delete_hooks.append(hook)
+
+
 async def delete(session: AsyncSession, principal: Principal, instance_id: uuid.UUID) -> None:
     require(principal, "admin", role=Role.ADMIN)
     repo = InstanceRepository(session)
@@ -328,6 +340,8 @@ async def delete(session: AsyncSession, principal: Principal, instance_id: uuid.
         instance = await _current(session, instance)
     except NotFound:
         return  # a concurrent delete finished first: the goal is reached
+    for hook in _delete_hooks:
+        await hook(session, principal, instance)
     await repo.delete(instance)  # webhooks forget its cached identity (an after_delete hook)
     await _audit(session, principal, "delete", instance_id, name=instance.display_name)
     await live.notify(session, principal.tenant_id, "instance", instance_id, deleted=True)

@@ -89,6 +89,11 @@ class Conversation(IdMixin, TimestampMixin, Base):
             name="delays",
         ),
         CheckConstraint("rounds_per_window between 1 and 50", name="rounds_per_window"),
+        CheckConstraint("schedule_source in ('own', 'default')", name="schedule_source"),
+        CheckConstraint(
+            "pause_min_s >= 60 and pause_max_s >= pause_min_s and pause_max_s <= 86400",
+            name="pauses",
+        ),
         Index("ix_conversations_tenant_state", "tenant_id", "state"),
     )
 
@@ -110,6 +115,42 @@ class Conversation(IdMixin, TimestampMixin, Base):
     # start) until two can again; the planner clears it. Shown on the conversation's page.
     waiting_reason: Mapped[str | None] = mapped_column(String(200))
     waiting_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # "default": windows, rounds per window and pauses are the tenant's default schedule, read
+    # fresh (a change of the default applies to it); "own": the columns here.
+    schedule_source: Mapped[str] = mapped_column(String(8), nullable=False, server_default="own")
+    # The pause between two rounds of a window, in seconds (bounds of the planner's draw).
+    pause_min_s: Mapped[int] = mapped_column(Integer, nullable=False, server_default="600")
+    pause_max_s: Mapped[int] = mapped_column(Integer, nullable=False, server_default="7200")
+    # Set when the system (not an operator) paused it, e.g. one of its numbers was deleted.
+    paused_reason: Mapped[str | None] = mapped_column(String(200))
+    # Its round slots are planned up to here (the engine's plan; null: plan from now).
+    slots_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RoundSlot(IdMixin, Base):
+    """One round the scheduler plans: when it starts, until when it holds its numbers. The
+    week's plan, written by the engine and read by the calendar; a number's slots never
+    overlap (the planner's rule, checked under a per-tenant lock)."""
+
+    __tablename__ = "round_slots"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="span"),
+        Index("ix_round_slots_tenant_start", "tenant_id", "starts_at"),
+        Index("ix_round_slots_conversation_start", "conversation_id", "starts_at"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    )
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # The numbers it holds: every number of its conversation (whichever pair the round picks).
+    instance_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)), nullable=False)
+    # The round made from it (set when the engine plans that round).
+    round_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("rounds.id", ondelete="SET NULL")
+    )
 
 
 class ConversationParticipant(IdMixin, Base):
@@ -219,6 +260,13 @@ class TenantSettings(IdMixin, Base):
     ai_base_url: Mapped[str | None] = mapped_column(String(300))
     ai_model: Mapped[str | None] = mapped_column(String(100))
     ai_key_enc: Mapped[str | None] = mapped_column(Text)
+    # The default schedule of the tenant's conversations (null windows: the built-in one).
+    default_windows: Mapped[dict[str, list[list[str]]] | None] = mapped_column(JSONB)
+    default_rounds_per_window: Mapped[int] = mapped_column(
+        Integer, nullable=False, server_default="3"
+    )
+    default_pause_min_s: Mapped[int] = mapped_column(Integer, nullable=False, server_default="600")
+    default_pause_max_s: Mapped[int] = mapped_column(Integer, nullable=False, server_default="7200")
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )

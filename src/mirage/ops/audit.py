@@ -43,6 +43,7 @@ ACTIONS: dict[str, str] = {
     "conversation.pause": N_("Conversation paused"),
     "conversation.resume": N_("Conversation resumed"),
     "conversation.delete": N_("Conversation deleted"),
+    "schedule.default_update": N_("Default schedule changed"),
     "contact.deleted": N_("Contact deleted"),
     "suppression.added": N_("Number added to the do-not-contact list"),
     "suppression.removed": N_("Number removed from the do-not-contact list"),

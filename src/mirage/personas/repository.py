@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mirage.models import ConversationParticipant, Persona
+from mirage.models import Conversation, ConversationParticipant, Persona
 
 
 class PersonaRepository:
@@ -34,8 +34,15 @@ class PersonaRepository:
         await self.session.delete(persona)
         await self.session.flush()
 
-    async def in_use(self, persona_id: uuid.UUID) -> bool:
-        stmt = select(func.count(ConversationParticipant.id)).where(
-            ConversationParticipant.persona_id == persona_id
+    async def used_by(self, persona_id: uuid.UUID) -> Sequence[str]:
+        """The names of the conversations that speak with this persona."""
+        stmt = (
+            select(Conversation.name)
+            .join(
+                ConversationParticipant, ConversationParticipant.conversation_id == Conversation.id
+            )
+            .where(ConversationParticipant.persona_id == persona_id)
+            .distinct()
+            .order_by(Conversation.name)
         )
-        return bool((await self.session.execute(stmt)).scalar_one())
+        return (await self.session.execute(stmt)).scalars().all()

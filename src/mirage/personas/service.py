@@ -12,6 +12,7 @@ from mirage.auth.service import require
 from mirage.db.engine import session_scope
 from mirage.db.tenancy import tenant_context
 from mirage.kit.errors import Conflict, NotFound
+from mirage.kit.i18n import N_
 from mirage.models import Persona
 from mirage.models.tenancy import Role
 from mirage.ops import audit
@@ -93,8 +94,17 @@ async def delete_persona(
     require(principal, "write", role=Role.OPERATOR)
     repo = PersonaRepository(session)
     persona = await get_persona(session, principal, persona_id)
-    if await repo.in_use(persona.id):
-        raise Conflict("this persona is used by a conversation; change the conversation first")
+    used_by = await repo.used_by(persona.id)
+    if used_by:
+        # Refused, naming them: a conversation cannot lose a speaker mid-way; each is edited
+        # (Conversations → Edit) to choose another persona first.
+        raise Conflict(
+            N_(
+                "this persona is used by: %(names)s. Edit those conversations (Conversations "
+                "→ the conversation → Edit) and choose another persona first"
+            ),
+            params={"names": ", ".join(used_by)},
+        )
     await _audit(session, principal, "persona.delete", persona)
     await repo.delete(persona)
 

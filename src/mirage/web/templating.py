@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_skeleton, format_time
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
@@ -143,6 +143,13 @@ def when(
     return Markup('<time datetime="%s" title="%s">%s</time>') % (iso, full, text)
 
 
+@pass_context
+def day_month(ctx: Context, value: date) -> str:
+    """A calendar day (already in the tenant's zone) as day and month, the reader's way:
+    10/03 in pt-BR, 3/10 in English."""
+    return format_skeleton("dM", value, locale=str(ctx.get("locale") or i18n.DEFAULT_LOCALE))
+
+
 def request_zone(request: Request) -> str:
     """The zone of the tenant the reader is working in."""
     current = getattr(request.state, "current", None)
@@ -179,6 +186,7 @@ def environment(locale: str) -> Environment:
     env.globals["LANGUAGES"] = i18n.LABELS
     env.globals["html_attrs"] = html_attrs
     env.globals["when"] = when
+    env.globals["day_month"] = day_month
     env.globals["field_aria"] = field_aria
     env.globals.update(_GLOBALS)
     _BUILT.add(locale)
