@@ -195,6 +195,7 @@ _BAD_CUES = (
     "acontece",
     "faz parte",
     "que chato",
+    "ah, não",
     "que droga",
     "aff",
     "choveu",

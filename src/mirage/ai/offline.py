@@ -105,7 +105,7 @@ _REACTION_WORDS = frozenset(
     fold(w)
     for w in (
         *("suave", "firmeza", "brabo", "tenso", "show", "top", "massa", "daora", "sério"),
-        *("com certeza", "sem dúvida", "de fato", "pois não", "verdade", "pois é"),
+        *("com certeza", "sem dúvida", "de fato", "pois não", "verdade", "pois é", "aff"),
     )
 )
 # Agreement: a reaction to an opinion, not to news about the partner's life.
