@@ -19,6 +19,7 @@ randomness; `round_length` takes its `random.Random`.
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -203,7 +204,9 @@ def asks_how_are_you(text: str) -> bool:
     return any(_is_how(s) for s in question_sentences(text))
 
 
+@functools.lru_cache(maxsize=8192)
 def _is_how(sentence: str) -> bool:
+    # Earlier rounds are read again for every reply: each sentence is judged once.
     folded = _GREETING_HEAD.sub("", fold(sentence))
     if len(folded) > _HOW_ARE_YOU_MAX_CHARS:
         return False
@@ -229,6 +232,7 @@ def is_back(sentence: str) -> bool:
     return _is_back(sentence)
 
 
+@functools.lru_cache(maxsize=8192)
 def _is_back(sentence: str) -> bool:
     # "tendi, e vc?" too: the back question closes the sentence; "e cohtigo?" is one typo.
     folded = _canon(sentence)
@@ -431,6 +435,8 @@ class _ClaimSkeleton:
     grams: frozenset[str]
     # Topic slots the statement names ("Tô fazendo {sport}"): the text must name one of each.
     needs: frozenset[str]
+    # Two sentences ("De manhã, antes do trabalho. À noite não tenho pique."), or one.
+    pair: bool
 
 
 def _segment_grams(text: str) -> frozenset[str]:
@@ -454,8 +460,9 @@ def _claim_skeletons(topic: Topic) -> tuple[_ClaimSkeleton, ...]:
             continue
         needs = frozenset(m.group(1) for m in _SLOT.finditer(frag.text)) & set(topic.slots)
         grams = _segment_grams(frag.text)
-        if len(grams) >= 8:
-            out.append(_ClaimSkeleton(frag, grams, needs))
+        pair = len(question_free := _SENTENCE.findall(statement_text(frag.text))) > 1
+        if len(grams) >= 8 and question_free:
+            out.append(_ClaimSkeleton(frag, grams, needs, pair))
     return tuple(out)
 
 
@@ -486,11 +493,16 @@ def _claims(text: str, topic: Topic) -> tuple[Fragment, ...]:
     skeletons = _CLAIM_SKELETONS[topic.key]
     if not skeletons:
         return ()
-    grams = _trigrams(_canon(said))
+    # Each sentence, and each two in a row (a statement may take two): matched against the
+    # whole message, scattered trigrams would add up to a statement nobody made.
+    sentences = [s.strip() for s in _SENTENCE.findall(said) if s.strip()]
+    singles = [_trigrams(_canon(s)) for s in sentences]
+    pairs = [_trigrams(_canon(f"{a} {b}")) for a, b in itertools.pairwise(sentences)]
     named: set[str] | None = None
     best: dict[str, tuple[float, Fragment]] = {}
     for sk in skeletons:
-        score = len(sk.grams & grams) / len(sk.grams)
+        windows = singles + pairs if sk.pair else singles
+        score = max((len(sk.grams & grams) for grams in windows), default=0) / len(sk.grams)
         if score < CLAIM_MATCH:
             continue
         if sk.needs:

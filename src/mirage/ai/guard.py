@@ -45,7 +45,9 @@ class _Shape:
     raw_chars: frozenset[str]
 
 
+@functools.lru_cache(maxsize=4096)
 def _shape(text: str) -> _Shape:
+    # The recent texts are the same few hundred for every reply: shaped once each.
     folded = fold(text)
     padded = f" {folded} "
     grams = frozenset(padded[i : i + 3] for i in range(len(padded) - 2)) if folded else frozenset()

@@ -824,7 +824,7 @@ _FUTEBOL = Topic(
             "empatou sem gols",
             "perdeu nos acréscimos",
             "ganhou nos pênaltis",
-            "tomou a virada no segundo tempo",
+            "tomou a virada no fim",
             "ganhou de 3 a 2",
         ),
         "role": ents(
@@ -859,7 +859,7 @@ _FUTEBOL = Topic(
         "@cp O {team} tá me deixando sem unha de tanto nervoso.",
         "Comprei a camisa nova do {team}, agora não tem desculpa.",
         "!futebol.stadium=rarely Faz tempo que não vou no estádio, tô com saudade.",
-        "Esse ano {comp.the} tá {adv} disputado.",
+        "Esse ano tá {adv} difícil ganhar {comp.the}.",
         "Dizem que o {team} vai contratar um atacante novo.",
     ),
     questions=frags(

@@ -32,6 +32,7 @@ from mirage.ai.dialogue import (
     DialogueState,
     asks_how_are_you,
     canon,
+    claims_in,
     is_back,
     read_state,
     resolve_topic,
@@ -112,6 +113,7 @@ _REACTION_WORDS = frozenset(
 _AGREEMENT_WORDS = frozenset(
     fold(w) for w in ("com certeza", "sem dúvida", "de fato", "pois não", "verdade", "pois é")
 )
+_SAID = frozenset({"answer", "statement", "filler", "ack", "reaction"})
 # Connectives ("Aliás, ...") lead a sentence that follows another: never a message's first.
 _CONNECTIVES = frozenset(fold(w) for w in ("inclusive", "aliás", "enfim", "além disso"))
 # Expressions that can close a sentence as a tag: vocatives and emphases.
@@ -196,6 +198,8 @@ class _Piece:
     act: str = ""  # the dialogue act ("" for decoration: fillers, openers)
     ref: str | None = None  # what an ask or answer is about (`dialogue.Asked.ref`)
     callback: str | None = None  # the earlier thread this question picks up (intent key)
+    # "Aliás": a connective leading this piece, written only if something comes before it.
+    connective: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,8 +374,9 @@ class _Composer:
         self.used.add(frag.text)
         if "{topic}" in frag.text:
             self.topic_quoted = True
-        if frag.claim is not None:
-            self.claims[frag.claim[0]] = (frag.claim[1], frag.news)
+        for said in (frag, *claims_in(text, self.topic)) if text else (frag,):
+            if said.claim is not None:
+                self.claims.setdefault(said.claim[0], (said.claim[1], said.news))
         self.round_skeletons |= skeletons(text)
 
     def _keeps_claims(self, frag: Fragment) -> bool:
@@ -384,6 +389,11 @@ class _Composer:
             return True
         value = said.value if isinstance(said, Claim) else said[0]
         return value == frag.claim[1] and not frag.news
+
+    def _keeps_claims_in(self, text: str) -> bool:
+        """The same for a rendered text, as memory will read it back: "Treinei cedinho hoje"
+        reads as training in the morning, whatever template wrote it."""
+        return all(self._keeps_claims(f) for f in claims_in(text, self.topic))
 
     def render(self, frag: Fragment) -> str | None:
         """The fragment with its slots filled (committed), or None."""
@@ -412,6 +422,8 @@ class _Composer:
             if rendered is None:
                 continue
             text, bound = rendered
+            if not self._keeps_claims_in(text):
+                continue
             folded = canon(text)
             said = any(folded and folded in h for h in self.history_folded)
             # A template already used in this round ("Tô numa fase de..." twice).
@@ -501,6 +513,9 @@ class _Composer:
             if text:
                 return _Piece(text, priority, "reaction", act="react")
         acks = [f for f in lx.ACKS if "?" not in f.text and self._fits(f)]
+        if st.shared_mood == "bad" and self.chance(0.7):
+            # Bad news mostly gets sympathy ("putz", "que pena"), not a flat "interessante".
+            acks = [f for f in acks if _mood(f) == "bad"] or acks
         text = self.pick(acks, strict=True) or self.pick(acks)
         return _Piece(text, priority, "ack", act="react") if text else None
 
@@ -794,11 +809,19 @@ class _Composer:
         }
         candidates = [
             p
-            for p in pieces
+            for i, p in enumerate(pieces)
             if p.kind not in formulas
             and not p.text.rstrip().endswith("?")
-            and not (folded in _CONNECTIVES and p is pieces[0])
+            # "putz, na moral, faltei...": one lead-in at a time.
+            and not (i and pieces[i - 1].act == "react" and folded not in _CONNECTIVES)
         ]
+        if folded in _CONNECTIVES:
+            # "Aliás, ..." adds to something said before: `join` writes it only then.
+            candidates = [p for p in candidates if p is not pieces[0] and not p.proper_start]
+            if not candidates:
+                return False
+            self.rng.choice(candidates).connective = word
+            return True
         if not candidates:
             return False
         piece = self.rng.choice(candidates)
@@ -911,14 +934,19 @@ class _Composer:
     def filler(self, room: int, deficit: int) -> str | None:
         """A piece of at most `room` characters to grow a too-short message."""
         candidates: list[str] = []
-        # A reaction pads a reply, never an opening (there is nothing to react to yet).
+        # Not a reaction: tacked on after an answer it reacts to nothing ("Montanha. Que
+        # delícia, viajar faz bem demais.").
         pools = [self.topic.statements, lx.LIFE]
-        if not self.req.opening and self.state.partner_spoke:
-            pools.append(tuple(self.fitting_reactions()))
-        for pool in pools:
-            text = self.pick(pool, strict=True)
-            if text:
-                candidates.append(text)
+        # Padding speaks for this persona: "Vi o jogo do Vasco", not the partner's team it
+        # just asked about.
+        self.own_first = True
+        try:
+            for pool in pools:
+                text = self.pick(pool, strict=True)
+                if text:
+                    candidates.append(text)
+        finally:
+            self.own_first = False
         pieces = [_Piece(text, 0, "filler") for text in candidates]
         self.realize(pieces)
         fitting = [p.text for p in pieces if len(p.text) <= room]
@@ -936,6 +964,25 @@ class _Composer:
         if enough:
             return self.rng.choice(enough)
         return max(fitting, key=len) if fitting else None
+
+    def opening_pad(self, pieces: list[_Piece], room: int) -> bool:
+        """Grow a too-short opening with a lead-in ("Lembrei de uma coisa e quis te
+        contar.") before what it says, rather than a second, unrelated piece of news."""
+        if not self.req.opening or any(p.kind == "opener" for p in pieces):
+            return False
+        pool = lx.OPENERS if self.state.first_of_daypart else th.RESUMES
+        text = self.pick(pool, strict=True)
+        if not text:
+            return False
+        piece = _Piece(text, 20, "opener")
+        self.realize([piece])
+        if len(piece.text) > room:
+            return False
+        at = 0
+        while at < len(pieces) and pieces[at].kind == "how":
+            at += 1
+        pieces.insert(at, piece)
+        return True
 
     # -- the message ----------------------------------------------------------------------
 
@@ -1026,6 +1073,10 @@ class _Composer:
             text = piece.text
             if not text:
                 continue
+            # "Como vai? Aliás, ..." reads wrong: a connective adds to something said.
+            if previous is not None and piece.connective and previous.kind in _SAID:
+                word = _cap(piece.connective) if text[:1].isupper() else piece.connective
+                text = f"{word}, {_decap(text)}"
             if previous is None:
                 out = _decap(text) if lower_first and not piece.proper_start else text
             elif out[-1].isalnum() and not previous.laugh:
@@ -1071,6 +1122,8 @@ class _Composer:
             pieces = cut(pieces)
         while len(assemble(pieces)) < self.lo:
             current = len(assemble(pieces))
+            if self.opening_pad(pieces, room=self.hi - current - 3):
+                continue
             # Inserting a piece adds up to two separators of two characters, minus one space.
             extra = self.filler(room=self.hi - current - 3, deficit=self.lo - current - 1)
             if extra is None:

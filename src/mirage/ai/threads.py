@@ -175,9 +175,9 @@ _FUTEBOL = (
         ("E o {team}, hein? Como foi o último jogo?", "E aí, o {team} vai bem?"),
         (
             "Nem me fala, o {team} perdeu de novo.",
-            "Vi sim, o {team} ganhou, agora dá pra respirar.",
-            "Vi, o time jogou {bad}, mas deu pra sair com o resultado.",
-            "Vi só o segundo tempo, mas o {team} {result}.",
+            "Tá indo, o {team} ganhou o último, agora dá pra respirar.",
+            "Mais ou menos, o time jogou {bad}, mas saiu com o resultado.",
+            "Só vi o segundo tempo do último jogo, mas o {team} {result}.",
         ),
         slot="team",
         callback=True,
