@@ -54,6 +54,8 @@ _SENTENCE = re.compile(r"[^.!?]+[.!?]*")
 # Memory reaches this far back: what someone said a week ago is not a thread to pick up.
 MEMORY_SPAN = timedelta(days=3)
 CALLBACK_SPAN = timedelta(days=2)
+# "E a academia nova, tá gostando?" an hour after "troquei de academia" asks too soon.
+CLAIM_CALLBACK_GAP = timedelta(hours=6)
 # A question matches an intent when this share of the intent's wording is in it.
 MATCH_THRESHOLD = 0.62
 SURE_MATCH = 0.8
@@ -711,6 +713,13 @@ def read_state(req: ReplyRequest, topic: Topic | None = None) -> DialogueState:
         # What the partner told about themselves ("vou fazer uma corrida de rua sábado").
         for claim in partner_claims.values():
             if claim.index not in indexes:
+                continue
+            too_soon = (
+                req.now is not None
+                and claim.at is not None
+                and req.now - claim.at < CLAIM_CALLBACK_GAP
+            )
+            if too_soon:
                 continue
             for intent in intents:
                 wanted = intent.slot is None and intent.after == (claim.key, claim.value)
