@@ -18,6 +18,7 @@ randomness; `round_length` takes its `random.Random`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import random
@@ -445,7 +446,8 @@ def _segment_grams(text: str) -> frozenset[str]:
     """Trigrams of a template's fixed words, each run between slots padded on its own (a
     slot's filler is any text, so no trigram spans it)."""
     grams: set[str] = set()
-    for part in _SLOT.split(statement_text(text))[::3]:
+    # Slots out first: "{dest.the}" holds a period that would end a sentence.
+    for part in statement_text(_SLOT.sub("|", text)).split("|"):
         words = _canon(part)
         if words:
             grams |= _trigrams(words)
@@ -462,7 +464,8 @@ def _claim_skeletons(topic: Topic) -> tuple[_ClaimSkeleton, ...]:
             continue
         needs = frozenset(m.group(1) for m in _SLOT.finditer(frag.text)) & set(topic.slots)
         grams = _segment_grams(frag.text)
-        pair = len(question_free := _SENTENCE.findall(statement_text(frag.text))) > 1
+        question_free = _SENTENCE.findall(statement_text(_SLOT.sub("|", frag.text)))
+        pair = len(question_free) > 1
         if len(grams) >= 8 and question_free:
             out.append(_ClaimSkeleton(frag, grams, needs, pair))
     return tuple(out)
@@ -500,21 +503,32 @@ def _claims(text: str, topic: Topic) -> tuple[Fragment, ...]:
     sentences = [s.strip() for s in _SENTENCE.findall(said) if s.strip()]
     singles = [_trigrams(_canon(s)) for s in sentences]
     pairs = [_trigrams(_canon(f"{a} {b}")) for a, b in itertools.pairwise(sentences)]
-    named: set[str] | None = None
+    named: dict[str, Entity] | None = None
     best: dict[str, tuple[float, Fragment]] = {}
     for sk in skeletons:
         windows = singles + pairs if sk.pair else singles
         score = max((len(sk.grams & grams) for grams in windows), default=0) / len(sk.grams)
-        if score < CLAIM_MATCH:
+        claim = sk.frag.claim
+        if score < CLAIM_MATCH or claim is None:
             continue
-        if sk.needs:
-            if named is None:
-                named = {slot for slot, _ in entities_in(said, topic)}
-            if not sk.needs <= named:
+        if named is None:
+            named = {}
+            for slot, entity in entities_in(said, topic):
+                named.setdefault(slot, entity)
+        if not sk.needs <= set(named):
+            continue
+        frag = sk.frag
+        key, value = claim
+        about = _SLOT.search(key)
+        if about is not None:
+            # "Quero muito conhecer Paraty": a statement about Paraty, not about trips.
+            thing = named.get(about.group(1))
+            if thing is None:
                 continue
-        key = sk.frag.claim[0] if sk.frag.claim else ""
+            key = _SLOT.sub(thing.forms["name"], key)
+            frag = dataclasses.replace(frag, claim=(key, value))
         if key not in best or score > best[key][0]:
-            best[key] = (score, sk.frag)
+            best[key] = (score, frag)
     return tuple(f for _, f in sorted(best.values(), key=lambda b: -b[0]))
 
 

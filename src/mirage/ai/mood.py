@@ -220,7 +220,7 @@ _NEGATED = re.compile(rf"\b(?:{_alternation(_NEGATIONS)})\s+(?:\w+\s+)?$")
 _PERSONAL = re.compile(
     r"\b(?:eu|to|tou|estou|tava|vou|quero|fiz|fui|tenho|tive|comecei|comprei|troquei|voltei"
     r"|pasei|conheci|acabei|consegui|corri|joguei|levei|dei|almocei|acordei|descobri|terminei"
-    r"|minha|meu|meus|minhas|sou|parei|treinei|faltei|cheguei|recebi|resolvi|arumei|vi)\b"
+    r"|queria|minha|meu|meus|minhas|sou|parei|treinei|faltei|cheguei|recebi|resolvi|arumei|vi)\b"
 )
 
 

@@ -39,7 +39,7 @@ from mirage.ai.dialogue import (
 )
 from mirage.ai.guard import skeletons
 from mirage.ai.lexicon import Entity, Fragment
-from mirage.ai.mood import Mood, fits, mood_of
+from mirage.ai.mood import Mood, fits, is_personal, mood_of
 from mirage.ai.persona import PersonaSpec, ReplyRequest
 from mirage.ai.text import Daypart, clean_line, daypart_greetings_in, fold, has_emoji
 from mirage.ai.threads import Intent
@@ -113,6 +113,12 @@ _REACTION_WORDS = frozenset(
 _AGREEMENT_WORDS = frozenset(
     fold(w) for w in ("com certeza", "sem dúvida", "de fato", "pois não", "verdade", "pois é")
 )
+_AGREEMENT_TAGS = frozenset(fold(w) for w in ("com certeza", "sem dúvida"))
+# An answer that starts with a yes ("Vou sim", "Gosto, principalmente...", "Curto demais").
+_YES = frozenset(
+    fold(w) for w in ("sim", "vou", "gosto", "curto", "adoro", "tenho", "jogo", "sou", "tô")
+)
+_VOCATIVE_OPENERS = frozenset(fold(w) for w in ("cara", "menina", "gente", "mano", "amiga"))
 _SAID = frozenset({"answer", "statement", "filler", "ack", "reaction"})
 # Connectives ("Aliás, ...") lead a sentence that follows another: never a message's first.
 _CONNECTIVES = frozenset(fold(w) for w in ("inclusive", "aliás", "enfim", "além disso"))
@@ -375,15 +381,15 @@ class _Composer:
         if "{topic}" in frag.text:
             self.topic_quoted = True
         for said in (frag, *claims_in(text, self.topic)) if text else (frag,):
-            if said.claim is not None:
+            if said.claim is not None and "{" not in said.claim[0]:
                 self.claims.setdefault(said.claim[0], (said.claim[1], said.news))
         self.round_skeletons |= skeletons(text)
 
     def _keeps_claims(self, frag: Fragment) -> bool:
         """Whether saying `frag` keeps this persona consistent: no other value of a key it
         stated ("parei de jogar bola", then "joguei uma pelada"), no piece of news twice."""
-        if frag.claim is None:
-            return True
+        if frag.claim is None or "{" in frag.claim[0]:
+            return True  # about a thing ("{dest}"): checked on the text, once it names one
         said = self.claims.get(frag.claim[0])
         if said is None:
             return True
@@ -513,9 +519,10 @@ class _Composer:
             if text:
                 return _Piece(text, priority, "reaction", act="react")
         acks = [f for f in lx.ACKS if "?" not in f.text and self._fits(f)]
-        if st.shared_mood == "bad" and self.chance(0.7):
-            # Bad news mostly gets sympathy ("putz", "que pena"), not a flat "interessante".
-            acks = [f for f in acks if _mood(f) == "bad"] or acks
+        if st.shared_mood in {"bad", "good"} and self.chance(0.7):
+            # News mostly gets a reaction in its mood ("putz" to bad news, "que massa" to
+            # good news), not a flat "interessante".
+            acks = [f for f in acks if _mood(f) == st.shared_mood] or acks
         text = self.pick(acks, strict=True) or self.pick(acks)
         return _Piece(text, priority, "ack", act="react") if text else None
 
@@ -794,6 +801,8 @@ class _Composer:
 
     def _place_word(self, word: str, pieces: list[_Piece]) -> bool:
         folded = fold(word)
+        if folded in _AGREEMENT_WORDS and self.affirm_with(word, pieces):
+            return True
         if folded in _REACTION_WORDS:
             # "suave, troquei de academia" reads wrong; "Firmeza!" as the reaction does not.
             return self.react_with(word, pieces)
@@ -827,7 +836,8 @@ class _Composer:
         piece = self.rng.choice(candidates)
         # A tag reads oddly after a trailing "...": that gets a lead-in. An answer already
         # has one ("Olha, ..."): it gets a tag.
-        tag_only = piece.kind == "answer" or piece.proper_start
+        # "Tipo, que delícia" reads wrong: a reaction takes a tag, never a lead-in.
+        tag_only = piece.kind in {"answer", "reaction"} or piece.proper_start
         lead_only = piece.text.rstrip().endswith("...") or not taggable
         if tag_only and lead_only:
             return False
@@ -837,6 +847,24 @@ class _Composer:
             core, end = _split_end(piece.text)
             piece.text = f"{core.rstrip(',')}, {word}{end}"
         return True
+
+    def affirm_with(self, word: str, pieces: list[_Piece]) -> bool:
+        """ "Com certeza, vou sim": an agreement word leading a yes to the partner's question."""
+        for p in pieces:
+            first = fold(p.text).split(" ", 1)[0]
+            if p.act == "answer" and p.ref != "how" and first in _YES and not p.proper_start:
+                p.text = f"{_cap(word)}, {_decap(p.text)}"
+                return True
+        # "Pet é tudo de bom, sem dúvida.": after an opinion (a reaction), as a tag.
+        if fold(word) not in _AGREEMENT_TAGS:
+            return False
+        for p in pieces:
+            opinion = p.kind == "reaction" and not is_personal(p.text)
+            if opinion and not p.text.rstrip().endswith(("?", "...")):
+                core, end = _split_end(p.text)
+                p.text = f"{core.rstrip(',')}, {word}{end}"
+                return True
+        return False
 
     def react_with(self, word: str, pieces: list[_Piece]) -> bool:
         """The persona's own reacting word ("Firmeza!", "Com certeza.") as its short
@@ -856,7 +884,9 @@ class _Composer:
         if self.name is None or not pieces or not self.chance(0.12):
             return
         first = pieces[0]
-        if not first.proper_start:
+        # "Helena, cara, ..." calls the partner twice.
+        vocative = fold(first.text).split(" ", 1)[0] in _VOCATIVE_OPENERS
+        if not first.proper_start and not vocative:
             first.text = f"{self.name}, {_decap(first.text)}"
             first.proper_start = True
 

@@ -575,9 +575,9 @@ _VIAGEM = (
         "viagem.best",
         ("Qual foi a melhor viagem que você já fez?", "Qual lugar você mais gostou de conhecer?"),
         (
-            "Acho que {dest.the}, foi inesquecível.",
-            "Foi {dest.in}, queria voltar todo ano.",
-            "Uma viagem com a família {dest.to}, anos atrás.",
+            "!viagem.been.{dest}=yes Acho que {dest.the}, foi inesquecível.",
+            "!viagem.been.{dest}=yes Foi {dest.in}, queria voltar todo ano.",
+            "!viagem.been.{dest}=yes Uma viagem com a família {dest.to}, anos atrás.",
         ),
         slot="dest",
     ),
