@@ -826,7 +826,12 @@ class _Composer:
         ]
         if folded in _CONNECTIVES:
             # "Aliás, ..." adds to something said before: `join` writes it only then.
-            candidates = [p for p in candidates if p is not pieces[0] and not p.proper_start]
+            candidates = [
+                p
+                for p in candidates
+                # An answer may lead with "Pois então,": "Aliás, pois então, ..." reads wrong.
+                if p is not pieces[0] and not p.proper_start and p.kind != "answer"
+            ]
             if not candidates:
                 return False
             self.rng.choice(candidates).connective = word

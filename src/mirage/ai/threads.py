@@ -544,6 +544,7 @@ _SERIES = (
             "!series.novela=yes Curto, vejo quase todo dia.",
             "!series.novela=no Não curto muito, prefiro série.",
             "!series.novela=yes Só a das nove, quando dá.",
+            "!series.novela=no Novela não é muito a minha praia.",
         ),
     ),
     _i(
