@@ -154,6 +154,15 @@ def test_statements_are_read_back_from_the_text_in_any_register() -> None:
         ("academia.training", "no"),
         ("academia.gym", "new"),
     ]
+    # A statement about a thing is remembered with the thing: wanting to visit Paraty
+    # contradicts having been there, not wanting to visit Bonito.
+    viagem = resolve_topic("viagem")
+    assert [f.claim for f in claims_in("Quero muito conhecer Paraty, na moral.", viagem)] == [
+        ("viagem.been.Paraty", "no")
+    ]
+    assert [f.claim for f in claims_in("foi em Bonito, queria voltar todo ano", viagem)] == [
+        ("viagem.been.Bonito", "yes")
+    ]
     # A question naming the same things states nothing; nor does a neighbouring sentence.
     assert claims_in("Você ainda joga aquela pelada?", futebol) == ()
     assert claims_in("Tô fazendo resumo de tudo.", academia) == ()
