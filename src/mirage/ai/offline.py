@@ -115,8 +115,9 @@ _AGREEMENT_WORDS = frozenset(
 )
 _AGREEMENT_TAGS = frozenset(fold(w) for w in ("com certeza", "sem dúvida"))
 # An answer that starts with a yes ("Vou sim", "Gosto, principalmente...", "Curto demais").
-_YES = frozenset(
-    fold(w) for w in ("sim", "vou", "gosto", "curto", "adoro", "tenho", "jogo", "sou", "tô")
+_YES = tuple(
+    fold(w) + " "
+    for w in ("sim", "vou sim", "gosto", "curto", "adoro", "tenho", "jogo sim", "com certeza")
 )
 _VOCATIVE_OPENERS = frozenset(fold(w) for w in ("cara", "menina", "gente", "mano", "amiga"))
 _SAID = frozenset({"answer", "statement", "filler", "ack", "reaction"})
@@ -855,14 +856,14 @@ class _Composer:
 
     def affirm_with(self, word: str, pieces: list[_Piece]) -> bool:
         """ "Com certeza, vou sim": an agreement word leading a yes to the partner's question."""
+        if fold(word) not in _AGREEMENT_TAGS:
+            return False  # "De fato, vou tentar" agrees with nothing
         for p in pieces:
-            first = fold(p.text).split(" ", 1)[0]
-            if p.act == "answer" and p.ref != "how" and first in _YES and not p.proper_start:
+            yes = fold(p.text).startswith(_YES)
+            if p.act == "answer" and p.ref != "how" and yes and not p.proper_start:
                 p.text = f"{_cap(word)}, {_decap(p.text)}"
                 return True
         # "Pet é tudo de bom, sem dúvida.": after an opinion (a reaction), as a tag.
-        if fold(word) not in _AGREEMENT_TAGS:
-            return False
         for p in pieces:
             opinion = p.kind == "reaction" and not is_personal(p.text)
             if opinion and not p.text.rstrip().endswith(("?", "...")):
