@@ -113,11 +113,15 @@ _REACTION_WORDS = frozenset(
 _AGREEMENT_WORDS = frozenset(
     fold(w) for w in ("com certeza", "sem dúvida", "de fato", "pois não", "verdade", "pois é")
 )
+_PLAN = re.compile(r"\b(?:vou|quero|vai|vamos|amanha|semana que vem|planejando|pensando em)\b")
+_BLESSINGS: Mapping[str, Callable[[str], bool]] = {
+    fold("graças a Deus"): lambda text: mood_of(text) == "good",
+    fold("se Deus quiser"): lambda text: bool(_PLAN.search(fold(text))),
+}
 _AGREEMENT_TAGS = frozenset(fold(w) for w in ("com certeza", "sem dúvida"))
 # An answer that starts with a yes ("Vou sim", "Gosto, principalmente...", "Curto demais").
 _YES = tuple(
-    fold(w) + " "
-    for w in ("sim", "vou sim", "gosto", "curto", "adoro", "tenho", "jogo sim", "com certeza")
+    fold(w) + " " for w in ("sim", "vou sim", "gosto", "curto", "adoro", "jogo sim", "com certeza")
 )
 _VOCATIVE_OPENERS = frozenset(fold(w) for w in ("cara", "menina", "gente", "mano", "amiga"))
 _SAID = frozenset({"answer", "statement", "filler", "ack", "reaction"})
@@ -837,6 +841,10 @@ class _Composer:
                 return False
             self.rng.choice(candidates).connective = word
             return True
+        # "Faz sentido, graças a Deus" thanks for nothing: a blessing goes with good news,
+        # a hope ("se Deus quiser") with a plan.
+        if folded in _BLESSINGS:
+            candidates = [p for p in candidates if _BLESSINGS[folded](p.text)]
         if not candidates:
             return False
         piece = self.rng.choice(candidates)

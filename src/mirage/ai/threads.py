@@ -407,7 +407,7 @@ _CLIMA = (
     ),
     _i(
         "clima.rain",
-        ("Você gosta de dia de chuva?", "Dia de chuva te deixa com preguiça?"),
+        ("Você gosta de dia de chuva?", "Você fica com preguiça em dia de chuva?"),
         (
             "Gosto, se eu puder ficar em casa.",
             "Pra dormir é ótimo, pra sair é péssimo.",
