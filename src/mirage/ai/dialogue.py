@@ -3,9 +3,13 @@
 A message is a sequence of dialogue acts — greet, ask, answer, react, share, follow-up, close —
 and the state below is what the next message must respect: the questions the partner just
 asked (answered about the same thing: same intent, same entity), what the partner just shared
-(reacted to or followed up), whether this pair already greeted each other in this daypart,
-and persona memory across rounds (the team each side supports, the trip they planned), read
-from the stored messages of earlier rounds so it survives restarts.
+(reacted to in its mood, or followed up), whether this pair already greeted each other in
+this daypart, and persona memory across rounds: the things each side named (the team they
+support, the trip they planned) and the statements each side made ("troquei de academia",
+"não curto novela", "parei de jogar bola"), read from the stored messages of earlier rounds
+so it survives restarts. A speaker never states the opposite of what they said, nor tells the
+same news twice; a question the partner already answered is not asked again; a statement
+can be picked up in a later round ("E a academia nova, tá gostando?").
 
 The state is read from text only, never from generator bookkeeping, so a message written by
 the LLM (or by a person) is understood the same way as one written offline. Pure: no I/O, no
@@ -14,24 +18,30 @@ randomness; `round_length` takes its `random.Random`.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import itertools
 import random
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from mirage.ai import lexicon as lx
 from mirage.ai.lexicon import Entity, Fragment, Topic
+from mirage.ai.mood import Mood, is_personal, mood_of
 from mirage.ai.persona import PastRound, ReplyRequest, Turn, daypart_of
-from mirage.ai.text import fold
+from mirage.ai.text import clean_line, fold
 from mirage.ai.threads import BACK, PERSONAL_SLOTS, Intent, intents_for
 
 __all__ = [
     "SMALL_TALK",
     "Asked",
+    "Claim",
     "DialogueState",
     "Memory",
     "asks_how_are_you",
+    "claims_in",
     "match_question",
     "question_sentences",
     "read_memory",
@@ -45,6 +55,8 @@ _SENTENCE = re.compile(r"[^.!?]+[.!?]*")
 # Memory reaches this far back: what someone said a week ago is not a thread to pick up.
 MEMORY_SPAN = timedelta(days=3)
 CALLBACK_SPAN = timedelta(days=2)
+# "E a academia nova, tá gostando?" an hour after "troquei de academia" asks too soon.
+CLAIM_CALLBACK_GAP = timedelta(hours=6)
 # A question matches an intent when this share of the intent's wording is in it.
 MATCH_THRESHOLD = 0.62
 SURE_MATCH = 0.8
@@ -160,6 +172,19 @@ def resolve_topic(topic: str, partner_text: str = "") -> Topic:
 
 def entities_in(text: str, topic: Topic) -> list[tuple[str, Entity]]:
     """The topic's entities a text names, in the order they appear."""
+    index = _INDEX.get(topic.key)
+    if index is not None and index.topic is topic:
+        # Memory reads the same stored messages for every reply: read each once.
+        return list(_entities_cached(text, topic.key))
+    return _entities(text, topic)
+
+
+@functools.lru_cache(maxsize=8192)
+def _entities_cached(text: str, topic_key: str) -> tuple[tuple[str, Entity], ...]:
+    return tuple(_entities(text, _INDEX[topic_key].topic))
+
+
+def _entities(text: str, topic: Topic) -> list[tuple[str, Entity]]:
     folded = fold(text)
     found = []
     for slot, entity, pattern in _index_of(topic).entities:
@@ -182,7 +207,9 @@ def asks_how_are_you(text: str) -> bool:
     return any(_is_how(s) for s in question_sentences(text))
 
 
+@functools.lru_cache(maxsize=8192)
 def _is_how(sentence: str) -> bool:
+    # Earlier rounds are read again for every reply: each sentence is judged once.
     folded = _GREETING_HEAD.sub("", fold(sentence))
     if len(folded) > _HOW_ARE_YOU_MAX_CHARS:
         return False
@@ -208,6 +235,7 @@ def is_back(sentence: str) -> bool:
     return _is_back(sentence)
 
 
+@functools.lru_cache(maxsize=8192)
 def _is_back(sentence: str) -> bool:
     # "tendi, e vc?" too: the back question closes the sentence; "e cohtigo?" is one typo.
     folded = _canon(sentence)
@@ -229,6 +257,7 @@ def canon(text: str) -> str:
     return _canon(text)
 
 
+@functools.lru_cache(maxsize=8192)
 def _canon(text: str) -> str:
     return " ".join(_CANON.get(w, w) for w in fold(text).split())
 
@@ -391,17 +420,135 @@ def questions_of(text: str, topic: Topic, *, last_asked: Sequence[Asked] = ()) -
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """A statement a speaker made about themselves: `key` = `value` ("futebol.pelada" = "no"),
+    in round `index` of the memory (at `at`), as they said it."""
+
+    key: str
+    value: str
+    news: bool
+    index: int
+    at: datetime | None
+    sentence: str
+
+
+@dataclass(frozen=True, slots=True)
+class _ClaimSkeleton:
+    frag: Fragment
+    grams: frozenset[str]
+    # Topic slots the statement names ("Tô fazendo {sport}"): the text must name one of each.
+    needs: frozenset[str]
+    # Two sentences ("De manhã, antes do trabalho. À noite não tenho pique."), or one.
+    pair: bool
+
+
+def _segment_grams(text: str) -> frozenset[str]:
+    """Trigrams of a template's fixed words, each run between slots padded on its own (a
+    slot's filler is any text, so no trigram spans it)."""
+    grams: set[str] = set()
+    # Slots out first: "{dest.the}" holds a period that would end a sentence.
+    for part in statement_text(_SLOT.sub("|", text)).split("|"):
+        words = _canon(part)
+        if words:
+            grams |= _trigrams(words)
+    return frozenset(grams)
+
+
+def _claim_skeletons(topic: Topic) -> tuple[_ClaimSkeleton, ...]:
+    pools: list[Fragment] = [*topic.statements, *topic.reactions]
+    for intent in intents_for(topic.key):
+        pools += intent.answers
+    out = []
+    for frag in pools:
+        if frag.claim is None:
+            continue
+        needs = frozenset(m.group(1) for m in _SLOT.finditer(frag.text)) & set(topic.slots)
+        grams = _segment_grams(frag.text)
+        question_free = _SENTENCE.findall(statement_text(_SLOT.sub("|", frag.text)))
+        pair = len(question_free) > 1
+        if len(grams) >= 8 and question_free:
+            out.append(_ClaimSkeleton(frag, grams, needs, pair))
+    return tuple(out)
+
+
+_CLAIM_SKELETONS: dict[str, tuple[_ClaimSkeleton, ...]] = {}
+CLAIM_MATCH = 0.8
+
+
+def claims_in(text: str, topic: Topic) -> tuple[Fragment, ...]:
+    """The claim-tagged templates a message's statements match (what its writer stated about
+    themselves), best first, one per key."""
+    index = _INDEX.get(topic.key)
+    if index is not None and index.topic is topic:
+        return _claims_cached(text, topic.key)
+    return _claims(text, topic)
+
+
+@functools.lru_cache(maxsize=4096)
+def _claims_cached(text: str, topic_key: str) -> tuple[Fragment, ...]:
+    return _claims(text, _INDEX[topic_key].topic)
+
+
+def _claims(text: str, topic: Topic) -> tuple[Fragment, ...]:
+    said = statement_text(text)
+    if not said:
+        return ()
+    if topic.key not in _CLAIM_SKELETONS:
+        _CLAIM_SKELETONS[topic.key] = _claim_skeletons(topic)
+    skeletons = _CLAIM_SKELETONS[topic.key]
+    if not skeletons:
+        return ()
+    # Each sentence, and each two in a row (a statement may take two): matched against the
+    # whole message, scattered trigrams would add up to a statement nobody made.
+    sentences = [s.strip() for s in _SENTENCE.findall(said) if s.strip()]
+    singles = [_trigrams(_canon(s)) for s in sentences]
+    pairs = [_trigrams(_canon(f"{a} {b}")) for a, b in itertools.pairwise(sentences)]
+    named: dict[str, Entity] | None = None
+    best: dict[str, tuple[float, Fragment]] = {}
+    for sk in skeletons:
+        windows = singles + pairs if sk.pair else singles
+        score = max((len(sk.grams & grams) for grams in windows), default=0) / len(sk.grams)
+        claim = sk.frag.claim
+        if score < CLAIM_MATCH or claim is None:
+            continue
+        if named is None:
+            named = {}
+            for slot, entity in entities_in(said, topic):
+                named.setdefault(slot, entity)
+        if not sk.needs <= set(named):
+            continue
+        frag = sk.frag
+        key, value = claim
+        about = _SLOT.search(key)
+        if about is not None:
+            # "Quero muito conhecer Paraty": a statement about Paraty, not about trips.
+            thing = named.get(about.group(1))
+            if thing is None:
+                continue
+            key = _SLOT.sub(thing.forms["name"], key)
+            frag = dataclasses.replace(frag, claim=(key, value))
+        if key not in best or score > best[key][0]:
+            best[key] = (score, frag)
+    return tuple(f for _, f in sorted(best.values(), key=lambda b: -b[0]))
+
+
+@dataclass(frozen=True, slots=True)
 class Memory:
     """Facts each speaker stated, per topic key and slot: {speaker: {(topic, slot): entity}}.
 
     The first statement wins, so a persona keeps the team it named first; `latest` keeps the
-    most recent partner fact per slot, the thread a later round can pick up."""
+    most recent partner fact per slot, the thread a later round can pick up. `claims` keeps
+    each speaker's statements by key, the latest per key."""
 
     facts: Mapping[str, Mapping[tuple[str, str], Entity]]
     latest: Mapping[str, Mapping[tuple[str, str], tuple[int, Entity]]]
+    claims: Mapping[str, Mapping[str, Claim]] = field(default_factory=dict)
 
     def of(self, speaker: str, topic_key: str) -> dict[str, Entity]:
         return {s: e for (t, s), e in self.facts.get(speaker, {}).items() if t == topic_key}
+
+    def claims_of(self, speaker: str | None) -> dict[str, Claim]:
+        return dict(self.claims.get(speaker, {})) if speaker is not None else {}
 
 
 def _rounds_in_memory(req: ReplyRequest) -> list[PastRound]:
@@ -410,13 +557,25 @@ def _rounds_in_memory(req: ReplyRequest) -> list[PastRound]:
     return [r for r in req.earlier if req.now - r.at <= MEMORY_SPAN]
 
 
-def read_memory(rounds: Sequence[tuple[str, Sequence[Turn]]]) -> Memory:
-    """Facts stated in these rounds (topic, turns), oldest first. Only statements count: a
-    question that names a team is not its asker's team."""
+def read_memory(
+    rounds: Sequence[tuple[str, Sequence[Turn]]], at: Sequence[datetime | None] = ()
+) -> Memory:
+    """Facts and statements made in these rounds (topic, turns), oldest first, the rounds
+    held at `at` (when known). Only statements count: a question that names a team is not
+    its asker's team."""
     facts: dict[str, dict[tuple[str, str], Entity]] = {}
     latest: dict[str, dict[tuple[str, str], tuple[int, Entity]]] = {}
+    claims: dict[str, dict[str, Claim]] = {}
     for index, (topic_text, turns) in enumerate(rounds):
         topic = resolve_topic(topic_text)
+        when = at[index] if index < len(at) else None
+        for turn in turns:
+            for frag in claims_in(turn.text, topic):
+                if frag.claim is not None:
+                    key, value = frag.claim
+                    sentence = clean_line(statement_text(turn.text), max_chars=160)
+                    claim = Claim(key, value, frag.news, index, when, sentence)
+                    claims.setdefault(turn.speaker, {})[key] = claim
         personal = PERSONAL_SLOTS.get(topic.key, frozenset())
         if not personal:
             continue
@@ -429,7 +588,7 @@ def read_memory(rounds: Sequence[tuple[str, Sequence[Turn]]]) -> Memory:
                     continue
                 facts.setdefault(turn.speaker, {}).setdefault((topic.key, slot), entity)
                 latest.setdefault(turn.speaker, {})[(topic.key, slot)] = (index, entity)
-    return Memory(facts, latest)
+    return Memory(facts, latest, claims)
 
 
 # --- the state of the round ----------------------------------------------------------------
@@ -445,7 +604,8 @@ class DialogueState:
     intents: tuple[Intent, ...]
     # What the partner's latest message asked (owed an answer by this speaker).
     owed: tuple[Asked, ...]
-    # What the partner's latest message shared (slot and entity), owed a reaction.
+    # What the partner's latest message shared (slot and entity), owed a reaction that fits
+    # its mood (good, bad or neutral news).
     shared: tuple[tuple[str, Entity], ...]
     partner_spoke: bool
     # This speaker's own questions in their latest message (what "E você?" refers back to).
@@ -456,11 +616,18 @@ class DialogueState:
     asked_how: bool  # this speaker already asked how-are-you this round
     own_facts: Mapping[str, Entity]
     partner_facts: Mapping[str, Entity]
-    # A thread from an earlier round to pick up at the opening: (intent, partner's entity).
-    callback: tuple[Intent, Entity] | None
+    # A thread from an earlier round to pick up at the opening: (intent, partner's entity),
+    # the entity None when the thread is a statement ("Troquei de academia").
+    callback: tuple[Intent, Entity | None] | None
     first_of_daypart: bool
     first_of_day: bool
     said_before: tuple[str, ...] = field(default=())
+    shared_mood: Mood = "neutral"
+    # The partner's latest statements were news about themselves, not an opinion.
+    shared_personal: bool = False
+    # Statements each side made, by key (this round's included): never contradicted.
+    own_claims: Mapping[str, Claim] = field(default_factory=dict)
+    partner_claims: Mapping[str, Claim] = field(default_factory=dict)
 
     def intent(self, key: str) -> Intent | None:
         return next((i for i in self.intents if i.key == key), None)
@@ -498,11 +665,15 @@ def read_state(req: ReplyRequest, topic: Topic | None = None) -> DialogueState:
     asked = _turns_asked(history, topic)
     owed: tuple[Asked, ...] = ()
     shared: tuple[tuple[str, Entity], ...] = ()
+    shared_mood: Mood = "neutral"
+    shared_personal = False
     my_last: tuple[Asked, ...] = ()
     if history and history[-1].speaker != me:
         owed = tuple(asked[-1][1])
         said = statement_text(history[-1].text)
         shared = tuple(entities_in(said, topic)) if said else ()
+        shared_mood = mood_of(said) if said else "neutral"
+        shared_personal = is_personal(said)
     for speaker, questions in reversed(asked):
         if speaker == me:
             my_last = tuple(questions)
@@ -518,10 +689,14 @@ def read_state(req: ReplyRequest, topic: Topic | None = None) -> DialogueState:
         for speaker, qs in _turns_asked(r.turns, resolve_topic(r.topic)):
             if speaker == me or back < 2:
                 recently.update(a.intent.key for a in qs if a.intent is not None)
-    memory = read_memory([*((r.topic, r.turns) for r in past), (req.topic, history)])
+    memory = read_memory(
+        [*((r.topic, r.turns) for r in past), (req.topic, history)],
+        at=[*(r.at for r in past), req.now],
+    )
     partner = partner_turn.speaker if partner_turn else _partner_of(req, past)
     own = memory.of(me, topic.key)
     theirs = memory.of(partner, topic.key) if partner else {}
+    partner_claims = memory.claims_of(partner)
 
     callback = None
     if partner and req.opening and past:
@@ -529,14 +704,45 @@ def read_state(req: ReplyRequest, topic: Topic | None = None) -> DialogueState:
             (i, r) for i, r in enumerate(past) if req.now is None or req.now - r.at <= CALLBACK_SPAN
         ]
         indexes = {i for i, _ in recent_past}
-        best: tuple[int, Intent, Entity] | None = None
+        best: tuple[int, Intent, Entity | None] | None = None
+
+        def stated(intent: Intent, entity: Entity) -> bool:
+            # "Já comprou a passagem pra Gramado?" only if Gramado is the trip they plan.
+            if intent.after is None:
+                return True
+            claim = partner_claims.get(intent.after[0])
+            if claim is None or claim.value != intent.after[1]:
+                return False
+            return any(e is entity for _, e in entities_in(claim.sentence, topic))
+
         for (t, slot), (index, entity) in memory.latest.get(partner, {}).items():
             if t != topic.key or index not in indexes:
                 continue
-            intent = next((i for i in intents if i.callback and i.slot == slot), None)
+            intent = next(
+                (i for i in intents if i.callback and i.slot == slot and stated(i, entity)), None
+            )
             fresh = intent is not None and intent.key not in recently
             if fresh and intent is not None and (best is None or index > best[0]):
                 best = (index, intent, entity)
+        # What the partner told about themselves ("vou fazer uma corrida de rua sábado").
+        for claim in partner_claims.values():
+            if claim.index not in indexes:
+                continue
+            too_soon = (
+                req.now is not None
+                and claim.at is not None
+                and req.now - claim.at < CLAIM_CALLBACK_GAP
+            )
+            if too_soon:
+                continue
+            for intent in intents:
+                wanted = intent.slot is None and intent.after == (claim.key, claim.value)
+                if (
+                    wanted
+                    and intent.key not in recently
+                    and (best is None or claim.index > best[0])
+                ):
+                    best = (claim.index, intent, None)
         if best is not None:
             callback = (best[1], best[2])
 
@@ -559,6 +765,10 @@ def read_state(req: ReplyRequest, topic: Topic | None = None) -> DialogueState:
         first_of_daypart=not part,
         first_of_day=not today,
         said_before=tuple(t.text for t in history if t.speaker == me),
+        shared_mood=shared_mood,
+        shared_personal=shared_personal,
+        own_claims=memory.claims_of(me),
+        partner_claims=partner_claims,
     )
 
 

@@ -5,17 +5,33 @@ The score is the highest similarity between the candidate and any recent message
 similarity of two texts is the larger of the Jaccard index of their character trigrams
 (catches small edits) and of their word sets (catches reordered sentences). Pure; a few
 hundred recent messages take a few milliseconds.
+
+Within a round, a second guard looks at sentence skeletons: the first words of a sentence
+once lead-ins ("Olha,", "Helena,") and the names of things (teams, places, sports) are set
+aside. "Tô numa fase de MPB" and "Tô numa fase de filme antigo" in one round read like a
+template, however different the messages are as a whole.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from mirage.ai import lexicon as lx
 from mirage.ai.text import fold
 
-__all__ = ["DEFAULT_THRESHOLD", "Match", "RecentTexts", "RepetitionGuard", "similarity"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "Match",
+    "RecentTexts",
+    "RepetitionGuard",
+    "similarity",
+    "skeleton_repeat",
+    "skeletons",
+]
 
 DEFAULT_THRESHOLD = 0.8
 
@@ -29,7 +45,9 @@ class _Shape:
     raw_chars: frozenset[str]
 
 
+@functools.lru_cache(maxsize=4096)
 def _shape(text: str) -> _Shape:
+    # The recent texts are the same few hundred for every reply: shaped once each.
     folded = fold(text)
     padded = f" {folded} "
     grams = frozenset(padded[i : i + 3] for i in range(len(padded) - 2)) if folded else frozenset()
@@ -129,3 +147,75 @@ class RepetitionGuard:
 
     def is_repetitive(self, candidate: str, recent: Sequence[str] | RecentTexts) -> bool:
         return self.score(candidate, recent) >= self.threshold
+
+
+# --- sentence skeletons within a round --------------------------------------------------------
+
+# Sentences shorter than this are formulas ("tudo bem por aqui", "que bom"), said by anyone.
+SKELETON_MIN_WORDS = 5
+# A skeleton is the first two or three fixed words, up to one of four letters or more.
+SKELETON_WORDS = 3
+# One spelling for the formal and casual forms of a word ("Estou fazendo", "tô fazendo").
+_CANON = {"estou": "to", "esta": "ta", "estava": "tava", "para": "pra", "voce": "vc"}
+_SENTENCES = re.compile(r"[^.!?…]+")
+# A lead-in before a comma ("Olha,", "Helena,", "Inclusive,"): not part of the skeleton.
+_LEAD_IN_MAX_WORDS = 2
+
+
+def _slot_words() -> frozenset[str]:
+    """Every word of every slot filler: what varies between two uses of one template."""
+    entities: list[lx.Entity] = []
+    for topic in (*lx.TOPICS, lx.GENERIC_TOPIC):
+        for options in topic.slots.values():
+            entities += options
+    for shared in lx.SHARED_SLOTS.values():
+        entities += shared
+    per_key: list[Mapping[str, tuple[lx.Entity, ...]]] = [
+        *lx.STYLE_SLOTS.values(),
+        *lx.DAYPART_SLOTS.values(),
+    ]
+    for mapping in per_key:
+        for options in mapping.values():
+            entities += options
+    words = {w for e in entities for form in e.forms.values() for w in fold(form).split()}
+    # Short words ("de", "com", "bem") belong to the template, not to what fills it.
+    return frozenset(w for w in words if len(w) > 3)
+
+
+_SLOT_WORDS = _slot_words()
+
+
+@functools.lru_cache(maxsize=4096)
+def skeletons(text: str) -> frozenset[tuple[str, ...]]:
+    """The skeletons of a message's sentences of five words or more."""
+    out = set()
+    for sentence in _SENTENCES.findall(text):
+        parts = sentence.split(",")
+        while len(parts) > 1 and len(fold(parts[0]).split()) <= _LEAD_IN_MAX_WORDS:
+            parts = parts[1:]
+        words = [_CANON.get(w, w) for w in fold(",".join(parts)).split()]
+        if len(words) < SKELETON_MIN_WORDS:
+            continue
+        fixed = [w for w in words if w not in _SLOT_WORDS]
+        # Up to the first word that carries meaning ("tô numa fase", "estou planejando"): "e
+        # o", "a do" alone are in every other sentence.
+        end = next((i for i, w in enumerate(fixed[:SKELETON_WORDS]) if len(w) >= 4), None)
+        if end is not None:
+            out.add(tuple(fixed[: max(end + 1, 2)]))
+    return frozenset(out)
+
+
+def skeleton_repeat(candidate: str, round_texts: Iterable[str]) -> tuple[str, ...] | None:
+    """A sentence skeleton the candidate shares with a message of the same round (or with
+    itself, two sentences alike), or None."""
+    own: set[tuple[str, ...]] = set()
+    for sentence in _SENTENCES.findall(candidate):
+        for sk in skeletons(sentence):
+            if sk in own:
+                return sk
+            own.add(sk)
+    for text in round_texts:
+        common = own & skeletons(text)
+        if common:
+            return min(common)
+    return None

@@ -4,7 +4,14 @@ Data, not logic. Every fragment is a sentence template with slots (`{team}`, `{d
 `{good}`) filled by the generator. A fragment may start with tags:
 
 - ``@fcp``: styles allowed (f formal, c casual, p playful); default all;
-- ``#man``: dayparts allowed (m morning, a afternoon, n night); default all.
+- ``#man``: dayparts allowed (m morning, a afternoon, n night); default all;
+- ``=slot``: a reaction about that slot's thing ("Que sonho" is about a destination): used
+  only when the partner's share names one; ``=opinion``: agreement ("Verdade."), a reaction
+  to an opinion, not to news about the partner's life;
+- ``!key=value``: the statement it makes about its speaker ("Parei, o joelho não deixa
+  mais." is ``!futebol.pelada=no``). Memory reads it back from the text, so the speaker
+  never says another value of the key later (a contradiction); ``!!key=value`` is news
+  ("Troquei de academia."), told once.
 
 Slot entities use the same tags, so "um sol lindo" never shows up at night. Entities with
 several grammatical forms are dicts (``{"to": "pra Bahia", "in": "na Bahia"}``); ``name`` is
@@ -42,6 +49,12 @@ class Fragment:
     text: str
     styles: frozenset[str] = ALL_STYLES
     dayparts: frozenset[Daypart] = ALL_DAYPARTS
+    # The slot a reaction is about (None: fits any share of its topic).
+    about: str | None = None
+    # What the sentence states about its speaker: (key, value), e.g. ("futebol.pelada", "no"),
+    # and whether it is news (told once) rather than a standing fact.
+    claim: tuple[str, str] | None = None
+    news: bool = False
 
     def allowed(self, style: str, daypart: Daypart) -> bool:
         return style in self.styles and daypart in self.dayparts
@@ -60,26 +73,38 @@ class Entity:
 
 
 def _tags(raw: str) -> tuple[str, frozenset[str], frozenset[Daypart]]:
+    frag = _fragment(raw)
+    return frag.text, frag.styles, frag.dayparts
+
+
+def _fragment(raw: str) -> Fragment:
     styles: frozenset[str] = ALL_STYLES
     dayparts: frozenset[Daypart] = ALL_DAYPARTS
+    about: str | None = None
+    claim: tuple[str, str] | None = None
+    news = False
     text = raw
-    while text[:1] in {"@", "#"}:
+    while text[:1] in {"@", "#", "=", "!"}:
         head, _, rest = text.partition(" ")
         codes = head[1:]
         if head[0] == "@":
             styles = frozenset(_STYLE_CODES[c] for c in codes)
-        else:
+        elif head[0] == "#":
             dayparts = frozenset(_DAYPART_CODES[c] for c in codes)
+        elif head[0] == "=":
+            about = codes
+        else:
+            news = codes.startswith("!")
+            key, _, value = codes.lstrip("!").partition("=")
+            if not key or not value:
+                raise ValueError(f"a claim is !key=value: {raw!r}")
+            claim = (key, value)
         text = rest
-    return text, styles, dayparts
+    return Fragment(text, styles, dayparts, about, claim, news)
 
 
 def frags(*raw: str) -> tuple[Fragment, ...]:
-    out = []
-    for item in raw:
-        text, styles, dayparts = _tags(item)
-        out.append(Fragment(text, styles, dayparts))
-    return tuple(out)
+    return tuple(_fragment(item) for item in raw)
 
 
 def ents(*raw: str | Mapping[str, str]) -> tuple[Entity, ...]:
@@ -383,25 +408,28 @@ RECIPROCALS: Final = frags(
 ACKS: Final = frags(
     "@f Que bom.",
     "@f Entendo.",
-    "@f Faz sentido.",
+    "@f =opinion Faz sentido.",
     "@f Interessante.",
     "@f Que ótimo.",
-    "@f Verdade.",
+    "@f =opinion Verdade.",
     "@f Imagino.",
     "@f Compreendo.",
-    "@f Realmente.",
+    "@f =opinion Realmente.",
     "@f Que coisa, hein.",
     "@f Fico feliz em saber.",
     "@f Que notícia boa.",
     "@f Muito bom saber disso.",
-    "@f Entendo perfeitamente.",
+    "@f =opinion Entendo perfeitamente.",
     "@f Que bacana.",
     "@f Olha só que interessante.",
     "@f Isso é muito bom.",
     "@f Não sabia disso.",
+    "@f Que pena.",
+    "@f Poxa, que chato.",
+    "@f Acontece.",
     "@c pois é",
-    "@c verdade",
-    "@c faz sentido",
+    "@c =opinion verdade",
+    "@c =opinion faz sentido",
     "@c sério?",
     "@c ah, massa",
     "@c caramba",
@@ -411,8 +439,10 @@ ACKS: Final = frags(
     "@c tendi",
     "@c aí sim",
     "@c boa",
-    "@c é mesmo",
-    "@c demais",
+    "@c =opinion é mesmo",
+    "@c que chato",
+    "@c poxa",
+    "@c aff",
     "@c putz",
     "@c olha só",
     "@c que massa",
@@ -420,7 +450,7 @@ ACKS: Final = frags(
     "@c vish",
     "@c top",
     "@c show",
-    "@c é verdade",
+    "@c =opinion é verdade",
     "@c imagino",
     "@c bom demais",
     "@c sei como é",
@@ -443,6 +473,9 @@ ACKS: Final = frags(
     "@p Ai, que legal!",
     "@p Não me diga!",
     "@p Que luxo!",
+    "@p Ah, não!",
+    "@p Poxa vida!",
+    "@p Ai, que chato!",
 )
 
 # Lead-ins for answering a question ("Olha, ...").
@@ -791,7 +824,7 @@ _FUTEBOL = Topic(
             "empatou sem gols",
             "perdeu nos acréscimos",
             "ganhou nos pênaltis",
-            "tomou a virada no segundo tempo",
+            "tomou a virada no fim",
             "ganhou de 3 a 2",
         ),
         "role": ents(
@@ -811,7 +844,7 @@ _FUTEBOL = Topic(
         "Aquele pênalti {when_past} não foi nada.",
         "Se o {team} jogar como {when_past}, dá pra sonhar com {comp.the}.",
         "Tô sem paciência com a defesa do {team}.",
-        "Joguei uma pelada {when_past} e hoje não sinto as pernas.",
+        "!futebol.pelada=yes Joguei uma pelada {when_past} e hoje não sinto as pernas.",
         "A torcida do {team} fez uma festa linda {when_past}.",
         "O técnico novo do {team} ainda não convenceu.",
         "Vi o jogo do {team} {when_past} e foi {good}.",
@@ -825,8 +858,8 @@ _FUTEBOL = Topic(
         "O {team} precisa ganhar {when_future} de qualquer jeito.",
         "@cp O {team} tá me deixando sem unha de tanto nervoso.",
         "Comprei a camisa nova do {team}, agora não tem desculpa.",
-        "Faz tempo que não vou no estádio, tô com saudade.",
-        "Esse ano {comp.the} tá {adv} disputado.",
+        "!futebol.stadium=rarely Faz tempo que não vou no estádio, tô com saudade.",
+        "Esse ano {comp.the} tá difícil demais.",
         "Dizem que o {team} vai contratar um atacante novo.",
     ),
     questions=frags(
@@ -846,15 +879,15 @@ _FUTEBOL = Topic(
     ),
     reactions=frags(
         "Futebol é paixão, não tem explicação.",
-        "Esse time ainda vai me matar do coração.",
-        "Tomara que o próximo jogo seja melhor.",
+        "=team Esse time ainda vai me matar do coração.",
+        "=result Tomara que o próximo jogo seja melhor.",
         "Nem me fala, o {team} tá me dando dor de cabeça.",
-        "Futebol é assim mesmo, uma semana é festa e na outra é velório.",
-        "Aquele gol no final foi {good}.",
-        "O juiz {when_past} foi {bad}.",
+        "=result Futebol é assim mesmo, uma semana é festa e na outra é velório.",
+        "=result Aquele gol no final foi {good}.",
+        "=result O juiz {when_past} foi {bad}.",
         "@cp Futebol brasileiro é uma novela, não tem jeito.",
         "Eu já nem crio expectativa, só assisto.",
-        "Com esse elenco dá pra sonhar alto.",
+        "=team Com esse elenco dá pra sonhar alto.",
     ),
     followups={
         "team": frags(
@@ -970,7 +1003,7 @@ _TRABALHO = Topic(
         "Trabalho nunca acaba, né?",
         "Imagino a correria, aqui também tá assim.",
         "Pelo menos tá dando pra levar.",
-        "Nada como terminar uma entrega grande.",
+        "=deliverable Nada como terminar uma entrega grande.",
         "@cp Força aí, que sexta tá chegando.",
         "@f Faz parte, mas é importante cuidar da saúde também.",
         "Tem semana que parece que não acaba.",
@@ -1159,16 +1192,17 @@ _COMIDA = Topic(
         "Você tem alguma receita boa pra me passar?",
     ),
     reactions=frags(
-        "Agora vou ter que pedir alguma coisa.",
-        "Isso parece bom demais.",
-        "Quero provar também.",
-        "Agora fiquei com fome.",
+        "=dish Agora vou ter que pedir alguma coisa.",
+        "=dish Isso parece bom demais.",
+        "=dish Quero provar também.",
+        "=dish Agora fiquei com fome.",
         "Comida boa resolve qualquer coisa.",
         "Nada bate comida caseira.",
-        "Isso me deu uma fome...",
-        "@cp Para, que eu tô de dieta.",
-        "@f Parece delicioso.",
-        "Só de ouvir já deu água na boca.",
+        "Poxa, comida ruim estraga o dia.",
+        "=dish Isso me deu uma fome...",
+        "@cp =dish Para, que eu tô de dieta.",
+        "@f =dish Parece delicioso.",
+        "=dish Só de ouvir já deu água na boca.",
     ),
     followups={
         "dish": frags(
@@ -1407,10 +1441,11 @@ _SERIES = Topic(
         "Tô vendo um documentário {platform} que é {good}.",
         "Larguei {show} no meio, não me prendeu.",
         "Fui no cinema {when_past} e a sala tava lotada.",
-        "Voltei a ver novela, acredita?",
+        "!!series.novela=yes Voltei a ver novela, acredita?",
         "Quero rever {show} desde o começo.",
         "O episódio de ontem de {show} me deixou sem dormir.",
         "Tô numa fase de filme antigo.",
+        "!series.novela=no Não curto novela, prefiro série.",
         "Fiz uma lista de séries pra ver {when_future}.",
         "Comecei a ver {show} e não consigo parar.",
         "Terminei {show} {when_past}, que final!",
@@ -1437,14 +1472,16 @@ _SERIES = Topic(
         "Qual streaming você mais usa?",
     ),
     reactions=frags(
-        "Vou colocar na minha lista.",
-        "Todo mundo tá falando dessa.",
-        "Depois me conta se vale a pena.",
-        "Essa tá na minha lista faz tempo.",
-        "Sem spoiler, por favor!",
-        "Tenho que ver isso logo.",
-        "Essa eu já vi, é {good}.",
-        "Série assim vicia demais.",
+        "=show Vou colocar na minha lista.",
+        "=show Todo mundo tá falando dessa.",
+        "=show Depois me conta se vale a pena.",
+        "=show Essa tá na minha lista faz tempo.",
+        "=show Sem spoiler, por favor!",
+        "=show Tenho que ver isso logo.",
+        "=show Essa eu já vi, é {good}.",
+        "=show Série assim vicia demais.",
+        "Nada como uma boa série pra relaxar.",
+        "@cp Acontece, nem toda série prende.",
     ),
     followups={
         "show": frags(
@@ -1594,25 +1631,25 @@ _VIAGEM = Topic(
         "transport": ents("de carro", "de avião", "de ônibus"),
     },
     statements=frags(
-        "Tô vendo hotel {dest.in} pras férias.",
+        "!viagem.trip=yes Tô vendo hotel {dest.in} pras férias.",
         "Fiz uma viagem curta {when_past} e voltei com outra energia.",
         "Minha mala ainda tá desfeita da última viagem.",
-        "Quero fazer um mochilão {when_trip}.",
+        "!!viagem.backpack=planned Quero fazer um mochilão {when_trip}.",
         "O voo atrasou três horas, mas chegou.",
-        "Tô economizando milhas pra uma viagem maior.",
-        "Conheci um lugar incrível {dest.in}.",
+        "!viagem.trip=yes Tô economizando milhas pra uma viagem maior.",
+        "!viagem.been.{dest}=yes Conheci um lugar incrível {dest.in}.",
         "Viajar de última hora às vezes dá muito certo.",
-        "Tô planejando ir {dest.to} {when_trip}.",
+        "!!viagem.trip=yes Tô planejando ir {dest.to} {when_trip}.",
         "Tô com saudade de viajar.",
         "Vi umas passagens baratas {dest.to}.",
-        "Quando fui {dest.to}, achei {good}.",
-        "Quero muito conhecer {dest.the}.",
-        "Minha última viagem foi {dest.to}, e já quero voltar.",
-        "Tô juntando dinheiro pra viajar {when_trip}.",
+        "!viagem.been.{dest}=yes Quando fui {dest.to}, achei {good}.",
+        "!viagem.been.{dest}=no Quero muito conhecer {dest.the}.",
+        "!viagem.been.{dest}=yes Minha última viagem foi {dest.to}, e já quero voltar.",
+        "!viagem.trip=yes Tô juntando dinheiro pra viajar {when_trip}.",
         "Viajar {transport} cansa, mas vale a pena.",
         "Um amigo meu acabou de voltar {dest.from} e disse que é {good}.",
         "A melhor parte de viajar é a comida, sem dúvida.",
-        "Já tô montando o roteiro da próxima viagem.",
+        "!viagem.trip=yes Já tô montando o roteiro da próxima viagem.",
     ),
     questions=frags(
         "Qual foi a melhor viagem que você já fez?",
@@ -1627,14 +1664,15 @@ _VIAGEM = Topic(
         "Você já tirou férias esse ano?",
     ),
     reactions=frags(
-        "Que sonho.",
-        "Vai ser uma viagem inesquecível.",
-        "Aproveita cada minuto.",
+        "=dest Que sonho.",
+        "=dest Vai ser uma viagem inesquecível.",
+        "=dest Aproveita cada minuto.",
         "Que delícia, viajar faz bem demais.",
-        "Quero ir também!",
-        "Já tô imaginando as fotos.",
+        "=dest Quero ir também!",
+        "=dest Já tô imaginando as fotos.",
         "Viagem boa é a que a gente planeja com calma.",
-        "Depois me manda as fotos.",
+        "=dest Depois me manda as fotos.",
+        "Imprevisto em viagem é sempre um estresse.",
     ),
     followups={
         "dest": frags(
@@ -1721,7 +1759,7 @@ _MUSICA = Topic(
         "Descobri uma banda nova que não sai da minha playlist.",
         "Música boa muda o dia da gente.",
         "#m Acordei com uma música {artist.of} na cabeça.",
-        "Tô aprendendo a tocar violão, devagarinho.",
+        "!musica.instrument=guitar Tô aprendendo a tocar violão, devagarinho.",
     ),
     questions=frags(
         "Qual música não sai da sua cabeça?",
@@ -1736,11 +1774,11 @@ _MUSICA = Topic(
         "Você gosta {artist.of}?",
     ),
     reactions=frags(
-        "Boa escolha.",
-        "Essa é clássica.",
-        "Vou ouvir agora.",
-        "Boa, vou colocar na playlist.",
-        "Essa música não sai da minha cabeça.",
+        "=artist Boa escolha.",
+        "=artist Essa é clássica.",
+        "=artist Vou ouvir agora.",
+        "=artist Boa, vou colocar na playlist.",
+        "=artist Essa música não sai da minha cabeça.",
         "Tem música boa demais aí.",
         "Música é vida.",
         "Ainda bem que gosto musical não se discute.",
@@ -1798,26 +1836,26 @@ _ACADEMIA = Topic(
         ),
     },
     statements=frags(
-        "Comecei a fazer {sport} e tô gostando mais do que imaginava.",
-        "Hoje bati meu recorde na corrida.",
-        "Troquei de academia, essa é mais perto de casa.",
+        "!academia.training=yes Comecei a fazer {sport} e tô gostando mais do que imaginava.",
+        "!academia.training=yes Hoje bati meu recorde na corrida.",
+        "!!academia.gym=new Troquei de academia, essa é mais perto de casa.",
         "Tô tentando beber mais água.",
-        "O treino {when_past} acabou comigo.",
-        "Vou fazer uma corrida de rua {when_future}.",
+        "!academia.training=yes O treino {when_past} acabou comigo.",
+        "!!academia.race=planned Vou fazer uma corrida de rua {when_future}.",
         "Tô pegando leve essa semana pra não me machucar.",
-        "Arrumei uma dupla pra treinar, ajuda muito.",
-        "Hoje foi dia de {muscle} e agora não sinto nada.",
-        "Voltei pra academia {when_past}.",
-        "Corri {distance} {today_part}.",
+        "!academia.training=yes Arrumei uma dupla pra treinar, ajuda muito.",
+        "!academia.training=yes Hoje foi dia de {muscle} e agora não sinto nada.",
+        "!academia.training=yes Voltei pra academia {when_past}.",
+        "!academia.training=yes Corri {distance} {today_part}.",
         "Tô tentando {goal}.",
         "Meu objetivo esse ano é {goal}.",
-        "Faltei no treino {when_past}, bateu a preguiça.",
-        "A academia tava lotada {today_part}.",
-        "Tô fazendo {sport} {freq}.",
-        "O professor pegou pesado hoje.",
-        "#m Treinei cedinho hoje, o dia rende mais.",
-        "#n Fui treinar depois do trabalho, agora é só descanso.",
-        "Comecei {sport} {when_past} e tô gostando.",
+        "!academia.training=yes Faltei no treino {when_past}, bateu a preguiça.",
+        "!academia.training=yes A academia tava lotada {today_part}.",
+        "!academia.training=yes Tô fazendo {sport} {freq}.",
+        "!academia.training=yes O professor pegou pesado hoje.",
+        "#m !academia.training=yes Treinei cedinho hoje, o dia rende mais.",
+        "#n !academia.training=yes Fui treinar depois do trabalho, agora é só descanso.",
+        "!academia.training=yes Comecei {sport} {when_past} e tô gostando.",
     ),
     questions=frags(
         "Você já fez corrida de rua?",
@@ -1834,12 +1872,15 @@ _ACADEMIA = Topic(
     reactions=frags(
         "Você tá mandando muito bem.",
         "Disciplina é tudo.",
-        "Me inspira a voltar.",
+        "!academia.training=no Me inspira a voltar.",
         "Tá de parabéns pela disciplina.",
         "Bora, que constância é tudo.",
-        "Preciso voltar a treinar também.",
+        "!academia.training=no Preciso voltar a treinar também.",
         "Exercício faz milagre no humor.",
         "Depois do treino o dia fica outro.",
+        "Acontece, o importante é não largar.",
+        "Faz parte, semana que vem você compensa.",
+        "Vai com calma pra não se machucar.",
     ),
     followups={
         "sport": frags("Faz tempo que você faz {sport}?", "Onde você faz {sport}?"),
@@ -1956,22 +1997,22 @@ _PETS = Topic(
         "petname": ents("Thor", "Mel", "Luna", "Bob", "Pipoca", "Fred", "Nina", "Paçoca"),
     },
     statements=frags(
-        "Hoje {pet.np} destruiu uma almofada.",
-        "Comecei a levar {pet.np} pra passear mais cedo.",
+        "!pets.have=yes Hoje {pet.np} destruiu uma almofada.",
+        "!pets.have=yes Comecei a levar {pet.np} pra passear mais cedo.",
         "Meu vizinho tem um cachorro chamado {petname} que é uma figura.",
         "Tô pensando em adotar mais um bichinho.",
-        "Dei banho no bichinho hoje e foi uma bagunça.",
-        "Levei {pet.np} pra tosar {when_past}.",
+        "!pets.have=yes Dei banho no bichinho hoje e foi uma bagunça.",
+        "!pets.have=yes Levei {pet.np} pra tosar {when_past}.",
         "Dizem que cachorro parece com o dono, e é verdade.",
         "A ração subiu de preço de novo.",
-        "Hoje {pet.np} aprontou de novo.",
-        "Levei {pet.np} no veterinário {when_past}.",
+        "!pets.have=yes Hoje {pet.np} aprontou de novo.",
+        "!pets.have=yes Levei {pet.np} no veterinário {when_past}.",
         "Tô pensando em adotar um cachorro.",
         "Meu vizinho adotou um gatinho chamado {petname}.",
         "Nada melhor que a festa que o pet faz quando a gente chega.",
-        "#m Acordei com {pet.np} pedindo comida.",
-        "#n Agora à noite {pet.np} resolveu que é hora de brincar.",
-        "Comprei um brinquedo novo pro pet e ele nem ligou.",
+        "#m !pets.have=yes Acordei com {pet.np} pedindo comida.",
+        "#n !pets.have=yes Agora à noite {pet.np} resolveu que é hora de brincar.",
+        "!pets.have=yes Comprei um brinquedo novo pro pet e ele nem ligou.",
     ),
     questions=frags(
         "Seu bichinho é bagunceiro?",
@@ -1984,13 +2025,14 @@ _PETS = Topic(
         "Qual o nome do seu bichinho mesmo?",
     ),
     reactions=frags(
-        "Que coisa mais fofa.",
+        "=pet Que coisa mais fofa.",
         "Bicho deixa a casa mais alegre.",
-        "Manda foto!",
+        "=pet Manda foto!",
         "Pet é tudo de bom.",
+        "Bicho dá trabalho, mas compensa.",
         "Bicho é família, né?",
-        "Que fofura!",
-        "Quero ver foto!",
+        "=pet Que fofura!",
+        "=pet Quero ver foto!",
     ),
     followups={
         "pet": frags("E {pet.your}, já tá melhor?", "Quantos anos tem {pet.your}?"),

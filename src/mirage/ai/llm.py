@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mirage.ai.dialogue import DialogueState, question_sentences, read_state
+from mirage.ai.dialogue import Claim, DialogueState, question_sentences, read_state
 from mirage.ai.persona import ReplyRequest, Turn
 from mirage.ai.text import DAYPARTS, Daypart, clean_line, daypart_greetings_in
 from mirage.config import get_settings
@@ -92,6 +92,8 @@ _FACT_LABELS = {
     "weather": "tempo na cidade",
 }
 MAX_ASKED = 6
+# Statements quoted back per side: the latest few are what a contradiction would hit.
+MAX_SAID = 6
 _QUOTES = (('"', '"'), ("“", "”"), ("'", "'"), ("‘", "’"), ("«", "»"), ("`", "`"))
 
 
@@ -189,6 +191,15 @@ def _facts(facts: dict[str, str]) -> str:
     return "; ".join(f"{_FACT_LABELS.get(slot, slot)}: {name}" for slot, name in facts.items())
 
 
+def _said(claims: Iterable[Claim]) -> str:
+    """Statements as quoted, the latest last (at most a few: the prompt stays short)."""
+    sentences: list[str] = []
+    for claim in sorted(claims, key=lambda c: c.index):
+        if claim.sentence and claim.sentence not in sentences:
+            sentences.append(claim.sentence)
+    return "; ".join(f'"{s}"' for s in sentences[-MAX_SAID:])
+
+
 def _dialogue_lines(req: ReplyRequest, state: DialogueState, partner: str) -> list[str]:
     """The conversation model's state as instructions: greet or not, what is owed an
     answer, what each side said before, what not to ask again, how the round ends."""
@@ -209,10 +220,17 @@ def _dialogue_lines(req: ReplyRequest, state: DialogueState, partner: str) -> li
         if state.callback is not None:
             intent, entity = state.callback
             label = _FACT_LABELS.get(intent.slot or "", "assunto")
-            lines.append(
-                f"Você pode retomar o que {partner} contou da última vez "
-                f"({label}: {entity.forms['name']}), perguntando como ficou."
-            )
+            claim = state.partner_claims.get(intent.after[0]) if intent.after else None
+            if entity is not None:
+                lines.append(
+                    f"Você pode retomar o que {partner} contou da última vez "
+                    f"({label}: {entity.forms['name']}), perguntando como ficou."
+                )
+            elif claim is not None:
+                lines.append(
+                    f'Você pode retomar o que {partner} contou da última vez ("{claim.sentence}"), '
+                    "perguntando como ficou."
+                )
     else:
         lines.append(
             f"Responda à última mensagem de {partner} de forma natural, sem cumprimentar de novo."
@@ -234,6 +252,18 @@ def _dialogue_lines(req: ReplyRequest, state: DialogueState, partner: str) -> li
         lines.append(f"O que {p.name} já contou antes (mantenha coerente): {_facts(own)}.")
     if theirs:
         lines.append(f"O que {partner} já contou antes (não pergunte de novo): {_facts(theirs)}.")
+    said = _said(state.own_claims.values())
+    if said:
+        lines.append(
+            f"O que {p.name} já disse de si (não contradiga nem conte de novo como novidade): "
+            f"{said}."
+        )
+    heard = _said(state.partner_claims.values())
+    if heard:
+        lines.append(
+            f"O que {partner} já disse de si (não pergunte o que já se sabe; pode comentar ou "
+            f"perguntar como ficou): {heard}."
+        )
     asked_before = [
         clean_line(q, max_chars=120)
         for r in req.earlier[-3:]

@@ -1,11 +1,14 @@
 """The offline generator: persona- and daypart-correct pt-BR chat messages without an LLM.
 
 A message is a plan of dialogue acts decided by the conversation model (`dialogue`): answer
-what the partner asked (the same intent, about the same thing), react to what they shared,
+what the partner asked (the same intent, about the same thing), react to what they shared
+(in its mood: "putz" to bad news, "que massa" to good news; about the thing they named),
 then keep the round going with one question, a follow-up or something of one's own — or, at
 the round's last message, wrap up (a goodbye only sometimes). Greetings open only the first
-round of a daypart between the pair; persona memory keeps the facts each side stated. The
-acts are written from `lexicon` and `threads` templates, realized in the persona's register,
+round of a daypart between the pair; persona memory keeps the facts each side stated and the
+statements each made (never contradicted, news never told twice, picked up in a later
+round). No sentence skeleton is used twice in a round (`guard.skeletons`). The acts are
+written from `lexicon` and `threads` templates, realized in the persona's register,
 given emoji and typos at the persona's rates, and fitted to its length range. Everything is a
 pure function of the request and the `random.Random` passed in, so a seed reproduces a
 message.
@@ -25,16 +28,20 @@ from mirage.ai import threads as th
 from mirage.ai.dialogue import (
     SMALL_TALK,
     Asked,
+    Claim,
     DialogueState,
     asks_how_are_you,
     canon,
+    claims_in,
     is_back,
     read_state,
     resolve_topic,
 )
+from mirage.ai.guard import skeletons
 from mirage.ai.lexicon import Entity, Fragment
+from mirage.ai.mood import Mood, fits, is_personal, mood_of
 from mirage.ai.persona import PersonaSpec, ReplyRequest
-from mirage.ai.text import Daypart, clean_line, daypart_greetings_in, has_emoji
+from mirage.ai.text import Daypart, clean_line, daypart_greetings_in, fold, has_emoji
 from mirage.ai.threads import Intent
 
 __all__ = ["OfflineDraft", "OfflineGenerator", "resolve_topic"]
@@ -93,6 +100,44 @@ _CASUAL_ABBREVIATIONS: tuple[tuple[str, str, float], ...] = (
     ("beijos", "bjs", 0.4),
 )
 
+# Persona expressions that are reactions in themselves ("suave", "firmeza", "brabo"): glued to
+# another sentence they read wrong, so they are not added as lead-ins or tags.
+_REACTION_WORDS = frozenset(
+    fold(w)
+    for w in (
+        *("suave", "firmeza", "brabo", "tenso", "show", "top", "massa", "daora", "sério"),
+        *("com certeza", "sem dúvida", "de fato", "pois não", "verdade", "pois é", "aff"),
+    )
+)
+# Agreement: a reaction to an opinion, not to news about the partner's life.
+_AGREEMENT_WORDS = frozenset(
+    fold(w) for w in ("com certeza", "sem dúvida", "de fato", "pois não", "verdade", "pois é")
+)
+_PLAN = re.compile(r"\b(?:vou|quero|vai|vamos|amanha|semana que vem|planejando|pensando em)\b")
+_BLESSINGS: Mapping[str, Callable[[str], bool]] = {
+    fold("graças a Deus"): lambda text: mood_of(text) == "good",
+    fold("se Deus quiser"): lambda text: bool(_PLAN.search(fold(text))),
+}
+_AGREEMENT_TAGS = frozenset(fold(w) for w in ("com certeza", "sem dúvida"))
+# An answer that starts with a yes ("Vou sim", "Gosto, principalmente...", "Curto demais").
+_YES = tuple(
+    fold(w) + " " for w in ("sim", "vou sim", "gosto", "curto", "adoro", "jogo sim", "com certeza")
+)
+_VOCATIVE_OPENERS = frozenset(fold(w) for w in ("cara", "menina", "gente", "mano", "amiga"))
+_SAID = frozenset({"answer", "statement", "filler", "ack", "reaction"})
+# Connectives ("Aliás, ...") lead a sentence that follows another: never a message's first.
+_CONNECTIVES = frozenset(fold(w) for w in ("inclusive", "aliás", "enfim", "além disso"))
+# Expressions that can close a sentence as a tag: vocatives and emphases.
+_TAG_WORDS = frozenset(
+    fold(w)
+    for w in (
+        *("mano", "mano do céu", "amiga", "amigo", "menina", "meu caro", "minha cara", "cara"),
+        *("pô", "na moral", "real", "papo reto", "graças a Deus", "se Deus quiser", "viu"),
+        *("hein", "né", "querida", "querido", "meu amigo", "minha amiga", "velho", "véi"),
+        "gente",
+    )
+)
+
 _KEY_NEIGHBOURS: Mapping[str, str] = {
     "q": "wa",
     "w": "qeas",
@@ -148,6 +193,10 @@ class OfflineDraft:
     asked: tuple[str, ...] = ()
     answered: tuple[str, ...] = ()
     shared: tuple[str, ...] = ()
+    # The reaction as written (None: the message reacts to nothing), and the intent of a
+    # thread picked up from an earlier round at the opening ("E a academia nova?").
+    reaction: str | None = None
+    callback: str | None = None
 
 
 @dataclass(slots=True)
@@ -159,6 +208,9 @@ class _Piece:
     laugh: bool = False  # ends with "kkkk": the next sentence needs no separator
     act: str = ""  # the dialogue act ("" for decoration: fillers, openers)
     ref: str | None = None  # what an ask or answer is about (`dialogue.Asked.ref`)
+    callback: str | None = None  # the earlier thread this question picks up (intent key)
+    # "Aliás": a connective leading this piece, written only if something comes before it.
+    connective: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +324,12 @@ class _Composer:
         self.history_folded = [canon(t.text) for t in req.history]
         self.history_folded += [canon(t.text) for r in req.earlier for t in r.turns]
         self.asked_how_before = any(asks_how_are_you(t.text) for t in req.own_turns)
+        # What this persona said about itself (earlier rounds and this message): kept true.
+        self.claims: dict[str, Claim | tuple[str, bool]] = dict(self.state.own_claims)
+        # Sentence skeletons of this round: none is used twice.
+        self.round_skeletons: set[tuple[str, ...]] = set()
+        for turn in req.history:
+            self.round_skeletons |= skeletons(turn.text)
         self.register: _Register | None = None
         self.topic_quoted = False
         self.last_frag: Fragment | None = None
@@ -321,25 +379,50 @@ class _Composer:
         except LookupError:
             return None
 
-    def _commit(self, frag: Fragment, bound: Mapping[str, Entity]) -> None:
+    def _commit(self, frag: Fragment, bound: Mapping[str, Entity], text: str = "") -> None:
         # Later sentences of this message talk about the same team, dish, destination...
         self.bindings.update(bound)
         self.used.add(frag.text)
         if "{topic}" in frag.text:
             self.topic_quoted = True
+        for said in (frag, *claims_in(text, self.topic)) if text else (frag,):
+            if said.claim is not None and "{" not in said.claim[0]:
+                self.claims.setdefault(said.claim[0], (said.claim[1], said.news))
+        self.round_skeletons |= skeletons(text)
+
+    def _keeps_claims(self, frag: Fragment) -> bool:
+        """Whether saying `frag` keeps this persona consistent: no other value of a key it
+        stated ("parei de jogar bola", then "joguei uma pelada"), no piece of news twice."""
+        if frag.claim is None or "{" in frag.claim[0]:
+            return True  # about a thing ("{dest}"): checked on the text, once it names one
+        said = self.claims.get(frag.claim[0])
+        if said is None:
+            return True
+        value = said.value if isinstance(said, Claim) else said[0]
+        return value == frag.claim[1] and not frag.news
+
+    def _keeps_claims_in(self, text: str) -> bool:
+        """The same for a rendered text, as memory will read it back: "Treinei cedinho hoje"
+        reads as training in the morning, whatever template wrote it."""
+        return all(self._keeps_claims(f) for f in claims_in(text, self.topic))
 
     def render(self, frag: Fragment) -> str | None:
         """The fragment with its slots filled (committed), or None."""
         rendered = self._render(frag)
         if rendered is None:
             return None
-        self._commit(frag, rendered[1])
+        self._commit(frag, rendered[1], rendered[0])
         return rendered[0]
 
-    def pick(self, frags: Sequence[Fragment], *, budget: int | None = None) -> str | None:
+    def pick(
+        self, frags: Sequence[Fragment], *, budget: int | None = None, strict: bool = False
+    ) -> str | None:
         """A rendered fragment allowed for this persona and daypart, preferring ones that are
-        new to this round and fit the budget."""
-        allowed = [f for f in frags if f.allowed(self.style, self.daypart)]
+        new to this round and fit the budget; `strict`: only new ones (the caller can do
+        without: a reaction said just before is not said again, a plain "que bom" is)."""
+        allowed = [
+            f for f in frags if f.allowed(self.style, self.daypart) and self._keeps_claims(f)
+        ]
         fresh = [f for f in allowed if f.text not in self.used] or allowed
         if not fresh:
             return None
@@ -350,17 +433,21 @@ class _Composer:
             if rendered is None:
                 continue
             text, bound = rendered
+            if not self._keeps_claims_in(text):
+                continue
             folded = canon(text)
             said = any(folded and folded in h for h in self.history_folded)
+            # A template already used in this round ("Tô numa fase de..." twice).
+            twice = bool(self.round_skeletons & skeletons(text))
             over = budget is not None and len(text) > budget
-            penalty = (2 if said else 0) + (1 if over else 0)
+            penalty = (2 if said or twice else 0) + (1 if over else 0)
             if best is None or penalty < best[0]:
                 best = (penalty, text, frag, bound)
             if penalty == 0:
                 break
-        if best is None:
+        if best is None or (strict and best[0] >= 2):
             return None
-        self._commit(best[2], best[3])
+        self._commit(best[2], best[3], best[1])
         self.last_frag, self.last_bound = best[2], best[3]
         return best[1]
 
@@ -425,24 +512,52 @@ class _Composer:
         return _Piece(text, REQUIRED, "answer", act="answer", ref=asked.ref)
 
     def react(self, *, alone: bool) -> _Piece | None:
-        """A reaction to what the partner said: the topic's own words, or a short "que bom"."""
-        for slot, entity in self.state.shared:
+        """A reaction to what the partner said, in its mood ("putz" to bad news, never "que
+        massa"), about what they named: the topic's own words, or a short "que bom"."""
+        st = self.state
+        for slot, entity in st.shared:
             self.bindings.setdefault(slot, entity)
         priority = REQUIRED if alone else 60
-        # "Jura?", "Família é tudo, né?": rhetorical, but read as questions owed an answer.
-        reactions = [f for f in self.topic.reactions if "?" not in f.text]
+        reactions = self.fitting_reactions()
         if reactions and self.chance(0.45):
-            text = self.pick(reactions)
+            text = self.pick(reactions, strict=True)
             if text:
                 return _Piece(text, priority, "reaction", act="react")
-        text = self.pick([f for f in lx.ACKS if "?" not in f.text])
+        acks = [f for f in lx.ACKS if "?" not in f.text and self._fits(f)]
+        if st.shared_mood in {"bad", "good"} and self.chance(0.7):
+            # News mostly gets a reaction in its mood ("putz" to bad news, "que massa" to
+            # good news), not a flat "interessante".
+            acks = [f for f in acks if _mood(f) == st.shared_mood] or acks
+        text = self.pick(acks, strict=True) or self.pick(acks)
         return _Piece(text, priority, "ack", act="react") if text else None
+
+    def fitting_reactions(self) -> list[Fragment]:
+        """The topic's reactions that fit what the partner just shared: its mood, and the
+        thing it names ("Que sonho." needs a destination, "Nem me fala, o {team}" a team)."""
+        st = self.state
+        named = {slot for slot, _ in st.shared}
+        # "Jura?", "Família é tudo, né?": rhetorical, but read as questions owed an answer.
+        return [
+            f
+            for f in self.topic.reactions
+            if "?" not in f.text and self._fits(f) and _topic_slots(f, self.topic.slots) <= named
+        ]
+
+    def _fits(self, frag: Fragment) -> bool:
+        """A reaction in the share's mood, about what it names; agreement ("verdade") only
+        to an opinion, never to news about the partner's life."""
+        st = self.state
+        if not fits(_mood(frag), st.shared_mood):
+            return False
+        if frag.about == "opinion":
+            return not st.shared_personal
+        return frag.about is None or any(slot == frag.about for slot, _ in st.shared)
 
     def share(self, *, priority: int = REQUIRED) -> _Piece | None:
         """Something of one's own about the topic; personal facts are this persona's."""
         self.own_first = True
         try:
-            text = self.pick(self.topic.statements, budget=self.hi - 4)
+            text = self.pick(self.topic.statements, budget=self.hi - 4, strict=True)
         finally:
             self.own_first = False
         if not text:
@@ -480,6 +595,8 @@ class _Composer:
             and i.key not in st.asked_in_round
             and i.key not in st.asked_recently
             and not (i.fact and i.slot in st.partner_facts)
+            # "Você curte novela?" after they said they don't: already known.
+            and not (i.claim is not None and i.claim in st.partner_claims)
         ]
         own = [i for i in fresh if not i.key.startswith("day.")]
         pool = own if own and (self.topic is SMALL_TALK or self.chance(0.9)) else fresh
@@ -539,7 +656,10 @@ class _Composer:
         if st.callback is not None and self.chance(0.7):
             # Pick up the thread of an earlier round: "E aí, conseguiu ir pra Bahia?".
             intent, entity = st.callback
-            main.append(self.ask(intent, entity, act="follow_up"))
+            piece = self.ask(intent, entity, act="follow_up")
+            if piece is not None:
+                piece.callback = intent.key
+            main.append(piece)
         else:
             roll = self.rng.random()
             if how:
@@ -674,37 +794,113 @@ class _Composer:
     # -- persona touches ------------------------------------------------------------------
 
     def add_vocabulary(self, pieces: list[_Piece]) -> None:
-        """One of the persona's expressions, as a lead-in ("Aliás, ...") or a tag (", mano")."""
-        if not self.persona.vocabulary or not pieces or not self.chance(0.45):
+        """One of the persona's expressions, as a lead-in ("Aliás, ..."), a tag (", mano") or
+        its reaction ("Firmeza!"), wherever it reads naturally; none if nowhere does."""
+        if not self.persona.vocabulary or not pieces or not self.chance(0.55):
             return
-        word = self.rng.choice(self.persona.vocabulary)
+        words = list(self.persona.vocabulary)
+        self.rng.shuffle(words)
+        for word in words:
+            if self._place_word(word, pieces):
+                return
+
+    def _place_word(self, word: str, pieces: list[_Piece]) -> bool:
+        folded = fold(word)
+        if folded in _AGREEMENT_WORDS and self.affirm_with(word, pieces):
+            return True
+        if folded in _REACTION_WORDS:
+            # "suave, troquei de academia" reads wrong; "Firmeza!" as the reaction does not.
+            return self.react_with(word, pieces)
+        # A tag after a sentence is a vocative or an emphasis ("..., mano", "..., na moral");
+        # a connective ("inclusive", "aliás") only leads a sentence, never the first one.
+        taggable = folded in _TAG_WORDS
         # Formulas stay clean: "com certeza, preciso ir agora", "meu caro, tudo bem?" and
         # "inclusive, entendo" are not how people write. Content sentences take the word.
         # Questions too: "graças a Deus, você já foi?" reads wrong whichever the expression.
-        formulas = {"closer", "pre_closer", "how", "reciprocal", "ack", "question"}
+        formulas = {
+            *("closer", "pre_closer", "how", "reciprocal", "ack", "question", "opener"),
+            "filler",
+        }
         candidates = [
-            p for p in pieces if p.kind not in formulas and not p.text.rstrip().endswith("?")
+            p
+            for i, p in enumerate(pieces)
+            if p.kind not in formulas
+            and not p.text.rstrip().endswith("?")
+            # "putz, na moral, faltei...": one lead-in at a time.
+            and not (i and pieces[i - 1].act == "react" and folded not in _CONNECTIVES)
         ]
+        if folded in _CONNECTIVES:
+            # "Aliás, ..." adds to something said before: `join` writes it only then.
+            candidates = [
+                p
+                for p in candidates
+                # An answer may lead with "Pois então,": "Aliás, pois então, ..." reads wrong.
+                if p is not pieces[0] and not p.proper_start and p.kind != "answer"
+            ]
+            if not candidates:
+                return False
+            self.rng.choice(candidates).connective = word
+            return True
+        # "Faz sentido, graças a Deus" thanks for nothing: a blessing goes with good news,
+        # a hope ("se Deus quiser") with a plan.
+        if folded in _BLESSINGS:
+            candidates = [p for p in candidates if _BLESSINGS[folded](p.text)]
         if not candidates:
-            return
+            return False
         piece = self.rng.choice(candidates)
         # A tag reads oddly after a trailing "...": that gets a lead-in. An answer already
         # has one ("Olha, ..."): it gets a tag.
-        tag_only = piece.kind == "answer" or piece.proper_start
-        lead_only = piece.text.rstrip().endswith("...")
+        # "Tipo, que delícia" reads wrong: a reaction takes a tag, never a lead-in.
+        tag_only = piece.kind in {"answer", "reaction"} or piece.proper_start
+        lead_only = piece.text.rstrip().endswith("...") or not taggable
         if tag_only and lead_only:
-            return
+            return False
         if not tag_only and (lead_only or self.chance(0.6)):
             piece.text = f"{_cap(word)}, {_decap(piece.text)}"
         else:
             core, end = _split_end(piece.text)
             piece.text = f"{core.rstrip(',')}, {word}{end}"
+        return True
+
+    def affirm_with(self, word: str, pieces: list[_Piece]) -> bool:
+        """ "Com certeza, vou sim": an agreement word leading a yes to the partner's question."""
+        if fold(word) not in _AGREEMENT_TAGS:
+            return False  # "De fato, vou tentar" agrees with nothing
+        for p in pieces:
+            yes = fold(p.text).startswith(_YES)
+            if p.act == "answer" and p.ref != "how" and yes and not p.proper_start:
+                p.text = f"{_cap(word)}, {_decap(p.text)}"
+                return True
+        # "Pet é tudo de bom, sem dúvida.": after an opinion (a reaction), as a tag.
+        for p in pieces:
+            opinion = p.kind == "reaction" and not is_personal(p.text)
+            if opinion and not p.text.rstrip().endswith(("?", "...")):
+                core, end = _split_end(p.text)
+                p.text = f"{core.rstrip(',')}, {word}{end}"
+                return True
+        return False
+
+    def react_with(self, word: str, pieces: list[_Piece]) -> bool:
+        """The persona's own reacting word ("Firmeza!", "Com certeza.") as its short
+        reaction, when it fits what the partner said."""
+        ack = next((p for p in pieces if p.act == "react" and p.kind == "ack"), None)
+        if ack is None or ack.proper_start:
+            return False
+        folded = fold(word)
+        if folded in _AGREEMENT_WORDS and self.state.shared_personal:
+            return False  # "Com certeza." to "troquei de academia" agrees with nothing
+        if not fits(mood_of(word), self.state.shared_mood):
+            return False
+        ack.text = _cap(word) + "."
+        return True
 
     def add_name(self, pieces: list[_Piece]) -> None:
         if self.name is None or not pieces or not self.chance(0.12):
             return
         first = pieces[0]
-        if not first.proper_start:
+        # "Helena, cara, ..." calls the partner twice.
+        vocative = fold(first.text).split(" ", 1)[0] in _VOCATIVE_OPENERS
+        if not first.proper_start and not vocative:
             first.text = f"{self.name}, {_decap(first.text)}"
             first.proper_start = True
 
@@ -755,6 +951,8 @@ class _Composer:
         rate = {"formal": 0.0, "casual": 0.3, "playful": 0.45}[self.style]
         if not pieces or not self.chance(rate):
             return
+        if self.state.shared_mood in {"bad", "mixed"} and any(p.act == "react" for p in pieces):
+            return  # "putz kkkk" laughs at the partner's bad news
         laugh = self.pick(lx.LAUGHS)
         if not laugh:
             return
@@ -780,20 +978,25 @@ class _Composer:
     def filler(self, room: int, deficit: int) -> str | None:
         """A piece of at most `room` characters to grow a too-short message."""
         candidates: list[str] = []
-        # A reaction pads a reply, never an opening (there is nothing to react to yet).
+        # Not a reaction: tacked on after an answer it reacts to nothing ("Montanha. Que
+        # delícia, viajar faz bem demais.").
         pools = [self.topic.statements, lx.LIFE]
-        if not self.req.opening:
-            pools.append(tuple(f for f in self.topic.reactions if "?" not in f.text))
-        for pool in pools:
-            text = self.pick(pool)
-            if text:
-                candidates.append(text)
+        # Padding speaks for this persona: "Vi o jogo do Vasco", not the partner's team it
+        # just asked about.
+        self.own_first = True
+        try:
+            for pool in pools:
+                text = self.pick(pool, strict=True)
+                if text:
+                    candidates.append(text)
+        finally:
+            self.own_first = False
         pieces = [_Piece(text, 0, "filler") for text in candidates]
         self.realize(pieces)
         fitting = [p.text for p in pieces if len(p.text) <= room]
         enough = [t for t in fitting if len(t) >= deficit]
-        if not enough or not self.req.opening:
-            # "Sem dúvida." or "Enfim." cannot start a conversation: last resort there.
+        if not enough:
+            # "Sem dúvida." or "Pois é." tacked on a message reads like padding: last resort.
             short = [
                 _Piece(f.text, 0, "filler")
                 for f in lx.FILLERS
@@ -805,6 +1008,25 @@ class _Composer:
         if enough:
             return self.rng.choice(enough)
         return max(fitting, key=len) if fitting else None
+
+    def opening_pad(self, pieces: list[_Piece], room: int) -> bool:
+        """Grow a too-short opening with a lead-in ("Lembrei de uma coisa e quis te
+        contar.") before what it says, rather than a second, unrelated piece of news."""
+        if not self.req.opening or any(p.kind == "opener" for p in pieces):
+            return False
+        pool = lx.OPENERS if self.state.first_of_daypart else th.RESUMES
+        text = self.pick(pool, strict=True)
+        if not text:
+            return False
+        piece = _Piece(text, 20, "opener")
+        self.realize([piece])
+        if len(piece.text) > room:
+            return False
+        at = 0
+        while at < len(pieces) and pieces[at].kind == "how":
+            at += 1
+        pieces.insert(at, piece)
+        return True
 
     # -- the message ----------------------------------------------------------------------
 
@@ -873,6 +1095,8 @@ class _Composer:
             asked=tuple(p.ref for p in kept if p.act in {"ask", "follow_up"} and p.ref),
             answered=tuple(p.ref for p in kept if p.act == "answer" and p.ref),
             shared=tuple(p.ref for p in kept if p.act == "share" and p.ref),
+            reaction=next((p.text for p in kept if p.act == "react"), None),
+            callback=next((p.callback for p in kept if p.callback), None),
         )
 
     def _protected_words(self) -> frozenset[str]:
@@ -893,6 +1117,10 @@ class _Composer:
             text = piece.text
             if not text:
                 continue
+            # "Como vai? Aliás, ..." reads wrong: a connective adds to something said.
+            if previous is not None and piece.connective and previous.kind in _SAID:
+                word = _cap(piece.connective) if text[:1].isupper() else piece.connective
+                text = f"{word}, {_decap(text)}"
             if previous is None:
                 out = _decap(text) if lower_first and not piece.proper_start else text
             elif out[-1].isalnum() and not previous.laugh:
@@ -938,6 +1166,8 @@ class _Composer:
             pieces = cut(pieces)
         while len(assemble(pieces)) < self.lo:
             current = len(assemble(pieces))
+            if self.opening_pad(pieces, room=self.hi - current - 3):
+                continue
             # Inserting a piece adds up to two separators of two characters, minus one space.
             extra = self.filler(room=self.hi - current - 3, deficit=self.lo - current - 1)
             if extra is None:
@@ -962,6 +1192,17 @@ class _Composer:
             text = _truncate_words(text, self.hi) or text[: self.hi].rstrip()
             self.kept = None
         return text
+
+
+@functools.lru_cache(maxsize=1024)
+def _mood(frag: Fragment) -> Mood:
+    """A reaction template's mood, its {good} and {bad} words read as what they stand for."""
+    return mood_of(frag.text.replace("{good}", "bom").replace("{bad}", "ruim"))
+
+
+def _topic_slots(frag: Fragment, slots: Mapping[str, object]) -> set[str]:
+    """The topic slots a template names: "Nem me fala, o {team}..." needs a team shared."""
+    return {m.group(1) for m in _SLOT.finditer(frag.text)} & set(slots)
 
 
 def _stretch_last_word(text: str, rng: random.Random) -> str:

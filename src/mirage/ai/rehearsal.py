@@ -14,15 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from mirage.ai.dialogue import round_length
-from mirage.ai.guard import RepetitionGuard
+from mirage.ai.guard import RepetitionGuard, skeleton_repeat
 from mirage.ai.offline import OfflineDraft, OfflineGenerator
 from mirage.ai.persona import Daypart, PastRound, PersonaSpec, ReplyRequest, Turn, daypart_of
 
 __all__ = ["RehearsedMessage", "RehearsedRound", "rehearse"]
 
 _GENERATOR = OfflineGenerator()
-# The engine hands the generator this many earlier rounds (memory reaches back 3 days).
-MEMORY_ROUNDS = 6
+# The engine hands the generator this many earlier rounds (memory reaches back 3 days: what
+# someone said about themselves two days ago is still theirs, see `dialogue.Claim`).
+MEMORY_ROUNDS = 20
 RECENT_TEXTS = 200
 MAX_ATTEMPTS = 4
 # Between two rounds of a pair: a human pause (minutes). Nobody chats from 23:00 to 07:00.
@@ -63,20 +64,22 @@ def _next_start(at: datetime, rng: random.Random) -> datetime:
 def _guarded(
     req: ReplyRequest, recent: Sequence[str], rng: random.Random, guard: RepetitionGuard
 ) -> tuple[OfflineDraft, float]:
-    """As `service.generate_reply` does offline: regenerate near-duplicates, keep the least
-    repetitive candidate."""
+    """As `service.generate_reply` does offline: regenerate near-duplicates and sentence
+    skeletons already used in the round, keep the least repetitive candidate."""
     prepared = guard.prepare(recent)
-    best: tuple[float, OfflineDraft] | None = None
+    in_round = [t.text for t in req.history]
+    best: tuple[tuple[bool, float], OfflineDraft] | None = None
     for _ in range(MAX_ATTEMPTS):
         draft = _GENERATOR.compose(req, rng)
         score = guard.best_match(draft.text, prepared).score
-        if best is None or score < best[0]:
-            best = (score, draft)
-        if score < guard.threshold:
+        rank = (skeleton_repeat(draft.text, in_round) is not None, score)
+        if best is None or rank < best[0]:
+            best = (rank, draft)
+        if not rank[0] and score < guard.threshold:
             break
     if best is None:
         raise RuntimeError("no candidate was generated")
-    return best[1], best[0]
+    return best[1], best[0][1]
 
 
 def rehearse(

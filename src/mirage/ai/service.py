@@ -1,5 +1,6 @@
 """Reply generation as the rest of Mirage sees it: LLM when configured, offline otherwise,
-never a near-duplicate of what the tenant sent recently if another candidate can avoid it."""
+never a near-duplicate of what the tenant sent recently, nor a sentence skeleton already used
+in the round ("Tô numa fase de..." twice), if another candidate can avoid it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from mirage.ai.guard import RepetitionGuard
+from mirage.ai.guard import RepetitionGuard, skeleton_repeat
 from mirage.ai.llm import AIConfig, AIUnavailable, generate_llm
 from mirage.ai.offline import OfflineGenerator
 from mirage.ai.persona import ReplyRequest
@@ -60,7 +61,8 @@ async def generate_reply(
     use_llm = config is not None and config.has_key
     fallback_reason = None if use_llm else "missing_api_key"
     avoid: list[str] = []
-    best: tuple[float, str, Source] | None = None
+    in_round = [t.text for t in req.history]
+    best: tuple[tuple[bool, float], str, Source] | None = None
     attempts = 0
     for _ in range(max_attempts):
         attempts += 1
@@ -77,17 +79,19 @@ async def generate_reply(
         if text is None:
             text = _OFFLINE.generate(req, rng)
         match = guard.best_match(text, recent)
-        if best is None or match.score < best[0]:
-            best = (match.score, text, source)
-        if match.score < guard.threshold:
+        skeleton = skeleton_repeat(text, in_round)
+        rank = (skeleton is not None, match.score)
+        if best is None or rank < best[0]:
+            best = (rank, text, source)
+        if skeleton is None and match.score < guard.threshold:
             break
         # Tell the LLM what not to say again on the next attempt.
         avoid.append(text)
-        if match.text is not None:
+        if match.text is not None and match.score >= guard.threshold:
             avoid.append(match.text)
     if best is None:  # the loop runs at least once
         raise RuntimeError("no candidate reply was generated")
-    score, text, source = best
+    (_, score), text, source = best
     if score >= guard.threshold:
         log.info("ai.repetitive_reply_kept", score=round(score, 3), attempts=attempts)
     return GeneratedReply(

@@ -13,10 +13,14 @@ Kinds of intent:
 - ``about``: a follow-up, asked only about something the partner just mentioned (its slot's
   entity is bound to what they said); written to fit whether they did it, plan it or want it;
 - ``callback``: opens a later round about what the partner said before ("E aí, conseguiu ir
-  pra Bahia?"); the entity is the partner's remembered fact.
+  pra Bahia?"); the entity is the partner's remembered fact, or (``after``) the statement
+  the partner made ("Troquei de academia" -> "E a academia nova, tá gostando?").
 
 ``fact`` names the slot an answer states about the answerer (the team they support): once a
-persona has said it, memory keeps it the same.
+persona has said it, memory keeps it the same. Answers tagged ``!key=value`` (see
+`mirage.ai.lexicon`) state a fact about the answerer; the intent's `claim` is that key, so
+a question whose answer the partner already gave is not asked, and an answer never
+contradicts what its writer said before.
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ class Intent:
     callback: bool = False
     # Can be asked back ("E você?") after answering it.
     back: bool = True
+    # The statement key its answers state (from their ``!key=value`` tags), if any.
+    claim: str | None = None
+    # A callback about a statement the partner made: (key, value).
+    after: tuple[str, str] | None = None
 
 
 def _i(
@@ -57,8 +65,14 @@ def _i(
     about: bool = False,
     callback: bool = False,
     back: bool = True,
+    after: tuple[str, str] | None = None,
 ) -> Intent:
-    return Intent(key, frags(*q), frags(*a), slot, fact, about, callback, back)
+    answers = frags(*a)
+    keys = {f.claim[0] for f in answers if f.claim is not None}
+    claim = next(iter(keys)) if len(keys) == 1 else None
+    if after is not None:
+        callback, back = True, False
+    return Intent(key, frags(*q), answers, slot, fact, about, callback, back, claim, after)
 
 
 # Asking the same question back after answering it.
@@ -69,7 +83,6 @@ BACK: Final = frags(
     "@f E quanto a você?",
     "@c e vc?",
     "@c e você?",
-    "@c e contigo?",
     "@p E você?",
 )
 
@@ -118,10 +131,10 @@ _FUTEBOL = (
         "futebol.stadium",
         ("Você costuma ir no estádio?", "Você vai muito no estádio?"),
         (
-            "Vou umas duas vezes por ano, o ingresso tá caro.",
-            "Já fui mais, hoje em dia vejo mais em casa.",
-            "Vou sempre que dá, o clima do estádio não tem igual.",
-            "Quase nunca, prefiro ver no sofá.",
+            "!futebol.stadium=rarely Vou umas duas vezes por ano, o ingresso tá caro.",
+            "!futebol.stadium=rarely Já fui mais, hoje em dia vejo mais em casa.",
+            "!futebol.stadium=often Vou sempre que dá, o clima do estádio não tem igual.",
+            "!futebol.stadium=rarely Quase nunca, prefiro ver no sofá.",
         ),
     ),
     _i(
@@ -139,10 +152,10 @@ _FUTEBOL = (
         "futebol.pelada",
         ("Você ainda joga bola?", "Ainda joga aquela pelada?"),
         (
-            "Jogo {freq}, é minha terapia.",
-            "Parei faz um tempo, o joelho não deixa mais.",
-            "Jogo sim, toda quinta com o pessoal da firma.",
-            "De vez em quando, quando fecha o time.",
+            "!futebol.pelada=yes Jogo {freq}, é minha terapia.",
+            "!futebol.pelada=no Parei faz um tempo, o joelho não deixa mais.",
+            "!futebol.pelada=yes Jogo sim, toda quinta com o pessoal da firma.",
+            "!futebol.pelada=yes De vez em quando, quando fecha o time.",
         ),
     ),
     _i(
@@ -161,14 +174,24 @@ _FUTEBOL = (
         "futebol.callback",
         ("E o {team}, hein? Como foi o último jogo?", "E aí, o {team} vai bem?"),
         (
-            "Nem me fala, o {team} {result}.",
-            "Vi sim, o {team} {result}. Agora dá pra respirar.",
-            "Vi, o time jogou {bad}, mas deu pra sair com o resultado.",
-            "Vi só o segundo tempo, mas o {team} {result}.",
+            "Nem me fala, o {team} perdeu de novo.",
+            "Tá indo, o {team} ganhou o último, agora dá pra respirar.",
+            "Mais ou menos, o time jogou {bad}, mas saiu com o resultado.",
+            "Só vi o segundo tempo do último jogo, mas o {team} {result}.",
         ),
         slot="team",
         callback=True,
         back=False,
+    ),
+    _i(
+        "futebol.pelada_again",
+        ("E a pelada, rolou essa semana?", "E aí, jogou bola essa semana?"),
+        (
+            "!futebol.pelada=yes Rolou, e meu time ganhou!",
+            "!futebol.pelada=yes Essa semana não deu, choveu.",
+            "!futebol.pelada=yes Rolou, mas saí mancando.",
+        ),
+        after=("futebol.pelada", "yes"),
     ),
 )
 
@@ -188,20 +211,20 @@ _TRABALHO = (
         "trabalho.remote",
         ("Tá trabalhando de casa ou no escritório?", "Você vai no escritório todo dia?"),
         (
-            "Tô indo três vezes por semana, o resto é de casa.",
-            "Tô de casa quase sempre, só vou quando tem reunião.",
-            "Todo dia no escritório, não tem jeito.",
-            "Agora é tudo presencial de novo.",
+            "!trabalho.remote=hybrid Tô indo três vezes por semana, o resto é de casa.",
+            "!trabalho.remote=home Tô de casa quase sempre, só vou quando tem reunião.",
+            "!trabalho.remote=office Todo dia no escritório, não tem jeito.",
+            "!trabalho.remote=office Agora é tudo presencial de novo.",
         ),
     ),
     _i(
         "trabalho.weekend",
         ("Você trabalha no sábado também?", "Tem trabalhado no fim de semana?"),
         (
-            "Só de vez em quando, quando aperta.",
-            "Não, sábado é sagrado.",
-            "Esse mês tive que trabalhar em dois sábados.",
-            "Graças a Deus não, fim de semana é descanso.",
+            "!trabalho.weekend=sometimes Só de vez em quando, quando aperta.",
+            "!trabalho.weekend=no Não, sábado é sagrado.",
+            "!trabalho.weekend=sometimes Esse mês tive que trabalhar em dois sábados.",
+            "!trabalho.weekend=no Graças a Deus não, fim de semana é descanso.",
         ),
     ),
     _i(
@@ -257,9 +280,9 @@ _FIM_DE_SEMANA = (
         "fds.style",
         ("Você é mais de sair ou de ficar em casa?", "Prefere sair ou ficar em casa no fds?"),
         (
-            "Ultimamente mais de ficar em casa, confesso.",
-            "Gosto de sair, mas um domingo em casa não tem preço.",
-            "Sair, se ficar em casa eu durmo o dia todo.",
+            "!fds.style=home Ultimamente mais de ficar em casa, confesso.",
+            "!fds.style=out Gosto de sair, mas um domingo em casa não tem preço.",
+            "!fds.style=out Sair, se ficar em casa eu durmo o dia todo.",
             "Depende da semana, se foi puxada eu nem saio.",
         ),
     ),
@@ -296,10 +319,10 @@ _COMIDA = (
         "comida.cook",
         ("Você gosta de cozinhar?", "Você cozinha ou é mais de pedir?"),
         (
-            "Gosto, principalmente no fim de semana.",
-            "Cozinho o básico, o resto eu peço.",
-            "Adoro, é o que me relaxa.",
-            "Sou mais de pedir, confesso.",
+            "!comida.cook=yes Gosto, principalmente no fim de semana.",
+            "!comida.cook=some Cozinho o básico, o resto eu peço.",
+            "!comida.cook=yes Adoro, é o que me relaxa.",
+            "!comida.cook=no Sou mais de pedir, confesso.",
         ),
     ),
     _i(
@@ -317,10 +340,10 @@ _COMIDA = (
         "comida.sweet",
         ("Você é mais de doce ou de salgado?", "Prefere doce ou salgado?"),
         (
-            "Salgado, mas não recuso um doce.",
-            "Doce, sem dúvida nenhuma.",
-            "Salgado. Doce só de vez em quando.",
-            "Os dois, esse é o problema.",
+            "!comida.sweet=savory Salgado, mas não recuso um doce.",
+            "!comida.sweet=sweet Doce, sem dúvida nenhuma.",
+            "!comida.sweet=savory Salgado. Doce só de vez em quando.",
+            "!comida.sweet=both Os dois, esse é o problema.",
         ),
     ),
     _i(
@@ -376,15 +399,15 @@ _CLIMA = (
         "clima.prefer",
         ("Você prefere frio ou calor?", "Você é mais do frio ou do calor?"),
         (
-            "Frio, dá pra dormir melhor.",
-            "Calor, frio me deixa sem ânimo.",
-            "Um meio-termo, não aguento extremo.",
-            "Frio, mas sem chuva.",
+            "!clima.prefer=cold Frio, dá pra dormir melhor.",
+            "!clima.prefer=hot Calor, frio me deixa sem ânimo.",
+            "!clima.prefer=mild Um meio-termo, não aguento extremo.",
+            "!clima.prefer=cold Frio, mas sem chuva.",
         ),
     ),
     _i(
         "clima.rain",
-        ("Você gosta de dia de chuva?", "Dia de chuva te deixa com preguiça?"),
+        ("Você gosta de dia de chuva?", "Você fica com preguiça em dia de chuva?"),
         (
             "Gosto, se eu puder ficar em casa.",
             "Pra dormir é ótimo, pra sair é péssimo.",
@@ -514,6 +537,26 @@ _SERIES = (
         callback=True,
         back=False,
     ),
+    _i(
+        "series.novela",
+        ("Você curte novela?", "Tá vendo alguma novela?"),
+        (
+            "!series.novela=yes Curto, vejo quase todo dia.",
+            "!series.novela=no Não curto muito, prefiro série.",
+            "!series.novela=yes Só a das nove, quando dá.",
+            "!series.novela=no Novela não é muito a minha praia.",
+        ),
+    ),
+    _i(
+        "series.novela_how",
+        ("E a novela, tá boa?", "Continua vendo aquela novela?"),
+        (
+            "!series.novela=yes Tá boa demais, não perco um capítulo.",
+            "!series.novela=yes Tá meio arrastada, mas continuo vendo.",
+            "Parei um pouco, a semana tá corrida.",
+        ),
+        after=("series.novela", "yes"),
+    ),
 )
 
 _VIAGEM = (
@@ -521,10 +564,10 @@ _VIAGEM = (
         "viagem.next",
         ("Tem alguma viagem planejada?", "Pra onde você quer viajar?"),
         (
-            "Quero ir {dest.to} {when_trip}.",
-            "Tô planejando ir {dest.to}, mas ainda sem data.",
-            "Por enquanto nada, o bolso não deixa.",
-            "Tô de olho em passagem {dest.to}.",
+            "!viagem.trip=yes Quero ir {dest.to} {when_trip}.",
+            "!viagem.trip=yes Tô planejando ir {dest.to}, mas ainda sem data.",
+            "!viagem.trip=no Por enquanto nada, o bolso não deixa.",
+            "!viagem.trip=yes Tô de olho em passagem {dest.to}.",
         ),
         slot="dest",
         fact=True,
@@ -533,9 +576,9 @@ _VIAGEM = (
         "viagem.best",
         ("Qual foi a melhor viagem que você já fez?", "Qual lugar você mais gostou de conhecer?"),
         (
-            "Acho que {dest.the}, foi inesquecível.",
-            "Foi {dest.in}, queria voltar todo ano.",
-            "Uma viagem com a família {dest.to}, anos atrás.",
+            "!viagem.been.{dest}=yes Acho que {dest.the}, foi inesquecível.",
+            "!viagem.been.{dest}=yes Foi {dest.in}, queria voltar todo ano.",
+            "!viagem.been.{dest}=yes Uma viagem com a família {dest.to}, anos atrás.",
         ),
         slot="dest",
     ),
@@ -543,10 +586,10 @@ _VIAGEM = (
         "viagem.style",
         ("Você prefere praia ou montanha?", "Praia ou serra?"),
         (
-            "Praia, sempre.",
-            "Montanha, gosto de friozinho.",
-            "Praia no verão, serra no inverno.",
-            "Montanha, praia lotada me cansa.",
+            "!viagem.style=beach Praia, sempre.",
+            "!viagem.style=mountain Montanha, gosto de friozinho.",
+            "!viagem.style=both Praia no verão, serra no inverno.",
+            "!viagem.style=mountain Montanha, praia lotada me cansa.",
         ),
     ),
     _i(
@@ -583,8 +626,18 @@ _VIAGEM = (
             "Adiei um pouco, mas vai sair.",
         ),
         slot="dest",
-        callback=True,
-        back=False,
+        # Only a trip they said they plan: "Conheci Jericoacoara" is no ticket to buy.
+        after=("viagem.trip", "yes"),
+    ),
+    _i(
+        "viagem.backpack",
+        ("E o mochilão, já tem roteiro?", "E aquele mochilão, vai sair mesmo?"),
+        (
+            "!viagem.backpack=planned Tô montando aos poucos, já tenho umas cidades.",
+            "!viagem.backpack=planned Vai sair sim, só falta acertar a data.",
+            "Acho que vai ficar pro ano que vem.",
+        ),
+        after=("viagem.backpack", "planned"),
     ),
 )
 
@@ -605,10 +658,10 @@ _MUSICA = (
         "musica.instrument",
         ("Você toca algum instrumento?", "Já tentou aprender algum instrumento?"),
         (
-            "Arranho um violão, só pra mim mesmo.",
-            "Não toco nada, mas queria aprender piano.",
-            "Toquei bateria na adolescência.",
-            "Tô aprendendo violão, devagarinho.",
+            "!musica.instrument=guitar Arranho um violão, só pra mim mesmo.",
+            "!musica.instrument=none Não toco nada, mas queria aprender piano.",
+            "!musica.instrument=none Toquei bateria na adolescência.",
+            "!musica.instrument=guitar Tô aprendendo violão, devagarinho.",
         ),
     ),
     _i(
@@ -652,10 +705,10 @@ _ACADEMIA = (
         "academia.training",
         ("Você tá treinando?", "Tá fazendo alguma atividade física?"),
         (
-            "Tô fazendo {sport} {freq}.",
-            "Voltei a fazer {sport} {when_past}, tô gostando.",
-            "Tô parado, preciso voltar.",
-            "Tô indo na academia {freq}, quando dá.",
+            "!academia.training=yes Tô fazendo {sport} {freq}.",
+            "!academia.training=yes Voltei a fazer {sport} {when_past}, tô gostando.",
+            "!academia.training=no Tô parado, preciso voltar.",
+            "!academia.training=yes Tô indo na academia {freq}, quando dá.",
         ),
         slot="sport",
         fact=True,
@@ -664,10 +717,10 @@ _ACADEMIA = (
         "academia.when",
         ("Você prefere treinar de manhã ou à noite?", "Você treina que horas?"),
         (
-            "De manhã, antes do trabalho. À noite não tenho pique.",
-            "À noite, de manhã eu não funciono.",
-            "Depois do almoço, a academia fica vazia.",
-            "De manhã cedinho, o dia rende mais.",
+            "!academia.when=morning De manhã, antes do trabalho. À noite não tenho pique.",
+            "!academia.when=night À noite, de manhã eu não funciono.",
+            "!academia.when=afternoon Depois do almoço, a academia fica vazia.",
+            "!academia.when=morning De manhã cedinho, o dia rende mais.",
         ),
     ),
     _i(
@@ -684,10 +737,10 @@ _ACADEMIA = (
         "academia.where",
         ("Você treina em casa ou na academia?", "Treina onde?"),
         (
-            "Na academia perto de casa, é mais fácil manter.",
-            "Em casa, com uns pesinhos e muita força de vontade.",
-            "Academia, em casa eu enrolo.",
-            "Corro na rua e faço o resto em casa.",
+            "!academia.where=gym Na academia perto de casa, é mais fácil manter.",
+            "!academia.where=home Em casa, com uns pesinhos e muita força de vontade.",
+            "!academia.where=gym Academia, em casa eu enrolo.",
+            "!academia.where=home Corro na rua e faço o resto em casa.",
         ),
     ),
     _i(
@@ -710,14 +763,44 @@ _ACADEMIA = (
             "Tá conseguindo manter a rotina de {sport}?",
         ),
         (
-            "Fui duas vezes, já é alguma coisa.",
-            "Tô mantendo, mesmo na correria.",
-            "Faltei essa semana, bateu a preguiça.",
-            "Fui ontem e hoje não sinto as pernas.",
+            "!academia.training=yes Fui duas vezes, já é alguma coisa.",
+            "!academia.training=yes Tô mantendo, mesmo na correria.",
+            "!academia.training=yes Faltei essa semana, bateu a preguiça.",
+            "!academia.training=yes Fui ontem e hoje não sinto as pernas.",
         ),
         slot="sport",
         callback=True,
         back=False,
+    ),
+    _i(
+        "academia.new_gym",
+        ("E a academia nova, tá gostando?", "E aí, tá curtindo a academia nova?"),
+        (
+            "!academia.training=yes Tô gostando, é bem mais perto e nunca tá lotada.",
+            "!academia.training=yes Gostei muito, devia ter trocado antes.",
+            "!academia.training=yes Tô me acostumando ainda, mas o horário ficou melhor.",
+        ),
+        after=("academia.gym", "new"),
+    ),
+    _i(
+        "academia.race_done",
+        ("E a corrida de rua, como foi?", "E aí, correu aquela corrida de rua?"),
+        (
+            "Foi ótima, completei sem parar.",
+            "Foi puxada, mas terminei.",
+            "Ainda não, é daqui a uns dias. Tô na ansiedade.",
+        ),
+        after=("academia.race", "planned"),
+    ),
+    _i(
+        "academia.back",
+        ("E aí, voltou a treinar?", "Já conseguiu voltar pra academia?"),
+        (
+            "!academia.training=no Ainda não, mas semana que vem eu volto.",
+            "!academia.training=no Ainda não, tá faltando coragem.",
+            "Voltei essa semana, devagarinho.",
+        ),
+        after=("academia.training", "no"),
     ),
 )
 
@@ -738,10 +821,10 @@ _ESTUDOS = (
         "estudos.when",
         ("Você estuda melhor de manhã ou à noite?", "Qual horário você rende mais estudando?"),
         (
-            "De manhã, à noite eu durmo em cima do livro.",
-            "À noite, quando a casa fica em silêncio.",
-            "No ônibus, acredita? É o único tempo livre.",
-            "Cedinho, antes de todo mundo acordar.",
+            "!estudos.when=morning De manhã, à noite eu durmo em cima do livro.",
+            "!estudos.when=night À noite, quando a casa fica em silêncio.",
+            "!estudos.when=bus No ônibus, acredita? É o único tempo livre.",
+            "!estudos.when=morning Cedinho, antes de todo mundo acordar.",
         ),
     ),
     _i(
@@ -798,10 +881,10 @@ _PETS = (
         "pets.have",
         ("Você tem pet?", "Você tem bichinho em casa?"),
         (
-            "Tenho {pet.np}, que se chama {petname}, é meu xodó.",
-            "Tenho {pet.np}, que manda na casa.",
-            "Não tenho, mas quero adotar um.",
-            "Tenho {pet.np}, que apronta demais.",
+            "!pets.have=yes Tenho {pet.np}, que se chama {petname}, é meu xodó.",
+            "!pets.have=yes Tenho {pet.np}, que manda na casa.",
+            "!pets.have=no Não tenho, mas quero adotar um.",
+            "!pets.have=yes Tenho {pet.np}, que apronta demais.",
         ),
         slot="pet",
         fact=True,
@@ -810,10 +893,10 @@ _PETS = (
         "pets.prefer",
         ("Você é mais de cachorro ou de gato?", "Cachorro ou gato?"),
         (
-            "Cachorro, sempre tive.",
-            "Gato, combina mais com a minha rotina.",
-            "Os dois, não consigo escolher.",
-            "Cachorro, mas gato também é muito fofo.",
+            "!pets.prefer=dog Cachorro, sempre tive.",
+            "!pets.prefer=cat Gato, combina mais com a minha rotina.",
+            "!pets.prefer=both Os dois, não consigo escolher.",
+            "!pets.prefer=dog Cachorro, mas gato também é muito fofo.",
         ),
     ),
     _i(

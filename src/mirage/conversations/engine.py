@@ -583,8 +583,9 @@ async def plan_turn(
 
 
 # The generator's memory across rounds: the conversation's last rounds within a few days,
-# read from their sent messages (nothing else is stored, so it survives restarts).
-MEMORY_ROUNDS = 6
+# read from their sent messages (nothing else is stored, so it survives restarts). Three days
+# of a busy pair are about twenty rounds: what either side said of themselves stays true.
+MEMORY_ROUNDS = 20
 MEMORY_SPAN = timedelta(days=3)
 
 
