@@ -213,6 +213,9 @@ async def test_quiet_hours_replan_both_ways_edit_and_delete_a_number_in_use(
     await expect(reason).to_contain_text("o número Vendas B foi excluído.")
     await expect(page.locator(".next-activity .badge-conv-paused")).to_have_text("pausada")
     await expect(page.get_by_role("button", name="Retomar")).to_be_disabled()
+    # Its planned round was cancelled, and says why (not "the turn was not sent").
+    cancelled = page.locator(".round[data-state='cancelled']")
+    await expect(cancelled).to_contain_text("o número Vendas B foi excluído")
 
     # Another number in its place, then resume it.
     await reason.get_by_role("link", name="Editar a conversa").click()
