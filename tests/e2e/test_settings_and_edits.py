@@ -178,7 +178,17 @@ async def test_quiet_hours_replan_both_ways_edit_and_delete_a_number_in_use(
         await _save_quiet_hours(page, url, *quiet_now)
         later = (window + timedelta(hours=1), window + timedelta(hours=2))
         await eventually(lambda: planned_in(*later), what="round moved out of quiet hours")
-        await _round_time(page, url, cid, *later)
+        moved = await _round_time(page, url, cid, *later)
+        # The weekly calendar tells why: the quiet hours end where the round now starts.
+        local = moved.astimezone(ZONE)
+        await page.goto(f"{url}/conversations/calendar?conversation={cid}&week={local:%Y-%m-%d}")
+        day = page.locator(f'#week-grid .day[data-date="{local:%Y-%m-%d}"]')
+        ends = ("00:00", "24:00") if (h + 3) % 24 == 0 else (_hhmm(h + 3),)
+        quiet = day.locator(", ".join(f'.band-quiet[title$="–{e}"]' for e in ends))
+        await expect(quiet).to_have_count(1)
+        await expect(quiet).to_have_attribute("title", re.compile(r"^Horário de silêncio "))
+        slot = day.locator(f'.slot[data-conversation="{cid}"][data-state="planned"]')
+        await expect(slot).to_have_attribute("data-start", f"{local:%H:%M}")
 
         # ... and back: the round comes back to where it was (the same window, the same draw).
         await _save_quiet_hours(page, url, *quiet_far)
