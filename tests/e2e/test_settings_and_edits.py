@@ -26,6 +26,7 @@ from playwright.async_api import Dialog, Page, expect
 from mirage.config import get_settings
 from mirage.kit import crypto
 from tests.conftest import LiveServer, TenantFixture, eventually, make_token, sql
+from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.test_numbers_conversation_form import PERSONA, _sign_in
 
 pytestmark = pytest.mark.e2e
@@ -93,7 +94,7 @@ async def _round_time(page: Page, url: str, cid: str, lo: datetime, hi: datetime
     await expect(shown).to_contain_text(re.compile(rf"^(em \d+ h · )?{day} {local:%H:%M}$"))
     # The same instant on a UTC clock (or São Paulo's) is another hour: it is not shown.
     await expect(shown).not_to_contain_text(f"{at.astimezone(UTC):%H:%M}")
-    await expect(page.locator(".next-activity time")).to_have_attribute(
+    await expect(page.locator(".next-activity > time")).to_have_attribute(
         "datetime", at.astimezone(UTC).isoformat(timespec="seconds")
     )
     return at
@@ -179,6 +180,19 @@ async def test_quiet_hours_replan_both_ways_edit_and_delete_a_number_in_use(
         later = (window + timedelta(hours=1), window + timedelta(hours=2))
         await eventually(lambda: planned_in(*later), what="round moved out of quiet hours")
         moved = await _round_time(page, url, cid, *later)
+        # The page says why: the quiet hours, until their end (tenant's zone, relative).
+        quiet_end = hour + timedelta(hours=3)
+        note = page.locator("#quiet-now")
+        await expect(note).to_contain_text(
+            re.compile(
+                rf"^Horário de silêncio até (em \d+ h · )?(hoje|amanhã) {quiet_end:%H:%M}: "
+                "nada é enviado antes disso."
+            )
+        )
+        await expect(note.locator("time")).to_have_attribute(
+            "datetime", quiet_end.astimezone(UTC).isoformat(timespec="seconds")
+        )
+        await page.screenshot(path=str(ARTIFACTS / "conversation-quiet-hours.png"))
         # The weekly calendar tells why: the quiet hours end where the round now starts.
         local = moved.astimezone(ZONE)
         await page.goto(f"{url}/conversations/calendar?conversation={cid}&week={local:%Y-%m-%d}")
@@ -194,6 +208,7 @@ async def test_quiet_hours_replan_both_ways_edit_and_delete_a_number_in_use(
         await _save_quiet_hours(page, url, *quiet_far)
         await eventually(lambda: planned_in(before, before + timedelta(seconds=1)), what="back")
         assert await _round_time(page, url, cid, window, window + timedelta(hours=1)) == before
+        await expect(page.locator("#quiet-now")).to_have_count(0)
 
     # Defect 3: edit it (name, topics) on its edit page.
     await page.locator("#edit-link").click()
