@@ -80,7 +80,7 @@ async def test_the_page_says_quiet_hours_hold_the_round_until_their_end(
     page = (await client.get(f"/conversations/{conv}")).text
     note = page[page.index('id="quiet-now"') :]
     note = note[: note.index("</p>")]
-    assert "Horário de silêncio até" in note, note
+    assert "Horário de silêncio agora: termina" in note, note
     assert f'datetime="{end.astimezone(UTC).isoformat(timespec="seconds")}"' in note, note
     assert f"{end:%H:%M}" in note and "/settings#cadence" in note
 
