@@ -185,7 +185,8 @@ async def test_quiet_hours_replan_both_ways_edit_and_delete_a_number_in_use(
         note = page.locator("#quiet-now")
         await expect(note).to_contain_text(
             re.compile(
-                rf"^Horário de silêncio agora: termina (em \d+ h · )?(hoje|amanhã) {quiet_end:%H:%M}; "
+                rf"^Horário de silêncio agora: termina (em \d+ h · )?(hoje|amanhã) "
+                rf"{quiet_end:%H:%M}; "
                 "nada é enviado antes disso."
             )
         )
