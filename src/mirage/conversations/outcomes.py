@@ -24,6 +24,8 @@ _POLICY = re.compile(
 )
 _CANNOT = re.compile(r"^(?P<name>.+) cannot send: (?P<code>[a-z_]+)$")
 _WAITING = re.compile(r"^fewer than two of its numbers can send(?: \((?P<parts>.*)\))?$")
+# A number deleted under a planned or running round (``service.number_deleted``).
+_DELETED = re.compile(r"^number (?P<name>.+) deleted$")
 _PART = re.compile(r"^(?P<name>.+): (?P<code>[a-z_]+|None)$")
 # The engine's other outcomes, word for word.
 KNOWN = {
@@ -42,11 +44,12 @@ KNOWN = {
 NOT_SENT = N_("the turn was not sent")
 CANNOT_SEND = N_("%(name)s cannot send: %(reason)s")
 WAITING = N_("fewer than two of its numbers can send")
+NUMBER_DELETED = N_("its number %(name)s was deleted")
 
 
 def known(outcome: str) -> bool:
     """Whether ``round_outcome`` shows this stored outcome in the reader's words."""
-    return outcome in KNOWN or any(p.match(outcome) for p in (_POLICY, _CANNOT, _WAITING))
+    return outcome in KNOWN or any(p.match(outcome) for p in (_POLICY, _CANNOT, _WAITING, _DELETED))
 
 
 def _reason(locale: str, code: str) -> str:
@@ -72,6 +75,8 @@ def round_outcome(ctx: Context, outcome: str | None) -> Markup:
         return i18n.markup(locale, CANNOT_SEND, name=m["name"], reason=_reason(locale, m["code"]))
     if (m := _WAITING.match(text)) is not None:
         return escape(waiting_text(locale, text))
+    if m := _DELETED.match(text):
+        return i18n.markup(locale, NUMBER_DELETED, name=m["name"])
     if text in KNOWN:
         return i18n.markup(locale, KNOWN[text])
     return Markup('<span title="%s">%s</span>') % (text, i18n.text(locale, NOT_SENT))

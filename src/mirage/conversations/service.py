@@ -56,7 +56,7 @@ from mirage.models import (
 from mirage.models.tenancy import Role
 from mirage.ops import audit
 from mirage.personas import service as personas
-from mirage.policy.windows import daily_spans, local_day_start, us_to_time
+from mirage.policy.windows import DAY_US, daily_spans, local_day_start, us_to_time
 from mirage.tenants import settings as tenant_settings
 
 # Why the system paused a conversation (stored on it, shown translated on its page).
@@ -74,6 +74,8 @@ class ConversationView:
     last_round: Round | None
     next_message: OutgoingMessage | None
     schedule: Schedule
+    # When the tenant's quiet hours cover now: their end (why nothing starts before then).
+    quiet_until: datetime | None = None
 
 
 async def list_conversations(session: AsyncSession, principal: Principal) -> list[ConversationView]:
@@ -112,7 +114,29 @@ async def get_view(
         last.get(c.id),
         await messaging.next_planned(session, c.id),
         schedule.effective(c, row),
+        quiet_until(
+            row.quiet_start, row.quiet_end, await tenant_zone(session, principal), utcnow()
+        ),
     )
+
+
+def quiet_until(
+    start: time | None, end: time | None, zone: ZoneInfo, now: datetime
+) -> datetime | None:
+    """The end of the daily quiet hours ``[start, end)`` covering ``now`` in ``zone`` (past
+    midnight when they wrap it), or None when they do not cover it."""
+    if start is None or end is None:
+        return None
+    local = now.astimezone(zone)
+    us = (local.hour * 3600 + local.minute * 60 + local.second) * 1_000_000 + local.microsecond
+    spans = daily_spans(start, end)
+    for s, e in spans:
+        if s <= us < e:
+            day = local.date()
+            if e == DAY_US and spans[0][0] == 0 and spans[0] != (s, e):
+                day, e = day + timedelta(days=1), spans[0][1]  # wraps: ends tomorrow
+            return local_day_start(day, zone) + timedelta(microseconds=e)
+    return None
 
 
 async def _check_refs(
