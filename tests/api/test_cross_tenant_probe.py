@@ -41,6 +41,8 @@ BODIES: dict[str, dict[str, object]] = {
     "/api/v1/tags/{tag_id}/remove": {"contact_ids": []},
     "/api/v1/suppressions/{suppression_id}/remove": {"reason": "probe"},
     "/api/v1/contact-imports/{import_id}/start": {},
+    "/api/v1/outreach-policies/{policy_id}": {"name": "Probe"},
+    "/outreach-policies/{policy_id}": {"name": "Probe"},
 }
 
 
@@ -67,6 +69,7 @@ async def _ids_of(t: TenantFixture, client: httpx.AsyncClient, conninfo: str) ->
         tag_id = factories.tags(conn, t.tenant_id)
         suppression_id = factories.suppressions(conn, t.tenant_id)
         import_id = factories.contact_imports(conn, t.tenant_id)
+        policy_id = factories.outreach_policies(conn, t.tenant_id)
     token = await make_token(t)
     tokens = (
         await client.get("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"})
@@ -82,6 +85,7 @@ async def _ids_of(t: TenantFixture, client: httpx.AsyncClient, conninfo: str) ->
         "tag_id": str(tag_id),
         "suppression_id": str(suppression_id),
         "import_id": str(import_id),
+        "policy_id": str(policy_id),
     }
 
 

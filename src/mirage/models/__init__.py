@@ -29,6 +29,7 @@ from mirage.models.conversations import (
 )
 from mirage.models.instances import Instance, Message, WebhookEvent
 from mirage.models.messaging import OutgoingMessage, OutgoingStatus, PolicyDecision, Purpose
+from mirage.models.outreach import OutreachPolicy
 from mirage.models.tenancy import ROLES, Membership, Role, Tenant, User
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "Message",
     "OutgoingMessage",
     "OutgoingStatus",
+    "OutreachPolicy",
     "Persona",
     "PolicyDecision",
     "Purpose",
