@@ -53,6 +53,9 @@ from tests.policy.strategies import (
 )
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# The outreach-only properties: fewer examples each (the shared ones above draw an outreach
+# send in half of theirs too), to keep the suite within its time budget.
+OUTREACH = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 TIME_REASONS = {
     Reason.OUTSIDE_WINDOW,
@@ -353,7 +356,7 @@ def test_engine_matches_the_rule_by_rule_oracle(s: Scenario) -> None:
     assert d.detail
 
 
-@FAST
+@OUTREACH
 @given(st.one_of(scenarios(outreach=True), scenarios(sending=True, outreach=True)))
 def test_outreach_matches_the_oracle(s: Scenario) -> None:
     """The same property with every scenario an outreach send (the rules new to it)."""
@@ -621,7 +624,7 @@ def _permissive(case: OutreachCase) -> OutreachCase:
     )
 
 
-@FAST
+@OUTREACH
 @given(scenarios(outreach=True))
 def test_a_campaign_send_obeys_every_rule_of_a_warmup_send(s: Scenario) -> None:
     """One budget per number: with outreach rules that never bind, a send to a contact is
@@ -637,7 +640,7 @@ def test_a_campaign_send_obeys_every_rule_of_a_warmup_send(s: Scenario) -> None:
     )
 
 
-@FAST
+@OUTREACH
 @given(scenarios(outreach=True), st.integers(0, 50))
 def test_a_policy_can_only_tighten_a_numbers_caps(s: Scenario, extra: int) -> None:
     """Per-number caps at or above the number's own, and a gap at or below its own, change
@@ -653,7 +656,7 @@ def test_a_policy_can_only_tighten_a_numbers_caps(s: Scenario, extra: int) -> No
     assert replace(s, outreach=loose).decide_at(s.now) == replace(s, outreach=none).decide_at(s.now)
 
 
-@FAST
+@OUTREACH
 @given(scenarios(outreach=True), st.integers(0, 3 * 86_400))
 def test_nothing_goes_out_late(s: Scenario, later: int) -> None:
     """At or after its validity a send is expired (or refused for an earlier reason), never
@@ -713,7 +716,7 @@ def campaign_loads(draw: st.DrawFn) -> Scenario:
     )
 
 
-@FAST
+@OUTREACH
 @given(campaign_loads(), st.floats(0, 1, exclude_max=True))
 def test_campaign_caps_and_the_duplicate_guard_bind_and_clear(s: Scenario, fraction: float) -> None:
     d = s.decide_at(s.now)
