@@ -69,11 +69,13 @@ from mirage.policy.ramp import (
     warmup_daily_cap,
 )
 from mirage.policy.windows import (
+    DAY_US,
     SEARCH_DAYS,
     WeeklyWindows,
     in_daily_period,
     local_day_start,
     time_to_us,
+    us_to_time,
 )
 
 HOUR = timedelta(hours=1)
@@ -367,8 +369,7 @@ def daypart_of(t: time) -> Daypart:
 
 def _end_of(t: time) -> int:
     """A range end in microseconds since midnight; 00:00 stands for 24:00."""
-    us = time_to_us(t)
-    return us if us else 86_400 * 1_000_000
+    return time_to_us(t) or DAY_US
 
 
 @dataclass(frozen=True)
@@ -443,17 +444,10 @@ class OutreachRules:
             ps, pe = DAYPART_HOURS[Daypart(part)]
             lo, hi = max(start, time_to_us(ps)), min(end, _end_of(pe))
             if lo < hi:
-                ranges.append((_us_time(lo), _us_time(hi)))
+                ranges.append((us_to_time(lo), us_to_time(hi)))
         return WeeklyWindows(
             tuple(tuple(ranges) if day in self.weekdays else () for day in WEEKDAYS)
         )
-
-
-def _us_time(us: int) -> time:
-    """Microseconds since midnight → a wall-clock time (24:00 → 00:00, a range's end)."""
-    us %= 86_400 * 1_000_000
-    seconds, micro = divmod(us, 1_000_000)
-    return time(seconds // 3600, seconds // 60 % 60, seconds % 60, micro)
 
 
 @dataclass(frozen=True)
