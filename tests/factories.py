@@ -272,6 +272,16 @@ def outreach_policies(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UU
     return rid
 
 
+def campaigns(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into campaigns (id, tenant_id, name, policy_id, variants) "
+        "values (%s, %s, %s, %s, '{\"Oi {nome}\"}')",
+        (rid, tenant_id, f"c-{rid.hex[:8]}", outreach_policies(conn, tenant_id)),
+    )
+    return rid
+
+
 def tenant(conn: psycopg.Connection) -> uuid.UUID:
     tid = uuid.uuid4()
     conn.execute(
@@ -305,4 +315,5 @@ FACTORIES: dict[str, Factory] = {
     "contact_import_parts": contact_import_parts,
     "contact_import_rows": contact_import_rows,
     "outreach_policies": outreach_policies,
+    "campaigns": campaigns,
 }

@@ -66,6 +66,7 @@ API_ROUTERS = (
     contacts_api.router,
     contact_imports_api.router,
     outreach_api.router,
+    outreach_api.campaigns,
 )
 PAGE_ROUTERS = (
     auth_views.router,

@@ -1,21 +1,25 @@
 """Outreach: a tenant's named, reusable outreach policies (the limits, hours and texts a
-campaign sends under). Campaigns and their recipients come next."""
+campaign sends under) and its campaigns (drafts so far: message variants, audience, policy;
+execution and per-recipient deliveries come next)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, time
+from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
     Text,
     Time,
+    UniqueConstraint,
     func,
     text,
 )
@@ -23,8 +27,22 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mirage.db.base import Base, IdMixin, TimestampMixin
+from mirage.db.types import str_enum
 
 DAYPARTS = ("night", "morning", "afternoon", "evening")  # mirage.policy.Daypart's values
+MAX_VARIANTS = 10
+
+
+class CampaignState(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+CAMPAIGN_STATES = tuple(s.value for s in CampaignState)
 
 
 class OutreachPolicy(IdMixin, TimestampMixin, Base):
@@ -35,6 +53,9 @@ class OutreachPolicy(IdMixin, TimestampMixin, Base):
     __tablename__ = "outreach_policies"
     __table_args__ = (
         Index("uq_outreach_policies_tenant_name", "tenant_id", text("lower(name)"), unique=True),
+        # The target of campaigns' tenant-scoped foreign key (a campaign's policy is its
+        # tenant's, by construction).
+        UniqueConstraint("id", "tenant_id", name="uq_outreach_policies_id_tenant"),
         CheckConstraint(
             "coalesce(number_hourly_cap, 1) >= 1 and coalesce(number_daily_cap, 1) >= 1 "
             "and coalesce(campaign_hourly_cap, 1) >= 1 and coalesce(campaign_daily_cap, 1) >= 1",
@@ -84,6 +105,49 @@ class OutreachPolicy(IdMixin, TimestampMixin, Base):
     validity_minutes: Mapped[int] = mapped_column(Integer, nullable=False)
     duplicate_limit: Mapped[int] = mapped_column(Integer, nullable=False)
     duplicate_window_minutes: Mapped[int] = mapped_column(Integer, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class Campaign(IdMixin, TimestampMixin, Base):
+    """A campaign: its message (one or more variants, with variables and spintax), its
+    audience (contacts with any of the included tags and none of the excluded ones; every
+    contact when none is included) and the policy it sends under."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        Index("uq_campaigns_tenant_name", "tenant_id", text("lower(name)"), unique=True),
+        Index("ix_campaigns_tenant_created", "tenant_id", "created_at"),
+        Index("ix_campaigns_tenant_policy", "tenant_id", "policy_id"),
+        ForeignKeyConstraint(
+            ["policy_id", "tenant_id"],
+            ["outreach_policies.id", "outreach_policies.tenant_id"],
+            name="fk_campaigns_policy_tenant",
+            ondelete="RESTRICT",
+        ),
+        CheckConstraint(f"state in {CAMPAIGN_STATES!r}", name="state_valid"),
+        CheckConstraint(
+            f"cardinality(variants) between 1 and {MAX_VARIANTS}", name="variants_count"
+        ),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    policy_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    state: Mapped[CampaignState] = mapped_column(
+        str_enum(CampaignState, 12), nullable=False, server_default="draft"
+    )
+    variants: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    include_tag_ids: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(UUID(as_uuid=True)), nullable=False, server_default=text("'{}'")
+    )
+    exclude_tag_ids: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(UUID(as_uuid=True)), nullable=False, server_default=text("'{}'")
+    )
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )

@@ -52,6 +52,9 @@ ACTIONS: dict[str, str] = {
     "outreach_policy.create": N_("Outreach policy created"),
     "outreach_policy.update": N_("Outreach policy changed"),
     "outreach_policy.delete": N_("Outreach policy deleted"),
+    "campaign.create": N_("Campaign created"),
+    "campaign.update": N_("Campaign changed"),
+    "campaign.delete": N_("Campaign deleted"),
 }
 
 

@@ -10,6 +10,8 @@ from datetime import datetime, time
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mirage.kit.i18n import N_
+from mirage.models.outreach import MAX_VARIANTS
+from mirage.outreach.render import MAX_TEXT
 from mirage.policy import Daypart, OutreachRules
 
 #: The confirmation sent once to a contact who opts out (pt-BR: the product's default
@@ -35,6 +37,9 @@ KEYWORD_SHAPE = N_(
     "Opt-out keywords: use letters, digits and spaces only (at most 40 characters each)"
 )
 BLANK_CONFIRMATION = N_("Confirmation text: write the message sent after an opt-out")
+BLANK_CAMPAIGN_NAME = N_("Name: give the campaign a name")
+BLANK_VARIANT = N_("Message: a variant is empty")
+LONG_VARIANT = N_("Message: a variant has at most 4096 characters")
 
 
 #: Field names as the form and the error messages show them.
@@ -257,3 +262,120 @@ class OutreachPolicyOut(BaseModel):
         # A wall-clock time without a zone: "HH:MM" (JSON Schema's "time" format would
         # demand an offset, which the recipient's own zone replaces).
         return f"{v:%H:%M}" if isinstance(v, time) else v
+
+
+# --- campaigns ------------------------------------------------------------------------------
+
+
+class CampaignIn(BaseModel):
+    """A campaign draft: its message variants (variables and spintax, `outreach.render`),
+    its audience by tags and the policy it sends under."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=120)
+    policy_id: uuid.UUID
+    variants: list[str] = Field(
+        min_length=1,
+        max_length=MAX_VARIANTS,
+        description="The message, one text per variant (each recipient gets one, chosen per "
+        "recipient): {nome}, {primeiro_nome}, {custom_field}, {field:fallback}, {Oi|Olá}.",
+        examples=[["{Oi|Olá} {primeiro_nome:tudo bem}! Temos novidades para {cidade:você}."]],
+    )
+    include_tag_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Contacts with any of these tags; empty = every contact.",
+    )
+    exclude_tag_ids: list[uuid.UUID] = Field(
+        default_factory=list, max_length=50, description="Contacts with none of these tags."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        v = " ".join(v.split())
+        if not v:
+            raise ValueError(BLANK_CAMPAIGN_NAME)
+        return v
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, v: list[str]) -> list[str]:
+        cleaned = [text.strip() for text in v]
+        if any(not text for text in cleaned):
+            raise ValueError(BLANK_VARIANT)
+        if any(len(text) > MAX_TEXT for text in cleaned):
+            raise ValueError(LONG_VARIANT)
+        return cleaned
+
+    @field_validator("include_tag_ids", "exclude_tag_ids")
+    @classmethod
+    def _tags(cls, v: list[uuid.UUID]) -> list[uuid.UUID]:
+        return list(dict.fromkeys(v))
+
+
+class CampaignOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    policy_id: uuid.UUID
+    state: str
+    variants: list[str]
+    include_tag_ids: list[uuid.UUID]
+    exclude_tag_ids: list[uuid.UUID]
+    created_at: datetime
+    updated_at: datetime
+
+
+class PreviewIn(BaseModel):
+    """What to preview: a message and an audience (a draft not saved yet), optionally for
+    chosen contacts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variants: list[str] = Field(min_length=1, max_length=MAX_VARIANTS)
+    include_tag_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+    exclude_tag_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+    policy_id: uuid.UUID | None = Field(
+        default=None, description="The policy whose duplicate guard the warning checks."
+    )
+    contact_ids: list[uuid.UUID] = Field(
+        default_factory=list, max_length=20, description="Render for these contacts instead."
+    )
+    limit: int = Field(default=5, ge=1, le=20, description="How many contacts to render for.")
+
+
+class VariantInfo(BaseModel):
+    index: int
+    distinct_texts: int = Field(description="How many different texts its spintax gives.")
+    variables: list[str]
+
+
+class PreviewSample(BaseModel):
+    contact_id: uuid.UUID
+    name: str | None
+    phone_e164: str
+    variant: int
+    text: str
+    missing: list[str] = Field(description="Variables without a value and without a fallback.")
+    too_long: bool
+    skipped: str | None = Field(
+        description="Why this contact would get nothing: suppressed, opted_out, no_basis, "
+        "consent_revoked; null = it would be messaged."
+    )
+
+
+class PreviewOut(BaseModel):
+    audience: int
+    reachable: int
+    more: bool = Field(description="The audience has more contacts than counted.")
+    variants: list[VariantInfo]
+    samples: list[PreviewSample]
+    distinct_texts: int = Field(description="Different texts all the variants can give.")
+    duplicate_warning: bool = Field(
+        description="With a policy: the distinct texts times its duplicate limit are fewer "
+        "than the reachable audience, so the guard (at most N sends of one text per window) "
+        "will stretch the campaign over several windows. Add variants or spintax."
+    )

@@ -1,4 +1,5 @@
-"""outreach policies: a tenant's named limits, hours and texts for campaigns
+"""outreach policies (a tenant's named limits, hours and texts for campaigns) and campaigns
+(drafts: message variants, audience tags, policy)
 
 Revision ID: 0015
 Revises: 0012
@@ -92,6 +93,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outreach_policies")),
+        sa.UniqueConstraint("id", "tenant_id", name="uq_outreach_policies_id_tenant"),
     )
     op.create_index(
         "uq_outreach_policies_tenant_name",
@@ -101,6 +103,71 @@ def upgrade() -> None:
     )
     enable_tenant_rls("outreach_policies")
 
+    op.create_table(
+        "campaigns",
+        sa.Column("tenant_id", sa.UUID(), nullable=False),
+        sa.Column("name", sa.String(length=120), nullable=False),
+        sa.Column("policy_id", sa.UUID(), nullable=False),
+        sa.Column("state", sa.String(length=12), server_default="draft", nullable=False),
+        sa.Column("variants", postgresql.ARRAY(sa.Text()), nullable=False),
+        sa.Column(
+            "include_tag_ids",
+            postgresql.ARRAY(sa.UUID()),
+            server_default=sa.text("'{}'"),
+            nullable=False,
+        ),
+        sa.Column(
+            "exclude_tag_ids",
+            postgresql.ARRAY(sa.UUID()),
+            server_default=sa.text("'{}'"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column("updated_by", sa.UUID(), nullable=True),
+        sa.Column("id", sa.UUID(), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "state in ('draft', 'scheduled', 'running', 'paused', 'completed', 'cancelled')",
+            name=op.f("ck_campaigns_state_valid"),
+        ),
+        sa.CheckConstraint(
+            "cardinality(variants) between 1 and 10", name=op.f("ck_campaigns_variants_count")
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_campaigns_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["policy_id", "tenant_id"],
+            ["outreach_policies.id", "outreach_policies.tenant_id"],
+            name="fk_campaigns_policy_tenant",
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_campaigns")),
+    )
+    op.create_index(
+        "uq_campaigns_tenant_name",
+        "campaigns",
+        ["tenant_id", sa.text("lower(name)")],
+        unique=True,
+    )
+    op.create_index("ix_campaigns_tenant_created", "campaigns", ["tenant_id", "created_at"])
+    op.create_index("ix_campaigns_tenant_policy", "campaigns", ["tenant_id", "policy_id"])
+    enable_tenant_rls("campaigns")
+
 
 def downgrade() -> None:
+    op.drop_table("campaigns")
     op.drop_table("outreach_policies")
