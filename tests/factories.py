@@ -270,6 +270,28 @@ def contact_import_rows(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.
     return rid
 
 
+def outreach_policies(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into outreach_policies (id, tenant_id, name, weekdays, dayparts, contact_start, "
+        "contact_end, optout_keywords, confirmation_text, validity_minutes, duplicate_limit, "
+        "duplicate_window_minutes) values (%s, %s, %s, '{0,1,2,3,4}', '{morning,afternoon}', "
+        "'08:00', '18:00', '{}', 'ok', 240, 3, 60)",
+        (rid, tenant_id, f"p-{rid.hex[:8]}"),
+    )
+    return rid
+
+
+def campaigns(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into campaigns (id, tenant_id, name, policy_id, variants) "
+        "values (%s, %s, %s, %s, '{\"Oi {nome}\"}')",
+        (rid, tenant_id, f"c-{rid.hex[:8]}", outreach_policies(conn, tenant_id)),
+    )
+    return rid
+
+
 def tenant(conn: psycopg.Connection) -> uuid.UUID:
     tid = uuid.uuid4()
     conn.execute(
@@ -303,4 +325,6 @@ FACTORIES: dict[str, Factory] = {
     "contact_imports": contact_imports,
     "contact_import_parts": contact_import_parts,
     "contact_import_rows": contact_import_rows,
+    "outreach_policies": outreach_policies,
+    "campaigns": campaigns,
 }

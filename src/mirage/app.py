@@ -34,6 +34,8 @@ from mirage.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from mirage.kit.ratelimit import RateLimiter
 from mirage.messaging import service as messaging
 from mirage.ops import router as ops_router
+from mirage.outreach import router as outreach_api
+from mirage.outreach import views as outreach_views
 from mirage.personas import router as personas_api
 from mirage.personas import views as personas_views
 from mirage.tenants import router as tenants_api
@@ -65,6 +67,8 @@ API_ROUTERS = (
     conversations_api.router,
     contacts_api.router,
     contact_imports_api.router,
+    outreach_api.router,
+    outreach_api.campaigns,
 )
 PAGE_ROUTERS = (
     auth_views.router,
@@ -73,6 +77,7 @@ PAGE_ROUTERS = (
     personas_views.router,
     conversations_views.router,
     contacts_views.router,
+    outreach_views.router,
 )
 # Machine-facing routes: no cookies, so no CSRF; authenticated by their own means.
 MACHINE_ROUTERS = (ops_router.router,)

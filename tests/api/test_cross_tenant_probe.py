@@ -43,6 +43,14 @@ BODIES: dict[str, dict[str, object]] = {
     "/api/v1/contact-imports/{import_id}/start": {},
     "/api/v1/conversations/{conversation_id}": {"topics": ["probe"]},
     "/api/v1/conversations/{conversation_id}/schedule": {"source": "default"},
+    "/api/v1/outreach-policies/{policy_id}": {"name": "Probe"},
+    "/outreach-policies/{policy_id}": {"name": "Probe"},
+    # A body that passes validation (the campaign is looked up before its policy).
+    "/api/v1/campaigns/{campaign_id}": {
+        "name": "Probe",
+        "policy_id": str(uuid.UUID(int=1)),
+        "variants": ["Oi"],
+    },
 }
 
 
@@ -69,6 +77,8 @@ async def _ids_of(t: TenantFixture, client: httpx.AsyncClient, conninfo: str) ->
         tag_id = factories.tags(conn, t.tenant_id)
         suppression_id = factories.suppressions(conn, t.tenant_id)
         import_id = factories.contact_imports(conn, t.tenant_id)
+        policy_id = factories.outreach_policies(conn, t.tenant_id)
+        campaign_id = factories.campaigns(conn, t.tenant_id)
     token = await make_token(t)
     tokens = (
         await client.get("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"})
@@ -84,6 +94,8 @@ async def _ids_of(t: TenantFixture, client: httpx.AsyncClient, conninfo: str) ->
         "tag_id": str(tag_id),
         "suppression_id": str(suppression_id),
         "import_id": str(import_id),
+        "policy_id": str(policy_id),
+        "campaign_id": str(campaign_id),
     }
 
 

@@ -36,6 +36,7 @@ GROUPS: dict[str, frozenset[str]] = {
     "tags": frozenset({"tags"}),
     "compliance": frozenset({"suppressions", "data-requests"}),
     "imports": frozenset({"contact imports"}),
+    "outreach": frozenset({"outreach", "campaigns"}),
     "account": frozenset(),  # tokens, audit, settings, me, and every tag not named above
 }
 CATCH_ALL = "account"

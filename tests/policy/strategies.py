@@ -7,7 +7,7 @@ the engine with them is a real cross-check.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -231,3 +231,143 @@ def histories(draw: st.DrawFn, now: datetime) -> History:
         own=tuple(now - timedelta(seconds=s) for s in own_offsets + recent + earlier),
         others=tuple(now - timedelta(seconds=s) for s in others),
     )
+
+
+# -- outreach -----------------------------------------------------------------------------
+
+#: Where recipients may be: Brazil's four offsets (and its old DST), plus DST zones abroad.
+RECIPIENT_ZONES = (
+    "America/Sao_Paulo",
+    "America/Recife",
+    "America/Noronha",
+    "America/Manaus",
+    "America/Eirunepe",
+    "America/Rio_Branco",
+    "America/Cuiaba",
+    "America/New_York",
+    "Europe/London",
+    "Australia/Lord_Howe",
+)
+DAYPART_NAMES = ("night", "morning", "afternoon", "evening")  # 6-hour parts from midnight
+
+
+def subsets(items: tuple[datetime, ...]) -> st.SearchStrategy[tuple[datetime, ...]]:
+    """Some of ``items``, chosen by one drawn bit mask (one draw, however many items)."""
+    return st.integers(0, 2 ** len(items) - 1).map(
+        lambda mask: tuple(t for i, t in enumerate(items) if mask >> i & 1)
+    )
+
+
+@dataclass(frozen=True)
+class FakeHolidays:
+    """A holiday calendar from a set of dates (the engine only asks ``holiday(day)``)."""
+
+    days: frozenset[date]
+
+    def holiday(self, day: date) -> str | None:
+        return "Feriado" if day in self.days else None
+
+
+@dataclass(frozen=True)
+class OutreachCase:
+    """A send to an external contact, as plain data the oracle reads directly."""
+
+    contact: tuple[int, int]  # minutes, [start, end), end up to 1440
+    weekdays: frozenset[int]
+    dayparts: frozenset[str]
+    skip_holidays: bool
+    number_hourly_cap: int | None
+    number_daily_cap: int | None
+    campaign_hourly_cap: int | None
+    campaign_daily_cap: int | None
+    min_gap_seconds: int
+    duplicate_limit: int
+    duplicate_window_seconds: int
+    zones: tuple[str, ...]
+    holidays: frozenset[date] | None
+    basis: str | None
+    consent: str
+    suppressed: bool
+    valid_until: datetime
+    campaign_sends: tuple[datetime, ...]
+    same_text_sends: tuple[datetime, ...]
+
+    @property
+    def rules_valid(self) -> bool:
+        """Restated: non-empty weekdays and dayparts, and a daypart overlapping the hours."""
+        cs, ce = self.contact
+        overlap = any(
+            max(cs, 360 * i) < min(ce, 360 * (i + 1))
+            for i, name in enumerate(DAYPART_NAMES)
+            if name in self.dayparts
+        )
+        return bool(self.weekdays) and bool(self.dayparts) and overlap
+
+
+@st.composite
+def outreach_cases(
+    draw: st.DrawFn, now: datetime, history: History, *, sending: bool
+) -> OutreachCase:
+    """A random outreach send. ``sending=True``: valid rules, a recipient who may be messaged
+    and a validity far ahead, so only time rules can block."""
+    # Open all week half of the time, so that the caps and the guard bind often too.
+    open_week = draw(st.booleans())
+    start = draw(st.integers(0, MINUTES_PER_DAY - 1))
+    end = draw(st.integers(start + 1, MINUTES_PER_DAY))
+    if open_week:
+        start, end = 0, MINUTES_PER_DAY
+    elif draw(st.booleans()):
+        start, end = draw(st.sampled_from(((480, 1080), (540, 1260), (420, 720), (0, 1440))))
+    weekdays = frozenset(draw(st.sets(st.integers(0, 6), min_size=0 if not sending else 1)))
+    if open_week:
+        weekdays = frozenset(range(7))
+    elif draw(st.booleans()):
+        weekdays = frozenset(range(5)) if draw(st.booleans()) else frozenset(range(6))
+    dayparts = frozenset(draw(st.sets(st.sampled_from(DAYPART_NAMES), min_size=1)))
+    if open_week or draw(st.booleans()):
+        dayparts = frozenset(DAYPART_NAMES)
+    everything = history.own + history.others
+    base = (history.own + history.others) or (now,)
+    holidays: frozenset[date] | None = None
+    if draw(st.integers(0, 3)):
+        today = now.date()
+        offsets = draw(st.lists(st.integers(-2, 10), max_size=5))
+        holidays = frozenset(today + timedelta(days=o) for o in offsets)
+    case = OutreachCase(
+        contact=(start, end),
+        weekdays=weekdays,
+        dayparts=dayparts,
+        skip_holidays=draw(st.integers(0, 3)) > 0,
+        number_hourly_cap=draw(st.one_of(st.none(), st.integers(1, 10))),
+        number_daily_cap=draw(st.one_of(st.none(), st.integers(1, 60))),
+        campaign_hourly_cap=draw(st.one_of(st.none(), st.integers(1, 2), st.integers(1, 8))),
+        campaign_daily_cap=draw(st.one_of(st.none(), st.integers(1, 3), st.integers(1, 30))),
+        min_gap_seconds=draw(st.sampled_from((0, 30, 600, 3600))),
+        duplicate_limit=draw(st.integers(1, 4)),
+        duplicate_window_seconds=draw(st.sampled_from((60, 600, 3600, 7200))),
+        zones=tuple(
+            draw(st.lists(st.sampled_from(RECIPIENT_ZONES), min_size=1, max_size=2, unique=True))
+        ),
+        holidays=holidays,
+        basis=None
+        if not sending and draw(st.integers(0, 7)) == 0
+        else draw(st.sampled_from(("consent", "legitimate_interest"))),
+        consent="granted"
+        if sending
+        else draw(st.sampled_from(("granted", "granted", "granted", "none", "revoked"))),
+        suppressed=False if sending else draw(st.integers(0, 7)) == 0,
+        # Sending: usually far ahead, sometimes close enough to turn a defer into "expired".
+        valid_until=now
+        + timedelta(
+            seconds=draw(
+                st.one_of(st.integers(60 * 86_400, 90 * 86_400), st.integers(1, 2 * 86_400))
+                if sending
+                else st.one_of(st.integers(-3600, 3 * 86_400), st.integers(1, 600))
+            )
+        ),
+        campaign_sends=draw(subsets(everything)),
+        same_text_sends=draw(subsets(base)),
+    )
+    if sending and not case.rules_valid:
+        return replace(case, dayparts=frozenset(DAYPART_NAMES))
+    return case

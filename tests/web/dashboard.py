@@ -97,6 +97,9 @@ async def seed(client: httpx.AsyncClient, role: str = "owner") -> Seeded:
     r = await client.get("/api/v1/tokens", headers=auth)
     ids["token_id"] = r.json()[0]["id"] if r.status_code == 200 and r.json() else ""
     ids.update(await _seed_contacts(client, auth))
+    r = await client.post("/api/v1/outreach-policies", headers=auth, json={"name": "Probe policy"})
+    assert r.status_code == 201, r.text
+    ids["policy_id"] = r.json()["id"]
     csrf = await sign_in(client, t)
     if owner is not t:
         await client.post("/tenant", data={"tenant_id": str(owner.tenant_id), "csrf_token": csrf})

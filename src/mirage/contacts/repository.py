@@ -62,6 +62,12 @@ class ContactFilter:
     basis: str | None = None
     consent: str | None = None
     opted_out: bool | None = None
+    # A campaign's audience: any of these tags (none given: every contact), none of those;
+    # ``reachable``: a legal basis still standing (consent granted, or legitimate interest
+    # not opposed) and no opt-out.
+    any_tags: tuple[uuid.UUID, ...] = ()
+    no_tags: tuple[uuid.UUID, ...] = ()
+    reachable: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,23 @@ def _where(f: ContactFilter) -> list[ColumnElement[bool]]:
         conds.append(Contact.opted_out_at.is_not(None))
     elif f.opted_out is False:
         conds.append(Contact.opted_out_at.is_(None))
+    if f.any_tags:
+        conds.append(_tagged(f.any_tags))
+    if f.no_tags:
+        conds.append(~_tagged(f.no_tags))
+    if f.reachable:
+        conds.append(Contact.opted_out_at.is_(None))
+        conds.append(Contact.consent_state != "revoked")
+        conds.append(or_(Contact.legal_basis != "consent", Contact.consent_state == "granted"))
     return conds
+
+
+def _tagged(tag_ids: tuple[uuid.UUID, ...]) -> ColumnElement[bool]:
+    return exists(
+        select(ContactTag.id).where(
+            ContactTag.contact_id == Contact.id, ContactTag.tag_id.in_(tag_ids)
+        )
+    )
 
 
 # The conflict target of an upsert: uq_contacts_tenant_phone, a unique index (not a
@@ -260,6 +282,12 @@ class ContactRepository:
     async def tag_count(self, tag_id: uuid.UUID) -> int:
         stmt = select(func.count()).select_from(ContactTag).where(ContactTag.tag_id == tag_id)
         return int((await self.session.execute(stmt)).scalar_one())
+
+    async def existing_tags(self, tag_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        if not tag_ids:
+            return set()
+        stmt = select(Tag.id).where(Tag.id.in_(list(tag_ids)))
+        return set((await self.session.execute(stmt)).scalars().all())
 
     async def get_tag(self, tag_id: uuid.UUID) -> Tag | None:
         return await self.session.get(Tag, tag_id)

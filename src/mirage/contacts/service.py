@@ -18,7 +18,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -53,6 +53,7 @@ from mirage.contacts.schemas import (
 from mirage.kit import crypto
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from mirage.kit.i18n import N_
 from mirage.models import (
     ConsentEventKind,
     ConsentState,
@@ -272,6 +273,98 @@ async def count_contacts(
     region = await repo.tenant_country(principal.tenant_id)
     n = await repo.count(build_filter(f, region), max(1, cap))
     return min(n, cap), n > cap
+
+
+@dataclass(frozen=True)
+class AudienceMember:
+    """A contact as a campaign sees it: who, how to address them, and whether they may be
+    messaged at all (a send is checked again by the policy engine at send time)."""
+
+    id: uuid.UUID
+    name: str | None
+    phone_e164: str
+    custom_fields: dict[str, Any]
+    legal_basis: str
+    consent_state: str
+    opted_out: bool
+    suppressed: bool
+
+
+@dataclass(frozen=True)
+class AudienceSize:
+    """Contacts with the tags (capped at ``cap``) and, among them, those who may be messaged
+    (a legal basis standing, no opt-out); ``more``: past the cap."""
+
+    matching: int
+    reachable: int
+    more: bool
+
+
+async def _audience_filter(
+    repo: ContactRepository, include: Sequence[uuid.UUID], exclude: Sequence[uuid.UUID]
+) -> ContactFilter:
+    wanted = set(include) | set(exclude)
+    unknown = wanted - await repo.existing_tags(wanted)
+    if unknown:
+        raise ValidationFailed(
+            N_("unknown tag: %(tags)s"),
+            params={"tags": ", ".join(sorted(str(t) for t in unknown))},
+            field="include_tag_ids" if unknown & set(include) else "exclude_tag_ids",
+        )
+    return ContactFilter(any_tags=tuple(dict.fromkeys(include)), no_tags=tuple(exclude))
+
+
+async def audience_size(
+    session: AsyncSession,
+    principal: Principal,
+    include: Sequence[uuid.UUID],
+    exclude: Sequence[uuid.UUID],
+    *,
+    cap: int = COUNT_CAP,
+) -> AudienceSize:
+    """A campaign audience's size before it starts: contacts with any ``include`` tag (every
+    contact when none is given) and no ``exclude`` tag. Suppressions are keyed hashes, so
+    suppressed numbers that never opted out are only found per contact (at freeze and send)."""
+    require(principal, "read")
+    repo = ContactRepository(session)
+    f = await _audience_filter(repo, include, exclude)
+    matching = await repo.count(f, max(1, cap))
+    reachable = await repo.count(replace(f, reachable=True), max(1, cap))
+    return AudienceSize(min(matching, cap), min(reachable, cap), matching > cap)
+
+
+async def audience_sample(
+    session: AsyncSession,
+    principal: Principal,
+    include: Sequence[uuid.UUID],
+    exclude: Sequence[uuid.UUID],
+    *,
+    limit: int = 5,
+    contact_ids: Sequence[uuid.UUID] = (),
+) -> list[AudienceMember]:
+    """Some real contacts of the audience (the newest ``limit``), or the given ones, with
+    their suppression checked: what a campaign's preview renders its message for."""
+    require(principal, "read")
+    repo = ContactRepository(session)
+    if contact_ids:
+        rows = [c for c in [await repo.get(i) for i in dict.fromkeys(contact_ids)] if c]
+    else:
+        f = await _audience_filter(repo, include, exclude)
+        rows = list(await repo.page(f, None, max(1, min(limit, MAX_PAGE))))
+    blocked = await suppressed_numbers(session, [c.phone_e164 for c in rows])
+    return [
+        AudienceMember(
+            id=c.id,
+            name=c.name,
+            phone_e164=c.phone_e164,
+            custom_fields=dict(c.custom_fields),
+            legal_basis=c.legal_basis.value,
+            consent_state=c.consent_state.value,
+            opted_out=c.opted_out_at is not None,
+            suppressed=c.phone_e164 in blocked,
+        )
+        for c in rows
+    ]
 
 
 async def _get(repo: ContactRepository, contact_id: uuid.UUID) -> Contact:

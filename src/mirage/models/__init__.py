@@ -30,6 +30,7 @@ from mirage.models.conversations import (
 )
 from mirage.models.instances import Instance, Message, WebhookEvent
 from mirage.models.messaging import OutgoingMessage, OutgoingStatus, PolicyDecision, Purpose
+from mirage.models.outreach import Campaign, CampaignState, OutreachPolicy
 from mirage.models.tenancy import ROLES, Membership, Role, Tenant, User
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "Campaign",
+    "CampaignState",
     "ConsentEvent",
     "ConsentEventKind",
     "ConsentState",
@@ -56,6 +59,7 @@ __all__ = [
     "Message",
     "OutgoingMessage",
     "OutgoingStatus",
+    "OutreachPolicy",
     "Persona",
     "PolicyDecision",
     "Purpose",

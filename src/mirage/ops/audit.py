@@ -50,6 +50,12 @@ ACTIONS: dict[str, str] = {
     "data_request.find": N_("Data request: find a person's data"),
     "data_request.export": N_("Data request: export a person's data"),
     "data_request.erase": N_("Data request: erase a person's data"),
+    "outreach_policy.create": N_("Outreach policy created"),
+    "outreach_policy.update": N_("Outreach policy changed"),
+    "outreach_policy.delete": N_("Outreach policy deleted"),
+    "campaign.create": N_("Campaign created"),
+    "campaign.update": N_("Campaign changed"),
+    "campaign.delete": N_("Campaign deleted"),
 }
 
 

@@ -18,28 +18,47 @@ Rules, in the order they are checked (the first that blocks gives the reason):
 6. caps: per-number hourly, per-number daily, the warm-up ramp, the tenant-wide burst per
    rolling hour, and the per-number minimum gap between sends (defer).
 
+A send to an external contact (a campaign's) carries an `Outreach` in its context
+(``SendContext.outreach``); without one (warm-up) none of the rules below exists and every
+decision is what it always was. With one, in the same order:
+
+- after the policy checks: the outreach policy must be valid (deny ``policy_invalid``), the
+  recipient must not be suppressed (deny ``suppressed``) and must have a legal basis — consent
+  granted, or legitimate interest — (deny ``no_basis``) that was not revoked (deny
+  ``consent_revoked``); a message past its validity is never sent (deny ``expired``);
+- in the calendar, after the tenant's quiet hours, in the recipient's local time and in *each*
+  of the zones the recipient may be in (`mirage.policy.locality`): an allowed weekday
+  (``recipient_weekday``), the contact hours (``contact_hours``), an allowed daypart
+  (``daypart``), not a holiday there when the policy skips holidays (``holiday``) (defer);
+- in the caps: the policy's per-number caps and minimum gap only tighten the number's own
+  (the effective cap is the smaller one, the gap the longer one; warm-up and campaigns count
+  against the same per-number budget), then the campaign's own hourly and daily caps
+  (``campaign_hourly_cap``, ``campaign_daily_cap``) and the duplicate-content guard (no more
+  than ``duplicate_limit`` sends of the same text in ``duplicate_window_seconds``:
+  ``duplicate_content``), before the gap (defer);
+- a defer whose ``until`` is not before the message's ``valid_until`` is a deny ``expired``
+  instead: a message that can no longer go out in time is skipped, never sent late.
+
 ``until`` for a defer is the earliest instant at which, if nothing else is sent meanwhile and
 no setting or number state changes, *no* time-based rule (calendar or cap) blocks any more: the
-caller can sleep until then and expect ``allow``. It is computed in the tenant's zone and is
-DST-safe. The hourly and burst figures are counts, not timestamps, so their clearing instant is
-bounded conservatively: every send counted in the last hour happened at or before the last send,
-so all of them have left the rolling hour one hour after it (``last_sent_at + 1 h``; ``now + 1 h``
-when the last send is unknown).
-
-Outreach rules (consent, suppression, recipient-local hours, campaign caps, duplicate content)
-will arrive as new keyword arguments and new fields with defaults, so existing callers keep
-working unchanged.
+caller can sleep until then and expect ``allow``. It is computed in the tenant's zone (and the
+recipient's) and is DST-safe. The hourly and burst figures are counts, not timestamps, so their
+clearing instant is bounded conservatively: every send counted in the last hour happened at or
+before the last send, so all of them have left the rolling hour one hour after it
+(``last_sent_at + 1 h``; ``now + 1 h`` when the last send is unknown).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from mirage.kit.i18n import N_
+from mirage.policy.locality import HolidayCalendar
 from mirage.policy.ramp import (
     BANNED,
     DEGRADED,
@@ -50,10 +69,13 @@ from mirage.policy.ramp import (
     warmup_daily_cap,
 )
 from mirage.policy.windows import (
+    DAY_US,
     SEARCH_DAYS,
     WeeklyWindows,
     in_daily_period,
     local_day_start,
+    time_to_us,
+    us_to_time,
 )
 
 HOUR = timedelta(hours=1)
@@ -126,6 +148,59 @@ class Reason(StrEnum):
     WARMUP_CAP = "warmup_cap"
     BURST_LIMIT = "burst_limit"
     MIN_GAP = "min_gap"
+    # Outreach (sends to external contacts) only:
+    SUPPRESSED = "suppressed"
+    NO_BASIS = "no_basis"
+    CONSENT_REVOKED = "consent_revoked"
+    EXPIRED = "expired"
+    RECIPIENT_WEEKDAY = "recipient_weekday"
+    CONTACT_HOURS = "contact_hours"
+    DAYPART = "daypart"
+    HOLIDAY = "holiday"
+    CAMPAIGN_HOURLY_CAP = "campaign_hourly_cap"
+    CAMPAIGN_DAILY_CAP = "campaign_daily_cap"
+    DUPLICATE_CONTENT = "duplicate_content"
+
+
+#: What the dashboard shows for each reason (catalog ids; pt-BR in the catalog).
+REASON_LABELS: dict[Reason, str] = {
+    Reason.KILL_SWITCH_GLOBAL: N_("Global kill switch on"),
+    Reason.KILL_SWITCH_TENANT: N_("Tenant kill switch on"),
+    Reason.POLICY_INVALID: N_("Invalid settings"),
+    Reason.NUMBER_QUARANTINED: N_("Number quarantined"),
+    Reason.NUMBER_UNHEALTHY: N_("Number restricted or banned"),
+    Reason.NUMBER_PAUSED: N_("Number paused"),
+    Reason.NUMBER_NOT_CONNECTED: N_("Number not connected"),
+    Reason.CONVERSATION_PAUSED: N_("Conversation paused"),
+    Reason.OUTSIDE_WINDOW: N_("Outside the sending windows"),
+    Reason.QUIET_HOURS: N_("Quiet hours"),
+    Reason.HOURLY_CAP: N_("Hourly cap of the number"),
+    Reason.DAILY_CAP: N_("Daily cap of the number"),
+    Reason.WARMUP_CAP: N_("Warm-up ramp of the number"),
+    Reason.BURST_LIMIT: N_("Tenant burst limit"),
+    Reason.MIN_GAP: N_("Minimum gap between sends"),
+    Reason.SUPPRESSED: N_("Recipient on the do-not-contact list"),
+    Reason.NO_BASIS: N_("Recipient without a legal basis"),
+    Reason.CONSENT_REVOKED: N_("Recipient revoked consent"),
+    Reason.EXPIRED: N_("Expired: could not go out within its validity"),
+    Reason.RECIPIENT_WEEKDAY: N_("Weekday not allowed where the recipient is"),
+    Reason.CONTACT_HOURS: N_("Outside the recipient's contact hours"),
+    Reason.DAYPART: N_("Daypart not allowed where the recipient is"),
+    Reason.HOLIDAY: N_("Holiday where the recipient is"),
+    Reason.CAMPAIGN_HOURLY_CAP: N_("Hourly cap of the campaign"),
+    Reason.CAMPAIGN_DAILY_CAP: N_("Daily cap of the campaign"),
+    Reason.DUPLICATE_CONTENT: N_("Same text sent too often"),
+}
+
+
+def reason_label(code: str | None) -> str:
+    """The label of a reason code (a catalog id), or the code itself if it is unknown."""
+    if code is None:
+        return ""
+    try:
+        return REASON_LABELS[Reason(code)]
+    except ValueError:
+        return code
 
 
 @dataclass(frozen=True)
@@ -312,12 +387,182 @@ class TenantLoad:
             raise ValueError("send counters cannot be negative")
 
 
+class Daypart(StrEnum):
+    """The four parts of a day, in the recipient's local time; together they cover it."""
+
+    NIGHT = "night"  # 00:00–06:00 (madrugada)
+    MORNING = "morning"  # 06:00–12:00
+    AFTERNOON = "afternoon"  # 12:00–18:00
+    EVENING = "evening"  # 18:00–24:00
+
+
+#: Each daypart's wall-clock range, ``[start, end)``; an end of 00:00 is midnight.
+DAYPART_HOURS: dict[Daypart, tuple[time, time]] = {
+    Daypart.NIGHT: (time(0), time(6)),
+    Daypart.MORNING: (time(6), time(12)),
+    Daypart.AFTERNOON: (time(12), time(18)),
+    Daypart.EVENING: (time(18), time(0)),
+}
+LEGAL_BASES = ("consent", "legitimate_interest")
+CONSENT_STATES = ("granted", "revoked", "none")
+WEEKDAYS = range(7)  # 0 = Monday
+
+
+def daypart_of(t: time) -> Daypart:
+    """The daypart a wall-clock time falls in."""
+    return (Daypart.NIGHT, Daypart.MORNING, Daypart.AFTERNOON, Daypart.EVENING)[t.hour // 6]
+
+
+def _end_of(t: time) -> int:
+    """A range end in microseconds since midnight; 00:00 stands for 24:00."""
+    return time_to_us(t) or DAY_US
+
+
+@dataclass(frozen=True)
+class OutreachRules:
+    """An outreach policy as the engine applies it to one send (see the module doc).
+
+    Defaults follow reference/market-anchors.md §5, "safe product default": Monday to Friday,
+    08:00–18:00 in the recipient's local time, no holidays. Caps of None leave the number's own
+    (a policy can only tighten them); a campaign cap of None means no campaign-wide cap.
+    """
+
+    #: Contact hours in the recipient's wall-clock time, ``[start, end)``; end 00:00 = midnight.
+    contact_start: time = time(8, 0)
+    contact_end: time = time(18, 0)
+    weekdays: frozenset[int] = frozenset(range(5))
+    dayparts: frozenset[Daypart] = frozenset(Daypart)
+    skip_holidays: bool = True
+    number_hourly_cap: int | None = None
+    number_daily_cap: int | None = None
+    campaign_hourly_cap: int | None = None
+    campaign_daily_cap: int | None = None
+    min_gap_seconds: int = 0
+    #: baileys-antiban blocks the same text after 3 sends in an hour (§1.2); DeskcommCRM's
+    #: gate vetoes a copy seen twice in the last 20 sends (§7).
+    duplicate_limit: int = 3
+    duplicate_window_seconds: int = 3600
+
+    def problems(self) -> tuple[tuple[str, str], ...]:
+        """Every reason these rules cannot be enforced, as (field, message); empty if valid."""
+        found: list[tuple[str, str]] = []
+        hours_ok = True
+        for name in ("contact_start", "contact_end"):
+            value = getattr(self, name)
+            if not isinstance(value, time) or value.tzinfo is not None:
+                found.append((name, "contact hours are wall-clock times without a zone"))
+                hours_ok = False
+        if hours_ok and time_to_us(self.contact_start) >= _end_of(self.contact_end):
+            found.append(("contact_end", "contact hours must end after they start"))
+            hours_ok = False
+        if not self.weekdays or not set(self.weekdays) <= set(WEEKDAYS):
+            found.append(("weekdays", "allow at least one weekday (0 = Monday … 6 = Sunday)"))
+        if not self.dayparts or not set(self.dayparts) <= set(Daypart):
+            found.append(("dayparts", "allow at least one daypart"))
+        elif hours_ok and self.weekdays and self.windows().is_empty:
+            found.append(("dayparts", "no allowed daypart overlaps the contact hours"))
+        for name in (
+            "number_hourly_cap",
+            "number_daily_cap",
+            "campaign_hourly_cap",
+            "campaign_daily_cap",
+        ):
+            value = getattr(self, name)
+            if value is not None and (not _is_int(value) or value < 1):
+                found.append((name, "must be a whole number, 1 or more (or no cap)"))
+        if not _is_int(self.min_gap_seconds) or not 0 <= self.min_gap_seconds <= MAX_SECONDS:
+            found.append(("min_gap_seconds", f"must be between 0 and {MAX_SECONDS} seconds"))
+        if not _is_int(self.duplicate_limit) or self.duplicate_limit < 1:
+            found.append(("duplicate_limit", "must be a whole number, 1 or more"))
+        window = self.duplicate_window_seconds
+        if not _is_int(window) or not 1 <= window <= MAX_SECONDS:
+            found.append(("duplicate_window_seconds", f"must be between 1 and {MAX_SECONDS} s"))
+        if not isinstance(self.skip_holidays, bool):
+            found.append(("skip_holidays", "must be true or false"))
+        return tuple(found)
+
+    def windows(self) -> WeeklyWindows:
+        """Where a send may land in the recipient's wall-clock week: the allowed weekdays,
+        the contact hours, the allowed dayparts (holidays are separate: they are dates)."""
+        start, end = time_to_us(self.contact_start), _end_of(self.contact_end)
+        ranges: list[tuple[time, time]] = []
+        for part in sorted(self.dayparts):
+            ps, pe = DAYPART_HOURS[Daypart(part)]
+            lo, hi = max(start, time_to_us(ps)), min(end, _end_of(pe))
+            if lo < hi:
+                ranges.append((us_to_time(lo), us_to_time(hi)))
+        return WeeklyWindows(
+            tuple(tuple(ranges) if day in self.weekdays else () for day in WEEKDAYS)
+        )
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a send goes to, as the engine needs it: where they may be (every zone their number
+    may put them in, `mirage.policy.locality`; all must be respected), that place's holidays,
+    their legal basis and consent, and whether they are suppressed tenant-wide."""
+
+    zones: tuple[str, ...]
+    basis: str | None
+    consent: str
+    suppressed: bool
+    holidays: HolidayCalendar | None = None
+
+    def __post_init__(self) -> None:
+        if not self.zones:
+            raise ValueError("a recipient has at least one time zone")
+        for zone in self.zones:
+            ZoneInfo(zone)  # raises for an unknown zone: a caller's bug, not a decision
+        if self.basis is not None and self.basis not in LEGAL_BASES:
+            raise ValueError(f"unknown legal basis {self.basis!r}")
+        if self.consent not in CONSENT_STATES:
+            raise ValueError(f"unknown consent state {self.consent!r}")
+
+
+@dataclass(frozen=True)
+class CampaignLoad:
+    """The campaign's own sends, by all its numbers: in the rolling hour, on the current
+    tenant-local day, and its latest (optional; tightens the hourly cap's ``until``)."""
+
+    sent_last_hour: int = 0
+    sent_today: int = 0
+    last_sent_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "last_sent_at", _utc(self.last_sent_at, "last_sent_at"))
+        if self.sent_last_hour < 0 or self.sent_today < 0:
+            raise ValueError("send counters cannot be negative")
+
+
+@dataclass(frozen=True)
+class Outreach:
+    """A send to an external contact: the rules of its outreach policy, its recipient, its
+    campaign's load, the tenant's recent sends of the same text (any number; the guard
+    counts those inside its window) and the instant after which it may no longer go out."""
+
+    rules: OutreachRules
+    recipient: Recipient
+    valid_until: datetime
+    campaign: CampaignLoad = field(default_factory=CampaignLoad)
+    same_text_sent: tuple[datetime, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "valid_until", _utc(self.valid_until, "valid_until"))
+        object.__setattr__(
+            self,
+            "same_text_sent",
+            tuple(_utc(t, "same_text_sent") for t in self.same_text_sent),
+        )
+
+
 @dataclass(frozen=True)
 class SendContext:
-    """What is being sent: for now a warm-up message of a conversation with these windows."""
+    """What is being sent: a message of a conversation (or campaign) that may send within
+    these windows (tenant-local); a send to an external contact carries its ``outreach``."""
 
     conversation_active: bool
     windows: WeeklyWindows
+    outreach: Outreach | None = None
 
 
 def effective_windows(policy: TenantPolicy, windows: WeeklyWindows) -> WeeklyWindows:
@@ -368,6 +613,7 @@ def decide(
     if now.utcoffset() is None:
         raise ValueError("now must be an aware datetime (UTC)")
     now = now.astimezone(UTC)
+    out = ctx.outreach
 
     if global_kill:
         return Decision.deny(Reason.KILL_SWITCH_GLOBAL, D_GLOBAL_KILL)
@@ -377,6 +623,10 @@ def decide(
     if problems:
         listed = "; ".join(f"{name}: {message}" for name, message in problems)
         return Decision.deny(Reason.POLICY_INVALID, D_POLICY_INVALID % {"problems": listed})
+    if out is not None:
+        recipient_block = _recipient_denial(now, out)
+        if recipient_block is not None:
+            return recipient_block
 
     if number.health == QUARANTINED:
         return Decision.deny(Reason.NUMBER_QUARANTINED, D_QUARANTINED)
@@ -416,9 +666,13 @@ def decide(
                 "end": f"{policy.quiet_end:%H:%M}",
             },
         )
+    elif out is not None:
+        calendar = _recipient_calendar(now, out)
 
     caps: list[_Block] = []
-    hourly = degrade(policy.hourly_cap_per_number) if degraded else policy.hourly_cap_per_number
+    rules = out.rules if out is not None else None
+    own_hourly = _tighter(policy.hourly_cap_per_number, rules.number_hourly_cap if rules else None)
+    hourly = degrade(own_hourly) if degraded else own_hourly
     if number.sent_last_hour >= hourly:
         caps.append(
             _Block(
@@ -428,7 +682,8 @@ def decide(
             )
         )
     next_day = local_day_start(local.date() + timedelta(days=1), zone).astimezone(UTC)
-    daily = degrade(policy.daily_cap_per_number) if degraded else policy.daily_cap_per_number
+    own_daily = _tighter(policy.daily_cap_per_number, rules.number_daily_cap if rules else None)
+    daily = degrade(own_daily) if degraded else own_daily
     age = age_days(number.first_connected_at, now, zone)
     ramp = warmup_daily_cap(age, number.health)
     if number.sent_today >= daily:
@@ -455,13 +710,16 @@ def decide(
                 _rolling_hour_clears(now, tenant.last_sent_at) if policy.burst_per_hour else None,
             )
         )
-    gap = timedelta(seconds=policy.min_gap_seconds)
+    if out is not None:
+        caps.extend(_campaign_caps(now, out, next_day))
+    gap_seconds = max(policy.min_gap_seconds, rules.min_gap_seconds if rules else 0)
+    gap = timedelta(seconds=gap_seconds)
     if number.last_sent_at is not None and now - number.last_sent_at < gap:
         ago = max((now - number.last_sent_at).total_seconds(), 0.0)
         caps.append(
             _Block(
                 Reason.MIN_GAP,
-                D_MIN_GAP % {"ago": f"{ago:.0f}", "gap": policy.min_gap_seconds},
+                D_MIN_GAP % {"ago": f"{ago:.0f}", "gap": gap_seconds},
                 number.last_sent_at + gap,
             )
         )
@@ -473,13 +731,206 @@ def decide(
     if any(b.clears_at is None for b in caps):
         return Decision.defer(first.reason, None, f"{first.detail} {D_CAP_ZERO}")
     clears = max([now, *(b.clears_at for b in caps if b.clears_at is not None)])
-    opens = effective_windows(policy, ctx.windows).next_open(clears.astimezone(zone))
+    opens = _next_open(clears, _calendars(policy, ctx, zone))
     if opens is None:
+        if out is not None and out.valid_until <= clears + timedelta(days=SEARCH_DAYS):
+            return _expired(first, out, None, zone)
         return Decision.defer(
             first.reason,
             None,
             f"{first.detail} {D_NO_WINDOW % {'days': SEARCH_DAYS}}",
         )
     until = opens.astimezone(UTC)
+    if out is not None and until >= out.valid_until:
+        return _expired(first, out, until, zone)
     next_try = D_NEXT_TRY % {"when": _fmt(until, zone)}
     return Decision.defer(first.reason, until, f"{first.detail} {next_try}")
+
+
+def _tighter(own: int, policy_cap: int | None) -> int:
+    """A number's cap under an outreach policy: the policy may only lower it."""
+    return own if policy_cap is None else min(own, policy_cap)
+
+
+def _recipient_denial(now: datetime, out: Outreach) -> Decision | None:
+    """The rules that refuse a send to this recipient for good (policy, suppression, basis,
+    validity), in that order; None when none does."""
+    problems = out.rules.problems()
+    if problems:
+        listed = "; ".join(f"{name}: {message}" for name, message in problems)
+        return Decision.deny(Reason.POLICY_INVALID, f"The outreach policy is invalid ({listed}).")
+    who = out.recipient
+    if who.suppressed:
+        return Decision.deny(
+            Reason.SUPPRESSED, "The recipient is on the tenant's do-not-contact list."
+        )
+    if who.consent == "revoked":
+        return Decision.deny(Reason.CONSENT_REVOKED, "The recipient revoked their consent.")
+    if who.basis is None or (who.basis == "consent" and who.consent != "granted"):
+        what = "no legal basis" if who.basis is None else "no consent recorded"
+        return Decision.deny(Reason.NO_BASIS, f"The recipient has {what}.")
+    if now >= out.valid_until:
+        return Decision.deny(
+            Reason.EXPIRED,
+            f"The message was valid until {out.valid_until:%Y-%m-%d %H:%M:%S} UTC; "
+            "it is not sent late.",
+        )
+    return None
+
+
+def _recipient_calendar(now: datetime, out: Outreach) -> _Block | None:
+    """The first recipient-local calendar rule that blocks ``now``, checked in every zone
+    the recipient may be in: weekday, contact hours, daypart, holiday."""
+    rules, who = out.rules, out.recipient
+    zones = [ZoneInfo(z) for z in who.zones]
+    locals_ = [(now.astimezone(z), z) for z in zones]
+    for loc, zone in locals_:
+        if loc.weekday() not in rules.weekdays:
+            return _Block(
+                Reason.RECIPIENT_WEEKDAY,
+                f"It is {_fmt(now, zone)} where the recipient may be; "
+                "the policy does not send on that weekday.",
+            )
+    for loc, zone in locals_:
+        if not _in_contact_hours(rules, loc.time()):
+            return _Block(
+                Reason.CONTACT_HOURS,
+                f"It is {_fmt(now, zone)} where the recipient may be; "
+                f"the contact hours are {rules.contact_start:%H:%M}–{rules.contact_end:%H:%M}.",
+            )
+    for loc, zone in locals_:
+        part = daypart_of(loc.time())
+        if part not in rules.dayparts:
+            return _Block(
+                Reason.DAYPART,
+                f"It is {_fmt(now, zone)} where the recipient may be; "
+                f"the policy does not send in the {part.value}.",
+            )
+    if rules.skip_holidays and who.holidays is not None:
+        for loc, _zone in locals_:
+            name = who.holidays.holiday(loc.date())
+            if name is not None:
+                return _Block(
+                    Reason.HOLIDAY,
+                    f"{loc.date().isoformat()} is a holiday where the recipient is ({name}).",
+                )
+    return None
+
+
+def _in_contact_hours(rules: OutreachRules, t: time) -> bool:
+    return time_to_us(rules.contact_start) <= time_to_us(t) < _end_of(rules.contact_end)
+
+
+def _campaign_caps(now: datetime, out: Outreach, next_day: datetime) -> list[_Block]:
+    """The campaign's own caps and the duplicate-content guard."""
+    rules, load = out.rules, out.campaign
+    found: list[_Block] = []
+    if rules.campaign_hourly_cap is not None and load.sent_last_hour >= rules.campaign_hourly_cap:
+        found.append(
+            _Block(
+                Reason.CAMPAIGN_HOURLY_CAP,
+                f"The campaign sent {load.sent_last_hour} messages in the last hour; "
+                f"its cap is {rules.campaign_hourly_cap}.",
+                _rolling_hour_clears(now, load.last_sent_at),
+            )
+        )
+    if rules.campaign_daily_cap is not None and load.sent_today >= rules.campaign_daily_cap:
+        found.append(
+            _Block(
+                Reason.CAMPAIGN_DAILY_CAP,
+                f"The campaign sent {load.sent_today} messages today; "
+                f"its daily cap is {rules.campaign_daily_cap}.",
+                next_day,
+            )
+        )
+    window = timedelta(seconds=rules.duplicate_window_seconds)
+    recent = sorted(t for t in out.same_text_sent if now - window < t <= now)
+    if len(recent) >= rules.duplicate_limit:
+        # The guard clears when enough of these sends have left the window that fewer than
+        # the limit remain: the (n - limit + 1)-th oldest leaves at its time + the window.
+        found.append(
+            _Block(
+                Reason.DUPLICATE_CONTENT,
+                f"The same text went out {len(recent)} times in the last "
+                f"{rules.duplicate_window_seconds} s; the limit is {rules.duplicate_limit}.",
+                recent[len(recent) - rules.duplicate_limit] + window,
+            )
+        )
+    return found
+
+
+#: A calendar rule: (is this instant open?, the earliest open instant at or after it, or None).
+_Calendar = tuple[Callable[[datetime], bool], Callable[[datetime], datetime | None]]
+
+
+def _calendars(policy: TenantPolicy, ctx: SendContext, zone: ZoneInfo) -> list[_Calendar]:
+    """The time rules a deferred send waits for: the tenant's windows minus quiet hours (in
+    its zone), then, for outreach, the recipient's week and holidays in each of their zones."""
+    tenant_windows = effective_windows(policy, ctx.windows)
+    found: list[_Calendar] = [_weekly(tenant_windows, zone)]
+    out = ctx.outreach
+    if out is not None:
+        week = out.rules.windows()
+        for name in out.recipient.zones:
+            found.append(_weekly(week, ZoneInfo(name)))
+        calendar = out.recipient.holidays
+        if out.rules.skip_holidays and calendar is not None:
+            for name in out.recipient.zones:
+                found.append(_holidays(calendar, ZoneInfo(name)))
+    return found
+
+
+def _weekly(windows: WeeklyWindows, zone: ZoneInfo) -> _Calendar:
+    def is_open(t: datetime) -> bool:
+        return windows.contains(t.astimezone(zone))
+
+    def next_open(t: datetime) -> datetime | None:
+        found = windows.next_open(t.astimezone(zone))
+        return None if found is None else found.astimezone(UTC)
+
+    return is_open, next_open
+
+
+def _holidays(calendar: HolidayCalendar, zone: ZoneInfo) -> _Calendar:
+    def is_open(t: datetime) -> bool:
+        return calendar.holiday(t.astimezone(zone).date()) is None
+
+    def next_open(t: datetime) -> datetime | None:
+        day: date = t.astimezone(zone).date()
+        for _ in range(SEARCH_DAYS * 4):  # holidays come one or two at a time
+            if calendar.holiday(day) is None:
+                start = local_day_start(day, zone).astimezone(UTC)
+                return max(start, t.astimezone(UTC))
+            day += timedelta(days=1)
+        return None
+
+    return is_open, next_open
+
+
+def _next_open(start: datetime, calendars: Iterable[_Calendar]) -> datetime | None:
+    """The earliest instant at or after ``start`` that every calendar rule leaves open, or
+    None when there is none within `SEARCH_DAYS` days. Each rule's ``next_open`` is the
+    earliest instant *it* is open, so jumping to it never passes the common earliest one:
+    repeating until all are open finds that one."""
+    rules = list(calendars)
+    horizon = start + timedelta(days=SEARCH_DAYS)
+    t = start
+    for _ in range(64 * len(rules)):
+        blocking = next((rule for rule in rules if not rule[0](t)), None)
+        if blocking is None:
+            return t
+        nxt = blocking[1](t)
+        if nxt is None or nxt > horizon:
+            return None
+        t = max(nxt, t)
+    return None
+
+
+def _expired(first: _Block, out: Outreach, until: datetime | None, zone: ZoneInfo) -> Decision:
+    """A deferred send that cannot go out before its validity ends: skipped, not sent late."""
+    when = "no later chance" if until is None else f"its next chance is {_fmt(until, zone)}"
+    return Decision.deny(
+        Reason.EXPIRED,
+        f"{first.detail} The message is valid until {_fmt(out.valid_until, zone)} and "
+        f"{when}: it is not sent late.",
+    )

@@ -18,7 +18,7 @@ from mirage.policy import engine
 from mirage.policy.engine import Reason
 
 # Where the operator changes what a reason depends on.
-Fix = Literal["settings", "numbers", "conversation"]
+Fix = Literal["settings", "numbers", "conversation", "outreach", "contacts"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,92 @@ REASONS: dict[Reason, ReasonText] = {
             "gap is set in Settings."
         ),
         "settings",
+    ),
+    # Outreach (campaign sends): the recipient, their consent and local calendar, the policy.
+    Reason.SUPPRESSED: ReasonText(
+        N_("Do not contact"),
+        N_(
+            "The recipient is on this organization's do-not-contact list (an opt-out or a "
+            "request), so nothing is ever sent to them. Only they can lift it."
+        ),
+        "contacts",
+    ),
+    Reason.NO_BASIS: ReasonText(
+        N_("No consent"),
+        N_(
+            "The contact has no legal basis for outreach (or no consent recorded), so it is "
+            "not contacted. Record how they agreed on the contact's page."
+        ),
+        "contacts",
+    ),
+    Reason.CONSENT_REVOKED: ReasonText(
+        N_("Consent revoked"),
+        N_("The contact revoked their consent: they are not contacted again."),
+        "contacts",
+    ),
+    Reason.EXPIRED: ReasonText(
+        N_("Expired"),
+        N_(
+            "The message could not go out before its validity ended, so it is skipped, never "
+            "sent late. The validity is set in the outreach policy."
+        ),
+        "outreach",
+    ),
+    Reason.RECIPIENT_WEEKDAY: ReasonText(
+        N_("Day not allowed"),
+        N_(
+            "The outreach policy does not send on this weekday where the recipient is; the "
+            "message waits for an allowed day. The days are set in the outreach policy."
+        ),
+        "outreach",
+    ),
+    Reason.CONTACT_HOURS: ReasonText(
+        N_("Outside contact hours"),
+        N_(
+            "It is outside the policy's contact hours in the recipient's own time zone; the "
+            "message waits for them. The hours are set in the outreach policy."
+        ),
+        "outreach",
+    ),
+    Reason.DAYPART: ReasonText(
+        N_("Part of the day not allowed"),
+        N_(
+            "The outreach policy does not send in this part of the day where the recipient "
+            "is; the message waits. The parts of the day are set in the outreach policy."
+        ),
+        "outreach",
+    ),
+    Reason.HOLIDAY: ReasonText(
+        N_("Holiday"),
+        N_(
+            "It is a public day off where the recipient is and the policy skips those days; "
+            "the message waits for the next working day."
+        ),
+        "outreach",
+    ),
+    Reason.CAMPAIGN_HOURLY_CAP: ReasonText(
+        N_("Campaign hourly limit"),
+        N_(
+            "The campaign reached its hourly limit; the message waits for the next hour. "
+            "The limit is set in the outreach policy."
+        ),
+        "outreach",
+    ),
+    Reason.CAMPAIGN_DAILY_CAP: ReasonText(
+        N_("Campaign daily limit"),
+        N_(
+            "The campaign reached its daily limit; the message waits for tomorrow. The limit "
+            "is set in the outreach policy."
+        ),
+        "outreach",
+    ),
+    Reason.DUPLICATE_CONTENT: ReasonText(
+        N_("Same text too often"),
+        N_(
+            "The same text went to many recipients in a short time, which WhatsApp reads as "
+            "spam; the message waits. More message variants avoid it."
+        ),
+        "outreach",
     ),
 }
 UNKNOWN = ReasonText(

@@ -31,6 +31,7 @@ TEMPLATE_PACKAGES = (
     "personas",
     "conversations",
     "contacts",
+    "outreach",
 )
 LANG_COOKIE = "mirage_lang"
 # Helpers a domain's templates need, registered by that domain (``add_global``) so that web/

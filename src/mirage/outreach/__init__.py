@@ -1,0 +1,1 @@
+"""Outreach to external contacts: outreach policies (campaigns come next)."""
