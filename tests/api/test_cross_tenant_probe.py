@@ -41,6 +41,8 @@ BODIES: dict[str, dict[str, object]] = {
     "/api/v1/tags/{tag_id}/remove": {"contact_ids": []},
     "/api/v1/suppressions/{suppression_id}/remove": {"reason": "probe"},
     "/api/v1/contact-imports/{import_id}/start": {},
+    "/api/v1/members/{member_id}": {"role": "viewer"},
+    "/team/members/{member_id}/role": {"role": "viewer"},
 }
 
 
@@ -67,6 +69,11 @@ async def _ids_of(t: TenantFixture, client: httpx.AsyncClient, conninfo: str) ->
         tag_id = factories.tags(conn, t.tenant_id)
         suppression_id = factories.suppressions(conn, t.tenant_id)
         import_id = factories.contact_imports(conn, t.tenant_id)
+        invitation_id = factories.invitations(conn, t.tenant_id)
+        member_id = conn.execute(
+            "select id from memberships where tenant_id = %s and user_id = %s",
+            (t.tenant_id, t.user_id),
+        ).fetchone()[0]  # type: ignore[index]
     token = await make_token(t)
     tokens = (
         await client.get("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"})
@@ -82,6 +89,8 @@ async def _ids_of(t: TenantFixture, client: httpx.AsyncClient, conninfo: str) ->
         "tag_id": str(tag_id),
         "suppression_id": str(suppression_id),
         "import_id": str(import_id),
+        "invitation_id": str(invitation_id),
+        "member_id": str(member_id),
     }
 
 

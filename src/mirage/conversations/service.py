@@ -7,13 +7,19 @@ import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.auth.principal import Principal
 from mirage.auth.service import require
 from mirage.conversations import engine
-from mirage.conversations.repository import ConversationRepository, Participant, RoundRepository
+from mirage.conversations.repository import (
+    ConversationRepository,
+    OverviewRepository,
+    Participant,
+    RoundRepository,
+)
 from mirage.conversations.schemas import ConversationIn
 from mirage.conversations.windows import DEFAULT_WINDOWS, parse_windows, to_json
 from mirage.instances import service as instances
@@ -32,6 +38,7 @@ from mirage.models import (
 from mirage.models.tenancy import Role
 from mirage.ops import audit
 from mirage.personas import service as personas
+from mirage.tenants import overview as overview_parts
 
 
 @dataclass(frozen=True)
@@ -231,3 +238,40 @@ async def round_detail(
     if r is None:
         raise NotFound("round not found")
     return await _detail(session, r)
+
+
+# --- the overview's part (registered with tenants.overview by the app) -------------------
+
+UPCOMING_SHOWN = 6
+FAILING_WINDOW = timedelta(hours=24)
+
+
+async def overview(session: AsyncSession, now: datetime) -> overview_parts.ConversationsPart:
+    """Conversations and rounds as the overview shows them: counts, those waiting for their
+    numbers, the next rounds, and the rounds of the last 24 hours by outcome (with the
+    conversations whose rounds failed). Five statements, whatever the tenant's size."""
+    repo = OverviewRepository(session)
+    active, paused, waiting = await repo.counts()
+    since = now - FAILING_WINDOW
+    return overview_parts.ConversationsPart(
+        active=active,
+        paused=paused,
+        waiting=waiting,
+        waiting_list=[
+            overview_parts.ConversationRef(i, name, reason)
+            for i, name, reason in await repo.waiting(3)
+        ],
+        upcoming=[
+            overview_parts.UpcomingRound(
+                r.conversation_id, name, r.state, r.topic, r.started_at or r.planned_at
+            )
+            for r, name in await repo.upcoming(UPCOMING_SHOWN)
+        ],
+        outcomes=await repo.outcomes_since(since),
+        failing=[
+            overview_parts.FailingConversation(i, name, n, state, at)
+            for i, name, n, state, at in await repo.failing_since(
+                since, overview_parts.FAILED_ROUNDS, 3
+            )
+        ],
+    )
