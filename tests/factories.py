@@ -292,6 +292,16 @@ def campaigns(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
     return rid
 
 
+def invitations(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into invitations (id, tenant_id, email, role, token_hash, expires_at) "
+        "values (%s, %s, %s, 'viewer', %s, now() + interval '7 days')",
+        (rid, tenant_id, f"{rid.hex}@example.com", rid.hex * 2),
+    )
+    return rid
+
+
 def tenant(conn: psycopg.Connection) -> uuid.UUID:
     tid = uuid.uuid4()
     conn.execute(
@@ -327,4 +337,5 @@ FACTORIES: dict[str, Factory] = {
     "contact_import_rows": contact_import_rows,
     "outreach_policies": outreach_policies,
     "campaigns": campaigns,
+    "invitations": invitations,
 }

@@ -23,6 +23,7 @@ from mirage.contacts import imports_router as contact_imports_api
 from mirage.contacts import router as contacts_api
 from mirage.contacts import views as contacts_views
 from mirage.conversations import router as conversations_api
+from mirage.conversations import service as conversations
 from mirage.conversations import views as conversations_views
 from mirage.db import engine as db_engine
 from mirage.instances import router as instances_api
@@ -38,7 +39,9 @@ from mirage.outreach import router as outreach_api
 from mirage.outreach import views as outreach_views
 from mirage.personas import router as personas_api
 from mirage.personas import views as personas_views
+from mirage.tenants import overview, team_views
 from mirage.tenants import router as tenants_api
+from mirage.tenants import team_router as team_api
 from mirage.tenants import views as tenant_views
 from mirage.web.errors import install_api_handlers, install_page_handlers
 from mirage.web.streams import live_hub, set_authoriser
@@ -62,6 +65,7 @@ API_PREFIX = "/api/v1"
 API_ROUTERS = (
     auth_api.router,
     tenants_api.router,
+    team_api.router,
     instances_api.router,
     personas_api.router,
     conversations_api.router,
@@ -73,6 +77,7 @@ API_ROUTERS = (
 PAGE_ROUTERS = (
     auth_views.router,
     tenant_views.router,
+    team_views.router,
     instances_views.router,
     personas_views.router,
     conversations_views.router,
@@ -119,6 +124,8 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
     tenant_views.add_settings_section(
         "decisions", lambda session: messaging.recent_decisions(session, 15)
     )
+    # The overview's parts owned by domains above tenants/.
+    overview.provide(sends=messaging.overview_sends, conversations=conversations.overview)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,4 +1,4 @@
-"""The `mirage` command: demo, api, worker, sim, migrate, user …, tenant …"""
+"""The `mirage` command: demo, api, worker, sim, migrate, user …, tenant …, team …"""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from mirage.config import Settings, get_settings
 from mirage.contacts.cli import contacts_cli
 from mirage.kit.logging import configure_logging
 from mirage.personas.cli import ai_cli
+from mirage.tenants.cli import team_cli
 
 # Commands import what they run inside their own body: not to dodge a cycle (nothing imports
 # this module but __main__), but so that `mirage --help` or one command does not load the
@@ -28,6 +29,7 @@ cli.add_typer(user_cli, name="user")
 cli.add_typer(tenant_cli, name="tenant")
 cli.add_typer(contacts_cli, name="contacts")
 cli.add_typer(ai_cli, name="ai")
+cli.add_typer(team_cli, name="team")
 
 
 def _settings(json_logs: bool | None = None) -> Settings:

@@ -51,6 +51,8 @@ BODIES: dict[str, dict[str, object]] = {
         "policy_id": str(uuid.UUID(int=1)),
         "variants": ["Oi"],
     },
+    "/api/v1/members/{member_id}": {"role": "viewer"},
+    "/team/members/{member_id}/role": {"role": "viewer"},
 }
 
 
@@ -79,6 +81,11 @@ async def _ids_of(t: TenantFixture, client: httpx.AsyncClient, conninfo: str) ->
         import_id = factories.contact_imports(conn, t.tenant_id)
         policy_id = factories.outreach_policies(conn, t.tenant_id)
         campaign_id = factories.campaigns(conn, t.tenant_id)
+        invitation_id = factories.invitations(conn, t.tenant_id)
+        member_id = conn.execute(
+            "select id from memberships where tenant_id = %s and user_id = %s",
+            (t.tenant_id, t.user_id),
+        ).fetchone()[0]  # type: ignore[index]
     token = await make_token(t)
     tokens = (
         await client.get("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"})
@@ -96,6 +103,8 @@ async def _ids_of(t: TenantFixture, client: httpx.AsyncClient, conninfo: str) ->
         "import_id": str(import_id),
         "policy_id": str(policy_id),
         "campaign_id": str(campaign_id),
+        "invitation_id": str(invitation_id),
+        "member_id": str(member_id),
     }
 
 

@@ -49,7 +49,7 @@ async def test_sign_in_dashboard_language_switch_and_sign_out(
     # Switch tenant with the switcher.
     await page.locator("#tenant-select").select_option(label="Bravo Marketing")
     await expect(page.locator("#tenant-select")).to_have_value(str(b.tenant_id))
-    await expect(page.locator(".stat-value").first).to_have_text(re.compile("^observador$", re.I))
+    await expect(page.locator(".topbar .role")).to_have_text(re.compile("^observador$", re.I))
 
     # Switch language: the whole interface follows, and the choice sticks.
     await page.locator("#lang-select").select_option("en")

@@ -45,7 +45,7 @@ async def test_demo_from_scratch_runs_a_round_live_stops_cleanly_and_reuses_data
         await page.get_by_label("E-mail").fill(email)
         await page.get_by_label("Senha").fill(password)
         await page.get_by_role("button", name="Entrar").click()
-        await page.get_by_role("link", name="Conversas").click()
+        await page.get_by_role("link", name="Conversas", exact=True).click()
         await expect(page.get_by_role("heading", name="Conversas", exact=True)).to_be_visible()
         await page.get_by_role("link", name="Aquecimento Vendas").click()
         await page.evaluate("window.__noReload = 1")

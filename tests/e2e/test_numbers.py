@@ -44,7 +44,7 @@ async def test_pair_with_qr_modal_and_watch_live_status(
     bootstrap_conninfo: str,
 ) -> None:
     await _sign_in(page, live_server, tenant_a)
-    await page.get_by_role("link", name="Números").click()
+    await page.get_by_role("link", name="Números", exact=True).click()
     await expect(page.get_by_role("heading", name="Números", exact=True)).to_be_visible()
 
     # Number 1: add, see the QR, press the simulator's scan: the modal closes by itself.

@@ -21,7 +21,13 @@ from mirage.kit import live
 from tests.conftest import GatewayWorld, eventually, sql
 from tests.web.dashboard import Seeded, asgi_get, client_for, get_paths, seed
 
-ROW = ("event: instance-", "event: conversation-", "event: rounds-", "event: import-")
+ROW = (
+    "event: instance-",
+    "event: conversation-",
+    "event: rounds-",
+    "event: import-",
+    "event: overview",
+)
 
 
 async def _streams(app: Any, s: Seeded, cookies: dict[str, str]) -> list[str]:
@@ -30,7 +36,7 @@ async def _streams(app: Any, s: Seeded, cookies: dict[str, str]) -> list[str]:
         probe = await asgi_get(app, path, cookies)
         if probe.content_type.startswith("text/event-stream"):
             found.append(path)
-    assert {"/instances/events", "/conversations-events"} <= set(found), found
+    assert {"/instances/events", "/conversations-events", "/overview/events"} <= set(found), found
     return found
 
 

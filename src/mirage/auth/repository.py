@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.auth.cache import NEUTRAL
@@ -135,6 +135,28 @@ class SessionRepository:
             update(UserSession).where(UserSession.id == session_id).values(revoked_at=when)
         )
 
+    async def revoke_in_tenant(
+        self, user_id: uuid.UUID, tenant_id: uuid.UUID, when: datetime
+    ) -> list[uuid.UUID]:
+        """End the user's live sessions that look at this tenant (or at none yet, which fall
+        back to their first membership): the ids of those ended. Sessions looking at another
+        of their tenants go on there."""
+        result = await self.session.execute(
+            update(UserSession)
+            .where(
+                UserSession.user_id == user_id,
+                UserSession.revoked_at.is_(None),
+                or_(
+                    UserSession.active_tenant_id == tenant_id,
+                    UserSession.active_tenant_id.is_(None),
+                ),
+            )
+            .values(revoked_at=when)
+            .returning(UserSession.id)
+            .execution_options(synchronize_session=False)
+        )
+        return list(result.scalars())
+
     async def delete_expired(self, before: datetime) -> int:
         result = await self.session.execute(
             delete(UserSession).where(
@@ -200,6 +222,17 @@ class ApiTokenRepository:
             .values(revoked_at=when)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def revoke_created_by(self, user_id: uuid.UUID, when: datetime) -> Sequence[uuid.UUID]:
+        """Revoke the live tokens this user created (in the current tenant: RLS)."""
+        result = await self.session.execute(
+            update(ApiToken)
+            .where(ApiToken.created_by == user_id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=when)
+            .returning(ApiToken.id)
+            .execution_options(synchronize_session=False)
+        )
+        return list(result.scalars())
 
     async def mark_used(self, token_id: uuid.UUID, when: datetime) -> None:
         await self.session.execute(

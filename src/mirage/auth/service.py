@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,7 +22,7 @@ from mirage.auth.repository import (
     UserRepository,
 )
 from mirage.db.deps import bind_context
-from mirage.kit import crypto, jobs
+from mirage.kit import crypto, jobs, live
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from mirage.models import ApiToken, Membership, Tenant, User, UserSession
@@ -75,27 +75,14 @@ async def sign_in(
 ) -> tuple[User, str]:
     """Check the credentials; on success create a server-side session and return its token."""
     users = UserRepository(session)
-    user = await users.by_email(email)
-    valid = passwords.verify_password(user.password_hash if user else None, password)
-    if user is None or not valid or not user.is_active:
-        raise InvalidCredentials("e-mail or password is incorrect")
-    now = utcnow()
+    user = await verify_password(session, email, password)
     if passwords.needs_rehash(user.password_hash):
         await users.set_password_hash(user.id, passwords.hash_password(password))
-    await users.set_last_login(user.id, now)
-    token = crypto.random_token(32)
     await bind_context(session, tenant_id=None, user_id=user.id)
     memberships = await UserRepository(session).memberships(user.id)
     active = memberships[0].tenant.id if memberships else None
-    row = await SessionRepository(session).add(
-        UserSession(
-            token_hash=crypto.sha256_hex(token),
-            user_id=user.id,
-            active_tenant_id=active,
-            expires_at=now + ttl,
-            ip=ip,
-            user_agent=(user_agent or "")[:300] or None,
-        )
+    row, token = await open_session(
+        session, user.id, tenant_id=active, ip=ip, user_agent=user_agent, ttl=ttl
     )
     if active is not None:
         await bind_context(session, tenant_id=active, user_id=user.id)
@@ -109,6 +96,69 @@ async def sign_in(
             target_id=row.id,
         )
     return user, token
+
+
+async def open_session(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    tenant_id: uuid.UUID | None,
+    ip: str | None,
+    user_agent: str | None,
+    ttl: timedelta,
+) -> tuple[UserSession, str]:
+    """A new server-side session for a user whose identity was just proven (a password, an
+    accepted invitation), looking at ``tenant_id``: the row and its cookie value."""
+    await UserRepository(session).set_last_login(user_id, utcnow())
+    token = crypto.random_token(32)
+    row = await SessionRepository(session).add(
+        UserSession(
+            token_hash=crypto.sha256_hex(token),
+            user_id=user_id,
+            active_tenant_id=tenant_id,
+            expires_at=utcnow() + ttl,
+            ip=ip,
+            user_agent=(user_agent or "")[:300] or None,
+        )
+    )
+    return row, token
+
+
+async def verify_password(session: AsyncSession, email: str, password: str) -> User:
+    """The active user these credentials prove (InvalidCredentials otherwise; an unknown
+    e-mail costs the same time as a wrong password)."""
+    user = await UserRepository(session).by_email(email)
+    valid = passwords.verify_password(user.password_hash if user else None, password)
+    if user is None or not valid or not user.is_active:
+        raise InvalidCredentials("e-mail or password is incorrect")
+    return user
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await UserRepository(session).get(user_id)
+
+
+@dataclass(frozen=True)
+class AccessEnded:
+    """What removing a member from a tenant ended at once."""
+
+    sessions: Sequence[uuid.UUID]
+    tokens: Sequence[uuid.UUID]
+
+
+async def end_member_access(
+    session: AsyncSession, *, tenant_id: uuid.UUID, user_id: uuid.UUID
+) -> AccessEnded:
+    """A member left the tenant (removed): their sessions looking at it end and the API
+    tokens they created in it are revoked, in this transaction; open live streams of those
+    sessions stop as it commits (every API process hears it). Their sessions looking at
+    another of their tenants go on there. (Called under the tenant's context.)"""
+    now = utcnow()
+    sessions = await SessionRepository(session).revoke_in_tenant(user_id, tenant_id, now)
+    tokens = await ApiTokenRepository(session).revoke_created_by(user_id, now)
+    for session_id in sessions:
+        await live.end_session(session, session_id)
+    return AccessEnded(sessions, tokens)
 
 
 # --- known devices (sign-in limits that an attacker cannot turn into a lock-out) ----------
@@ -271,6 +321,14 @@ async def switch_tenant(
         session, tenant_id=tenant_id, action="auth.switch_tenant", user_id=current.user.id
     )
     return target
+
+
+async def set_active_tenant(
+    session: AsyncSession, session_id: uuid.UUID, tenant_id: uuid.UUID
+) -> None:
+    """Point a signed-in session at a tenant its user just joined (an accepted invitation;
+    membership is re-checked on every request as always)."""
+    await SessionRepository(session).set_active_tenant(session_id, tenant_id)
 
 
 async def set_locale(session: AsyncSession, user_id: uuid.UUID, locale: str) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -292,3 +293,71 @@ class InboundRepository:
             Message.id == message_id, Message.instance_id == instance_id
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+
+class OverviewRepository:
+    """The overview's reads of conversations and rounds: each one statement, bounded."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def counts(self) -> tuple[int, int, int]:
+        """(active, paused, active but waiting for their numbers) conversations."""
+        active = Conversation.state == ConversationState.ACTIVE
+        stmt = select(
+            func.count().filter(active),
+            func.count().filter(Conversation.state == ConversationState.PAUSED),
+            func.count().filter(active & Conversation.waiting_reason.is_not(None)),
+        ).select_from(Conversation)
+        a, p, w = (await self.session.execute(stmt)).one()
+        return int(a), int(p), int(w)
+
+    async def waiting(self, limit: int) -> Sequence[tuple[uuid.UUID, str, str | None]]:
+        stmt = (
+            select(Conversation.id, Conversation.name, Conversation.waiting_reason)
+            .where(
+                Conversation.state == ConversationState.ACTIVE,
+                Conversation.waiting_reason.is_not(None),
+            )
+            .order_by(Conversation.waiting_since, Conversation.name)
+            .limit(limit)
+        )
+        return [(i, n, r) for i, n, r in (await self.session.execute(stmt)).all()]
+
+    async def upcoming(self, limit: int) -> Sequence[tuple[Round, str]]:
+        """Open rounds (running first, then by start), with their conversation's name."""
+        running = Round.state == RoundState.RUNNING
+        stmt = (
+            select(Round, Conversation.name)
+            .join(Conversation, Conversation.id == Round.conversation_id)
+            .where(Round.state.in_(OPEN_ROUND_STATES))
+            .order_by(running.desc(), func.coalesce(Round.started_at, Round.planned_at))
+            .limit(limit)
+        )
+        return [(r, n) for r, n in (await self.session.execute(stmt)).all()]
+
+    async def outcomes_since(self, since: datetime) -> dict[str, int]:
+        stmt = (
+            select(Round.state, func.count()).where(Round.ended_at >= since).group_by(Round.state)
+        )
+        return {str(s): int(n) for s, n in (await self.session.execute(stmt)).all()}
+
+    async def failing_since(
+        self, since: datetime, states: Sequence[str], limit: int
+    ) -> Sequence[tuple[uuid.UUID, str, int, str, datetime | None]]:
+        """Conversations with rounds ended in ``states`` since then, most such rounds first:
+        (id, name, how many, the latest one's state, when it ended)."""
+        latest = func.max(Round.ended_at)
+        last_state = func.array_agg(aggregate_order_by(Round.state, Round.ended_at.desc()))[1]
+        stmt = (
+            select(Conversation.id, Conversation.name, func.count(), last_state, latest)
+            .join(Round, Round.conversation_id == Conversation.id)
+            .where(Round.ended_at >= since, Round.state.in_(list(states)))
+            .group_by(Conversation.id, Conversation.name)
+            .order_by(func.count().desc(), latest.desc())
+            .limit(limit)
+        )
+        return [
+            (i, n, int(c), str(s), at)
+            for i, n, c, s, at in (await self.session.execute(stmt)).all()
+        ]

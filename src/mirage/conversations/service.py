@@ -23,6 +23,7 @@ from mirage.auth.service import require
 from mirage.conversations import engine, schedule
 from mirage.conversations.repository import (
     ConversationRepository,
+    OverviewRepository,
     Participant,
     RoundRepository,
     SlotRepository,
@@ -57,6 +58,7 @@ from mirage.models.tenancy import Role
 from mirage.ops import audit
 from mirage.personas import service as personas
 from mirage.policy.windows import DAY_US, daily_spans, local_day_start, us_to_time
+from mirage.tenants import overview as overview_parts
 from mirage.tenants import settings as tenant_settings
 
 # Why the system paused a conversation (stored on it, shown translated on its page).
@@ -668,3 +670,40 @@ async def calendar(session: AsyncSession, principal: Principal, day: date | None
             state = "missed" if slot.starts_at < missed_before else "planned"
         slots.append(CalendarSlot(slot, state))
     return Calendar(zone, start, end, days, quiet, conversations, slots, today)
+
+
+# --- the overview's part (registered with tenants.overview by the app) -------------------
+
+UPCOMING_SHOWN = 6
+FAILING_WINDOW = timedelta(hours=24)
+
+
+async def overview(session: AsyncSession, now: datetime) -> overview_parts.ConversationsPart:
+    """Conversations and rounds as the overview shows them: counts, those waiting for their
+    numbers, the next rounds, and the rounds of the last 24 hours by outcome (with the
+    conversations whose rounds failed). Five statements, whatever the tenant's size."""
+    repo = OverviewRepository(session)
+    active, paused, waiting = await repo.counts()
+    since = now - FAILING_WINDOW
+    return overview_parts.ConversationsPart(
+        active=active,
+        paused=paused,
+        waiting=waiting,
+        waiting_list=[
+            overview_parts.ConversationRef(i, name, reason)
+            for i, name, reason in await repo.waiting(3)
+        ],
+        upcoming=[
+            overview_parts.UpcomingRound(
+                r.conversation_id, name, r.state, r.topic, r.started_at or r.planned_at
+            )
+            for r, name in await repo.upcoming(UPCOMING_SHOWN)
+        ],
+        outcomes=await repo.outcomes_since(since),
+        failing=[
+            overview_parts.FailingConversation(i, name, n, state, at)
+            for i, name, n, state, at in await repo.failing_since(
+                since, overview_parts.FAILED_ROUNDS, 3
+            )
+        ],
+    )

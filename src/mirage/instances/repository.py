@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, literal, select, tuple_, update
+from sqlalchemy import Date, case, cast, func, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.models import Instance, Message
@@ -15,6 +15,18 @@ from mirage.models import Instance, Message
 # A page of numbers is addressed by the (display_name, id) of a row it starts after or ends
 # before: display names are unique per tenant, and (tenant_id, display_name) is indexed.
 Key = tuple[str, uuid.UUID]
+
+
+class FleetGroup(NamedTuple):
+    """How many of the tenant's numbers share these facts (the overview's sums)."""
+
+    state: str
+    health: str
+    paused: bool
+    needs_pairing: bool
+    connected: bool
+    step: int | None  # warm-up step index; None: never connected
+    numbers: int
 
 
 class InstanceRepository:
@@ -67,6 +79,50 @@ class InstanceRepository:
         """How many numbers are in each connection state (states with none are absent)."""
         stmt = select(Instance.state, func.count()).group_by(Instance.state)
         return {state: int(n) for state, n in (await self.session.execute(stmt)).all()}
+
+    async def fleet(self, *, zone: str, today: date, steps: Sequence[int]) -> Sequence[FleetGroup]:
+        """The tenant's numbers counted by everything the overview sums: connection state,
+        health, paused, needing a pairing, connected (open and identified), and warm-up step
+        (the index of the last of ``steps`` — first days of each step — that the number's
+        age in the tenant's days has reached; None for a number never connected). One
+        statement; one row per combination that has numbers."""
+        first_day = cast(func.timezone(zone, Instance.first_connected_at), Date)
+        age = literal(today, Date) - first_day
+        step = case(
+            (Instance.first_connected_at.is_(None), None),
+            *[(age >= first, index) for index, first in reversed(list(enumerate(steps)))],
+            else_=0,
+        )
+        paused = Instance.paused_at.is_not(None)
+        connected = (Instance.state == "open") & Instance.owner_jid.is_not(None)
+        columns = (
+            Instance.state,
+            Instance.health,
+            paused,
+            Instance.needs_pairing,
+            connected,
+            step,
+        )
+        stmt = select(*columns, func.count()).group_by(*columns)
+        return [FleetGroup(*row) for row in (await self.session.execute(stmt)).all()]
+
+    async def needing_attention(self, limit: int) -> Sequence[Instance]:
+        """Up to ``limit`` numbers, those an operator must look at first (unusable health,
+        needing a pairing, disconnected, paused, degraded), then by name."""
+        order = case(
+            (Instance.health.in_(("restricted", "banned", "quarantined")), 0),
+            ((Instance.state != "open") & Instance.needs_pairing, 1),
+            (Instance.state != "open", 2),
+            (Instance.paused_at.is_not(None), 3),
+            (Instance.health == "degraded", 4),
+            else_=5,
+        )
+        stmt = (
+            select(Instance)
+            .order_by(order, func.lower(Instance.display_name), Instance.id)
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
 
     async def by_display_name(self, name: str) -> Instance | None:
         stmt = select(Instance).where(func.lower(Instance.display_name) == name.lower())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from procrastinate.exceptions import AlreadyEnqueued
@@ -18,6 +18,7 @@ from mirage.config import get_settings
 from mirage.db.engine import release
 from mirage.instances import gateway, health
 from mirage.instances.gateway import get_gateway
+from mirage.instances.repository import FleetGroup as FleetGroup  # the overview's type
 from mirage.instances.repository import InstanceRepository
 from mirage.kit import crypto, jobs, live
 from mirage.kit.clock import utcnow
@@ -27,6 +28,7 @@ from mirage.kit.logging import get_logger
 from mirage.models import Instance
 from mirage.models.tenancy import Role
 from mirage.ops import audit
+from mirage.policy import WARMUP_RAMP
 from mirage.providers import (
     ConnectionState,
     ConnectResult,
@@ -83,6 +85,24 @@ def _gateway_failure(exc: GatewayError) -> ServiceUnavailable:
 async def list_instances(session: AsyncSession, principal: Principal) -> list[Instance]:
     require(principal, "read")
     return list(await InstanceRepository(session).list())
+
+
+async def fleet(
+    session: AsyncSession, principal: Principal, *, zone: str, today: date
+) -> list[FleetGroup]:
+    """The tenant's numbers counted by state, health, pause, pairing and warm-up step (one
+    statement, whatever the fleet's size): see ``InstanceRepository.fleet``."""
+    require(principal, "read")
+    steps = [first for first, _per_day in WARMUP_RAMP]
+    return list(await InstanceRepository(session).fleet(zone=zone, today=today, steps=steps))
+
+
+async def needing_attention(
+    session: AsyncSession, principal: Principal, limit: int
+) -> list[Instance]:
+    """Up to ``limit`` numbers, those needing an operator first (one statement)."""
+    require(principal, "read")
+    return list(await InstanceRepository(session).needing_attention(limit))
 
 
 async def find(

@@ -12,7 +12,7 @@ import contextlib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any
 
 import psycopg
@@ -124,6 +124,32 @@ async def end_session(session: Any, session_id: uuid.UUID) -> None:
 
 # --- server-sent events -------------------------------------------------------------------
 
+
+async def _coalesce(
+    queue: asyncio.Queue[dict[str, Any]],
+    first: dict[str, Any],
+    kinds: frozenset[str],
+    session_id: uuid.UUID | None,
+    window_s: float,
+) -> tuple[bool, dict[str, Any]]:
+    """Wait up to ``window_s`` for more events of ``kinds``: (whether this session ended
+    meanwhile, the last event of ``kinds`` received)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + window_s
+    last = first
+    while (left := deadline - loop.time()) > 0:
+        try:
+            event = await asyncio.wait_for(queue.get(), left)
+        except TimeoutError:
+            break
+        if event.get("kind") == SESSION_END:
+            if session_id is not None and event.get("id") == str(session_id):
+                return True, last
+        elif event.get("kind") in kinds:
+            last = event
+    return False, last
+
+
 PING_EVERY_S = 15.0
 Renderer = Callable[[dict[str, Any]], Awaitable[list[tuple[str, str]]]]
 Check = Callable[[], Awaitable[bool]]
@@ -133,20 +159,27 @@ ENDED = "event: session-ended\ndata: \n\n"
 async def sse_response(
     hub: LiveHub,
     tenant_id: uuid.UUID,
-    kind: str,
+    kind: str | Collection[str],
     render: Renderer,
     is_disconnected: Callable[[], Awaitable[bool]],
     *,
     still_allowed: Check,
     session_id: uuid.UUID | None = None,
     recheck_s: float = 5.0,
+    coalesce_s: float = 0.0,
 ) -> StreamingResponse:
-    """Stream the tenant's ``kind`` events as SSE: ``render(event)`` gives (event name, HTML)
-    pairs that HTMX swaps in place (sse-swap). Pings keep proxies from closing the stream.
+    """Stream the tenant's ``kind`` events (one kind or several) as SSE: ``render(event)``
+    gives (event name, HTML) pairs that HTMX swaps in place (sse-swap). Pings keep proxies
+    from closing the stream.
+
+    ``coalesce_s``: for a view of the whole tenant (the overview), events arriving within
+    that many seconds of the first are rendered once, with the last of them — a busy fleet
+    changes many rows a second, and one render shows them all.
 
     A stream lives no longer than the right to see it: ``still_allowed()`` (session valid, not
     revoked or expired, still a member with the same role) is asked before every row sent and
     at least every ``recheck_s`` seconds; a sign-out of ``session_id`` ends it at once."""
+    kinds = frozenset((kind,) if isinstance(kind, str) else kind)
     queue = hub.subscribe(tenant_id)
     await hub.wait_ready()  # LISTEN is in place: no change after this point is missed
     loop = asyncio.get_running_loop()
@@ -178,8 +211,13 @@ async def sse_response(
                         yield ENDED
                         return
                     continue
-                if event.get("kind") != kind:
+                if event.get("kind") not in kinds:
                     continue
+                if coalesce_s > 0:
+                    ended, event = await _coalesce(queue, event, kinds, session_id, coalesce_s)
+                    if ended:
+                        yield ENDED
+                        return
                 # Every row is authorised when it is sent, not only when the stream opened.
                 if not await still_allowed():
                     yield ENDED

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, any_, bindparam, case, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.models import Message, OutgoingMessage, OutgoingStatus, PolicyDecision
@@ -217,6 +219,27 @@ class OutgoingRepository:
             OutgoingMessage.status.in_(COUNTED_STATUSES),
         )
         return int((await self.session.execute(stmt)).scalar_one())
+
+    async def sent_since(
+        self, instance_ids: Sequence[uuid.UUID], *, day_start: datetime, hour_ago: datetime
+    ) -> Sequence[tuple[uuid.UUID | None, int, int]]:
+        """Sends since the day's start and in the last hour: one row per listed number that
+        sent, and one (None) for all the others together. One statement."""
+        ids = bindparam("listed_ids", list(instance_ids), type_=ARRAY(PG_UUID(as_uuid=True)))
+        listed = case((OutgoingMessage.instance_id == any_(ids), OutgoingMessage.instance_id))
+        stmt = (
+            select(
+                listed,
+                func.count(OutgoingMessage.id).filter(OutgoingMessage.sent_at >= day_start),
+                func.count(OutgoingMessage.id).filter(OutgoingMessage.sent_at >= hour_ago),
+            )
+            .where(
+                OutgoingMessage.sent_at >= min(day_start, hour_ago),
+                OutgoingMessage.status.in_(COUNTED_STATUSES),
+            )
+            .group_by(listed)
+        )
+        return [(i, int(d), int(h)) for i, d, h in (await self.session.execute(stmt)).all()]
 
     async def tenant_last_sent(self) -> datetime | None:
         stmt = select(func.max(OutgoingMessage.sent_at))

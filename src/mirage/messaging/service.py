@@ -65,6 +65,7 @@ from mirage.providers import (
     NotConnected,
     SendOutcomeUnknown,
 )
+from mirage.tenants import overview as overview_parts
 from mirage.tenants import settings as tenant_settings
 
 log = get_logger(__name__)
@@ -229,6 +230,24 @@ async def _counts(
         instance_id,
         hour_ago=now - timedelta(hours=1),
         day_start=local_day_start(now.astimezone(zone).date(), zone),
+    )
+
+
+async def overview_sends(
+    session: AsyncSession, now: datetime, zone: ZoneInfo, instance_ids: Sequence[uuid.UUID]
+) -> overview_parts.SendsToday:
+    """The overview's part (registered by the app): what the tenant's numbers sent on its
+    local day and in the rolling hour — the caps' own counts — in total and for the listed
+    numbers. One statement."""
+    rows = await OutgoingRepository(session).sent_since(
+        instance_ids,
+        day_start=local_day_start(now.astimezone(zone).date(), zone),
+        hour_ago=now - timedelta(hours=1),
+    )
+    return overview_parts.SendsToday(
+        today=sum(d for _i, d, _h in rows),
+        last_hour=sum(h for _i, _d, h in rows),
+        by_number={i: (d, h) for i, d, h in rows if i is not None},
     )
 
 

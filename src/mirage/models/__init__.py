@@ -31,7 +31,7 @@ from mirage.models.conversations import (
 from mirage.models.instances import Instance, Message, WebhookEvent
 from mirage.models.messaging import OutgoingMessage, OutgoingStatus, PolicyDecision, Purpose
 from mirage.models.outreach import Campaign, CampaignState, OutreachPolicy
-from mirage.models.tenancy import ROLES, Membership, Role, Tenant, User
+from mirage.models.tenancy import ROLES, Invitation, Membership, Role, Tenant, User
 
 __all__ = [
     "ROLES",
@@ -54,6 +54,7 @@ __all__ = [
     "DataRequest",
     "DataRequestKind",
     "Instance",
+    "Invitation",
     "LegalBasis",
     "Membership",
     "Message",

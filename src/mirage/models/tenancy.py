@@ -85,3 +85,52 @@ class Membership(IdMixin, TimestampMixin, Base):
         UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
     )
     role: Mapped[str] = mapped_column(String(16), nullable=False)
+
+
+class Invitation(IdMixin, TimestampMixin, Base):
+    """An invitation to join a tenant with a role, accepted through a single-use link.
+
+    Only the SHA-256 of the link's token is stored; the token names its tenant
+    (``mrgi_<tenant>_<secret>``), so the accept page binds that tenant first and the lookup
+    runs under row-level security like any other read (no cross-tenant query)."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        CheckConstraint(f"role in {ROLES!r}", name="role_valid"),
+        Index("ix_invitations_tenant", "tenant_id", "created_at"),
+        # One pending invitation per address and tenant: inviting again replaces it.
+        Index(
+            "uq_invitations_pending_email",
+            "tenant_id",
+            func.lower(text("email")),
+            unique=True,
+            postgresql_where=text("accepted_at is null and revoked_at is null"),
+        ),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    )
+    email: Mapped[str] = mapped_column(String(254), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    # None when created by maintenance (the CLI), which acts as an owner.
+    invited_by: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_by: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def status(self, now: datetime) -> str:
+        """pending, accepted, revoked or expired."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= now:
+            return "expired"
+        return "pending"

@@ -35,6 +35,15 @@ class HealthRepository:
         stmt = text("select max(last_heartbeat) from procrastinate_workers")
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def worker_heartbeat_age(self) -> float | None:
+        """Seconds since any worker's last heartbeat (by the database's clock), or None."""
+        stmt = text(
+            "select extract(epoch from now() - max(last_heartbeat))::float8 "
+            "from procrastinate_workers"
+        )
+        age = (await self.session.execute(stmt)).scalar_one_or_none()
+        return float(age) if age is not None else None
+
     async def queue_depth(self) -> dict[str, int]:
         stmt = text(
             "select status::text, count(*) from procrastinate_jobs "

@@ -22,6 +22,11 @@ def worker_check(heartbeat_age_s: float | None) -> dict[str, Any]:
     }
 
 
+async def worker_status(session: AsyncSession) -> dict[str, Any]:
+    """``worker_check`` of the latest heartbeat, in one statement (the overview's card)."""
+    return worker_check(await HealthRepository(session).worker_heartbeat_age())
+
+
 async def readiness(session: AsyncSession) -> dict[str, Any]:
     repo = HealthRepository(session)
     checks: dict[str, Any] = {}

@@ -15,7 +15,7 @@ from mirage.auth.principal import Principal
 from mirage.auth.service import require
 from mirage.config import get_settings
 from mirage.contacts.phones import check_region
-from mirage.kit import crypto, jobs
+from mirage.kit import crypto, jobs, live
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import ValidationFailed
 from mirage.kit.i18n import N_
@@ -51,6 +51,12 @@ async def kill_switches(session: AsyncSession) -> tuple[bool, bool]:
     row = await SettingsRepository(session).get()
     flag = await session.get(SystemFlag, "kill_switch")
     return bool(row and row.kill_switch), bool(flag and flag.value is True)
+
+
+async def global_kill_switch(session: AsyncSession) -> bool:
+    """The installation-wide kill switch (a global flag, not tenant data)."""
+    flag = await session.get(SystemFlag, "kill_switch")
+    return bool(flag and flag.value is True)
 
 
 async def get_or_create(session: AsyncSession, tenant_id: uuid.UUID) -> TenantSettings:
@@ -243,6 +249,8 @@ async def update_settings(
         # (both ways: what they now allow goes out, what they forbid is deferred at send time).
         for job in SETTINGS_CHANGED_JOBS:
             await jobs.defer(session, job, tenant_id=principal.tenant_id)
+    # Live pages (the overview's caps and kill switch alert) follow the change.
+    await live.notify(session, principal.tenant_id, "settings", row.id)
     await audit.record(
         session,
         tenant_id=principal.tenant_id,

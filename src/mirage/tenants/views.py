@@ -1,4 +1,4 @@
-"""Dashboard: the overview page and the tenant settings (members, API tokens, audit log)."""
+"""Dashboard: the overview page (live) and the tenant settings (API tokens, audit log)."""
 
 from __future__ import annotations
 
@@ -15,18 +15,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.auth import service as auth_service
 from mirage.auth.deps import CurrentUserDep, DashboardPrincipal
-from mirage.auth.principal import SCOPES
+from mirage.auth.principal import SCOPES, Principal
 from mirage.db.deps import DbSession
+from mirage.db.engine import get_database
+from mirage.db.tenancy import tenant_context
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import DomainError, ValidationFailed
 from mirage.kit.i18n import N_, Message
+from mirage.kit.live import Renderer
 from mirage.models import Tenant, TenantSettings
 from mirage.models.tenancy import Role
 from mirage.ops import audit
 from mirage.ops import service as ops_service
 from mirage.policy import reasons
+from mirage.tenants import overview
 from mirage.tenants import settings as tenant_settings
-from mirage.tenants.repository import MembershipRepository
 from mirage.web.csrf import csrf_protect
 from mirage.web.forms import (
     NO_ERRORS,
@@ -39,6 +42,7 @@ from mirage.web.forms import (
     text_field,
     whole_number,
 )
+from mirage.web.streams import open_stream
 from mirage.web.templating import add_global, render
 
 # Sections of the settings page that other domains fill (e.g. messaging's recent policy
@@ -58,20 +62,56 @@ add_global("time_zones", tenant_settings.time_zones)  # the time zone field's su
 # A policy decision's reason and detail in words (web/templates/_decision.html, shown on the
 # settings page and in every conversation's transcript).
 add_global("policy_reason", reasons.explain)
+# What the overview's stream listens to: numbers, conversations (rounds, sends), settings.
+LIVE_KINDS = ("instance", "conversation", "settings")
 
 
 @router.get("/")
 async def home(request: Request, session: DbSession, principal: DashboardPrincipal) -> Response:
-    tokens = await auth_service.list_tokens(session, principal)
-    overview = {
-        "members": await MembershipRepository(session).count(),
-        "tokens": len(tokens),
+    """The overview: the fleet at a glance and what needs an operator now (tenants.overview)."""
+    current = getattr(request.state, "current", None)
+    ov = await overview.build(session, principal, tenant=current.tenant if current else None)
+    return render(request, "tenants/home.html", _overview_context(ov, principal))
+
+
+def _overview_context(ov: overview.Overview, principal: Principal) -> dict[str, object]:
+    return {
+        "ov": ov,
+        "system": {"checks": {"worker": ov.worker}},
+        "is_admin": principal.role.at_least(Role.ADMIN),
+        "steps": overview.STEPS,
     }
-    return render(
-        request,
-        "tenants/home.html",
-        {"overview": overview, "system": await ops_service.readiness(session)},
-    )
+
+
+@router.get("/partials/overview")
+async def overview_partial(
+    request: Request, session: DbSession, principal: DashboardPrincipal
+) -> Response:
+    """The overview's live part (the page polls it as a fallback to its stream)."""
+    current = getattr(request.state, "current", None)
+    ov = await overview.build(session, principal, tenant=current.tenant if current else None)
+    return render(request, "tenants/_overview_live.html", _overview_context(ov, principal))
+
+
+@router.get("/overview/events")
+async def overview_events(request: Request) -> Response:
+    """Server-sent events: the overview's live part, re-rendered when a number, a conversation
+    (its rounds and sends) or the settings change — at most once a second however busy the
+    fleet (the events of that second are rendered together)."""
+
+    def renderer(principal: Principal) -> Renderer:
+        async def render_live(event: dict[str, object]) -> list[tuple[str, str]]:
+            with tenant_context(principal.tenant_id, principal.user_id):
+                async with get_database().sessions() as session, session.begin():
+                    ov = await overview.build(session, principal)
+                    html = render(
+                        request, "tenants/_overview_live.html", _overview_context(ov, principal)
+                    )
+            return [("overview", bytes(html.body).decode())]
+
+        return render_live
+
+    return await open_stream(request, LIVE_KINDS, renderer, coalesce_s=1.0)
 
 
 @router.get("/partials/worker-status")
@@ -126,7 +166,6 @@ async def _settings_context(session: DbSession, principal: DashboardPrincipal) -
         "token_form": {"name": "", "scopes": ["read"], "expires_in_days": "90"},
         "token_errors": NO_ERRORS,
         **{name: await read(session) for name, read in _sections.items()},
-        "members": await MembershipRepository(session).members(),
         "tokens": await auth_service.list_tokens(session, principal),
         "audit": await audit.recent(session, 15) if is_admin else [],
         "scopes": [s for s in SCOPES if s in principal.scopes],

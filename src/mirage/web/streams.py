@@ -7,7 +7,7 @@ Who may watch is auth's decision: auth registers its ``Authoriser`` at start-up
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -53,11 +53,15 @@ def live_hub(app: FastAPI) -> LiveHub:
 
 
 async def open_stream(
-    request: Request, kind: str, renderer: Callable[[Principal], Renderer]
+    request: Request,
+    kind: str | Collection[str],
+    renderer: Callable[[Principal], Renderer],
+    *,
+    coalesce_s: float = 0.0,
 ) -> Response:
-    """Stream the tenant's ``kind`` events for the signed-in user. The session is checked again
-    before each row and every few seconds: sign-out, expiry, removal from the tenant or a role
-    change end the stream."""
+    """Stream the tenant's ``kind`` events (one kind or several) for the signed-in user. The
+    session is checked again before each row and every few seconds: sign-out, expiry, removal
+    from the tenant or a role change end the stream. ``coalesce_s``: see ``sse_response``."""
     if _authoriser is None:
         raise RuntimeError("no stream authoriser: mirage.app registers auth's at start-up")
     viewer = await _authoriser(request)
@@ -70,4 +74,5 @@ async def open_stream(
         still_allowed=viewer.still_allowed,
         session_id=viewer.session_id,
         recheck_s=get_settings().stream_recheck_seconds,
+        coalesce_s=coalesce_s,
     )

@@ -34,6 +34,28 @@
     var box = m.querySelector("[data-qr-refresh]");
     if (box && window.htmx) window.htmx.trigger(box, "refresh");
   });
+  // "Copy" buttons (an invitation link): copy the target's text, and say so on the button.
+  document.addEventListener("click", function (evt) {
+    var btn = evt.target.closest && evt.target.closest("[data-copy]");
+    if (!btn) return;
+    var target = document.querySelector(btn.getAttribute("data-copy"));
+    if (!target) return;
+    var text = target.textContent.trim();
+    var done = function () { btn.textContent = btn.getAttribute("data-copied") || "OK"; };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { select(target); });
+    } else {
+      select(target);
+      try { if (document.execCommand("copy")) done(); } catch (e) { /* selected: Ctrl-C */ }
+    }
+  });
+  function select(el) {
+    var range = document.createRange();
+    range.selectNodeContents(el);
+    var sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+  }
   document.addEventListener("keydown", function (evt) {
     if (evt.key === "Escape") { var m = document.getElementById("connect-modal"); if (m) m.remove(); }
   });
