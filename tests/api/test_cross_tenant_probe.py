@@ -46,7 +46,7 @@ BODIES: dict[str, dict[str, object]] = {
     "/api/v1/outreach-policies/{policy_id}": {"name": "Probe"},
     "/outreach-policies/{policy_id}": {"name": "Probe"},
     # A body that passes validation (the campaign is looked up before its policy).
-    "/api/v1/campaigns/{campaign_id}": {
+    "/api/v1/campaigns/{campaign_id:uuid}": {
         "name": "Probe",
         "policy_id": str(uuid.UUID(int=1)),
         "variants": ["Oi"],

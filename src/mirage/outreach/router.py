@@ -55,6 +55,8 @@ async def delete_policy(
     return Response(status_code=204)
 
 
+# Ids are matched as UUIDs in the path itself, so that /campaigns/preview is never taken for
+# a campaign (a PUT there is a 405, not a 422 about an id).
 campaigns = APIRouter(prefix="/campaigns", tags=["campaigns"], responses=API_ERRORS)
 
 
@@ -76,12 +78,12 @@ async def preview(body: PreviewIn, session: DbSession, principal: ApiPrincipal) 
     return await service.preview(session, principal, body)
 
 
-@campaigns.get("/{campaign_id}", response_model=CampaignOut)
+@campaigns.get("/{campaign_id:uuid}", response_model=CampaignOut)
 async def get_campaign(campaign_id: uuid.UUID, session: DbSession, principal: ApiPrincipal) -> Any:
     return await service.get_campaign(session, principal, campaign_id)
 
 
-@campaigns.get("/{campaign_id}/preview", response_model=PreviewOut)
+@campaigns.get("/{campaign_id:uuid}/preview", response_model=PreviewOut)
 async def campaign_preview(
     campaign_id: uuid.UUID,
     session: DbSession,
@@ -92,14 +94,14 @@ async def campaign_preview(
     return await service.campaign_preview(session, principal, campaign_id, limit)
 
 
-@campaigns.put("/{campaign_id}", response_model=CampaignOut)
+@campaigns.put("/{campaign_id:uuid}", response_model=CampaignOut)
 async def update_campaign(
     campaign_id: uuid.UUID, body: CampaignIn, session: DbSession, principal: ApiPrincipal
 ) -> Any:
     return await service.update_campaign(session, principal, campaign_id, body)
 
 
-@campaigns.delete("/{campaign_id}", status_code=204)
+@campaigns.delete("/{campaign_id:uuid}", status_code=204)
 async def delete_campaign(
     campaign_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
 ) -> Response:
