@@ -26,7 +26,11 @@ async def test_the_api_docs_render_without_a_cdn(page: Page, live_server: LiveSe
 
     await page.route("**/*", only_ours)
     await page.goto(live_server.url + "/api/v1/docs")
-    await expect(page.locator(".swagger-ui .info .title")).to_contain_text("Mirage API")
+    # Swagger UI builds the page from a 1 MB bundle: at load 8 it took longer than the
+    # default 5 s (a wait, not an assertion about speed).
+    await expect(page.locator(".swagger-ui .info .title")).to_contain_text(
+        "Mirage API", timeout=20_000
+    )
     # Operations are listed (the schema was fetched from /api/v1/openapi.json and rendered).
     operation = page.locator(".opblock-summary-path", has_text="/instances").first
     await expect(operation).to_be_visible()
