@@ -103,7 +103,26 @@ def conversation_body(w: WarmPair, **extra: Any) -> dict[str, Any]:
 
 async def start_now(conninfo: str, conversation_id: str) -> None:
     """Skip the first round's human-like start delay (5–25 s) in tests: the planned round
-    and its start job are due now (a round planned later would otherwise wait for its time)."""
+    and its start job are due now (a round planned later would otherwise wait for its time).
+
+    The first round is planned by the planner, which may not have run yet on a loaded
+    machine: wait (bounded) until the round and its start job exist, so they are moved, not
+    missed; a conversation with no round to plan keeps the old no-op behaviour."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while loop.time() < deadline:
+        ready = await sql(
+            conninfo,
+            "select 1 from rounds r join procrastinate_jobs j on j.args->>'round_id' = r.id::text "
+            "where r.conversation_id = %s and r.state = 'planned' and j.status = 'todo' "
+            "and j.task_name = 'conversations.start_round'",
+            conversation_id,
+        )
+        if ready:
+            break
+        await asyncio.sleep(0.05)
     await sql(
         conninfo,
         "update rounds set planned_at = now() where state = 'planned' and conversation_id = %s",
