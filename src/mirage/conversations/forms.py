@@ -216,6 +216,7 @@ def day_blocks(
     ``slots``: (start, end, conversation name, conversation id, state, lane, colour,
     numbers); a slot across midnight is drawn on both days."""
     out = []
+    views: dict[date, DayView] = {}
     for d in days:
         view = DayView(d, DAY_NAMES[d.weekday()], SHORT_DAYS[d.weekday()], d == today)
         for lane, weekly in windows:
@@ -230,30 +231,38 @@ def day_blocks(
                     _pct(s), _pct(e, end=True), start=s.strftime("%H:%M"), end=e.strftime("%H:%M")
                 )
             )
-        day_start = datetime.combine(d, time(0), zone)
-        day_end = datetime.combine(d + timedelta(days=1), time(0), zone)
-        for start_at, end_at, name, cid, state, lane, color, numbers in slots:
-            local_s, local_e = start_at.astimezone(zone), end_at.astimezone(zone)
-            if local_e <= day_start or local_s >= day_end:
-                continue
-            a = 0.0 if local_s < day_start else _pct(local_s.time())
-            b = 100.0 if local_e >= day_end else _pct(local_e.time(), end=True)
-            view.slots.append(
-                Block(
-                    a,
-                    max(b, a + 0.35),
-                    label=name,
-                    start=local_s.strftime("%H:%M"),
-                    end=local_e.strftime("%H:%M"),
-                    state=state,
-                    href=f"/conversations/{cid}",
-                    lane=lane,
-                    color=color,
-                    conversation_id=cid,
-                    numbers=numbers,
-                )
-            )
         out.append(view)
+        views[d] = view
+    # Each slot visits only the days it overlaps (a week of a busy fleet has thousands).
+    one_day = timedelta(days=1)
+    for start_at, end_at, name, cid, state, lane, color, numbers in slots:
+        local_s, local_e = start_at.astimezone(zone), end_at.astimezone(zone)
+        start, end, href = local_s.strftime("%H:%M"), local_e.strftime("%H:%M"), ""
+        d = local_s.date()
+        while d <= local_e.date():
+            view_of_day = views.get(d)
+            day_start = datetime.combine(d, time(0), zone)
+            day_end = datetime.combine(d + one_day, time(0), zone)
+            if view_of_day is not None and local_e > day_start and local_s < day_end:
+                a = 0.0 if local_s < day_start else _pct(local_s.time())
+                b = 100.0 if local_e >= day_end else _pct(local_e.time(), end=True)
+                href = href or f"/conversations/{cid}"
+                view_of_day.slots.append(
+                    Block(
+                        a,
+                        max(b, a + 0.35),
+                        label=name,
+                        start=start,
+                        end=end,
+                        state=state,
+                        href=href,
+                        lane=lane,
+                        color=color,
+                        conversation_id=cid,
+                        numbers=numbers,
+                    )
+                )
+            d += one_day
     return out
 
 

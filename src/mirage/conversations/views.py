@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, timedelta
 from functools import partial
 from typing import Any
@@ -265,6 +266,15 @@ async def _calendar_context(
     lanes = {x.conversation.id: i for i, x in enumerate(shown)}
     selected = next((x for x in cal.conversations if x.conversation.id == conversation_id), None)
     names = {x.conversation.id: x.conversation.name for x in cal.conversations}
+    # A week holds thousands of slots but few distinct pairs of numbers: name each pair once.
+    pair_names: dict[tuple[uuid.UUID, ...], str] = {}
+
+    def pair_name(ids: Sequence[uuid.UUID]) -> str:
+        key = tuple(ids)
+        if key not in pair_names:
+            pair_names[key] = ", ".join(numbers[n].display_name for n in key if n in numbers)
+        return pair_names[key]
+
     slots = [
         (
             x.slot.starts_at,
@@ -274,7 +284,7 @@ async def _calendar_context(
             x.state,
             lanes[x.slot.conversation_id],
             colour.get(x.slot.conversation_id, 0),
-            ", ".join(numbers[n].display_name for n in x.slot.instance_ids if n in numbers),
+            pair_name(x.slot.instance_ids),
         )
         for x in cal.slots
         if x.slot.conversation_id in lanes
