@@ -15,7 +15,6 @@ import csv
 import io
 import json
 import re
-import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mirage.auth.principal import Principal
 from mirage.auth.service import require
 from mirage.config import get_settings
-from mirage.contacts import phones
+from mirage.contacts import keywords, phones
 from mirage.contacts.repository import ContactFilter, ContactRepository
 from mirage.contacts.schemas import (
     BulkTagIn,
@@ -71,11 +70,10 @@ from mirage.ops import audit
 DEFAULT_REGION = "BR"  # Brazil: the product's default (a tenant's country says otherwise)
 MAX_PAGE = 200
 COUNT_CAP = 10_000  # list counts stop here ("10,000+"): bounded work at any list size
-OPT_IN_KEYWORDS = frozenset({"VOLTAR", "START"})
-# Single-word opt-outs only: phrases are the opt-out detector's job (outreach issue).
-OPT_OUT_KEYWORDS = frozenset(
-    {"PARAR", "PARE", "SAIR", "CANCELAR", "DESCADASTRAR", "REMOVER", "STOP"}
-)
+# The built-in keywords have one definition (contacts.keywords), shared with the opt-out
+# detector (outreach.optout), which adds phrases and the tenant's own keywords.
+OPT_IN_KEYWORDS = keywords.OPT_IN_KEYWORDS
+OPT_OUT_KEYWORDS = keywords.OPT_OUT_KEYWORDS
 REDACTED = "redacted"
 
 
@@ -638,13 +636,9 @@ class KeywordOutcome(StrEnum):
 
 
 def keyword_of(message_text: str) -> str | None:
-    """The keyword a message is, if it is exactly one (accents, case, punctuation ignored)."""
-    folded = unicodedata.normalize("NFKD", message_text[:64])
-    word = "".join(c for c in folded if c.isalpha()).upper()
-    # The message must be that word alone (spaces and punctuation around it are fine).
-    if (word in OPT_IN_KEYWORDS or word in OPT_OUT_KEYWORDS) and len(message_text.split()) == 1:
-        return word
-    return None
+    """The built-in keyword a message is, if it is exactly one (accents, case, punctuation,
+    emoji and a polite word around it ignored): ``contacts.keywords``."""
+    return keywords.keyword_of(message_text)
 
 
 async def record_inbound_keyword(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mirage.auth.principal import Principal
 from mirage.auth.service import require
 from mirage.contacts import service as contacts
-from mirage.contacts.service import OPT_OUT_KEYWORDS
+from mirage.contacts.keywords import OPT_OUT_KEYWORDS
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import Conflict, NotFound, ValidationFailed
 from mirage.kit.i18n import N_, Message
