@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
 #: Single words that opt a number out (certain), with the language they are read as (a word
 #: shared by Portuguese and Spanish is read as Portuguese: the product's first language).
@@ -83,26 +84,45 @@ def fold(text: str) -> str:
     return _REPEATS.sub(r"\1", _NOT_WORD.sub(" ", plain)).strip()
 
 
-def _strip_fillers(words: list[str]) -> list[str]:
-    return [w for w in words if w not in FILLERS]
+class KeywordSet:
+    """Keywords folded once, for ``bare_keyword``."""
+
+    def __init__(self, keywords: Iterable[str]) -> None:
+        self.by_folded: dict[str, str] = {}
+        for keyword in keywords:
+            self.by_folded.setdefault(fold(keyword), keyword)
+        self.by_folded.pop("", None)
+
+    def __bool__(self) -> bool:
+        return bool(self.by_folded)
 
 
-def bare_keyword(folded: str, keywords: Iterable[str]) -> str | None:
+@lru_cache(maxsize=4096)
+def keyword_set(keywords: tuple[str, ...]) -> KeywordSet:
+    """A (cached) ``KeywordSet``: a tenant's keywords are folded once, not per message."""
+    return KeywordSet(keywords)
+
+
+def bare_keyword(folded: str, keywords: KeywordSet) -> str | None:
     """The keyword (as given) that the folded message is, once polite words are set aside
-    (and repeats of the keyword itself: "PARAR PARAR"), or None."""
+    (and repeats of a one-word keyword: "PARAR PARAR"), or None."""
     if not folded or len(folded) > MAX_KEYWORD_MESSAGE:
         return None
-    core = " ".join(_strip_fillers(folded.split()))
-    for keyword in keywords:
-        k = fold(keyword)
-        if not k:
-            continue
-        if folded == k or core == k or (" " not in k and set(core.split()) == {k}):
-            return keyword
-    return None
+    table = keywords.by_folded
+    hit = table.get(folded)
+    if hit is not None:
+        return hit
+    words = [w for w in folded.split() if w not in FILLERS]
+    hit = table.get(" ".join(words))
+    if hit is None and words and all(w == words[0] for w in words):
+        hit = table.get(words[0])
+    return hit
 
 
 def keyword_of(message_text: str) -> str | None:
     """The built-in keyword (opt-out or opt-in, upper case) a message is, if it is one."""
     folded = fold(message_text[: MAX_KEYWORD_MESSAGE * 4])
-    return bare_keyword(folded, sorted(OPT_OUT_KEYWORDS | OPT_IN_KEYWORDS))
+    return bare_keyword(folded, _ALL)
+
+
+_ALL = KeywordSet(sorted(OPT_OUT_KEYWORDS | OPT_IN_KEYWORDS))

@@ -29,8 +29,10 @@ from enum import StrEnum
 from mirage.contacts.keywords import (
     OPT_IN_KEYWORDS,
     OPT_OUT_WORDS,
+    KeywordSet,
     bare_keyword,
     fold,
+    keyword_set,
 )
 
 #: Only the start of a long message is read (an opt-out is short; bounded work per message).
@@ -239,7 +241,9 @@ PROBABLE_WORDS: dict[str, str] = {
     "NO THANKS": "en",
     "ENOUGH": "en",
 }
-_BUILT_IN = tuple(sorted(OPT_OUT_WORDS, key=lambda k: (-len(k), k)))
+_BUILT_IN = KeywordSet(OPT_OUT_WORDS)
+_PROBABLE_WORDS = KeywordSet(PROBABLE_WORDS)
+_OPT_IN = KeywordSet(sorted(OPT_IN_KEYWORDS))
 
 
 def _rule_id(word: str) -> str:
@@ -251,7 +255,7 @@ def classify(text: str, extra_keywords: Iterable[str] = ()) -> Verdict:
     folded = fold(text[:MAX_TEXT])
     if not folded:
         return NONE
-    extra = tuple(extra_keywords)
+    extra = keyword_set(tuple(extra_keywords))
     if extra and bare_keyword(folded, extra) is not None:
         return Verdict(C, "tenant.keyword", None)
     word = bare_keyword(folded, _BUILT_IN)
@@ -267,7 +271,7 @@ def classify(text: str, extra_keywords: Iterable[str] = ()) -> Verdict:
             probable = Verdict(P, rule.id, rule.language)
     if probable is not None:
         return probable
-    word = bare_keyword(folded, PROBABLE_WORDS)
+    word = bare_keyword(folded, _PROBABLE_WORDS)
     if word is not None:
         return Verdict(P, _rule_id(word), PROBABLE_WORDS[word])
     return NONE
@@ -275,4 +279,4 @@ def classify(text: str, extra_keywords: Iterable[str] = ()) -> Verdict:
 
 def opt_in_keyword(text: str) -> str | None:
     """VOLTAR or START when the message is that word alone (opts the contact back in)."""
-    return bare_keyword(fold(text[:MAX_TEXT]), sorted(OPT_IN_KEYWORDS))
+    return bare_keyword(fold(text[:MAX_TEXT]), _OPT_IN)
