@@ -156,6 +156,12 @@ def _apply(policy: OutreachPolicy, data: OutreachPolicyIn, principal: Principal)
     policy.updated_by = principal.user_id
 
 
+async def tenant_optout_keywords(session: AsyncSession) -> tuple[str, ...]:
+    """The extra opt-out keywords of all the tenant's outreach policies (under its context):
+    an inbound message is not tied to a campaign, so any policy's keyword counts."""
+    return tuple(await OutreachPolicyRepository(session).all_optout_keywords())
+
+
 async def create_policy(
     session: AsyncSession, principal: Principal, data: OutreachPolicyIn
 ) -> OutreachPolicy:
