@@ -25,7 +25,7 @@ from mirage.messaging import service as messaging
 from mirage.models import Instance, OutgoingMessage, Purpose
 from mirage.policy import ALWAYS, Outreach, OutreachRules, Recipient, SendContext
 from mirage.webhooks import service as webhooks
-from tests.conftest import TenantFixture, make_token
+from tests.conftest import TenantFixture, make_token, sql
 from tests.webhooks.support import _envelope, _instance, _post, _token
 
 pytestmark = pytest.mark.usefixtures("database")
@@ -286,11 +286,12 @@ async def test_the_tenants_own_numbers_groups_and_ordinary_messages_trigger_noth
     mate, _ = await _instance(tenant_a)
     mate_phone = _phone()
     # The other number of the fleet, known by its WhatsApp account (a device suffix on it).
-    with psycopg.connect(bootstrap_conninfo) as conn:
-        conn.execute(
-            "update instances set owner_jid = %s where id = %s",
-            (mate_phone.lstrip("+") + ":7@s.whatsapp.net", mate.id),
-        )
+    await sql(
+        bootstrap_conninfo,
+        "update instances set owner_jid = %s where id = %s",
+        mate_phone.lstrip("+") + ":7@s.whatsapp.net",
+        mate.id,
+    )
     acted: list[str] = []
     real = webhooks._store_and_act
 
