@@ -213,3 +213,40 @@ def test_any_text_gets_a_verdict(text: str) -> None:
     verdict = classify(text)
     assert (verdict.tier is Tier.NONE) == (verdict.rule is None)
     assert classify(text * 50).tier in Tier  # long messages are cut, never slow
+
+
+def _every_rule(folded: str) -> tuple[str | None, str | None]:
+    """The first certain and the first probable rule matching, all patterns tried (what the
+    trigger scan must never change)."""
+    certain = next(
+        (r.id for r in RULES if r.tier is Tier.CERTAIN and r.pattern.search(folded)), None
+    )
+    probable = next(
+        (r.id for r in RULES if r.tier is Tier.PROBABLE and r.pattern.search(folded)), None
+    )
+    return certain, probable
+
+
+CORPUS_WORDS = sorted({w for _, _, text in corpus() for w in keywords.fold(text).split()})
+
+
+@given(st.lists(st.sampled_from(CORPUS_WORDS), min_size=1, max_size=9))
+@settings(max_examples=1500, deadline=None)
+def test_the_trigger_scan_never_hides_a_rule(words: list[str]) -> None:
+    folded = " ".join(words)
+    verdict = classify(folded)
+    if verdict.rule and verdict.rule.startswith(("keyword.", "tenant.")):
+        return  # a keyword alone decides before any phrase
+    certain, probable = _every_rule(folded)
+    assert verdict.rule == (certain or probable), folded
+
+
+@pytest.mark.parametrize(("tier", "language", "text"), corpus())
+def test_every_rule_that_matches_a_corpus_line_has_its_trigger(
+    tier: str, language: str, text: str
+) -> None:
+    folded = keywords.fold(text)
+    found = set(folded.split())
+    for rule in RULES:
+        if rule.pattern.search(folded):
+            assert any(w.startswith(rule.triggers) for w in found), (rule.id, text)

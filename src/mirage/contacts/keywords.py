@@ -72,6 +72,7 @@ FILLERS = frozenset(
 
 MAX_KEYWORD_MESSAGE = 80  # a message longer than this (folded) is never a bare keyword
 _NOT_WORD = re.compile(r"[^0-9a-z]+")
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _REPEATS = re.compile(r"([a-z])\1{2,}")
 
 
@@ -79,8 +80,10 @@ def fold(text: str) -> str:
     """A message as the rules read it: lower case, accents removed, every run of anything
     but letters and digits (punctuation, emoji, line breaks) one space, letters repeated
     three times or more squeezed to one ("paraaar" → "parar")."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    if text.isascii():
+        plain = text.lower()
+    else:  # accents are combining marks after NFKD: "não" → "na\u0303o" → "nao"
+        plain = _COMBINING.sub("", unicodedata.normalize("NFKD", text)).lower()
     return _REPEATS.sub(r"\1", _NOT_WORD.sub(" ", plain)).strip()
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mirage.contacts import service as contacts
 from mirage.contacts.phones import wa_jid_candidates
 from mirage.instances import service as instances
-from mirage.outreach.optout import Tier, Verdict, classify, opt_in_keyword
+from mirage.outreach.optout import Tier, Verdict, examine
 
 
 @dataclass(frozen=True)
@@ -71,18 +71,14 @@ def screen(
     remote JID and its alternative (``@lid`` chats carry the phone JID there)."""
     if not text:
         return None
-    phone = None
-    for jid in jids:
-        phone = contacts.phone_of_jid(jid)
-        if phone is not None:
-            break
+    verdict, word = examine(text, extra_keywords)
+    if verdict.tier is Tier.NONE and word is None:
+        return None  # nearly every message: nothing more to do
+    given = tuple(j for j in jids if j)
+    phone = next((p for p in map(contacts.phone_of_jid, given) if p is not None), None)
     if phone is None:  # a group, a channel, a broadcast, an address with no number
         return None
-    verdict = classify(text, extra_keywords)
-    word = opt_in_keyword(text) if verdict.tier is Tier.NONE else None
-    if verdict.tier is Tier.NONE and word is None:
-        return None
-    return Screened(verdict, word, phone, tuple(j for j in jids if j))
+    return Screened(verdict, word, phone, given)
 
 
 def _digits(screened: Screened) -> Sequence[str]:
