@@ -111,8 +111,9 @@ RULES: tuple[Rule, ...] = (
     _rule(
         "pt.remove_meu_numero",
         C,
-        r"\b(tira|tire|tirem|retira|retire|remove|remova|removam|exclui|exclua|excluam|apaga"
-        r"|apague|deleta|delete|descadastra|descadastre)( o)? (meu|esse|este) "
+        r"\b(tira|tire|tirem|tirar|retira|retire|retirem|retirar|remove|remova|removam|remover"
+        r"|exclui|exclua|excluam|excluir|apaga|apague|apaguem|apagar|deleta|delete|deletem"
+        r"|deletar|descadastra|descadastre|descadastrem|descadastrar)( o)? (meu|esse|este) "
         r"(numero|contato|telefone|cadastro|whats\w*|zap)\b",
         "numero contato telefone cadastro whats zap",
     ),
@@ -125,6 +126,13 @@ RULES: tuple[Rule, ...] = (
     ),
     _rule(
         "pt.descadastrar", C, r"\b(quero|queria|gostaria de|como) (me )?descadastr\w*", "descadastr"
+    ),
+    _rule(
+        "pt.ser_removido",
+        C,
+        r"\b(quero|queria|gostaria de|favor|pode|podem|por favor) (me )?(ser )?"
+        r"(removid|excluid|retirad|tirad|descadastrad)\w*",
+        "removid excluid retirad tirad descadastr",
     ),
     _rule("pt.sair_da_lista", C, rf"\bsair (da|dessa|desta|de sua|da sua|do) {_LIST_PT}", "sair"),
     _rule(
@@ -153,8 +161,11 @@ RULES: tuple[Rule, ...] = (
     _rule(
         "pt.deixa_em_paz",
         P,
-        r"\b(me |nos )?(deixa|deixe|deixem|largue|larga) (me |nos )?em paz\b",
-        "paz",
+        r"\b(me |nos )?(deixa|deixe|deixem|largue|larga) (me |nos )?em paz\b"
+        # "deixa quieto" alone is "never mind": only "me deixa quieto" asks for quiet
+        r"|\b(me|nos) (deixa|deixe|deixem) (quiet|sossegad)\w*"
+        r"|\b(deixa|deixe|deixem) (me|nos) (quiet|sossegad)\w*",
+        "paz quiet sossegad",
     ),
     _rule(
         "pt.que_saco",
@@ -277,7 +288,12 @@ RULES: tuple[Rule, ...] = (
     _rule(
         "es.dejame_en_paz", P, r"\b(dejame|dejenme|dejanos|dejennos) (en paz|tranquil\w*)\b", "dej"
     ),
-    _rule("es.no_me_interesa", P, r"\bno (me|nos) interesa\b|\bsin interes\b", "interes"),
+    _rule(
+        "es.no_me_interesa",
+        P,
+        r"\bno (me|nos) interesa\b|\bsin interes\b|\bno (estoy|estamos) interesad\w*",
+        "interes",
+    ),
     _rule("es.no_me_molesten", P, r"\bno (me |nos )?(molest\w*|fastidi\w*)\b", "no"),
     _rule(
         "es.spam", P, r"\b(esto es|es) spam\b|\bvoy a (denunciar|reportar|bloquear)\w*", "spam voy"
