@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from mirage.contacts import service
+from mirage.db.deps import bind_context
 from mirage.db.engine import session_scope
 from mirage.models.tenancy import Role
 from mirage.tenants import service as tenants
@@ -491,6 +493,32 @@ async def test_operator_cannot_remove_and_opt_outs_stay(client: httpx.AsyncClien
         len((await admin.client.get("/api/v1/suppressions", headers=admin.api)).json()["items"])
         == 2
     )
+
+
+async def test_a_probable_opt_out_is_shown_for_review_and_confirmed_from_the_page(
+    client: httpx.AsyncClient,
+) -> None:
+    d = await dash(client)
+    async with session_scope() as s:
+        await bind_context(s, tenant_id=d.t.tenant_id, user_id=None)
+        await service.record_review(
+            s, tenant_id=d.t.tenant_id, phone_e164="+5511987654399", note="pt.deixa_em_paz"
+        )
+    sid = (await d.client.get("/api/v1/suppressions", headers=d.api)).json()["items"][0]["id"]
+    page = await d.client.get("/contacts/suppressions")
+    row = text_of(page.text.split(f'id="suppression-{sid}"', 1)[1].split("</tr>", 1)[0])
+    assert "a revisar (provável descadastro)" in row and "pt.deixa_em_paz" in row
+    assert f"/contacts/suppressions/{sid}/confirm" in page.text
+    assert f"/contacts/suppressions/{sid}/remove" in page.text  # an admin may lift it
+    r = await d.post(f"/contacts/suppressions/{sid}/confirm", {})
+    assert r.status_code == 303
+    items = (await d.client.get("/api/v1/suppressions", headers=d.api)).json()["items"]
+    assert [(i["id"], i["reason"], i["source"]) for i in items] == [(sid, "opt_out", "review")]
+    page = await d.client.get("/contacts/suppressions")
+    assert f"/contacts/suppressions/{sid}/confirm" not in page.text
+    assert f"/contacts/suppressions/{sid}/remove" not in page.text
+    r = await d.post(f"/contacts/suppressions/{sid}/confirm", {})
+    assert r.status_code == 409 and "só uma supressão a revisar" in text_of(r.text).lower()
 
 
 # --- data-subject requests ------------------------------------------------------------------------

@@ -438,6 +438,21 @@ class ContactRepository:
         )
         return (await self.session.execute(stmt)).scalar_one_or_none() is not None
 
+    async def harden_suppression(self, phone_hash: str, *, source: str, note: str | None) -> bool:
+        """An opt-out on top of a suppression someone could lift (a review, a block, a
+        complaint, a manual entry): it becomes an opt-out, which only the contact undoes.
+        True when a row changed."""
+        stmt = (
+            update(Suppression)
+            .where(
+                Suppression.phone_hash == phone_hash,
+                Suppression.reason.not_in(("opt_out", "data_request")),
+            )
+            .values(reason="opt_out", source=source, note=note)
+            .returning(Suppression.id)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none() is not None
+
     async def get_suppression(self, suppression_id: uuid.UUID) -> Suppression | None:
         return await self.session.get(Suppression, suppression_id)
 

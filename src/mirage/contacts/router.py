@@ -171,6 +171,17 @@ async def add_suppression(body: SuppressionIn, session: DbSession, principal: Ap
     return await service.add_suppression(session, principal, body)
 
 
+@router.post(
+    "/suppressions/{suppression_id}/confirm", response_model=SuppressionOut, tags=["suppressions"]
+)
+async def confirm_suppression(
+    suppression_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+) -> Any:
+    """A probable opt-out (reason ``review``) confirmed by a person: it becomes an opt-out
+    (only the contact can undo it, by writing VOLTAR or START). 409 for any other reason."""
+    return await service.confirm_suppression(session, principal, suppression_id)
+
+
 @router.post("/suppressions/{suppression_id}/remove", status_code=204, tags=["suppressions"])
 async def remove_suppression(
     suppression_id: uuid.UUID,

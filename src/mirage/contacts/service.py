@@ -15,7 +15,6 @@ import csv
 import io
 import json
 import re
-import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mirage.auth.principal import Principal
 from mirage.auth.service import require
 from mirage.config import get_settings
-from mirage.contacts import phones
+from mirage.contacts import keywords, phones
 from mirage.contacts.repository import ContactFilter, ContactRepository
 from mirage.contacts.schemas import (
     BulkTagIn,
@@ -71,11 +70,10 @@ from mirage.ops import audit
 DEFAULT_REGION = "BR"  # Brazil: the product's default (a tenant's country says otherwise)
 MAX_PAGE = 200
 COUNT_CAP = 10_000  # list counts stop here ("10,000+"): bounded work at any list size
-OPT_IN_KEYWORDS = frozenset({"VOLTAR", "START"})
-# Single-word opt-outs only: phrases are the opt-out detector's job (outreach issue).
-OPT_OUT_KEYWORDS = frozenset(
-    {"PARAR", "PARE", "SAIR", "CANCELAR", "DESCADASTRAR", "REMOVER", "STOP"}
-)
+# The built-in keywords have one definition (contacts.keywords), shared with the opt-out
+# detector (outreach.optout), which adds phrases and the tenant's own keywords.
+OPT_IN_KEYWORDS = keywords.OPT_IN_KEYWORDS
+OPT_OUT_KEYWORDS = keywords.OPT_OUT_KEYWORDS
 REDACTED = "redacted"
 
 
@@ -601,9 +599,14 @@ async def _opt_out(
     *,
     detail: str | None,
     message_id: uuid.UUID | None,
-) -> None:
+) -> bool:
+    """The contact opts out and its number goes on the list as an opt-out. True when the
+    number was not opted out before (the contact newly opted out, or its number newly
+    suppressed as an opt-out)."""
+    newly = False
     if contact.opted_out_at is None:
         contact.opted_out_at = utcnow()
+        newly = True
         await repo.add_events(
             [
                 _event(
@@ -616,16 +619,38 @@ async def _opt_out(
                 )
             ]
         )
-    await repo.add_suppression(
+    suppressed = await _suppress_opt_out(
+        repo,
+        contact.tenant_id,
+        phone_hash(contact.phone_e164),
+        source,
+        detail,
+        principal.user_id if principal else None,
+    )
+    return newly or suppressed
+
+
+async def _suppress_opt_out(
+    repo: ContactRepository,
+    tenant_id: uuid.UUID,
+    h: str,
+    source: str,
+    note: str | None,
+    created_by: uuid.UUID | None,
+) -> bool:
+    """The number on the list as an opt-out: added, or a liftable reason (review, block,
+    complaint, manual) hardened into one. True when it was not an opt-out before."""
+    added = await repo.add_suppression(
         {
-            "tenant_id": contact.tenant_id,
-            "phone_hash": phone_hash(contact.phone_e164),
+            "tenant_id": tenant_id,
+            "phone_hash": h,
             "reason": "opt_out",
             "source": source,
-            "note": detail,
-            "created_by": principal.user_id if principal else None,
+            "note": note,
+            "created_by": created_by,
         }
     )
+    return added or await repo.harden_suppression(h, source=source, note=note)
 
 
 # --- the inbound path and the importer ----------------------------------------------------
@@ -638,13 +663,9 @@ class KeywordOutcome(StrEnum):
 
 
 def keyword_of(message_text: str) -> str | None:
-    """The keyword a message is, if it is exactly one (accents, case, punctuation ignored)."""
-    folded = unicodedata.normalize("NFKD", message_text[:64])
-    word = "".join(c for c in folded if c.isalpha()).upper()
-    # The message must be that word alone (spaces and punctuation around it are fine).
-    if (word in OPT_IN_KEYWORDS or word in OPT_OUT_KEYWORDS) and len(message_text.split()) == 1:
-        return word
-    return None
+    """The built-in keyword a message is, if it is exactly one (accents, case, punctuation,
+    emoji and a polite word around it ignored): ``contacts.keywords``."""
+    return keywords.keyword_of(message_text)
 
 
 async def record_inbound_keyword(
@@ -668,21 +689,13 @@ async def record_inbound_keyword(
         if contact is not None:
             await _opt_out(repo, contact, "inbound", None, detail=word, message_id=message_id)
         else:
-            await repo.add_suppression(
-                {
-                    "tenant_id": tenant_id,
-                    "phone_hash": h,
-                    "reason": "opt_out",
-                    "source": "inbound",
-                    "note": word,
-                    "created_by": None,
-                }
-            )
+            await _suppress_opt_out(repo, tenant_id, h, "inbound", word, None)
         await session.flush()
         return KeywordOutcome.OPTED_OUT
     suppression = await repo.suppression_by_hash(h)
     changed = False
-    if suppression is not None and suppression.reason == "opt_out":
+    # The contact's own word lifts their opt-out and a probable one waiting for review.
+    if suppression is not None and suppression.reason in ("opt_out", "review"):
         await repo.delete_suppression(suppression)
         changed = True
     if contact is not None and (
@@ -715,24 +728,60 @@ async def record_opt_out(
     phone_e164: str,
     message_id: uuid.UUID | None,
     detail: str | None = None,
-) -> None:
-    """For the opt-out detector (phrases): the same effect as an opt-out keyword."""
+) -> bool:
+    """For the opt-out detector (a certain opt-out: a keyword or a clear phrase, ``detail``
+    its rule): the contact (if the number is one) opts out, with ``message_id`` in its
+    ledger, and the number is suppressed tenant-wide as an opt-out — contact or not. True when
+    it was not opted out before (a confirmation is owed: the caller's business)."""
     repo = ContactRepository(session)
     contact = await repo.by_phone(phone_e164)
     if contact is not None:
-        await _opt_out(repo, contact, "inbound", None, detail=detail, message_id=message_id)
+        newly = await _opt_out(repo, contact, "inbound", None, detail=detail, message_id=message_id)
     else:
-        await repo.add_suppression(
-            {
-                "tenant_id": tenant_id,
-                "phone_hash": phone_hash(phone_e164),
-                "reason": "opt_out",
-                "source": "inbound",
-                "note": detail,
-                "created_by": None,
-            }
+        newly = await _suppress_opt_out(
+            repo, tenant_id, phone_hash(phone_e164), "inbound", detail, None
         )
     await session.flush()
+    return newly
+
+
+async def record_review(
+    session: AsyncSession, *, tenant_id: uuid.UUID, phone_e164: str, note: str
+) -> bool:
+    """For the opt-out detector (a probable opt-out: "me deixa em paz"): the number goes on
+    the suppression list as ``review`` — nothing automatic is sent to it (the policy engine
+    reads the list at every send) until a person confirms it (``confirm_suppression``) or an
+    admin lifts it. A number already on the list keeps its reason. True when added."""
+    added = await ContactRepository(session).add_suppression(
+        {
+            "tenant_id": tenant_id,
+            "phone_hash": phone_hash(phone_e164),
+            "reason": "review",
+            "source": "inbound",
+            "note": note[:300],
+            "created_by": None,
+        }
+    )
+    await session.flush()
+    return added
+
+
+#: The domains of a person's JID (a group, a broadcast list or a channel is not a person).
+PERSON_JID_DOMAINS = ("@s.whatsapp.net", "@c.us")
+
+
+def phone_of_jid(jid: str | None) -> str | None:
+    """A person's JID (``5511987654321@s.whatsapp.net``, a device suffix allowed) → E.164, or
+    None for anything else (groups, ``@lid`` addresses, broadcasts, an invalid number). A
+    Brazilian mobile in WhatsApp's old 8-digit form gets its ninth digit (one hash per
+    number)."""
+    if not jid or not jid.endswith(PERSON_JID_DOMAINS):
+        return None
+    digits = jid.split("@", 1)[0].split(":", 1)[0]
+    if not (0 < len(digits) <= 15 and digits.isascii() and digits.isdigit()):
+        return None
+    found = phones.check_phone("+" + digits)
+    return found if isinstance(found, str) else None
 
 
 async def is_suppressed(session: AsyncSession, phone_e164: str) -> bool:
@@ -1051,6 +1100,33 @@ async def remove_suppression(
         reason=reason,
         original_reason=row.reason,
     )
+
+
+async def confirm_suppression(
+    session: AsyncSession, principal: Principal, suppression_id: uuid.UUID
+) -> Suppression:
+    """A person read a probable opt-out (``review``) and confirms it: it becomes an opt-out,
+    which only the contact can undo (VOLTAR/START). Operators and above; audited."""
+    require(principal, "write", role=Role.OPERATOR)
+    repo = ContactRepository(session)
+    row = await repo.get_suppression(suppression_id)
+    if row is None:
+        raise NotFound("suppression not found")
+    if row.reason != "review":
+        raise Conflict(N_("only a suppression waiting for review can be confirmed"))
+    row.reason = "opt_out"
+    row.source = "review"
+    await session.flush()
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        action="suppression.confirmed",
+        principal=principal,
+        target_type="suppression",
+        target_id=row.id,
+        original_reason="review",
+    )
+    return row
 
 
 # --- data-subject requests (LGPD art. 18) -------------------------------------------------

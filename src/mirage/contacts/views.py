@@ -88,6 +88,7 @@ LABELS: dict[str, str] = {
     "suppression.complaint": N_("complaint"),
     "suppression.manual": N_("manual"),
     "suppression.data_request": N_("data-subject request"),
+    "suppression.review": N_("to review (probable opt-out)"),
     "import.uploaded": N_("uploaded"),
     "import.previewed": N_("waiting for mapping"),
     "import.running": N_("importing"),
@@ -139,6 +140,7 @@ SERVICE_MESSAGES = [
     N_("this number is already on the suppression list"),
     N_("this number is on the suppression list"),
     N_("only an admin can remove a number from the suppression list"),
+    N_("only a suppression waiting for review can be confirmed"),
     N_(
         "this number opted out (or asked to be erased); only the contact can opt in again, "
         "by writing VOLTAR or START"
@@ -978,6 +980,22 @@ async def add_suppression(
         ctx.update(form=form, errors=_errors(exc))
         return render(request, "contacts/suppressions.html", ctx, status_code=_status(exc))
     return RedirectResponse("/contacts/suppressions?added=1", status_code=303)
+
+
+@router.post("/contacts/suppressions/{suppression_id}/confirm")
+async def confirm_suppression(
+    request: Request, session: DbSession, principal: DashboardPrincipal, suppression_id: uuid.UUID
+) -> Response:
+    """A probable opt-out read and confirmed by a person: it becomes an opt-out."""
+    try:
+        await _atomic(session, service.confirm_suppression(session, principal, suppression_id))
+    except DomainError as exc:
+        if exc.status_code in (401, 403, 404):
+            raise
+        ctx = await _suppressions_context(request, session, principal)
+        ctx["row_errors"] = {str(suppression_id): _errors(exc)}
+        return render(request, "contacts/suppressions.html", ctx, status_code=exc.status_code)
+    return RedirectResponse("/contacts/suppressions", status_code=303)
 
 
 @router.post("/contacts/suppressions/{suppression_id}/remove")

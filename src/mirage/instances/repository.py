@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Date, case, cast, func, literal, select, tuple_, update
+from sqlalchemy import Date, case, cast, exists, func, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.models import Instance, Message
@@ -123,6 +123,16 @@ class InstanceRepository:
             .limit(limit)
         )
         return (await self.session.execute(stmt)).scalars().all()
+
+    async def owns_account(self, digits: Sequence[str]) -> bool:
+        """Whether one of the tenant's numbers is the WhatsApp account with these digits (its
+        ``owner_jid`` before any device suffix and domain, or its ``phone``)."""
+        if not digits:
+            return False
+        account = func.split_part(func.split_part(Instance.owner_jid, "@", 1), ":", 1)
+        phone = func.regexp_replace(Instance.phone, r"\D", "", "g")
+        stmt = select(exists().where(or_(account.in_(list(digits)), phone.in_(list(digits)))))
+        return bool((await self.session.execute(stmt)).scalar_one())
 
     async def by_display_name(self, name: str) -> Instance | None:
         stmt = select(Instance).where(func.lower(Instance.display_name) == name.lower())

@@ -113,6 +113,13 @@ async def find(
     return await InstanceRepository(session).get(instance_id, for_update=for_update)
 
 
+async def is_own_account(session: AsyncSession, digits: Sequence[str]) -> bool:
+    """Whether the WhatsApp account with these digits (a JID's user part, a number without
+    its +) is one of the tenant's own numbers: a message from it is the fleet talking to
+    itself (warm-up), never a contact's request. For system callers (the webhook path)."""
+    return await InstanceRepository(session).owns_account(digits)
+
+
 async def get_instance(
     session: AsyncSession, principal: Principal, instance_id: uuid.UUID
 ) -> Instance:

@@ -278,13 +278,15 @@ class ConsentEvent(IdMixin, TimestampMixin, Base):
 
 class Suppression(IdMixin, TimestampMixin, Base):
     """A number never to be messaged by the tenant, kept as a keyed hash (no phone stored) so
-    it survives the contact's deletion."""
+    it survives the contact's deletion. ``review``: a probable opt-out from an inbound reply
+    ("me deixa em paz"): nothing automatic goes to it until a person confirms it (it becomes
+    an opt-out) or lifts it (admins)."""
 
     __tablename__ = "suppressions"
     __table_args__ = (
         UniqueConstraint("tenant_id", "phone_hash", name="uq_suppressions_tenant_hash"),
         CheckConstraint(
-            "reason in ('opt_out', 'blocked', 'complaint', 'manual', 'data_request')",
+            "reason in ('opt_out', 'blocked', 'complaint', 'manual', 'data_request', 'review')",
             name="reason_valid",
         ),
         Index("ix_suppressions_tenant_created", "tenant_id", "created_at", "id"),

@@ -52,6 +52,7 @@ ACTIONS: dict[str, str] = {
     "contact.deleted": N_("Contact deleted"),
     "suppression.added": N_("Number added to the do-not-contact list"),
     "suppression.removed": N_("Number removed from the do-not-contact list"),
+    "suppression.confirmed": N_("Probable opt-out confirmed (now an opt-out)"),
     "data_request.find": N_("Data request: find a person's data"),
     "data_request.export": N_("Data request: export a person's data"),
     "data_request.erase": N_("Data request: erase a person's data"),

@@ -35,6 +35,12 @@ class OutreachPolicyRepository:
         await self.session.delete(policy)
         await self.session.flush()
 
+    async def all_optout_keywords(self) -> Sequence[str]:
+        """Every extra opt-out keyword of the tenant's policies (one statement, any number of
+        policies), deduplicated."""
+        stmt = select(func.unnest(OutreachPolicy.optout_keywords)).distinct()
+        return [str(k) for k in (await self.session.execute(stmt)).scalars().all()]
+
     async def campaigns_using(self, policy_id: uuid.UUID) -> int:
         stmt = select(func.count(Campaign.id)).where(Campaign.policy_id == policy_id)
         return int((await self.session.execute(stmt)).scalar_one())

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mirage.auth.principal import Principal
 from mirage.auth.service import require
 from mirage.contacts import service as contacts
-from mirage.contacts.service import OPT_OUT_KEYWORDS
+from mirage.contacts.keywords import OPT_OUT_KEYWORDS
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import Conflict, NotFound, ValidationFailed
 from mirage.kit.i18n import N_, Message
@@ -154,6 +154,12 @@ def _apply(policy: OutreachPolicy, data: OutreachPolicyIn, principal: Principal)
     policy.duplicate_window_minutes = data.duplicate_window_minutes
     policy.updated_at = utcnow()
     policy.updated_by = principal.user_id
+
+
+async def tenant_optout_keywords(session: AsyncSession) -> tuple[str, ...]:
+    """The extra opt-out keywords of all the tenant's outreach policies (under its context):
+    an inbound message is not tied to a campaign, so any policy's keyword counts."""
+    return tuple(await OutreachPolicyRepository(session).all_optout_keywords())
 
 
 async def create_policy(

@@ -143,8 +143,10 @@ REASONS: dict[Reason, ReasonText] = {
     Reason.SUPPRESSED: ReasonText(
         N_("Do not contact"),
         N_(
-            "The recipient is on this organization's do-not-contact list (an opt-out or a "
-            "request), so nothing is ever sent to them. Only they can lift it."
+            "The recipient is on this organization's do-not-contact list (an opt-out, a "
+            "request, or a reply that probably asks to stop and waits for review), so nothing "
+            "is sent to them. An opt-out only they can lift; a review is confirmed or lifted "
+            "on the suppression list."
         ),
         "contacts",
     ),

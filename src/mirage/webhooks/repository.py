@@ -125,7 +125,7 @@ _INGEST = text(
     "cast(:payload as jsonb))), upserted as (" + _UPSERT_SQL + ") "
     "select (select r.id from rounds r where r.state = 'running' "
     "and r.awaiting_instance_id = :instance_id and r.awaiting_from_jid = any(:jids) limit 1), "
-    "(select id from upserted)"
+    "(select id from upserted), (select inserted from upserted)"
 )
 
 
@@ -147,9 +147,27 @@ async def ingest_message_pipelined(
     return AwaitedReply(row[0], row[1]) if row and row[0] and row[1] else None
 
 
+class Ingested(NamedTuple):
+    """What the ingest statement did: the stored message's id, whether this call inserted it
+    (a redelivery does not), and the running round that awaited it, if one did."""
+
+    message_id: uuid.UUID
+    inserted: bool
+    awaited: AwaitedReply | None
+
+
 class WebhookRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def ingest_message(
+        self, params: dict[str, object], *, reply_jids: list[str] | None = None
+    ) -> Ingested:
+        """The hot path's statement (raw event, message upsert, awaited round) inside this
+        session's transaction: for a message whose effects must commit with it (an opt-out)."""
+        row = (await self.session.execute(_INGEST, {**params, "jids": reply_jids or []})).one()
+        awaited = AwaitedReply(row[0], row[1]) if row[0] and row[1] else None
+        return Ingested(uuid.UUID(str(row[1])), bool(row[2]), awaited)
 
     async def insert_event(
         self,

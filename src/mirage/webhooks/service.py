@@ -13,6 +13,7 @@ import math
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from sqlalchemy import event as sa_event
@@ -25,13 +26,19 @@ from mirage.db.tenancy import tenant_context
 from mirage.instances import service as instances
 from mirage.kit import correlation, jobs
 from mirage.kit.errors import Unauthorized, ValidationFailed
-from mirage.models import Instance
+from mirage.kit.logging import get_logger
+from mirage.models import Instance, OutreachPolicy
+from mirage.outreach import inbound as inbound_optout
+from mirage.outreach import service as outreach
 from mirage.webhooks import normalize as n
 from mirage.webhooks.repository import (
+    AwaitedReply,
     WebhookRepository,
     ingest_message_pipelined,
     message_params,
 )
+
+log = get_logger(__name__)
 
 IDENTITY_TTL_S = 30.0
 # Unknown (tenant, instance) pairs are remembered briefly so that a flood of them costs no
@@ -51,6 +58,10 @@ class WebhookIdentity:
     instance_id: uuid.UUID
     gateway_name: str
     secret: str
+    #: The tenant's own opt-out keywords (its outreach policies'), cached with the identity
+    #: so the inbound screen costs no query; a policy change in this process drops the
+    #: tenant's cached identities when it commits, other processes see it within the TTL.
+    optout_keywords: tuple[str, ...] = ()
 
 
 _identities: dict[tuple[uuid.UUID, uuid.UUID], tuple[WebhookIdentity, float]] = {}
@@ -96,11 +107,31 @@ def _instance_deleted(mapper: Mapper[Instance], connection: object, target: Inst
     forget_identity(target.tenant_id, target.id)
 
 
+_CHANGED_KEYWORDS = "mirage.webhooks.changed_keywords"
+
+
+def forget_tenant(tenant_id: uuid.UUID) -> None:
+    """Drop every cached identity of a tenant (its opt-out keywords changed)."""
+    for key in [k for k in _identities if k[0] == tenant_id]:
+        _identities.pop(key, None)
+
+
+@sa_event.listens_for(OutreachPolicy, "after_insert")
+@sa_event.listens_for(OutreachPolicy, "after_update")
+@sa_event.listens_for(OutreachPolicy, "after_delete")
+def _policy_changed(mapper: Mapper[OutreachPolicy], connection: object, target: Any) -> None:
+    session = object_session(target)
+    if session is not None:
+        session.info.setdefault(_CHANGED_KEYWORDS, set()).add(target.tenant_id)
+
+
 @sa_event.listens_for(Session, "after_commit")
 def _forget_new_instances(session: Session) -> None:
     keys = session.info.pop(_NEW_INSTANCES, None)
     for tenant_id, instance_id in keys or ():
         forget_unknown(tenant_id, instance_id)
+    for tenant_id in session.info.pop(_CHANGED_KEYWORDS, None) or ():
+        forget_tenant(tenant_id)
 
 
 async def identify(tenant_id: uuid.UUID, instance_id: uuid.UUID) -> WebhookIdentity | None:
@@ -122,7 +153,11 @@ async def identify(tenant_id: uuid.UUID, instance_id: uuid.UUID) -> WebhookIdent
                 _remember_unknown(key, now)
                 return None
             identity = WebhookIdentity(
-                tenant_id, instance_id, instance.gateway_name, instances.webhook_secret(instance)
+                tenant_id,
+                instance_id,
+                instance.gateway_name,
+                instances.webhook_secret(instance),
+                await outreach.tenant_optout_keywords(session),
             )
     if len(_identities) > 50_000:
         _identities.clear()  # bounded memory; entries refill on demand
@@ -250,8 +285,20 @@ async def store(identity: WebhookIdentity, event: str, facts: list[object], payl
         params.update(event=raw[0], cid=raw[1], payload=raw[2])
         inbound = isinstance(fact, n.NormalizedMessage) and not fact.from_me
         jids = [j for j in (fact.remote_jid, getattr(fact, "remote_jid_alt", None)) if j]
-        with tenant_context(identity.tenant_id):
-            awaited = await ingest_message_pipelined(params, reply_jids=jids if inbound else None)
+        # An opt-out (or opt-in) must act: screened in Python first (no query), so only the
+        # rare message the detector flags leaves the one-statement path.
+        screened = (
+            inbound_optout.screen(fact.text, jids, identity.optout_keywords)
+            if isinstance(fact, n.NormalizedMessage) and inbound
+            else None
+        )
+        if screened is not None:
+            awaited = await _store_and_act(identity, params, jids, screened)
+        else:
+            with tenant_context(identity.tenant_id):
+                awaited = await ingest_message_pipelined(
+                    params, reply_jids=jids if inbound else None
+                )
         if awaited is not None:
             await _wake_round(identity, awaited.round_id, awaited.message_id)
         return
@@ -276,6 +323,37 @@ async def store(identity: WebhookIdentity, event: str, facts: list[object], payl
                     cid=raw[1],
                     payload=raw[2],
                 )
+
+
+async def _store_and_act(
+    identity: WebhookIdentity,
+    params: dict[str, object],
+    jids: list[str],
+    screened: inbound_optout.Screened,
+) -> AwaitedReply | None:
+    """A message the opt-out screen flagged: stored by the same statement, and its effect
+    (suppression, review, opt-in) written in the same transaction — both or neither. Only a
+    first delivery acts (a redelivered message was acted on when it was stored)."""
+    with tenant_context(identity.tenant_id):
+        async with get_database().sessions() as session, session.begin():
+            stored = await WebhookRepository(session).ingest_message(params, reply_jids=jids)
+            if stored.inserted:
+                outcome = await inbound_optout.act(
+                    session,
+                    tenant_id=identity.tenant_id,
+                    message_id=stored.message_id,
+                    screened=screened,
+                )
+                log.info(
+                    "inbound_optout",
+                    action=outcome.action.value,
+                    tier=outcome.verdict.tier.value,
+                    rule=outcome.verdict.rule,
+                    message_id=str(stored.message_id),
+                    # The seam for campaign execution: it sends the one confirmation.
+                    confirmation_owed=outcome.confirmation_owed,
+                )
+    return stored.awaited
 
 
 async def _wake_round(
