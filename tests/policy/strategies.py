@@ -60,8 +60,14 @@ def transitions(zone: str) -> tuple[datetime, ...]:
     return tuple(found)
 
 
+@cache
+def instants(zone: str) -> st.SearchStrategy[datetime]:
+    """One strategy object per zone: a new one per example would be validated afresh."""
+    return _instants(zone)
+
+
 @st.composite
-def instants(draw: st.DrawFn, zone: str) -> datetime:
+def _instants(draw: st.DrawFn, zone: str) -> datetime:
     """An aware UTC instant: often within two days of a DST transition of ``zone``."""
     near = transitions(zone)
     if len(near) > 0 and draw(st.booleans()):
@@ -132,8 +138,14 @@ def quiet_oracle(policy: TenantPolicy, local: datetime) -> bool:
 minute_times = st.integers(0, MINUTES_PER_DAY - 1).map(_minute_time)
 
 
+@cache
+def policies(zone: str, *, allow_zero_caps: bool = True) -> st.SearchStrategy[TenantPolicy]:
+    """One strategy object per zone (see ``instants``)."""
+    return _policies(zone, allow_zero_caps=allow_zero_caps)
+
+
 @st.composite
-def policies(draw: st.DrawFn, zone: str, *, allow_zero_caps: bool = True) -> TenantPolicy:
+def _policies(draw: st.DrawFn, zone: str, *, allow_zero_caps: bool = True) -> TenantPolicy:
 
     def cap(high: int) -> int:
         # A cap of 0 (sending stopped) now and then; otherwise small enough to be reached.
@@ -143,9 +155,10 @@ def policies(draw: st.DrawFn, zone: str, *, allow_zero_caps: bool = True) -> Ten
 
     quiet: tuple[time | None, time | None] = (None, None)
     if draw(st.integers(0, 3)):
-        qs = draw(minute_times)
-        qe = draw(minute_times.filter(lambda t: t != qs))
-        quiet = (qs, qe)
+        # Two different minutes, each uniform (the second over the 1439 others).
+        qs_m = draw(st.integers(0, MINUTES_PER_DAY - 1))
+        qe_m = draw(st.integers(0, MINUTES_PER_DAY - 2))
+        quiet = (_minute_time(qs_m), _minute_time(qe_m + (qe_m >= qs_m)))
     delay_min = draw(st.integers(0, 300))
     policy = TenantPolicy(
         timezone=zone,
@@ -218,8 +231,7 @@ class History:
         )
 
 
-@st.composite
-def histories(draw: st.DrawFn, now: datetime) -> History:
+def draw_history(draw: st.DrawFn, now: datetime) -> History:
     own_offsets = draw(st.lists(st.integers(0, 2 * 86_400), max_size=30))
     # Cluster sends in the last hours (hourly caps) and earlier the same day (daily and
     # warm-up caps) so that every cap is reached regularly.
@@ -253,9 +265,16 @@ DAYPART_NAMES = ("night", "morning", "afternoon", "evening")  # 6-hour parts fro
 
 def subsets(items: tuple[datetime, ...]) -> st.SearchStrategy[tuple[datetime, ...]]:
     """Some of ``items``, chosen by one drawn bit mask (one draw, however many items)."""
-    return st.integers(0, 2 ** len(items) - 1).map(
-        lambda mask: tuple(t for i, t in enumerate(items) if mask >> i & 1)
-    )
+    return st.integers(0, 2 ** len(items) - 1).map(lambda mask: _subset(items, mask))
+
+
+def draw_subset(draw: st.DrawFn, items: tuple[datetime, ...]) -> tuple[datetime, ...]:
+    """``draw(subsets(items))`` without building a new strategy per draw."""
+    return _subset(items, draw(st.integers(0, 2 ** len(items) - 1)))
+
+
+def _subset(items: tuple[datetime, ...], mask: int) -> tuple[datetime, ...]:
+    return tuple(t for i, t in enumerate(items) if mask >> i & 1)
 
 
 @dataclass(frozen=True)
@@ -304,8 +323,7 @@ class OutreachCase:
         return bool(self.weekdays) and bool(self.dayparts) and overlap
 
 
-@st.composite
-def outreach_cases(
+def draw_outreach_case(
     draw: st.DrawFn, now: datetime, history: History, *, sending: bool
 ) -> OutreachCase:
     """A random outreach send. ``sending=True``: valid rules, a recipient who may be messaged
@@ -365,8 +383,8 @@ def outreach_cases(
                 else st.one_of(st.integers(-3600, 3 * 86_400), st.integers(1, 600))
             )
         ),
-        campaign_sends=draw(subsets(everything)),
-        same_text_sends=draw(subsets(base)),
+        campaign_sends=draw_subset(draw, everything),
+        same_text_sends=draw_subset(draw, base),
     )
     if sending and not case.rules_valid:
         return replace(case, dayparts=frozenset(DAYPART_NAMES))

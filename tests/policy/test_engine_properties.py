@@ -38,18 +38,18 @@ from tests.policy.strategies import (
     History,
     OutreachCase,
     Spec,
+    draw_history,
+    draw_outreach_case,
+    draw_subset,
     halve,
-    histories,
     instants,
     minute_of_day,
-    outreach_cases,
     policies,
     quiet_oracle,
     ramp_oracle,
     spec_open,
     spec_to_windows,
     specs,
-    subsets,
 )
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -178,11 +178,11 @@ def scenarios(draw: st.DrawFn, *, sending: bool = False, outreach: bool | None =
         policy = replace(policy, kill_switch=False)
     # Young numbers are frequent so the warm-up ramp (20/day at first) binds often.
     age = draw(st.one_of(st.none(), st.sampled_from((0, 1, 3, 4, 8, 15, 31)), st.integers(0, 45)))
-    history = draw(histories(now))
+    history = draw_history(draw, now)
     case = None
     spec = draw(specs)
     if outreach or (outreach is None and draw(st.booleans())):
-        case = draw(outreach_cases(now, history, sending=sending))
+        case = draw_outreach_case(draw, now, history, sending=sending)
         if draw(st.booleans()):
             # The tenant's calendar out of the way: the recipient's rules and the caps bind.
             spec = ALWAYS_SPEC
@@ -681,7 +681,7 @@ def campaign_loads(draw: st.DrawFn) -> Scenario:
         own=tuple(now - timedelta(seconds=o) for o in own),
         others=tuple(now - timedelta(seconds=o) for o in others),
     )
-    case = draw(outreach_cases(now, history, sending=True))
+    case = draw_outreach_case(draw, now, history, sending=True)
     case = replace(
         _permissive(case),
         campaign_hourly_cap=draw(st.one_of(st.none(), st.integers(1, 6))),
@@ -689,8 +689,8 @@ def campaign_loads(draw: st.DrawFn) -> Scenario:
         duplicate_limit=draw(st.integers(1, 5)),
         duplicate_window_seconds=draw(st.sampled_from((60, 600, 3600, 7200))),
         min_gap_seconds=draw(st.sampled_from((0, 60, 900))),
-        campaign_sends=draw(subsets(history.own + history.others)),
-        same_text_sends=draw(subsets(history.own + history.others)),
+        campaign_sends=draw_subset(draw, history.own + history.others),
+        same_text_sends=draw_subset(draw, history.own + history.others),
     )
     return Scenario(
         now=now,
