@@ -39,7 +39,7 @@ DRIFT_STEPS = 1
 ISSUER = "Mirage"
 RECOVERY_CODES = 10
 # Per user: a 6-digit code cannot be guessed in the attempts these allow.
-ATTEMPTS = "6/minute;30/hour;100/day"
+ATTEMPTS = "10/minute;40/hour;100/day"
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
 
 TOO_MANY = N_("Too many attempts. Wait a minute and try again.")
@@ -336,6 +336,11 @@ async def disable(
         await repo.drop_token_step_up(user_id)
     await _audit(session, tenant_id, user_id, "mfa.disable", ip)
     return True
+
+
+async def current_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """The user's MFA state as stored now (a signed-in user may come from the session cache)."""
+    return await MfaRepository(session).user(user_id)
 
 
 async def recovery_left(session: AsyncSession, user_id: uuid.UUID) -> int:

@@ -47,7 +47,7 @@ async def _page(
     codes: list[str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    user = current.user
+    user = await mfa.current_user(session, current.user.id) or current.user
     enrolled = user.mfa_enabled_at is not None
     return render(
         request,
@@ -64,12 +64,6 @@ async def _page(
     )
 
 
-async def _fresh(session: DbSession, current: CurrentUser) -> CurrentUser:
-    """The signed-in user as stored now (the page follows a change made in this request)."""
-    await session.refresh(current.user)
-    return current
-
-
 @router.get("/account/security")
 async def security_page(request: Request, session: DbSession, current: CurrentUserDep) -> Response:
     return await _page(request, session, current)
@@ -77,7 +71,7 @@ async def security_page(request: Request, session: DbSession, current: CurrentUs
 
 @router.post("/account/security/enroll")
 async def enroll(session: DbSession, current: CurrentUserDep) -> Response:
-    await mfa.begin(session, current.user)
+    await mfa.begin(session, await mfa.current_user(session, current.user.id) or current.user)
     return RedirectResponse("/account/security#enroll", status_code=303)
 
 
@@ -96,7 +90,7 @@ async def confirm(
     )
     if codes is None:
         return await _page(request, session, current, errors=_wrong(), status_code=422)
-    return await _page(request, session, await _fresh(session, current), codes=codes)
+    return await _page(request, session, current, codes=codes)
 
 
 @router.post("/account/security/recovery-codes")

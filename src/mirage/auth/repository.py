@@ -272,6 +272,10 @@ class MfaRepository:
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def user(self, user_id: uuid.UUID) -> User | None:
+        """The user row as stored now (not a cached copy)."""
+        return await self.session.get(User, user_id, populate_existing=True)
+
     async def set_state(self, user_id: uuid.UUID, **values: object) -> None:
         await self.session.execute(update(User).where(User.id == user_id).values(**values))
 
