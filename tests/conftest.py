@@ -151,7 +151,7 @@ class TenantFixture:
     mfa_last_step: int | None = None
 
 
-def totp_code(t: TenantFixture) -> str:
+async def totp_code(t: TenantFixture) -> str:
     """The next code the user's authenticator shows that the server will still accept: a
     later time step than the last one used (codes are single-use), within ±1 step of now;
     waits for the next step when those are used up."""
@@ -165,7 +165,7 @@ def totp_code(t: TenantFixture) -> str:
         if step <= now_step + 1:
             t.mfa_last_step = step
             return mfa.code_at(t.mfa_secret, step)
-        time.sleep(1)
+        await asyncio.sleep(1)
 
 
 def _limiter() -> Any:
@@ -196,7 +196,7 @@ async def enroll_mfa(t: TenantFixture) -> str:
             _limiter(),
             user_id=t.user_id,
             session_id=None,
-            code=totp_code(t),
+            code=await totp_code(t),
             tenant_id=t.tenant_id,
             ip=None,
         )
@@ -247,7 +247,7 @@ async def step_up_principal(t: TenantFixture, role: str = "owner") -> Any:
                 _limiter(),
                 user_id=t.user_id,
                 session_id=None,
-                code=totp_code(t),
+                code=await totp_code(t),
                 tenant_id=t.tenant_id,
                 ip=None,
             )
@@ -311,7 +311,8 @@ async def sign_in(client: httpx.AsyncClient, t: TenantFixture, *, step_up: bool 
 async def step_up_session(client: httpx.AsyncClient, t: TenantFixture, csrf: str) -> None:
     """Confirm the signed-in session with a real authenticator code (the step-up form)."""
     r = await client.post(
-        "/account/security/verify", data={"code": totp_code(t), "csrf_token": csrf, "next": "/"}
+        "/account/security/verify",
+        data={"code": await totp_code(t), "csrf_token": csrf, "next": "/"},
     )
     assert r.status_code == 303, r.text
 

@@ -138,7 +138,7 @@ async def test_step_up_codes_recovery_codes_and_disable(
     )
     assert r.status_code == 403
     assert 'href="/account/security/verify?next=/settings"' in r.text
-    code = totp_code(t)
+    code = await totp_code(t)
     r = await client.post(
         "/account/security/verify", data={"csrf_token": csrf, "code": code, "next": "/settings"}
     )
@@ -163,7 +163,7 @@ async def test_step_up_codes_recovery_codes_and_disable(
     assert r.status_code == 403
     # New recovery codes with a fresh code; a recovery code then works once for a step-up.
     r = await client.post(
-        "/account/security/recovery-codes", data={"csrf_token": csrf, "code": totp_code(t)}
+        "/account/security/recovery-codes", data={"csrf_token": csrf, "code": await totp_code(t)}
     )
     assert r.status_code == 200, r.text
     codes = re.findall(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>", r.text)
@@ -177,7 +177,7 @@ async def test_step_up_codes_recovery_codes_and_disable(
     r = await client.post("/account/security/disable", data={"csrf_token": csrf, "code": codes[4]})
     assert r.status_code == 422 and 'id="f-disable_code-error"' in r.text
     r = await client.post(
-        "/account/security/disable", data={"csrf_token": csrf, "code": totp_code(t)}
+        "/account/security/disable", data={"csrf_token": csrf, "code": await totp_code(t)}
     )
     assert r.status_code == 303
     [(secret, enabled, left)] = await sql(
@@ -219,7 +219,7 @@ async def test_attempts_are_rate_limited(client: httpx.AsyncClient) -> None:
     assert statuses[:10] == [422] * 10 and statuses[10:] == [429, 429], statuses
     # Even the right code waits: the limit is per user, whatever is typed.
     r = await client.post(
-        "/account/security/verify", data={"csrf_token": csrf, "code": totp_code(t)}
+        "/account/security/verify", data={"csrf_token": csrf, "code": await totp_code(t)}
     )
     assert r.status_code == 429
 
@@ -271,7 +271,7 @@ async def test_mandatory_rule_off_lets_admins_without_mfa_act(
     r = await client.put("/api/v1/settings/security", headers=auth, json={"mfa_required": False})
     assert r.status_code == 200
     # The same owner, MFA turned off, signed in: the rule no longer requires it.
-    await sql_disable(owner)
+    await disable_mfa(owner)
     csrf = await sign_in(client, owner)
     r = await client.post(
         "/settings/tokens", data={"csrf_token": csrf, "name": "ok", "scopes": ["read"]}
@@ -279,7 +279,7 @@ async def test_mandatory_rule_off_lets_admins_without_mfa_act(
     assert r.status_code == 201, r.text
 
 
-async def sql_disable(t: TenantFixture) -> None:
+async def disable_mfa(t: TenantFixture) -> None:
     from mirage.db.deps import bind_context
     from mirage.db.engine import session_scope
     from mirage.kit.ratelimit import RateLimiter
@@ -290,7 +290,7 @@ async def sql_disable(t: TenantFixture) -> None:
             session,
             RateLimiter(None),
             user_id=t.user_id,
-            code=totp_code(t),
+            code=await totp_code(t),
             tenant_id=t.tenant_id,
             ip=None,
         )

@@ -90,7 +90,11 @@ def provisioning_uri(secret: str, account: str) -> str:
 
 def qr_svg(uri: str) -> str:
     """The otpauth URI as an inline SVG QR code (no external request, no image file)."""
-    return str(segno.make(uri, error="m", micro=False).svg_inline(scale=5, border=2, dark="#111"))
+    return str(
+        segno.make(uri, error="m", micro=False).svg_inline(
+            scale=5, border=2, dark="#111", omitsize=True
+        )
+    )
 
 
 def new_recovery_codes() -> list[str]:

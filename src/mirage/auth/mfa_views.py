@@ -23,7 +23,8 @@ router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False
 
 PAGE = "auth/security.html"
 VERIFY = "auth/verify.html"
-Code = Annotated[str, Form(max_length=40)]
+# No length limit in the declaration: a too-long code is this form's error, next to its field.
+Code = Annotated[str, Form()]
 
 
 def _limiter(request: Request) -> RateLimiter:
