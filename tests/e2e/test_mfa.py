@@ -1,6 +1,6 @@
 """In real Chromium: an admin without two-factor authentication is refused adding a number and
 led to enroll (QR code and key; the code computed with pyotp from the key shown, as an app
-would), gets ten recovery codes once; later, with the confirmation expired, adding a number
+would), gets ten recovery codes once; after signing in again, adding a number
 asks for a code first, a recovery code does, and the page comes back to add the number."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pyotp
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.conftest import GatewayWorld, LiveServer, make_tenant, sql
+from tests.conftest import GatewayWorld, LiveServer, make_tenant
 from tests.e2e.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.e2e
@@ -52,17 +52,17 @@ async def test_admin_without_mfa_is_refused_then_enrolls_and_steps_up_with_a_rec
     await page.get_by_role("button", name="Ativar a verificação em duas etapas").click()
     codes = await page.locator("#recovery-code-list code").all_inner_texts()
     assert len(codes) == 10
+    await expect(page.get_by_role("link", name="Continuar")).to_have_attribute("href", "/instances")
     await page.goto(live_server.url + "/account/security")
     await expect(page.locator("#recovery-code-list")).to_have_count(0)  # shown once
     await expect(page.locator("#mfa-banner")).to_have_count(0)
 
-    # The confirmation has lapsed (older than the tenant's 10 minutes): a code is asked first.
-    await sql(
-        bootstrap_conninfo,
-        "update user_sessions set mfa_verified_at = now() - interval '11 minutes' "
-        "where user_id = %s",
-        admin.user_id,
-    )
+    # A new sign-in is a new session: a code is asked again before a sensitive operation.
+    await page.get_by_role("button", name="Sair").click()
+    await page.get_by_label("E-mail").fill(admin.email)
+    await page.get_by_label("Senha").fill(admin.password)
+    await page.get_by_role("button", name="Entrar").click()
+    await expect(page.get_by_role("heading", name="Visão geral")).to_be_visible()
     await page.goto(live_server.url + "/instances")
     await page.get_by_label("Novo número").fill("Loja Segura")
     await page.get_by_role("button", name="Adicionar número").click()

@@ -4,6 +4,7 @@ the step-up form that sensitive operations send the reader to (``auth.stepup``).
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -46,6 +47,7 @@ async def _page(
     errors: FieldErrors = NO_ERRORS,
     form: str = "",
     codes: list[str] | None = None,
+    next: str | None = None,
     status_code: int = 200,
 ) -> Response:
     user = await mfa.current_user(session, current.user.id) or current.user
@@ -60,25 +62,39 @@ async def _page(
             "codes": codes,
             "errors": errors,
             "form": form,
+            "next": _safe_next(next),
         },
         status_code=status_code,
     )
 
 
 @router.get("/account/security")
-async def security_page(request: Request, session: DbSession, current: CurrentUserDep) -> Response:
-    return await _page(request, session, current)
+async def security_page(
+    request: Request, session: DbSession, current: CurrentUserDep, next: str | None = None
+) -> Response:
+    """``next``: the page a refused operation came from (enrolling leads back there)."""
+    return await _page(request, session, current, next=next)
 
 
 @router.post("/account/security/enroll")
-async def enroll(session: DbSession, current: CurrentUserDep) -> Response:
+async def enroll(
+    session: DbSession,
+    current: CurrentUserDep,
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
     await mfa.begin(session, await mfa.current_user(session, current.user.id) or current.user)
-    return RedirectResponse("/account/security#enroll", status_code=303)
+    back = _safe_next(next)
+    query = f"?next={quote(back, safe='/')}" if back != "/" else ""
+    return RedirectResponse(f"/account/security{query}#enroll", status_code=303)
 
 
 @router.post("/account/security/confirm")
 async def confirm(
-    request: Request, session: DbSession, current: CurrentUserDep, code: Code = ""
+    request: Request,
+    session: DbSession,
+    current: CurrentUserDep,
+    code: Code = "",
+    next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
     codes = await mfa.confirm(
         session,
@@ -90,8 +106,8 @@ async def confirm(
         ip=client_ip(request),
     )
     if codes is None:
-        return await _page(request, session, current, errors=_wrong(), status_code=422)
-    return await _page(request, session, current, codes=codes)
+        return await _page(request, session, current, errors=_wrong(), next=next, status_code=422)
+    return await _page(request, session, current, codes=codes, next=next)
 
 
 @router.post("/account/security/recovery-codes")
