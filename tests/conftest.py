@@ -165,6 +165,8 @@ async def totp_code(t: TenantFixture) -> str:
         if step <= now_step + 1:
             t.mfa_last_step = step
             return mfa.code_at(t.mfa_secret, step)
+        # At most a step's wait; much more means the (pinned) clock went back past codes used.
+        assert step <= now_step + 2, "the clock is before this user's last code: pin it later"
         await asyncio.sleep(1)
 
 
