@@ -145,9 +145,70 @@ class TenantFixture:
     user_id: uuid.UUID
     email: str
     password: str = PASSWORD
+    # The user's authenticator: the TOTP secret enrolled through the real enrollment (None
+    # when made with ``mfa=False``) and the last time step a code of it was used for.
+    mfa_secret: str | None = None
+    mfa_last_step: int | None = None
 
 
-async def make_tenant(role: str = "owner", *, name: str | None = None) -> TenantFixture:
+async def totp_code(t: TenantFixture) -> str:
+    """The next code the user's authenticator shows that the server will still accept: a
+    later time step than the last one used (codes are single-use), within ±1 step of now;
+    waits for the next step when those are used up."""
+    from mirage.auth import mfa
+    from mirage.kit.clock import utcnow
+
+    assert t.mfa_secret, "this user has no MFA (made with mfa=False)"
+    while True:
+        now_step = mfa.time_step(utcnow())
+        step = now_step - 1 if t.mfa_last_step is None else max(now_step - 1, t.mfa_last_step + 1)
+        if step <= now_step + 1:
+            t.mfa_last_step = step
+            return mfa.code_at(t.mfa_secret, step)
+        # At most a step's wait; much more means the (pinned) clock went back past codes used.
+        assert step <= now_step + 2, "the clock is before this user's last code: pin it later"
+        await asyncio.sleep(1)
+
+
+def _limiter() -> Any:
+    from mirage.kit.ratelimit import RateLimiter
+
+    return RateLimiter(None)
+
+
+async def enroll_mfa(t: TenantFixture) -> str:
+    """Enroll the user through the real service (the secret the QR code carries, confirmed
+    with a code computed from it); returns the secret."""
+    from mirage.auth import mfa
+    from mirage.db.deps import bind_context
+    from mirage.db.engine import session_scope
+    from mirage.models import User
+
+    async with session_scope() as session:
+        await bind_context(session, tenant_id=t.tenant_id, user_id=t.user_id)
+        user = await session.get(User, t.user_id)
+        assert user is not None
+        await mfa.begin(session, user)
+        await session.refresh(user)
+        enrollment = mfa.pending(user)
+        assert enrollment is not None
+        t.mfa_secret = enrollment.secret
+        codes = await mfa.confirm(
+            session,
+            _limiter(),
+            user_id=t.user_id,
+            session_id=None,
+            code=await totp_code(t),
+            tenant_id=t.tenant_id,
+            ip=None,
+        )
+        assert codes is not None and len(codes) == mfa.RECOVERY_CODES
+    return enrollment.secret
+
+
+async def make_tenant(
+    role: str = "owner", *, name: str | None = None, mfa: bool = True
+) -> TenantFixture:
     from mirage.db.engine import session_scope
     from mirage.models.tenancy import Role
     from mirage.tenants import service
@@ -164,25 +225,57 @@ async def make_tenant(role: str = "owner", *, name: str | None = None) -> Tenant
             display_name=f"User {suffix}",
         )
         await service.add_member(session, tenant_id=tenant.id, user_id=user.id, role=Role(role))
-        return TenantFixture(tenant.id, tenant.slug, user.id, user.email)
+        made = TenantFixture(tenant.id, tenant.slug, user.id, user.email)
+    if mfa:
+        await enroll_mfa(made)
+    return made
 
 
-async def make_token(t: TenantFixture, scopes: tuple[str, ...] = ("read", "write", "admin")) -> str:
-    from mirage.auth import service
+async def step_up_principal(t: TenantFixture, role: str = "owner") -> Any:
+    """The user as a principal that has just verified a real authenticator code (a step-up),
+    as a dashboard session does (``None`` session: the verification is not tied to one)."""
+    from mirage.auth import mfa
     from mirage.auth.principal import ROLE_SCOPES, Principal
     from mirage.db.deps import bind_context
     from mirage.db.engine import session_scope
     from mirage.models.tenancy import Role
 
+    verified_at = None
+    if t.mfa_secret:
+        async with session_scope() as session:
+            await bind_context(session, tenant_id=t.tenant_id, user_id=t.user_id)
+            ok = await mfa.verify(
+                session,
+                _limiter(),
+                user_id=t.user_id,
+                session_id=None,
+                code=await totp_code(t),
+                tenant_id=t.tenant_id,
+                ip=None,
+            )
+            assert ok is not None
+            verified_at = ok.at
+    return Principal(
+        kind="user",
+        tenant_id=t.tenant_id,
+        role=Role(role),
+        user_id=t.user_id,
+        scopes=ROLE_SCOPES[Role(role)],
+        mfa_enrolled=t.mfa_secret is not None,
+        mfa_verified_at=verified_at,
+    )
+
+
+async def make_token(t: TenantFixture, scopes: tuple[str, ...] = ("read", "write", "admin")) -> str:
+    """An API token created the way the dashboard creates one: right after a step-up (so,
+    with the admin scope, it may do the sensitive operations)."""
+    from mirage.auth import service
+    from mirage.db.deps import bind_context
+    from mirage.db.engine import session_scope
+
+    principal = await step_up_principal(t)
     async with session_scope() as session:
         await bind_context(session, tenant_id=t.tenant_id, user_id=t.user_id)
-        principal = Principal(
-            kind="user",
-            tenant_id=t.tenant_id,
-            role=Role.OWNER,
-            user_id=t.user_id,
-            scopes=ROLE_SCOPES[Role.OWNER],
-        )
         _, plaintext = await service.create_token(
             session, principal, name="test", scopes=list(scopes), expires_at=None
         )
@@ -199,8 +292,9 @@ async def tenant_b(database: db_engine.Database) -> TenantFixture:
     return await make_tenant()
 
 
-async def sign_in(client: httpx.AsyncClient, t: TenantFixture) -> str:
-    """Sign in through the real form (CSRF included); returns the CSRF token for later posts."""
+async def sign_in(client: httpx.AsyncClient, t: TenantFixture, *, step_up: bool = True) -> str:
+    """Sign in through the real form (CSRF included) and, when the user has MFA, confirm a
+    real authenticator code (the step-up); returns the CSRF token for later posts."""
     page = await client.get("/signin")
     token = page.cookies.get("mirage_csrf") or client.cookies.get("mirage_csrf")
     assert token
@@ -211,7 +305,18 @@ async def sign_in(client: httpx.AsyncClient, t: TenantFixture) -> str:
     # Sign-in issues a token bound to the new session (the anonymous one is no longer valid).
     rotated = r.cookies.get("mirage_csrf") or client.cookies.get("mirage_csrf")
     assert rotated and rotated != token
+    if step_up and t.mfa_secret:
+        await step_up_session(client, t, str(rotated))
     return str(rotated)
+
+
+async def step_up_session(client: httpx.AsyncClient, t: TenantFixture, csrf: str) -> None:
+    """Confirm the signed-in session with a real authenticator code (the step-up form)."""
+    r = await client.post(
+        "/account/security/verify",
+        data={"code": await totp_code(t), "csrf_token": csrf, "next": "/"},
+    )
+    assert r.status_code == 303, r.text
 
 
 # --- a live `mirage api` process (browser and schema tests) -------------------------------

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from mirage import __version__
-from mirage.auth import passwords
+from mirage.auth import mfa_views, passwords
 from mirage.auth import router as auth_api
 from mirage.auth import views as auth_views
 from mirage.auth.deps import stream_viewer
@@ -76,6 +76,7 @@ API_ROUTERS = (
 )
 PAGE_ROUTERS = (
     auth_views.router,
+    mfa_views.router,
     tenant_views.router,
     team_views.router,
     instances_views.router,

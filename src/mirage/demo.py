@@ -282,6 +282,16 @@ async def seed_numbers() -> None:
         await asyncio.sleep(0.2)
 
 
+def mfa_lines(url: str) -> list[str]:
+    """The banner's lines about two-factor authentication: mandatory for owners and admins
+    (the demo user is an owner), the same rule as everywhere — no bypass in the demo."""
+    return [
+        "  Two-factor authentication is mandatory for owners: before adding or deleting a",
+        f"  number, creating an API token or changing roles, open {url}/account/security,",
+        "  scan the QR code with any authenticator app and enter the code it shows.",
+    ]
+
+
 def demo_quiet_hours(now_local: datetime) -> tuple[time, time]:
     """Six quiet hours, placed twelve hours away from now: the demo shows rounds at once
     whatever the hour, while quiet hours still exist, show in Configurações and are enforced."""
@@ -437,6 +447,7 @@ async def run_demo(settings: Settings, *, host: str, port: int, sim_port: int) -
         f"    e-mail:   {creds['email']}",
         f"    password: {creds['password']}",
         f"  The WhatsApp gateway is the built-in simulator ({sim_url}): a safe sandbox.",
+        *mfa_lines(url),
         next_round_line(utcnow(), at, zone),
         *([f"  Demo quiet hours: {quiet} (Configurações)."] if quiet else []),
         f"  Logs (requests, jobs, rounds, sends): {log_file}",

@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.conftest import LiveServer, TenantFixture, totp_code
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -50,3 +52,14 @@ async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterato
     ARTIFACTS.mkdir(exist_ok=True)
     await pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     await context.close()
+
+
+async def step_up(page: Page, server: LiveServer, t: TenantFixture) -> None:
+    """Confirm a code of the user's authenticator, as the user would before a sensitive
+    operation (the code is computed from the secret enrolled by ``make_tenant``)."""
+    if not t.mfa_secret:
+        return
+    await page.goto(server.url + "/account/security/verify")
+    await page.get_by_label("Código do autenticador ou de recuperação").fill(await totp_code(t))
+    await page.get_by_role("button", name="Confirmar", exact=True).click()
+    await expect(page.get_by_role("heading", name="Visão geral")).to_be_visible()

@@ -9,6 +9,7 @@ from playwright.async_api import Page, expect
 
 from mirage.models.tenancy import Role
 from tests.conftest import LiveServer, TenantFixture, make_tenant
+from tests.e2e.conftest import step_up
 
 pytestmark = pytest.mark.e2e
 
@@ -95,6 +96,8 @@ async def test_create_token_in_dashboard_and_mobile_layout(
     page: Page, live_server: LiveServer, tenant_a: TenantFixture
 ) -> None:
     await _sign_in(page, live_server, tenant_a)
+    await expect(page.get_by_role("heading", name="Visão geral")).to_be_visible()
+    await step_up(page, live_server, tenant_a)
     await page.goto(live_server.url + "/settings")
     await page.get_by_label("Nome", exact=True).fill("Integração CRM")
     await page.get_by_role("button", name="Criar token").click()

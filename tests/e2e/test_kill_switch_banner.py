@@ -10,6 +10,7 @@ from playwright.async_api import Page, expect
 
 from mirage.models.tenancy import Role
 from tests.conftest import LiveServer, TenantFixture, make_tenant, sql
+from tests.e2e.conftest import step_up
 
 pytestmark = pytest.mark.e2e
 
@@ -23,6 +24,7 @@ async def _sign_in(page: Page, server: LiveServer, t: TenantFixture) -> None:
     await page.get_by_label("Senha").fill(t.password)
     await page.get_by_role("button", name="Entrar").click()
     await expect(page).to_have_url(re.compile(r"/$"))
+    await step_up(page, server, t)
 
 
 async def _set_kill_switch(conninfo: str, tenant_id: object, on: bool) -> None:

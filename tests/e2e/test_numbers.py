@@ -10,6 +10,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.conftest import GatewayWorld, LiveServer, TenantFixture
+from tests.e2e.conftest import step_up
 
 pytestmark = pytest.mark.e2e
 
@@ -20,6 +21,7 @@ async def _sign_in(page: Page, server: LiveServer, t: TenantFixture) -> None:
     await page.get_by_label("Senha").fill(t.password)
     await page.get_by_role("button", name="Entrar").click()
     await expect(page.get_by_role("heading", name="Visão geral")).to_be_visible()
+    await step_up(page, server, t)
 
 
 async def _add(page: Page, name: str) -> None:

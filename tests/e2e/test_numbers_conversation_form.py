@@ -11,6 +11,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.conftest import LiveServer, TenantFixture, make_token, sql
+from tests.e2e.conftest import step_up
 
 pytestmark = pytest.mark.e2e
 
@@ -56,6 +57,7 @@ async def _sign_in(page: Page, server: LiveServer, t: TenantFixture) -> None:
     await page.get_by_label("Senha").fill(t.password)
     await page.get_by_role("button", name="Entrar").click()
     await expect(page.get_by_role("heading", name="Visão geral")).to_be_visible()
+    await step_up(page, server, t)
 
 
 async def test_the_form_marks_numbers_and_a_waiting_conversation_says_so(

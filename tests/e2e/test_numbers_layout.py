@@ -10,6 +10,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import LiveServer, TenantFixture, sql
+from tests.e2e.conftest import step_up
 
 pytestmark = pytest.mark.e2e
 
@@ -46,6 +47,7 @@ async def _sign_in(page: Page, server: LiveServer, t: TenantFixture) -> None:
     await page.get_by_label("Senha").fill(t.password)
     await page.get_by_role("button", name="Entrar").click()
     await expect(page.get_by_role("heading", name="Visão geral")).to_be_visible()
+    await step_up(page, server, t)
 
 
 @pytest.mark.parametrize("width", [1280, 390])

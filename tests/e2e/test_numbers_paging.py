@@ -11,6 +11,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import GatewayWorld, LiveServer, TenantFixture, make_token
+from tests.e2e.conftest import step_up
 
 pytestmark = pytest.mark.e2e
 
@@ -32,6 +33,7 @@ async def _sign_in(page: Page, server: LiveServer, t: TenantFixture) -> None:
     await page.get_by_label("Senha").fill(t.password)
     await page.get_by_role("button", name="Entrar").click()
     await expect(page.get_by_role("heading", name="Visão geral")).to_be_visible()
+    await step_up(page, server, t)
 
 
 def _row(page: Page, name: str):  # type: ignore[no-untyped-def]

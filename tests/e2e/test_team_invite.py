@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import LiveServer, make_tenant
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.conftest import ARTIFACTS, step_up
 
 pytestmark = pytest.mark.e2e
 
@@ -42,6 +42,7 @@ async def test_invite_accept_in_a_fresh_browser_and_land_on_the_overview(
     await page.get_by_label("Senha").fill(owner.password)
     await page.get_by_role("button", name="Entrar").click()
     await expect(page.get_by_role("heading", name="Visão geral")).to_be_visible()
+    await step_up(page, live_server, owner)
 
     await page.get_by_role("link", name="Equipe", exact=True).click()
     await expect(page.get_by_role("heading", name="Equipe", exact=True)).to_be_visible()

@@ -80,3 +80,11 @@ def test_next_round_outside_quiet_hours_is_its_planned_time() -> None:
     assert next_round_at(noon, None, running=True, windows=QUIET, zone=SP) == noon
     assert next_round_at(noon, None, running=False, windows=QUIET, zone=SP) is None
     assert "no round planned" in next_round_line(noon, None, SP)
+
+
+def test_banner_says_how_to_enroll_in_two_factor_authentication() -> None:
+    from mirage.demo import mfa_lines
+
+    text = "\n".join(mfa_lines("http://127.0.0.1:8000"))
+    assert "http://127.0.0.1:8000/account/security" in text
+    assert "authenticator" in text and "QR code" in text

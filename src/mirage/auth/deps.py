@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
-from mirage.auth import service
+from mirage.auth import service, stepup
 from mirage.auth.principal import Principal
 from mirage.auth.service import CurrentUser
 from mirage.config import get_settings
@@ -117,3 +117,22 @@ CurrentUserDep = Annotated[CurrentUser, Depends(require_user)]
 OptionalUserDep = Annotated[CurrentUser | None, Depends(optional_user)]
 DashboardPrincipal = Annotated[Principal, Depends(dashboard_principal)]
 ApiPrincipal = Annotated[Principal, Depends(api_principal)]
+
+
+# --- the step-up guard (auth.stepup): a route that takes its principal from one of these is
+# a sensitive operation; tests/auth/test_step_up_routes.py finds them by these callables.
+
+
+async def step_up_dashboard(session: DbSession, principal: DashboardPrincipal) -> Principal:
+    await stepup.require(session, principal)
+    return principal
+
+
+async def step_up_api(session: DbSession, principal: ApiPrincipal) -> Principal:
+    await stepup.require(session, principal)
+    return principal
+
+
+STEP_UP_GUARDS = (step_up_dashboard, step_up_api)
+StepUpDashboardPrincipal = Annotated[Principal, Depends(step_up_dashboard)]
+StepUpApiPrincipal = Annotated[Principal, Depends(step_up_api)]

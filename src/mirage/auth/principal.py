@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from mirage.models.tenancy import Role
@@ -29,6 +30,11 @@ class Principal:
     token_id: uuid.UUID | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
     ip: str | None = None
+    # Two-factor state (auth.stepup decides with it): a user's enrollment and their session's
+    # last MFA verification; a token's "created under a step-up".
+    mfa_enrolled: bool = False
+    mfa_verified_at: datetime | None = None
+    step_up: bool = False
 
     def can(self, scope: str) -> bool:
         return scope in self.scopes

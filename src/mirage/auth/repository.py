@@ -11,7 +11,15 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.auth.cache import NEUTRAL
-from mirage.models import ApiToken, Membership, Tenant, User, UserSession
+from mirage.models import (
+    ApiToken,
+    Membership,
+    MfaRecoveryCode,
+    Tenant,
+    TenantSettings,
+    User,
+    UserSession,
+)
 
 
 class TenantMembership(NamedTuple):
@@ -37,6 +45,7 @@ class TokenAuth(NamedTuple):
     revoked_at: datetime | None
     last_used_at: datetime | None
     creator_role: str | None
+    step_up: bool
 
 
 class UserRepository:
@@ -198,6 +207,7 @@ class ApiTokenRepository:
                 ApiToken.revoked_at,
                 ApiToken.last_used_at,
                 Membership.role,
+                ApiToken.step_up,
             )
             .outerjoin(User, (User.id == ApiToken.created_by) & User.is_active.is_(True))
             .outerjoin(
@@ -241,3 +251,86 @@ class ApiTokenRepository:
             .values(last_used_at=when)
             .execution_options(**{NEUTRAL: True})
         )
+
+
+class MfaRepository:
+    """A user's two-factor state (columns of ``users``) and recovery codes (global tables,
+    reached by the signed-in user's id), and the tenant's MFA rule (``tenant_settings``,
+    under RLS: the current tenant's row only)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock_user(self, user_id: uuid.UUID) -> User | None:
+        """The user row, locked until the transaction ends: two verifications of one code
+        cannot both read the same last time step."""
+        stmt = (
+            select(User)
+            .where(User.id == user_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def user(self, user_id: uuid.UUID) -> User | None:
+        """The user row as stored now (not a cached copy)."""
+        return await self.session.get(User, user_id, populate_existing=True)
+
+    async def set_state(self, user_id: uuid.UUID, **values: object) -> None:
+        await self.session.execute(update(User).where(User.id == user_id).values(**values))
+
+    async def unused_codes(self, user_id: uuid.UUID) -> Sequence[MfaRecoveryCode]:
+        stmt = select(MfaRecoveryCode).where(
+            MfaRecoveryCode.user_id == user_id, MfaRecoveryCode.used_at.is_(None)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def count_unused(self, user_id: uuid.UUID) -> int:
+        stmt = select(func.count()).where(
+            MfaRecoveryCode.user_id == user_id, MfaRecoveryCode.used_at.is_(None)
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def replace_codes(self, user_id: uuid.UUID, hashes: Sequence[str]) -> None:
+        await self.session.execute(
+            delete(MfaRecoveryCode).where(MfaRecoveryCode.user_id == user_id)
+        )
+        self.session.add_all(MfaRecoveryCode(user_id=user_id, code_hash=h) for h in hashes)
+        await self.session.flush()
+
+    async def use_code(self, code_id: uuid.UUID, when: datetime) -> bool:
+        result = await self.session.execute(
+            update(MfaRecoveryCode)
+            .where(MfaRecoveryCode.id == code_id, MfaRecoveryCode.used_at.is_(None))
+            .values(used_at=when)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def set_session_verified(self, session_id: uuid.UUID, when: datetime | None) -> None:
+        await self.session.execute(
+            update(UserSession).where(UserSession.id == session_id).values(mfa_verified_at=when)
+        )
+
+    async def end_step_up(self, user_id: uuid.UUID) -> None:
+        """The user's sessions forget their step-up (MFA was disabled)."""
+        await self.session.execute(
+            update(UserSession)
+            .where(UserSession.user_id == user_id, UserSession.mfa_verified_at.is_not(None))
+            .values(mfa_verified_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def drop_token_step_up(self, user_id: uuid.UUID) -> None:
+        """The user's tokens (in the current tenant: RLS) lose their step-up."""
+        await self.session.execute(
+            update(ApiToken)
+            .where(ApiToken.created_by == user_id, ApiToken.step_up.is_(True))
+            .values(step_up=False)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def tenant_rule(self) -> tuple[bool, int] | None:
+        """(MFA mandatory for owners and admins, step-up minutes) of the current tenant."""
+        stmt = select(TenantSettings.mfa_required, TenantSettings.step_up_minutes)
+        row = (await self.session.execute(stmt)).one_or_none()
+        return (bool(row[0]), int(row[1])) if row is not None else None

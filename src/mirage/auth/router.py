@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from mirage.auth import service
-from mirage.auth.deps import ApiPrincipal
+from mirage.auth.deps import ApiPrincipal, StepUpApiPrincipal
 from mirage.auth.repository import UserRepository
 from mirage.auth.schemas import (
     AuditOut,
@@ -58,7 +58,7 @@ async def list_tokens(session: DbSession, principal: ApiPrincipal) -> list[Any]:
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201, tags=["tokens"])
 async def create_token(
-    body: TokenCreate, session: DbSession, principal: ApiPrincipal
+    body: TokenCreate, session: DbSession, principal: StepUpApiPrincipal
 ) -> TokenCreated:
     row, plaintext = await service.create_token(
         session, principal, name=body.name, scopes=list(body.scopes), expires_at=body.expires_at

@@ -52,6 +52,10 @@ class TokenOut(BaseModel):
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    step_up: bool = Field(
+        description="Created right after a two-factor confirmation (a step-up): with the admin "
+        "scope, the token may do sensitive operations."
+    )
 
 
 class TokenCreated(TokenOut):

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.auth import cache as auth_cache
-from mirage.auth import passwords
+from mirage.auth import passwords, stepup
 from mirage.auth.principal import ROLE_SCOPES, SCOPES, Principal
 from mirage.auth.repository import (
     ApiTokenRepository,
@@ -61,6 +61,8 @@ class CurrentUser:
             user_id=self.user.id,
             scopes=ROLE_SCOPES[role],
             ip=ip,
+            mfa_enrolled=self.user.mfa_enabled_at is not None,
+            mfa_verified_at=self.session.mfa_verified_at,
         )
 
 
@@ -385,6 +387,7 @@ async def authenticate_token(session: AsyncSession, token: str, ip: str | None) 
         token_scopes=row.scopes,
         creator_role=Role(row.creator_role),
         ip=ip,
+        step_up=row.step_up,
     )
 
 
@@ -396,6 +399,7 @@ def token_principal(
     token_scopes: Iterable[str],
     creator_role: Role,
     ip: str | None,
+    step_up: bool = False,
 ) -> Principal:
     """What a token may do now: the scopes it carries that its creator's *current* role
     still grants (a demoted creator's token loses what the new role lacks; restoring the
@@ -411,6 +415,7 @@ def token_principal(
         token_id=token_id,
         scopes=scopes,
         ip=ip,
+        step_up=step_up,
     )
 
 
@@ -458,6 +463,8 @@ async def create_token(
             scopes=wanted,
             created_by=principal.user_id,
             expires_at=expires_at,
+            # Created right after an MFA verification: may do sensitive operations (admin).
+            step_up=await stepup.stepped_up(session, principal),
         )
     )
     await audit.record(
@@ -469,6 +476,7 @@ async def create_token(
         target_id=row.id,
         name=name,
         scopes=wanted,
+        step_up=row.step_up,
     )
     if expires_at is not None:
         await jobs.defer(  # by name: the task module imports this one

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from mirage.auth.deps import ApiPrincipal
+from mirage.auth.deps import ApiPrincipal, StepUpApiPrincipal
 from mirage.contacts import service
 from mirage.contacts.schemas import (
     Basis,
@@ -82,7 +82,7 @@ async def update_contact(
 
 @router.delete("/contacts/{contact_id}", status_code=204, tags=["contacts"])
 async def delete_contact(
-    contact_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+    contact_id: uuid.UUID, session: DbSession, principal: StepUpApiPrincipal
 ) -> Response:
     await service.delete_contact(session, principal, contact_id)
     return Response(status_code=204)
@@ -229,7 +229,7 @@ async def export_subject(body: ExportIn, session: DbSession, principal: ApiPrinc
 
 
 @router.post("/data-requests/erase", response_model=EraseOut, tags=["data-requests"])
-async def erase_subject(body: EraseIn, session: DbSession, principal: ApiPrincipal) -> Any:
+async def erase_subject(body: EraseIn, session: DbSession, principal: StepUpApiPrincipal) -> Any:
     """Anonymize/delete: contacts removed, messages redacted, the suppression hash kept."""
     subject = SubjectIn(phone=body.phone, email=body.email, note=body.note)
     return await service.erase_subject(session, principal, subject)

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
-from mirage.auth.deps import DashboardPrincipal
+from mirage.auth.deps import DashboardPrincipal, StepUpDashboardPrincipal
 from mirage.auth.principal import Principal
 from mirage.config import get_settings
 from mirage.contacts import csvfile, service
@@ -1136,7 +1136,7 @@ async def export_subject(
 
 @router.post("/contacts/requests/erase")
 async def erase_subject(
-    request: Request, session: DbSession, principal: DashboardPrincipal
+    request: Request, session: DbSession, principal: StepUpDashboardPrincipal
 ) -> Response:
     form = await read_form(request)
     try:
@@ -1286,7 +1286,7 @@ async def change_consent(
 
 @router.post("/contacts/{contact_id}/delete")
 async def delete(
-    session: DbSession, principal: DashboardPrincipal, contact_id: uuid.UUID
+    session: DbSession, principal: StepUpDashboardPrincipal, contact_id: uuid.UUID
 ) -> Response:
     await service.delete_contact(session, principal, contact_id)
     return RedirectResponse("/contacts?deleted=1", status_code=303)

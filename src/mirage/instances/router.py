@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 
-from mirage.auth.deps import ApiPrincipal
+from mirage.auth.deps import ApiPrincipal, StepUpApiPrincipal
 from mirage.auth.service import require
 from mirage.db.deps import DbSession
 from mirage.instances import service
@@ -84,7 +84,9 @@ async def list_instances(
 
 
 @router.post("", response_model=InstanceOut, status_code=201)
-async def create_instance(body: InstanceCreate, session: DbSession, principal: ApiPrincipal) -> Any:
+async def create_instance(
+    body: InstanceCreate, session: DbSession, principal: StepUpApiPrincipal
+) -> Any:
     return await service.create_instance(session, principal, display_name=body.display_name)
 
 
@@ -95,9 +97,9 @@ async def get_instance(instance_id: uuid.UUID, session: DbSession, principal: Ap
 
 @router.delete("/{instance_id}", status_code=204)
 async def delete_instance(
-    instance_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+    instance_id: uuid.UUID, session: DbSession, principal: StepUpApiPrincipal
 ) -> Response:
-    await service.delete(session, principal, instance_id)
+    await service.delete_instance(session, principal, instance_id)
     return Response(status_code=204)
 
 

@@ -352,7 +352,9 @@ def on_delete(hook: DeleteHook) -> None:
         _delete_hooks.append(hook)
 
 
-async def delete(session: AsyncSession, principal: Principal, instance_id: uuid.UUID) -> None:
+async def delete_instance(
+    session: AsyncSession, principal: Principal, instance_id: uuid.UUID
+) -> None:
     require(principal, "admin", role=Role.ADMIN)
     repo = InstanceRepository(session)
     instance = await get_instance(session, principal, instance_id)

@@ -13,7 +13,7 @@ from jinja2 import Template
 from markupsafe import Markup
 
 from mirage.auth import service as auth_service
-from mirage.auth.deps import DashboardPrincipal
+from mirage.auth.deps import DashboardPrincipal, StepUpDashboardPrincipal
 from mirage.auth.principal import Principal
 from mirage.db.deps import DbSession
 from mirage.db.engine import get_database, release
@@ -186,7 +186,7 @@ async def list_page(
 async def create(
     request: Request,
     session: DbSession,
-    principal: DashboardPrincipal,
+    principal: StepUpDashboardPrincipal,
     display_name: Annotated[str, Form()] = "",
 ) -> Response:
     # No length limit in the declaration: the service's is shown next to the field, with
@@ -336,9 +336,12 @@ async def logout(
 
 @router.post("/instances/{instance_id}/delete")
 async def delete(
-    request: Request, session: DbSession, principal: DashboardPrincipal, instance_id: uuid.UUID
+    request: Request,
+    session: DbSession,
+    principal: StepUpDashboardPrincipal,
+    instance_id: uuid.UUID,
 ) -> Response:
-    await service.delete(session, principal, instance_id)
+    await service.delete_instance(session, principal, instance_id)
     if request.headers.get("hx-request"):
         return Response("", media_type="text/html")
     return RedirectResponse("/instances", status_code=303)

@@ -12,6 +12,10 @@ class DomainError(Exception):
     status_code = 400
     title = "Bad request"
     type_slug = "bad-request"
+    # Where the dashboard's error page sends the reader to resolve it (e.g. the step-up form),
+    # with ``?next=`` the page they came from; and the link's text (a catalog id).
+    link: str | None = None
+    link_label: str | None = None
 
     def __init__(
         self, detail: str | None = None, *, params: Mapping[str, object] | None = None, **extra: Any

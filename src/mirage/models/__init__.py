@@ -2,7 +2,7 @@
 
 from mirage.db.base import Base
 from mirage.models.audit import AuditEvent
-from mirage.models.auth import ApiToken, UserSession
+from mirage.models.auth import ApiToken, MfaRecoveryCode, UserSession
 from mirage.models.contact_imports import ContactImport, ContactImportPart, ContactImportRow
 from mirage.models.contacts import (
     ConsentEvent,
@@ -58,6 +58,7 @@ __all__ = [
     "LegalBasis",
     "Membership",
     "Message",
+    "MfaRecoveryCode",
     "OutgoingMessage",
     "OutgoingStatus",
     "OutreachPolicy",

@@ -244,6 +244,7 @@ class TenantSettings(IdMixin, Base):
             "and min_gap_seconds >= 0",
             name="caps",
         ),
+        CheckConstraint("step_up_minutes between 1 and 240", name="step_up_minutes"),
     )
 
     tenant_id: Mapped[uuid.UUID] = _tenant_fk()
@@ -267,6 +268,9 @@ class TenantSettings(IdMixin, Base):
     )
     default_pause_min_s: Mapped[int] = mapped_column(Integer, nullable=False, server_default="600")
     default_pause_max_s: Mapped[int] = mapped_column(Integer, nullable=False, server_default="7200")
+    # Security (auth.stepup): MFA mandatory for owners and admins, and how long a step-up lasts.
+    mfa_required: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    step_up_minutes: Mapped[int] = mapped_column(Integer, nullable=False, server_default="10")
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )

@@ -11,12 +11,14 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
     String,
+    Text,
     UniqueConstraint,
     func,
     text,
@@ -68,6 +70,13 @@ class User(IdMixin, TimestampMixin, Base):
     locale: Mapped[str | None] = mapped_column(String(10))
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Two-factor authentication (TOTP, auth.mfa): the secret encrypted at rest (kit.crypto),
+    # the one being enrolled, when it was confirmed, and the last time step accepted (a code
+    # is never accepted twice).
+    mfa_secret_enc: Mapped[str | None] = mapped_column(Text)
+    mfa_pending_enc: Mapped[str | None] = mapped_column(Text)
+    mfa_enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    mfa_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Membership(IdMixin, TimestampMixin, Base):

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from mirage.auth.deps import ApiPrincipal
+from mirage.auth.deps import ApiPrincipal, StepUpApiPrincipal
 from mirage.auth.service import require
 from mirage.db.deps import DbSession
 from mirage.kit.errors import NotFound
@@ -80,3 +80,35 @@ async def put_settings(
     await tenant_settings.update_settings(session, principal, body)
     await session.refresh(await tenant_settings.get_or_create(session, principal.tenant_id))
     return await _out(session, principal)
+
+
+SecurityIn = tenant_settings.SecuritySettings
+
+
+class SecurityOut(tenant_settings.SecuritySettings):
+    updated_at: datetime
+
+
+@router.get("/security", response_model=SecurityOut)
+async def get_security(session: DbSession, principal: ApiPrincipal) -> SecurityOut:
+    """The tenant's two-factor rule: MFA mandatory for owners and admins, step-up window."""
+    require(principal, "read")
+    row = await tenant_settings.get_or_create(session, principal.tenant_id)
+    return SecurityOut(
+        mfa_required=row.mfa_required,
+        step_up_minutes=row.step_up_minutes,
+        updated_at=row.updated_at,
+    )
+
+
+@router.put("/security", response_model=SecurityOut)
+async def put_security(
+    body: SecurityIn, session: DbSession, principal: StepUpApiPrincipal
+) -> SecurityOut:
+    """Change the two-factor rule (a sensitive operation: admin token created under a step-up)."""
+    row = await tenant_settings.update_security(session, principal, body)
+    return SecurityOut(
+        mfa_required=row.mfa_required,
+        step_up_minutes=row.step_up_minutes,
+        updated_at=row.updated_at,
+    )

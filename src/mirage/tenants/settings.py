@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mirage.auth import stepup
 from mirage.auth.principal import Principal
 from mirage.auth.service import require
 from mirage.config import get_settings
@@ -225,6 +226,9 @@ async def update_settings(
             N_("a custom AI base URL needs the tenant's own API key"), field="ai_api_key"
         )
     before_kill = row.kill_switch
+    if before_kill and not u.kill_switch:
+        # Turning a kill switch on is never delayed; turning it off is a sensitive operation.
+        await stepup.require(session, principal)
     tenant = await session.get(Tenant, principal.tenant_id)
     before_rules = {f: getattr(row, f) for f in ROW_FIELDS}
     before_rules["timezone"] = tenant.timezone if tenant else None
@@ -268,3 +272,48 @@ def ai_key(row: TenantSettings) -> str | None:
     if not row.ai_key_enc:
         return None
     return crypto.decrypt(get_settings().resolved_secret_key(), row.ai_key_enc)
+
+
+class SecuritySettings(BaseModel):
+    """The tenant's MFA rule (auth.stepup): the API's body and what the form builds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mfa_required: bool = Field(
+        default=True,
+        description="Owners and admins must have two-factor authentication to do sensitive "
+        "operations (until they enroll they can look, not act).",
+    )
+    step_up_minutes: int = Field(
+        default=stepup.DEFAULT_MINUTES,
+        ge=1,
+        le=stepup.MAX_MINUTES,
+        description="How long a two-factor verification allows sensitive operations.",
+    )
+
+
+async def update_security(
+    session: AsyncSession, principal: Principal, u: SecuritySettings
+) -> TenantSettings:
+    """Change the tenant's MFA rule (admins; the route is step-up guarded). Audited with the
+    values before and after."""
+    require(principal, "admin", role=Role.ADMIN)
+    await stepup.require(session, principal)
+    row = await get_or_create(session, principal.tenant_id)
+    before = {"mfa_required": row.mfa_required, "step_up_minutes": row.step_up_minutes}
+    row.mfa_required = u.mfa_required
+    row.step_up_minutes = u.step_up_minutes
+    row.updated_at = utcnow()
+    row.updated_by = principal.user_id
+    await session.flush()
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action="security.update",
+        target_type="tenant_settings",
+        target_id=row.id,
+        before=before,
+        after=u.model_dump(),
+    )
+    return row

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from mirage.auth.deps import ApiPrincipal, client_ip
+from mirage.auth.deps import ApiPrincipal, StepUpApiPrincipal, client_ip
 from mirage.config import get_settings
 from mirage.db.deps import DbSession
 from mirage.kit.errors import RateLimited
@@ -129,7 +129,7 @@ async def get_member(
 
 @router.patch("/members/{member_id}", response_model=MemberOut)
 async def change_role(
-    member_id: uuid.UUID, body: MemberUpdate, session: DbSession, principal: ApiPrincipal
+    member_id: uuid.UUID, body: MemberUpdate, session: DbSession, principal: StepUpApiPrincipal
 ) -> MemberOut:
     """Change a member's role: only up to your own role, never of a member above it, and
     never leaving the tenant without an owner."""
@@ -138,7 +138,7 @@ async def change_role(
 
 @router.delete("/members/{member_id}", status_code=204)
 async def remove_member(
-    member_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+    member_id: uuid.UUID, session: DbSession, principal: StepUpApiPrincipal
 ) -> Response:
     """Remove a member: their dashboard sessions in this tenant end and the API tokens they
     created here are revoked, at once. The last owner cannot be removed."""

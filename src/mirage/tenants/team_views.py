@@ -10,7 +10,13 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mirage.auth import service as auth_service
-from mirage.auth.deps import SESSION_COOKIE, DashboardPrincipal, OptionalUserDep, client_ip
+from mirage.auth.deps import (
+    SESSION_COOKIE,
+    DashboardPrincipal,
+    OptionalUserDep,
+    StepUpDashboardPrincipal,
+    client_ip,
+)
 from mirage.auth.principal import Principal
 from mirage.config import get_settings
 from mirage.db.deps import DbSession
@@ -131,7 +137,7 @@ async def _member_action_failed(
 async def change_role(
     request: Request,
     session: DbSession,
-    principal: DashboardPrincipal,
+    principal: StepUpDashboardPrincipal,
     member_id: uuid.UUID,
     role: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
@@ -146,7 +152,7 @@ async def change_role(
 
 @router.post("/team/members/{member_id}/remove")
 async def remove_member(
-    request: Request, session: DbSession, principal: DashboardPrincipal, member_id: uuid.UUID
+    request: Request, session: DbSession, principal: StepUpDashboardPrincipal, member_id: uuid.UUID
 ) -> Response:
     try:
         await team.remove_member(session, principal, member_id)

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.auth import service as auth_service
-from mirage.auth.deps import CurrentUserDep, DashboardPrincipal
+from mirage.auth import stepup
+from mirage.auth.deps import CurrentUserDep, DashboardPrincipal, StepUpDashboardPrincipal
 from mirage.auth.principal import SCOPES, Principal
 from mirage.db.deps import DbSession
 from mirage.db.engine import get_database
@@ -165,6 +166,11 @@ async def _settings_context(session: DbSession, principal: DashboardPrincipal) -
         "errors": NO_ERRORS,
         "token_form": {"name": "", "scopes": ["read"], "expires_in_days": "90"},
         "token_errors": NO_ERRORS,
+        "security_form": {
+            "mfa_required": "on" if cadence.mfa_required else "",
+            "step_up_minutes": str(cadence.step_up_minutes),
+        },
+        "security_errors": NO_ERRORS,
         **{name: await read(session) for name, read in _sections.items()},
         "tokens": await auth_service.list_tokens(session, principal),
         "audit": await audit.recent(session, 15) if is_admin else [],
@@ -185,7 +191,7 @@ async def settings_page(
 async def create_token(
     request: Request,
     session: DbSession,
-    principal: DashboardPrincipal,
+    principal: StepUpDashboardPrincipal,
     name: Annotated[str, Form()] = "",
     scopes: Annotated[list[str] | None, Form()] = None,
     expires_in_days: Annotated[str, Form()] = "90",
@@ -362,6 +368,47 @@ CADENCE_FIELDS = {
     "set both ends of the quiet hours, or neither": "quiet_end",
     "quiet hours must not start and end at the same time": "quiet_end",
 }
+
+
+SECURITY_LABELS = {
+    "mfa_required": N_("Two-factor authentication mandatory for owners and admins"),
+    "step_up_minutes": N_("Minutes a two-factor confirmation lasts"),
+}
+
+
+@router.post("/settings/security")
+async def save_security(
+    request: Request, session: DbSession, principal: StepUpDashboardPrincipal
+) -> Response:
+    """The tenant's two-factor rule (a sensitive operation: guarded by a step-up)."""
+    form = await read_form(request)
+    errors = FieldErrors()
+    minutes = errors.attempt(
+        lambda: whole_number(
+            form,
+            "step_up_minutes",
+            SECURITY_LABELS["step_up_minutes"],
+            low=1,
+            high=stepup.MAX_MINUTES,
+        ),
+        0,
+    )
+    if errors:
+        ctx = await _settings_context(session, principal)
+        ctx["security_errors"] = errors
+        ctx["security_form"] = {
+            "mfa_required": form.get("mfa_required", ""),
+            "step_up_minutes": form.get("step_up_minutes", "")[:20],
+        }
+        return render(request, "tenants/settings.html", ctx, status_code=422)
+    await tenant_settings.update_security(
+        session,
+        principal,
+        tenant_settings.SecuritySettings(
+            mfa_required=form.get("mfa_required") == "on", step_up_minutes=minutes
+        ),
+    )
+    return RedirectResponse("/settings?security_saved=1#security", status_code=303)
 
 
 @router.get("/account")

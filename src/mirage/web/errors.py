@@ -202,8 +202,30 @@ def install_page_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError) -> Response:
         if request.url.path.startswith(MACHINE_PREFIXES):
             return problem(exc.status_code, exc.title, exc.detail, exc.type_slug)
+        if exc.link:
+            return _resolve_page(request, exc)
         return _page(
             request, exc.status_code, translate(request, exc.title), translate(request, exc.message)
+        )
+
+    def _resolve_page(request: Request, exc: DomainError) -> Response:
+        """An error the reader can resolve (set up MFA, confirm a code): the page says what
+        and links to where, coming back to the page they were on afterwards."""
+        back = _return_path(request)
+        url = f"{exc.link}?next={quote(back, safe='/')}"
+        if request.headers.get("hx-request"):
+            return Response(status_code=exc.status_code, headers={"HX-Redirect": url})
+        return render(
+            request,
+            "error.html",
+            {
+                "status": exc.status_code,
+                "title": translate(request, exc.title),
+                "detail": translate(request, exc.message),
+                "link": url,
+                "link_label": translate(request, exc.link_label or exc.title),
+            },
+            status_code=exc.status_code,
         )
 
     def _not_found(request: Request) -> Response:
@@ -251,3 +273,16 @@ def install_page_handlers(app: FastAPI) -> None:
             translate(request, "Something went wrong"),
             translate(request, "The server failed to complete the request; nothing was saved."),
         )
+
+
+def _return_path(request: Request) -> str:
+    """Where to come back to: this page for a GET; for a form post, the page the form was on
+    (the Referer or HTMX's current URL, same site only), else the overview."""
+    if request.method == "GET":
+        return request.url.path
+    for header in ("hx-current-url", "referer"):
+        parts = urlsplit(request.headers.get(header, ""))
+        same_site = not parts.netloc or parts.netloc == request.url.netloc
+        if same_site and parts.path.startswith("/") and not parts.path.startswith("//"):
+            return parts.path
+    return "/"
