@@ -1,8 +1,8 @@
 """mfa: TOTP enrollment on users, single-use recovery codes, step-up on sessions and tokens,
 the tenant's MFA rule (mandatory for owners and admins, step-up window)
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-02 09:00:00.000000
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from mirage.migrations.rls import grant_dml
 
-revision: str = "0016"
-down_revision: str | None = "0015"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
