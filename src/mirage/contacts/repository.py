@@ -14,8 +14,10 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     Text,
     and_,
+    case,
     cast,
     delete,
     exists,
@@ -23,6 +25,7 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    null,
     or_,
     select,
     text,
@@ -187,6 +190,26 @@ class ContactRepository:
         matching = select(literal(1)).select_from(Contact).where(*_where(f)).limit(cap + 1)
         stmt = select(func.count()).select_from(matching.subquery())
         return int((await self.session.execute(stmt)).scalar_one())
+
+    def audience_select(self, f: ContactFilter) -> Select[tuple[uuid.UUID, str, str | None]]:
+        """The audience as one statement — (id, phone, why it may not be messaged: opted out,
+        or no legal basis standing; else null) — for a set-based copy (a campaign's freeze)."""
+        blocked = case(
+            (Contact.opted_out_at.is_not(None), literal("suppressed")),
+            (Contact.consent_state == "revoked", literal("no_basis")),
+            (
+                and_(Contact.legal_basis == "consent", Contact.consent_state != "granted"),
+                literal("no_basis"),
+            ),
+            else_=null(),
+        )
+        return select(Contact.id, Contact.phone_e164, blocked).where(*_where(f))
+
+    async def by_ids(self, ids: Collection[uuid.UUID]) -> Sequence[Contact]:
+        if not ids:
+            return []
+        stmt = select(Contact).where(Contact.id.in_(list(ids)))
+        return (await self.session.execute(stmt)).scalars().all()
 
     async def get(self, contact_id: uuid.UUID) -> Contact | None:
         return await self.session.get(Contact, contact_id)
