@@ -100,12 +100,13 @@ async def recipients(conninfo: str, campaign_id: str) -> list[dict[str, Any]]:
 
 
 async def sends(conninfo: str, tenant: TenantFixture) -> dict[str, list[tuple[str, str]]]:
-    """Every campaign message the tenant sent (or may have): to → [(number id, status)]."""
+    """Every message to a recipient the tenant sent (or may have; test sends aside):
+    to → [(number id, status)]."""
     rows = await sql(
         conninfo,
         "select to_number, instance_id::text, status from outgoing_messages "
-        "where tenant_id = %s and purpose = 'campaign' and status in ('sent', 'sending', "
-        "'unknown')",
+        "where tenant_id = %s and purpose = 'campaign' and turn >= 0 "
+        "and status in ('sent', 'sending', 'unknown')",
         tenant.tenant_id,
     )
     out: dict[str, list[tuple[str, str]]] = {}

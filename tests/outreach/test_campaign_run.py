@@ -5,7 +5,9 @@ contact gets nothing more, and a number that stops sending hands its queue over 
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -250,3 +252,59 @@ async def test_a_number_that_stops_sending_hands_its_queue_over_within_caps(
     assert all(len(m) == 1 for m in sent.values())
     # Nothing waits on A any more.
     assert not [x for x in rows if x["status"] in ("planned", "deferred") and x["sender_id"] == a]
+
+
+async def test_schedule_test_send_and_illegal_transitions(
+    gw: GatewayWorld, client: httpx.AsyncClient, bootstrap_conninfo: str
+) -> None:
+    w = await campaign_world(gw, client, numbers=2, contacts=[{"behavior": "ignore"}] * 2)
+    campaign_id = await draft(w, client)
+    base = f"/api/v1/campaigns/{campaign_id}"
+    # A draft cannot be paused or resumed: 409 problem+json naming the state and action.
+    r = await client.post(f"{base}/pause", headers=w.auth)
+    assert r.status_code == 409 and r.json()["state"] == "draft", r.text
+    # A test send goes from one of the tenant's numbers to another, through the pipeline.
+    a, b = w.numbers
+    r = await client.post(
+        f"{base}/test-send", headers=w.auth, json={"sender_id": a["id"], "to_instance_id": b["id"]}
+    )
+    assert r.status_code == 202, r.text
+    test_id = r.json()["outgoing_id"]
+
+    async def delivered() -> bool:
+        rows = await sql(
+            bootstrap_conninfo, "select status from outgoing_messages where id = %s", test_id
+        )
+        return rows[0][0] == "sent"
+
+    await eventually(delivered, timeout_s=30, what="the test send")
+    r = await client.post(
+        f"{base}/test-send",
+        headers=w.auth,
+        json={"sender_id": a["id"], "to_instance_id": str(uuid.uuid4())},
+    )
+    assert r.status_code == 422, r.text
+    # Scheduled for later: frozen now, nothing planned before its start; cancel is final.
+    start_at = datetime.now(UTC) + timedelta(hours=1)
+    r = await client.post(
+        f"{base}/start",
+        headers=w.auth,
+        json={
+            "sender_ids": [a["id"], b["id"]],
+            "start_at": start_at.isoformat(),
+            "end_by": (start_at + timedelta(hours=2)).isoformat(),
+        },
+    )
+    assert r.status_code == 200 and r.json()["state"] == "scheduled", r.text
+    assert r.json()["frozen_count"] == 2
+    rows = await recipients(bootstrap_conninfo, campaign_id)
+    assert all(x["status"] == "planned" and x["outgoing_id"] is None for x in rows)
+    assert (
+        await client.post(f"{base}/start", headers=w.auth, json={"sender_ids": [a["id"]]})
+    ).status_code == 409
+    r = await client.post(f"{base}/cancel", headers=w.auth)
+    assert r.status_code == 200 and r.json()["state"] == "cancelled", r.text
+    rows = await recipients(bootstrap_conninfo, campaign_id)
+    assert all((x["status"], x["reason"]) == ("expired", "cancelled") for x in rows)
+    assert (await client.post(f"{base}/resume", headers=w.auth)).status_code == 409
+    assert not await sends(bootstrap_conninfo, w.tenant)  # the test send is not a recipient's
