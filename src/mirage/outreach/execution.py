@@ -42,7 +42,7 @@ from mirage.instances import service as instances
 from mirage.kit import jobs
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import Conflict, NotFound, ValidationFailed
-from mirage.kit.i18n import N_
+from mirage.kit.i18n import N_, Message
 from mirage.kit.live import notify
 from mirage.kit.logging import get_logger
 from mirage.messaging import cadence
@@ -164,8 +164,8 @@ def transition(campaign: Campaign, action: Action, target: CampaignState) -> Non
         raise Conflict(
             ILLEGAL,
             params={
-                "state": STATE_LABELS[CampaignState(campaign.state)],
-                "action": ACTION_LABELS[action],
+                "state": Message(STATE_LABELS[CampaignState(campaign.state)]),
+                "action": Message(ACTION_LABELS[action]),
             },
             state=str(campaign.state),
             action=action.value,
@@ -426,7 +426,7 @@ async def send_context(session: AsyncSession, msg: OutgoingMessage) -> SendConte
         return SendContext(conversation_active=False, windows=ALWAYS)
     member = (await contacts.members(session, [recipient.contact_id])).get(recipient.contact_id)
     now = utcnow()
-    zone = ZoneInfo(await _tenant_zone(session, campaign.tenant_id))
+    zone = ZoneInfo(await tenant_zone(session, campaign.tenant_id))
     rules = rules_of(policy)
     return SendContext(
         conversation_active=campaign.state == CampaignState.RUNNING,
@@ -547,7 +547,7 @@ async def _drive_soon(
 # --- the driver -----------------------------------------------------------------------------
 
 
-async def _tenant_zone(session: AsyncSession, tenant_id: uuid.UUID) -> str:
+async def tenant_zone(session: AsyncSession, tenant_id: uuid.UUID) -> str:
     tenant = await session.get(Tenant, tenant_id)
     return tenant.timezone if tenant is not None else "America/Sao_Paulo"
 
@@ -621,7 +621,7 @@ async def plan(session: AsyncSession, campaign: Campaign, now: datetime) -> int:
         return 0
     rules = rules_of(policy)
     row = await tenant_settings.get_or_create(session, campaign.tenant_id)
-    zone_name = await _tenant_zone(session, campaign.tenant_id)
+    zone_name = await tenant_zone(session, campaign.tenant_id)
     tenant_policy = tenant_settings.as_policy(row, zone_name)
     hourly_cap = min(tenant_policy.hourly_cap_per_number, rules.number_hourly_cap or 10**9)
     gap_s = max(tenant_policy.min_gap_seconds, rules.min_gap_seconds)
@@ -756,8 +756,9 @@ class Funnel:
     by_status: dict[str, int]
     by_reason: dict[str, dict[str, int]]
 
-    def reached(self, status: RecipientStatus) -> int:
+    def reached(self, status: RecipientStatus | str) -> int:
         """How many got at least this far (sent includes delivered, read and replied…)."""
+        status = RecipientStatus(status)
         order = [
             RecipientStatus.SENT,
             RecipientStatus.DELIVERED,
