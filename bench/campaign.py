@@ -190,7 +190,7 @@ async def main() -> None:
     parser.add_argument("--send-seconds", type=float, default=30.0)
     parser.add_argument("--data-dir", type=Path, default=Path(".mirage") / "bench")
     args = parser.parse_args()
-    configure_logging("WARNING", json=True)
+    configure_logging(os.environ.get("MIRAGE_LOG_LEVEL", "WARNING"), json=True)
     urls = _prepare(args.data_dir)
     db = db_engine.make_database(urls, pool_size=8, application_name="mirage-bench")
     db_engine.set_database(db)

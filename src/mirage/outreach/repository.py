@@ -195,10 +195,11 @@ class RecipientRepository:
     async def open_phones(
         self, campaign_id: uuid.UUID, after: uuid.UUID | None, limit: int
     ) -> Sequence[tuple[uuid.UUID, str]]:
-        """(id, phone) of not-yet-sent recipients, by id, a page at a time."""
+        """(id, phone) of planned recipients, by id, a page at a time (one status: the
+        status index gives them in id order, no sort of the whole campaign per page)."""
         stmt = select(CampaignRecipient.id, CampaignRecipient.phone_e164).where(
             CampaignRecipient.campaign_id == campaign_id,
-            CampaignRecipient.status.in_(OPEN),
+            CampaignRecipient.status == RecipientStatus.PLANNED,
         )
         if after is not None:
             stmt = stmt.where(CampaignRecipient.id > after)
