@@ -292,6 +292,16 @@ def campaigns(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
     return rid
 
 
+def campaign_recipients(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into campaign_recipients (id, tenant_id, campaign_id, contact_id, phone_e164) "
+        "values (%s, %s, %s, %s, %s)",
+        (rid, tenant_id, campaigns(conn, tenant_id), contacts(conn, tenant_id), "+5511999990000"),
+    )
+    return rid
+
+
 def invitations(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
     rid = uuid.uuid4()
     conn.execute(
@@ -337,5 +347,6 @@ FACTORIES: dict[str, Factory] = {
     "contact_import_rows": contact_import_rows,
     "outreach_policies": outreach_policies,
     "campaigns": campaigns,
+    "campaign_recipients": campaign_recipients,
     "invitations": invitations,
 }

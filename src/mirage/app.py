@@ -35,6 +35,7 @@ from mirage.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from mirage.kit.ratelimit import RateLimiter
 from mirage.messaging import service as messaging
 from mirage.ops import router as ops_router
+from mirage.outreach import campaign_views
 from mirage.outreach import router as outreach_api
 from mirage.outreach import views as outreach_views
 from mirage.personas import router as personas_api
@@ -84,6 +85,7 @@ PAGE_ROUTERS = (
     conversations_views.router,
     contacts_views.router,
     outreach_views.router,
+    campaign_views.router,
 )
 # Machine-facing routes: no cookies, so no CSRF; authenticated by their own means.
 MACHINE_ROUTERS = (ops_router.router,)

@@ -51,6 +51,11 @@ BODIES: dict[str, dict[str, object]] = {
         "policy_id": str(uuid.UUID(int=1)),
         "variants": ["Oi"],
     },
+    "/api/v1/campaigns/{campaign_id:uuid}/start": {"sender_ids": [str(uuid.UUID(int=2))]},
+    "/api/v1/campaigns/{campaign_id:uuid}/test-send": {
+        "sender_id": str(uuid.UUID(int=2)),
+        "to_instance_id": str(uuid.UUID(int=3)),
+    },
     "/api/v1/members/{member_id}": {"role": "viewer"},
     "/team/members/{member_id}/role": {"role": "viewer"},
 }

@@ -100,6 +100,13 @@ async def seed(client: httpx.AsyncClient, role: str = "owner") -> Seeded:
     r = await client.post("/api/v1/outreach-policies", headers=auth, json={"name": "Probe policy"})
     assert r.status_code == 201, r.text
     ids["policy_id"] = r.json()["id"]
+    r = await client.post(
+        "/api/v1/campaigns",
+        headers=auth,
+        json={"name": "Probe campaign", "policy_id": ids["policy_id"], "variants": ["Oi {nome}"]},
+    )
+    assert r.status_code == 201, r.text
+    ids["campaign_id"] = r.json()["id"]
     csrf = await sign_in(client, t)
     if owner is not t:
         await client.post("/tenant", data={"tenant_id": str(owner.tenant_id), "csrf_token": csrf})

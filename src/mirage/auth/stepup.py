@@ -46,6 +46,7 @@ SENSITIVE_CALLS = (
     "remove_member",
     "delete_contact",
     "erase_subject",
+    "start_campaign",
 )
 
 

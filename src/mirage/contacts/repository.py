@@ -14,8 +14,13 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
+    String,
     Text,
     and_,
+    any_,
+    bindparam,
+    case,
     cast,
     delete,
     exists,
@@ -23,12 +28,14 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    null,
     or_,
     select,
     text,
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -187,6 +194,26 @@ class ContactRepository:
         matching = select(literal(1)).select_from(Contact).where(*_where(f)).limit(cap + 1)
         stmt = select(func.count()).select_from(matching.subquery())
         return int((await self.session.execute(stmt)).scalar_one())
+
+    def audience_select(self, f: ContactFilter) -> Select[tuple[uuid.UUID, str, str | None]]:
+        """The audience as one statement — (id, phone, why it may not be messaged: opted out,
+        or no legal basis standing; else null) — for a set-based copy (a campaign's freeze)."""
+        blocked = case(
+            (Contact.opted_out_at.is_not(None), literal("suppressed")),
+            (Contact.consent_state == "revoked", literal("no_basis")),
+            (
+                and_(Contact.legal_basis == "consent", Contact.consent_state != "granted"),
+                literal("no_basis"),
+            ),
+            else_=null(),
+        )
+        return select(Contact.id, Contact.phone_e164, blocked).where(*_where(f))
+
+    async def by_ids(self, ids: Collection[uuid.UUID]) -> Sequence[Contact]:
+        if not ids:
+            return []
+        stmt = select(Contact).where(Contact.id.in_(list(ids)))
+        return (await self.session.execute(stmt)).scalars().all()
 
     async def get(self, contact_id: uuid.UUID) -> Contact | None:
         return await self.session.get(Contact, contact_id)
@@ -423,8 +450,10 @@ class ContactRepository:
         """hash → reason, for those of ``hashes`` on the list."""
         if not hashes:
             return {}
+        # One array parameter, not one bind per hash: a campaign's freeze asks 5,000 at once.
+        listed = bindparam("hashes", list(hashes), type_=ARRAY(String))
         stmt = select(Suppression.phone_hash, Suppression.reason).where(
-            Suppression.phone_hash.in_(list(hashes))
+            Suppression.phone_hash == any_(listed)
         )
         return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
 

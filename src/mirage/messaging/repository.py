@@ -173,6 +173,61 @@ class OutgoingRepository:
             .execution_options(synchronize_session="fetch")
         )
 
+    async def cancel_planned(self, outgoing_ids: Sequence[uuid.UUID], why: str) -> set[uuid.UUID]:
+        """Cancel those of these messages still planned (a message being claimed holds its row
+        lock, so this waits and then finds it ``sending``: never cancelled mid-send)."""
+        if not outgoing_ids:
+            return set()
+        rows = await self.session.execute(
+            update(OutgoingMessage)
+            .where(
+                OutgoingMessage.id.in_(list(outgoing_ids)),
+                OutgoingMessage.status == OutgoingStatus.PLANNED,
+            )
+            .values(status=OutgoingStatus.CANCELLED, last_error=why[:300])
+            .returning(OutgoingMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+        return set(rows.scalars())
+
+    async def same_text_since(self, body: str, since: datetime) -> list[datetime]:
+        """When the tenant's numbers sent (or claimed) this exact text since ``since``."""
+        at = func.coalesce(OutgoingMessage.sent_at, OutgoingMessage.claimed_at)
+        stmt = (
+            select(at)
+            .where(
+                OutgoingMessage.text == body,
+                OutgoingMessage.status.in_(COUNTED_STATUSES),
+                at >= since,
+            )
+            .order_by(at)
+        )
+        return [t for t in (await self.session.execute(stmt)).scalars() if t is not None]
+
+    async def first_inbound(
+        self, asks: Sequence[tuple[uuid.UUID, str, datetime]]
+    ) -> dict[int, datetime]:
+        """For each (number, remote jid, since) asked: when that chat first wrote to the
+        number after ``since`` (by index in ``asks``); absent when it did not. One statement."""
+        if not asks:
+            return {}
+        rows = await self.session.execute(
+            text(
+                "select a.i, min(m.created_at) from unnest("
+                "cast(:inst as uuid[]), cast(:jid as text[]), cast(:since as timestamptz[])) "
+                "with ordinality as a(inst, jid, since, i) "
+                "join messages m on m.instance_id = a.inst and not m.from_me "
+                "and (m.remote_jid = a.jid or m.remote_jid_alt = a.jid) "
+                "and m.created_at > a.since group by a.i"
+            ),
+            {
+                "inst": [a[0] for a in asks],
+                "jid": [a[1] for a in asks],
+                "since": [a[2] for a in asks],
+            },
+        )
+        return {int(i) - 1: at for i, at in rows.all()}
+
     async def next_planned(self, conversation_id: uuid.UUID) -> OutgoingMessage | None:
         stmt = (
             select(OutgoingMessage)

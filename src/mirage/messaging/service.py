@@ -190,6 +190,28 @@ async def cancel_planned_for_round(session: AsyncSession, round_id: uuid.UUID) -
     await OutgoingRepository(session).cancel_planned_for_round(round_id)
 
 
+async def cancel_planned(
+    session: AsyncSession, outgoing_ids: Sequence[uuid.UUID], why: str
+) -> set[uuid.UUID]:
+    """Cancel those of an owner's messages that are still only planned; returns them. A
+    message already claimed (or sent) is left alone: it is never sent twice nor lost."""
+    return await OutgoingRepository(session).cancel_planned(outgoing_ids, why)
+
+
+async def same_text_sent(session: AsyncSession, body: str, since: datetime) -> tuple[datetime, ...]:
+    """When the tenant sent this exact text since ``since`` (the duplicate guard's input)."""
+    return tuple(await OutgoingRepository(session).same_text_since(body, since))
+
+
+async def first_replies(
+    session: AsyncSession, asks: Sequence[tuple[uuid.UUID, str, datetime]]
+) -> dict[int, datetime]:
+    """For each (number id, the other side's E.164 or digits, since): when that person first
+    wrote to the number after ``since``, keyed by the ask's index. One statement."""
+    jids = [(i, f"{n.lstrip('+')}@s.whatsapp.net", at) for i, n, at in asks]
+    return await OutgoingRepository(session).first_inbound(jids)
+
+
 async def next_planned(session: AsyncSession, conversation_id: uuid.UUID) -> OutgoingMessage | None:
     return await OutgoingRepository(session).next_planned(conversation_id)
 

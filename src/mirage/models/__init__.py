@@ -30,7 +30,14 @@ from mirage.models.conversations import (
 )
 from mirage.models.instances import Instance, Message, WebhookEvent
 from mirage.models.messaging import OutgoingMessage, OutgoingStatus, PolicyDecision, Purpose
-from mirage.models.outreach import Campaign, CampaignState, OutreachPolicy
+from mirage.models.outreach import (
+    Campaign,
+    CampaignRecipient,
+    CampaignState,
+    OutreachPolicy,
+    RecipientStatus,
+    SkipReason,
+)
 from mirage.models.tenancy import ROLES, Invitation, Membership, Role, Tenant, User
 
 __all__ = [
@@ -39,6 +46,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Campaign",
+    "CampaignRecipient",
     "CampaignState",
     "ConsentEvent",
     "ConsentEventKind",
@@ -65,11 +73,13 @@ __all__ = [
     "Persona",
     "PolicyDecision",
     "Purpose",
+    "RecipientStatus",
     "Role",
     "Round",
     "RoundMember",
     "RoundSlot",
     "RoundState",
+    "SkipReason",
     "Suppression",
     "SystemFlag",
     "Tag",

@@ -1,6 +1,6 @@
 """Outreach: a tenant's named, reusable outreach policies (the limits, hours and texts a
 campaign sends under) and its campaigns (drafts so far: message variants, audience, policy;
-execution and per-recipient deliveries come next)."""
+their execution: one delivery record per recipient)."""
 
 from __future__ import annotations
 
@@ -152,3 +152,113 @@ class Campaign(IdMixin, TimestampMixin, Base):
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
     updated_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # Execution (migration 0016): the pool of sending numbers, the schedule, and when it ran.
+    sender_ids: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(UUID(as_uuid=True)), nullable=False, server_default=text("'{}'")
+    )
+    start_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    frozen_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+
+
+class RecipientStatus(StrEnum):
+    """Where one recipient's delivery is. Statuses only move forward (``RECIPIENT_RANK``; the
+    database refuses a backward update): planned → deferred → sent → delivered → read →
+    replied; failed, expired and skipped are final and only reachable before a send."""
+
+    PLANNED = "planned"
+    DEFERRED = "deferred"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    REPLIED = "replied"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    SKIPPED = "skipped"
+
+
+class SkipReason(StrEnum):
+    SUPPRESSED = "suppressed"
+    NO_BASIS = "no_basis"
+    NOT_ON_WHATSAPP = "not_on_whatsapp"
+    INVALID = "invalid"
+
+
+#: The order statuses move in. The final failures share the top rank, but only a recipient
+#: not yet sent (rank < SENT's) may reach them: a sent message never "fails" afterwards.
+RECIPIENT_RANK: dict[RecipientStatus, int] = {
+    RecipientStatus.PLANNED: 0,
+    RecipientStatus.DEFERRED: 1,
+    RecipientStatus.SENT: 3,
+    RecipientStatus.DELIVERED: 4,
+    RecipientStatus.READ: 5,
+    RecipientStatus.REPLIED: 6,
+    RecipientStatus.FAILED: 9,
+    RecipientStatus.EXPIRED: 9,
+    RecipientStatus.SKIPPED: 9,
+}
+UNSENT_FINAL = (RecipientStatus.FAILED, RecipientStatus.EXPIRED, RecipientStatus.SKIPPED)
+RECIPIENT_STATES = tuple(s.value for s in RecipientStatus)
+
+
+class CampaignRecipient(IdMixin, TimestampMixin, Base):
+    """One delivery record per recipient of a started campaign (its audience frozen at start):
+    its sender (sticky; a failover records where it came from), its message, its status."""
+
+    __tablename__ = "campaign_recipients"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "contact_id", name="uq_campaign_recipients_contact"),
+        CheckConstraint(f"status in {RECIPIENT_STATES!r}", name="status_valid"),
+        # The recipient table, the funnel and the planner (by status within a campaign).
+        Index("ix_campaign_recipients_status", "tenant_id", "campaign_id", "status", "id"),
+        # The planner and failover: a sender's open recipients.
+        Index(
+            "ix_campaign_recipients_sender_open",
+            "tenant_id",
+            "campaign_id",
+            "sender_id",
+            postgresql_where=text("status in ('planned', 'deferred')"),
+        ),
+        # The owner's lookup from a message.
+        Index("ix_campaign_recipients_outgoing", "tenant_id", "outgoing_id"),
+        # The sticky sender across campaigns, and the campaign's own load (caps).
+        Index("ix_campaign_recipients_contact", "tenant_id", "contact_id"),
+        Index(
+            "ix_campaign_recipients_claimed",
+            "tenant_id",
+            "campaign_id",
+            "claimed_at",
+            postgresql_where=text("claimed_at is not null"),
+        ),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    )
+    campaign_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
+    )
+    contact_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    phone_e164: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[RecipientStatus] = mapped_column(
+        str_enum(RecipientStatus, 10), nullable=False, server_default="planned"
+    )
+    reason: Mapped[str | None] = mapped_column(String(40))
+    sender_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    reassigned_from: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    reassigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outgoing_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    variant: Mapped[int | None] = mapped_column(Integer)
+    planned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )

@@ -69,6 +69,11 @@ ACTIONS: dict[str, str] = {
     "campaign.create": N_("Campaign created"),
     "campaign.update": N_("Campaign changed"),
     "campaign.delete": N_("Campaign deleted"),
+    "campaign.start": N_("Campaign started"),
+    "campaign.pause": N_("Campaign paused"),
+    "campaign.resume": N_("Campaign resumed"),
+    "campaign.cancel": N_("Campaign cancelled"),
+    "campaign.test_send": N_("Campaign test message sent"),
 }
 
 

@@ -7,16 +7,25 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from mirage.auth.deps import ApiPrincipal
+from mirage.auth.deps import ApiPrincipal, StepUpApiPrincipal
 from mirage.db.deps import DbSession
-from mirage.outreach import service
+from mirage.kit.clock import utcnow
+from mirage.kit.errors import ValidationFailed
+from mirage.models import RecipientStatus
+from mirage.outreach import execution, service
 from mirage.outreach.schemas import (
     CampaignIn,
     CampaignOut,
+    FunnelOut,
     OutreachPolicyIn,
     OutreachPolicyOut,
     PreviewIn,
     PreviewOut,
+    RecipientOut,
+    RecipientPage,
+    StartIn,
+    TestSendIn,
+    TestSendOut,
 )
 from mirage.web.errors import API_ERRORS
 
@@ -107,3 +116,88 @@ async def delete_campaign(
 ) -> Response:
     await service.delete_campaign(session, principal, campaign_id)
     return Response(status_code=204)
+
+
+# --- execution: the state machine's actions (409 problem+json on an illegal transition) ------
+
+
+@campaigns.post("/{campaign_id:uuid}/start", response_model=CampaignOut)
+async def start_campaign(
+    campaign_id: uuid.UUID, body: StartIn, session: DbSession, principal: StepUpApiPrincipal
+) -> Any:
+    """Freeze the audience (later imports do not join) and start, or schedule for
+    ``start_at``. 409 when the campaign is not a draft."""
+    plan = execution.StartPlan(body.sender_ids, body.start_at, body.end_by)
+    return await execution.start_campaign(session, principal, campaign_id, plan, utcnow())
+
+
+@campaigns.post("/{campaign_id:uuid}/pause", response_model=CampaignOut)
+async def pause_campaign(
+    campaign_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+) -> Any:
+    """Stop sending: messages not yet handed to the gateway are withdrawn (one already
+    handed over goes out once and is recorded). 409 unless running or scheduled."""
+    return await execution.pause(session, principal, campaign_id, utcnow())
+
+
+@campaigns.post("/{campaign_id:uuid}/resume", response_model=CampaignOut)
+async def resume_campaign(
+    campaign_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+) -> Any:
+    """Send the rest; nothing already sent is planned again. 409 unless paused."""
+    return await execution.resume(session, principal, campaign_id, utcnow())
+
+
+@campaigns.post("/{campaign_id:uuid}/cancel", response_model=CampaignOut)
+async def cancel_campaign(
+    campaign_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+) -> Any:
+    """Final: what was not sent expires. 409 when already completed or cancelled."""
+    return await execution.cancel(session, principal, campaign_id, utcnow())
+
+
+@campaigns.post("/{campaign_id:uuid}/test-send", response_model=TestSendOut, status_code=202)
+async def test_send(
+    campaign_id: uuid.UUID, body: TestSendIn, session: DbSession, principal: ApiPrincipal
+) -> Any:
+    """Send the message once to one of the tenant's own numbers (through the policy)."""
+    msg = await execution.test_send(
+        session, principal, campaign_id, body.sender_id, body.to_instance_id, utcnow()
+    )
+    return TestSendOut(outgoing_id=msg.id, text=msg.text, planned_at=msg.planned_at)
+
+
+@campaigns.get("/{campaign_id:uuid}/recipients", response_model=RecipientPage)
+async def list_recipients(
+    campaign_id: uuid.UUID,
+    session: DbSession,
+    principal: ApiPrincipal,
+    status: Annotated[list[RecipientStatus] | None, Query()] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    """One delivery record per recipient, by id; ``status`` filters (repeatable)."""
+    after = None
+    if cursor:
+        try:
+            after = uuid.UUID(cursor)
+        except ValueError:
+            raise ValidationFailed("invalid cursor", field="cursor") from None
+    rows = await execution.recipients(
+        session, principal, campaign_id, status or [], after, limit + 1
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return RecipientPage(
+        items=[RecipientOut.model_validate(r) for r in rows],
+        next_cursor=str(rows[-1].id) if more and rows else None,
+    )
+
+
+@campaigns.get("/{campaign_id:uuid}/funnel", response_model=FunnelOut)
+async def campaign_funnel(
+    campaign_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+) -> Any:
+    """Planned → sent → delivered → read → replied; failures, expiries and skips by reason."""
+    campaign = await service.get_campaign(session, principal, campaign_id)
+    return execution.funnel_out(campaign, await execution.funnel(session, principal, campaign_id))

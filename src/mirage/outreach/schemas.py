@@ -7,10 +7,17 @@ import unicodedata
 import uuid
 from datetime import datetime, time
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from mirage.kit.i18n import N_
-from mirage.models.outreach import MAX_VARIANTS
+from mirage.models.outreach import MAX_VARIANTS, RecipientStatus
 from mirage.outreach.render import MAX_TEXT
 from mirage.policy import Daypart, OutreachRules
 
@@ -325,6 +332,12 @@ class CampaignOut(BaseModel):
     variants: list[str]
     include_tag_ids: list[uuid.UUID]
     exclude_tag_ids: list[uuid.UUID]
+    sender_ids: list[uuid.UUID] = Field(default_factory=list)
+    start_at: datetime | None = None
+    end_by: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    frozen_count: int = Field(default=0, description="Recipients frozen at start.")
     created_at: datetime
     updated_at: datetime
 
@@ -379,3 +392,74 @@ class PreviewOut(BaseModel):
         "than the reachable audience, so the guard (at most N sends of one text per window) "
         "will stretch the campaign over several windows. Add variants or spintax."
     )
+
+
+# --- execution ------------------------------------------------------------------------------
+
+
+class StartIn(BaseModel):
+    """Start a draft: the audience is frozen now; sends go out from ``start_at`` (now when
+    absent or past) until ``end_by`` (what is not sent by then expires)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sender_ids: list[uuid.UUID] = Field(
+        min_length=1,
+        max_length=200,
+        description="The tenant's numbers to send from (a contact always hears from the same "
+        "one; a number that stops being able to send hands its queue to the others).",
+    )
+    start_at: AwareDatetime | None = None
+    end_by: AwareDatetime | None = None
+
+
+class TestSendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sender_id: uuid.UUID = Field(description="The number that sends the test.")
+    to_instance_id: uuid.UUID = Field(description="One of the tenant's own numbers receives it.")
+
+
+class TestSendOut(BaseModel):
+    outgoing_id: uuid.UUID
+    text: str
+    planned_at: datetime
+
+
+class RecipientOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    contact_id: uuid.UUID
+    phone_e164: str
+    status: RecipientStatus
+    reason: str | None
+    sender_id: uuid.UUID | None
+    reassigned_from: uuid.UUID | None
+    reassigned_at: datetime | None
+    variant: int | None
+    planned_at: datetime | None
+    valid_until: datetime | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    replied_at: datetime | None
+
+
+class RecipientPage(BaseModel):
+    items: list[RecipientOut]
+    next_cursor: str | None = Field(description="Pass as ``cursor`` for the next page.")
+
+
+class FunnelOut(BaseModel):
+    state: str
+    total: int
+    planned: int
+    deferred: int
+    sent: int = Field(description="Sent, including those delivered, read and replied since.")
+    delivered: int = Field(description="Delivered, including those read and replied since.")
+    read: int
+    replied: int
+    failed: dict[str, int] = Field(description="Failures by reason.")
+    expired: dict[str, int]
+    skipped: dict[str, int] = Field(description="Skipped by reason.")

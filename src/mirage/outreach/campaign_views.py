@@ -1,0 +1,263 @@
+"""Dashboard: campaigns — the list, and a campaign's page: start (sender pool, schedule),
+pause, resume, cancel, a test send to one of the tenant's own numbers, the live funnel
+(planned → sent → delivered → read → replied; failures, expiries and skips by reason, over
+the live stream) and the per-recipient table with a status filter.
+
+HTTP only: every rule is ``outreach.execution``'s (its state machine refuses an illegal
+action; the page shows why)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mirage.auth.deps import DashboardPrincipal, StepUpDashboardPrincipal
+from mirage.auth.principal import Principal
+from mirage.db.deps import DbSession
+from mirage.db.engine import get_database
+from mirage.db.tenancy import tenant_context
+from mirage.instances import service as instances
+from mirage.kit.clock import utcnow
+from mirage.kit.errors import DomainError
+from mirage.kit.i18n import N_, Message
+from mirage.kit.live import Renderer
+from mirage.models import Campaign, RecipientStatus, SkipReason
+from mirage.models.tenancy import Role
+from mirage.outreach import execution, service
+from mirage.policy import reason_label
+from mirage.web.csrf import csrf_protect
+from mirage.web.forms import read_form
+from mirage.web.streams import open_stream
+from mirage.web.templating import add_global, render, render_fragment
+
+router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+PAGE = 100
+FieldErrors = dict[str, list[Message]]
+
+STATUS_LABELS = {
+    RecipientStatus.PLANNED: N_("planned"),
+    RecipientStatus.DEFERRED: N_("deferred"),
+    RecipientStatus.SENT: N_("sent"),
+    RecipientStatus.DELIVERED: N_("delivered"),
+    RecipientStatus.READ: N_("read"),
+    RecipientStatus.REPLIED: N_("replied"),
+    RecipientStatus.FAILED: N_("failed"),
+    RecipientStatus.EXPIRED: N_("expired"),
+    RecipientStatus.SKIPPED: N_("skipped"),
+}
+# Reasons a recipient's record carries besides the policy engine's own codes.
+REASON_LABELS = {
+    SkipReason.SUPPRESSED.value: N_("on the do-not-contact list"),
+    SkipReason.NO_BASIS.value: N_("no legal basis"),
+    SkipReason.NOT_ON_WHATSAPP.value: N_("not on WhatsApp"),
+    SkipReason.INVALID.value: N_("invalid number"),
+    "gateway": N_("refused by the gateway"),
+    "unknown": N_("outcome unknown (not re-sent)"),
+    "cancelled": N_("campaign cancelled"),
+    "end_by": N_("the campaign's end time came"),
+}
+BAD_TIME = N_("Use a date and time such as 2026-12-01T09:00")
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(RecipientStatus(status), status)
+
+
+def recipient_reason(code: str | None) -> str:
+    if code is None:
+        return ""
+    return REASON_LABELS.get(code) or reason_label(code)
+
+
+add_global("campaign_status_label", status_label)
+add_global("campaign_reason_label", recipient_reason)
+add_global("campaign_state_label", lambda s: execution.STATE_LABELS.get(s, s))
+
+
+def _can_run(principal: Principal) -> bool:
+    return principal.role.at_least(Role.OPERATOR)
+
+
+@router.get("/campaigns")
+async def list_page(
+    request: Request, session: DbSession, principal: DashboardPrincipal
+) -> Response:
+    return render(
+        request,
+        "outreach/campaigns.html",
+        {"campaigns": await service.list_campaigns(session, principal)},
+    )
+
+
+async def _page_context(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    campaign: Campaign,
+    *,
+    form: dict[str, Any] | None = None,
+    errors: FieldErrors | None = None,
+) -> dict[str, Any]:
+    status = request.query_params.get("status") or ""
+    statuses = [RecipientStatus(status)] if status in set(RecipientStatus) else []
+    after = None
+    cursor = request.query_params.get("cursor")
+    if cursor:
+        try:
+            after = uuid.UUID(cursor)
+        except ValueError:
+            after = None
+    rows = await execution.recipients(session, principal, campaign.id, statuses, after, PAGE + 1)
+    numbers = await instances.list_instances(session, principal)
+    return {
+        "campaign": campaign,
+        "funnel": await execution.funnel(session, principal, campaign.id),
+        "rows": rows[:PAGE],
+        "next_cursor": str(rows[PAGE - 1].id) if len(rows) > PAGE else None,
+        "status_filter": status,
+        "statuses": list(RecipientStatus),
+        "numbers": numbers,
+        "number_names": {n.id: n.display_name for n in numbers},
+        "can_run": _can_run(principal),
+        "allowed": {a.value for a in execution.Action if execution.allowed(campaign.state, a)},
+        "form": form or {"sender_ids": [str(i) for i in campaign.sender_ids]},
+        "errors": errors or {},
+    }
+
+
+@router.get("/campaigns/{campaign_id}")
+async def detail_page(
+    request: Request, session: DbSession, principal: DashboardPrincipal, campaign_id: uuid.UUID
+) -> Response:
+    campaign = await service.get_campaign(session, principal, campaign_id)
+    ctx = await _page_context(request, session, principal, campaign)
+    return render(request, "outreach/campaign.html", ctx)
+
+
+def _local(value: str, zone: ZoneInfo) -> datetime | None:
+    if not value.strip():
+        return None
+    return datetime.fromisoformat(value.strip()).replace(tzinfo=zone)
+
+
+@router.post("/campaigns/{campaign_id}/start")
+async def start(
+    request: Request,
+    session: DbSession,
+    principal: StepUpDashboardPrincipal,
+    campaign_id: uuid.UUID,
+) -> Response:
+    form = await read_form(request)
+    raw = await request.form()
+    senders = [str(v) for v in raw.getlist("sender_ids")]
+    values: dict[str, Any] = {**form, "sender_ids": senders}
+    campaign = await service.get_campaign(session, principal, campaign_id)
+    errors: FieldErrors = {}
+    zone = ZoneInfo(await execution.tenant_zone(session, principal.tenant_id))
+    times: dict[str, datetime | None] = {}
+    for name in ("start_at", "end_by"):
+        try:
+            times[name] = _local(form.get(name, ""), zone)
+        except ValueError:
+            errors.setdefault(name, []).append(Message(BAD_TIME))
+    ids: list[uuid.UUID] = []
+    for value in senders:
+        try:
+            ids.append(uuid.UUID(value))
+        except ValueError:
+            errors.setdefault("sender_ids", []).append(Message(execution.NO_SENDERS))
+    if not errors:
+        plan = execution.StartPlan(ids, times.get("start_at"), times.get("end_by"))
+        try:
+            await execution.start_campaign(session, principal, campaign_id, plan, utcnow())
+        except DomainError as exc:
+            if exc.status_code != 422:
+                raise
+            errors = {str(exc.extra.get("field", "")): [exc.message]}
+    if errors:
+        ctx = await _page_context(request, session, principal, campaign, form=values, errors=errors)
+        return render(request, "outreach/campaign.html", ctx, status_code=422)
+    return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
+
+
+async def _act(
+    session: DbSession, principal: DashboardPrincipal, campaign_id: uuid.UUID, action: str
+) -> Response:
+    controls = {"pause": execution.pause, "resume": execution.resume, "cancel": execution.cancel}
+    await controls[action](session, principal, campaign_id, utcnow())
+    return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
+
+
+@router.post("/campaigns/{campaign_id}/pause")
+async def pause(
+    session: DbSession, principal: DashboardPrincipal, campaign_id: uuid.UUID
+) -> Response:
+    return await _act(session, principal, campaign_id, "pause")
+
+
+@router.post("/campaigns/{campaign_id}/resume")
+async def resume(
+    session: DbSession, principal: DashboardPrincipal, campaign_id: uuid.UUID
+) -> Response:
+    return await _act(session, principal, campaign_id, "resume")
+
+
+@router.post("/campaigns/{campaign_id}/cancel")
+async def cancel(
+    session: DbSession, principal: DashboardPrincipal, campaign_id: uuid.UUID
+) -> Response:
+    return await _act(session, principal, campaign_id, "cancel")
+
+
+@router.post("/campaigns/{campaign_id}/test-send")
+async def test_send(
+    request: Request, session: DbSession, principal: DashboardPrincipal, campaign_id: uuid.UUID
+) -> Response:
+    form = await read_form(request)
+    try:
+        sender, target = (
+            uuid.UUID(form.get("sender_id", "")),
+            uuid.UUID(form.get("to_instance_id", "")),
+        )
+    except ValueError:
+        campaign = await service.get_campaign(session, principal, campaign_id)
+        errors: FieldErrors = {"to_instance_id": [Message(execution.NOT_OWN_NUMBER)]}
+        ctx = await _page_context(request, session, principal, campaign, errors=errors)
+        return render(request, "outreach/campaign.html", ctx, status_code=422)
+    await execution.test_send(session, principal, campaign_id, sender, target, utcnow())
+    return RedirectResponse(f"/campaigns/{campaign_id}?tested=1", status_code=303)
+
+
+@router.get("/campaigns-events")
+async def events(request: Request) -> Response:
+    """Server-sent events: a changed campaign re-renders its funnel."""
+
+    def renderer(principal: Principal) -> Renderer:
+        async def render_event(event: dict[str, Any]) -> list[tuple[str, str]]:
+            return await _render_funnel(request, principal, uuid.UUID(event["id"]))
+
+        return render_event
+
+    return await open_stream(request, execution.LIVE_KIND, renderer)
+
+
+async def _render_funnel(
+    request: Request, principal: Principal, campaign_id: uuid.UUID
+) -> list[tuple[str, str]]:
+    with tenant_context(principal.tenant_id, principal.user_id):
+        async with get_database().sessions() as session, session.begin():
+            try:
+                campaign = await service.get_campaign(session, principal, campaign_id)
+                funnel = await execution.funnel(session, principal, campaign_id)
+            except DomainError:
+                return []
+            fragment = render_fragment(
+                request, "outreach/_funnel.html", {"campaign": campaign, "funnel": funnel}
+            )
+    return [(f"funnel-{campaign_id}", bytes(fragment.body).decode())]
