@@ -33,6 +33,7 @@ TASK_MODULES = [
     "mirage.conversations.tasks",
     "mirage.messaging.tasks",
     "mirage.contacts.tasks",
+    "mirage.metrics.tasks",
 ]
 
 app = procrastinate.App(connector=procrastinate.PsycopgConnector(), import_paths=TASK_MODULES)

@@ -30,6 +30,7 @@ from mirage.models.conversations import (
 )
 from mirage.models.instances import Instance, Message, WebhookEvent
 from mirage.models.messaging import OutgoingMessage, OutgoingStatus, PolicyDecision, Purpose
+from mirage.models.metrics import DecisionHour, MessageHour, RefreshState, RoundHour
 from mirage.models.outreach import Campaign, CampaignState, OutreachPolicy
 from mirage.models.tenancy import ROLES, Invitation, Membership, Role, Tenant, User
 
@@ -53,19 +54,23 @@ __all__ = [
     "ConversationState",
     "DataRequest",
     "DataRequestKind",
+    "DecisionHour",
     "Instance",
     "Invitation",
     "LegalBasis",
     "Membership",
     "Message",
+    "MessageHour",
     "OutgoingMessage",
     "OutgoingStatus",
     "OutreachPolicy",
     "Persona",
     "PolicyDecision",
     "Purpose",
+    "RefreshState",
     "Role",
     "Round",
+    "RoundHour",
     "RoundMember",
     "RoundSlot",
     "RoundState",
