@@ -55,6 +55,7 @@ class MessageHour(Base):
             name="uq_metrics_message_hours_key",
         ),
         Index("ix_metrics_message_hours_instance", "tenant_id", "instance_id", "hour"),
+        Index("ix_metrics_message_hours_hour", "hour"),
     )
 
     id: Mapped[uuid.UUID] = _id()

@@ -65,6 +65,8 @@ def upgrade() -> None:
         "metrics_message_hours",
         ["tenant_id", "instance_id", "hour"],
     )
+    # /metrics sums the last 24 hours across tenants (ops.repository.FLEET_QUERIES).
+    op.create_index("ix_metrics_message_hours_hour", "metrics_message_hours", ["hour"])
     enable_tenant_rls("metrics_message_hours")
 
     op.create_table(
