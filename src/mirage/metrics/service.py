@@ -93,6 +93,8 @@ async def rebuild(slug: str | None = None) -> Rebuilt:
         await repo.lock()
         await repo.clear(tenant)
         fold = await repo.fold(NEVER, tenant)
+        if tenant is None:  # everything is counted up to this transaction's start
+            await repo.advance(fold.watermark, round((time.perf_counter() - started) * 1000))
         for t in fold.tenants:
             await notify(session, t, LIVE_KIND, t)
     return Rebuilt(
