@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mirage.db.engine import admin_session_scope
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import ValidationFailed
+from mirage.kit.i18n import N_
 from mirage.kit.live import notify
 from mirage.kit.logging import get_logger
 from mirage.metrics.repository import Filters, Fold, MetricsRepository, RollupRepository
@@ -89,7 +90,7 @@ async def rebuild(slug: str | None = None) -> Rebuilt:
         if slug is not None:
             tenant = await repo.tenant_by_slug(slug)
             if tenant is None:
-                raise UnknownTenant("No tenant with this slug", params={"slug": slug})
+                raise UnknownTenant(N_("No tenant with the slug %(slug)s"), params={"slug": slug})
         await repo.lock()
         await repo.clear(tenant)
         fold = await repo.fold(NEVER, tenant)
@@ -121,7 +122,7 @@ def period(zone_name: str, days: int, now: datetime | None = None) -> Period:
     """The last ``days`` whole days in the tenant's zone, today included, as UTC bounds."""
     if not 1 <= days <= MAX_DAYS:
         raise ValidationFailed(
-            "The period must be between 1 and %(max)s days", params={"max": MAX_DAYS}
+            N_("The period must be between 1 and %(max)s days"), params={"max": MAX_DAYS}
         )
     try:
         zone = ZoneInfo(zone_name)
@@ -207,7 +208,7 @@ async def filters(
     repo = MetricsRepository(session)
     p = period(await repo.tenant_zone(), days, now)
     if instance_id is not None and instance_id not in {i for i, _ in await repo.numbers()}:
-        raise ValidationFailed("Unknown number", params={"number": str(instance_id)})
+        raise ValidationFailed(N_("Unknown number %(number)s"), params={"number": str(instance_id)})
     return Filters(p.start, p.end, p.zone, instance_id)
 
 
