@@ -7,7 +7,9 @@ instances) are read here with this domain's own SQL, never through their reposit
 
 Every fold is set-based: the buckets touched by facts changed since a point in time are
 collected into a temporary table, their rollup rows are deleted and recomputed from the raw
-rows of those buckets only. A bucket recomputed twice gives the same rows (idempotent), and a
+rows of those buckets only. The joins name the bucket twice: as a range (an index range scan
+per bucket when few are touched) and as an equality on the truncated hour (a hash join when
+many are, as in a rebuild: a range alone would compare every message with every bucket). A bucket recomputed twice gives the same rows (idempotent), and a
 status that changes after its message was counted (a late receipt) touches its bucket again.
 """
 
@@ -126,6 +128,7 @@ _RECOMPUTE_MESSAGES = [
           from (select distinct tenant_id, instance_id, hour from metrics_touched_messages) t
           join messages m on m.tenant_id = t.tenant_id and m.instance_id = t.instance_id
                          and m.created_at >= t.hour and m.created_at < t.hour + interval '1 hour'
+                         and date_trunc('hour', m.created_at, 'UTC') = t.hour
           {OUTGOING_JOIN}
          group by 1, 2, 3, 4, 5
         """
@@ -147,6 +150,7 @@ _RECOMPUTE_DECISIONS = [
           from (select distinct tenant_id, hour from metrics_touched_hours) t
           join policy_decisions d on d.tenant_id = t.tenant_id and d.created_at >= t.hour
                                  and d.created_at < t.hour + interval '1 hour'
+                                 and date_trunc('hour', d.created_at, 'UTC') = t.hour
          group by 1, 2, 3, 4, 5
         """
     ),
@@ -165,6 +169,7 @@ _RECOMPUTE_ROUNDS = [
           from (select distinct tenant_id, hour from metrics_touched_rounds) t
           join rounds r on r.tenant_id = t.tenant_id and r.ended_at >= t.hour
                        and r.ended_at < t.hour + interval '1 hour'
+                       and date_trunc('hour', r.ended_at, 'UTC') = t.hour
          group by 1, 2, 3
         """
     ),
