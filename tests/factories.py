@@ -313,6 +313,16 @@ def metrics_message_hours(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uui
     return row[0]  # type: ignore[no-any-return]
 
 
+def metrics_tenant_hours(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    row = conn.execute(
+        "insert into metrics_tenant_hours (tenant_id, hour, direction, kind, messages) "
+        "values (%s, date_trunc('hour', now()), 'inbound', 'manual', 1) returning id",
+        (tenant_id,),
+    ).fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
 def metrics_decision_hours(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
     row = conn.execute(
         "insert into metrics_decision_hours (tenant_id, instance_id, hour, action, reason, "
@@ -371,6 +381,7 @@ FACTORIES: dict[str, Factory] = {
     "campaigns": campaigns,
     "invitations": invitations,
     "metrics_message_hours": metrics_message_hours,
+    "metrics_tenant_hours": metrics_tenant_hours,
     "metrics_decision_hours": metrics_decision_hours,
     "metrics_round_hours": metrics_round_hours,
 }

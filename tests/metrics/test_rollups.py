@@ -231,7 +231,15 @@ def _kind(w: World, m: Msg) -> str:
     return "manual"
 
 
-def expected(w: World) -> tuple[dict[tuple[Any, ...], tuple[int, ...]], Counter[Any], Counter[Any]]:
+Figures = tuple[
+    dict[tuple[Any, ...], tuple[int, ...]],
+    dict[tuple[Any, ...], tuple[int, ...]],
+    Counter[Any],
+    Counter[Any],
+]
+
+
+def expected(w: World) -> Figures:
     msgs: dict[tuple[Any, ...], list[int]] = {}
     for m in w.messages:
         key = (
@@ -270,12 +278,20 @@ def expected(w: World) -> tuple[dict[tuple[Any, ...], tuple[int, ...]], Counter[
         for t, i, action, reason, at in w.decisions
     )
     rounds: Counter[Any] = Counter((w.tenants[t], _hour(at), s) for t, s, at in w.rounds)
-    return {k: tuple(v) for k, v in msgs.items()}, decisions, rounds
+    tenant_hours: dict[tuple[Any, ...], list[int]] = {}
+    for (tenant, _instance, hour, direction, kind), counts in msgs.items():
+        acc = tenant_hours.setdefault((tenant, hour, direction, kind), [0] * 6)
+        for i, v in enumerate(counts):
+            acc[i] += v
+    return (
+        {k: tuple(v) for k, v in msgs.items()},
+        {k: tuple(v) for k, v in tenant_hours.items()},
+        decisions,
+        rounds,
+    )
 
 
-async def actual(
-    conn: psycopg.AsyncConnection[Any], w: World
-) -> tuple[dict[tuple[Any, ...], tuple[int, ...]], Counter[Any], Counter[Any]]:
+async def actual(conn: psycopg.AsyncConnection[Any], w: World) -> Figures:
     t = w.tenants
     cur = await conn.execute(
         "select tenant_id, instance_id, hour, direction, kind, messages, delivered, read, "
@@ -283,6 +299,12 @@ async def actual(
         (t,),
     )
     msgs = {tuple(r[:5]): tuple(r[5:]) for r in await cur.fetchall()}
+    cur = await conn.execute(
+        "select tenant_id, hour, direction, kind, messages, delivered, read, replied, failed, "
+        "opted_out from metrics_tenant_hours where tenant_id = any(%s)",
+        (t,),
+    )
+    tenant_hours = {tuple(r[:4]): tuple(r[4:]) for r in await cur.fetchall()}
     cur = await conn.execute(
         "select tenant_id, instance_id, hour, action, reason, decisions "
         "from metrics_decision_hours where tenant_id = any(%s)",
@@ -294,7 +316,7 @@ async def actual(
         (t,),
     )
     rounds: Counter[Any] = Counter({tuple(r[:3]): r[3] for r in await cur.fetchall()})
-    return msgs, decisions, rounds
+    return msgs, tenant_hours, decisions, rounds
 
 
 tenant_i = st.integers(0, 1)

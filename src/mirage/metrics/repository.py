@@ -9,7 +9,8 @@ Every fold is set-based: the buckets touched by facts changed since a point in t
 collected into a temporary table, their rollup rows are deleted and recomputed from the raw
 rows of those buckets only. The joins name the bucket twice: as a range (an index range scan
 per bucket when few are touched) and as an equality on the truncated hour (a hash join when
-many are, as in a rebuild: a range alone would compare every message with every bucket). A bucket recomputed twice gives the same rows (idempotent), and a
+many are, as in a rebuild: a range alone would compare every message with every bucket).
+A bucket recomputed twice gives the same rows (idempotent), and a
 status that changes after its message was counted (a late receipt) touches its bucket again.
 """
 
@@ -134,6 +135,27 @@ _RECOMPUTE_MESSAGES = [
         """
     ),
 ]
+# The tenant-wide hours, summed from the number-hours just recomputed.
+_TOUCHED_TENANT_HOURS = "(select distinct tenant_id, hour from metrics_touched_messages)"
+_RECOMPUTE_TENANT_HOURS = [
+    text(
+        f"""
+        delete from metrics_tenant_hours r using {_TOUCHED_TENANT_HOURS} t
+         where r.tenant_id = t.tenant_id and r.hour = t.hour
+        """
+    ),
+    text(
+        f"""
+        insert into metrics_tenant_hours (tenant_id, hour, direction, kind, messages, delivered,
+            read, replied, failed, opted_out)
+        select r.tenant_id, r.hour, r.direction, r.kind, sum(r.messages), sum(r.delivered),
+               sum(r.read), sum(r.replied), sum(r.failed), sum(r.opted_out)
+          from {_TOUCHED_TENANT_HOURS} t
+          join metrics_message_hours r on r.tenant_id = t.tenant_id and r.hour = t.hour
+         group by 1, 2, 3, 4
+        """
+    ),
+]
 _RECOMPUTE_DECISIONS = [
     text(
         """
@@ -218,7 +240,12 @@ class RollupRepository:
         counts = []
         for touch in (_TOUCH_MESSAGES, _TOUCH_DECISIONS, _TOUCH_ROUNDS):
             counts.append((await self.session.execute(touch, params)).rowcount)  # type: ignore[attr-defined]
-        for stmt in (*_RECOMPUTE_MESSAGES, *_RECOMPUTE_DECISIONS, *_RECOMPUTE_ROUNDS):
+        for stmt in (
+            *_RECOMPUTE_MESSAGES,
+            *_RECOMPUTE_TENANT_HOURS,
+            *_RECOMPUTE_DECISIONS,
+            *_RECOMPUTE_ROUNDS,
+        ):
             await self.session.execute(stmt)
         tenants = [r[0] for r in (await self.session.execute(_TOUCHED_TENANTS)).all()]
         now: datetime = (await self.session.execute(text("select now()"))).scalar_one()
@@ -226,7 +253,12 @@ class RollupRepository:
 
     async def clear(self, tenant: uuid.UUID | None) -> None:
         """Delete the rollups (of one tenant, or all) before a full rebuild."""
-        for table in ("metrics_message_hours", "metrics_decision_hours", "metrics_round_hours"):
+        for table in (
+            "metrics_message_hours",
+            "metrics_tenant_hours",
+            "metrics_decision_hours",
+            "metrics_round_hours",
+        ):
             if tenant is None:
                 await self.session.execute(text(f"delete from {table}"))
             else:
@@ -265,6 +297,12 @@ class Filters:
     instance_id: uuid.UUID | None = None
 
 
+def _messages_table(f: Filters) -> str:
+    """Per number when one is chosen, else the tenant-wide hours (one row per hour, not one
+    per number and hour)."""
+    return "metrics_tenant_hours" if f.instance_id is None else "metrics_message_hours"
+
+
 def _where(f: Filters, alias: str = "r") -> tuple[str, dict[str, Any]]:
     sql = f"{alias}.tenant_id = (select nullif(current_setting('app.tenant_id', true), '')::uuid)"
     sql += f" and {alias}.hour >= :start and {alias}.hour < :end"
@@ -300,7 +338,7 @@ class MetricsRepository:
                    coalesce(sum(r.messages) filter (where r.direction = 'inbound'), 0),
                    coalesce(sum(r.failed), 0), coalesce(sum(r.delivered), 0),
                    coalesce(sum(r.read), 0)
-              from metrics_message_hours r where {where}
+              from {_messages_table(f)} r where {where}
              group by 1 order by 1
             """
         )
@@ -313,7 +351,7 @@ class MetricsRepository:
             f"""
             select extract(isodow from r.hour at time zone :zone)::int,
                    extract(hour from r.hour at time zone :zone)::int, sum(r.messages)::int
-              from metrics_message_hours r where {where}
+              from {_messages_table(f)} r where {where}
              group by 1, 2
             """
         )
@@ -341,7 +379,7 @@ class MetricsRepository:
         """(direction, kind, messages)."""
         where, params = _where(f)
         stmt = text(
-            f"select r.direction, r.kind, sum(r.messages)::int from metrics_message_hours r "
+            f"select r.direction, r.kind, sum(r.messages)::int from {_messages_table(f)} r "
             f"where {where} group by 1, 2 order by 1, 2"
         )
         return [(str(a), str(b), int(c)) for a, b, c in (await self.session.execute(stmt, params))]

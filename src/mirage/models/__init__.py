@@ -30,7 +30,13 @@ from mirage.models.conversations import (
 )
 from mirage.models.instances import Instance, Message, WebhookEvent
 from mirage.models.messaging import OutgoingMessage, OutgoingStatus, PolicyDecision, Purpose
-from mirage.models.metrics import DecisionHour, MessageHour, RefreshState, RoundHour
+from mirage.models.metrics import (
+    DecisionHour,
+    MessageHour,
+    RefreshState,
+    RoundHour,
+    TenantHour,
+)
 from mirage.models.outreach import Campaign, CampaignState, OutreachPolicy
 from mirage.models.tenancy import ROLES, Invitation, Membership, Role, Tenant, User
 
@@ -78,6 +84,7 @@ __all__ = [
     "SystemFlag",
     "Tag",
     "Tenant",
+    "TenantHour",
     "TenantSettings",
     "User",
     "UserSession",

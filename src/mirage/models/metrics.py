@@ -72,6 +72,29 @@ class MessageHour(Base):
     opted_out: Mapped[int] = _count()
 
 
+class TenantHour(Base):
+    """``MessageHour`` summed over the tenant's numbers (the page without a number filter)."""
+
+    __tablename__ = "metrics_tenant_hours"
+    __table_args__ = (
+        UniqueConstraint(
+            "tenant_id", "hour", "direction", "kind", name="uq_metrics_tenant_hours_key"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    direction: Mapped[str] = mapped_column(String(10), nullable=False)
+    kind: Mapped[str] = mapped_column(String(10), nullable=False)
+    messages: Mapped[int] = _count()
+    delivered: Mapped[int] = _count()
+    read: Mapped[int] = _count()
+    replied: Mapped[int] = _count()
+    failed: Mapped[int] = _count()
+    opted_out: Mapped[int] = _count()
+
+
 class DecisionHour(Base):
     """Policy decisions (defer, deny) by reason; ``instance_id`` is the nil UUID when none."""
 

@@ -69,6 +69,27 @@ def upgrade() -> None:
     op.create_index("ix_metrics_message_hours_hour", "metrics_message_hours", ["hour"])
     enable_tenant_rls("metrics_message_hours")
 
+    # The same counts summed over the numbers: what the page reads when no number is chosen
+    # (one row per hour, direction and kind instead of one per number as well).
+    op.create_table(
+        "metrics_tenant_hours",
+        _id(),
+        _tenant(),
+        sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("direction", sa.String(length=10), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        _count("messages"),
+        _count("delivered"),
+        _count("read"),
+        _count("replied"),
+        _count("failed"),
+        _count("opted_out"),
+        sa.UniqueConstraint(
+            "tenant_id", "hour", "direction", "kind", name="uq_metrics_tenant_hours_key"
+        ),
+    )
+    enable_tenant_rls("metrics_tenant_hours")
+
     op.create_table(
         "metrics_decision_hours",
         _id(),
@@ -167,4 +188,5 @@ def downgrade() -> None:
     op.drop_table("metrics_refresh_state")
     op.drop_table("metrics_round_hours")
     op.drop_table("metrics_decision_hours")
+    op.drop_table("metrics_tenant_hours")
     op.drop_table("metrics_message_hours")
