@@ -362,15 +362,20 @@ class MetricsRepository:
         where, params = _where(f)
         stmt = text(
             f"""
-            select r.instance_id, coalesce(i.display_name, ''),
-                   coalesce(sum(r.messages) filter (where r.direction = 'outbound'), 0),
-                   coalesce(sum(r.messages) filter (where r.direction = 'inbound'), 0),
-                   coalesce(sum(r.delivered), 0), coalesce(sum(r.read), 0),
-                   coalesce(sum(r.replied), 0), coalesce(sum(r.failed), 0),
-                   coalesce(sum(r.opted_out), 0)
-              from metrics_message_hours r left join instances i on i.id = r.instance_id
-             where {where}
-             group by r.instance_id, i.display_name order by 2, 1
+            select a.instance_id, coalesce(i.display_name, ''), a.sent, a.received,
+                   a.delivered, a.read, a.replied, a.failed, a.opted_out
+              from (select r.instance_id,
+                           coalesce(sum(r.messages) filter (where r.direction = 'outbound'), 0)
+                               as sent,
+                           coalesce(sum(r.messages) filter (where r.direction = 'inbound'), 0)
+                               as received,
+                           sum(r.delivered) as delivered, sum(r.read) as read,
+                           sum(r.replied) as replied, sum(r.failed) as failed,
+                           sum(r.opted_out) as opted_out
+                      from metrics_message_hours r where {where}
+                     group by r.instance_id) a
+              left join instances i on i.id = a.instance_id
+             order by 2, 1
             """
         )
         return [tuple(r) for r in (await self.session.execute(stmt, params)).all()]
