@@ -323,6 +323,16 @@ def metrics_tenant_hours(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid
     return row[0]  # type: ignore[no-any-return]
 
 
+def metrics_number_days(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    row = conn.execute(
+        "insert into metrics_number_days (tenant_id, instance_id, day, sent) "
+        "values (%s, %s, current_date, 1) returning id",
+        (tenant_id, instances(conn, tenant_id)),
+    ).fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
 def metrics_decision_hours(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
     row = conn.execute(
         "insert into metrics_decision_hours (tenant_id, instance_id, hour, action, reason, "
@@ -382,6 +392,7 @@ FACTORIES: dict[str, Factory] = {
     "invitations": invitations,
     "metrics_message_hours": metrics_message_hours,
     "metrics_tenant_hours": metrics_tenant_hours,
+    "metrics_number_days": metrics_number_days,
     "metrics_decision_hours": metrics_decision_hours,
     "metrics_round_hours": metrics_round_hours,
 }

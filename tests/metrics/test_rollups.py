@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -40,6 +41,7 @@ OWNERS = ["none", "round", "campaign", "og_warmup", "og_campaign"]
 REASONS = ["quiet_hours", "hourly_cap", "daily_cap", "kill_switch"]
 ROUND_STATES = ["completed", "timed_out", "failed", "blocked"]
 BASE = datetime(2026, 11, 20, tzinfo=UTC)
+ZONE = ZoneInfo("America/Sao_Paulo")  # the tenants' default zone
 
 
 @dataclass
@@ -234,6 +236,7 @@ def _kind(w: World, m: Msg) -> str:
 Figures = tuple[
     dict[tuple[Any, ...], tuple[int, ...]],
     dict[tuple[Any, ...], tuple[int, ...]],
+    dict[tuple[Any, ...], tuple[int, ...]],
     Counter[Any],
     Counter[Any],
 ]
@@ -283,9 +286,18 @@ def expected(w: World) -> Figures:
         acc = tenant_hours.setdefault((tenant, hour, direction, kind), [0] * 6)
         for i, v in enumerate(counts):
             acc[i] += v
+    # Per number and day in the tenant's zone (the tenants here have the default zone).
+    number_days: dict[tuple[Any, ...], list[int]] = {}
+    for (tenant, instance, hour, direction, _k), counts in msgs.items():
+        day = hour.astimezone(ZONE).date()
+        acc = number_days.setdefault((tenant, instance, day), [0] * 7)
+        acc[0 if direction == "outbound" else 1] += counts[0]
+        for i, v in enumerate(counts[1:]):
+            acc[2 + i] += v
     return (
         {k: tuple(v) for k, v in msgs.items()},
         {k: tuple(v) for k, v in tenant_hours.items()},
+        {k: tuple(v) for k, v in number_days.items()},
         decisions,
         rounds,
     )
@@ -306,6 +318,12 @@ async def actual(conn: psycopg.AsyncConnection[Any], w: World) -> Figures:
     )
     tenant_hours = {tuple(r[:4]): tuple(r[4:]) for r in await cur.fetchall()}
     cur = await conn.execute(
+        "select tenant_id, instance_id, day, sent, received, delivered, read, replied, failed, "
+        "opted_out from metrics_number_days where tenant_id = any(%s)",
+        (t,),
+    )
+    number_days = {tuple(r[:3]): tuple(r[3:]) for r in await cur.fetchall()}
+    cur = await conn.execute(
         "select tenant_id, instance_id, hour, action, reason, decisions "
         "from metrics_decision_hours where tenant_id = any(%s)",
         (t,),
@@ -316,7 +334,7 @@ async def actual(conn: psycopg.AsyncConnection[Any], w: World) -> Figures:
         (t,),
     )
     rounds: Counter[Any] = Counter({tuple(r[:3]): r[3] for r in await cur.fetchall()})
-    return msgs, tenant_hours, decisions, rounds
+    return msgs, tenant_hours, number_days, decisions, rounds
 
 
 tenant_i = st.integers(0, 1)

@@ -156,6 +156,38 @@ _RECOMPUTE_TENANT_HOURS = [
         """
     ),
 ]
+# The number-days (in the tenant's zone) holding a touched hour, summed from number-hours.
+_TOUCHED_DAYS = """
+    (select distinct t.tenant_id, t.instance_id, z.zone,
+            (t.hour at time zone z.zone)::date as day
+       from metrics_touched_messages t
+       join (select id, coalesce(timezone, 'UTC') as zone from tenants) z
+         on z.id = t.tenant_id)
+"""
+_RECOMPUTE_NUMBER_DAYS = [
+    text(
+        f"""
+        delete from metrics_number_days r using {_TOUCHED_DAYS} d
+         where r.tenant_id = d.tenant_id and r.instance_id = d.instance_id and r.day = d.day
+        """
+    ),
+    text(
+        f"""
+        insert into metrics_number_days (tenant_id, instance_id, day, sent, received,
+            delivered, read, replied, failed, opted_out)
+        select d.tenant_id, d.instance_id, d.day,
+               coalesce(sum(r.messages) filter (where r.direction = 'outbound'), 0),
+               coalesce(sum(r.messages) filter (where r.direction = 'inbound'), 0),
+               sum(r.delivered), sum(r.read), sum(r.replied), sum(r.failed), sum(r.opted_out)
+          from {_TOUCHED_DAYS} d
+          join metrics_message_hours r
+            on r.tenant_id = d.tenant_id and r.instance_id = d.instance_id
+           and r.hour >= (d.day::timestamp at time zone d.zone)
+           and r.hour < ((d.day + 1)::timestamp at time zone d.zone)
+         group by 1, 2, 3
+        """
+    ),
+]
 _RECOMPUTE_DECISIONS = [
     text(
         """
@@ -243,6 +275,7 @@ class RollupRepository:
         for stmt in (
             *_RECOMPUTE_MESSAGES,
             *_RECOMPUTE_TENANT_HOURS,
+            *_RECOMPUTE_NUMBER_DAYS,
             *_RECOMPUTE_DECISIONS,
             *_RECOMPUTE_ROUNDS,
         ):
@@ -256,6 +289,7 @@ class RollupRepository:
         for table in (
             "metrics_message_hours",
             "metrics_tenant_hours",
+            "metrics_number_days",
             "metrics_decision_hours",
             "metrics_round_hours",
         ):
@@ -303,9 +337,15 @@ def _messages_table(f: Filters) -> str:
     return "metrics_tenant_hours" if f.instance_id is None else "metrics_message_hours"
 
 
-def _where(f: Filters, alias: str = "r") -> tuple[str, dict[str, Any]]:
+def _where(f: Filters, alias: str = "r", *, days: bool = False) -> tuple[str, dict[str, Any]]:
     sql = f"{alias}.tenant_id = (select nullif(current_setting('app.tenant_id', true), '')::uuid)"
-    sql += f" and {alias}.hour >= :start and {alias}.hour < :end"
+    if days:
+        sql += (
+            f" and {alias}.day >= (cast(:start as timestamptz) at time zone :zone)::date"
+            f" and {alias}.day < (cast(:end as timestamptz) at time zone :zone)::date"
+        )
+    else:
+        sql += f" and {alias}.hour >= :start and {alias}.hour < :end"
     params: dict[str, Any] = {"start": f.start, "end": f.end, "zone": f.zone}
     if f.instance_id is not None:
         sql += f" and {alias}.instance_id = :instance"
@@ -358,21 +398,18 @@ class MetricsRepository:
         return [(int(a), int(b), int(c)) for a, b, c in (await self.session.execute(stmt, params))]
 
     async def per_number(self, f: Filters) -> list[tuple[Any, ...]]:
-        """(instance id, name, sent, received, delivered, read, replied, failed, opted out)."""
-        where, params = _where(f)
+        """(instance id, name, sent, received, delivered, read, replied, failed, opted out),
+        from the number-days (the period's bounds are whole days in the tenant's zone)."""
+        where, params = _where(f, days=True)
         stmt = text(
             f"""
             select a.instance_id, coalesce(i.display_name, ''), a.sent, a.received,
                    a.delivered, a.read, a.replied, a.failed, a.opted_out
-              from (select r.instance_id,
-                           coalesce(sum(r.messages) filter (where r.direction = 'outbound'), 0)
-                               as sent,
-                           coalesce(sum(r.messages) filter (where r.direction = 'inbound'), 0)
-                               as received,
+              from (select r.instance_id, sum(r.sent) as sent, sum(r.received) as received,
                            sum(r.delivered) as delivered, sum(r.read) as read,
                            sum(r.replied) as replied, sum(r.failed) as failed,
                            sum(r.opted_out) as opted_out
-                      from metrics_message_hours r where {where}
+                      from metrics_number_days r where {where}
                      group by r.instance_id) a
               left join instances i on i.id = a.instance_id
              order by 2, 1

@@ -33,6 +33,7 @@ from mirage.models.messaging import OutgoingMessage, OutgoingStatus, PolicyDecis
 from mirage.models.metrics import (
     DecisionHour,
     MessageHour,
+    NumberDay,
     RefreshState,
     RoundHour,
     TenantHour,
@@ -67,6 +68,7 @@ __all__ = [
     "Membership",
     "Message",
     "MessageHour",
+    "NumberDay",
     "OutgoingMessage",
     "OutgoingStatus",
     "OutreachPolicy",

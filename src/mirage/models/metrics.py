@@ -5,10 +5,11 @@ the hours to the tenant's zone."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -88,6 +89,28 @@ class TenantHour(Base):
     direction: Mapped[str] = mapped_column(String(10), nullable=False)
     kind: Mapped[str] = mapped_column(String(10), nullable=False)
     messages: Mapped[int] = _count()
+    delivered: Mapped[int] = _count()
+    read: Mapped[int] = _count()
+    replied: Mapped[int] = _count()
+    failed: Mapped[int] = _count()
+    opted_out: Mapped[int] = _count()
+
+
+class NumberDay(Base):
+    """A number's messages of one day in the tenant's zone (as it was when folded: a change
+    of zone needs ``mirage metrics rebuild``), summed from its hours."""
+
+    __tablename__ = "metrics_number_days"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "day", "instance_id", name="uq_metrics_number_days_key"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    instance_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    day: Mapped[date] = mapped_column(Date, nullable=False)
+    sent: Mapped[int] = _count()
+    received: Mapped[int] = _count()
     delivered: Mapped[int] = _count()
     read: Mapped[int] = _count()
     replied: Mapped[int] = _count()

@@ -90,6 +90,25 @@ def upgrade() -> None:
     )
     enable_tenant_rls("metrics_tenant_hours")
 
+    # Per number and day in the tenant's zone (at fold time): the per-number table reads one
+    # row per number and day instead of one per number, hour, direction and kind.
+    op.create_table(
+        "metrics_number_days",
+        _id(),
+        _tenant(),
+        sa.Column("instance_id", sa.UUID(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        _count("sent"),
+        _count("received"),
+        _count("delivered"),
+        _count("read"),
+        _count("replied"),
+        _count("failed"),
+        _count("opted_out"),
+        sa.UniqueConstraint("tenant_id", "day", "instance_id", name="uq_metrics_number_days_key"),
+    )
+    enable_tenant_rls("metrics_number_days")
+
     op.create_table(
         "metrics_decision_hours",
         _id(),
@@ -189,4 +208,5 @@ def downgrade() -> None:
     op.drop_table("metrics_round_hours")
     op.drop_table("metrics_decision_hours")
     op.drop_table("metrics_tenant_hours")
+    op.drop_table("metrics_number_days")
     op.drop_table("metrics_message_hours")
