@@ -312,6 +312,58 @@ def invitations(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
     return rid
 
 
+def metrics_message_hours(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    row = conn.execute(
+        "insert into metrics_message_hours (tenant_id, instance_id, hour, direction, kind, "
+        "messages) values (%s, %s, date_trunc('hour', now()), 'outbound', 'manual', 1) "
+        "returning id",
+        (tenant_id, instances(conn, tenant_id)),
+    ).fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
+def metrics_tenant_hours(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    row = conn.execute(
+        "insert into metrics_tenant_hours (tenant_id, hour, direction, kind, messages) "
+        "values (%s, date_trunc('hour', now()), 'inbound', 'manual', 1) returning id",
+        (tenant_id,),
+    ).fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
+def metrics_number_days(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    row = conn.execute(
+        "insert into metrics_number_days (tenant_id, instance_id, day, sent) "
+        "values (%s, %s, current_date, 1) returning id",
+        (tenant_id, instances(conn, tenant_id)),
+    ).fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
+def metrics_decision_hours(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    row = conn.execute(
+        "insert into metrics_decision_hours (tenant_id, instance_id, hour, action, reason, "
+        "decisions) values (%s, %s, date_trunc('hour', now()), 'defer', 'quiet_hours', 1) "
+        "returning id",
+        (tenant_id, uuid.UUID(int=0)),
+    ).fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
+def metrics_round_hours(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    row = conn.execute(
+        "insert into metrics_round_hours (tenant_id, hour, state, rounds) "
+        "values (%s, date_trunc('hour', now()), 'completed', 1) returning id",
+        (tenant_id,),
+    ).fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
 def tenant(conn: psycopg.Connection) -> uuid.UUID:
     tid = uuid.uuid4()
     conn.execute(
@@ -349,4 +401,9 @@ FACTORIES: dict[str, Factory] = {
     "campaigns": campaigns,
     "campaign_recipients": campaign_recipients,
     "invitations": invitations,
+    "metrics_message_hours": metrics_message_hours,
+    "metrics_tenant_hours": metrics_tenant_hours,
+    "metrics_number_days": metrics_number_days,
+    "metrics_decision_hours": metrics_decision_hours,
+    "metrics_round_hours": metrics_round_hours,
 }

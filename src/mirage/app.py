@@ -34,6 +34,8 @@ from mirage.kit.logging import configure_logging, get_logger
 from mirage.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from mirage.kit.ratelimit import RateLimiter
 from mirage.messaging import service as messaging
+from mirage.metrics import router as metrics_api
+from mirage.metrics import views as metrics_views
 from mirage.ops import router as ops_router
 from mirage.outreach import campaign_views
 from mirage.outreach import router as outreach_api
@@ -74,6 +76,7 @@ API_ROUTERS = (
     contact_imports_api.router,
     outreach_api.router,
     outreach_api.campaigns,
+    metrics_api.router,
 )
 PAGE_ROUTERS = (
     auth_views.router,
@@ -86,6 +89,7 @@ PAGE_ROUTERS = (
     contacts_views.router,
     outreach_views.router,
     campaign_views.router,
+    metrics_views.router,
 )
 # Machine-facing routes: no cookies, so no CSRF; authenticated by their own means.
 MACHINE_ROUTERS = (ops_router.router,)

@@ -1,4 +1,4 @@
-"""The `mirage` command: demo, api, worker, sim, migrate, user …, tenant …, team …"""
+"""The `mirage` command: demo, api, worker, sim, migrate, user …, tenant …, team …, metrics …"""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import typer
 from mirage.config import Settings, get_settings
 from mirage.contacts.cli import contacts_cli
 from mirage.kit.logging import configure_logging
+from mirage.metrics.cli import metrics_cli
 from mirage.outreach.cli import optout_cli
 from mirage.personas.cli import ai_cli
 from mirage.tenants.cli import team_cli
@@ -32,6 +33,7 @@ cli.add_typer(contacts_cli, name="contacts")
 cli.add_typer(ai_cli, name="ai")
 cli.add_typer(team_cli, name="team")
 cli.add_typer(optout_cli, name="optout")
+cli.add_typer(metrics_cli, name="metrics")
 
 
 def _settings(json_logs: bool | None = None) -> Settings:

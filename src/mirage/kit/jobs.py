@@ -34,6 +34,7 @@ TASK_MODULES = [
     "mirage.messaging.tasks",
     "mirage.contacts.tasks",
     "mirage.outreach.tasks",
+    "mirage.metrics.tasks",
 ]
 
 app = procrastinate.App(connector=procrastinate.PsycopgConnector(), import_paths=TASK_MODULES)

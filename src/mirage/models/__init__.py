@@ -30,6 +30,14 @@ from mirage.models.conversations import (
 )
 from mirage.models.instances import Instance, Message, WebhookEvent
 from mirage.models.messaging import OutgoingMessage, OutgoingStatus, PolicyDecision, Purpose
+from mirage.models.metrics import (
+    DecisionHour,
+    MessageHour,
+    NumberDay,
+    RefreshState,
+    RoundHour,
+    TenantHour,
+)
 from mirage.models.outreach import (
     Campaign,
     CampaignRecipient,
@@ -61,12 +69,15 @@ __all__ = [
     "ConversationState",
     "DataRequest",
     "DataRequestKind",
+    "DecisionHour",
     "Instance",
     "Invitation",
     "LegalBasis",
     "Membership",
     "Message",
+    "MessageHour",
     "MfaRecoveryCode",
+    "NumberDay",
     "OutgoingMessage",
     "OutgoingStatus",
     "OutreachPolicy",
@@ -74,8 +85,10 @@ __all__ = [
     "PolicyDecision",
     "Purpose",
     "RecipientStatus",
+    "RefreshState",
     "Role",
     "Round",
+    "RoundHour",
     "RoundMember",
     "RoundSlot",
     "RoundState",
@@ -84,6 +97,7 @@ __all__ = [
     "SystemFlag",
     "Tag",
     "Tenant",
+    "TenantHour",
     "TenantSettings",
     "User",
     "UserSession",

@@ -73,13 +73,37 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...], str]] = {
         ("queue", "status"),
         "queue_jobs",
     ),
+    "mirage_messages_last_24h": (
+        "Messages of the last 24 whole UTC hours (current included), from the metrics rollups, "
+        "by direction, kind (warmup, campaign, manual) and outcome",
+        ("direction", "kind", "outcome"),
+        "messages_24h",
+    ),
+    "mirage_metrics_rollup_age_seconds": (
+        "Seconds since the metrics rollups were last refreshed (of=refresh) and since their "
+        "watermark (of=watermark: facts changed after it are not counted yet)",
+        ("of",),
+        "rollup_age",
+    ),
+    "mirage_metrics_refresh_duration_seconds": (
+        "Duration of the last metrics refresh",
+        ("job",),
+        "rollup_refresh",
+    ),
 }
+OUTCOMES = ("total", "delivered", "read", "replied", "failed", "opted_out")
 # Label values always exported (0 when nothing happened), so that a panel or an alert has a
 # series to read before the first event.
 ALWAYS: dict[str, Iterable[tuple[str, ...]]] = {
     "mirage_sends_last_hour": [("sent",), ("failed",), ("unknown",), ("cancelled",)],
     "mirage_sends_pending": [("planned",), ("sending",)],
     "mirage_rounds_open": [("planned",), ("running",)],
+    "mirage_messages_last_24h": [
+        (d, k, o)
+        for d in ("inbound", "outbound")
+        for k in ("warmup", "campaign", "manual")
+        for o in OUTCOMES
+    ],
 }
 
 

@@ -97,6 +97,23 @@ FLEET_QUERIES: dict[str, str] = {
         "select queue_name || '|' || status::text, count(*) from procrastinate_jobs "
         "where status in ('todo', 'doing') group by 1"
     ),
+    # From the metrics rollups (migration 0016): the last 24 whole UTC hours, the current one
+    # included, by direction, kind and outcome (2 x 3 x 6 series at most).
+    "messages_24h": (
+        "select r.direction || '|' || r.kind || '|' || o.outcome, sum(o.n) "
+        "from metrics_message_hours r cross join lateral (values ('total', r.messages), "
+        "('delivered', r.delivered), ('read', r.read), ('replied', r.replied), "
+        "('failed', r.failed), ('opted_out', r.opted_out)) o(outcome, n) "
+        "where r.hour >= date_trunc('hour', now()) - interval '23 hours' group by 1"
+    ),
+    # How stale the rollups are: since the last refresh ended, and since the watermark (facts
+    # changed after it are not counted yet); the last refresh's duration.
+    "rollup_age": (
+        "select 'refresh', extract(epoch from now() - refreshed_at) from metrics_refresh_state "
+        "union all select 'watermark', extract(epoch from now() - watermark) "
+        "from metrics_refresh_state"
+    ),
+    "rollup_refresh": "select 'refresh', last_ms / 1000.0 from metrics_refresh_state",
 }
 
 

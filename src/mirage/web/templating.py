@@ -32,6 +32,7 @@ TEMPLATE_PACKAGES = (
     "conversations",
     "contacts",
     "outreach",
+    "metrics",
 )
 LANG_COOKIE = "mirage_lang"
 # Helpers a domain's templates need, registered by that domain (``add_global``) so that web/

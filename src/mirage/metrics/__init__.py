@@ -1,0 +1,1 @@
+"""Metrics: rollups of messages, policy decisions and rounds; the Métricas page and API."""

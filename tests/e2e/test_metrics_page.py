@@ -1,0 +1,125 @@
+"""In real Chromium: the Métricas page draws its charts (pixels on the canvas), a number filter
+applies, and a new fact reaches the open page over the live stream (no reload) once the
+metrics refresh has folded it; screenshots at desktop and phone width."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from playwright.async_api import Page, expect
+
+from mirage.metrics import service
+from tests.conftest import LiveServer, TenantFixture, make_tenant, sql
+from tests.e2e.conftest import ARTIFACTS
+
+pytestmark = pytest.mark.e2e
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+# Non-transparent pixels on a canvas (Chart.js draws axes, bars and the legend on it).
+INKED = """(id) => {
+  const c = document.getElementById(id);
+  if (!c || !c.width) return 0;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+  return n;
+}"""
+
+
+async def _number(conninfo: str, t: TenantFixture, name: str) -> uuid.UUID:
+    i = uuid.uuid4()
+    await sql(
+        conninfo,
+        "insert into instances (id, tenant_id, display_name, gateway_name, token_enc, "
+        "webhook_secret_enc) values (%s, %s, %s, %s, 'x', 'x')",
+        i,
+        t.tenant_id,
+        name,
+        f"e2e-{i.hex}",
+    )
+    return i
+
+
+async def _messages(
+    conninfo: str, t: TenantFixture, instance: uuid.UUID, direction: str, status: str, n: int
+) -> None:
+    rank = {"ERROR": 0, "DELIVERY_ACK": 3, "READ": 4}[status]
+    await sql(
+        conninfo,
+        "insert into messages (id, tenant_id, instance_id, provider_message_id, direction, "
+        "from_me, remote_jid, message_type, status, status_rank, status_history, created_at) "
+        "select gen_random_uuid(), %s, %s, 'e2e-' || gen_random_uuid(), %s, %s, "
+        "'5521900000042@s.whatsapp.net', 'conversation', %s, %s, '[]', "
+        "now() - g * interval '5 hours' from generate_series(0, %s - 1) g",
+        t.tenant_id,
+        instance,
+        direction,
+        direction == "outbound",
+        status,
+        rank,
+        n,
+    )
+
+
+async def test_metrics_page_charts_filter_and_live_update(
+    page: Page, live_server: LiveServer, bootstrap_conninfo: str
+) -> None:
+    owner = await make_tenant(name="Agência Métricas")
+    alpha = await _number(bootstrap_conninfo, owner, "Alfa")
+    beta = await _number(bootstrap_conninfo, owner, "Beta")
+    await _messages(bootstrap_conninfo, owner, alpha, "outbound", "READ", 12)
+    await _messages(bootstrap_conninfo, owner, alpha, "inbound", "DELIVERY_ACK", 7)
+    await _messages(bootstrap_conninfo, owner, beta, "outbound", "DELIVERY_ACK", 5)
+    await service.refresh()
+
+    await page.goto(live_server.url + "/signin")
+    await page.get_by_label("E-mail").fill(owner.email)
+    await page.get_by_label("Senha").fill(owner.password)
+    await page.get_by_role("button", name="Entrar").click()
+    await expect(page.get_by_role("heading", name="Visão geral")).to_be_visible()
+    await page.get_by_role("link", name="Métricas", exact=True).click()
+    await expect(page.get_by_role("heading", name="Métricas", exact=True)).to_be_visible()
+
+    # The charts are drawn (Chart.js put pixels on the canvas).
+    await page.wait_for_function(f"({INKED})('chart-daily') > 500")
+    await expect(page.locator("#stat-sent .stat-value")).to_have_text("17")
+    table = page.locator("#numbers-table tbody")
+    await expect(table.locator("tr")).to_have_count(2)
+
+    # Sorting by sent puts the busiest number first.
+    await page.locator("#numbers-table .sort[data-key=sent]").click()
+    await expect(table.locator("tr").first).to_contain_text("Alfa")
+
+    # The number filter applies.
+    await page.get_by_label("Número", exact=True).select_option(label="Beta")
+    await page.get_by_role("button", name="Aplicar").click()
+    await expect(page).to_have_url(f"{live_server.url}/analytics?days=7&number={beta}")
+    await expect(table.locator("tr")).to_have_count(1)
+    await expect(table).to_contain_text("Beta")
+    await expect(page.locator("#stat-sent .stat-value")).to_have_text("5")
+    await page.wait_for_function(f"({INKED})('chart-daily') > 500")
+
+    # A new fact, folded by the refresh, arrives over the stream: no reload.
+    await page.evaluate("window.__stayed = true")
+    await expect(page.locator("#stat-failed .stat-value")).to_have_text("0")
+    await _messages(bootstrap_conninfo, owner, beta, "outbound", "ERROR", 2)
+    await service.refresh()
+    await expect(page.locator("#stat-failed .stat-value")).to_have_text("2", timeout=15_000)
+    await expect(page.locator("#stat-sent .stat-value")).to_have_text("7")
+    assert await page.evaluate("window.__stayed === true"), "the page reloaded"
+    await page.wait_for_function(f"({INKED})('chart-daily') > 500")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.get_by_role("link", name="Limpar").click()
+    await page.wait_for_function(f"({INKED})('chart-daily') > 500")
+    await page.set_viewport_size(DESKTOP)
+    await page.screenshot(path=str(ARTIFACTS / "metrics-desktop.png"), full_page=True)
+    await page.set_viewport_size(PHONE)
+    await page.wait_for_timeout(300)  # Chart.js resizes on the next frame
+    await page.screenshot(path=str(ARTIFACTS / "metrics-phone.png"), full_page=True)
+    overflow = await page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"{overflow}px wider than a phone"

@@ -1,0 +1,164 @@
+"""/api/v1/metrics and the Métricas page: the figures of the rollups for the tenant's own numbers
+only, days in the tenant's zone, bad filters refused as problem+json (API) or explained (page),
+the per-number table exported as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from mirage.metrics import service
+from tests.conftest import TenantFixture, make_token, sign_in, sql
+
+
+async def _auth(t: TenantFixture) -> dict[str, str]:
+    return {"Authorization": f"Bearer {await make_token(t, ('read',))}"}
+
+
+async def _number(conninfo: str, t: TenantFixture, name: str) -> uuid.UUID:
+    i = uuid.uuid4()
+    await sql(
+        conninfo,
+        "insert into instances (id, tenant_id, display_name, gateway_name, token_enc, "
+        "webhook_secret_enc) values (%s, %s, %s, %s, 'x', 'x')",
+        i,
+        t.tenant_id,
+        name,
+        f"m-{i.hex}",
+    )
+    return i
+
+
+async def _message(
+    conninfo: str, t: TenantFixture, instance: uuid.UUID, direction: str, status: str, rank: int
+) -> None:
+    m = uuid.uuid4()
+    await sql(
+        conninfo,
+        "insert into messages (id, tenant_id, instance_id, provider_message_id, direction, "
+        "from_me, remote_jid, message_type, status, status_rank, status_history) "
+        "values (%s, %s, %s, %s, %s, %s, '5521900000009@s.whatsapp.net', 'conversation', "
+        "%s, %s, '[]')",
+        m,
+        t.tenant_id,
+        instance,
+        m.hex,
+        direction,
+        direction == "outbound",
+        status,
+        rank,
+    )
+
+
+@pytest.fixture
+async def seeded(bootstrap_conninfo: str, tenant_a: TenantFixture) -> dict[str, Any]:
+    """Tenant A: number "Alpha" sent 3 (1 read, 1 delivered, 1 failed) and received 2 (one a
+    reply); number "Beta" received 1; one policy deferral by quiet hours; folded."""
+    alpha = await _number(bootstrap_conninfo, tenant_a, "Alpha")
+    beta = await _number(bootstrap_conninfo, tenant_a, "Beta")
+    for status, rank in (("READ", 4), ("DELIVERY_ACK", 3), ("ERROR", 0)):
+        await _message(bootstrap_conninfo, tenant_a, alpha, "outbound", status, rank)
+    for _ in range(2):
+        await _message(bootstrap_conninfo, tenant_a, alpha, "inbound", "DELIVERY_ACK", 3)
+    await _message(bootstrap_conninfo, tenant_a, beta, "inbound", "DELIVERY_ACK", 3)
+    await sql(
+        bootstrap_conninfo,
+        "insert into policy_decisions (id, tenant_id, instance_id, action, reason) "
+        "values (%s, %s, %s, 'defer', 'quiet_hours')",
+        uuid.uuid4(),
+        tenant_a.tenant_id,
+        alpha,
+    )
+    await service.refresh()
+    return {"alpha": alpha, "beta": beta}
+
+
+async def test_api_series(
+    client: httpx.AsyncClient, tenant_a: TenantFixture, seeded: dict[str, Any]
+) -> None:
+    auth = await _auth(tenant_a)
+    r = await client.get("/api/v1/metrics/daily", headers=auth)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["period"]["days"] == 7 and len(body["days"]) == 7
+    today = body["days"][-1]
+    assert (today["sent"], today["received"], today["failed"]) == (3, 3, 1)
+    assert sum(d["sent"] for d in body["days"][:-1]) == 0
+
+    r = await client.get("/api/v1/metrics/numbers", headers=auth, params={"days": 30})
+    rows = {n["name"]: n for n in r.json()["numbers"]}
+    alpha = rows["Alpha"]
+    assert (alpha["sent"], alpha["received"], alpha["delivered"], alpha["read"]) == (3, 2, 2, 1)
+    assert (alpha["replied"], alpha["failed"]) == (2, 1)
+    assert alpha["delivered_pct"] == pytest.approx(66.7)
+    assert rows["Beta"]["sent"] == 0 and rows["Beta"]["delivered_pct"] is None
+
+    r = await client.get(
+        "/api/v1/metrics/heatmap", headers=auth, params={"number": str(seeded["beta"])}
+    )
+    assert sum(map(sum, r.json()["cells"])) == 1
+
+    r = await client.get("/api/v1/metrics/policy-decisions", headers=auth)
+    assert r.json()["counts"] == [{"key": "quiet_hours", "action": "defer", "count": 1}]
+
+    r = await client.get("/api/v1/metrics", headers=auth, params={"days": 1})
+    summary = r.json()
+    assert summary["by_kind"]["outbound"] == {"manual": 3}
+    assert summary["fresh_as_of"] is not None
+
+
+async def test_api_is_per_tenant_and_refuses_bad_filters(
+    client: httpx.AsyncClient,
+    tenant_a: TenantFixture,
+    tenant_b: TenantFixture,
+    seeded: dict[str, Any],
+) -> None:
+    other = await _auth(tenant_b)
+    r = await client.get("/api/v1/metrics/numbers", headers=other)
+    assert r.status_code == 200 and r.json()["numbers"] == []
+    # A's number from B: unknown there.
+    r = await client.get(
+        "/api/v1/metrics/daily", headers=other, params={"number": str(seeded["alpha"])}
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    for params in ({"days": 0}, {"days": 400}, {"days": "x"}, {"number": "not-a-uuid"}):
+        r = await client.get("/api/v1/metrics/daily", headers=other, params=params)
+        assert r.status_code == 422, params
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert (await client.get("/api/v1/metrics/daily")).status_code == 401
+
+
+async def test_page_filters_and_csv(
+    client: httpx.AsyncClient, tenant_a: TenantFixture, seeded: dict[str, Any]
+) -> None:
+    await sign_in(client, tenant_a)
+    r = await client.get("/analytics")
+    assert r.status_code == 200
+    html = r.text
+    assert 'id="chart-daily"' in html and 'id="metrics-data"' in html
+    assert "Alpha" in html and "Beta" in html
+    assert 'sse-connect="/analytics/events?days=7"' in html
+
+    r = await client.get("/analytics", params={"number": str(seeded["beta"]), "days": 30})
+    assert r.status_code == 200
+    assert '<td data-label="Número" data-sort="Beta">' in r.text
+    assert 'data-sort="Alpha"' not in r.text
+
+    r = await client.get("/analytics", params={"days": "999", "number": "nope"})
+    assert r.status_code == 200
+    assert "Período desconhecido" in r.text and "Número desconhecido" in r.text
+
+    r = await client.get("/analytics/numbers.csv", params={"days": 7})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    alpha = next(row for row in rows if row["number"] == "Alpha")
+    assert (alpha["sent"], alpha["received"], alpha["delivered_pct"]) == ("3", "2", "66.7")
+
+    r = await client.get("/partials/analytics", params={"days": 1})
+    assert r.status_code == 200 and 'id="numbers-table"' in r.text
