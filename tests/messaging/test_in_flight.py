@@ -56,6 +56,7 @@ async def _plan(warm: WarmPair, texts: list[str]) -> list[uuid.UUID]:
 @pytest.fixture
 def stand_in_owner(monkeypatch: pytest.MonkeyPatch) -> None:
     # Campaigns do not exist yet: a stand-in owner of campaign messages.
+    messaging.owner_of(Purpose.CAMPAIGN)  # the real owner loads first: the stand-in stays
     monkeypatch.setitem(
         messaging._OWNERS,
         Purpose.CAMPAIGN,

@@ -27,6 +27,7 @@ async def test_a_pinned_clock_puts_the_workers_decision_inside_quiet_hours(
     client: object,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    messaging.owner_of(Purpose.CAMPAIGN)  # the real owner loads first: the stand-in stays
     monkeypatch.setitem(
         messaging._OWNERS,
         Purpose.CAMPAIGN,

@@ -27,6 +27,8 @@ ROW = (
     "event: rounds-",
     "event: import-",
     "event: overview",
+    "event: funnel-",
+    "event: metrics",
 )
 
 
@@ -47,6 +49,8 @@ async def _poke(s: Seeded) -> None:
         await live.notify(session, tenant, "instance", uuid.UUID(s.ids["instance_id"]))
         await live.notify(session, tenant, "conversation", uuid.UUID(s.ids["conversation_id"]))
         await live.notify(session, tenant, "contact_import", uuid.UUID(s.ids["import_id"]))
+        await live.notify(session, tenant, "campaign", uuid.UUID(s.ids["campaign_id"]))
+        await live.notify(session, tenant, "metrics", tenant)
 
 
 @dataclass

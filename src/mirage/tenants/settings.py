@@ -7,7 +7,7 @@ from datetime import time
 from functools import cache
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -279,7 +279,8 @@ class SecuritySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mfa_required: bool = Field(
+    # Strict: a number or a string is not a yes/no (0 must not quietly turn MFA off).
+    mfa_required: StrictBool = Field(
         default=True,
         description="Owners and admins must have two-factor authentication to do sensitive "
         "operations (until they enroll they can look, not act).",
