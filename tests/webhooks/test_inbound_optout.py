@@ -22,7 +22,8 @@ from mirage.db.tenancy import tenant_context
 from mirage.kit import jobs
 from mirage.kit.clock import utcnow
 from mirage.messaging import service as messaging
-from mirage.models import Instance, OutgoingMessage, Purpose
+from mirage.messaging.repository import OutgoingRepository
+from mirage.models import Instance, OutgoingMessage, OutgoingStatus, Purpose
 from mirage.policy import ALWAYS, Outreach, OutreachRules, Recipient, SendContext
 from mirage.webhooks import service as webhooks
 from tests.conftest import TenantFixture, make_token, sql
@@ -117,10 +118,12 @@ async def _campaign_context(session: Any, msg: OutgoingMessage) -> SendContext:
 
 
 async def _plan(t: TenantFixture, inst: Instance, to: str) -> uuid.UUID:
+    """A planned message with no send job: the test runs its send step itself. (With a job,
+    a worker that another test left running in this process could take it first, with the
+    real campaign owner, and move it to later before this test decides it.)"""
     with tenant_context(t.tenant_id):
         async with session_scope() as session:
-            msg = await messaging.plan_message(
-                session,
+            msg = await OutgoingRepository(session).add(
                 OutgoingMessage(
                     tenant_id=t.tenant_id,
                     purpose=Purpose.CAMPAIGN,
@@ -129,6 +132,7 @@ async def _plan(t: TenantFixture, inst: Instance, to: str) -> uuid.UUID:
                     text=f"Oferta {uuid.uuid4().hex[:6]}",
                     turn=1,
                     planned_at=utcnow(),
+                    status=OutgoingStatus.PLANNED,
                 ),
             )
             return msg.id
