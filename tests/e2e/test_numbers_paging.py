@@ -3,6 +3,7 @@ second page paired and disconnected live (no reload), and the page on a phone.""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import httpx
@@ -11,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import GatewayWorld, LiveServer, TenantFixture, make_token
-from tests.e2e.conftest import step_up
+from tests.e2e.conftest import ARTIFACTS, step_up
 
 pytestmark = pytest.mark.e2e
 
@@ -82,20 +83,39 @@ async def test_a_number_on_the_second_page_updates_live(
     await expect(page.locator("#connect-modal")).to_have_count(0)
     # Live: the gateway's webhooks, then the stream (15 s: a loaded machine is slow, not wrong).
     await expect(_row(page, "Matriz").locator(".conn")).to_contain_text("conectado", timeout=15_000)
+    # The tabs count it too, live: a "Connected" tab appears, "Disconnected" loses one.
+    await expect(tabs.get_by_role("link", name="Conectados 1")).to_be_visible()
+    await expect(tabs.get_by_role("link", name="Desconectados 55")).to_be_visible()
+    await expect(tabs.get_by_role("link", name="Todos 56")).to_be_visible()
+    await page.screenshot(path=str(ARTIFACTS / "numbers-tabs-live.png"))
 
     # Logged out from the phone, on the gateway's side: the live stream brings it.
     await world.sim.control.disconnect(gateway_name, 401)
     await expect(_row(page, "Matriz").locator(".conn")).to_contain_text(
         "precisa parear de novo", timeout=15_000
     )
+    await expect(tabs.get_by_role("link", name="Desconectados 56")).to_be_visible()
+    await expect(tabs.get_by_role("link", name=re.compile(r"^Conectados"))).to_have_count(0)
     assert await page.evaluate("window.__noReload") == 42
 
-    # Filtered by state: the tab shows only the numbers in it.
+    # Filtered by state: the tab shows only the numbers in it, and stays selected when the
+    # counts change live (a number added elsewhere).
     await page.goto(live_server.url + "/instances?state=open")
     await expect(page.locator("#instances-table tbody")).to_contain_text(
         "Nenhum número neste estado."
     )
-    await page.get_by_role("link", name="Todos 56").click()
+    async with httpx.AsyncClient(base_url=live_server.url) as api:
+        r = await api.post(
+            "/api/v1/instances",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"display_name": "Nova"},
+        )
+        assert r.status_code == 201, r.text
+    await expect(tabs.get_by_role("link", name="Desconectados 57")).to_be_visible()
+    await expect(tabs.get_by_role("link", name="Conectados 0")).to_have_attribute(
+        "aria-current", "page"
+    )
+    await page.get_by_role("link", name="Todos 57").click()
     await expect(page.locator("#instances-table tbody tr")).to_have_count(50)
 
 

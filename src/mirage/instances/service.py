@@ -166,6 +166,8 @@ async def create_instance(
         await _forget_on_gateway(instance)
         raise Conflict("a number with this name already exists", field="display_name") from None
     await _audit(session, principal, "create", instance_id, name=display_name)
+    # Live pages count it at once (the Numbers tabs, the overview).
+    await live.notify(session, principal.tenant_id, "instance", instance_id)
     return instance
 
 

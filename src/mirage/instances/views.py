@@ -98,6 +98,17 @@ def _url(**query: str | None) -> str:
     return "/instances" + ("?" + urlencode(kept) if kept else "")
 
 
+def _tabs(counts: dict[str, int], state: str | None) -> dict[str, Any]:
+    """What instances/_tabs.html shows: the page's and, live, the stream's."""
+    return {
+        "counts": counts,
+        "total": sum(counts.values()),
+        "tabs": [st for st in STATES if counts.get(st) or st == state],
+        "state": state,
+        "state_url": {st: _url(state=st) for st in STATES},
+    }
+
+
 def _key(cursor: str | None) -> tuple[str, uuid.UUID] | None:
     """A page link's cursor; one that is not ours (edited, truncated) means the first page."""
     try:
@@ -141,17 +152,15 @@ async def _page(
         )
     if has_next and rows:
         next_url = _url(state=state, after=encode_cursor(rows[-1].display_name, rows[-1].id))
-    total = sum(counts.values())
+    tabs = _tabs(counts, state)
     return {
+        **tabs,
         "instances": [NumberRow.of(i) for i in rows],
-        "counts": counts,
-        "total": total,
-        "shown_total": counts.get(state, 0) if state else total,
-        "tabs": [st for st in STATES if counts.get(st) or st == state],
-        "state": state,
+        "shown_total": counts.get(state, 0) if state else tabs["total"],
         "prev_url": prev_url,
         "next_url": next_url,
-        "state_url": {st: _url(state=st) for st in STATES},
+        # The stream knows the page's filter: the tabs it re-renders keep the one selected.
+        "events_url": "/instances/events" + (f"?{urlencode({'state': state})}" if state else ""),
         "can_admin": principal.role.at_least(Role.ADMIN),
         "can_operate": principal.role.at_least(Role.OPERATOR),
         "errors": NO_ERRORS,
@@ -348,38 +357,47 @@ async def delete(
 
 
 @router.get("/instances/events")
-async def events(request: Request) -> Response:
-    """Server-sent events: each change of a number re-renders its row (HTMX sse-swap)."""
+async def events(request: Request, state: str | None = None) -> Response:
+    """Server-sent events: each change of a number re-renders its row and the tabs' counts
+    (HTMX sse-swap). ``state``: the page's tab, kept selected in the tabs sent."""
+    state = state if state in STATES else None
 
     def renderer(principal: Principal) -> Renderer:
         async def render(event: dict[str, Any]) -> list[tuple[str, str]]:
-            html = (
-                ""
-                if event.get("deleted")
-                else await _render_row(request, principal, uuid.UUID(event["id"]))
-            )
-            return [(f"instance-{event['id']}", html)]
+            instance_id = None if event.get("deleted") else uuid.UUID(event["id"])
+            row, tabs = await _render_changes(request, principal, instance_id, state)
+            return [(f"instance-{event['id']}", row), ("instance-counts", tabs)]
 
         return render
 
     return await open_stream(request, "instance", renderer)
 
 
-async def _render_row(
-    request: Request, principal: DashboardPrincipal, instance_id: uuid.UUID
-) -> str:
+async def _render_changes(
+    request: Request,
+    principal: DashboardPrincipal,
+    instance_id: uuid.UUID | None,
+    state: str | None,
+) -> tuple[str, str]:
+    """A changed number's row ("" when it is gone) and the tabs with fresh counts: one short
+    transaction, two statements."""
     with tenant_context(principal.tenant_id, principal.user_id):
         async with get_database().sessions() as session, session.begin():
-            instance = await InstanceRepository(session).get(instance_id)
-            if instance is None:
-                return ""
-            response = render_fragment(
-                request,
-                "instances/_row.html",
-                {
-                    "i": NumberRow.of(instance),
-                    "can_admin": principal.role.at_least(Role.ADMIN),
-                    "can_operate": principal.role.at_least(Role.OPERATOR),
-                },
-            )
-            return bytes(response.body).decode()
+            repo = InstanceRepository(session)
+            instance = None if instance_id is None else await repo.get(instance_id)
+            number = None if instance is None else NumberRow.of(instance)
+            counts = await repo.count_by_state()
+    row = ""
+    if number is not None:
+        response = render_fragment(
+            request,
+            "instances/_row.html",
+            {
+                "i": number,
+                "can_admin": principal.role.at_least(Role.ADMIN),
+                "can_operate": principal.role.at_least(Role.OPERATOR),
+            },
+        )
+        row = bytes(response.body).decode()
+    tabs = render_fragment(request, "instances/_tabs.html", _tabs(counts, state))
+    return row, bytes(tabs.body).decode()
