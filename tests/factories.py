@@ -354,6 +354,16 @@ def metrics_decision_hours(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uu
     return row[0]  # type: ignore[no-any-return]
 
 
+def metrics_campaign_recipients(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into metrics_campaign_recipients (id, tenant_id, campaign_id, status, reason, "
+        "recipients) values (%s, %s, %s, 'sent', '', 1)",
+        (rid, tenant_id, campaigns(conn, tenant_id)),
+    )
+    return rid
+
+
 def metrics_round_hours(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
     row = conn.execute(
         "insert into metrics_round_hours (tenant_id, hour, state, rounds) "
@@ -406,4 +416,5 @@ FACTORIES: dict[str, Factory] = {
     "metrics_number_days": metrics_number_days,
     "metrics_decision_hours": metrics_decision_hours,
     "metrics_round_hours": metrics_round_hours,
+    "metrics_campaign_recipients": metrics_campaign_recipients,
 }

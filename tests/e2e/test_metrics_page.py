@@ -1,6 +1,7 @@
-"""In real Chromium: the Métricas page draws its charts (pixels on the canvas), a number filter
-applies, and a new fact reaches the open page over the live stream (no reload) once the
-metrics refresh has folded it; screenshots at desktop and phone width."""
+"""In real Chromium: the Métricas page draws its charts (pixels on the canvas) and a campaign's
+funnel, a number filter applies, and new facts (a failed message, a recipient sent to) reach
+the open page over the live stream (no reload) once the metrics refresh has folded them;
+screenshots at desktop and phone width."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from playwright.async_api import Page, expect
 from mirage.metrics import service
 from tests.conftest import LiveServer, TenantFixture, make_tenant, sql
 from tests.e2e.conftest import ARTIFACTS
+from tests.metrics.test_api_and_page import _campaign
 
 pytestmark = pytest.mark.e2e
 
@@ -72,6 +74,13 @@ async def test_metrics_page_charts_filter_and_live_update(
     await _messages(bootstrap_conninfo, owner, alpha, "outbound", "READ", 12)
     await _messages(bootstrap_conninfo, owner, alpha, "inbound", "DELIVERY_ACK", 7)
     await _messages(bootstrap_conninfo, owner, beta, "outbound", "DELIVERY_ACK", 5)
+    welcome = await _campaign(
+        bootstrap_conninfo,
+        owner,
+        "Boas-vindas",
+        [("planned", None), ("sent", None), ("delivered", None), ("read", None)]
+        + [("skipped", "suppressed")],
+    )
     await service.refresh()
 
     await page.goto(live_server.url + "/signin")
@@ -87,6 +96,11 @@ async def test_metrics_page_charts_filter_and_live_update(
     await expect(page.locator("#stat-sent .stat-value")).to_have_text("17")
     table = page.locator("#numbers-table tbody")
     await expect(table.locator("tr")).to_have_count(2)
+    funnel = page.locator(f"#funnel-{welcome}")
+    await expect(funnel.locator("[data-step=planned]")).to_have_text("5")
+    await expect(funnel.locator("[data-step=sent]")).to_have_text("3")
+    await expect(funnel.locator("[data-step=read]")).to_have_text("1")
+    await expect(funnel).to_contain_text("pulada: na lista de não contatar")
 
     # Sorting by sent puts the busiest number first.
     await page.locator("#numbers-table .sort[data-key=sent]").click()
@@ -95,7 +109,7 @@ async def test_metrics_page_charts_filter_and_live_update(
     # The number filter applies.
     await page.get_by_label("Número", exact=True).select_option(label="Beta")
     await page.get_by_role("button", name="Aplicar").click()
-    await expect(page).to_have_url(f"{live_server.url}/analytics?days=7&number={beta}")
+    await expect(page).to_have_url(f"{live_server.url}/analytics?days=7&number={beta}&campaign=")
     await expect(table.locator("tr")).to_have_count(1)
     await expect(table).to_contain_text("Beta")
     await expect(page.locator("#stat-sent .stat-value")).to_have_text("5")
@@ -105,8 +119,15 @@ async def test_metrics_page_charts_filter_and_live_update(
     await page.evaluate("window.__stayed = true")
     await expect(page.locator("#stat-failed .stat-value")).to_have_text("0")
     await _messages(bootstrap_conninfo, owner, beta, "outbound", "ERROR", 2)
+    await sql(
+        bootstrap_conninfo,
+        "update campaign_recipients set status = 'sent' where campaign_id = %s "
+        "and status = 'planned'",
+        welcome,
+    )
     await service.refresh()
     await expect(page.locator("#stat-failed .stat-value")).to_have_text("2", timeout=15_000)
+    await expect(funnel.locator("[data-step=sent]")).to_have_text("4")
     await expect(page.locator("#stat-sent .stat-value")).to_have_text("7")
     assert await page.evaluate("window.__stayed === true"), "the page reloaded"
     await page.wait_for_function(f"({INKED})('chart-daily') > 500")

@@ -162,3 +162,106 @@ async def test_page_filters_and_csv(
 
     r = await client.get("/partials/analytics", params={"days": 1})
     assert r.status_code == 200 and 'id="numbers-table"' in r.text
+
+
+async def _campaign(conninfo: str, t: TenantFixture, name: str, statuses: list[Any]) -> uuid.UUID:
+    """A started campaign whose recipients are at ``statuses`` ((status, reason) pairs)."""
+    policy, campaign = uuid.uuid4(), uuid.uuid4()
+    await sql(
+        conninfo,
+        "insert into outreach_policies (id, tenant_id, name, weekdays, dayparts, contact_start, "
+        "contact_end, optout_keywords, confirmation_text, validity_minutes, duplicate_limit, "
+        "duplicate_window_minutes) values (%s, %s, %s, '{0,1,2,3,4}', '{morning}', '08:00', "
+        "'18:00', '{}', 'ok', 240, 3, 60)",
+        policy,
+        t.tenant_id,
+        f"p-{policy.hex[:8]}",
+    )
+    await sql(
+        conninfo,
+        "insert into campaigns (id, tenant_id, name, policy_id, variants, state, started_at) "
+        "values (%s, %s, %s, %s, '{oi}', 'running', now())",
+        campaign,
+        t.tenant_id,
+        name,
+        policy,
+    )
+    for status, reason in statuses:
+        rid = uuid.uuid4()
+        await sql(
+            conninfo,
+            "insert into campaign_recipients (id, tenant_id, campaign_id, contact_id, "
+            "phone_e164) values (%s, %s, %s, %s, '+5511999990000')",
+            rid,
+            t.tenant_id,
+            campaign,
+            uuid.uuid4(),
+        )
+        if status != "planned":  # forward from planned, as the execution moves them
+            await sql(
+                conninfo,
+                "update campaign_recipients set status = %s, reason = %s where id = %s",
+                status,
+                reason,
+                rid,
+            )
+    return campaign
+
+
+async def test_campaign_funnels_in_the_api_and_the_page(
+    client: httpx.AsyncClient,
+    tenant_a: TenantFixture,
+    tenant_b: TenantFixture,
+    bootstrap_conninfo: str,
+) -> None:
+    """planned (all) → sent → delivered → read → replied counts every recipient that got at
+    least that far; what was not sent is counted by status and reason; a campaign filter
+    narrows the funnels; another tenant's campaign is unknown."""
+    news = await _campaign(
+        bootstrap_conninfo,
+        tenant_a,
+        "Novidades",
+        [
+            ("planned", None),
+            ("deferred", "quiet_hours"),
+            ("sent", None),
+            ("delivered", None),
+            ("read", None),
+            ("replied", None),
+            ("skipped", "suppressed"),
+            ("skipped", "suppressed"),
+            ("failed", "gateway"),
+        ],
+    )
+    other = await _campaign(bootstrap_conninfo, tenant_a, "Outra", [("sent", None)])
+    foreign = await _campaign(bootstrap_conninfo, tenant_b, "Alheia", [("sent", None)])
+    await service.refresh()
+
+    auth = await _auth(tenant_a)
+    r = await client.get("/api/v1/metrics/campaigns", headers=auth)
+    assert r.status_code == 200, r.text
+    funnels = {c["name"]: c for c in r.json()["campaigns"]}
+    assert set(funnels) == {"Novidades", "Outra"}
+    n = funnels["Novidades"]
+    assert (n["planned"], n["sent"], n["delivered"], n["read"], n["replied"]) == (9, 4, 3, 2, 1)
+    assert n["waiting"] == 2
+    assert n["skipped"] == {"suppressed": 2} and n["failed"] == {"gateway": 1}
+    assert n["expired"] == {}
+
+    r = await client.get("/api/v1/metrics", headers=auth, params={"campaign": str(other)})
+    assert [c["name"] for c in r.json()["campaigns"]] == ["Outra"]
+    for params in ({"campaign": str(foreign)}, {"campaign": "x"}):
+        r = await client.get("/api/v1/metrics/campaigns", headers=auth, params=params)
+        assert r.status_code == 422, params
+        assert r.headers["content-type"].startswith("application/problem+json")
+
+    await sign_in(client, tenant_a)
+    r = await client.get("/analytics", params={"campaign": str(news)})
+    assert r.status_code == 200
+    assert f'id="funnel-{news}"' in r.text and f'id="funnel-{other}"' not in r.text
+    assert '<strong data-step="replied">1</strong>' in r.text
+    assert 'data-status="skipped" data-reason="suppressed"' in r.text
+    assert f'sse-connect="/analytics/events?days=7&amp;campaign={news}"' in r.text
+    r = await client.get("/analytics", params={"campaign": str(foreign)})
+    assert r.status_code == 200 and "Campanha desconhecida" in r.text
+    assert f'id="funnel-{news}"' in r.text  # every campaign instead

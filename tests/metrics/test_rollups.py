@@ -1,7 +1,8 @@
 """The rollups equal a direct count over the raw facts, whatever the history: messages in and
 out (of every kind), receipts arriving after their message was counted (statuses only move up),
 the send pipeline recording a provider id later (the kind changes), opt-outs recorded after
-the message, policy decisions and rounds — with incremental refreshes at random points, and
+the message, policy decisions, rounds and campaign recipients moving through their statuses
+(the funnels) — with incremental refreshes at random points, and
 again after concurrent refreshes and a full rebuild.
 
 The expected figures are computed here in Python from the history as generated (not by the
@@ -59,6 +60,20 @@ class Msg:
 
 
 @dataclass
+class Recipient:
+    id: uuid.UUID
+    tenant: int
+    status: str = "planned"
+    reason: str | None = None
+
+
+# Recipient statuses in their forward order (campaign_recipients' trigger refuses going back;
+# the unsent finals only before a send).
+RANK = {"planned": 0, "deferred": 1, "sent": 3, "delivered": 4, "read": 5, "replied": 6}
+UNSENT = ("failed", "expired", "skipped")
+
+
+@dataclass
 class World:
     tenants: list[uuid.UUID]
     instances: list[list[uuid.UUID]]
@@ -68,6 +83,8 @@ class World:
     messages: list[Msg] = field(default_factory=list)
     decisions: list[tuple[int, int | None, str, str, datetime]] = field(default_factory=list)
     rounds: list[tuple[int, str, datetime]] = field(default_factory=list)
+    campaigns: list[uuid.UUID] = field(default_factory=list)  # one per tenant
+    recipients: list[Recipient] = field(default_factory=list)
     clock: datetime = BASE
 
 
@@ -82,7 +99,7 @@ async def _one(conn: psycopg.AsyncConnection[Any], query: str, *args: object) ->
 
 
 async def _world(conn: psycopg.AsyncConnection[Any]) -> World:
-    tenants, instances, jids, contacts, convs = [], [], [], [], []
+    tenants, instances, jids, contacts, convs, campaigns = [], [], [], [], [], []
     for _ in range(2):
         t = uuid.uuid4()
         await conn.execute(
@@ -112,12 +129,26 @@ async def _world(conn: psycopg.AsyncConnection[Any]) -> World:
             "values (%s, %s, 'c', '{futebol}', '{}')",
             (v, t),
         )
+        p, k = uuid.uuid4(), uuid.uuid4()
+        await conn.execute(
+            "insert into outreach_policies (id, tenant_id, name, weekdays, dayparts, "
+            "contact_start, contact_end, optout_keywords, confirmation_text, validity_minutes, "
+            "duplicate_limit, duplicate_window_minutes) values (%s, %s, 'p', '{0,1,2,3,4}', "
+            "'{morning}', '08:00', '18:00', '{}', 'ok', 240, 3, 60)",
+            (p, t),
+        )
+        await conn.execute(
+            "insert into campaigns (id, tenant_id, name, policy_id, variants, state, started_at) "
+            "values (%s, %s, 'c', %s, '{oi}', 'running', now())",
+            (k, t, p),
+        )
         tenants.append(t)
         instances.append(ids)
         jids.append(own)
         contacts.append(c)
         convs.append(v)
-    return World(tenants, instances, jids, contacts, convs)
+        campaigns.append(k)
+    return World(tenants, instances, jids, contacts, convs, campaigns=campaigns)
 
 
 def _remote(w: World, tenant: int, pick: int) -> str:
@@ -205,6 +236,30 @@ async def _apply(conn: psycopg.AsyncConnection[Any], w: World, op: tuple[Any, ..
             state,
         )
         w.rounds.append((tenant, state, at))
+    elif kind == "recipient":  # frozen into the tenant's campaign
+        r = Recipient(uuid.uuid4(), op[1])
+        await conn.execute(
+            "insert into campaign_recipients (id, tenant_id, campaign_id, contact_id, "
+            "phone_e164) values (%s, %s, %s, %s, '+5511999990000')",
+            (r.id, w.tenants[r.tenant], w.campaigns[r.tenant], uuid.uuid4()),
+        )
+        w.recipients.append(r)
+    elif kind == "advance" and w.recipients:
+        r = w.recipients[op[1] % len(w.recipients)]
+        status, reason = op[2], op[3]
+        if r.status in UNSENT:
+            return
+        if status in UNSENT:
+            if RANK[r.status] >= RANK["sent"]:
+                return
+        elif RANK[status] <= RANK[r.status]:
+            return
+        r.status, r.reason = status, reason if status in UNSENT else None
+        # As the execution code does, without touching updated_at (the trigger does).
+        await conn.execute(
+            "update campaign_recipients set status = %s, reason = %s where id = %s",
+            (r.status, r.reason, r.id),
+        )
     elif kind == "refresh":
         await service.refresh()
 
@@ -237,6 +292,7 @@ Figures = tuple[
     dict[tuple[Any, ...], tuple[int, ...]],
     dict[tuple[Any, ...], tuple[int, ...]],
     dict[tuple[Any, ...], tuple[int, ...]],
+    Counter[Any],
     Counter[Any],
     Counter[Any],
 ]
@@ -294,12 +350,16 @@ def expected(w: World) -> Figures:
         acc[0 if direction == "outbound" else 1] += counts[0]
         for i, v in enumerate(counts[1:]):
             acc[2 + i] += v
+    recipients: Counter[Any] = Counter(
+        (w.tenants[r.tenant], w.campaigns[r.tenant], r.status, r.reason or "") for r in w.recipients
+    )
     return (
         {k: tuple(v) for k, v in msgs.items()},
         {k: tuple(v) for k, v in tenant_hours.items()},
         {k: tuple(v) for k, v in number_days.items()},
         decisions,
         rounds,
+        recipients,
     )
 
 
@@ -334,7 +394,13 @@ async def actual(conn: psycopg.AsyncConnection[Any], w: World) -> Figures:
         (t,),
     )
     rounds: Counter[Any] = Counter({tuple(r[:3]): r[3] for r in await cur.fetchall()})
-    return msgs, tenant_hours, number_days, decisions, rounds
+    cur = await conn.execute(
+        "select tenant_id, campaign_id, status, reason, recipients "
+        "from metrics_campaign_recipients where tenant_id = any(%s)",
+        (t,),
+    )
+    recipients: Counter[Any] = Counter({tuple(r[:4]): r[4] for r in await cur.fetchall()})
+    return msgs, tenant_hours, number_days, decisions, rounds, recipients
 
 
 tenant_i = st.integers(0, 1)
@@ -360,6 +426,13 @@ ops = st.one_of(
         st.sampled_from(REASONS),
     ),
     st.tuples(st.just("round"), tenant_i, st.sampled_from(ROUND_STATES)),
+    st.tuples(st.just("recipient"), tenant_i),
+    st.tuples(
+        st.just("advance"),
+        st.integers(0, 50),
+        st.sampled_from([*RANK, *UNSENT]),
+        st.sampled_from(["suppressed", "gateway", None]),
+    ),
     st.tuples(st.just("refresh")),
 )
 
@@ -396,6 +469,11 @@ async def test_concurrent_refreshes_and_rebuild_agree(bootstrap_conninfo: str) -
             ("msg", 1, 1, "outbound", 0, 0, 3, "none"),
             ("decision", 0, 0, "deny", "kill_switch"),
             ("round", 1, "completed"),
+            ("recipient", 0),
+            ("recipient", 0),
+            ("recipient", 1),
+            ("advance", 0, "sent", None),
+            ("advance", 1, "skipped", "suppressed"),
         ]
         for op in history:
             await _apply(conn, w, op)
@@ -408,6 +486,8 @@ async def test_concurrent_refreshes_and_rebuild_agree(bootstrap_conninfo: str) -
         await _apply(conn, w, ("optout", 1))
         # The pipeline records the provider id of a message already counted (as manual).
         await _apply(conn, w, ("link", 4, "warmup"))
+        # A receipt for a campaign recipient sent before those refreshes.
+        await _apply(conn, w, ("advance", 0, "read", None))
         assert await actual(conn, w) != expected(w)
         await asyncio.gather(service.refresh(), service.refresh())
         want = expected(w)

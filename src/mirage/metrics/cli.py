@@ -22,7 +22,8 @@ def rebuild(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Recompute the metrics rollups from messages, policy decisions and rounds."""
+    """Recompute the metrics rollups from messages, policy decisions, rounds and campaign
+    recipients."""
     from mirage.config import get_settings
     from mirage.db import engine as db_engine
     from mirage.db.migrate import migrate
@@ -54,6 +55,7 @@ def rebuild(
         "message_buckets": done.message_buckets,
         "decision_buckets": done.decision_buckets,
         "round_buckets": done.round_buckets,
+        "campaigns": done.campaigns,
         "elapsed_ms": done.elapsed_ms,
     }
     if as_json:
@@ -62,5 +64,6 @@ def rebuild(
         who = f"tenant {tenant}" if tenant else "every tenant"
         typer.echo(
             f"rebuilt {who}: {done.message_buckets} message, {done.decision_buckets} decision "
-            f"and {done.round_buckets} round hour buckets in {done.elapsed_ms} ms"
+            f"and {done.round_buckets} round hour buckets, {done.campaigns} campaigns in "
+            f"{done.elapsed_ms} ms"
         )

@@ -3,7 +3,8 @@ session) and reading the rollups for pages and the API (request paths, tenant se
 row-level security).
 
 Other domains' tables (messages, outgoing_messages, policy_decisions, rounds, consent_events,
-instances) are read here with this domain's own SQL, never through their repositories.
+instances, campaigns, campaign_recipients) are read here with this domain's own SQL, never
+through their repositories.
 
 Every fold is set-based: the buckets touched by facts changed since a point in time are
 collected into a temporary table, their rollup rows are deleted and recomputed from the raw
@@ -38,6 +39,8 @@ create temp table if not exists metrics_touched_hours
     (tenant_id uuid not null, hour timestamptz not null) on commit drop;
 create temp table if not exists metrics_touched_rounds
     (tenant_id uuid not null, hour timestamptz not null) on commit drop;
+create temp table if not exists metrics_touched_campaigns
+    (tenant_id uuid not null, campaign_id uuid not null) on commit drop;
 """
 
 # The (tenant, number, hour) buckets whose counts may have changed since :since — a message
@@ -74,6 +77,16 @@ _TOUCH_ROUNDS = text(
     insert into metrics_touched_rounds (tenant_id, hour)
     select distinct tenant_id, date_trunc('hour', ended_at, 'UTC') from rounds
      where ended_at >= :since and (cast(:tenant as uuid) is null or tenant_id = :tenant)
+    """
+)
+
+# The campaigns one of whose recipients was frozen or changed status since :since (every update
+# moves updated_at: a trigger keeps it, migration 0020).
+_TOUCH_CAMPAIGNS = text(
+    """
+    insert into metrics_touched_campaigns (tenant_id, campaign_id)
+    select distinct tenant_id, campaign_id from campaign_recipients
+     where updated_at >= :since and (cast(:tenant as uuid) is null or tenant_id = :tenant)
     """
 )
 
@@ -228,10 +241,32 @@ _RECOMPUTE_ROUNDS = [
         """
     ),
 ]
+# A touched campaign is counted again whole (one index range of its recipients): a campaign
+# has at most its frozen audience, and a status change moves a recipient between two rows.
+_RECOMPUTE_CAMPAIGNS = [
+    text(
+        """
+        delete from metrics_campaign_recipients r using metrics_touched_campaigns t
+         where r.tenant_id = t.tenant_id and r.campaign_id = t.campaign_id
+        """
+    ),
+    text(
+        """
+        insert into metrics_campaign_recipients (tenant_id, campaign_id, status, reason,
+            recipients)
+        select r.tenant_id, r.campaign_id, r.status, coalesce(r.reason, ''), count(*)
+          from (select distinct tenant_id, campaign_id from metrics_touched_campaigns) t
+          join campaign_recipients r on r.tenant_id = t.tenant_id
+                                    and r.campaign_id = t.campaign_id
+         group by 1, 2, 3, 4
+        """
+    ),
+]
 _TOUCHED_TENANTS = text(
     "select tenant_id from metrics_touched_messages union "
     "select tenant_id from metrics_touched_hours union "
-    "select tenant_id from metrics_touched_rounds"
+    "select tenant_id from metrics_touched_rounds union "
+    "select tenant_id from metrics_touched_campaigns"
 )
 
 
@@ -244,6 +279,7 @@ class Fold:
     round_buckets: int
     tenants: list[uuid.UUID]
     watermark: datetime
+    campaigns: int = 0
 
 
 class RollupRepository:
@@ -266,11 +302,12 @@ class RollupRepository:
         conn = await self.session.connection()
         await conn.exec_driver_sql(_TOUCHED_TABLES)
         await conn.exec_driver_sql(
-            "truncate metrics_touched_messages, metrics_touched_hours, metrics_touched_rounds"
+            "truncate metrics_touched_messages, metrics_touched_hours, metrics_touched_rounds, "
+            "metrics_touched_campaigns"
         )
         params: dict[str, Any] = {"since": since, "tenant": tenant}
         counts = []
-        for touch in (_TOUCH_MESSAGES, _TOUCH_DECISIONS, _TOUCH_ROUNDS):
+        for touch in (_TOUCH_MESSAGES, _TOUCH_DECISIONS, _TOUCH_ROUNDS, _TOUCH_CAMPAIGNS):
             counts.append((await self.session.execute(touch, params)).rowcount)  # type: ignore[attr-defined]
         for stmt in (
             *_RECOMPUTE_MESSAGES,
@@ -278,11 +315,12 @@ class RollupRepository:
             *_RECOMPUTE_NUMBER_DAYS,
             *_RECOMPUTE_DECISIONS,
             *_RECOMPUTE_ROUNDS,
+            *_RECOMPUTE_CAMPAIGNS,
         ):
             await self.session.execute(stmt)
         tenants = [r[0] for r in (await self.session.execute(_TOUCHED_TENANTS)).all()]
         now: datetime = (await self.session.execute(text("select now()"))).scalar_one()
-        return Fold(counts[0], counts[1], counts[2], tenants, now)
+        return Fold(counts[0], counts[1], counts[2], tenants, now, counts[3])
 
     async def clear(self, tenant: uuid.UUID | None) -> None:
         """Delete the rollups (of one tenant, or all) before a full rebuild."""
@@ -292,6 +330,7 @@ class RollupRepository:
             "metrics_number_days",
             "metrics_decision_hours",
             "metrics_round_hours",
+            "metrics_campaign_recipients",
         ):
             if tenant is None:
                 await self.session.execute(text(f"delete from {table}"))
@@ -443,6 +482,40 @@ class MetricsRepository:
             f"where {where} group by 1, 2 order by 3 desc, 1, 2"
         )
         return [(str(a), str(b), int(c)) for a, b, c in (await self.session.execute(stmt, params))]
+
+    async def campaigns(
+        self, f: Filters, campaign_id: uuid.UUID | None = None
+    ) -> list[tuple[Any, ...]]:
+        """(campaign id, name, state, started at, status, reason, recipients) of the campaigns
+        that ran during the period (started before its end, not finished before its start),
+        newest first."""
+        params: dict[str, Any] = {"start": f.start, "end": f.end}
+        only = ""
+        if campaign_id is not None:
+            only = " and c.id = :campaign"
+            params["campaign"] = campaign_id
+        stmt = text(
+            f"""
+            select c.id, c.name, c.state, c.started_at, r.status, r.reason, r.recipients
+              from campaigns c
+              join metrics_campaign_recipients r
+                on r.tenant_id = c.tenant_id and r.campaign_id = c.id
+             where c.tenant_id = (select nullif(current_setting('app.tenant_id', true),
+                                                '')::uuid)
+               and c.started_at < :end and (c.finished_at is null or c.finished_at >= :start)
+               {only}
+             order by c.started_at desc, c.id, r.status, r.reason
+            """
+        )
+        return [tuple(r) for r in (await self.session.execute(stmt, params)).all()]
+
+    async def campaign_choices(self) -> list[tuple[uuid.UUID, str]]:
+        """The tenant's campaigns that have started (the filter's choices), newest first."""
+        stmt = text(
+            "select id, name from campaigns where started_at is not null "
+            "order by started_at desc, id limit 200"
+        )
+        return [(a, str(b)) for a, b in (await self.session.execute(stmt))]
 
     async def numbers(self) -> list[tuple[uuid.UUID, str]]:
         """The tenant's numbers (the filter's choices)."""

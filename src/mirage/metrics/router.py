@@ -12,6 +12,7 @@ from mirage.auth.deps import ApiPrincipal
 from mirage.db.deps import DbSession
 from mirage.metrics import service
 from mirage.metrics.schemas import (
+    CampaignsOut,
     CountsOut,
     DailyOut,
     HeatmapOut,
@@ -28,6 +29,7 @@ Days = Annotated[
     Query(ge=1, le=service.MAX_DAYS, description="The last N days (tenant zone), today included."),
 ]
 Number = Annotated[uuid.UUID | None, Query(description="Only this number (instance id).")]
+CampaignId = Annotated[uuid.UUID | None, Query(description="Only this campaign (its id).")]
 
 
 def _period(f: Any, days: int) -> PeriodOut:
@@ -48,6 +50,21 @@ def _number(n: service.NumberRow) -> dict[str, Any]:
         "delivered_pct": n.delivered_pct,
         "read_pct": n.read_pct,
         "reply_pct": n.reply_pct,
+    }
+
+
+def _funnel(c: service.CampaignFunnel) -> dict[str, Any]:
+    return {
+        "id": c.campaign_id,
+        "name": c.name,
+        "state": c.state,
+        "started_at": c.started_at,
+        "planned": c.total,
+        **c.reached,
+        "waiting": c.waiting,
+        "failed": c.unsent.get("failed", {}),
+        "expired": c.unsent.get("expired", {}),
+        "skipped": c.unsent.get("skipped", {}),
     }
 
 
@@ -100,12 +117,29 @@ async def decisions(
     return {"period": _period(f, days), "counts": _counts(await service.decisions(session, f))}
 
 
+@router.get("/campaigns", response_model=CampaignsOut)
+async def campaigns(
+    session: DbSession, principal: ApiPrincipal, days: Days = 30, campaign: CampaignId = None
+) -> Any:
+    """Campaign funnels: planned → sent → delivered → read → replied, with what was not sent
+    (failed, expired, skipped) by reason, for the campaigns that ran in the period."""
+    f = await service.filters(session, days, None)
+    await service.check_campaign(session, campaign)
+    rows = await service.campaigns(session, f, campaign)
+    return {"period": _period(f, days), "campaigns": [_funnel(c) for c in rows]}
+
+
 @router.get("", response_model=SummaryOut)
 async def summary(
-    session: DbSession, principal: ApiPrincipal, days: Days = 7, number: Number = None
+    session: DbSession,
+    principal: ApiPrincipal,
+    days: Days = 7,
+    number: Number = None,
+    campaign: CampaignId = None,
 ) -> Any:
-    """Every series of the Métricas page in one document, with its freshness."""
-    m = await service.overview(session, days, number)
+    """Every series of the Métricas page in one document, with its freshness (the campaign
+    filter applies to the funnels)."""
+    m = await service.overview(session, days, number, campaign)
     return {
         "period": PeriodOut(
             start=m.period.start,
@@ -119,6 +153,7 @@ async def summary(
         "numbers": [_number(n) for n in m.numbers],
         "rounds": _counts(m.rounds),
         "decisions": _counts(m.decisions),
+        "campaigns": [_funnel(c) for c in m.campaigns],
         "by_kind": m.kinds,
         "fresh_as_of": m.watermark,
     }

@@ -70,6 +70,31 @@ class CountsOut(BaseModel):
     counts: list[CountOut]
 
 
+class CampaignFunnelOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    state: str = Field(description="draft, scheduled, running, paused, completed, cancelled.")
+    started_at: datetime | None
+    planned: int = Field(description="Every recipient frozen at the start.")
+    sent: int = Field(description="Recipients sent to (or further: delivered, read, replied).")
+    delivered: int = Field(description="Recipients whose message was delivered (or read…).")
+    read: int
+    replied: int
+    waiting: int = Field(description="Planned or deferred: not sent yet.")
+    failed: dict[str, int] = Field(description="Failed before a send, by reason.")
+    expired: dict[str, int] = Field(description="Expired (validity or end time), by reason.")
+    skipped: dict[str, int] = Field(
+        description="Skipped (suppressed, no legal basis, not on WhatsApp, invalid), by reason."
+    )
+
+
+class CampaignsOut(BaseModel):
+    period: PeriodOut
+    campaigns: list[CampaignFunnelOut] = Field(
+        description="Campaigns that ran during the period, newest first."
+    )
+
+
 class SummaryOut(BaseModel):
     """Every series of the Métricas page in one document."""
 
@@ -79,6 +104,7 @@ class SummaryOut(BaseModel):
     numbers: list[NumberOut]
     rounds: list[CountOut]
     decisions: list[CountOut]
+    campaigns: list[CampaignFunnelOut]
     by_kind: dict[str, dict[str, int]] = Field(
         description="Messages by direction (inbound, outbound) and kind (warmup, campaign, manual)."
     )

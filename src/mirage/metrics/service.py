@@ -23,6 +23,7 @@ from mirage.kit.i18n import N_
 from mirage.kit.live import notify
 from mirage.kit.logging import get_logger
 from mirage.metrics.repository import Filters, Fold, MetricsRepository, RollupRepository
+from mirage.models.outreach import RECIPIENT_RANK, UNSENT_FINAL, RecipientStatus
 
 log = get_logger(__name__)
 
@@ -56,12 +57,13 @@ async def refresh() -> Fold:
     """The periodic job's work: fold what changed, in one transaction."""
     async with admin_session_scope() as session:
         fold = await refresh_in(session)
-    if fold.message_buckets or fold.decision_buckets or fold.round_buckets:
+    if fold.message_buckets or fold.decision_buckets or fold.round_buckets or fold.campaigns:
         log.info(
             "metrics.refreshed",
             message_buckets=fold.message_buckets,
             decision_buckets=fold.decision_buckets,
             round_buckets=fold.round_buckets,
+            campaigns=fold.campaigns,
             tenants=len(fold.tenants),
         )
     return fold
@@ -74,6 +76,7 @@ class Rebuilt:
     decision_buckets: int
     round_buckets: int
     elapsed_ms: int
+    campaigns: int = 0
 
 
 class UnknownTenant(ValidationFailed):
@@ -104,6 +107,7 @@ async def rebuild(slug: str | None = None) -> Rebuilt:
         fold.decision_buckets,
         fold.round_buckets,
         round((time.perf_counter() - started) * 1000),
+        fold.campaigns,
     )
 
 
@@ -180,6 +184,73 @@ class Count:
     action: str | None = None
 
 
+# The funnel's steps after "planned" (every recipient): how many got at least this far.
+FUNNEL_STEPS = (
+    RecipientStatus.SENT,
+    RecipientStatus.DELIVERED,
+    RecipientStatus.READ,
+    RecipientStatus.REPLIED,
+)
+
+
+@dataclass(frozen=True)
+class CampaignFunnel:
+    """One campaign's recipients: planned (all) → sent → delivered → read → replied, and those
+    that went no further than deferred, or ended unsent (failed, expired, skipped) by reason."""
+
+    campaign_id: uuid.UUID
+    name: str
+    state: str
+    started_at: datetime | None
+    total: int
+    reached: dict[str, int]  # step (sent, delivered, read, replied) -> recipients
+    waiting: int  # planned or deferred, not sent yet
+    unsent: dict[str, dict[str, int]]  # failed / expired / skipped -> reason -> recipients
+
+    def pct(self, step: str) -> float | None:
+        return _pct(self.reached.get(step, 0), self.total)
+
+
+def funnels_of(rows: list[tuple[Any, ...]]) -> list[CampaignFunnel]:
+    """Funnels from (campaign id, name, state, started at, status, reason, recipients) rows,
+    in the rows' order of campaigns."""
+    by_campaign: dict[uuid.UUID, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_campaign.setdefault(row[0], []).append(row)
+    out = []
+    for campaign_id, group in by_campaign.items():
+        counts: dict[RecipientStatus, int] = {}
+        unsent: dict[str, dict[str, int]] = {}
+        for _c, _n, _s, _t, status, reason, n in group:
+            st = RecipientStatus(status)
+            counts[st] = counts.get(st, 0) + int(n)
+            if st in UNSENT_FINAL:
+                by_reason = unsent.setdefault(st.value, {})
+                by_reason[reason or ""] = by_reason.get(reason or "", 0) + int(n)
+        sent_or_later = {s: n for s, n in counts.items() if s not in UNSENT_FINAL}
+        reached = {
+            step.value: sum(
+                n for s, n in sent_or_later.items() if RECIPIENT_RANK[s] >= RECIPIENT_RANK[step]
+            )
+            for step in FUNNEL_STEPS
+        }
+        first = group[0]
+        out.append(
+            CampaignFunnel(
+                campaign_id=campaign_id,
+                name=str(first[1]),
+                state=str(first[2]),
+                started_at=first[3],
+                total=sum(counts.values()),
+                reached=reached,
+                waiting=counts.get(RecipientStatus.PLANNED, 0)
+                + counts.get(RecipientStatus.DEFERRED, 0),
+                unsent=unsent,
+            )
+        )
+    return out
+
+
 @dataclass
 class Metrics:
     period: Period
@@ -190,6 +261,8 @@ class Metrics:
     rounds: list[Count]
     decisions: list[Count]
     kinds: dict[str, dict[str, int]] = field(default_factory=dict)
+    campaigns: list[CampaignFunnel] = field(default_factory=list)
+    campaign_id: uuid.UUID | None = None
     watermark: datetime | None = None
     refreshed_at: datetime | None = None
 
@@ -255,11 +328,36 @@ async def kinds(session: AsyncSession, f: Filters) -> dict[str, dict[str, int]]:
     return out
 
 
+async def campaigns(
+    session: AsyncSession, f: Filters, campaign_id: uuid.UUID | None = None
+) -> list[CampaignFunnel]:
+    """The funnels of the campaigns that ran in the period (or of one of them)."""
+    return funnels_of(await MetricsRepository(session).campaigns(f, campaign_id))
+
+
+async def campaign_choices(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:
+    return await MetricsRepository(session).campaign_choices()
+
+
+async def check_campaign(session: AsyncSession, campaign_id: uuid.UUID | None) -> None:
+    if campaign_id is not None and campaign_id not in {
+        i for i, _ in await campaign_choices(session)
+    }:
+        raise ValidationFailed(
+            N_("Unknown campaign %(campaign)s"), params={"campaign": str(campaign_id)}
+        )
+
+
 async def overview(
-    session: AsyncSession, days: int, instance_id: uuid.UUID | None = None
+    session: AsyncSession,
+    days: int,
+    instance_id: uuid.UUID | None = None,
+    campaign_id: uuid.UUID | None = None,
 ) -> Metrics:
-    """Everything the Métricas page shows, from the rollups."""
+    """Everything the Métricas page shows, from the rollups. The campaign filter applies to
+    the funnels (the message series are not kept per campaign)."""
     f = await filters(session, days, instance_id)
+    await check_campaign(session, campaign_id)
     watermark, refreshed = await MetricsRepository(session).freshness()
     return Metrics(
         period=Period(f.start, f.end, days, f.zone),
@@ -270,6 +368,8 @@ async def overview(
         rounds=await rounds(session, f),
         decisions=await decisions(session, f),
         kinds=await kinds(session, f),
+        campaigns=await campaigns(session, f, campaign_id),
+        campaign_id=campaign_id,
         watermark=watermark if watermark > NEVER else None,
         refreshed_at=refreshed if refreshed > NEVER else None,
     )

@@ -9,7 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -55,10 +56,18 @@ CSV_COLUMNS = (
 )
 
 
-def _filters(request: Request) -> tuple[int, uuid.UUID | None, list[Message]]:
-    """The period and number asked for; anything unreadable falls back (and says so)."""
+class Asked(NamedTuple):
+    days: int
+    number: uuid.UUID | None
+    campaign: uuid.UUID | None
+    errors: list[Message]
+
+
+def _filters(request: Request) -> Asked:
+    """The period, number and campaign asked for; anything unreadable falls back (and says
+    so)."""
     errors: list[Message] = []
-    days, number = 7, None
+    days, number, campaign = 7, None, None
     raw_days = request.query_params.get("days")
     if raw_days:
         if raw_days.isdigit() and int(raw_days) in service.PERIODS:
@@ -71,58 +80,72 @@ def _filters(request: Request) -> tuple[int, uuid.UUID | None, list[Message]]:
             number = uuid.UUID(raw_number)
         except ValueError:
             errors.append(Message(N_("Unknown number: showing every number.")))
-    return days, number, errors
+    raw_campaign = request.query_params.get("campaign")
+    if raw_campaign:
+        try:
+            campaign = uuid.UUID(raw_campaign)
+        except ValueError:
+            errors.append(Message(N_("Unknown campaign: showing every campaign.")))
+    return Asked(days, number, campaign, errors)
 
 
-async def _context(
-    session: AsyncSession, days: int, number: uuid.UUID | None, errors: list[Message]
-) -> dict[str, Any]:
+def _query(days: int, number: uuid.UUID | None, campaign: uuid.UUID | None) -> str:
+    kept = {"days": str(days), "number": str(number or ""), "campaign": str(campaign or "")}
+    return urlencode({k: v for k, v in kept.items() if v})
+
+
+async def _context(session: AsyncSession, asked: Asked) -> dict[str, Any]:
+    days, number, campaign, errors = asked.days, asked.number, asked.campaign, asked.errors
     choices = await service.number_choices(session)
     if number is not None and number not in {i for i, _ in choices}:
         errors.append(Message(N_("Unknown number: showing every number.")))
         number = None
-    m = await service.overview(session, days, number)
+    campaigns = await service.campaign_choices(session)
+    if campaign is not None and campaign not in {i for i, _ in campaigns}:
+        errors.append(Message(N_("Unknown campaign: showing every campaign.")))
+        campaign = None
+    m = await service.overview(session, days, number, campaign)
     peak = max((max(row) for row in m.heatmap), default=0)
     return {
         "m": m,
         "days": days,
         "selected": number,
         "choices": choices,
+        "selected_campaign": campaign,
+        "campaign_choices": campaigns,
         "periods": service.PERIODS,
         "filter_errors": errors,
         "weekdays": WEEKDAYS,
         "peak": peak,
         "round_labels": ROUND_LABELS,
         "reason_labels": {c.key: reasons.label(c.key) for c in m.decisions},
-        "query": f"days={days}" + (f"&number={number}" if number else ""),
+        "query": _query(days, number, campaign),
     }
 
 
 @router.get("/analytics")
 async def page(request: Request, session: DbSession, principal: DashboardPrincipal) -> Response:
     """Métricas: messages per day, weekday × hour heatmap, per-number table, rounds, blocks."""
-    days, number, errors = _filters(request)
-    return render(request, "metrics/page.html", await _context(session, days, number, errors))
+    return render(request, "metrics/page.html", await _context(session, _filters(request)))
 
 
 @router.get("/partials/analytics")
 async def partial(request: Request, session: DbSession, principal: DashboardPrincipal) -> Response:
     """The live part alone (the page's fallback when its stream is down)."""
-    days, number, errors = _filters(request)
-    return render(request, "metrics/_live.html", await _context(session, days, number, errors))
+    return render(request, "metrics/_live.html", await _context(session, _filters(request)))
 
 
 @router.get("/analytics/events")
 async def events(request: Request) -> Response:
     """Server-sent events: the live part re-rendered (same filters) when the metrics refresh
     has folded new facts of this tenant."""
-    days, number, errors = _filters(request)
+    asked = _filters(request)
 
     def renderer(principal: Principal) -> Renderer:
         async def render_live(event: dict[str, object]) -> list[tuple[str, str]]:
             with tenant_context(principal.tenant_id, principal.user_id):
                 async with get_database().sessions() as session, session.begin():
-                    ctx = await _context(session, days, number, list(errors))
+                    ctx = await _context(session, asked._replace(errors=list(asked.errors)))
                     html = render(request, "metrics/_live.html", ctx)
             return [("metrics", bytes(html.body).decode())]
 
@@ -136,7 +159,7 @@ async def numbers_csv(
     request: Request, session: DbSession, principal: DashboardPrincipal
 ) -> Response:
     """The per-number table as CSV (same period and number filter as the page)."""
-    days, number, _errors = _filters(request)
+    days, number, _campaign, _errors = _filters(request)
     f = await service.filters(session, days, number)
     out = io.StringIO()
     writer = csv.writer(out)

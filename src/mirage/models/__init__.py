@@ -31,6 +31,7 @@ from mirage.models.conversations import (
 from mirage.models.instances import Instance, Message, WebhookEvent
 from mirage.models.messaging import OutgoingMessage, OutgoingStatus, PolicyDecision, Purpose
 from mirage.models.metrics import (
+    CampaignRecipientCount,
     DecisionHour,
     MessageHour,
     NumberDay,
@@ -55,6 +56,7 @@ __all__ = [
     "Base",
     "Campaign",
     "CampaignRecipient",
+    "CampaignRecipientCount",
     "CampaignState",
     "ConsentEvent",
     "ConsentEventKind",

@@ -157,6 +157,27 @@ class RoundHour(Base):
     rounds: Mapped[int] = _count()
 
 
+class CampaignRecipientCount(Base):
+    """A campaign's recipients by delivery status and reason (migration 0020): the funnels of
+    the Métricas page, recomputed per campaign when any of its recipients changed."""
+
+    __tablename__ = "metrics_campaign_recipients"
+    __table_args__ = (
+        UniqueConstraint(
+            "tenant_id", "campaign_id", "status", "reason", name="uq_metrics_campaign_key"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk()
+    campaign_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
+    )
+    status: Mapped[str] = mapped_column(String(10), nullable=False)
+    reason: Mapped[str] = mapped_column(String(40), nullable=False)  # '' for none
+    recipients: Mapped[int] = _count()
+
+
 class RefreshState(Base):
     """Global, one row: how far the incremental refresh has folded (``watermark``)."""
 
