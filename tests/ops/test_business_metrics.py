@@ -214,3 +214,12 @@ async def test_pool_families_in_the_api_and_the_worker(client: httpx.AsyncClient
 class _Ready:
     def snapshot(self) -> dict[str, object]:
         return {"ready": True}
+
+
+def test_fleet_queries_use_the_health_verdicts_figures() -> None:
+    """ops cannot import instances (layers): its copies of the verdict's figures stay equal."""
+    from mirage.instances import health
+    from mirage.ops import repository
+
+    assert repository.CANNOT_SEND_FAILURES == health.DEGRADED_FAILURES
+    assert repository.OPERATOR_LOGOUT_CODE == health.OPERATOR_LOGOUT
