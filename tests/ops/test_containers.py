@@ -142,4 +142,4 @@ def test_dockerfile_is_multi_stage_non_root_healthy_and_copies_no_secrets() -> N
     rules = [x for x in ignore if x and not x.startswith("#")]
     assert rules[0] == "**", "the context must exclude everything first"
     allowed = {x[1:] for x in ignore if x.startswith("!")}
-    assert allowed == {"pyproject.toml", "uv.lock", "README.md", "src/"}, allowed
+    assert allowed == {"pyproject.toml", "uv.lock", "README.md", "src"}, allowed
