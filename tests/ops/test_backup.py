@@ -3,7 +3,8 @@ into a brand-new PostgreSQL cluster that has none of Mirage's roles. The restore
 has the roles (with their RLS attributes), the grants, the forced row-level security and the
 data; `mirage_app` sees a tenant's rows only under that tenant's context. Bad input (a
 database that is not empty, a missing file, an existing target) is a readable error with
-exit status 2, as JSON with --json."""
+exit status 2, as JSON with --json; so is a backup by a user subject to row-level security
+(it would miss rows)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,18 @@ async def test_backup_round_trip_into_a_fresh_cluster(
             assert "Traceback" not in result.err, result.err
 
         await asyncio.to_thread(_check_restored, cluster, tenant_a, marker)
+
+        # A user subject to row-level security would dump a part: refused, with the reason.
+        partial = await mirage(
+            mirage_env(f"postgresql://mirage_app@127.0.0.1:{cluster.port}/mirage"),
+            "backup",
+            "create",
+            str(tmp_path / "partial.dump"),
+            "--json",
+        )
+        assert partial.code == 2, partial
+        assert "row-level security" in json.loads(partial.out)["error"]
+        assert not (tmp_path / "partial.dump").exists()
     finally:
         cluster.destroy()
 

@@ -153,17 +153,17 @@ def create(server_url: URL, file: Path | None = None) -> dict[str, Any]:
                 "select rolsuper or rolbypassrls, current_database(), current_setting("
                 "'server_version') from pg_roles where rolname = current_user"
             ).fetchone()
+            if row is None:
+                raise BackupError("the database user has no role of its own (pg_roles)")
+            if not row[0]:  # checked first: such a user may not even read the schema's tables
+                raise BackupError(
+                    "the database user is subject to row-level security, so the dump would "
+                    "miss rows: use a superuser or a role with BYPASSRLS in MIRAGE_DATABASE_URL"
+                )
             major, revision, relations = _server_major(conn), _revision(conn), _relations(conn)
     except psycopg.Error as exc:
         raise BackupError(f"cannot read the database: {_first_line(exc)}") from exc
-    if row is None:
-        raise BackupError("the database user has no role of its own (pg_roles)")
-    can_read_all, database, version = bool(row[0]), str(row[1]), str(row[2])
-    if not can_read_all:
-        raise BackupError(
-            "the database user is subject to row-level security, so the dump would miss rows: "
-            "use a superuser or a role with BYPASSRLS in MIRAGE_DATABASE_URL"
-        )
+    database, version = str(row[1]), str(row[2])
     if revision is None:
         raise BackupError(f"database {database} has no Mirage schema (run mirage migrate first)")
     tool = find_tool("pg_dump", major)
