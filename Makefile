@@ -19,12 +19,12 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # every later process (compiling all of site-packages at install costs more than that).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: demo test setup lint format types pytest browser i18n arch clean
+.PHONY: demo test setup lint format types pytest browser promtool i18n arch clean
 
 demo: setup  ## Run Mirage with demo data (embedded PostgreSQL, API, worker)
 	$(BIN)/mirage demo $(ARGS)
 
-test: setup browser  ## Lint, type-check and run the whole test suite (browser tests included)
+test: setup browser promtool  ## Lint, type-check and run the whole test suite (browser tests included)
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/ruff check src tests bench scripts
 	@# mypy runs while pytest starts its workers (its report is printed after the tests);
@@ -51,6 +51,14 @@ browser:  ## Browser tests drive the system Chromium (Playwright cannot download
 	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Chromium is needed for the browser tests: install it (apt-get install chromium) or set MIRAGE_CHROMIUM"; exit 1; fi; }
 
+# The alert-rule test (tests/ops/test_alert_rules.py) runs `promtool test rules`: Debian's
+# `prometheus` package has it (only the promtool binary is used; no server is run).
+promtool:  ## Alert-rule tests need promtool (Debian's prometheus package)
+	@command -v promtool >/dev/null 2>&1 || test -n "$$MIRAGE_PROMTOOL" || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	  else echo "promtool is needed for the alert-rule tests: install it (apt-get install prometheus) or set MIRAGE_PROMTOOL"; exit 1; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
 lint: setup
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/ruff check src tests bench scripts
@@ -62,7 +70,7 @@ format: setup
 types: setup
 	$(BIN)/mypy
 
-pytest: setup browser
+pytest: setup browser promtool
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 arch: setup  ## Print the package import graph (layers, cycles) and check the import rules

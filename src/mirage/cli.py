@@ -1,4 +1,5 @@
-"""The `mirage` command: demo, api, worker, sim, migrate, user …, tenant …, team …, metrics …"""
+"""The `mirage` command: demo, api, worker, sim, migrate, user …, tenant …, team …, metrics …,
+backup …"""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from mirage.config import Settings, get_settings
 from mirage.contacts.cli import contacts_cli
 from mirage.kit.logging import configure_logging
 from mirage.metrics.cli import metrics_cli
+from mirage.ops.cli import backup_cli
 from mirage.outreach.cli import optout_cli
 from mirage.personas.cli import ai_cli
 from mirage.tenants.cli import team_cli
@@ -34,6 +36,7 @@ cli.add_typer(ai_cli, name="ai")
 cli.add_typer(team_cli, name="team")
 cli.add_typer(optout_cli, name="optout")
 cli.add_typer(metrics_cli, name="metrics")
+cli.add_typer(backup_cli, name="backup")
 
 
 def _settings(json_logs: bool | None = None) -> Settings:

@@ -17,7 +17,8 @@ It outlives the database (docs/operations.md, "Worker and database"):
   once (the default handler).
 - Readiness: ``--health-port`` serves ``GET /health`` (alive: 200) and ``GET /health/ready``
   (200 when connected and taking jobs, 503 while the database is unreachable, before start-up
-  completes and while stopping).
+  completes and while stopping), and ``GET /metrics`` this process's own Prometheus families
+  (its database pools).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import sqlalchemy.exc
 from procrastinate import job_context, retry, utils
 from procrastinate import jobs as pq_jobs
 from procrastinate import worker as pq_worker
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mirage.config import Settings
 from mirage.db import engine as db_engine
@@ -451,17 +453,20 @@ async def serve_health(state: WorkerState, host: str, port: int) -> asyncio.Serv
                     pass
             parts = line.decode("latin-1").split()
             path = parts[1].split("?")[0] if len(parts) >= 2 else ""
+            content_type = "application/json"
             if path == "/health":
                 status, body = 200, {"status": "alive"}
             elif path == "/health/ready":
                 body = state.snapshot()
                 status = 200 if body["ready"] else 503
+            elif path == "/metrics":  # this process's own families (its pools, the runtime)
+                status, body, content_type = 200, {}, CONTENT_TYPE_LATEST
             else:
                 status, body = 404, {"error": "not found"}
-            payload = json.dumps(body).encode()
+            payload = generate_latest() if path == "/metrics" else json.dumps(body).encode()
             reason = {200: "OK", 503: "Service Unavailable", 404: "Not Found"}[status]
             writer.write(
-                f"HTTP/1.0 {status} {reason}\r\nContent-Type: application/json\r\n"
+                f"HTTP/1.0 {status} {reason}\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
                 + payload
             )

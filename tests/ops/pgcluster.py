@@ -28,7 +28,9 @@ def _free_port() -> int:
 
 
 class TempCluster:
-    def __init__(self) -> None:
+    def __init__(self, *, initdb: bool = True) -> None:
+        """``initdb=False``: an empty data folder for something else to fill (a base backup,
+        ``pg_basebackup``), then ``configure`` and ``start`` it."""
         self.root = Path(tempfile.mkdtemp(prefix="pgc-"))
         self.pgdata = self.root / "data"
         self.log = self.root / "server.log"
@@ -42,13 +44,32 @@ class TempCluster:
             ensure_prefix_permissions(self.root)
             entry = pwd.getpwnam(SYSTEM_USER)
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
+        if not initdb:
+            return
         self._run(pg.initdb, ["--auth=trust", "--encoding=utf8", "-U", "postgres", "--no-sync"])
+        self.configure(
+            "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+            f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
+            f"unix_socket_directories = '{self.root}'\nmax_connections = 60\n"
+        )
+
+    def configure(self, lines: str) -> None:
+        """Append settings to postgresql.conf (a later line wins over an earlier one)."""
         with (self.pgdata / "postgresql.conf").open("a") as conf:
-            conf.write(
-                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-                f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
-                f"unix_socket_directories = '{self.root}'\nmax_connections = 60\n"
-            )
+            conf.write(lines)
+
+    def folder(self, name: str) -> Path:
+        """A folder under the cluster's root that the server's user may write."""
+        path = self.root / name
+        path.mkdir()
+        if self.user is not None:
+            entry = pwd.getpwnam(self.user)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        return path
+
+    def run_tool(self, name: str, args: list[str]) -> str:
+        """A PostgreSQL client binary of the wheel (pg_basebackup…), as the server's user."""
+        return str(getattr(pg, name)(args, user=self.user, timeout=120))
 
     def _run(self, command, args: list[str]) -> str:  # type: ignore[no-untyped-def]
         return str(command(args, pgdata=self.pgdata, user=self.user, timeout=60))

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import select
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 import psycopg.errors
+from prometheus_client import REGISTRY
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import TextClause, event
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
@@ -21,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import QueuePool
 
 from mirage.db import embedded
 from mirage.db.tenancy import APPLY_CONTEXT, context_params
@@ -157,6 +162,51 @@ def get_database() -> Database:
     if _db is None:
         raise RuntimeError("database not initialised; call mirage.db.engine.set_database first")
     return _db
+
+
+def pool_usage(db: Database) -> dict[str, tuple[int, int, int]]:
+    """Per pool of this process: (connections in use, idle, the most it may open)."""
+    out: dict[str, tuple[int, int, int]] = {}
+    for name, created in (("app", db.app_engine), ("admin", db.admin_engine)):
+        pool = created.sync_engine.pool
+        if isinstance(pool, QueuePool):
+            # size() + max_overflow: QueuePool has no public accessor for the overflow cap.
+            limit = pool.size() + max(0, getattr(pool, "_max_overflow", 0))
+            out[name] = (pool.checkedout(), pool.checkedin(), limit)
+    if db._hot is not None:
+        stats = db._hot.get_stats()
+        opened, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
+        out["hot"] = (opened - idle, idle, db._hot.max_size)
+    return out
+
+
+class _PoolCollector(Collector):
+    """This process's connection pools in /metrics (the API's, and a worker's on its health
+    port): a pool that stays near its limit makes requests and jobs queue for a connection
+    (SQLAlchemy waits up to 30 s, then fails), which the ``MiragePoolSaturated`` alert
+    catches before users do."""
+
+    def collect(self) -> Iterator[Metric]:
+        used = GaugeMetricFamily(
+            "mirage_db_pool_connections",
+            "Database connections of this process's pools, in use or idle",
+            labels=["pool", "state"],
+        )
+        limit = GaugeMetricFamily(
+            "mirage_db_pool_max_connections",
+            "The most connections each pool of this process may open",
+            labels=["pool"],
+        )
+        if _db is not None:
+            for name, (in_use, idle, most) in pool_usage(_db).items():
+                used.add_metric([name, "in_use"], in_use)
+                used.add_metric([name, "idle"], idle)
+                limit.add_metric([name], most)
+        yield used
+        yield limit
+
+
+REGISTRY.register(_PoolCollector())
 
 
 @asynccontextmanager

@@ -63,6 +63,23 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...], str]] = {
         ("state", "health"),
         "numbers",
     ),
+    "mirage_numbers_cannot_send": (
+        "Connected numbers whose recent sends failed in a row (the health verdict's "
+        "'connected but cannot send')",
+        (),
+        "cannot_send",
+    ),
+    "mirage_numbers_disconnected": (
+        "Numbers paired before that are not connected now (an operator's logout and banned "
+        "numbers excluded), by whether they must be paired again",
+        ("needs_pairing",),
+        "disconnected",
+    ),
+    "mirage_workers": (
+        "Registered workers by heartbeat: alive (a heartbeat in the last 60 s) or stale",
+        ("state",),
+        "workers",
+    ),
     "mirage_queue_lag_seconds": (
         "Age of the oldest job that is due and not started, per queue (0 when none waits)",
         ("queue",),
@@ -98,6 +115,9 @@ ALWAYS: dict[str, Iterable[tuple[str, ...]]] = {
     "mirage_sends_last_hour": [("sent",), ("failed",), ("unknown",), ("cancelled",)],
     "mirage_sends_pending": [("planned",), ("sending",)],
     "mirage_rounds_open": [("planned",), ("running",)],
+    "mirage_numbers_cannot_send": [()],
+    "mirage_numbers_disconnected": [("true",), ("false",)],
+    "mirage_workers": [("alive",), ("stale",)],
     "mirage_messages_last_24h": [
         (d, k, o)
         for d in ("inbound", "outbound")
@@ -127,7 +147,7 @@ class _Fleet(Collector):
                 queues = {k.split("|", 1)[0] for k in self.snapshot.get("queue_jobs", {})}
                 values.update({(q,): 0.0 for q in queues})
             for joined, value in self.snapshot.get(key, {}).items():
-                parts = tuple(joined.split("|", len(labels) - 1))
+                parts = tuple(joined.split("|", len(labels) - 1)) if labels else ()
                 if len(parts) == len(labels):
                     values[parts] = value
             for label_values, value in sorted(values.items()):

@@ -10,6 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.models import AuditEvent
 
+# How long a worker may go without a heartbeat and still count as alive (readiness, metrics).
+WORKER_STALE_AFTER_S = 60.0
+# The health verdict's figures (mirage.instances.health: DEGRADED_FAILURES, OPERATOR_LOGOUT),
+# copied because instances sits above ops in the package layers; a test keeps them equal.
+CANNOT_SEND_FAILURES = 3
+OPERATOR_LOGOUT_CODE = 1401
+
 
 class AuditRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -85,6 +92,25 @@ FLEET_QUERIES: dict[str, str] = {
         "select state::text, count(*) from rounds where state in ('planned', 'running') group by 1"
     ),
     "numbers": "select state || '|' || health, count(*) from instances group by 1",
+    # The health verdict's "connected but cannot send".
+    "cannot_send": (
+        "select '', count(*) from instances where state = 'open' "
+        f"and consecutive_send_failures >= {CANNOT_SEND_FAILURES}"
+    ),
+    # Numbers that worked once and are down now, not because an operator logged them out
+    # (banned ones are counted by health in "numbers": they have their own alert).
+    "disconnected": (
+        "select needs_pairing::text, count(*) from instances "
+        "where first_connected_at is not null and state <> 'open' and health <> 'banned' "
+        f"and coalesce(state_reason, 0) <> {OPERATOR_LOGOUT_CODE} group by 1"
+    ),
+    # Alive as readiness counts it. Rows of dead workers stay until another worker starts and
+    # prunes them: none alive is the alert.
+    "workers": (
+        "select case when last_heartbeat > now() - interval "
+        f"'{int(WORKER_STALE_AFTER_S)} seconds' "
+        "then 'alive' else 'stale' end, count(*) from procrastinate_workers group by 1"
+    ),
     "queue_lag": (
         "select j.queue_name, "
         "extract(epoch from max(now() - coalesce(j.scheduled_at, e.at, now()))) "

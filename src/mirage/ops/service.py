@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mirage.ops.repository import HealthRepository
+from mirage.ops.repository import WORKER_STALE_AFTER_S, HealthRepository
 
-WORKER_STALE_AFTER = timedelta(seconds=60)
+WORKER_STALE_AFTER = timedelta(seconds=WORKER_STALE_AFTER_S)
 
 
 def worker_check(heartbeat_age_s: float | None) -> dict[str, Any]:
