@@ -6,7 +6,8 @@ computed from the raw tables, and the cost of the incremental refresh.
 Seeds one tenant (embedded PostgreSQL unless MIRAGE_DATABASE_URL is set) with ``--numbers``
 numbers and ``--messages`` messages spread over the last ``--days`` days with set-based SQL
 (generate_series: both directions, every status, replies, a tenth of them campaign or warm-up
-sends), plus policy decisions and rounds; rebuilds the rollups (``mirage metrics rebuild``'s
+sends), plus policy decisions, rounds and five campaigns with ``--messages`` / 100 recipients in
+every status; rebuilds the rollups (``mirage metrics rebuild``'s
 code) and refreshes once. Then adds one minute of new facts (new messages and receipts of
 recent ones) and times the refresh that folds them (it re-reads the refresh's 5-minute safety
 overlap too). Then times every page query through the app role under row-level security,
@@ -133,6 +134,41 @@ def prepare(n: int, numbers: int, days: int) -> tuple[RoleUrls, uuid.UUID]:
             """,
             {"t": tenant, "r": max(1, n // 200), "span": f"{days} days"},
         )
+        # Campaigns: five in the period, their recipients (n / 100 in all) spread over every
+        # status (unsent ones with a reason).
+        conn.execute(
+            "insert into outreach_policies (id, tenant_id, name, weekdays, dayparts, "
+            "contact_start, contact_end, optout_keywords, confirmation_text, validity_minutes, "
+            "duplicate_limit, duplicate_window_minutes) values (gen_random_uuid(), %s, 'bench', "
+            "'{0,1,2,3,4}', '{morning}', '08:00', '18:00', '{}', 'ok', 240, 3, 60)",
+            (tenant,),
+        )
+        conn.execute(
+            """
+            insert into campaigns (id, tenant_id, name, policy_id, variants, state, started_at)
+            select gen_random_uuid(), %(t)s, 'Campaign ' || g, p.id, '{oi}', 'running',
+                   now() - g * interval '3 days'
+              from generate_series(1, 5) g,
+                   (select id from outreach_policies where tenant_id = %(t)s) p
+            """,
+            {"t": tenant},
+        )
+        conn.execute(
+            """
+            insert into campaign_recipients (id, tenant_id, campaign_id, contact_id, phone_e164,
+                                             status, reason)
+            select gen_random_uuid(), %(t)s, c.ids[1 + g %% 5], gen_random_uuid(),
+                   '+5521' || lpad(g::text, 9, '0'), s.status,
+                   case when s.status in ('failed', 'expired', 'skipped')
+                        then (array['suppressed', 'gateway', 'end_by'])[1 + g %% 3] end
+              from generate_series(1, %(r)s) g,
+                   (select array_agg(id) ids from campaigns where tenant_id = %(t)s) c,
+                   lateral (select (array['planned', 'deferred', 'sent', 'delivered', 'read',
+                                          'replied', 'failed', 'expired', 'skipped'])
+                                   [1 + g %% 9] as status) s
+            """,
+            {"t": tenant, "r": max(1, n // 100)},
+        )
         conn.execute("vacuum analyze")
     log(f"seeded {n:,} messages in {time.perf_counter() - started:.1f} s")
     return urls, tenant
@@ -223,6 +259,14 @@ def raw_queries(f: Filters) -> dict[str, tuple[str, dict[str, Any]]]:
             "and created_at < :end group by 1, 2",
             p,
         ),
+        "campaigns": (
+            "select c.id, c.name, c.state, c.started_at, r.status, r.reason, count(*) "
+            "from campaigns c join campaign_recipients r on r.tenant_id = c.tenant_id "
+            "and r.campaign_id = c.id where c.tenant_id = (select nullif(current_setting("
+            "'app.tenant_id', true), '')::uuid) and c.started_at < :end and (c.finished_at "
+            "is null or c.finished_at >= :start) group by 1, 2, 3, 4, 5, 6",
+            p,
+        ),
     }
 
 
@@ -260,6 +304,7 @@ async def measure(
             "by_kind": lambda s, f=f: service.kinds(s, f),
             "rounds": lambda s, f=f: service.rounds(s, f),
             "decisions": lambda s, f=f: service.decisions(s, f),
+            "campaigns": lambda s, f=f: service.campaigns(s, f),
         }
         raw = raw_queries(f)
         for name, work in page.items():
