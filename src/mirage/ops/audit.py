@@ -204,6 +204,13 @@ def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, di
     return out
 
 
+def _fields(snapshot: Any) -> dict[str, Any]:
+    value = plain(snapshot)
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else {"value": value}
+
+
 async def record(
     session: AsyncSession,
     *,
@@ -227,7 +234,7 @@ async def record(
         raise UnknownAuditAction(f"audit action {action!r} is not in mirage.ops.audit.ACTIONS")
     body = redact(details)
     if before is not None or after is not None:
-        body["changes"] = changes(plain(before) or {}, plain(after) or {})
+        body["changes"] = changes(_fields(before), _fields(after))
     await AuditRepository(session).add(
         AuditEvent(
             tenant_id=tenant_id,
