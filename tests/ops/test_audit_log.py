@@ -157,6 +157,7 @@ async def test_api_filters_pages_and_exports(
         ({"actor": "someone"}, "actor"),
         ({"target_type": "planet"}, "target_type"),
         ({"since": "2026-01-02T00:00:00"}, "since"),
+        ({"until": "0.5"}, "until"),
         ({"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "until"),
         ({"cursor": "garbage!"}, "cursor"),
     ):

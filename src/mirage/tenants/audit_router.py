@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mirage.auth.deps import ApiPrincipal
 from mirage.db.deps import DbSession
+from mirage.kit.errors import ValidationFailed
+from mirage.kit.i18n import N_
 from mirage.models import Tenant
 from mirage.ops import audit
 from mirage.tenants import audit_log
@@ -54,19 +56,53 @@ Action = Annotated[
 ]
 Actor = Annotated[str | None, Query(max_length=64, description="A member's user id or a token id.")]
 TargetType = Annotated[str | None, Query(max_length=64)]
-Since = Annotated[datetime | None, Query(description="From this instant (with its offset).")]
-Until = Annotated[datetime | None, Query(description="Before this instant (with its offset).")]
+# Instants are read as ISO 8601 text only (a number is not a time: Pydantic would take it as
+# a Unix timestamp), with their offset.
+Since = Annotated[
+    str | None,
+    Query(
+        max_length=40,
+        description="From this instant, ISO 8601 with its offset.",
+        json_schema_extra={"format": "date-time"},
+    ),
+]
+Until = Annotated[
+    str | None,
+    Query(
+        max_length=40,
+        description="Before this instant, ISO 8601 with its offset.",
+        json_schema_extra={"format": "date-time"},
+    ),
+]
+
+
+def _instant(value: str | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        if not value[:4].isdigit() or "-" not in value:
+            raise ValueError
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(
+            N_("give the time as ISO 8601 with its offset (e.g. 2026-03-01T00:00:00-03:00)"),
+            field=field,
+        ) from None
 
 
 def _filter(
     action: str | None,
     actor: str | None,
     target_type: str | None,
-    since: datetime | None,
-    until: datetime | None,
+    since: str | None,
+    until: str | None,
 ) -> audit.AuditFilter:
     return audit.build_filter(
-        action=action, actor=actor, target_type=target_type, since=since, until=until
+        action=action,
+        actor=actor,
+        target_type=target_type,
+        since=_instant(since, "since"),
+        until=_instant(until, "until"),
     )
 
 
