@@ -1,4 +1,5 @@
-"""The `mirage` command: demo, api, worker, sim, migrate, user …, tenant …, team …, metrics …"""
+"""The `mirage` command: demo, api, worker, sim, migrate, user …, tenant …, team …, metrics …,
+audit …"""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from mirage.kit.logging import configure_logging
 from mirage.metrics.cli import metrics_cli
 from mirage.outreach.cli import optout_cli
 from mirage.personas.cli import ai_cli
-from mirage.tenants.cli import team_cli
+from mirage.tenants.cli import audit_cli, team_cli
 
 # Commands import what they run inside their own body: not to dodge a cycle (nothing imports
 # this module but __main__), but so that `mirage --help` or one command does not load the
@@ -34,6 +35,7 @@ cli.add_typer(ai_cli, name="ai")
 cli.add_typer(team_cli, name="team")
 cli.add_typer(optout_cli, name="optout")
 cli.add_typer(metrics_cli, name="metrics")
+cli.add_typer(audit_cli, name="audit")
 
 
 def _settings(json_logs: bool | None = None) -> Settings:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from typing import Any
 
@@ -15,7 +16,9 @@ import psycopg
 import pytest
 from psycopg import errors
 
+from mirage.db.urls import RoleUrls
 from mirage.ops import audit
+from tests.clirun import mirage_batch, mirage_env
 from tests.conftest import TenantFixture, make_tenant, make_token, sign_in, sql
 from tests.conversations.conftest import PERSONA
 
@@ -207,3 +210,30 @@ async def test_audit_page_for_owners_with_filters_and_errors(
         home = await other.get("/")
         assert 'href="/audit"' not in home.text
         assert (await other.get("/audit")).status_code == 403
+
+
+async def test_cli_exports_the_log(
+    client: httpx.AsyncClient, tenant_a: TenantFixture, role_urls: RoleUrls
+) -> None:
+    auth = {"Authorization": f"Bearer {await make_token(tenant_a)}"}
+    r = await client.post("/api/v1/personas", headers=auth, json={"name": "Cli", **PERSONA})
+    assert r.status_code == 201
+    env = mirage_env(role_urls.bootstrap.render_as_string(hide_password=False))
+    slug = tenant_a.slug
+    as_csv, as_json, later, bad = await mirage_batch(
+        env,
+        ["audit", "export", "--tenant", slug, "--action", "persona"],
+        ["audit", "export", "--tenant", slug, "--json", "--since", "2020-01-01"],
+        ["audit", "export", "--tenant", slug, "--json", "--since", "2999-01-01T00:00:00Z"],
+        ["audit", "export", "--tenant", slug, "--since", "yesterday"],
+    )
+    assert as_csv.code == 0, as_csv.err
+    rows = list(csv.DictReader(io.StringIO(as_csv.out.lstrip("\ufeff"))))
+    assert [(row["action"], row["details"]) for row in rows] == [
+        ("persona.create", '{"name": "Cli"}')
+    ]
+    assert as_json.code == 0, as_json.err
+    events = [json.loads(line) for line in as_json.out.splitlines()]
+    assert {"persona.create", "api_token.create"} <= {e["action"] for e in events}
+    assert (later.code, later.out) == (0, "")
+    assert bad.code == 2 and "--since" in bad.err
