@@ -41,7 +41,7 @@ async def test_audit_page_filters_and_exports(page: Page, live_server: LiveServe
     await expect(table.locator("tbody tr")).to_have_count(1)
     row = table.locator('tr[data-action="persona.update"]')
     await expect(row).to_contain_text("Persona alterada")
-    await expect(row).to_contain_text("emoji rate")
+    await expect(row).to_contain_text("Taxa de emojis")
     await expect(row.locator("ins")).to_have_text("0.42")
     await expect(row.locator("time")).to_be_visible()
 

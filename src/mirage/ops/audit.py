@@ -124,6 +124,32 @@ TARGET_TYPES: dict[str, str] = {
 }
 
 
+# How the audit page names a changed field (catalog ids). Domains register their forms' labels
+# at import (``label_fields``), so a field reads as the form the user changed it in; these are
+# the fields no form names.
+FIELD_LABELS: dict[str, str] = {
+    "role": N_("Role"),
+    "topics": N_("Topics"),
+    "delays": N_("Delays"),
+    "participants": N_("Participants"),
+    "schedule": N_("Schedule"),
+    "kill_switch": N_("Kill switch"),
+    "consent_state": N_("Consent"),
+    "legal_basis": N_("Legal basis"),
+    "variants": N_("Message variants"),
+    "policy_id": N_("Sending policy"),
+    "include_tag_ids": N_("Tags included"),
+    "exclude_tag_ids": N_("Tags excluded"),
+    "windows": N_("Weekly windows"),
+}
+
+
+def label_fields(labels: Mapping[str, str]) -> None:
+    """Register field labels (catalog ids) for the audit page; the first label of a name wins."""
+    for name, text in labels.items():
+        FIELD_LABELS.setdefault(name, text)
+
+
 class UnknownAuditAction(ValueError):
     """A programming error: an audit action without an entry (and a label) in ACTIONS."""
 
@@ -364,7 +390,7 @@ def value_text(locale: str | None, value: Any) -> str:
 
 @dataclass(frozen=True)
 class Change:
-    field: str
+    field: str  # a catalog id when the field has a label, else the field's name in words
     before: str
     after: str
 
@@ -376,7 +402,7 @@ def described_changes(event: AuditEvent, locale: str | None) -> list[Change]:
         return []
     return [
         Change(
-            field.replace("_", " "),
+            FIELD_LABELS.get(field) or field.replace("_", " "),
             value_text(locale, pair.get("from")),
             value_text(locale, pair.get("to")),
         )
@@ -441,7 +467,8 @@ async def export_csv(
         for e in page.items:
             actor_id = e.actor_user_id or e.actor_token_id
             changes = "; ".join(
-                f"{c.field}: {c.before} → {c.after}" for c in described_changes(e, locale)
+                f"{i18n.text(locale, c.field)}: {c.before} → {c.after}"
+                for c in described_changes(e, locale)
             )
             chunk.append(
                 _csv_line(
