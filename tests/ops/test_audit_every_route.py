@@ -7,11 +7,15 @@ own ``X-Request-ID``, and an audit event with that correlation id must exist aft
 new mutating route fails this test until it records (and gets a recipe) or is exempted here.
 
 The dashboard's forms call the same service functions as these routes (where the audit calls
-live), so they are covered by the same records.
+live): a third test checks, from their source, that each form reaches a service function an
+API route above proved to record — or is in ``PAGE_ONLY`` with how it is recorded.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,7 +24,7 @@ from typing import Any
 import httpx
 from fastapi.routing import APIRoute
 
-from mirage.app import API_ROUTERS
+from mirage.app import API_ROUTERS, PAGE_ROUTERS
 from mirage.contacts import service as contacts
 from mirage.db.deps import bind_context
 from mirage.db.engine import session_scope
@@ -514,3 +518,84 @@ async def test_every_mutating_route_leaves_an_audit_event(
     audited = {r[0] for r in rows}
     silent = sorted(called[c] for c in called.keys() - audited)
     assert not silent, f"routes that changed something without an audit event: {silent}"
+
+
+# --- the dashboard's forms ----------------------------------------------------------------------
+
+REF = re.compile(r"\b([A-Za-z_]\w*)\.([a-z_]\w*)\b")
+HELPER = re.compile(r"\b(_[a-z]\w*)\(")
+
+# Dashboard routes that reach no API route's service call, and why they are covered.
+PAGE_ONLY: dict[str, str] = {
+    "/signin": "auth.sign_in, recorded by auth.service when the password is accepted",
+    "/signout": "auth.sign_out, recorded by auth.service.sign_out",
+    "/tenant": "auth.switch_tenant, recorded by auth.service.switch_tenant",
+    "/language": "the reader's own language: a preference, not a change of the tenant",
+    "/account/security/enroll": "starts an enrollment (a pending secret); mfa.enroll on confirm",
+    "/account/security/confirm": "mfa.enroll, recorded by auth.mfa (tests/auth/test_mfa.py)",
+    "/account/security/recovery-codes": "mfa.recovery_codes_regenerated, by auth.mfa",
+    "/account/security/disable": "mfa.disable, by auth.mfa",
+    "/account/security/verify": "mfa.step_up / mfa.step_up_failed, by auth.mfa",
+    "/instances/{instance_id}/connect": EXEMPT[("POST", "/api/v1/instances/{instance_id}/connect")],
+    "/instances/{instance_id}/sim-scan": "the built-in simulator plays the phone reading the QR "
+    "code (sandbox only); the connection that follows is the gateway's event",
+    "/contacts/imports/upload": EXEMPT[("POST", "/api/v1/contact-imports")],
+}
+
+
+def _service_refs(endpoint: Callable[..., Any]) -> set[tuple[str, str]]:
+    """(module, attribute) of every Mirage domain module the endpoint — and the private helpers
+    of its own module it calls — refers to (``service.update_contact``, ``execution.pause``)."""
+    module = inspect.getmodule(endpoint)
+    seen: set[str] = set()
+    sources = [inspect.getsource(endpoint)]
+    refs: set[tuple[str, str]] = set()
+    while sources:
+        source = sources.pop()
+        for name in HELPER.findall(source):
+            helper = getattr(module, name, None)
+            if name not in seen and inspect.isfunction(helper):
+                seen.add(name)
+                sources.append(inspect.getsource(helper))
+        for receiver, attr in REF.findall(source):
+            target = endpoint.__globals__.get(receiver)
+            if (
+                inspect.ismodule(target)
+                and target.__name__.startswith("mirage.")
+                and not target.__name__.startswith(("mirage.web", "mirage.kit", "mirage.db"))
+            ):
+                refs.add((target.__name__, attr))
+    return refs
+
+
+def test_every_dashboard_change_goes_through_an_audited_service() -> None:
+    """A dashboard form must change things through a service function that an API route
+    proved above to record its event — or be listed in PAGE_ONLY with how it is recorded."""
+    proven = {
+        ref
+        for router in API_ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        and (route.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"}
+        and not any((m, API + route.path) in EXEMPT for m in route.methods or ())
+        for ref in _service_refs(route.endpoint)
+        if callable(getattr(importlib.import_module(ref[0]), ref[1], None))
+    }
+    forms = [
+        route
+        for router in PAGE_ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        and (route.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"}
+    ]
+    assert set(PAGE_ONLY) <= {r.path for r in forms}, "PAGE_ONLY names a route that is gone"
+    uncovered = sorted(
+        route.path
+        for route in forms
+        if route.path not in PAGE_ONLY and not _service_refs(route.endpoint) & proven
+    )
+    assert not uncovered, (
+        f"dashboard forms whose change reaches no audited service function: {uncovered}. "
+        "Call the service the API route uses (it records the event), or record one and list "
+        "the route in PAGE_ONLY with how it is recorded"
+    )
