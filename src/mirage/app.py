@@ -42,7 +42,8 @@ from mirage.outreach import router as outreach_api
 from mirage.outreach import views as outreach_views
 from mirage.personas import router as personas_api
 from mirage.personas import views as personas_views
-from mirage.tenants import overview, team_views
+from mirage.tenants import audit_router as audit_api
+from mirage.tenants import audit_views, overview, team_views
 from mirage.tenants import router as tenants_api
 from mirage.tenants import team_router as team_api
 from mirage.tenants import views as tenant_views
@@ -69,6 +70,7 @@ API_ROUTERS = (
     auth_api.router,
     tenants_api.router,
     team_api.router,
+    audit_api.router,
     instances_api.router,
     personas_api.router,
     conversations_api.router,
@@ -83,6 +85,7 @@ PAGE_ROUTERS = (
     mfa_views.router,
     tenant_views.router,
     team_views.router,
+    audit_views.router,
     instances_views.router,
     personas_views.router,
     conversations_views.router,

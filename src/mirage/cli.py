@@ -1,5 +1,5 @@
 """The `mirage` command: demo, api, worker, sim, migrate, user …, tenant …, team …, metrics …,
-backup …"""
+backup …, audit …"""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from mirage.metrics.cli import metrics_cli
 from mirage.ops.cli import backup_cli
 from mirage.outreach.cli import optout_cli
 from mirage.personas.cli import ai_cli
-from mirage.tenants.cli import team_cli
+from mirage.tenants.cli import audit_cli, team_cli
 
 # Commands import what they run inside their own body: not to dodge a cycle (nothing imports
 # this module but __main__), but so that `mirage --help` or one command does not load the
@@ -37,6 +37,7 @@ cli.add_typer(team_cli, name="team")
 cli.add_typer(optout_cli, name="optout")
 cli.add_typer(metrics_cli, name="metrics")
 cli.add_typer(backup_cli, name="backup")
+cli.add_typer(audit_cli, name="audit")
 
 
 def _settings(json_logs: bool | None = None) -> Settings:

@@ -110,6 +110,12 @@ def _check_restored(cluster: TempCluster, tenant: TenantFixture, marker: uuid.UU
             "where oid = 'instances'::regclass"
         ).fetchone()  # type: ignore[misc]
         assert (owner, forced) == ("mirage_owner", True)
+        # The grants come back as they were, revocations too: the audit log stays append-only.
+        grants = conn.execute(
+            "select has_table_privilege('mirage_app', 'audit_events', p) from "
+            "unnest(array['INSERT', 'SELECT', 'UPDATE', 'DELETE']) p"
+        ).fetchall()
+        assert [g for (g,) in grants] == [True, True, False, False]
 
     app_dsn = f"postgresql://mirage_app@127.0.0.1:{cluster.port}/mirage"
     with psycopg.connect(app_dsn) as conn:

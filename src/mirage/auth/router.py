@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from mirage.auth import service
 from mirage.auth.deps import ApiPrincipal, StepUpApiPrincipal
 from mirage.auth.repository import UserRepository
 from mirage.auth.schemas import (
-    AuditOut,
     MeOut,
     TenantOut,
     TokenCreate,
@@ -21,8 +20,6 @@ from mirage.auth.schemas import (
 )
 from mirage.db.deps import DbSession
 from mirage.kit.errors import NotFound
-from mirage.models.tenancy import Role
-from mirage.ops import audit
 from mirage.web.errors import API_ERRORS
 
 # Kept for routers not yet moved to web.errors.API_ERRORS (import that instead).
@@ -77,13 +74,3 @@ async def revoke_token(
 ) -> Response:
     await service.revoke_token(session, principal, token_id)
     return Response(status_code=204)
-
-
-@router.get("/audit-events", response_model=list[AuditOut], tags=["audit"])
-async def audit_events(
-    session: DbSession,
-    principal: ApiPrincipal,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> list[Any]:
-    service.require(principal, "admin", role=Role.ADMIN)
-    return await audit.recent(session, limit)

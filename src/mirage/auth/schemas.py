@@ -60,17 +60,3 @@ class TokenOut(BaseModel):
 
 class TokenCreated(TokenOut):
     token: str = Field(description="The secret; shown once, store it now.")
-
-
-class AuditOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    action: str
-    actor_user_id: uuid.UUID | None
-    actor_token_id: uuid.UUID | None
-    target_type: str | None
-    target_id: str | None
-    ip: str | None
-    correlation_id: str | None
-    created_at: datetime

@@ -42,6 +42,7 @@ from mirage.kit.errors import Conflict, NotFound, PayloadTooLarge, ValidationFai
 from mirage.kit.logging import get_logger
 from mirage.models.contact_imports import ContactImport, ImportState
 from mirage.models.tenancy import Role
+from mirage.ops import audit
 
 log = get_logger(__name__)
 
@@ -279,6 +280,17 @@ async def start_import(
             queueing_lock=f"contact-import:{imp.id}",
         )
     await live.notify(session, imp.tenant_id, LIVE_KIND, imp.id, state=imp.state)
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action="contact_import.start",
+        target_type="contact_import",
+        target_id=imp.id,
+        filename=imp.filename,
+        size_bytes=imp.size_bytes,
+        basis=checked.basis,
+    )
     return imp
 
 
@@ -298,7 +310,18 @@ async def cancel_import(
         await repo.drop_file_and_keys(imp.id)
     elif imp.state == ImportState.RUNNING:
         imp.cancel_requested = True
+    else:
+        return imp  # already finished: nothing changes
     await session.flush()
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action="contact_import.cancel",
+        target_type="contact_import",
+        target_id=imp.id,
+        filename=imp.filename,
+    )
     await live.notify(session, imp.tenant_id, LIVE_KIND, imp.id, state=imp.state)
     return imp
 

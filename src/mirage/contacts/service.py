@@ -479,7 +479,42 @@ async def create_contact(
         tags = await repo.ensure_tags(principal.tenant_id, data.tags)
         await repo.set_tags(principal.tenant_id, contact.id, [t.id for t in tags.values()])
     await session.refresh(contact)
+    await _audit(session, principal, "contact.create", "contact", contact.id, basis=basis)
     return (await _outs(repo, [contact]))[0]
+
+
+async def _audit(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    target_type: str,
+    target_id: uuid.UUID,
+    **details: Any,
+) -> None:
+    """An operator's change to contacts, tags or imports in the audit log. The log outlives
+    an erasure, so it names contacts by id only: never a phone, a name or an e-mail."""
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        **details,
+    )
+
+
+# Contact fields whose values the audit log may show (no personal data): others are named
+# as changed, without their values.
+CONTACT_AUDITED_VALUES = ("legal_basis", "consent_state", "language")
+CONTACT_AUDITED_NAMES = (
+    "name",
+    "phone_e164",
+    "email",
+    "notes",
+    "custom_fields",
+    "li_assessment_ref",
+)
 
 
 async def update_contact(
@@ -491,6 +526,7 @@ async def update_contact(
     repo = ContactRepository(session)
     contact = await _get(repo, contact_id)
     given = data.model_fields_set
+    before = audit.snapshot(contact, (*CONTACT_AUDITED_VALUES, *CONTACT_AUDITED_NAMES))
     if "phone" in given and data.phone is not None:
         e164 = normalize(data.phone, await repo.tenant_country(principal.tenant_id))
         if e164 != contact.phone_e164:
@@ -543,6 +579,18 @@ async def update_contact(
         tags = await repo.ensure_tags(principal.tenant_id, data.tags)
         await repo.set_tags(principal.tenant_id, contact.id, [t.id for t in tags.values()])
     await session.refresh(contact)
+    after = audit.snapshot(contact, (*CONTACT_AUDITED_VALUES, *CONTACT_AUDITED_NAMES))
+    await _audit(
+        session,
+        principal,
+        "contact.update",
+        "contact",
+        contact.id,
+        changed=sorted(f for f in CONTACT_AUDITED_NAMES if before[f] != after[f]),
+        tags_set=data.tags is not None,
+        before={f: before[f] for f in CONTACT_AUDITED_VALUES},
+        after={f: after[f] for f in CONTACT_AUDITED_VALUES},
+    )
     return (await _outs(repo, [contact]))[0]
 
 
@@ -619,8 +667,19 @@ async def change_consent(
             )
     else:
         await _opt_out(repo, contact, "api", principal, detail=data.detail, message_id=None)
+    before_state = contact.consent_state
     await session.flush()
     await session.refresh(contact)
+    await _audit(
+        session,
+        principal,
+        "contact.consent",
+        "contact",
+        contact.id,
+        consent_action=data.action,
+        before={"consent_state": before_state},
+        after={"consent_state": contact.consent_state},
+    )
     return (await _outs(repo, [contact]))[0]
 
 
@@ -992,6 +1051,7 @@ async def create_tag(session: AsyncSession, principal: Principal, data: TagIn) -
     except IntegrityError:
         raise Conflict("a tag with this name already exists", field="name") from None
     await session.refresh(tag)
+    await _audit(session, principal, "tag.create", "tag", tag.id, name=tag.name)
     return _tag_out(tag, 0)
 
 
@@ -1001,6 +1061,7 @@ async def update_tag(
     require(principal, "write", role=Role.OPERATOR)
     repo = ContactRepository(session)
     tag = await _tag(repo, tag_id)
+    before = audit.snapshot(tag, ("name", "color"))
     if data.name is not None and data.name != tag.name:
         other = await repo.tag_by_name(data.name)
         if other is not None and other.id != tag.id:
@@ -1013,13 +1074,25 @@ async def update_tag(
             await session.flush()
     except IntegrityError:
         raise Conflict("a tag with this name already exists", field="name") from None
+    await _audit(
+        session,
+        principal,
+        "tag.update",
+        "tag",
+        tag.id,
+        name=tag.name,
+        before=before,
+        after=audit.snapshot(tag, ("name", "color")),
+    )
     return _tag_out(tag, await repo.tag_count(tag.id))
 
 
 async def delete_tag(session: AsyncSession, principal: Principal, tag_id: uuid.UUID) -> None:
     require(principal, "write", role=Role.OPERATOR)
     repo = ContactRepository(session)
-    await repo.delete_tag(await _tag(repo, tag_id))
+    tag = await _tag(repo, tag_id)
+    await _audit(session, principal, "tag.delete", "tag", tag.id, name=tag.name)
+    await repo.delete_tag(tag)
 
 
 async def bulk_tag(
@@ -1034,7 +1107,17 @@ async def bulk_tag(
         if data.filter is not None
         else None
     )
-    return await repo.bulk_tag(principal.tenant_id, tag.id, f=f, ids=data.contact_ids, add=add)
+    n = await repo.bulk_tag(principal.tenant_id, tag.id, f=f, ids=data.contact_ids, add=add)
+    await _audit(
+        session,
+        principal,
+        "tag.apply" if add else "tag.remove",
+        "tag",
+        tag.id,
+        name=tag.name,
+        contacts=n,
+    )
+    return n
 
 
 # --- suppression list ---------------------------------------------------------------------

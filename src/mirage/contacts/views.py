@@ -46,6 +46,7 @@ from mirage.kit.i18n import N_, Message
 from mirage.kit.live import Renderer
 from mirage.models.contact_imports import FINAL_IMPORT_STATES, ContactImport, ImportState
 from mirage.models.tenancy import Role
+from mirage.ops import audit
 from mirage.web.csrf import csrf_protect
 from mirage.web.forms import (
     NO_ERRORS,
@@ -198,6 +199,7 @@ FORM_LABELS = {
     "basis": N_("Legal basis"),
     "mapping": N_("Column mapping"),
 }
+audit.label_fields(FORM_LABELS)  # the audit page names fields as the form
 ENCODINGS = {
     "utf-8-sig": "UTF-8 (BOM)",
     "utf-8": "UTF-8",

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -289,22 +290,29 @@ async def update_conversation(
     c = await _locked(session, principal, conversation_id)
     repo = ConversationRepository(session)
     changed: list[str] = []
+    # Before → after of each changed field, for the audit log.
+    was: dict[str, Any] = {}
+    now_is: dict[str, Any] = {}
     if data.name is not None and " ".join(data.name.split()) != c.name:
         if not data.name.strip():
             raise ValidationFailed(N_("give the conversation a name"), field="name")
         other = await repo.by_name(data.name)
         if other is not None and other.id != c.id:
             raise Conflict("a conversation with this name already exists", field="name")
-        c.name = " ".join(data.name.split())
+        was["name"] = c.name
+        c.name = now_is["name"] = " ".join(data.name.split())
         changed.append("name")
     if data.topics is not None and data.topics != list(c.topics):
-        c.topics = data.topics
+        was["topics"] = list(c.topics)
+        c.topics = now_is["topics"] = data.topics
         changed.append("topics")
     delays = (data.delay_min_s, data.delay_max_s)
     if {"delay_min_s", "delay_max_s"} & data.model_fields_set and delays != (
         c.delay_min_s,
         c.delay_max_s,
     ):
+        was["delays"] = [c.delay_min_s, c.delay_max_s]
+        now_is["delays"] = list(delays)
         c.delay_min_s, c.delay_max_s = delays
         changed.append("delays")
     wanted = data.schedule()
@@ -314,6 +322,7 @@ async def update_conversation(
         base = before if wanted.source == schedule.OWN else schedule.tenant_default(row)
         sched = _resolve_schedule(base, wanted)
         if sched != before:
+            was["schedule"], now_is["schedule"] = before, sched
             _apply_schedule(c, sched)
             changed.append("schedule")
     now, rng = utcnow(), random.Random()
@@ -322,6 +331,7 @@ async def update_conversation(
         current = [(p.instance.id, p.persona.id) for p in await repo.participants(c.id)]
         asked = [(p.instance_id, p.persona_id) for p in data.participants]
         if current != asked:
+            was["participants"], now_is["participants"] = current, asked
             await _end_round_of_leaving_numbers(
                 session, c, {p.instance_id for p in data.participants}, now, rng
             )
@@ -341,6 +351,8 @@ async def update_conversation(
         target_type="conversation",
         target_id=c.id,
         changed=changed,
+        before=was,
+        after=now_is,
     )
     return c
 
@@ -433,6 +445,8 @@ async def set_default_schedule(
             action="schedule.default_update",
             target_type="tenant_settings",
             target_id=row.id,
+            before=before,
+            after=schedule.tenant_default(row),
         )
     return await get_default_schedule(session, principal)
 

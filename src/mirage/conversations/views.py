@@ -38,6 +38,7 @@ from mirage.kit.live import Renderer
 from mirage.messaging import service as messaging
 from mirage.models import ConversationState, Instance, RoundState
 from mirage.models.tenancy import Role
+from mirage.ops import audit
 from mirage.personas import service as personas
 from mirage.web.csrf import csrf_protect
 from mirage.web.forms import (
@@ -138,6 +139,7 @@ LABELS = {
     "pause_min_s": N_("Shortest pause between rounds (min)"),
     "pause_max_s": N_("Longest pause between rounds (min)"),
 }
+audit.label_fields(LABELS)  # the audit page names fields as the form
 
 
 # Model fields shown under another input, and rules across fields: where each is shown.

@@ -277,6 +277,9 @@ async def pairing_code(
         )
     except GatewayError as exc:
         raise _gateway_failure(exc) from exc
+    # Linking a phone to a number is a sensitive act: recorded (after the gateway call, in the
+    # request's next transaction; the digits stay out of the log).
+    await _audit(session, principal, "pairing_code", instance_id)
     return _view(result)
 
 

@@ -79,6 +79,9 @@ class RequestContextMiddleware:
         headers = dict(scope.get("headers") or [])
         cid = correlation.accept_or_new(headers.get(b"x-request-id", b"").decode("latin-1"))
         token = correlation.correlation_id.set(cid)
+        ua_token = correlation.user_agent.set(
+            correlation.clean_user_agent(headers.get(b"user-agent"))
+        )
         structlog.contextvars.bind_contextvars(correlation_id=cid)
         start = time.perf_counter()
         status = 500
@@ -114,6 +117,7 @@ class RequestContextMiddleware:
             )
             structlog.contextvars.unbind_contextvars("correlation_id")
             correlation.correlation_id.reset(token)
+            correlation.user_agent.reset(ua_token)
 
 
 class BodyLimitMiddleware:

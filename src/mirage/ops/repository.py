@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.models import AuditEvent
@@ -16,6 +18,9 @@ WORKER_STALE_AFTER_S = 60.0
 # copied because instances sits above ops in the package layers; a test keeps them equal.
 CANNOT_SEND_FAILURES = 3
 OPERATOR_LOGOUT_CODE = 1401
+
+if TYPE_CHECKING:  # the filter is defined by the module that uses this repository
+    from mirage.ops.audit import AuditFilter
 
 
 class AuditRepository:
@@ -28,6 +33,27 @@ class AuditRepository:
 
     async def recent(self, limit: int = 50) -> Sequence[AuditEvent]:
         stmt = select(AuditEvent).order_by(AuditEvent.created_at.desc()).limit(limit)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def search(
+        self, f: AuditFilter, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> Sequence[AuditEvent]:
+        stmt = select(AuditEvent)
+        if f.actions:
+            stmt = stmt.where(AuditEvent.action.in_(f.actions))
+        if f.actor is not None:
+            stmt = stmt.where(
+                or_(AuditEvent.actor_user_id == f.actor, AuditEvent.actor_token_id == f.actor)
+            )
+        if f.target_type:
+            stmt = stmt.where(AuditEvent.target_type == f.target_type)
+        if f.since is not None:
+            stmt = stmt.where(AuditEvent.created_at >= f.since)
+        if f.until is not None:
+            stmt = stmt.where(AuditEvent.created_at < f.until)
+        if after is not None:
+            stmt = stmt.where(tuple_(AuditEvent.created_at, AuditEvent.id) < tuple_(*after))
+        stmt = stmt.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit)
         return (await self.session.execute(stmt)).scalars().all()
 
 

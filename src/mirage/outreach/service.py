@@ -7,6 +7,7 @@ check says so at once instead of keeping a setting that would never apply."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,6 +135,28 @@ async def _check(
         raise Conflict(DUPLICATE_NAME, field="name")
 
 
+# The fields an update's audit event compares (only those that changed are stored).
+POLICY_AUDITED = (
+    "name",
+    "number_hourly_cap",
+    "number_daily_cap",
+    "campaign_hourly_cap",
+    "campaign_daily_cap",
+    "min_gap_seconds",
+    "weekdays",
+    "dayparts",
+    "contact_start",
+    "contact_end",
+    "skip_holidays",
+    "optout_keywords",
+    "confirmation_text",
+    "validity_minutes",
+    "duplicate_limit",
+    "duplicate_window_minutes",
+)
+CAMPAIGN_AUDITED = ("name", "policy_id", "variants", "include_tag_ids", "exclude_tag_ids")
+
+
 def _apply(policy: OutreachPolicy, data: OutreachPolicyIn, principal: Principal) -> None:
     policy.name = data.name
     policy.number_hourly_cap = data.number_hourly_cap
@@ -180,9 +203,10 @@ async def update_policy(
     require_editor(principal)
     policy = await get_policy(session, principal, policy_id)
     await _check(session, principal, data, policy.id)
+    before = audit.snapshot(policy, POLICY_AUDITED)
     _apply(policy, data, principal)
     await session.flush()
-    await _audit(session, principal, "outreach_policy.update", policy)
+    await _audit(session, principal, "outreach_policy.update", policy, before, POLICY_AUDITED)
     return policy
 
 
@@ -196,16 +220,24 @@ async def delete_policy(session: AsyncSession, principal: Principal, policy_id: 
 
 
 async def _audit(
-    session: AsyncSession, principal: Principal, action: str, policy: OutreachPolicy
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    target: OutreachPolicy | Campaign,
+    before: dict[str, Any] | None = None,
+    fields: tuple[str, ...] = (),
 ) -> None:
+    """One event about a policy or a campaign; an update carries what changed."""
     await audit.record(
         session,
         tenant_id=principal.tenant_id,
         principal=principal,
         action=action,
-        target_type="outreach_policy",
-        target_id=policy.id,
-        name=policy.name,
+        target_type="campaign" if isinstance(target, Campaign) else "outreach_policy",
+        target_id=target.id,
+        name=target.name,
+        before=before,
+        after=audit.snapshot(target, fields) if before is not None else None,
     )
 
 
@@ -281,7 +313,7 @@ async def create_campaign(
     campaign = Campaign(tenant_id=principal.tenant_id, state=CampaignState.DRAFT)
     _apply_campaign(campaign, data, principal)
     campaign = await CampaignRepository(session).add(campaign)
-    await _audit_campaign(session, principal, "campaign.create", campaign)
+    await _audit(session, principal, "campaign.create", campaign)
     return campaign
 
 
@@ -293,9 +325,10 @@ async def update_campaign(
     if campaign.state is not CampaignState.DRAFT:
         raise Conflict(NOT_A_DRAFT)
     await _check_campaign(session, principal, data, campaign.id)
+    before = audit.snapshot(campaign, CAMPAIGN_AUDITED)
     _apply_campaign(campaign, data, principal)
     await session.flush()
-    await _audit_campaign(session, principal, "campaign.update", campaign)
+    await _audit(session, principal, "campaign.update", campaign, before, CAMPAIGN_AUDITED)
     return campaign
 
 
@@ -306,22 +339,8 @@ async def delete_campaign(
     campaign = await get_campaign(session, principal, campaign_id)
     if campaign.state is not CampaignState.DRAFT:
         raise Conflict(NOT_A_DRAFT)
-    await _audit_campaign(session, principal, "campaign.delete", campaign)
+    await _audit(session, principal, "campaign.delete", campaign)
     await CampaignRepository(session).delete(campaign)
-
-
-async def _audit_campaign(
-    session: AsyncSession, principal: Principal, action: str, campaign: Campaign
-) -> None:
-    await audit.record(
-        session,
-        tenant_id=principal.tenant_id,
-        principal=principal,
-        action=action,
-        target_type="campaign",
-        target_id=campaign.id,
-        name=campaign.name,
-    )
 
 
 def skip_reason(member: contacts.AudienceMember) -> str | None:

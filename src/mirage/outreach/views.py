@@ -22,6 +22,7 @@ from mirage.kit.errors import DomainError, ValidationFailed
 from mirage.kit.i18n import N_, Message
 from mirage.models import OutreachPolicy
 from mirage.models.tenancy import Role
+from mirage.ops import audit
 from mirage.outreach import service
 from mirage.outreach.schemas import (
     CONTACT_ORDER,
@@ -40,6 +41,9 @@ from mirage.web.forms import (
     whole_number,
 )
 from mirage.web.templating import add_global, render, request_locale
+
+# The audit page names a policy's changed fields as its form does.
+audit.label_fields(LABELS)
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 

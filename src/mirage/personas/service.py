@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,8 +61,26 @@ async def create_persona(session: AsyncSession, principal: Principal, data: Pers
     return persona
 
 
+# What an update's audit event compares (only the fields that changed are stored).
+AUDITED = (
+    "name",
+    "style",
+    "vocabulary",
+    "emoji_rate",
+    "typo_rate",
+    "min_length",
+    "max_length",
+    "greetings",
+    "language",
+)
+
+
 async def _audit(
-    session: AsyncSession, principal: Principal, action: str, persona: Persona
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    persona: Persona,
+    before: dict[str, Any] | None = None,
 ) -> None:
     await audit.record(
         session,
@@ -71,6 +90,8 @@ async def _audit(
         target_type="persona",
         target_id=persona.id,
         name=persona.name,
+        before=before,
+        after=audit.snapshot(persona, AUDITED) if before is not None else None,
     )
 
 
@@ -82,9 +103,10 @@ async def update_persona(
     other = await PersonaRepository(session).by_name(data.name)
     if other is not None and other.id != persona.id:
         raise Conflict("a persona with this name already exists", field="name")
+    before = audit.snapshot(persona, AUDITED)
     _apply(persona, data)
     await session.flush()
-    await _audit(session, principal, "persona.update", persona)
+    await _audit(session, principal, "persona.update", persona, before)
     return persona
 
 

@@ -14,6 +14,7 @@ from mirage.db.deps import DbSession
 from mirage.kit.errors import DomainError
 from mirage.kit.i18n import N_
 from mirage.models.tenancy import Role
+from mirage.ops import audit
 from mirage.personas import service
 from mirage.personas.schemas import PersonaIn
 from mirage.web.csrf import csrf_protect
@@ -49,6 +50,7 @@ LABELS = {
     "afternoon": N_("Afternoon greetings"),
     "night": N_("Night greetings"),
 }
+audit.label_fields(LABELS)  # the audit page names fields as the form
 # Model fields whose form input has another name (and rules across fields: where to show them).
 FIELDS = {
     "greetings.morning": "greet_morning",

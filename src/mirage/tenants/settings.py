@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import time
 from functools import cache
+from typing import Any
 from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
@@ -232,6 +233,7 @@ async def update_settings(
     tenant = await session.get(Tenant, principal.tenant_id)
     before_rules = {f: getattr(row, f) for f in ROW_FIELDS}
     before_rules["timezone"] = tenant.timezone if tenant else None
+    before = _audited(row, tenant.timezone if tenant else None, tenant.country if tenant else None)
     for field in ROW_FIELDS:
         setattr(row, field, getattr(u, field))
     row.ai_base_url = u.ai_base_url or None
@@ -262,10 +264,21 @@ async def update_settings(
         action="settings.update",
         target_type="tenant_settings",
         target_id=row.id,
-        kill_switch=u.kill_switch,
-        kill_switch_changed=before_kill != u.kill_switch,
+        before=before,
+        after=_audited(row, zone, country),
     )
     return row
+
+
+def _audited(row: TenantSettings, timezone: str | None, country: str | None) -> dict[str, Any]:
+    """What the audit log compares before and after a settings change (the AI key only as
+    "changed": ``ai_api_key`` is a secret name, its ciphertext is never shown)."""
+    return {
+        **audit.snapshot(row, (*ROW_FIELDS, "ai_base_url", "ai_model")),
+        "ai_api_key": row.ai_key_enc,
+        "timezone": timezone,
+        "country": country,
+    }
 
 
 def ai_key(row: TenantSettings) -> str | None:
@@ -301,7 +314,7 @@ async def update_security(
     require(principal, "admin", role=Role.ADMIN)
     await stepup.require(session, principal)
     row = await get_or_create(session, principal.tenant_id)
-    before = {"mfa_required": row.mfa_required, "step_up_minutes": row.step_up_minutes}
+    before = audit.snapshot(row, ("mfa_required", "step_up_minutes"))
     row.mfa_required = u.mfa_required
     row.step_up_minutes = u.step_up_minutes
     row.updated_at = utcnow()
@@ -315,6 +328,6 @@ async def update_security(
         target_type="tenant_settings",
         target_id=row.id,
         before=before,
-        after=u.model_dump(),
+        after=audit.snapshot(row, ("mfa_required", "step_up_minutes")),
     )
     return row

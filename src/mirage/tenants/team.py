@@ -208,8 +208,8 @@ async def change_role(
         target_type="member",
         target_id=row.user.id,
         email=row.user.email,
-        before=old.value,
-        after=new.value,
+        before={"role": old.value},
+        after={"role": new.value},
     )
     log.info("member.role_changed", member_id=str(member_id), before=old.value, after=new.value)
     row.membership.role = new.value

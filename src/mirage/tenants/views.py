@@ -374,6 +374,9 @@ SECURITY_LABELS = {
     "mfa_required": N_("Two-factor authentication mandatory for owners and admins"),
     "step_up_minutes": N_("Minutes a two-factor confirmation lasts"),
 }
+# The audit page names changed settings as these forms do.
+audit.label_fields(LABELS)
+audit.label_fields(SECURITY_LABELS)
 
 
 @router.post("/settings/security")
