@@ -73,6 +73,32 @@ class OutreachPolicyRepository:
         stmt = select(func.unnest(OutreachPolicy.optout_keywords)).distinct()
         return [str(k) for k in (await self.session.execute(stmt)).scalars().all()]
 
+    async def confirmation_text_for(self, phone_e164: str, sender_id: uuid.UUID) -> str | None:
+        """The confirmation text of the policy that governs this person's latest campaign
+        message — from this sender first —, else of the tenant's latest-edited policy."""
+        latest = (
+            select(OutreachPolicy.confirmation_text)
+            .join(Campaign, Campaign.policy_id == OutreachPolicy.id)
+            .join(CampaignRecipient, CampaignRecipient.campaign_id == Campaign.id)
+            .where(CampaignRecipient.phone_e164 == phone_e164)
+            .order_by(
+                (CampaignRecipient.sender_id == sender_id).desc(),
+                CampaignRecipient.sent_at.desc().nulls_last(),
+                Campaign.created_at.desc(),
+            )
+            .limit(1)
+        )
+        found = (await self.session.execute(latest)).scalar_one_or_none()
+        if found is not None:
+            return str(found)
+        any_policy = (
+            select(OutreachPolicy.confirmation_text)
+            .order_by(OutreachPolicy.updated_at.desc())
+            .limit(1)
+        )
+        found = (await self.session.execute(any_policy)).scalar_one_or_none()
+        return None if found is None else str(found)
+
     async def campaigns_using(self, policy_id: uuid.UUID) -> int:
         stmt = select(func.count(Campaign.id)).where(Campaign.policy_id == policy_id)
         return int((await self.session.execute(stmt)).scalar_one())
