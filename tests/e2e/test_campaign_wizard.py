@@ -63,5 +63,8 @@ async def test_wizard_preview_start_and_live_funnel(
     # The simulated contacts receive and read: the funnel fills over the live stream.
     await expect(funnel.locator("tr[data-status='read'] td.num")).to_have_text("3", timeout=60_000)
     await expect(funnel.locator("tr[data-status='sent'] td.num")).to_have_text("3")
+    # The controls follow the state over the same stream: a completed campaign has no Pause.
+    await expect(page.locator(".badge[data-state='completed']")).to_be_visible(timeout=30_000)
+    await expect(page.locator("#campaign-pause")).to_have_count(0)
     assert await page.evaluate("window.__noReload") == 7
     await page.screenshot(path=str(ARTIFACTS / "campaign-live.png"), full_page=True)

@@ -87,6 +87,10 @@ add_global("campaign_reason_label", recipient_reason)
 add_global("campaign_state_label", lambda s: execution.STATE_LABELS.get(s, s))
 
 
+def _allowed(campaign: Campaign) -> set[str]:
+    return {a.value for a in execution.Action if execution.allowed(campaign.state, a)}
+
+
 def _can_run(principal: Principal) -> bool:
     return principal.role.at_least(Role.OPERATOR)
 
@@ -135,7 +139,7 @@ async def _page_context(
         "numbers": numbers,
         "number_names": {n.id: n.display_name for n in numbers},
         "can_run": _can_run(principal),
-        "allowed": {a.value for a in execution.Action if execution.allowed(campaign.state, a)},
+        "allowed": _allowed(campaign),
         "form": form or {"sender_ids": [str(i) for i in campaign.sender_ids]},
         "errors": errors or {},
     }
@@ -434,6 +438,13 @@ async def _render_funnel(
             except DomainError:
                 return []
             fragment = render_fragment(
-                request, "outreach/_funnel.html", {"campaign": campaign, "funnel": funnel}
+                request,
+                "outreach/_funnel.html",
+                {
+                    "campaign": campaign,
+                    "funnel": funnel,
+                    "can_run": _can_run(principal),
+                    "allowed": _allowed(campaign),
+                },
             )
     return [(f"funnel-{campaign_id}", bytes(fragment.body).decode())]
