@@ -62,6 +62,9 @@ async def test_a_contact_who_says_parar_gets_one_confirmation_and_nothing_more(
 
     assert await eventually(confirmed, timeout_s=90, what="the confirmation sent") == [(a, "sent")]
     rows = await wait_all(bootstrap_conninfo, first, DONE, timeout_s=90)
+    # The first campaign's funnel counts the opt-out that answered its message.
+    f = (await client.get(f"/api/v1/campaigns/{first}/funnel", headers=w.auth)).json()
+    assert f["opted_out"] == 1
     assert all(
         r["status"] in ("sent", "delivered", "read") for r in rows if r["phone"] != "+" + leaver
     )
@@ -107,3 +110,5 @@ async def test_a_contact_who_says_parar_gets_one_confirmation_and_nothing_more(
     assert to_leaver[1]["text"] == DEFAULT_CONFIRMATION
     assert {m["from"] for m in to_leaver} == {sender_a}
     assert len(await recipients(bootstrap_conninfo, second)) == 4
+    f = (await client.get(f"/api/v1/campaigns/{second}/funnel", headers=w.auth)).json()
+    assert f["opted_out"] == 0  # the person never heard from the second one

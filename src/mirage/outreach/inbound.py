@@ -35,7 +35,7 @@ from mirage.contacts import service as contacts
 from mirage.contacts.phones import wa_jid_candidates
 from mirage.instances import service as instances
 from mirage.kit.clock import utcnow
-from mirage.outreach import confirmation
+from mirage.outreach import confirmation, execution
 from mirage.outreach.optout import Tier, Verdict, examine
 
 
@@ -115,6 +115,7 @@ async def act(
         )
         if not newly:
             return Outcome(Action.NOTHING, verdict)
+        await execution.attribute_opt_out(session, tenant_id, screened.phone_e164, utcnow())
         planned = await confirmation.owe(
             session,
             tenant_id=tenant_id,

@@ -418,6 +418,31 @@ class RecipientRepository:
         )
         return [(str(s), r, int(n)) for s, r, n in (await self.session.execute(stmt)).all()]
 
+    async def mark_opted_out(
+        self, phone_e164: str, sent_since: datetime, now: datetime
+    ) -> Sequence[uuid.UUID]:
+        """The person's recipients whose campaign message went out since ``sent_since`` opted
+        out now; returns their campaigns. Claimed counts: the person may answer before the
+        send's outcome is recorded."""
+        stmt = (
+            update(CampaignRecipient)
+            .where(
+                CampaignRecipient.phone_e164 == phone_e164,
+                CampaignRecipient.claimed_at >= sent_since,
+                CampaignRecipient.opted_out_at.is_(None),
+            )
+            .values(opted_out_at=now)
+            .returning(CampaignRecipient.campaign_id)
+        )
+        return sorted(set((await self.session.execute(stmt)).scalars()))
+
+    async def opted_out(self, campaign_id: uuid.UUID) -> int:
+        stmt = select(func.count()).where(
+            CampaignRecipient.campaign_id == campaign_id,
+            CampaignRecipient.opted_out_at.is_not(None),
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
     async def load(
         self, campaign_id: uuid.UUID, hour_ago: datetime, day_start: datetime
     ) -> tuple[int, int, datetime | None]:

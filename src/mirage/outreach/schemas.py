@@ -463,3 +463,8 @@ class FunnelOut(BaseModel):
     failed: dict[str, int] = Field(description="Failures by reason.")
     expired: dict[str, int]
     skipped: dict[str, int] = Field(description="Skipped by reason.")
+    opted_out: int = Field(
+        default=0,
+        description="Recipients who opted out after the campaign's message reached them "
+        "(within the reply window).",
+    )

@@ -1,4 +1,5 @@
-"""outgoing messages: the opt-out confirmation purpose, at most one per person per tenant
+"""outgoing messages: the opt-out confirmation purpose, at most one per person per tenant;
+campaign recipients: when the person opted out after the campaign's message
 
 Revision ID: 0020
 Revises: 0019
@@ -7,6 +8,7 @@ Create Date: 2026-11-30 15:00:00.000000
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020"
@@ -32,9 +34,20 @@ def upgrade() -> None:
         unique=True,
         postgresql_where="purpose = 'optout_confirm'",
     )
+    # An opt-out that answers a campaign's message is the campaign's (its funnel counts it).
+    op.add_column(
+        "campaign_recipients",
+        sa.Column("opted_out_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    # An opt-out finds the person's recipients by number (the webhook's transaction).
+    op.create_index(
+        "ix_campaign_recipients_phone", "campaign_recipients", ["tenant_id", "phone_e164"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_campaign_recipients_phone", table_name="campaign_recipients")
+    op.drop_column("campaign_recipients", "opted_out_at")
     op.drop_index("uq_outgoing_optout_confirm", table_name="outgoing_messages")
     op.execute("delete from outgoing_messages where purpose = 'optout_confirm'")
     op.drop_constraint(op.f("ck_outgoing_messages_purpose_valid"), "outgoing_messages")
