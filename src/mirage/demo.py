@@ -393,6 +393,22 @@ DEMO_AUDIENCE_TAG = "ensaio"
 #: profiles (simulator/network/profiles.py) — three of them opt out, so the loop shows whole:
 #: sends, receipts, replies, opt-outs with their one confirmation, a block, a skip.
 DEMO_PEOPLE = [f"+552199100{i:04d}" for i in range(1, 13)]
+# Different first names: the duplicate-content guard (the same text to many people in an hour)
+# holds back a message that would be identical for everyone.
+DEMO_NAMES = (
+    "Ana Souza",
+    "Bruno Lima",
+    "Carla Dias",
+    "Diego Alves",
+    "Elisa Rocha",
+    "Fábio Nunes",
+    "Gabi Torres",
+    "Hugo Melo",
+    "Isabel Cruz",
+    "João Pires",
+    "Karina Reis",
+    "Lucas Moraes",
+)
 DEMO_MIX = {"responsive": 4.0, "silent": 3.0, "leaver": 3.0, "blocker": 1.0, "absent": 1.0}
 
 
@@ -431,7 +447,7 @@ async def seed_sandbox_campaign(sim_url: str, api_key: str) -> str | None:
                         principal,
                         ContactIn(
                             phone=phone,
-                            name=f"Pessoa de ensaio {i}",
+                            name=DEMO_NAMES[i - 1],
                             legal_basis="consent",
                             provenance_source="demo: simulated contact",
                             tags=[DEMO_AUDIENCE_TAG],
@@ -461,8 +477,8 @@ async def seed_sandbox_campaign(sim_url: str, api_key: str) -> str | None:
                 name=DEMO_CAMPAIGN,
                 policy_id=policy.id,
                 variants=[
-                    "{Oi|Olá} {primeiro_nome}! Esta é uma mensagem de ensaio da Mirage.",
-                    "{primeiro_nome:Oi}, tudo bem? Mensagem de teste no sandbox.",
+                    "{Oi|Olá} {primeiro_nome}! {Esta é|Segue} uma mensagem de ensaio da Mirage.",
+                    "{primeiro_nome:Oi}, tudo bem? {Mensagem|Recado} de teste no sandbox.",
                 ],
                 include_tag_ids=[tag.id],
             ),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 
 from mirage.outreach.schemas import DEFAULT_CONFIRMATION
-from tests.conftest import GatewayWorld, eventually, sql
+from tests.conftest import GatewayWorld, eventually, sign_in, sql
 from tests.outreach.conftest import campaign_world, draft, recipients, wait_all
 
 DONE = {"sent", "delivered", "read", "replied", "failed", "expired", "skipped"}
@@ -65,6 +65,12 @@ async def test_a_contact_who_says_parar_gets_one_confirmation_and_nothing_more(
     # The first campaign's funnel counts the opt-out that answered its message.
     f = (await client.get(f"/api/v1/campaigns/{first}/funnel", headers=w.auth)).json()
     assert f["opted_out"] == 1
+    r = await client.get(f"/api/v1/campaigns/{first}/recipients", headers=w.auth)
+    marked = [x["phone_e164"] for x in r.json()["items"] if x["opted_out_at"]]
+    assert marked == ["+" + leaver]
+    await sign_in(client, w.tenant)
+    page = (await client.get(f"/campaigns/{first}")).text
+    assert page.count("data-opted-out") == 1 and 'data-status="opted_out"' in page
     assert all(
         r["status"] in ("sent", "delivered", "read") for r in rows if r["phone"] != "+" + leaver
     )

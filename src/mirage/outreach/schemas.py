@@ -444,6 +444,9 @@ class RecipientOut(BaseModel):
     delivered_at: datetime | None
     read_at: datetime | None
     replied_at: datetime | None
+    opted_out_at: datetime | None = Field(
+        default=None, description="When the person opted out after this campaign's message."
+    )
 
 
 class RecipientPage(BaseModel):
