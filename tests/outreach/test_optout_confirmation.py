@@ -75,15 +75,15 @@ async def test_one_confirmation_per_person_ever_from_the_number_that_heard_it(
     )
 
     # The rule is the database's, not a check: a second row for the person is refused.
-    with (
-        psycopg.connect(bootstrap_conninfo) as conn,
-        pytest.raises(psycopg.errors.UniqueViolation),
-    ):
-        conn.execute(
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        await sql(
+            bootstrap_conninfo,
             "insert into outgoing_messages (id, tenant_id, purpose, instance_id, to_number, "
             "text, turn, planned_at) values (gen_random_uuid(), %s, 'optout_confirm', %s, "
             "%s, 'again', 0, now())",
-            (tenant_a.tenant_id, other.id, person.lstrip("+")),
+            tenant_a.tenant_id,
+            other.id,
+            person.lstrip("+"),
         )
 
 
