@@ -25,6 +25,8 @@ from mirage.auth import passwords
 from mirage.auth.principal import ROLE_SCOPES, Principal
 from mirage.auth.repository import UserRepository
 from mirage.config import Settings
+from mirage.contacts import service as contacts
+from mirage.contacts.schemas import ContactIn
 from mirage.conversations import service as conversations
 from mirage.conversations.repository import ConversationRepository, RoundRepository
 from mirage.conversations.schemas import ConversationIn, ParticipantIn
@@ -37,15 +39,19 @@ from mirage.instances.gateway import get_gateway, set_gateway, simulator_scan
 from mirage.instances.repository import InstanceRepository
 from mirage.kit import crypto
 from mirage.kit.clock import utcnow
+from mirage.kit.errors import Conflict
 from mirage.kit.logging import configure_logging, get_logger
 from mirage.models import Tenant
 from mirage.models.tenancy import Role
+from mirage.outreach import execution
+from mirage.outreach import service as outreach
+from mirage.outreach.schemas import CampaignIn, OutreachPolicyIn
 from mirage.personas import service as personas
 from mirage.personas.repository import PersonaRepository
 from mirage.personas.schemas import Greetings, PersonaIn
 from mirage.policy import WeeklyWindows, effective_windows
 from mirage.providers import EvolutionGateway
-from mirage.simulator import SimulatorConfig
+from mirage.simulator import SimulatorClient, SimulatorConfig
 from mirage.simulator import create_app as create_simulator_app
 from mirage.simulator.server import BackgroundServer
 from mirage.tenants import service as tenants
@@ -380,6 +386,109 @@ async def seed_conversation() -> str | None:
         return f"{quiet_start:%H:%M}–{quiet_end:%H:%M}"
 
 
+DEMO_CAMPAIGN = "Campanha de ensaio"
+DEMO_POLICY = "Ensaio (sandbox)"
+DEMO_AUDIENCE_TAG = "ensaio"
+#: Twelve simulated people (Rio de Janeiro mobiles) and how they behave: the simulator's
+#: profiles (simulator/network/profiles.py) — three of them opt out, so the loop shows whole:
+#: sends, receipts, replies, opt-outs with their one confirmation, a block, a skip.
+DEMO_PEOPLE = [f"+552199100{i:04d}" for i in range(1, 13)]
+# Different first names: the duplicate-content guard (the same text to many people in an hour)
+# holds back a message that would be identical for everyone.
+DEMO_NAMES = (
+    "Ana Souza",
+    "Bruno Lima",
+    "Carla Dias",
+    "Diego Alves",
+    "Elisa Rocha",
+    "Fábio Nunes",
+    "Gabi Torres",
+    "Hugo Melo",
+    "Isabel Cruz",
+    "João Pires",
+    "Karina Reis",
+    "Lucas Moraes",
+)
+DEMO_MIX = {"responsive": 4.0, "silent": 3.0, "leaver": 3.0, "blocker": 1.0, "absent": 1.0}
+
+
+async def seed_sandbox_campaign(sim_url: str, api_key: str) -> str | None:
+    """A small sandbox campaign to simulated contacts, started once: contacts with consent
+    tagged ``ensaio``, an outreach policy, the campaign from the two connected numbers. The
+    simulator forgets its people on restart, so they are set up again on every run. Every send
+    still goes through the policy engine; nothing here bypasses a rule."""
+    async with SimulatorClient(sim_url, api_key) as sim:
+        await sim.populate([p.lstrip("+") for p in DEMO_PEOPLE], DEMO_MIX, seed=11)
+    async with db_engine.session_scope() as session:
+        user = await UserRepository(session).by_email(DEMO_EMAIL)
+        if user is None:
+            raise RuntimeError("the demo user is missing: run the demo set-up again")
+        await bind_context(session, tenant_id=None, user_id=user.id)
+        tenant_id = (await UserRepository(session).memberships(user.id))[0].tenant.id
+        await bind_context(session, tenant_id=tenant_id, user_id=user.id)
+        principal = Principal(
+            kind="user",
+            tenant_id=tenant_id,
+            role=Role.OWNER,
+            user_id=user.id,
+            scopes=ROLE_SCOPES[Role.OWNER],
+        )
+        if any(c.name == DEMO_CAMPAIGN for c in await outreach.list_campaigns(session, principal)):
+            return None
+        numbers = {i.display_name: i for i in await InstanceRepository(session).list()}
+        pool = [numbers[n].id for n in ("Vendas 01", "Vendas 02") if n in numbers]
+        if not pool:
+            return None
+        for i, phone in enumerate(DEMO_PEOPLE, start=1):
+            try:
+                async with session.begin_nested():
+                    await contacts.create_contact(
+                        session,
+                        principal,
+                        ContactIn(
+                            phone=phone,
+                            name=DEMO_NAMES[i - 1],
+                            legal_basis="consent",
+                            provenance_source="demo: simulated contact",
+                            tags=[DEMO_AUDIENCE_TAG],
+                        ),
+                    )
+            except Conflict:
+                pass  # kept from an earlier run
+        tag = next(
+            t for t in await contacts.list_tags(session, principal) if t.name == DEMO_AUDIENCE_TAG
+        )
+        policies = {p.name: p for p in await outreach.list_policies(session, principal)}
+        policy = policies.get(DEMO_POLICY) or await outreach.create_policy(
+            session,
+            principal,
+            OutreachPolicyIn(
+                name=DEMO_POLICY,
+                weekdays=list(range(7)),
+                contact_start=time(0),
+                contact_end=time(0),
+                skip_holidays=False,
+            ),
+        )
+        campaign = await outreach.create_campaign(
+            session,
+            principal,
+            CampaignIn(
+                name=DEMO_CAMPAIGN,
+                policy_id=policy.id,
+                variants=[
+                    "{Oi|Olá} {primeiro_nome}! {Esta é|Segue} uma mensagem de ensaio da Mirage.",
+                    "{primeiro_nome:Oi}, tudo bem? {Mensagem|Recado} de teste no sandbox.",
+                ],
+                include_tag_ids=[tag.id],
+            ),
+        )
+        await execution.start_campaign(
+            session, principal, campaign.id, execution.StartPlan(sender_ids=pool), utcnow()
+        )
+        return DEMO_CAMPAIGN
+
+
 async def personas_repo_has(session: Any, name: str) -> bool:
     return await PersonaRepository(session).by_name(name) is not None
 
@@ -430,6 +539,8 @@ async def run_demo(settings: Settings, *, host: str, port: int, sim_port: int) -
         raise SystemExit(f"could not start the web server on {host}:{port} (port in use?)")
     await seed_numbers()
     quiet = await seed_conversation()
+    key = settings.evolution_api_key
+    campaign = await seed_sandbox_campaign(sim_url, key.get_secret_value() if key else "")
     # A restarted demo may find its round deferred (quiet hours now): say when it really runs.
     # The worker plans a round a moment after start; read what it planned.
     at, zone = await read_next_round()
@@ -450,6 +561,11 @@ async def run_demo(settings: Settings, *, host: str, port: int, sim_port: int) -
         *mfa_lines(url),
         next_round_line(utcnow(), at, zone),
         *([f"  Demo quiet hours: {quiet} (Configurações)."] if quiet else []),
+        *(
+            [f"  A sandbox campaign to simulated people is running: {url}/campaigns"]
+            if campaign
+            else []
+        ),
         f"  Logs (requests, jobs, rounds, sends): {log_file}",
         "  Press Ctrl-C to stop.",
         "",

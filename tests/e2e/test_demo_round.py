@@ -33,6 +33,7 @@ async def test_demo_from_scratch_runs_a_round_live_stops_cleanly_and_reuses_data
     proc, banner = _start_demo(data_dir, port)
     try:
         assert f"Open {base}" in banner
+        assert f"A sandbox campaign to simulated people is running: {base}/campaigns" in banner
         email = re.search(r"e-mail:\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
         password = re.search(r"password:\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
         home, numbers = await asyncio.to_thread(_sign_in, base, email, password)

@@ -78,8 +78,13 @@ async def test_metrics_page_charts_filter_and_live_update(
         bootstrap_conninfo,
         owner,
         "Boas-vindas",
-        [("planned", None), ("sent", None), ("delivered", None), ("read", None)]
-        + [("skipped", "suppressed")],
+        [
+            ("planned", None),
+            ("sent", None),
+            ("delivered", None),
+            ("read", None),
+            ("skipped", "suppressed"),
+        ],
     )
     await service.refresh()
 

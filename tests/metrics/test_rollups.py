@@ -38,7 +38,7 @@ def _no_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
 
 NIL = uuid.UUID(int=0)
 STATUS = ["ERROR", "PENDING", "SERVER_ACK", "DELIVERY_ACK", "READ", "PLAYED", "DELETED"]
-OWNERS = ["none", "round", "campaign", "og_warmup", "og_campaign"]
+OWNERS = ["none", "round", "campaign", "og_warmup", "og_campaign", "og_optout_confirm"]
 REASONS = ["quiet_hours", "hourly_cap", "daily_cap", "kill_switch"]
 ROUND_STATES = ["completed", "timed_out", "failed", "blocked"]
 BASE = datetime(2026, 11, 20, tzinfo=UTC)
@@ -271,8 +271,15 @@ async def _link(conn: psycopg.AsyncConnection[Any], w: World, m: Msg, purpose: s
     await conn.execute(
         "insert into outgoing_messages (id, tenant_id, instance_id, to_number, text, turn, "
         "planned_at, purpose, status, sent_at, provider_message_id) "
-        "values (%s, %s, %s, '5521900000001', 'oi', 0, now(), %s, 'sent', now(), %s)",
-        (uuid.uuid4(), w.tenants[m.tenant], w.instances[m.tenant][m.instance], purpose, m.id.hex),
+        "values (%s, %s, %s, %s, 'oi', 0, now(), %s, 'sent', now(), %s)",
+        (
+            uuid.uuid4(),
+            w.tenants[m.tenant],
+            w.instances[m.tenant][m.instance],
+            f"55219{m.id.int % 10**8:08d}",  # one opt-out confirmation per number, ever
+            purpose,
+            m.id.hex,
+        ),
     )
 
 
@@ -282,7 +289,8 @@ def _kind(w: World, m: Msg) -> str:
     if m.owner == "round":
         return "warmup"
     if m.outgoing is not None:
-        return m.outgoing
+        # An opt-out confirmation is outreach: counted with the campaigns.
+        return "campaign" if m.outgoing == "optout_confirm" else m.outgoing
     if m.direction == "inbound" and m.remote in w.owner_jids[m.tenant]:
         return "warmup"
     return "manual"
@@ -416,7 +424,11 @@ ops = st.one_of(
         st.sampled_from(OWNERS),
     ),
     st.tuples(st.just("status"), st.integers(0, 50), st.integers(0, 6)),
-    st.tuples(st.just("link"), st.integers(0, 50), st.sampled_from(["warmup", "campaign"])),
+    st.tuples(
+        st.just("link"),
+        st.integers(0, 50),
+        st.sampled_from(["warmup", "campaign", "optout_confirm"]),
+    ),
     st.tuples(st.just("optout"), st.integers(0, 50)),
     st.tuples(
         st.just("decision"),

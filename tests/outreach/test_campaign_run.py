@@ -199,7 +199,7 @@ async def test_suppressed_mid_campaign_receives_nothing_more(
     assert decisions[0][0] == 1  # the engine refused it at the send
 
 
-async def test_a_number_that_stops_sending_hands_its_queue_over_within_caps(
+async def test_a_number_banned_mid_campaign_hands_its_queue_over_within_caps(
     gw: GatewayWorld, client: httpx.AsyncClient, bootstrap_conninfo: str
 ) -> None:
     cap = 6
@@ -226,9 +226,15 @@ async def test_a_number_that_stops_sending_hands_its_queue_over_within_caps(
         )
 
     await eventually(a_sent, timeout_s=30, what="a first send from A")
-    # A can no longer send (an operator pauses it; a ban or a disconnect acts the same).
-    r = await client.post(f"/api/v1/instances/{a}/pause", headers=w.auth, json={})
-    assert r.status_code == 200, r.text
+    # A is banned by WhatsApp mid-campaign (the gateway says so by a 403 disconnect); an
+    # operator's pause acts the same (``messaging.can_send``).
+    await gw.sim.control.ban(w.numbers[0]["gateway_name"])
+
+    async def a_down() -> bool:
+        r = await client.get(f"/api/v1/instances/{a}", headers=w.auth)
+        return not r.json()["connected"]
+
+    await eventually(a_down, timeout_s=30, what="A seen banned")
 
     async def settled() -> list[dict[str, object]] | None:
         rows = await recipients(bootstrap_conninfo, campaign_id)

@@ -12,11 +12,13 @@ import pytest
 from mirage.kit.i18n import translations
 from mirage.policy import (
     ALWAYS,
+    NEVER,
     REASON_LABELS,
     CampaignLoad,
     Daypart,
     Decision,
     NumberState,
+    OptOutConfirmation,
     Outreach,
     OutreachRules,
     Reason,
@@ -120,6 +122,67 @@ def test_recipient_rules_come_after_the_kill_switches_and_before_the_number() ->
     banned = replace(NUMBER, health="banned")
     assert send(who=replace(WHO, suppressed=True), number=banned).reason == "suppressed"
     assert send(valid_until=NOW, number=banned).reason == "expired"
+
+
+def confirm(
+    now: datetime = NOW,
+    *,
+    owed: bool = True,
+    others: int = 0,
+    valid_until: datetime | None = None,
+    number: NumberState = NUMBER,
+    policy: TenantPolicy = POLICY,
+    global_kill: bool = False,
+) -> Decision:
+    return decide(
+        now,
+        global_kill=global_kill,
+        policy=policy,
+        number=number,
+        tenant=TenantLoad(sent_last_hour=10_000),
+        ctx=SendContext(
+            conversation_active=False,
+            windows=NEVER,
+            confirmation=OptOutConfirmation(owed, others, valid_until or now + timedelta(hours=1)),
+        ),
+    )
+
+
+def test_the_opt_out_confirmation_is_the_one_send_to_a_suppressed_person() -> None:
+    # Outside the windows, quiet hours and every cap (a full hour, a full day): it answers
+    # the person's own message. The allow names why.
+    busy = replace(NUMBER, sent_last_hour=500, sent_today=5000, last_sent_at=NOW)
+    quiet = TenantPolicy(quiet_start=time(0), quiet_end=time(23, 59))
+    d = confirm(number=busy, policy=quiet)
+    assert (d.action, d.reason) == ("allow", "optout_confirmation") and d.allowed
+    # Once: a second is denied, as is one no longer owed (VOLTAR since) or late.
+    assert (confirm(others=1).action, confirm(others=1).reason) == ("deny", "confirmation_sent")
+    assert confirm(owed=False).reason == "confirmation_not_owed"
+    assert (confirm(valid_until=NOW).action, confirm(valid_until=NOW).reason) == (
+        "deny",
+        "expired",
+    )
+    # Never past a kill switch or by a number that cannot send.
+    assert confirm(global_kill=True).reason == "kill_switch_global"
+    assert confirm(policy=replace(POLICY, kill_switch=True)).reason == "kill_switch_tenant"
+    assert confirm(number=replace(NUMBER, health="banned")).reason == "number_unhealthy"
+    offline = confirm(number=replace(NUMBER, connected=False))
+    assert (offline.action, offline.reason) == ("defer", "number_not_connected")
+    # A campaign send cannot ride on it.
+    mixed = decide(
+        NOW,
+        global_kill=False,
+        policy=POLICY,
+        number=NUMBER,
+        tenant=TenantLoad(0),
+        ctx=SendContext(
+            conversation_active=True,
+            windows=ALWAYS,
+            outreach=Outreach(RULES, replace(WHO, suppressed=True), NOW + timedelta(hours=1)),
+            confirmation=OptOutConfirmation(True, 0, NOW + timedelta(hours=1)),
+        ),
+    )
+    assert (mixed.action, mixed.reason) == ("deny", "policy_invalid")
 
 
 def test_an_invalid_outreach_policy_fails_closed() -> None:

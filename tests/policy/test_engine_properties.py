@@ -18,6 +18,7 @@ from mirage.policy import (
     Daypart,
     Decision,
     NumberState,
+    OptOutConfirmation,
     Outreach,
     OutreachRules,
     Reason,
@@ -735,3 +736,81 @@ def test_campaign_caps_and_the_duplicate_guard_bind_and_clear(s: Scenario, fract
         return
     probe = min(s.now + (d.until - s.now) * fraction, d.until - timedelta(microseconds=1))
     assert s.decide_at(probe).action != "allow", (d, probe)
+
+
+@st.composite
+def sends_to_suppressed(draw: st.DrawFn) -> tuple[Scenario, SendContext]:
+    """Any send that could reach a person on the do-not-contact list: a campaign send to
+    them, the opt-out confirmation (owed or not, sent before or not, in time or late), or a
+    context carrying both (a caller's mistake)."""
+    s = draw(scenarios(outreach=True))
+    assert s.outreach is not None
+    s = replace(s, outreach=replace(s.outreach, suppressed=True))
+    conf = OptOutConfirmation(
+        still_opted_out=draw(st.integers(0, 5)) > 0,
+        others_sent=draw(st.sampled_from((0, 0, 0, 1, 2))),
+        valid_until=s.now + timedelta(seconds=draw(st.integers(-3600, 86_400))),
+    )
+    kind = draw(st.sampled_from(("campaign", "confirmation", "confirmation", "both")))
+    ctx = s.ctx
+    if kind == "confirmation":
+        ctx = SendContext(conversation_active=s.active, windows=ctx.windows, confirmation=conf)
+    elif kind == "both":
+        ctx = replace(ctx, confirmation=conf)
+    return s, ctx
+
+
+def _confirmation_oracle(s: Scenario, ctx: SendContext) -> tuple[str, str | None]:
+    """The confirmation's rules, one by one, in the documented order."""
+    conf = ctx.confirmation
+    assert conf is not None
+    number = s.number_at(s.now)
+    if s.global_kill:
+        return ("deny", Reason.KILL_SWITCH_GLOBAL)
+    if s.policy.kill_switch:
+        return ("deny", Reason.KILL_SWITCH_TENANT)
+    if s.policy.problems() or ctx.outreach is not None:
+        return ("deny", Reason.POLICY_INVALID)
+    if conf.others_sent:
+        return ("deny", Reason.CONFIRMATION_SENT)
+    if not conf.still_opted_out:
+        return ("deny", Reason.CONFIRMATION_NOT_OWED)
+    if s.now >= conf.valid_until:
+        return ("deny", Reason.EXPIRED)
+    if number.health == "quarantined":
+        return ("deny", Reason.NUMBER_QUARANTINED)
+    if number.health not in ("healthy", "degraded"):
+        return ("deny", Reason.NUMBER_UNHEALTHY)
+    if number.paused:
+        return ("deny", Reason.NUMBER_PAUSED)
+    if not number.connected:
+        return ("defer", Reason.NUMBER_NOT_CONNECTED)
+    # Outside the calendar and every cap: it answers what the person just wrote.
+    return ("allow", Reason.OPTOUT_CONFIRMATION)
+
+
+@OUTREACH
+@given(sends_to_suppressed())
+def test_nothing_but_one_owed_confirmation_ever_reaches_a_suppressed_person(
+    case: tuple[Scenario, SendContext],
+) -> None:
+    s, ctx = case
+    d = decide(
+        s.now,
+        global_kill=s.global_kill,
+        policy=s.policy,
+        number=s.number_at(s.now),
+        tenant=s.history.tenant_load(s.now),
+        ctx=ctx,
+    )
+    if ctx.confirmation is not None:
+        assert (d.action, d.reason) == _confirmation_oracle(s, ctx), d.detail
+    if d.action == "allow":
+        # The one exception, and only it: named, owed, the first, in time, campaign-free.
+        assert d.reason == Reason.OPTOUT_CONFIRMATION
+        conf = ctx.confirmation
+        assert conf is not None and ctx.outreach is None
+        assert conf.still_opted_out and conf.others_sent == 0 and s.now < conf.valid_until
+        assert not s.global_kill and not s.policy.kill_switch
+    else:
+        assert d.reason != Reason.OPTOUT_CONFIRMATION

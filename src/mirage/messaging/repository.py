@@ -10,9 +10,10 @@ from typing import NamedTuple
 from sqlalchemy import and_, any_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mirage.models import Message, OutgoingMessage, OutgoingStatus, PolicyDecision
+from mirage.models import Message, OutgoingMessage, OutgoingStatus, PolicyDecision, Purpose
 from mirage.models.messaging import COUNTED_STATUSES, DecisionAction
 
 # The gateway's delivery ranks (messages.status_rank) by name.
@@ -43,6 +44,23 @@ class OutgoingRepository:
         self.session.add(msg)
         await self.session.flush()
         return msg
+
+    async def add_unless_exists(self, msg: OutgoingMessage) -> OutgoingMessage | None:
+        """Insert ``msg`` unless a unique index already holds one like it (then None): a
+        conflict leaves the caller's transaction intact, unlike a failed flush."""
+        values = {
+            c.key: getattr(msg, c.key)
+            for c in OutgoingMessage.__table__.columns
+            if getattr(msg, c.key, None) is not None
+        }
+        stmt = (
+            pg_insert(OutgoingMessage)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(OutgoingMessage.id)
+        )
+        new_id = (await self.session.execute(stmt)).scalar_one_or_none()
+        return None if new_id is None else await self.get(new_id)
 
     async def get(
         self, outgoing_id: uuid.UUID, *, for_update: bool = False
@@ -189,6 +207,16 @@ class OutgoingRepository:
             .execution_options(synchronize_session=False)
         )
         return set(rows.scalars())
+
+    async def confirmations_to(self, to_number: str, exclude: uuid.UUID) -> int:
+        """Opt-out confirmations to ``to_number`` other than ``exclude``, sent or claimed."""
+        stmt = select(func.count()).where(
+            OutgoingMessage.purpose == Purpose.OPTOUT_CONFIRMATION,
+            OutgoingMessage.to_number == to_number,
+            OutgoingMessage.id != exclude,
+            OutgoingMessage.status.in_(COUNTED_STATUSES),
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
 
     async def same_text_since(self, body: str, since: datetime) -> list[datetime]:
         """When the tenant's numbers sent (or claimed) this exact text since ``since``."""

@@ -163,6 +163,23 @@ async def plan_message(session: AsyncSession, msg: OutgoingMessage) -> OutgoingM
     return msg
 
 
+async def plan_message_once(session: AsyncSession, msg: OutgoingMessage) -> OutgoingMessage | None:
+    """``plan_message`` for a message a unique index allows only once (the opt-out
+    confirmation): None, with nothing written, when one already exists — however many
+    webhooks race to plan it."""
+    owner_of(msg.purpose)
+    msg.status = OutgoingStatus.PLANNED
+    stored = await OutgoingRepository(session).add_unless_exists(msg)
+    if stored is not None:
+        await _schedule(session, stored, stored.planned_at)
+    return stored
+
+
+async def confirmations_to(session: AsyncSession, to_number: str, exclude: uuid.UUID) -> int:
+    """Opt-out confirmations other than ``exclude`` that were sent or claimed to this number."""
+    return await OutgoingRepository(session).confirmations_to(to_number, exclude)
+
+
 async def _schedule(session: AsyncSession, msg: OutgoingMessage, at: datetime | None) -> None:
     # No queue lock: one send per number at a time is the claim's rule (``_decide_and_claim``),
     # so a message deferred to tomorrow never holds back the number's other messages.

@@ -91,11 +91,13 @@ _TOUCH_CAMPAIGNS = text(
 )
 
 # A message's kind: its owner when known (campaign, warm-up round), else what the send
-# pipeline recorded for that provider id, else an inbound message from one of the tenant's own
+# pipeline recorded for that provider id (an opt-out confirmation counts with the campaigns:
+# outreach, and the kinds stay three), else an inbound message from one of the tenant's own
 # numbers is warm-up; anything else is manual (sent or received outside Mirage's pipeline).
 KIND_SQL = """
     case when m.campaign_id is not null then 'campaign'
          when m.round_id is not null then 'warmup'
+         when o.purpose = 'optout_confirm' then 'campaign'
          when o.purpose is not null then o.purpose
          when m.direction = 'inbound' and m.remote_jid in (
               select i.owner_jid from instances i

@@ -50,6 +50,8 @@ class Purpose(StrEnum):
 
     WARMUP = "warmup"
     CAMPAIGN = "campaign"
+    # The one message that confirms an inbound opt-out (at most one per number, ever).
+    OPTOUT_CONFIRMATION = "optout_confirm"
 
 
 class DecisionAction(StrEnum):
@@ -82,6 +84,14 @@ class OutgoingMessage(IdMixin, TimestampMixin, Base):
             "ix_outgoing_open_planned_at",
             "planned_at",
             postgresql_where=text("status in ('planned', 'sending')"),
+        ),
+        # One opt-out confirmation per number, ever (migration 0022).
+        Index(
+            "uq_outgoing_optout_confirm",
+            "tenant_id",
+            "to_number",
+            unique=True,
+            postgresql_where=text("purpose = 'optout_confirm'"),
         ),
     )
 

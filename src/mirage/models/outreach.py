@@ -225,6 +225,8 @@ class CampaignRecipient(IdMixin, TimestampMixin, Base):
         Index("ix_campaign_recipients_outgoing", "tenant_id", "outgoing_id"),
         # The sticky sender across campaigns, and the campaign's own load (caps).
         Index("ix_campaign_recipients_contact", "tenant_id", "contact_id"),
+        # An inbound opt-out finds the person's recipients by number (migration 0022).
+        Index("ix_campaign_recipients_phone", "tenant_id", "phone_e164"),
         Index(
             "ix_campaign_recipients_claimed",
             "tenant_id",
@@ -259,6 +261,8 @@ class CampaignRecipient(IdMixin, TimestampMixin, Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The person opted out after this campaign's message reached them (migration 0022).
+    opted_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )

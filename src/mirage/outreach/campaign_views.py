@@ -1,4 +1,7 @@
-"""Dashboard: campaigns — the list, and a campaign's page: start (sender pool, schedule),
+"""Dashboard: campaigns — the list, the creation wizard (message and variants with a live
+preview rendered for real contacts, the audience by tags with its count, the policy; then, on
+the draft's page, the numbers and the schedule), and a campaign's page: start (sender pool,
+schedule),
 pause, resume, cancel, a test send to one of the tenant's own numbers, the live funnel
 (planned → sent → delivered → read → replied; failures, expiries and skips by reason, over
 the live stream) and the per-recipient table with a status filter.
@@ -15,10 +18,13 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.auth.deps import DashboardPrincipal, StepUpDashboardPrincipal
 from mirage.auth.principal import Principal
+from mirage.auth.service import require
+from mirage.contacts import service as contacts
 from mirage.db.deps import DbSession
 from mirage.db.engine import get_database
 from mirage.db.tenancy import tenant_context
@@ -30,9 +36,10 @@ from mirage.kit.live import Renderer
 from mirage.models import Campaign, RecipientStatus, SkipReason
 from mirage.models.tenancy import Role
 from mirage.outreach import execution, service
+from mirage.outreach.schemas import CampaignIn, PreviewIn, PreviewOut
 from mirage.policy import reason_label
 from mirage.web.csrf import csrf_protect
-from mirage.web.forms import read_form
+from mirage.web.forms import error_list_messages, read_form
 from mirage.web.streams import open_stream
 from mirage.web.templating import add_global, render, render_fragment
 
@@ -80,6 +87,10 @@ add_global("campaign_reason_label", recipient_reason)
 add_global("campaign_state_label", lambda s: execution.STATE_LABELS.get(s, s))
 
 
+def _allowed(campaign: Campaign) -> set[str]:
+    return {a.value for a in execution.Action if execution.allowed(campaign.state, a)}
+
+
 def _can_run(principal: Principal) -> bool:
     return principal.role.at_least(Role.OPERATOR)
 
@@ -91,7 +102,10 @@ async def list_page(
     return render(
         request,
         "outreach/campaigns.html",
-        {"campaigns": await service.list_campaigns(session, principal)},
+        {
+            "campaigns": await service.list_campaigns(session, principal),
+            "can_create": _can_run(principal),
+        },
     )
 
 
@@ -125,10 +139,176 @@ async def _page_context(
         "numbers": numbers,
         "number_names": {n.id: n.display_name for n in numbers},
         "can_run": _can_run(principal),
-        "allowed": {a.value for a in execution.Action if execution.allowed(campaign.state, a)},
+        "allowed": _allowed(campaign),
         "form": form or {"sender_ids": [str(i) for i in campaign.sender_ids]},
         "errors": errors or {},
     }
+
+
+# --- the creation wizard (before /campaigns/{id}: "new" is not an id) -----------------------
+
+WIZARD_VARIANTS = 3
+WIZARD_LABELS = {
+    "name": N_("Name"),
+    "variants": N_("Message"),
+    "policy_id": N_("Sending policy"),
+    "include_tag_ids": N_("Contacts with any of these tags"),
+    "exclude_tag_ids": N_("Except contacts with these tags"),
+}
+NOT_SAVED = N_("The campaign was not saved: correct the fields marked below.")
+NO_POLICY = N_("Choose a sending policy (create one under Sending policies first).")
+
+
+async def _wizard_form(request: Request) -> dict[str, Any]:
+    """What the wizard submitted: text fields, plus the multi-valued tag choices."""
+    form: dict[str, Any] = dict(await read_form(request))
+    raw = await request.form()
+    for name in ("include_tag_ids", "exclude_tag_ids"):
+        form[name] = [str(v) for v in raw.getlist(name)]
+    return form
+
+
+def _variants_of(form: dict[str, Any]) -> list[str]:
+    texts = [str(form.get(f"variant_{i}", "")).strip() for i in range(1, WIZARD_VARIANTS + 1)]
+    return [t for t in texts if t]
+
+
+def _ids(values: list[str]) -> list[uuid.UUID] | None:
+    try:
+        return [uuid.UUID(v) for v in values]
+    except ValueError:
+        return None
+
+
+def _parse_wizard(form: dict[str, Any]) -> tuple[CampaignIn | None, FieldErrors]:
+    errors: FieldErrors = {}
+    include, exclude = _ids(form["include_tag_ids"]), _ids(form["exclude_tag_ids"])
+    policy = _ids([form.get("policy_id", "")]) if form.get("policy_id") else None
+    if include is None:
+        errors["include_tag_ids"] = [Message(N_("Choose tags from the list"))]
+    if exclude is None:
+        errors["exclude_tag_ids"] = [Message(N_("Choose tags from the list"))]
+    if policy is None:
+        errors["policy_id"] = [Message(NO_POLICY)]
+    variants = _variants_of(form)
+    if not variants:
+        errors["variant_1"] = [Message(N_("Write the message (at least one variant)"))]
+    try:
+        data = CampaignIn(
+            name=form.get("name", ""),
+            policy_id=policy[0] if policy else uuid.UUID(int=0),
+            variants=variants or ["-"],
+            include_tag_ids=include or [],
+            exclude_tag_ids=exclude or [],
+        )
+    except ValidationError as exc:
+        for err in exc.errors():
+            (msg,) = error_list_messages([err], WIZARD_LABELS)
+            loc = [str(p) for p in err.get("loc", ()) if not isinstance(p, int)]
+            name = loc[0] if loc else ""
+            errors.setdefault("variant_1" if name == "variants" else name, []).append(msg)
+        return None, errors
+    return (None if errors else data), errors
+
+
+def _domain_field(exc: DomainError) -> FieldErrors:
+    field = str(exc.extra.get("field", ""))
+    if field == "variants":
+        field = f"variant_{int(exc.extra.get('variant', 0)) + 1}"
+    return {field: [exc.message]}
+
+
+async def _wizard_context(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    form: dict[str, Any],
+    errors: FieldErrors,
+) -> dict[str, Any]:
+    return {
+        "form": form,
+        "errors": errors,
+        "general": errors.get("", []),
+        "not_saved": NOT_SAVED if errors else None,
+        "tags": await contacts.list_tags(session, principal),
+        "policies": await service.list_policies(session, principal),
+        "variant_count": WIZARD_VARIANTS,
+        "can_create": _can_run(principal),
+    }
+
+
+@router.get("/campaigns/new")
+async def new_page(request: Request, session: DbSession, principal: DashboardPrincipal) -> Response:
+    form: dict[str, Any] = {"include_tag_ids": [], "exclude_tag_ids": []}
+    ctx = await _wizard_context(request, session, principal, form, {})
+    return render(request, "outreach/new_campaign.html", ctx)
+
+
+@router.post("/campaigns/new/preview")
+async def wizard_preview(
+    request: Request, session: DbSession, principal: DashboardPrincipal
+) -> Response:
+    """The live preview (an HTMX fragment): the audience counted and the message rendered for
+    real contacts, or what is wrong with the message so far."""
+    form = await _wizard_form(request)
+    include, exclude = _ids(form["include_tag_ids"]), _ids(form["exclude_tag_ids"])
+    policy = _ids([form["policy_id"]]) if form.get("policy_id") else []
+    variants = _variants_of(form)
+    result: PreviewOut | None = None
+    problem: Message | None = None
+    if include is None or exclude is None or policy is None:
+        problem = Message(N_("Choose tags from the list"))
+    elif variants:
+        try:
+            data = PreviewIn(
+                variants=variants,
+                include_tag_ids=include,
+                exclude_tag_ids=exclude,
+                policy_id=policy[0] if policy else None,
+                limit=3,
+            )
+            result = await service.preview(session, principal, data)
+        except ValidationError as exc:
+            problem = error_list_messages(exc.errors()[:1], WIZARD_LABELS)[0]
+        except DomainError as exc:
+            if exc.status_code in (401, 403):
+                raise
+            problem = exc.message
+    else:
+        size = await contacts.audience_size(session, principal, include, exclude)
+        result = PreviewOut(
+            audience=size.matching,
+            reachable=size.reachable,
+            more=size.more,
+            variants=[],
+            samples=[],
+            distinct_texts=0,
+            duplicate_warning=False,
+        )
+    return render_fragment(
+        request, "outreach/_wizard_preview.html", {"preview": result, "problem": problem}
+    )
+
+
+@router.post("/campaigns/new")
+async def create_campaign(
+    request: Request, session: DbSession, principal: DashboardPrincipal
+) -> Response:
+    require(principal, "write", role=Role.OPERATOR)
+    form = await _wizard_form(request)
+    data, errors = _parse_wizard(form)
+    status = 422
+    if data is not None:
+        try:
+            campaign = await service.create_campaign(session, principal, data)
+        except DomainError as exc:
+            if exc.status_code in (401, 403):
+                raise
+            errors, status = _domain_field(exc), exc.status_code
+        else:
+            return RedirectResponse(f"/campaigns/{campaign.id}#start-campaign", status_code=303)
+    ctx = await _wizard_context(request, session, principal, form, errors)
+    return render(request, "outreach/new_campaign.html", ctx, status_code=status)
 
 
 @router.get("/campaigns/{campaign_id}")
@@ -258,6 +438,13 @@ async def _render_funnel(
             except DomainError:
                 return []
             fragment = render_fragment(
-                request, "outreach/_funnel.html", {"campaign": campaign, "funnel": funnel}
+                request,
+                "outreach/_funnel.html",
+                {
+                    "campaign": campaign,
+                    "funnel": funnel,
+                    "can_run": _can_run(principal),
+                    "allowed": _allowed(campaign),
+                },
             )
     return [(f"funnel-{campaign_id}", bytes(fragment.body).decode())]

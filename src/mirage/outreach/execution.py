@@ -531,6 +531,17 @@ async def on_send_outcome(
     return f"{outcome}:{reason or ''}"
 
 
+async def attribute_opt_out(
+    session: AsyncSession, tenant_id: uuid.UUID, phone_e164: str, now: datetime
+) -> int:
+    """A person just opted out: the campaigns whose message reached them within the reply
+    window count it (their funnels, live). Returns how many campaigns."""
+    ids = await RecipientRepository(session).mark_opted_out(phone_e164, now - REPLY_WINDOW, now)
+    for campaign_id in ids:
+        await notify(session, tenant_id, LIVE_KIND, campaign_id)
+    return len(ids)
+
+
 async def _drive_soon(
     session: AsyncSession, campaign_id: uuid.UUID, *, now_too: bool = True
 ) -> None:
@@ -765,6 +776,7 @@ class Funnel:
     total: int
     by_status: dict[str, int]
     by_reason: dict[str, dict[str, int]]
+    opted_out: int = 0
 
     def reached(self, status: RecipientStatus | str) -> int:
         """How many got at least this far (sent includes delivered, read and replied…)."""
@@ -790,7 +802,8 @@ async def funnel(session: AsyncSession, principal: Principal, campaign_id: uuid.
         by_status[status] = by_status.get(status, 0) + n
         if reason:
             by_reason.setdefault(status, {})[reason] = n
-    return Funnel(sum(by_status.values()), by_status, by_reason)
+    opted_out = await RecipientRepository(session).opted_out(campaign_id)
+    return Funnel(sum(by_status.values()), by_status, by_reason, opted_out)
 
 
 async def recipients(
@@ -821,4 +834,5 @@ def funnel_out(campaign: Campaign, f: Funnel) -> FunnelOut:
         failed=f.by_reason.get(S.FAILED.value, {}),
         expired=f.by_reason.get(S.EXPIRED.value, {}),
         skipped=f.by_reason.get(S.SKIPPED.value, {}),
+        opted_out=f.opted_out,
     )

@@ -17,8 +17,9 @@ Two steps, so that an ordinary message costs nothing more than its storage:
      confirms or lifts it on the suppression list);
    - opt-in keyword: the contact opts back in (``contacts.record_inbound_keyword``).
 
-The single confirmation message owed to a new opt-out is not sent here: ``act`` says whether
-one is owed (``confirmation_owed``); campaign execution sends it (outside caps, once).
+A new opt-out is owed its single confirmation: ``act`` plans it, in the same transaction, from
+the number the opt-out came to (``outreach.confirmation``: once per number, ever, enforced
+by a unique index; the policy engine lets it through outside the calendar and the caps).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mirage.contacts import service as contacts
 from mirage.contacts.phones import wa_jid_candidates
 from mirage.instances import service as instances
+from mirage.kit.clock import utcnow
+from mirage.outreach import confirmation, execution
 from mirage.outreach.optout import Tier, Verdict, examine
 
 
@@ -58,8 +61,10 @@ class Action(StrEnum):
 class Outcome:
     action: Action
     verdict: Verdict
-    #: A new opt-out: the one confirmation message is owed (campaign execution sends it).
+    #: A new opt-out: the one confirmation message is owed (``act`` plans it).
     confirmation_owed: bool = False
+    #: The confirmation planned now (None: not owed, or this number already had one).
+    confirmation_id: uuid.UUID | None = None
 
 
 def screen(
@@ -91,6 +96,7 @@ async def act(
     session: AsyncSession,
     *,
     tenant_id: uuid.UUID,
+    instance_id: uuid.UUID,
     message_id: uuid.UUID | None,
     screened: Screened,
 ) -> Outcome:
@@ -107,7 +113,17 @@ async def act(
             message_id=message_id,
             detail=verdict.rule,
         )
-        return Outcome(Action.OPTED_OUT if newly else Action.NOTHING, verdict, newly)
+        if not newly:
+            return Outcome(Action.NOTHING, verdict)
+        await execution.attribute_opt_out(session, tenant_id, screened.phone_e164, utcnow())
+        planned = await confirmation.owe(
+            session,
+            tenant_id=tenant_id,
+            instance_id=instance_id,
+            phone_e164=screened.phone_e164,
+            now=utcnow(),
+        )
+        return Outcome(Action.OPTED_OUT, verdict, True, planned.id if planned else None)
     if verdict.tier is Tier.PROBABLE:
         note = f"{verdict.rule} (message {message_id})" if message_id else str(verdict.rule)
         added = await contacts.record_review(

@@ -73,6 +73,32 @@ class OutreachPolicyRepository:
         stmt = select(func.unnest(OutreachPolicy.optout_keywords)).distinct()
         return [str(k) for k in (await self.session.execute(stmt)).scalars().all()]
 
+    async def confirmation_text_for(self, phone_e164: str, sender_id: uuid.UUID) -> str | None:
+        """The confirmation text of the policy that governs this person's latest campaign
+        message — from this sender first —, else of the tenant's latest-edited policy."""
+        latest = (
+            select(OutreachPolicy.confirmation_text)
+            .join(Campaign, Campaign.policy_id == OutreachPolicy.id)
+            .join(CampaignRecipient, CampaignRecipient.campaign_id == Campaign.id)
+            .where(CampaignRecipient.phone_e164 == phone_e164)
+            .order_by(
+                (CampaignRecipient.sender_id == sender_id).desc(),
+                CampaignRecipient.sent_at.desc().nulls_last(),
+                Campaign.created_at.desc(),
+            )
+            .limit(1)
+        )
+        found = (await self.session.execute(latest)).scalar_one_or_none()
+        if found is not None:
+            return str(found)
+        any_policy = (
+            select(OutreachPolicy.confirmation_text)
+            .order_by(OutreachPolicy.updated_at.desc())
+            .limit(1)
+        )
+        found = (await self.session.execute(any_policy)).scalar_one_or_none()
+        return None if found is None else str(found)
+
     async def campaigns_using(self, policy_id: uuid.UUID) -> int:
         stmt = select(func.count(Campaign.id)).where(Campaign.policy_id == policy_id)
         return int((await self.session.execute(stmt)).scalar_one())
@@ -391,6 +417,31 @@ class RecipientRepository:
             .group_by(CampaignRecipient.status, CampaignRecipient.reason)
         )
         return [(str(s), r, int(n)) for s, r, n in (await self.session.execute(stmt)).all()]
+
+    async def mark_opted_out(
+        self, phone_e164: str, sent_since: datetime, now: datetime
+    ) -> Sequence[uuid.UUID]:
+        """The person's recipients whose campaign message went out since ``sent_since`` opted
+        out now; returns their campaigns. Claimed counts: the person may answer before the
+        send's outcome is recorded."""
+        stmt = (
+            update(CampaignRecipient)
+            .where(
+                CampaignRecipient.phone_e164 == phone_e164,
+                CampaignRecipient.claimed_at >= sent_since,
+                CampaignRecipient.opted_out_at.is_(None),
+            )
+            .values(opted_out_at=now)
+            .returning(CampaignRecipient.campaign_id)
+        )
+        return sorted(set((await self.session.execute(stmt)).scalars()))
+
+    async def opted_out(self, campaign_id: uuid.UUID) -> int:
+        stmt = select(func.count()).where(
+            CampaignRecipient.campaign_id == campaign_id,
+            CampaignRecipient.opted_out_at.is_not(None),
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
 
     async def load(
         self, campaign_id: uuid.UUID, hour_ago: datetime, day_start: datetime

@@ -444,6 +444,9 @@ class RecipientOut(BaseModel):
     delivered_at: datetime | None
     read_at: datetime | None
     replied_at: datetime | None
+    opted_out_at: datetime | None = Field(
+        default=None, description="When the person opted out after this campaign's message."
+    )
 
 
 class RecipientPage(BaseModel):
@@ -463,3 +466,8 @@ class FunnelOut(BaseModel):
     failed: dict[str, int] = Field(description="Failures by reason.")
     expired: dict[str, int]
     skipped: dict[str, int] = Field(description="Skipped by reason.")
+    opted_out: int = Field(
+        default=0,
+        description="Recipients who opted out after the campaign's message reached them "
+        "(within the reply window).",
+    )

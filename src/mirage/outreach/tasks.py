@@ -2,7 +2,8 @@
 and at once after each send outcome or control action) and the send outcome job.
 
 Importing this module registers the campaign as the owner of ``campaign`` messages with the
-send pipeline (its outcome job is ``outreach.on_send_outcome``)."""
+send pipeline (its outcome job is ``outreach.on_send_outcome``), and ``outreach.confirmation``
+as the owner of ``optout_confirm`` messages (``outreach.on_confirmation_outcome``)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from mirage.kit.clock import utcnow
 from mirage.kit.jobs import app, global_job, tenant_job
 from mirage.messaging import service as messaging
 from mirage.models import Campaign, CampaignState, Purpose
-from mirage.outreach import execution
+from mirage.outreach import confirmation, execution
 from mirage.outreach.repository import RecipientRepository
 
 MUST_RUN = RetryStrategy(max_attempts=5, wait=2, exponential_wait=2)
@@ -94,4 +95,15 @@ async def on_send_outcome(
     )
 
 
+@app.task(name=confirmation.OUTCOME_JOB, queue="default", retry=MUST_RUN)
+@tenant_job
+async def on_confirmation_outcome(
+    session: AsyncSession, *, outgoing_id: str, outcome: str, reason: str | None = None
+) -> str:
+    return await confirmation.on_outcome(
+        session, uuid.UUID(outgoing_id), messaging.SendOutcome(outcome), reason
+    )
+
+
 messaging.register_owner(Purpose.CAMPAIGN, execution.owner())
+messaging.register_owner(Purpose.OPTOUT_CONFIRMATION, confirmation.owner())

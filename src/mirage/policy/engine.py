@@ -39,6 +39,15 @@ decision is what it always was. With one, in the same order:
 - a defer whose ``until`` is not before the message's ``valid_until`` is a deny ``expired``
   instead: a message that can no longer go out in time is skipped, never sent late.
 
+One send, and only one, may reach a person on the do-not-contact list: the confirmation owed
+to someone who has just opted out (``SendContext.confirmation``, an `OptOutConfirmation`). It
+answers the message they just sent, so it is outside the calendar and the caps, but not
+outside the kill switches or the number's own state. It is allowed with its own reason code
+(``optout_confirmation``) only while the person is still opted out, no other confirmation has
+been sent (or claimed) to them, and within its validity; otherwise it is denied
+(``confirmation_not_owed``, ``confirmation_sent``, ``expired``). A context with both an
+``outreach`` and a ``confirmation`` is a caller's mistake: denied ``policy_invalid``.
+
 ``until`` for a defer is the earliest instant at which, if nothing else is sent meanwhile and
 no setting or number state changes, *no* time-based rule (calendar or cap) blocks any more: the
 caller can sleep until then and expect ``allow``. It is computed in the tenant's zone (and the
@@ -160,6 +169,10 @@ class Reason(StrEnum):
     CAMPAIGN_HOURLY_CAP = "campaign_hourly_cap"
     CAMPAIGN_DAILY_CAP = "campaign_daily_cap"
     DUPLICATE_CONTENT = "duplicate_content"
+    # The opt-out confirmation (the one send to a suppressed person):
+    OPTOUT_CONFIRMATION = "optout_confirmation"  # an *allow* with a reason: the exception
+    CONFIRMATION_SENT = "confirmation_sent"
+    CONFIRMATION_NOT_OWED = "confirmation_not_owed"
 
 
 #: What the dashboard shows for each reason (catalog ids; pt-BR in the catalog).
@@ -190,6 +203,9 @@ REASON_LABELS: dict[Reason, str] = {
     Reason.CAMPAIGN_HOURLY_CAP: N_("Hourly cap of the campaign"),
     Reason.CAMPAIGN_DAILY_CAP: N_("Daily cap of the campaign"),
     Reason.DUPLICATE_CONTENT: N_("Same text sent too often"),
+    Reason.OPTOUT_CONFIRMATION: N_("Opt-out confirmation (the one message after an opt-out)"),
+    Reason.CONFIRMATION_SENT: N_("Opt-out already confirmed once"),
+    Reason.CONFIRMATION_NOT_OWED: N_("No opt-out to confirm any more"),
 }
 
 
@@ -205,7 +221,8 @@ def reason_label(code: str | None) -> str:
 
 @dataclass(frozen=True)
 class Decision:
-    """The engine's answer. ``allow`` has no reason; ``until`` is only set on some defers."""
+    """The engine's answer. ``allow`` has no reason (except the opt-out confirmation's, which
+    says why a suppressed person may get it); ``until`` is only set on some defers."""
 
     action: Action
     reason: str | None
@@ -556,13 +573,32 @@ class Outreach:
 
 
 @dataclass(frozen=True)
+class OptOutConfirmation:
+    """The single confirmation owed to a person who has just opted out, as its owner reads it
+    fresh at the send: whether they are still opted out (a VOLTAR since makes it moot), how
+    many confirmations other than this one were sent or claimed to them (ever), and until
+    when it is worth sending (it answers their message: late, it would be noise)."""
+
+    still_opted_out: bool
+    others_sent: int
+    valid_until: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "valid_until", _utc(self.valid_until, "valid_until"))
+        if self.others_sent < 0:
+            raise ValueError("send counters cannot be negative")
+
+
+@dataclass(frozen=True)
 class SendContext:
     """What is being sent: a message of a conversation (or campaign) that may send within
-    these windows (tenant-local); a send to an external contact carries its ``outreach``."""
+    these windows (tenant-local); a send to an external contact carries its ``outreach``;
+    the opt-out confirmation carries its ``confirmation`` (and nothing else)."""
 
     conversation_active: bool
     windows: WeeklyWindows
     outreach: Outreach | None = None
+    confirmation: OptOutConfirmation | None = None
 
 
 def effective_windows(policy: TenantPolicy, windows: WeeklyWindows) -> WeeklyWindows:
@@ -623,21 +659,16 @@ def decide(
     if problems:
         listed = "; ".join(f"{name}: {message}" for name, message in problems)
         return Decision.deny(Reason.POLICY_INVALID, D_POLICY_INVALID % {"problems": listed})
+    if ctx.confirmation is not None:
+        return _confirmation(now, ctx.confirmation, ctx, number)
     if out is not None:
         recipient_block = _recipient_denial(now, out)
         if recipient_block is not None:
             return recipient_block
 
-    if number.health == QUARANTINED:
-        return Decision.deny(Reason.NUMBER_QUARANTINED, D_QUARANTINED)
-    if number.health not in SENDING_HEALTH:
-        known = number.health in (RESTRICTED, BANNED)
-        what = number.health if known else f"unknown ({number.health!r})"
-        return Decision.deny(Reason.NUMBER_UNHEALTHY, D_UNHEALTHY % {"health": what})
-    if number.paused:
-        return Decision.deny(Reason.NUMBER_PAUSED, D_PAUSED)
-    if not number.connected:
-        return Decision.defer(Reason.NUMBER_NOT_CONNECTED, None, D_NOT_CONNECTED)
+    number_block = _number_block(number)
+    if number_block is not None:
+        return number_block
     if not ctx.conversation_active:
         return Decision.deny(Reason.CONVERSATION_PAUSED, D_CONVERSATION_PAUSED)
 
@@ -745,6 +776,53 @@ def decide(
         return _expired(first, out, until, zone)
     next_try = D_NEXT_TRY % {"when": _fmt(until, zone)}
     return Decision.defer(first.reason, until, f"{first.detail} {next_try}")
+
+
+def _number_block(number: NumberState) -> Decision | None:
+    """The number's own state: what stops it sending whatever the message."""
+    if number.health == QUARANTINED:
+        return Decision.deny(Reason.NUMBER_QUARANTINED, D_QUARANTINED)
+    if number.health not in SENDING_HEALTH:
+        known = number.health in (RESTRICTED, BANNED)
+        what = number.health if known else f"unknown ({number.health!r})"
+        return Decision.deny(Reason.NUMBER_UNHEALTHY, D_UNHEALTHY % {"health": what})
+    if number.paused:
+        return Decision.deny(Reason.NUMBER_PAUSED, D_PAUSED)
+    if not number.connected:
+        return Decision.defer(Reason.NUMBER_NOT_CONNECTED, None, D_NOT_CONNECTED)
+    return None
+
+
+def _confirmation(
+    now: datetime, conf: OptOutConfirmation, ctx: SendContext, number: NumberState
+) -> Decision:
+    """The opt-out confirmation (after the kill switches and the tenant policy): owed, once,
+    in time, by a number that can send; then allowed outside the calendar and the caps."""
+    if ctx.outreach is not None:
+        return Decision.deny(
+            Reason.POLICY_INVALID, "A send is either a confirmation or outreach, not both."
+        )
+    if conf.others_sent > 0:
+        return Decision.deny(
+            Reason.CONFIRMATION_SENT, "This person's opt-out was already confirmed once."
+        )
+    if not conf.still_opted_out:
+        return Decision.deny(Reason.CONFIRMATION_NOT_OWED, "This person is no longer opted out.")
+    if now >= conf.valid_until:
+        return Decision.deny(
+            Reason.EXPIRED,
+            f"The confirmation was valid until {conf.valid_until:%Y-%m-%d %H:%M:%S} UTC; "
+            "it is not sent late.",
+        )
+    number_block = _number_block(number)
+    if number_block is not None:
+        return number_block
+    return Decision(
+        "allow",
+        Reason.OPTOUT_CONFIRMATION.value,
+        None,
+        "The one confirmation owed to a person who just opted out (outside hours and caps).",
+    )
 
 
 def _tighter(own: int, policy_cap: int | None) -> int:

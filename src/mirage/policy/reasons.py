@@ -227,6 +227,24 @@ REASONS: dict[Reason, ReasonText] = {
         ),
         "outreach",
     ),
+    Reason.OPTOUT_CONFIRMATION: ReasonText(
+        N_("Opt-out confirmation"),
+        N_(
+            "The person has just asked to stop receiving messages: the one message that "
+            "confirms it is sent, once, by the number they wrote to, outside the hours and "
+            "limits. Nothing else is ever sent to them."
+        ),
+    ),
+    Reason.CONFIRMATION_SENT: ReasonText(
+        N_("Already confirmed"),
+        N_(
+            "This person's opt-out was already confirmed once; a second confirmation is never sent."
+        ),
+    ),
+    Reason.CONFIRMATION_NOT_OWED: ReasonText(
+        N_("Opt-out lifted"),
+        N_("The person opted in again before the confirmation went out, so it is not sent."),
+    ),
 }
 UNKNOWN = ReasonText(
     N_("Blocked by the sending rules"),

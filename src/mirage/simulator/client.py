@@ -178,9 +178,17 @@ class SimulatorClient:
     # -- contacts ------------------------------------------------------------------------
 
     async def set_contact(self, number: str, **spec: Any) -> dict[str, Any]:
-        """name, behavior (reply|ignore|optout), reads, exists, lidAddressing, replyText,
+        """name, behavior (reply|ignore|optout|block), reads, exists, lidAddressing, replyText,
         optoutText, replyDelayMs, device."""
         result: dict[str, Any] = await self._call("PUT", f"/contacts/{number}", json=spec)
+        return result
+
+    async def populate(
+        self, numbers: list[str], mix: dict[str, float] | None = None, seed: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Contacts for ``numbers`` behaving by a mix of profiles (simulator/network/profiles)."""
+        body = {"numbers": numbers, "mix": mix or {}, "seed": seed}
+        result: list[dict[str, Any]] = await self._call("POST", "/contacts/population", json=body)
         return result
 
     async def contact_send(self, number: str, to: str, text: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ network did. Everything but ``GET /_sim/info`` requires the global ``apikey``.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,7 +16,7 @@ from mirage.simulator.avatar import avatar_png
 from mirage.simulator.config import EVOLUTION_VERSION, TUNABLE_FIELDS, SimulatorConfig
 from mirage.simulator.errors import SimError, bad_request, instance_missing, unauthorized
 from mirage.simulator.evolution import is_global_key, json_body, network
-from mirage.simulator.network import Contact, Instance, RequestFaults
+from mirage.simulator.network import Contact, Instance, RequestFaults, profiles
 from mirage.simulator.webhooks import WebhookFaults
 
 SIMULATOR_NAME = "mirage-simulator"
@@ -291,8 +292,11 @@ async def list_contacts(request: Request) -> JSONResponse:
 async def put_contact(number: str, request: Request) -> JSONResponse:
     body = await json_body(request)
     behavior = _field(body, "behavior", str, "ignore")
-    if behavior not in ("reply", "ignore", "optout"):
-        raise bad_request("behavior must be one of reply, ignore, optout")
+    if behavior not in ("reply", "ignore", "optout", "block"):
+        raise bad_request("behavior must be one of reply, ignore, optout, block")
+    probability = _field(body, "replyProbability", (int, float), 1.0)
+    if not 0 <= probability <= 1:
+        raise bad_request("replyProbability must be between 0 and 1")
     delay_ms = _field(body, "replyDelayMs", (int, float), None)
     if delay_ms is not None and delay_ms < 0:
         raise bad_request("replyDelayMs must be >= 0")
@@ -308,10 +312,36 @@ async def put_contact(number: str, request: Request) -> JSONResponse:
         optout_text=_field(body, "optoutText", str, "PARAR"),
         reply_delay_s=None if delay_ms is None else delay_ms / 1000,
         device=device,
+        reply_probability=float(probability),
+        human_delay=_field(body, "humanDelay", bool, False),
     )
     net = network(request)
     acct = net.upsert_contact(number, _field(body, "name", str, None), contact)
     return JSONResponse(net.contact_view(acct))
+
+
+@guarded.post("/contacts/population")
+async def populate_contacts(request: Request) -> JSONResponse:
+    """A crowd of contacts for ``numbers`` behaving by a mix of profiles (``mix``: weights of
+    responsive, silent, leaver, blocker, absent, and ``reply_probability``)."""
+    body = await json_body(request)
+    numbers = _field(body, "numbers", list, None)
+    if not numbers or not all(isinstance(n, str) for n in numbers):
+        raise bad_request('"numbers" must be a non-empty list of phone numbers')
+    if len(numbers) > 10_000:
+        raise bad_request('"numbers": at most 10000 at a time')
+    spec = _field(body, "mix", dict, {})
+    unknown = set(spec) - {f.name for f in dataclasses.fields(profiles.Mix)}
+    if unknown:
+        raise bad_request(f"mix: unknown profile(s) {', '.join(sorted(unknown))}")
+    mix = profiles.Mix(**spec)
+    problems = mix.problems()
+    if problems:
+        raise bad_request(f"mix: {'; '.join(problems)}")
+    seed = _field(body, "seed", int, None)
+    net = network(request)
+    made = net.populate_contacts(numbers, mix, seed)
+    return JSONResponse([net.contact_view(a) for a in made], status_code=201)
 
 
 @guarded.delete("/contacts/{number}")

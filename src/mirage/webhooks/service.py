@@ -341,6 +341,7 @@ async def _store_and_act(
                 outcome = await inbound_optout.act(
                     session,
                     tenant_id=identity.tenant_id,
+                    instance_id=identity.instance_id,
                     message_id=stored.message_id,
                     screened=screened,
                 )
@@ -350,8 +351,8 @@ async def _store_and_act(
                     tier=outcome.verdict.tier.value,
                     rule=outcome.verdict.rule,
                     message_id=str(stored.message_id),
-                    # The seam for campaign execution: it sends the one confirmation.
                     confirmation_owed=outcome.confirmation_owed,
+                    confirmation_id=str(outcome.confirmation_id or ""),
                 )
     return stored.awaited
 

@@ -12,6 +12,8 @@ Modules, by concern (each imports only those above it in this list):
 * ``state`` — constants and the records (``Instance``, ``Account``, ``Contact``, messages);
 * ``core`` — ``NetState``: the shared state, ids, delays, account lookup, webhook emission;
 * ``views`` — the JSON shapes (Evolution rows and payloads, ``/_sim`` views, stats);
+* ``profiles`` — a crowd of contacts from a mix of profiles (responsive, silent, leaver,
+  blocker, absent);
 * ``contacts`` — simulated external contacts and how they answer;
 * ``pairing`` — instance lifecycle: QR rotation, scan, open, disconnects, bans;
 * ``routing`` — messages between numbers, delivery/read acks, pending events;

@@ -14,11 +14,11 @@ The methods below only delegate; they are the surface ``evolution``, ``control``
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from mirage.simulator.config import SimulatorConfig
-from mirage.simulator.network import views
+from mirage.simulator.network import profiles, views
 from mirage.simulator.network.contacts import Contacts
 from mirage.simulator.network.core import NetState
 from mirage.simulator.network.faults import FaultPlan, RequestFaults, plan_request
@@ -149,6 +149,11 @@ class Network(NetState):
 
     def remove_contact(self, number: str) -> bool:
         return self.contacts.remove(number)
+
+    def populate_contacts(
+        self, numbers: Sequence[str], mix: profiles.Mix, seed: int | None
+    ) -> list[Account]:
+        return self.contacts.populate(numbers, mix, seed)
 
     # ------------------------------------------------------------------ faults
 

@@ -148,13 +148,13 @@ class Routing:
 
     def _deliver_to_contact(self, msg: NetMessage, target: Account) -> None:
         contact = target.contact
-        if contact is None or target.banned:
-            return
+        if contact is None or target.banned or msg.from_number in contact.blocked:
+            return  # a blocked sender's message stays at one tick
         contact.received += 1
         self.ack(msg, "DELIVERY_ACK")
         if contact.reads:
             self.net.after(READ_S, lambda: self.ack(msg, "READ"))
-        reply = self.contacts.answer(contact)
+        reply = self.contacts.answer(contact, msg.from_number)
         if reply is not None:
             back_to = msg.from_number
             text = reply.text

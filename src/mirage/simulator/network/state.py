@@ -53,7 +53,7 @@ def iso_now() -> str:
 class Contact:
     """How a simulated external person behaves when messaged."""
 
-    behavior: str = "ignore"  # reply | ignore | optout
+    behavior: str = "ignore"  # reply | ignore | optout | block
     reads: bool = True
     exists: bool = True
     lid_addressing: bool = False  # their messages arrive as ``NNN@lid`` + ``remoteJidAlt``
@@ -64,6 +64,12 @@ class Contact:
     implicit: bool = False  # created on first contact with an unconfigured number
     opted_out: bool = False
     received: int = 0
+    # Profiles (network/profiles.py): a reply only sometimes, after a human delay; the
+    # senders this person blocked (their messages stay at one tick).
+    reply_probability: float = 1.0
+    human_delay: bool = False
+    profile: str | None = None
+    blocked: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)

@@ -168,6 +168,9 @@ def contact_view(acct: Account) -> dict[str, Any]:
         "optedOut": c.opted_out,
         "received": c.received,
         "implicit": c.implicit,
+        "profile": c.profile,
+        "replyProbability": c.reply_probability,
+        "blockedSenders": sorted(c.blocked),
     }
 
 
