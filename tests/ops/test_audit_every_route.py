@@ -540,6 +540,7 @@ PAGE_ONLY: dict[str, str] = {
     "/instances/{instance_id}/sim-scan": "the built-in simulator plays the phone reading the QR "
     "code (sandbox only); the connection that follows is the gateway's event",
     "/contacts/imports/upload": EXEMPT[("POST", "/api/v1/contact-imports")],
+    "/campaigns/new/preview": EXEMPT[("POST", "/api/v1/campaigns/preview")],
 }
 
 
