@@ -42,6 +42,8 @@ from mirage.outreach import router as outreach_api
 from mirage.outreach import views as outreach_views
 from mirage.personas import router as personas_api
 from mirage.personas import views as personas_views
+from mirage.safety import router as safety_api
+from mirage.safety import views as safety_views
 from mirage.tenants import overview, team_views
 from mirage.tenants import router as tenants_api
 from mirage.tenants import team_router as team_api
@@ -77,6 +79,7 @@ API_ROUTERS = (
     outreach_api.router,
     outreach_api.campaigns,
     metrics_api.router,
+    safety_api.router,
 )
 PAGE_ROUTERS = (
     auth_views.router,
@@ -90,6 +93,7 @@ PAGE_ROUTERS = (
     outreach_views.router,
     campaign_views.router,
     metrics_views.router,
+    safety_views.router,
 )
 # Machine-facing routes: no cookies, so no CSRF; authenticated by their own means.
 MACHINE_ROUTERS = (ops_router.router,)

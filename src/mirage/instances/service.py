@@ -38,6 +38,8 @@ from mirage.providers import (
     WebhookSpec,
 )
 from mirage.providers.models import ConnectionUpdate, phone_from_jid
+from mirage.safety import service as safety
+from mirage.safety.score import SignalKind
 
 log = get_logger(__name__)
 TENANT_HEADER = "X-Mirage-Tenant"
@@ -416,6 +418,7 @@ async def apply_connection(
     if health.keeps_operator_logout(instance.state, instance.state_reason, reason):
         reason = health.OPERATOR_LOGOUT  # the gateway's word for the operator's own logout
     changed = state != instance.state or reason != instance.state_reason
+    was_open = instance.state == ConnectionState.OPEN
     if changed:
         instance.state_changed_at = now
     instance.state = state
@@ -434,6 +437,13 @@ async def apply_connection(
         instance.profile_name = update.profile_name
     instance.last_event_at = now
     await reassess(session, instance, force_notify=changed)
+    # On the number's timeline: every close with its code, and a silent reconnect (Evolution
+    # only says "connecting" again after a non-terminal close).
+    closed = state in (ConnectionState.CLOSE, ConnectionState.REFUSED)
+    if changed and (closed or (was_open and state == ConnectionState.CONNECTING)):
+        await safety.record(
+            session, instance, SignalKind.DISCONNECT, code=reason, detail=f"{state}"
+        )
 
 
 async def schedule_confirmation(session: AsyncSession, instance: Instance) -> None:
@@ -456,6 +466,7 @@ async def apply_qr(session: AsyncSession, instance: Instance, *, limit_reached: 
     instance.last_event_at = utcnow()
     if limit_reached:
         instance.needs_pairing = True
+        await safety.record(session, instance, SignalKind.QR_LOOP, detail="QR code limit reached")
     else:
         instance.qr_count += 1
         if instance.state == ConnectionState.CLOSE:

@@ -27,6 +27,7 @@ from mirage.kit.live import Renderer
 from mirage.models import Instance
 from mirage.models.tenancy import Role
 from mirage.providers.models import ConnectionState
+from mirage.safety import service as safety
 from mirage.web.csrf import csrf_protect
 from mirage.web.forms import NO_ERRORS, clean, form_errors
 from mirage.web.streams import open_stream
@@ -50,9 +51,12 @@ class NumberRow(NamedTuple):
     health: str
     health_reason: str | None
     paused: bool
+    risk_score: int
+    risk_band: str
 
     @classmethod
-    def of(cls, i: Instance) -> NumberRow:
+    def of(cls, i: Instance, risk: safety.Risk | None = None) -> NumberRow:
+        """``risk``: the live (decayed) one; without it, the last one computed."""
         return cls(
             i.id,
             i.display_name,
@@ -65,6 +69,8 @@ class NumberRow(NamedTuple):
             i.health,
             i.health_reason,
             i.paused_at is not None,
+            risk.score if risk else i.risk_score or 0,
+            risk.band.value if risk else i.risk_band or "green",
         )
 
 
@@ -142,8 +148,9 @@ async def _page(
     if has_next and rows:
         next_url = _url(state=state, after=encode_cursor(rows[-1].display_name, rows[-1].id))
     total = sum(counts.values())
+    risks = await safety.risks(session, [i.id for i in rows])
     return {
-        "instances": [NumberRow.of(i) for i in rows],
+        "instances": [NumberRow.of(i, risks.get(i.id)) for i in rows],
         "counts": counts,
         "total": total,
         "shown_total": counts.get(state, 0) if state else total,
@@ -291,11 +298,12 @@ async def _row(
     request: Request, session: DbSession, principal: DashboardPrincipal, instance_id: uuid.UUID
 ) -> Response:
     instance = await service.get_instance(session, principal, instance_id)
+    risk = (await safety.risks(session, [instance.id])).get(instance.id)
     return render_fragment(
         request,
         "instances/_row.html",
         {
-            "i": NumberRow.of(instance),
+            "i": NumberRow.of(instance, risk),
             "can_admin": principal.role.at_least(Role.ADMIN),
             "can_operate": principal.role.at_least(Role.OPERATOR),
         },
@@ -373,11 +381,12 @@ async def _render_row(
             instance = await InstanceRepository(session).get(instance_id)
             if instance is None:
                 return ""
+            risk = (await safety.risks(session, [instance.id])).get(instance.id)
             response = render_fragment(
                 request,
                 "instances/_row.html",
                 {
-                    "i": NumberRow.of(instance),
+                    "i": NumberRow.of(instance, risk),
                     "can_admin": principal.role.at_least(Role.ADMIN),
                     "can_operate": principal.role.at_least(Role.OPERATOR),
                 },

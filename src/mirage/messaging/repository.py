@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mirage.models import Message, OutgoingMessage, OutgoingStatus, PolicyDecision
+from mirage.models import Message, OutgoingMessage, OutgoingStatus, PolicyDecision, Purpose
 from mirage.models.messaging import COUNTED_STATUSES, DecisionAction
 
 # The gateway's delivery ranks (messages.status_rank) by name.
@@ -33,6 +33,8 @@ class SendCounts(NamedTuple):
     last_hour: int
     today: int
     last_sent_at: datetime | None
+    #: Of today's, those to external contacts (campaign sends): the yellow band's count.
+    new_contacts_today: int = 0
 
 
 class OutgoingRepository:
@@ -261,12 +263,16 @@ class OutgoingRepository:
             func.count(OutgoingMessage.id).filter(OutgoingMessage.sent_at >= hour_ago),
             func.count(OutgoingMessage.id).filter(OutgoingMessage.sent_at >= day_start),
             func.max(OutgoingMessage.sent_at),
+            func.count(OutgoingMessage.id).filter(
+                OutgoingMessage.sent_at >= day_start,
+                OutgoingMessage.purpose == Purpose.CAMPAIGN,
+            ),
         ).where(
             OutgoingMessage.instance_id == instance_id,
             OutgoingMessage.status.in_(COUNTED_STATUSES),
         )
-        hour, day, last = (await self.session.execute(stmt)).one()
-        return SendCounts(int(hour), int(day), last)
+        hour, day, last, strangers = (await self.session.execute(stmt)).one()
+        return SendCounts(int(hour), int(day), last, int(strangers))
 
     async def tenant_sent_since(self, since: datetime) -> int:
         stmt = select(func.count(OutgoingMessage.id)).where(

@@ -78,6 +78,10 @@ class Instance(IdMixin, TimestampMixin, Base):
     # An operator's pause: the policy refuses every send from the number while it is set.
     paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     paused_reason: Mapped[str | None] = mapped_column(String(200))
+    # The risk score and band last computed (mirage.safety): what a new signal is compared
+    # with (a sudden jump, a band change). Pages compute the live, decayed score.
+    risk_score: Mapped[int | None] = mapped_column(Integer)
+    risk_band: Mapped[str | None] = mapped_column(String(10))
 
     @property
     def connected(self) -> bool:

@@ -1,5 +1,6 @@
 """The policy engine: one pure decision point for "may this number send this message now?"."""
 
+from mirage.policy.bands import BANDS, Band, BandThresholds, band_of
 from mirage.policy.engine import (
     DAYPART_HOURS,
     REASON_LABELS,
@@ -40,6 +41,7 @@ from mirage.policy.windows import (
 
 __all__ = [
     "ALWAYS",
+    "BANDS",
     "DAYPART_HOURS",
     "DEFAULT",
     "HEALTH_STATES",
@@ -49,6 +51,8 @@ __all__ = [
     "SENDING_HEALTH",
     "WARMUP_RAMP",
     "Action",
+    "Band",
+    "BandThresholds",
     "CampaignLoad",
     "Daypart",
     "Decision",
@@ -64,6 +68,7 @@ __all__ = [
     "TenantPolicy",
     "WeeklyWindows",
     "age_days",
+    "band_of",
     "daypart_of",
     "decide",
     "effective_windows",

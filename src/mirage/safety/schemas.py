@@ -1,0 +1,60 @@
+"""What /api/v1 says about a number's safety."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mirage.policy import Band
+
+
+class ReasonRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(
+        min_length=1, max_length=300, description="Why (kept in the audit log and the timeline)."
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _storable(cls, v: str) -> str:
+        # The reason goes into the audit log's JSONB, which cannot hold a NUL character.
+        if "\x00" in v:
+            raise ValueError("the reason must not contain NUL characters")
+        if not v.strip():
+            raise ValueError("say why: the reason cannot be blank")
+        return v
+
+
+class SignalOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int = Field(description="Timeline order (pass the last one as `before` for more).")
+    kind: str = Field(
+        description="disconnect, send_failed, not_acked, time_lock, opt_out, blocked, qr_loop; "
+        "or an action: band_changed, auto_paused, quarantined, released."
+    )
+    code: int | None = Field(description="A disconnect's code (e.g. 401, 403), or 463.")
+    detail: str | None
+    score: int | None = Field(description="The risk score right after this entry.")
+    at: datetime
+
+
+class ScorePoint(BaseModel):
+    at: datetime
+    score: int
+
+
+class RiskOut(BaseModel):
+    instance_id: uuid.UUID
+    score: int = Field(description="0 (no known risk) to 100, decayed to now.")
+    band: Band = Field(
+        description="green: full caps; yellow: caps halved, few new contacts; orange: replies "
+        "and warm-up only; red: replies only; critical: paused."
+    )
+
+
+class RiskDetailOut(RiskOut):
+    last_24h: list[ScorePoint] = Field(description="The score every 30 minutes, oldest first.")

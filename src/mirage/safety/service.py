@@ -1,0 +1,391 @@
+"""Number safety: record each number's risk signals on its timeline, score them, act on them.
+
+The signals arrive where the facts already do — a connection update, a QR limit, a failed or
+unconfirmed send, an opt-out — and each of those places calls `record` in its own
+transaction. `record` appends the entry, recomputes the number's risk score (`score`), notes a
+band change on the timeline, and takes the automatic actions:
+
+- a ban or restriction code (403/402) quarantines the number: only an admin releases it;
+- entering the critical band quarantines it too;
+- the reach-out time lock (463), an error rate over the tenant's threshold once enough sends
+  were made in the hour, or a sudden jump of the score pauses it (an operator resumes it).
+
+The policy engine reads the band at every send (`band_for`), decayed to that instant.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mirage.auth.principal import Principal
+from mirage.auth.service import require
+from mirage.kit import live
+from mirage.kit.clock import utcnow
+from mirage.kit.errors import Conflict, NotFound, ValidationFailed
+from mirage.kit.i18n import N_
+from mirage.kit.logging import get_logger
+from mirage.models import Instance, NumberSignal, TenantSettings
+from mirage.models.tenancy import Role
+from mirage.ops import audit
+from mirage.policy import Band, BandThresholds, Health, band_of
+from mirage.safety.repository import SignalRepository
+from mirage.safety.score import (
+    BAN_CODES,
+    DEFAULT_HALF_LIFE,
+    HORIZON,
+    TIME_LOCK_CODE,
+    Signal,
+    SignalKind,
+    risk_score,
+    series,
+)
+
+log = get_logger(__name__)
+HOUR = timedelta(hours=1)
+RELEASE_REASON_MAX = 300
+
+AUTO_BANNED = N_("automatic: banned or restricted by WhatsApp (code %(code)s)")
+AUTO_CRITICAL = N_("automatic: risk score %(score)s reached the critical band")
+AUTO_TIME_LOCK = N_("automatic: WhatsApp's reach-out time lock (463)")
+AUTO_ERROR_RATE = N_("automatic: %(failed)s of the last hour's %(total)s sends failed")
+AUTO_SCORE_JUMP = N_("automatic: risk score jumped from %(before)s to %(after)s")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A tenant's safety settings, as the rules use them."""
+
+    thresholds: BandThresholds
+    half_life: timedelta
+    error_pct: int
+    min_sends: int
+    score_jump: int
+
+
+def settings_of(row: TenantSettings) -> Settings:
+    return Settings(
+        thresholds=BandThresholds(
+            yellow=row.risk_yellow_from,
+            orange=row.risk_orange_from,
+            red=row.risk_red_from,
+            critical=row.risk_critical_from,
+        ),
+        half_life=timedelta(minutes=row.risk_half_life_minutes),
+        error_pct=row.auto_pause_error_pct,
+        min_sends=row.auto_pause_min_sends,
+        score_jump=row.auto_pause_score_jump,
+    )
+
+
+DEFAULT_SETTINGS = Settings(
+    thresholds=BandThresholds(),
+    half_life=DEFAULT_HALF_LIFE,
+    error_pct=50,
+    min_sends=5,
+    score_jump=20,
+)
+
+
+async def _settings(session: AsyncSession, tenant_id: uuid.UUID) -> Settings:
+    """The tenant's settings (the defaults while it has no settings row yet)."""
+    row = await SignalRepository(session).settings_row(tenant_id)
+    return DEFAULT_SETTINGS if row is None else settings_of(row)
+
+
+@dataclass(frozen=True)
+class Risk:
+    score: int
+    band: Band
+
+
+async def risks(
+    session: AsyncSession, instance_ids: Sequence[uuid.UUID], now: datetime | None = None
+) -> dict[uuid.UUID, Risk]:
+    """The live (decayed) risk of each listed number of the session's tenant. One query for
+    the signals, one for the settings."""
+    if not instance_ids:
+        return {}
+    now = now or utcnow()
+    found = await SignalRepository(session).signals_since(instance_ids, now - HORIZON)
+    first = await session.get(Instance, instance_ids[0])
+    if first is None:
+        return {}
+    cfg = await _settings(session, first.tenant_id)
+    out: dict[uuid.UUID, Risk] = {}
+    for instance_id, signals in found.items():
+        score = risk_score(signals, now, cfg.half_life)
+        out[instance_id] = Risk(score, band_of(score, cfg.thresholds))
+    return out
+
+
+async def band_for(session: AsyncSession, instance: Instance, now: datetime) -> str:
+    """The number's band at ``now``: the policy engine's input, read at every decision."""
+    return (await risks(session, [instance.id], now))[instance.id].band.value
+
+
+def classify_error(error: str) -> tuple[SignalKind, int | None]:
+    """A send failure's signal: the reach-out time lock (463) has a kind of its own."""
+    low = error.lower()
+    # 463 as a word of its own: never a digit run inside a phone number or an id.
+    if re.search(rf"\b{TIME_LOCK_CODE}\b", low) or "time lock" in low or "timelock" in low:
+        return SignalKind.TIME_LOCK, TIME_LOCK_CODE
+    return SignalKind.SEND_FAILED, None
+
+
+async def record(
+    session: AsyncSession,
+    instance: Instance,
+    kind: SignalKind,
+    *,
+    code: int | None = None,
+    detail: str | None = None,
+    now: datetime | None = None,
+) -> NumberSignal:
+    """Append a signal to the number's timeline, rescore it and act (see the module doc)."""
+    now = now or utcnow()
+    cfg = await _settings(session, instance.tenant_id)
+    repo = SignalRepository(session)
+    signals = (await repo.signals_since([instance.id], now - HORIZON))[instance.id]
+    before = risk_score(signals, now, cfg.half_life)
+    after = risk_score([*signals, Signal(kind.value, now, code)], now, cfg.half_life)
+    # Written once with its score: the timeline is append-only (no UPDATE for the app role).
+    row = await repo.add(
+        NumberSignal(
+            tenant_id=instance.tenant_id,
+            instance_id=instance.id,
+            kind=kind.value,
+            code=code,
+            detail=(detail or None) and detail[:300],
+            score=after,
+            at=now,
+        )
+    )
+    old_band = instance.risk_band or band_of(before, cfg.thresholds).value
+    band = band_of(after, cfg.thresholds)
+    instance.risk_score = after
+    instance.risk_band = band.value
+    if band.value != old_band:
+        await _note(session, instance, SignalKind.BAND_CHANGED, f"{old_band}→{band.value}", now)
+    log.info(
+        "safety.signal",
+        instance_id=str(instance.id),
+        kind=kind.value,
+        code=code,
+        score=after,
+        band=band.value,
+    )
+    await _act(session, instance, kind, code, before, after, band, cfg, now)
+    await session.flush()
+    await live.notify(session, instance.tenant_id, "instance", instance.id)
+    return row
+
+
+async def _note(
+    session: AsyncSession,
+    instance: Instance,
+    kind: SignalKind,
+    detail: str,
+    now: datetime,
+    actor_user_id: uuid.UUID | None = None,
+) -> None:
+    """An action on the timeline (no weight on the score)."""
+    await SignalRepository(session).add(
+        NumberSignal(
+            tenant_id=instance.tenant_id,
+            instance_id=instance.id,
+            kind=kind.value,
+            detail=detail[:300],
+            score=instance.risk_score,
+            at=now,
+            actor_user_id=actor_user_id,
+        )
+    )
+
+
+async def _act(
+    session: AsyncSession,
+    instance: Instance,
+    kind: SignalKind,
+    code: int | None,
+    before: int,
+    after: int,
+    band: Band,
+    cfg: Settings,
+    now: datetime,
+) -> None:
+    """The automatic actions, the most severe first; each at most once."""
+    if kind == SignalKind.DISCONNECT and code in BAN_CODES:
+        await _quarantine(session, instance, AUTO_BANNED % {"code": code}, now)
+        return
+    if band == Band.CRITICAL:
+        await _quarantine(session, instance, AUTO_CRITICAL % {"score": after}, now)
+        return
+    if kind == SignalKind.TIME_LOCK:
+        await _auto_pause(session, instance, AUTO_TIME_LOCK, now)
+        return
+    if kind in (SignalKind.SEND_FAILED, SignalKind.NOT_ACKED):
+        repo = SignalRepository(session)
+        failed = await repo.count_since(
+            instance.id,
+            (SignalKind.SEND_FAILED, SignalKind.NOT_ACKED, SignalKind.TIME_LOCK),
+            now - HOUR,
+        )
+        total = failed + await repo.sent_since(instance.id, now - HOUR)
+        if total >= cfg.min_sends and failed * 100 >= cfg.error_pct * total:
+            reason = AUTO_ERROR_RATE % {"failed": failed, "total": total}
+            await _auto_pause(session, instance, reason, now)
+            return
+    if after - before >= cfg.score_jump:
+        await _auto_pause(
+            session, instance, AUTO_SCORE_JUMP % {"before": before, "after": after}, now
+        )
+
+
+async def _auto_pause(
+    session: AsyncSession, instance: Instance, reason: str, now: datetime
+) -> None:
+    if instance.paused_at is not None or instance.health == Health.QUARANTINED:
+        return
+    instance.paused_at = now
+    instance.paused_reason = reason[:200]
+    await _note(session, instance, SignalKind.AUTO_PAUSED, reason, now)
+    log.warning("safety.auto_paused", instance_id=str(instance.id), reason=reason)
+
+
+async def _quarantine(
+    session: AsyncSession,
+    instance: Instance,
+    reason: str,
+    now: datetime,
+    actor_user_id: uuid.UUID | None = None,
+) -> None:
+    if instance.health == Health.QUARANTINED:
+        return
+    instance.health = Health.QUARANTINED
+    instance.health_reason = reason[:200]
+    instance.health_changed_at = now
+    await _note(session, instance, SignalKind.QUARANTINED, reason, now, actor_user_id)
+    log.warning("safety.quarantined", instance_id=str(instance.id), reason=reason)
+
+
+# --- what operators do ---------------------------------------------------------------------
+
+
+async def _number(session: AsyncSession, principal: Principal, instance_id: uuid.UUID) -> Instance:
+    require(principal, "read")
+    instance = await session.get(Instance, instance_id, with_for_update=True)
+    if instance is None or instance.tenant_id != principal.tenant_id:
+        raise NotFound("number not found")
+    return instance
+
+
+def _reason(reason: str | None) -> str:
+    text = (reason or "").strip()
+    if not text:
+        raise ValidationFailed(N_("reason: say why (it is kept in the audit log)"), field="reason")
+    if len(text) > RELEASE_REASON_MAX:
+        raise ValidationFailed(
+            N_("reason: at most 300 characters"),
+            field="reason",
+        )
+    return text
+
+
+async def quarantine_number(
+    session: AsyncSession, principal: Principal, instance_id: uuid.UUID, reason: str | None
+) -> Instance:
+    """An admin's quarantine: no send at all until an admin releases it (audited)."""
+    require(principal, "write", role=Role.ADMIN)
+    why = _reason(reason)
+    instance = await _number(session, principal, instance_id)
+    if instance.health == Health.QUARANTINED:
+        raise Conflict(N_("the number is already quarantined"))
+    await _quarantine(session, instance, why, utcnow(), principal.user_id)
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action="instance.quarantine",
+        target_type="instance",
+        target_id=instance.id,
+        reason=why,
+    )
+    await session.flush()
+    await live.notify(session, instance.tenant_id, "instance", instance.id)
+    return instance
+
+
+async def release_quarantine(
+    session: AsyncSession, principal: Principal, instance_id: uuid.UUID, reason: str | None
+) -> Instance:
+    """Only an admin releases a quarantined number, saying why (audited, on the timeline).
+
+    The number comes back paused: an operator resumes it when ready, and the band (the
+    signals have not gone away) still tightens its caps until they fade.
+    """
+    require(principal, "write", role=Role.ADMIN)
+    why = _reason(reason)
+    instance = await _number(session, principal, instance_id)
+    if instance.health != Health.QUARANTINED:
+        raise Conflict(N_("the number is not quarantined"))
+    now = utcnow()
+    previous = instance.health_reason
+    # A health verdict from the gateway's signals again (the next reassessment refines it).
+    instance.health = Health.HEALTHY
+    instance.health_reason = None
+    instance.health_changed_at = now
+    if instance.paused_at is None:
+        instance.paused_at = now
+        instance.paused_reason = N_("released from quarantine: resume when ready")
+    await _note(session, instance, SignalKind.RELEASED, why, now, principal.user_id)
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action="instance.release",
+        target_type="instance",
+        target_id=instance.id,
+        reason=why,
+        quarantine_reason=previous,
+    )
+    await session.flush()
+    await live.notify(session, instance.tenant_id, "instance", instance.id)
+    return instance
+
+
+async def timeline(
+    session: AsyncSession,
+    principal: Principal,
+    instance_id: uuid.UUID,
+    *,
+    limit: int = 50,
+    before_seq: int | None = None,
+) -> list[NumberSignal]:
+    require(principal, "read")
+    instance = await session.get(Instance, instance_id)
+    if instance is None:
+        raise NotFound("number not found")
+    return list(await SignalRepository(session).timeline(instance_id, limit, before_seq))
+
+
+async def chart(
+    session: AsyncSession, principal: Principal, instance_id: uuid.UUID, now: datetime | None = None
+) -> list[tuple[datetime, int]]:
+    """The number's risk score over the last 24 hours (49 points)."""
+    require(principal, "read")
+    instance = await session.get(Instance, instance_id)
+    if instance is None:
+        raise NotFound("number not found")
+    now = now or utcnow()
+    cfg = await _settings(session, instance.tenant_id)
+    found = await SignalRepository(session).signals_since(
+        [instance_id], now - HORIZON - timedelta(days=1)
+    )
+    signals: list[Signal] = found[instance_id]
+    return series(signals, now, half_life=cfg.half_life)
