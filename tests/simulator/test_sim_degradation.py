@@ -1,0 +1,43 @@
+"""The simulator's degradation: a number that writes to too many strangers gets rising
+failures, then the 463 time lock (existing chats still work), then a ban."""
+
+from __future__ import annotations
+
+import pytest
+
+from mirage.simulator.degradation import Degradation, DegradationPlan, plan_from_json
+from mirage.simulator.errors import SimError
+
+
+def test_stages_come_in_order_and_existing_chats_keep_working() -> None:
+    deg = Degradation(
+        DegradationPlan(free_strangers=2, failure_step=0.5, time_lock_after=4, ban_after=6)
+    )
+    verdicts = [deg.verdict(True) for _ in range(9)]
+    assert verdicts == ["ok", "ok", "ok", "fail", "fail", "time_lock", "time_lock", "ban", "ban"]
+    # Under the time lock a chat where the other side wrote first still goes out.
+    assert deg.verdict(False) == "ok"
+
+
+def test_the_failure_rate_rises_with_each_stranger() -> None:
+    deg = Degradation(
+        DegradationPlan(free_strangers=0, failure_step=0.1, time_lock_after=40, ban_after=40)
+    )
+    verdicts = [deg.verdict(True) for _ in range(30)]
+    first, last = verdicts[:10].count("fail"), verdicts[20:].count("fail")
+    assert first < last == 10
+
+
+def test_the_control_api_refuses_a_bad_plan() -> None:
+    assert plan_from_json({}) == DegradationPlan()
+    assert plan_from_json({"banDelayS": 30}).ban_delay_s == 30.0
+    for body in (
+        {"freeStrangers": -1},
+        {"failureStep": 2},
+        {"timeLockAfter": 9, "banAfter": 3},
+        {"banDelayS": "soon"},
+        {"banAfter": True},
+    ):
+        with pytest.raises(SimError) as exc:
+            plan_from_json(body)
+        assert exc.value.status == 400
