@@ -18,11 +18,12 @@ FINAL = {"sent", "delivered", "read", "replied", "failed", "expired", "skipped"}
 async def test_a_degrading_number_is_tightened_paused_quarantined_and_released(
     gw: GatewayWorld, client: httpx.AsyncClient, bootstrap_conninfo: str
 ) -> None:
-    w = await campaign_world(gw, client, numbers=2, contacts=[{"behavior": "ignore"}] * 10)
+    w = await campaign_world(gw, client, numbers=2, contacts=[{"behavior": "ignore"}] * 12)
     a, b = (n["id"] for n in w.numbers)
-    # Two strangers go out, the third fails, the fourth meets the time lock.
+    # A's first stranger fails, the second meets the time lock (how the campaign shares its
+    # recipients between A and B varies: A is sure to try two).
     name = w.numbers[0]["gateway_name"]
-    await gw.sim.control.degrade(name, freeStrangers=2, failureStep=1.0, timeLockAfter=2)
+    await gw.sim.control.degrade(name, freeStrangers=0, failureStep=1.0, timeLockAfter=2)
     campaign_id = await draft(w, client)
     r = await client.post(
         f"/api/v1/campaigns/{campaign_id}/start", headers=w.auth, json={"sender_ids": [a, b]}
@@ -58,7 +59,8 @@ async def test_a_degrading_number_is_tightened_paused_quarantined_and_released(
         if e["kind"] == "band_changed" and e["detail"].startswith("green→")
     )
     paused, locked = kinds.index("auto_paused"), kinds.index("time_lock")
-    assert kinds.index("send_failed") < locked < tightened < paused < kinds.index("quarantined")
+    order = [kinds.index("send_failed"), locked, tightened, paused, kinds.index("quarantined")]
+    assert order == sorted(order), kinds
     assert ("disconnect", 403) in [(e["kind"], e["code"]) for e in entries]
     since: datetime = datetime.fromisoformat(entries[kinds.index("quarantined")]["at"])
     got = (await client.get(f"/api/v1/instances/{a}", headers=w.auth)).json()
@@ -80,7 +82,7 @@ async def test_a_degrading_number_is_tightened_paused_quarantined_and_released(
     )
     assert len({to for to, _i, _at in sent}) == len(sent)
     assert [at for _to, inst, at in sent if inst == a and at >= since] == []
-    assert sum(1 for _to, inst, _at in sent if inst == a) == 2
+    assert sum(1 for _to, inst, _at in sent if inst != a) == len(sent) > 0
 
     # Only an admin releases it, with a reason (the token carries a step-up); audited.
     r = await client.post(f"/api/v1/instances/{a}/release", headers=w.auth, json={"reason": ""})
