@@ -9,6 +9,8 @@ import httpx
 from mirage.db.deps import bind_context
 from mirage.db.engine import session_scope
 from mirage.models import Instance
+from mirage.safety import service as safety
+from mirage.safety.score import SignalKind
 from tests.conftest import make_tenant, make_token
 
 
@@ -55,3 +57,36 @@ async def test_quarantine_and_release_over_the_api(client: httpx.AsyncClient) ->
     # Another tenant's number is not found.
     other = {"Authorization": f"Bearer {await make_token(await make_tenant())}"}
     assert (await client.get(f"{base}/timeline", headers=other)).status_code == 404
+
+
+async def test_safety_settings_change_the_bands(client: httpx.AsyncClient) -> None:
+    t = await make_tenant()
+    auth = {"Authorization": f"Bearer {await make_token(t)}"}
+    current = (await client.get("/api/v1/safety/settings", headers=auth)).json()
+    assert current["risk_yellow_from"] == 20 and current["risk_half_life_minutes"] == 120
+    bad = {**current, "risk_orange_from": 10}
+    r = await client.put("/api/v1/safety/settings", headers=auth, json=bad)
+    assert r.status_code == 422 and "must rise" in r.json()["detail"]
+    r = await client.put("/api/v1/safety/settings", headers=auth, json={**current, "nope": 1})
+    assert r.status_code == 422
+    stricter = {**current, "risk_yellow_from": 4, "band_new_contacts_per_day": 2}
+    r = await client.put("/api/v1/safety/settings", headers=auth, json=stricter)
+    assert r.status_code == 200, r.text
+    assert (await client.get("/api/v1/safety/settings", headers=auth)).json() == stricter
+    # The band follows the tenant's thresholds: a single failed send (4 points) is now yellow.
+    iid = uuid.uuid4()
+    async with session_scope() as session:
+        await bind_context(session, tenant_id=t.tenant_id, user_id=None)
+        inst = Instance(
+            id=iid,
+            tenant_id=t.tenant_id,
+            display_name="S",
+            gateway_name=f"safe-{iid.hex}",
+            token_enc="x",
+            webhook_secret_enc="x",
+        )
+        session.add(inst)
+        await session.flush()
+        await safety.record(session, inst, SignalKind.SEND_FAILED, detail="x")
+    risk = (await client.get(f"/api/v1/instances/{iid}/risk", headers=auth)).json()
+    assert (risk["score"], risk["band"]) == (4, "yellow")

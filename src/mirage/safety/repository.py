@@ -25,6 +25,13 @@ class SignalRepository:
         stmt = select(TenantSettings).where(TenantSettings.tenant_id == tenant_id)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def add_settings(self, row: TenantSettings) -> TenantSettings:
+        async with self.session.begin_nested():
+            self.session.add(row)
+            await self.session.flush()
+        await self.session.refresh(row)
+        return row
+
     async def add(self, row: NumberSignal) -> NumberSignal:
         self.session.add(row)
         await self.session.flush()

@@ -15,6 +15,7 @@ from mirage.safety.schemas import (
     ReasonRequest,
     RiskDetailOut,
     RiskOut,
+    SafetySettings,
     ScorePoint,
     SignalOut,
 )
@@ -77,3 +78,15 @@ async def release(
     await service.release_quarantine(session, principal, instance_id, body.reason)
     risk = (await service.risks(session, [instance_id]))[instance_id]
     return RiskOut(instance_id=instance_id, score=risk.score, band=risk.band)
+
+
+@router.get("/safety/settings", response_model=SafetySettings)
+async def read_settings(session: DbSession, principal: ApiPrincipal) -> Any:
+    """The risk bands' thresholds, the signals' half-life and the automatic pause's rules."""
+    return await service.get_settings(session, principal)
+
+
+@router.put("/safety/settings", response_model=SafetySettings)
+async def write_settings(body: SafetySettings, session: DbSession, principal: ApiPrincipal) -> Any:
+    """Change them (admins; audited): the very next decision uses them."""
+    return await service.update_settings(session, principal, body.model_dump())

@@ -58,3 +58,28 @@ class RiskOut(BaseModel):
 
 class RiskDetailOut(RiskOut):
     last_24h: list[ScorePoint] = Field(description="The score every 30 minutes, oldest first.")
+
+
+class SafetySettings(BaseModel):
+    """The tenant's number-safety settings (docs/number-safety.md gives each default's
+    source)."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    risk_yellow_from: int = Field(20, ge=1, le=100, description="Lowest score of yellow.")
+    risk_orange_from: int = Field(40, ge=1, le=100, description="Lowest score of orange.")
+    risk_red_from: int = Field(60, ge=1, le=100, description="Lowest score of red.")
+    risk_critical_from: int = Field(80, ge=1, le=100, description="Lowest score of critical.")
+    risk_half_life_minutes: int = Field(
+        120, ge=1, le=10_080, description="A signal weighs half as much after this long."
+    )
+    band_new_contacts_per_day: int = Field(
+        5, ge=0, le=10_000, description="Yellow band: campaign sends to new contacts a day."
+    )
+    auto_pause_error_pct: int = Field(
+        50, ge=1, le=100, description="Pause when this share of the hour's sends failed…"
+    )
+    auto_pause_min_sends: int = Field(5, ge=1, le=10_000, description="…once this many were made.")
+    auto_pause_score_jump: int = Field(
+        20, ge=1, le=100, description="Pause when one signal raises the score this much."
+    )

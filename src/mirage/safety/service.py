@@ -276,6 +276,63 @@ async def _quarantine(
 
 # --- what operators do ---------------------------------------------------------------------
 
+SETTING_FIELDS = (
+    "risk_yellow_from",
+    "risk_orange_from",
+    "risk_red_from",
+    "risk_critical_from",
+    "risk_half_life_minutes",
+    "band_new_contacts_per_day",
+    "auto_pause_error_pct",
+    "auto_pause_min_sends",
+    "auto_pause_score_jump",
+)
+NOT_RISING = N_("risk bands: the thresholds must rise (yellow < orange < red < critical)")
+
+
+async def get_settings(session: AsyncSession, principal: Principal) -> TenantSettings:
+    require(principal, "read")
+    return await _settings_row(session, principal.tenant_id)
+
+
+async def _settings_row(session: AsyncSession, tenant_id: uuid.UUID) -> TenantSettings:
+    repo = SignalRepository(session)
+    row = await repo.settings_row(tenant_id)
+    if row is None:
+        row = await repo.add_settings(TenantSettings(tenant_id=tenant_id))
+    return row
+
+
+async def update_settings(
+    session: AsyncSession, principal: Principal, values: dict[str, int]
+) -> TenantSettings:
+    """Change the safety settings (admins; audited). The next decision uses them."""
+    require(principal, "write", role=Role.ADMIN)
+    bands = BandThresholds(
+        yellow=values["risk_yellow_from"],
+        orange=values["risk_orange_from"],
+        red=values["risk_red_from"],
+        critical=values["risk_critical_from"],
+    )
+    if bands.problems():
+        raise ValidationFailed(NOT_RISING, field="risk_orange_from")
+    row = await _settings_row(session, principal.tenant_id)
+    before = {name: getattr(row, name) for name in SETTING_FIELDS}
+    for name in SETTING_FIELDS:
+        setattr(row, name, values[name])
+    changed = {k: [before[k], values[k]] for k in SETTING_FIELDS if before[k] != values[k]}
+    if changed:
+        await audit.record(
+            session,
+            tenant_id=principal.tenant_id,
+            principal=principal,
+            action="settings.update",
+            target_type="safety",
+            changed=changed,
+        )
+    await session.flush()
+    return row
+
 
 async def _number(session: AsyncSession, principal: Principal, instance_id: uuid.UUID) -> Instance:
     require(principal, "read")
