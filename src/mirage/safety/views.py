@@ -3,7 +3,6 @@ the timeline of its signals and the actions taken; quarantine and release (admin
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated, Any
 
@@ -62,12 +61,10 @@ async def _context(
         "entries": entries,
         "kind_labels": KIND_LABELS,
         "band_labels": BAND_LABELS,
-        "chart": json.dumps(
-            {
-                "labels": [at.isoformat() for at, _s in points],
-                "scores": [s for _at, s in points],
-            }
-        ),
+        "chart": {
+            "labels": [at.isoformat() for at, _s in points],
+            "scores": [s for _at, s in points],
+        },
         "can_admin": principal.role.at_least(Role.ADMIN),
         "errors": NO_ERRORS,
         "form": {},
