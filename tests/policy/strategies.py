@@ -186,10 +186,15 @@ def tight(health: str, band: str) -> bool:
     return health == "degraded" or band in ("yellow", "orange", "red")
 
 
-def ramp_oracle(age: int, health: str, band: str = "green") -> int:
+STAGE_TABLE = (20, 50, 100, 200, 1000)
+
+
+def ramp_oracle(age: int, health: str, band: str = "green", stage: int | None = None) -> int:
     if health not in ("healthy", "degraded"):
         return 0
     cap = next(per_day for first, per_day in RAMP_TABLE if max(age, 0) >= first)
+    if stage is not None:  # the stage earned by health also bounds it
+        cap = min(cap, STAGE_TABLE[min(max(stage, 0), 4)])
     return max(1, cap // 2) if tight(health, band) else cap
 
 
@@ -221,6 +226,7 @@ class History:
         paused: bool,
         first_connected_at: datetime | None,
         band: str = "green",
+        warmup_stage: int | None = None,
     ) -> NumberState:
         today: date = at.astimezone(zone).date()
         return NumberState(
@@ -232,6 +238,7 @@ class History:
             sent_today=sum(1 for t in self.own if t.astimezone(zone).date() == today),
             last_sent_at=max(self.own, default=None),
             band=band,
+            warmup_stage=warmup_stage,
             new_contacts_today=sum(
                 1 for t in self.strangers if t <= at and t.astimezone(zone).date() == today
             ),

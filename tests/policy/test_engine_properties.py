@@ -93,6 +93,7 @@ class Scenario:
     outreach: OutreachCase | None = None
     band: str = "green"
     reply: bool = False
+    stage: int | None = None
 
     @property
     def ctx(self) -> SendContext:
@@ -116,6 +117,7 @@ class Scenario:
             paused=self.paused,
             first_connected_at=self.first_connected_at,
             band=self.band,
+            warmup_stage=self.stage,
         )
 
     def decide_at(self, at: datetime) -> Decision:
@@ -213,6 +215,7 @@ def scenarios(draw: st.DrawFn, *, sending: bool = False, outreach: bool | None =
         # green or yellow (the bands that let a campaign send out).
         band=draw(st.sampled_from(("green", "green", "yellow") if sending else BANDS_DRAWN)),
         reply=draw(st.integers(0, 3)) == 0,
+        stage=draw(st.one_of(st.none(), st.integers(0, 4))),
     )
 
 
@@ -303,7 +306,7 @@ def oracle(
     age = 0
     if number.first_connected_at is not None:
         age = (local.date() - number.first_connected_at.astimezone(zone).date()).days
-    if number.sent_today >= ramp_oracle(age, number.health, band):
+    if number.sent_today >= ramp_oracle(age, number.health, band, number.warmup_stage):
         return "defer", "warmup_cap"
     if (
         band == "yellow"
@@ -410,6 +413,7 @@ def arbitrary_counters(draw: st.DrawFn) -> tuple[Scenario, NumberState, TenantLo
         last_sent_at=None if last is None else s.now - timedelta(seconds=last),
         band=s.band,
         new_contacts_today=strangers,
+        warmup_stage=s.stage,
     )
     tenant = TenantLoad(
         sent_last_hour=draw(st.integers(0, 30)),

@@ -5,7 +5,8 @@ admin releases a quarantine, with a reason, audited."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -23,7 +24,7 @@ from mirage.providers import ConnectionState
 from mirage.safety import service as safety
 from mirage.safety.score import SignalKind
 from mirage.webhooks.normalize import ConnectionUpdate
-from tests.conftest import TenantFixture, make_tenant
+from tests.conftest import TenantFixture, make_tenant, sql
 
 
 def _principal(t: TenantFixture, role: Role) -> Principal:
@@ -188,3 +189,46 @@ async def test_only_an_admin_releases_a_quarantine_with_a_reason(
         ("instance.release", "checked the phone"),
     ]
     assert [k for k, _c in await _kinds(t, iid)] == ["quarantined", "released"]
+
+
+async def test_the_warmup_stage_climbs_on_green_days_and_steps_back(
+    number: tuple[TenantFixture, uuid.UUID], bootstrap_conninfo: str
+) -> None:
+    """Tenant-local days −6…−1 (today is not over): sends on −5, −4, −3 and −1."""
+    t, iid = number
+    zone = ZoneInfo("America/Sao_Paulo")
+    now = utcnow()
+    noon = datetime.combine(now.astimezone(zone).date(), time(12), zone)
+    await sql(
+        bootstrap_conninfo,
+        "update instances set first_connected_at = %s where id = %s",
+        noon - timedelta(days=6),
+        iid,
+    )
+    for back in (5, 4, 3, 1):
+        await sql(
+            bootstrap_conninfo,
+            "insert into outgoing_messages (id, tenant_id, instance_id, to_number, text, turn, "
+            "planned_at, status, sent_at) values (gen_random_uuid(), %s, %s, '5511999990000', "
+            "'oi', 0, %s, 'sent', %s)",
+            t.tenant_id,
+            iid,
+            noon - timedelta(days=back),
+            noon - timedelta(days=back),
+        )
+
+    async def stage(session, inst):  # type: ignore[no-untyped-def]
+        return await safety.warmup_stage(session, inst, now, zone)
+
+    # idle (−6), up, up, up, idle (−2: one idle day keeps the step), up.
+    assert await _with(t, iid, stage) == 4
+    await sql(
+        bootstrap_conninfo,
+        "insert into number_signals (id, tenant_id, instance_id, kind, code, at) "
+        "values (gen_random_uuid(), %s, %s, 'time_lock', 463, %s)",
+        t.tenant_id,
+        iid,
+        noon - timedelta(days=3),
+    )
+    # A time lock on −3: that day left green and stepped back instead of up.
+    assert await _with(t, iid, stage) == 2

@@ -364,6 +364,7 @@ async def policy_inputs(
         last_sent_at=counts.last_sent_at,
         band=await safety.band_for(session, instance, now),
         new_contacts_today=counts.new_contacts_today,
+        warmup_stage=await safety.warmup_stage(session, instance, now, ZoneInfo(tenant.timezone)),
     )
     load = TenantLoad(
         sent_last_hour=await outgoing.tenant_sent_since(now - timedelta(hours=1)),

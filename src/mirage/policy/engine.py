@@ -71,6 +71,7 @@ from mirage.policy.ramp import (
     RESTRICTED,
     SENDING_HEALTH,
     degrade,
+    stage_cap,
     warmup_daily_cap,
 )
 from mirage.policy.windows import (
@@ -398,6 +399,9 @@ class NumberState:
     last_sent_at: datetime | None
     band: str = Band.GREEN
     new_contacts_today: int = 0
+    #: The warm-up stage earned by health (`mirage.policy.ramp.warmup_stage`); None: by age
+    #: only. The ramp is the smaller of the two.
+    warmup_stage: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -736,6 +740,9 @@ def decide(
     daily = degrade(own_daily) if tight else own_daily
     age = age_days(number.first_connected_at, now, zone)
     ramp = warmup_daily_cap(age, DEGRADED if tight else number.health)
+    if number.warmup_stage is not None:
+        staged = stage_cap(number.warmup_stage)
+        ramp = min(ramp, degrade(staged) if tight else staged)
     if number.sent_today >= daily:
         caps.append(
             _Block(

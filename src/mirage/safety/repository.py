@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -78,6 +78,20 @@ class SignalRepository:
             NumberSignal.at >= since,
         )
         return int((await self.session.execute(stmt)).scalar_one())
+
+    async def active_days(self, instance_id: uuid.UUID, since: datetime, zone: str) -> set[date]:
+        """The tenant-local dates on which the number got at least one message out."""
+        day = func.date(func.timezone(zone, OutgoingMessage.sent_at))
+        stmt = (
+            select(day)
+            .where(
+                OutgoingMessage.instance_id == instance_id,
+                OutgoingMessage.status == OutgoingStatus.SENT,
+                OutgoingMessage.sent_at >= since,
+            )
+            .group_by(day)
+        )
+        return set((await self.session.execute(stmt)).scalars().all())
 
     async def sent_since(self, instance_id: uuid.UUID, since: datetime) -> int:
         """Messages the number got out since ``since`` (the error rate's other half)."""

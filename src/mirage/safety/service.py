@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,10 +31,11 @@ from mirage.kit.clock import utcnow
 from mirage.kit.errors import Conflict, NotFound, ValidationFailed
 from mirage.kit.i18n import N_
 from mirage.kit.logging import get_logger
-from mirage.models import Instance, NumberSignal, TenantSettings
+from mirage.models import Instance, NumberSignal, Tenant, TenantSettings
 from mirage.models.tenancy import Role
 from mirage.ops import audit
-from mirage.policy import Band, BandThresholds, Health, band_of
+from mirage.policy import Band, BandThresholds, Health, band_of, local_day_start
+from mirage.policy.ramp import warmup_stage as ramp_stage
 from mirage.safety.repository import SignalRepository
 from mirage.safety.score import (
     BAN_CODES,
@@ -127,6 +129,50 @@ async def risks(
 async def band_for(session: AsyncSession, instance: Instance, now: datetime) -> str:
     """The number's band at ``now``: the policy engine's input, read at every decision."""
     return (await risks(session, [instance.id], now))[instance.id].band.value
+
+
+#: How far back the warm-up stage is worked out (the ramp's last step is reached by then).
+STAGE_DAYS = 31
+
+
+async def warmup_stage(
+    session: AsyncSession, instance: Instance, now: datetime, zone: ZoneInfo
+) -> int | None:
+    """The warm-up stage the number earned by health (`mirage.policy.ramp.warmup_stage`)
+    over its complete tenant-local days so far (the last `STAGE_DAYS`); None before it ever
+    connected (its age ramp governs)."""
+    if instance.first_connected_at is None:
+        return None
+    today = now.astimezone(zone).date()
+    first = max(instance.first_connected_at.astimezone(zone).date(), today - timedelta(STAGE_DAYS))
+    days = [first + timedelta(i) for i in range((today - first).days)]
+    if not days:
+        return 0
+    start = local_day_start(days[0], zone)
+    repo = SignalRepository(session)
+    active = await repo.active_days(instance.id, start, zone.key)
+    cfg = await _settings(session, instance.tenant_id)
+    signals = (await repo.signals_since([instance.id], start - HORIZON))[instance.id]
+    facts = []
+    for day in days:
+        begin = local_day_start(day, zone)
+        end = local_day_start(day + timedelta(1), zone)
+        # The score only rises at a signal and fades between them: its highest point in the
+        # day is at the day's start or at one of the day's signals.
+        peaks = [begin, *(x.at for x in signals if begin <= x.at < end)]
+        worst = max(risk_score(signals, at, cfg.half_life) for at in peaks)
+        facts.append((day in active, worst < cfg.thresholds.yellow))
+    return ramp_stage(facts)
+
+
+async def number_stage(
+    session: AsyncSession, principal: Principal, instance: Instance
+) -> int | None:
+    """The number's warm-up stage now, for its page."""
+    require(principal, "read")
+    tenant = await session.get(Tenant, instance.tenant_id)
+    zone = ZoneInfo(tenant.timezone if tenant else "America/Sao_Paulo")
+    return await warmup_stage(session, instance, utcnow(), zone)
 
 
 def classify_error(error: str) -> tuple[SignalKind, int | None]:

@@ -16,6 +16,7 @@ from mirage.instances import service as instances
 from mirage.kit.errors import DomainError
 from mirage.kit.i18n import N_
 from mirage.models.tenancy import Role
+from mirage.policy.ramp import stage_cap
 from mirage.safety import service
 from mirage.safety.score import SignalKind
 from mirage.web.csrf import csrf_protect
@@ -55,7 +56,10 @@ async def _context(
     risk = (await service.risks(session, [instance_id]))[instance_id]
     points = await service.chart(session, principal, instance_id)
     entries = await service.timeline(session, principal, instance_id, limit=100)
+    stage = await service.number_stage(session, principal, instance)
     return {
+        "stage": stage,
+        "stage_cap": None if stage is None else stage_cap(stage),
         "instance": instance,
         "risk": risk,
         "entries": entries,
