@@ -438,9 +438,11 @@ async def apply_connection(
     instance.last_event_at = now
     await reassess(session, instance, force_notify=changed)
     # On the number's timeline: every close with its code, and a silent reconnect (Evolution
-    # only says "connecting" again after a non-terminal close).
+    # only says "connecting" again after a non-terminal close, with that close's code; an
+    # operator's restart reconnects without one and is no fault).
     closed = state in (ConnectionState.CLOSE, ConnectionState.REFUSED)
-    if changed and (closed or (was_open and state == ConnectionState.CONNECTING)):
+    dropped = was_open and state == ConnectionState.CONNECTING and reason not in (None, 200)
+    if changed and (closed or dropped):
         await safety.record(
             session, instance, SignalKind.DISCONNECT, code=reason, detail=f"{state}"
         )

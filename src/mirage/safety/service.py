@@ -115,6 +115,9 @@ async def risks(
         return {}
     now = now or utcnow()
     found = await SignalRepository(session).signals_since(instance_ids, now - HORIZON)
+    if not any(found.values()):
+        # No signal, no risk: green whatever the thresholds (each is 1 or more).
+        return {i: Risk(0, Band.GREEN) for i in found}
     first = await session.get(Instance, instance_ids[0])
     if first is None:
         return {}
