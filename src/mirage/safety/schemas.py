@@ -64,7 +64,8 @@ class SafetySettings(BaseModel):
     """The tenant's number-safety settings (docs/number-safety.md gives each default's
     source)."""
 
-    model_config = ConfigDict(extra="forbid", from_attributes=True)
+    # Strict: a JSON true is not a number here (Pydantic would take it as 1).
+    model_config = ConfigDict(extra="forbid", from_attributes=True, strict=True)
 
     risk_yellow_from: int = Field(20, ge=1, le=100, description="Lowest score of yellow.")
     risk_orange_from: int = Field(40, ge=1, le=100, description="Lowest score of orange.")
