@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from mirage.auth.principal import ROLE_SCOPES, Principal
@@ -24,7 +25,7 @@ from mirage.providers import ConnectionState
 from mirage.safety import service as safety
 from mirage.safety.score import SignalKind
 from mirage.webhooks.normalize import ConnectionUpdate
-from tests.conftest import TenantFixture, make_tenant, sql
+from tests.conftest import TenantFixture, make_tenant, sign_in, sql
 
 
 def _principal(t: TenantFixture, role: Role) -> Principal:
@@ -232,3 +233,21 @@ async def test_the_warmup_stage_climbs_on_green_days_and_steps_back(
     )
     # A time lock on −3: that day left green and stepped back instead of up.
     assert await _with(t, iid, stage) == 2
+
+
+async def test_the_overview_counts_the_bands_and_raises_an_alert_for_numbers_at_risk(
+    number: tuple[TenantFixture, uuid.UUID], client: httpx.AsyncClient
+) -> None:
+    t, iid = number
+
+    async def lock(session, inst):  # type: ignore[no-untyped-def]
+        # Two 463s: 50 points, the orange band (and the first one pauses the number).
+        await safety.record(session, inst, SignalKind.TIME_LOCK, code=463)
+        await safety.record(session, inst, SignalKind.TIME_LOCK, code=463)
+        return inst.risk_band
+
+    assert await _with(t, iid, lock) == Band.ORANGE
+    await sign_in(client, t, step_up=False)
+    html = (await client.get("/")).text
+    assert 'data-band-count="orange">1<' in html
+    assert 'data-alert="numbers_at_risk"' in html and f"/instances/{iid}/safety" in html

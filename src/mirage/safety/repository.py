@@ -10,7 +10,7 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mirage.models import NumberSignal, OutgoingMessage, OutgoingStatus, TenantSettings
+from mirage.models import Instance, NumberSignal, OutgoingMessage, OutgoingStatus, TenantSettings
 from mirage.safety.score import ACTIONS, Signal, SignalKind
 
 #: The most entries one number's score reads (a flood of signals saturates the score anyway).
@@ -21,8 +21,17 @@ class SignalRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def settings_row(self, tenant_id: uuid.UUID) -> TenantSettings | None:
-        stmt = select(TenantSettings).where(TenantSettings.tenant_id == tenant_id)
+    async def numbers(self) -> Sequence[tuple[uuid.UUID, str]]:
+        """The tenant's numbers: (id, name), by name."""
+        stmt = select(Instance.id, Instance.display_name).order_by(Instance.display_name)
+        return [(i, n) for i, n in (await self.session.execute(stmt)).all()]
+
+    async def settings_row(self, tenant_id: uuid.UUID | None) -> TenantSettings | None:
+        """The tenant's settings; ``None``: the session's tenant's (row-level security shows
+        only its row)."""
+        stmt = select(TenantSettings)
+        if tenant_id is not None:
+            stmt = stmt.where(TenantSettings.tenant_id == tenant_id)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def add_settings(self, row: TenantSettings) -> TenantSettings:

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 
 from mirage.auth.deps import ApiPrincipal, StepUpApiPrincipal
 from mirage.db.deps import DbSession
-from mirage.instances import service as instances
 from mirage.safety import service
 from mirage.safety.schemas import (
     ReasonRequest,
@@ -27,15 +26,14 @@ router = APIRouter(tags=["number safety"], responses=API_ERRORS)
 @router.get("/safety/risks", response_model=list[RiskOut])
 async def fleet_risks(session: DbSession, principal: ApiPrincipal) -> Any:
     """Every number's risk score and band, now."""
-    numbers = await instances.list_instances(session, principal)
-    found = await service.risks(session, [n.id for n in numbers])
+    found = await service.risks(session, await service.number_ids(session, principal))
     return [RiskOut(instance_id=i, score=r.score, band=r.band) for i, r in found.items()]
 
 
 @router.get("/instances/{instance_id}/risk", response_model=RiskDetailOut)
 async def number_risk(instance_id: uuid.UUID, session: DbSession, principal: ApiPrincipal) -> Any:
     """The number's risk score and band now, and over the last 24 hours."""
-    await instances.get_instance(session, principal, instance_id)
+    await service.get_number(session, principal, instance_id)
     risk = (await service.risks(session, [instance_id]))[instance_id]
     points = await service.chart(session, principal, instance_id)
     return RiskDetailOut(
@@ -55,7 +53,7 @@ async def number_timeline(
     before: Annotated[int | None, Query(ge=1, le=2**62, description="A `seq`")] = None,
 ) -> Any:
     """The number's signals and the actions taken on them, newest first."""
-    await instances.get_instance(session, principal, instance_id)
+    await service.get_number(session, principal, instance_id)
     return await service.timeline(session, principal, instance_id, limit=limit, before_seq=before)
 
 

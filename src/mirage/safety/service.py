@@ -35,6 +35,7 @@ from mirage.models import Instance, NumberSignal, Tenant, TenantSettings
 from mirage.models.tenancy import Role
 from mirage.ops import audit
 from mirage.policy import Band, BandThresholds, Health, band_of, local_day_start
+from mirage.policy.bands import NO_OUTREACH
 from mirage.policy.ramp import warmup_stage as ramp_stage
 from mirage.safety.repository import SignalRepository
 from mirage.safety.score import (
@@ -118,15 +119,32 @@ async def risks(
     if not any(found.values()):
         # No signal, no risk: green whatever the thresholds (each is 1 or more).
         return {i: Risk(0, Band.GREEN) for i in found}
-    first = await session.get(Instance, instance_ids[0])
-    if first is None:
-        return {}
-    cfg = await _settings(session, first.tenant_id)
+    # The numbers are the session's tenant's (row-level security): so are its settings.
+    row = await SignalRepository(session).settings_row(None)
+    cfg = DEFAULT_SETTINGS if row is None else settings_of(row)
     out: dict[uuid.UUID, Risk] = {}
     for instance_id, signals in found.items():
         score = risk_score(signals, now, cfg.half_life)
         out[instance_id] = Risk(score, band_of(score, cfg.thresholds))
     return out
+
+
+async def fleet_risk(
+    session: AsyncSession, now: datetime
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """The overview's part: the tenant's numbers by live band, and those at risk (orange or
+    worse) as (name, their safety page). Three statements at most."""
+    """Every number of the session's tenant by live band: three statements at most."""
+    numbers = await SignalRepository(session).numbers()
+    found = await risks(session, [i for i, _n in numbers], now)
+    by_band: dict[str, int] = {}
+    at_risk: list[tuple[str, str]] = []
+    for instance_id, name in numbers:
+        band = found[instance_id].band if instance_id in found else Band.GREEN
+        by_band[band.value] = by_band.get(band.value, 0) + 1
+        if band in NO_OUTREACH:
+            at_risk.append((name, f"/instances/{instance_id}/safety"))
+    return by_band, at_risk
 
 
 async def band_for(session: AsyncSession, instance: Instance, now: datetime) -> str:
@@ -463,6 +481,22 @@ async def release_quarantine(
     await session.flush()
     await live.notify(session, instance.tenant_id, "instance", instance.id)
     return instance
+
+
+async def get_number(
+    session: AsyncSession, principal: Principal, instance_id: uuid.UUID
+) -> Instance:
+    """One of the tenant's numbers (404 otherwise: another tenant's is not found)."""
+    require(principal, "read")
+    instance = await session.get(Instance, instance_id)
+    if instance is None or instance.tenant_id != principal.tenant_id:
+        raise NotFound("number not found")
+    return instance
+
+
+async def number_ids(session: AsyncSession, principal: Principal) -> list[uuid.UUID]:
+    require(principal, "read")
+    return [i for i, _name in await SignalRepository(session).numbers()]
 
 
 async def timeline(

@@ -12,7 +12,6 @@ from fastapi.responses import RedirectResponse, Response
 from mirage.auth.deps import DashboardPrincipal, StepUpDashboardPrincipal
 from mirage.auth.principal import Principal
 from mirage.db.deps import DbSession
-from mirage.instances import service as instances
 from mirage.kit.errors import DomainError
 from mirage.kit.i18n import N_
 from mirage.models.tenancy import Role
@@ -52,7 +51,7 @@ REASON_LABEL = {"reason": N_("Reason")}
 async def _context(
     session: DbSession, principal: Principal, instance_id: uuid.UUID
 ) -> dict[str, Any]:
-    instance = await instances.get_instance(session, principal, instance_id)
+    instance = await service.get_number(session, principal, instance_id)
     risk = (await service.risks(session, [instance_id]))[instance_id]
     points = await service.chart(session, principal, instance_id)
     entries = await service.timeline(session, principal, instance_id, limit=100)
