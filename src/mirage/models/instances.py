@@ -82,6 +82,10 @@ class Instance(IdMixin, TimestampMixin, Base):
     # with (a sudden jump, a band change). Pages compute the live, decayed score.
     risk_score: Mapped[int | None] = mapped_column(Integer)
     risk_band: Mapped[str | None] = mapped_column(String(10))
+    # The recovery ladder (mirage.safety.recovery): attempts made since it last worked, and
+    # when the number is looked at again (None: no ladder running).
+    recovery_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    recovery_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @property
     def connected(self) -> bool:

@@ -36,6 +36,7 @@ SIGNAL_KINDS = (
     "auto_paused",
     "quarantined",
     "released",
+    "recovery",
 )
 
 

@@ -78,6 +78,15 @@ class SignalRepository:
         stmt = stmt.order_by(NumberSignal.seq.desc()).limit(limit)
         return (await self.session.execute(stmt)).scalars().all()
 
+    async def last_detail(self, instance_id: uuid.UUID, kind: SignalKind) -> str | None:
+        stmt = (
+            select(NumberSignal.detail)
+            .where(NumberSignal.instance_id == instance_id, NumberSignal.kind == kind.value)
+            .order_by(NumberSignal.seq.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
     async def count_since(
         self, instance_id: uuid.UUID, kinds: Sequence[SignalKind], since: datetime
     ) -> int:

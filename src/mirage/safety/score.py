@@ -39,11 +39,18 @@ class SignalKind(StrEnum):
     AUTO_PAUSED = "auto_paused"
     QUARANTINED = "quarantined"
     RELEASED = "released"
+    RECOVERY = "recovery"  # a step of the recovery ladder (``detail``: restart, repair, dead)
 
 
 SIGNAL_KINDS: Final = tuple(k.value for k in SignalKind)
 ACTIONS: Final = frozenset(
-    {SignalKind.BAND_CHANGED, SignalKind.AUTO_PAUSED, SignalKind.QUARANTINED, SignalKind.RELEASED}
+    {
+        SignalKind.BAND_CHANGED,
+        SignalKind.AUTO_PAUSED,
+        SignalKind.QUARANTINED,
+        SignalKind.RELEASED,
+        SignalKind.RECOVERY,
+    }
 )
 
 #: Disconnect codes that mean WhatsApp restricted or banned the account (health.BANNED_CODES).

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.auth.principal import Principal
 from mirage.auth.service import require
-from mirage.kit import live
+from mirage.kit import jobs, live
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import Conflict, NotFound, ValidationFailed
 from mirage.kit.i18n import N_
@@ -248,9 +249,69 @@ async def record(
         band=band.value,
     )
     await _act(session, instance, kind, code, before, after, band, cfg, now)
+    await _maybe_recover(session, instance, kind, now)
     await session.flush()
     await live.notify(session, instance.tenant_id, "instance", instance.id)
     return row
+
+
+#: The recovery ladder's job (mirage.instances.tasks), deferred by name: it restarts and logs
+#: out through the gateway, which is the numbers' domain.
+RECOVER_JOB = "instances.recover"
+#: "Connected but cannot send" (mirage.instances.health.DEGRADED_FAILURES in a row).
+RECOVER_AFTER_FAILURES = 3
+
+
+async def _maybe_recover(
+    session: AsyncSession, instance: Instance, kind: SignalKind, now: datetime
+) -> None:
+    """Start the recovery ladder of a number that is open but whose sends keep failing (one
+    ladder at a time per number)."""
+    if kind not in (SignalKind.SEND_FAILED, SignalKind.NOT_ACKED):
+        return  # (a time lock is WhatsApp's rule, not a broken session: no restart helps)
+    if (
+        instance.state != "open"
+        or instance.consecutive_send_failures < RECOVER_AFTER_FAILURES
+        or instance.recovery_at is not None
+        or instance.health == Health.QUARANTINED
+    ):
+        return
+    instance.recovery_at = now
+    try:
+        async with session.begin_nested():
+            await jobs.defer(
+                session,
+                RECOVER_JOB,
+                tenant_id=instance.tenant_id,
+                schedule_at=now,
+                queueing_lock=f"recover:{instance.id}",
+                instance_id=str(instance.id),
+            )
+    except AlreadyEnqueued:
+        pass
+
+
+async def note_recovery(
+    session: AsyncSession, instance: Instance, detail: str, now: datetime
+) -> None:
+    """A step of the recovery ladder, on the timeline."""
+    await _note(session, instance, SignalKind.RECOVERY, detail, now)
+    await session.flush()
+    await live.notify(session, instance.tenant_id, "instance", instance.id)
+
+
+async def last_recovery_failed(session: AsyncSession, instance: Instance) -> bool:
+    """Whether the ladder's last attempt on the number failed at the gateway."""
+    detail = await SignalRepository(session).last_detail(instance.id, SignalKind.RECOVERY)
+    return detail is not None and " failed: " in detail
+
+
+async def mark_dead(session: AsyncSession, instance: Instance, reason: str, now: datetime) -> None:
+    """The ladder ran out: the number is quarantined (an admin decides what happens to it)."""
+    await _note(session, instance, SignalKind.RECOVERY, "dead", now)
+    await _quarantine(session, instance, reason, now)
+    await session.flush()
+    await live.notify(session, instance.tenant_id, "instance", instance.id)
 
 
 async def _note(

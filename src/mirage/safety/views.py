@@ -37,6 +37,7 @@ KIND_LABELS: dict[str, str] = {
     SignalKind.AUTO_PAUSED: N_("Paused automatically"),
     SignalKind.QUARANTINED: N_("Quarantined"),
     SignalKind.RELEASED: N_("Released from quarantine"),
+    SignalKind.RECOVERY: N_("Recovery ladder"),
 }
 BAND_LABELS: dict[str, str] = {
     "green": N_("green"),

@@ -30,6 +30,7 @@ KINDS = (
     "auto_paused",
     "quarantined",
     "released",
+    "recovery",
 )
 # (column, default): docs/number-safety.md gives each default's source.
 SETTINGS = (
@@ -80,6 +81,12 @@ def upgrade() -> None:
 
     op.add_column("instances", sa.Column("risk_score", sa.Integer(), nullable=True))
     op.add_column("instances", sa.Column("risk_band", sa.String(length=10), nullable=True))
+    # The recovery ladder: attempts made, and when the number is looked at again.
+    op.add_column(
+        "instances",
+        sa.Column("recovery_attempts", sa.Integer(), server_default="0", nullable=False),
+    )
+    op.add_column("instances", sa.Column("recovery_at", sa.DateTime(timezone=True)))
     for name, default in SETTINGS:
         op.add_column(
             "tenant_settings",
@@ -100,6 +107,8 @@ def downgrade() -> None:
     op.drop_constraint(op.f("ck_tenant_settings_risk_bands"), "tenant_settings")
     for name, _default in reversed(SETTINGS):
         op.drop_column("tenant_settings", name)
+    op.drop_column("instances", "recovery_at")
+    op.drop_column("instances", "recovery_attempts")
     op.drop_column("instances", "risk_band")
     op.drop_column("instances", "risk_score")
     op.drop_index("ix_number_signals_instance", table_name="number_signals")
