@@ -7,6 +7,7 @@ import pytest
 
 from mirage.simulator.degradation import Degradation, DegradationPlan, plan_from_json
 from mirage.simulator.errors import SimError
+from mirage.simulator.testing import SimulatorHarness
 
 
 def test_stages_come_in_order_and_existing_chats_keep_working() -> None:
@@ -41,3 +42,23 @@ def test_the_control_api_refuses_a_bad_plan() -> None:
         with pytest.raises(SimError) as exc:
             plan_from_json(body)
         assert exc.value.status == 400
+
+
+async def test_the_time_lock_spares_existing_chats_and_the_ban_follows_it(
+    sim: SimulatorHarness,
+) -> None:
+    await sim.pair("a")
+    await sim.control.degrade(
+        "a", freeStrangers=0, failureStep=0.0, timeLockAfter=1, banAfter=100, banDelayS=5
+    )
+    # Someone who wrote first is no stranger: the chat goes on.
+    await sim.control.inbound("a", sender="5521977770001", text="Oi, tudo bem?")
+    r = await sim.http.post("/message/sendText/a", json={"number": "5521977770001", "text": "Oi!"})
+    assert r.status_code == 201, r.text
+    # A stranger meets the time lock; the ban follows (the test's time scale makes it at once).
+    r = await sim.http.post("/message/sendText/a", json={"number": "5521977770002", "text": "Oi"})
+    assert r.status_code == 400 and "463" in r.text
+    closed = await sim.recorder.wait_event(
+        "a", "connection.update", lambda d: d["state"] == "close"
+    )
+    assert closed.data["statusReason"] == 403
