@@ -374,6 +374,16 @@ def metrics_round_hours(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.
     return row[0]  # type: ignore[no-any-return]
 
 
+def number_signals(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into number_signals (id, tenant_id, instance_id, kind, code) "
+        "values (%s, %s, %s, 'disconnect', 408)",
+        (rid, tenant_id, instances(conn, tenant_id)),
+    )
+    return rid
+
+
 def tenant(conn: psycopg.Connection) -> uuid.UUID:
     tid = uuid.uuid4()
     conn.execute(
@@ -417,4 +427,5 @@ FACTORIES: dict[str, Factory] = {
     "metrics_decision_hours": metrics_decision_hours,
     "metrics_round_hours": metrics_round_hours,
     "metrics_campaign_recipients": metrics_campaign_recipients,
+    "number_signals": number_signals,
 }

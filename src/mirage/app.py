@@ -6,12 +6,14 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from importlib import resources
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage import __version__
 from mirage.auth import mfa_views, passwords
@@ -42,6 +44,9 @@ from mirage.outreach import router as outreach_api
 from mirage.outreach import views as outreach_views
 from mirage.personas import router as personas_api
 from mirage.personas import views as personas_views
+from mirage.safety import router as safety_api
+from mirage.safety import service as safety_service
+from mirage.safety import views as safety_views
 from mirage.tenants import audit_router as audit_api
 from mirage.tenants import audit_views, overview, team_views
 from mirage.tenants import router as tenants_api
@@ -79,6 +84,7 @@ API_ROUTERS = (
     outreach_api.router,
     outreach_api.campaigns,
     metrics_api.router,
+    safety_api.router,
 )
 PAGE_ROUTERS = (
     auth_views.router,
@@ -93,6 +99,7 @@ PAGE_ROUTERS = (
     outreach_views.router,
     campaign_views.router,
     metrics_views.router,
+    safety_views.router,
 )
 # Machine-facing routes: no cookies, so no CSRF; authenticated by their own means.
 MACHINE_ROUTERS = (ops_router.router,)
@@ -127,6 +134,12 @@ def create_api(settings: Settings) -> FastAPI:
     return api
 
 
+async def _fleet_risk(session: AsyncSession, now: datetime) -> overview.RiskPart:
+    """The overview's risk part, read by the safety domain (which sits above tenants/)."""
+    by_band, at_risk = await safety_service.fleet_risk(session, now)
+    return overview.RiskPart(by_band, at_risk)
+
+
 def create_app(settings: Settings | None = None, *, manage_database: bool = True) -> FastAPI:
     """Build the ASGI app. ``manage_database=False`` when the caller already set the database."""
     settings = settings or get_settings()
@@ -135,7 +148,11 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         "decisions", lambda session: messaging.recent_decisions(session, 15)
     )
     # The overview's parts owned by domains above tenants/.
-    overview.provide(sends=messaging.overview_sends, conversations=conversations.overview)
+    overview.provide(
+        sends=messaging.overview_sends,
+        conversations=conversations.overview,
+        risk=_fleet_risk,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -56,6 +56,10 @@ BODIES: dict[str, dict[str, object]] = {
         "sender_id": str(uuid.UUID(int=2)),
         "to_instance_id": str(uuid.UUID(int=3)),
     },
+    "/api/v1/instances/{instance_id}/quarantine": {"reason": "probe"},
+    "/api/v1/instances/{instance_id}/release": {"reason": "probe"},
+    "/instances/{instance_id}/quarantine": {"reason": "probe"},
+    "/instances/{instance_id}/release": {"reason": "probe"},
     "/api/v1/members/{member_id}": {"role": "viewer"},
     "/team/members/{member_id}/role": {"role": "viewer"},
 }

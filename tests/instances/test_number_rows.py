@@ -124,6 +124,8 @@ def test_a_row_is_the_whole_input_of_its_html() -> None:
         "health": "degraded",
         "health_reason": "low delivery rate",
         "paused": True,
+        "risk_score": 35,
+        "risk_band": "yellow",
     }
     assert changes.keys() == set(NumberRow._fields)
     for field, value in changes.items():

@@ -40,6 +40,7 @@ DST_YEARS = {
 }
 
 HEALTHS = ("healthy", "degraded", "restricted", "banned", "quarantined")
+BAND_NAMES = ("green", "yellow", "orange", "red", "critical")
 MINUTES_PER_DAY = 1440
 
 
@@ -171,6 +172,7 @@ def _policies(draw: st.DrawFn, zone: str, *, allow_zero_caps: bool = True) -> Te
         delay_min_s=delay_min,
         delay_max_s=draw(st.integers(max(delay_min, 1), 600)),
         kill_switch=draw(st.integers(0, 9)) == 0,
+        band_new_contacts_per_day=cap(6),
     )
     assert not policy.problems(), policy.problems()
     return policy
@@ -179,15 +181,25 @@ def _policies(draw: st.DrawFn, zone: str, *, allow_zero_caps: bool = True) -> Te
 RAMP_TABLE = ((31, 1000), (15, 200), (8, 100), (4, 50), (0, 20))
 
 
-def ramp_oracle(age: int, health: str) -> int:
+def tight(health: str, band: str) -> bool:
+    """Caps are halved (once) for a degraded number and in the yellow, orange and red bands."""
+    return health == "degraded" or band in ("yellow", "orange", "red")
+
+
+STAGE_TABLE = (20, 50, 100, 200, 1000)
+
+
+def ramp_oracle(age: int, health: str, band: str = "green", stage: int | None = None) -> int:
     if health not in ("healthy", "degraded"):
         return 0
     cap = next(per_day for first, per_day in RAMP_TABLE if max(age, 0) >= first)
-    return max(1, cap // 2) if health == "degraded" else cap
+    if stage is not None:  # the stage earned by health also bounds it
+        cap = min(cap, STAGE_TABLE[min(max(stage, 0), 4)])
+    return max(1, cap // 2) if tight(health, band) else cap
 
 
-def halve(cap: int, health: str) -> int:
-    if health != "degraded" or cap == 0:
+def halve(cap: int, health: str, band: str = "green") -> int:
+    if not tight(health, band) or cap == 0:
         return cap
     return max(1, cap // 2)
 
@@ -197,10 +209,12 @@ def halve(cap: int, health: str) -> int:
 
 @dataclass(frozen=True)
 class History:
-    """Send times (UTC) of the number and of the tenant's other numbers, all <= the start."""
+    """Send times (UTC) of the number and of the tenant's other numbers, all <= the start;
+    ``strangers``: those of the number's sends that went to new contacts (campaign sends)."""
 
     own: tuple[datetime, ...]
     others: tuple[datetime, ...]
+    strangers: tuple[datetime, ...] = ()
 
     def number_state(
         self,
@@ -211,6 +225,8 @@ class History:
         health: str,
         paused: bool,
         first_connected_at: datetime | None,
+        band: str = "green",
+        warmup_stage: int | None = None,
     ) -> NumberState:
         today: date = at.astimezone(zone).date()
         return NumberState(
@@ -221,6 +237,11 @@ class History:
             sent_last_hour=sum(1 for t in self.own if at - timedelta(hours=1) < t <= at),
             sent_today=sum(1 for t in self.own if t.astimezone(zone).date() == today),
             last_sent_at=max(self.own, default=None),
+            band=band,
+            warmup_stage=warmup_stage,
+            new_contacts_today=sum(
+                1 for t in self.strangers if t <= at and t.astimezone(zone).date() == today
+            ),
         )
 
     def tenant_load(self, at: datetime) -> TenantLoad:

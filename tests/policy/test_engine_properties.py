@@ -31,6 +31,7 @@ from mirage.policy import (
 )
 from tests.policy.strategies import (
     ALWAYS_SPEC,
+    BAND_NAMES,
     DAYPART_NAMES,
     HEALTHS,
     MINUTES_PER_DAY,
@@ -91,6 +92,9 @@ class Scenario:
     first_connected_at: datetime | None
     history: History
     outreach: OutreachCase | None = None
+    band: str = "green"
+    reply: bool = False
+    stage: int | None = None
 
     @property
     def ctx(self) -> SendContext:
@@ -102,6 +106,7 @@ class Scenario:
             conversation_active=self.active,
             windows=spec_to_windows(self.spec),
             outreach=None if self.outreach is None else outreach_at(self.outreach, at, self.zone),
+            reply=self.reply,
         )
 
     def number_at(self, at: datetime) -> NumberState:
@@ -112,6 +117,8 @@ class Scenario:
             health=self.health,
             paused=self.paused,
             first_connected_at=self.first_connected_at,
+            band=self.band,
+            warmup_stage=self.stage,
         )
 
     def decide_at(self, at: datetime) -> Decision:
@@ -184,6 +191,8 @@ def scenarios(draw: st.DrawFn, *, sending: bool = False, outreach: bool | None =
     spec = draw(specs)
     if outreach or (outreach is None and draw(st.booleans())):
         case = draw_outreach_case(draw, now, history, sending=sending)
+        # Some of the number's own sends went to new contacts (the yellow band counts them).
+        history = replace(history, strangers=draw_subset(draw, history.own))
         if draw(st.booleans()):
             # The tenant's calendar out of the way: the recipient's rules and the caps bind.
             spec = ALWAYS_SPEC
@@ -203,7 +212,15 @@ def scenarios(draw: st.DrawFn, *, sending: bool = False, outreach: bool | None =
         else now - timedelta(days=age, seconds=draw(st.integers(0, 86_399))),
         history=history,
         outreach=case,
+        # Green most of the time (every other rule stays exercised); a sending scenario is
+        # green or yellow (the bands that let a campaign send out).
+        band=draw(st.sampled_from(("green", "green", "yellow") if sending else BANDS_DRAWN)),
+        reply=draw(st.integers(0, 3)) == 0,
+        stage=draw(st.one_of(st.none(), st.integers(0, 4))),
     )
+
+
+BANDS_DRAWN = ("green", "green", "green", *BAND_NAMES, "unknown")
 
 
 def oracle(
@@ -216,6 +233,7 @@ def oracle(
     active: bool,
     spec: Spec,
     outreach: OutreachCase | None = None,
+    reply: bool = False,
 ) -> tuple[str, str | None]:
     """(action, reason) restated rule by rule, independently of the engine's code.
 
@@ -244,6 +262,13 @@ def oracle(
         return "deny", "number_unhealthy"
     if number.paused:
         return "deny", "number_paused"
+    band = number.band if number.band in BAND_NAMES else "critical"
+    if band == "critical":
+        return "deny", "number_critical"
+    if band in ("orange", "red") and o is not None and not reply:
+        return "deny", "band_no_outreach"
+    if band == "red" and not reply:
+        return "deny", "band_replies_only"
     if not number.connected:
         return "defer", "number_not_connected"
     if not active:
@@ -274,16 +299,23 @@ def oracle(
         return own if cap is None else min(own, cap)
 
     hourly = tightened(policy.hourly_cap_per_number, o.number_hourly_cap if o else None)
-    if number.sent_last_hour >= halve(hourly, number.health):
+    if number.sent_last_hour >= halve(hourly, number.health, band):
         return "defer", "hourly_cap"
     daily = tightened(policy.daily_cap_per_number, o.number_daily_cap if o else None)
-    if number.sent_today >= halve(daily, number.health):
+    if number.sent_today >= halve(daily, number.health, band):
         return "defer", "daily_cap"
     age = 0
     if number.first_connected_at is not None:
         age = (local.date() - number.first_connected_at.astimezone(zone).date()).days
-    if number.sent_today >= ramp_oracle(age, number.health):
+    if number.sent_today >= ramp_oracle(age, number.health, band, number.warmup_stage):
         return "defer", "warmup_cap"
+    if (
+        band == "yellow"
+        and o is not None
+        and not reply
+        and number.new_contacts_today >= policy.band_new_contacts_per_day
+    ):
+        return "defer", "band_new_contacts"
     if tenant.sent_last_hour >= policy.burst_per_hour:
         return "defer", "burst_limit"
     gap_seconds = policy.min_gap_seconds
@@ -316,6 +348,7 @@ def _oracle_for(s: Scenario, at: datetime) -> tuple[str, str | None]:
         active=s.active,
         spec=s.spec,
         outreach=s.outreach,
+        reply=s.reply,
     )
 
 
@@ -369,6 +402,7 @@ def arbitrary_counters(draw: st.DrawFn) -> tuple[Scenario, NumberState, TenantLo
     """Counters not tied to any history (as a buggy or racing caller might pass them)."""
     s = draw(scenarios())
     last = draw(st.one_of(st.none(), st.integers(-600, 3 * 86_400)))
+    strangers = draw(st.integers(0, 8))
     tenant_last = draw(st.one_of(st.none(), st.integers(0, 3 * 3600)))
     number = NumberState(
         connected=s.connected,
@@ -378,6 +412,9 @@ def arbitrary_counters(draw: st.DrawFn) -> tuple[Scenario, NumberState, TenantLo
         sent_last_hour=draw(st.integers(0, 12)),
         sent_today=draw(st.integers(0, 1200)),
         last_sent_at=None if last is None else s.now - timedelta(seconds=last),
+        band=s.band,
+        new_contacts_today=strangers,
+        warmup_stage=s.stage,
     )
     tenant = TenantLoad(
         sent_last_hour=draw(st.integers(0, 30)),
@@ -413,6 +450,7 @@ def test_never_allows_a_send_any_rule_forbids(
         active=s.active,
         spec=s.spec,
         outreach=s.outreach,
+        reply=s.reply,
     )
     if s.outreach is not None and expected[0] == "defer":
         far = run(_far(s))
@@ -437,11 +475,21 @@ def test_never_allows_a_send_any_rule_forbids(
     assert tenant.sent_last_hour < s.policy.burst_per_hour
     if number.last_sent_at is not None:
         assert s.now - number.last_sent_at >= timedelta(seconds=s.policy.min_gap_seconds)
-    if number.health == "degraded":
+    if number.health == "degraded" or number.band in ("yellow", "orange", "red"):
         assert number.sent_last_hour < max(1, s.policy.hourly_cap_per_number // 2)
+        assert number.sent_today < max(1, s.policy.daily_cap_per_number // 2)
+    # No send above its band: critical (or an unknown band) sends nothing, red only replies,
+    # orange no campaign send but replies, yellow a few new contacts a day.
+    assert number.band in ("green", "yellow", "orange", "red"), "allowed in the critical band"
+    if number.band == "red":
+        assert s.reply, "a red number sent something other than a reply"
     o = s.outreach
     if o is None:
         return
+    if number.band in ("orange", "red"):
+        assert s.reply, "an orange or red number sent a campaign message"
+    if number.band == "yellow" and not s.reply:
+        assert number.new_contacts_today < s.policy.band_new_contacts_per_day
     # An outreach send: every rule of its own holds too.
     assert not o.suppressed and o.consent != "revoked", "allowed to a suppressed recipient"
     assert o.basis == "legitimate_interest" or o.consent == "granted", "allowed without basis"
@@ -482,6 +530,7 @@ def test_defer_until_is_a_future_utc_instant(s: Scenario) -> None:
             s.policy.hourly_cap_per_number,
             s.policy.daily_cap_per_number,
             s.policy.burst_per_hour,
+            s.policy.band_new_contacts_per_day,
         )
         never_opens = (
             effective_windows(s.policy, s.ctx.windows).next_open(s.now.astimezone(s.zone)) is None
@@ -521,7 +570,7 @@ def test_nothing_is_allowed_before_until(s: Scenario, fraction: float) -> None:
     own = s.policy.hourly_cap_per_number
     if s.outreach is not None and s.outreach.number_hourly_cap is not None:
         own = min(own, s.outreach.number_hourly_cap)
-    hourly = halve(own, s.health)
+    hourly = halve(own, s.health, s.band)
     if s.number_at(s.now).sent_last_hour >= hourly and hourly != 1:
         return
     if s.history.tenant_load(s.now).sent_last_hour >= s.policy.burst_per_hour:
@@ -630,8 +679,10 @@ def _permissive(case: OutreachCase) -> OutreachCase:
 def test_a_campaign_send_obeys_every_rule_of_a_warmup_send(s: Scenario) -> None:
     """One budget per number: with outreach rules that never bind, a send to a contact is
     decided exactly as a warm-up send (caps, ramp, burst, gap, windows, quiet hours), and
-    warm-up sends are decided as they always were."""
+    warm-up sends are decided as they always were. In the green band: the others restrict
+    campaign sends further (`test_never_allows_a_send_any_rule_forbids`)."""
     assert s.outreach is not None
+    s = replace(s, band="green")
     campaign = replace(s, outreach=_permissive(s.outreach)).decide_at(s.now)
     warmup = replace(s, outreach=None).decide_at(s.now)
     assert (campaign.action, campaign.reason, campaign.until) == (

@@ -47,6 +47,7 @@ SENSITIVE_CALLS = (
     "delete_contact",
     "erase_subject",
     "start_campaign",
+    "release_quarantine",
 )
 
 

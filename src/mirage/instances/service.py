@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mirage.auth.principal import Principal
 from mirage.auth.service import require
 from mirage.config import get_settings
-from mirage.db.engine import release
+from mirage.db.engine import release, session_scope
 from mirage.instances import gateway, health
 from mirage.instances.gateway import get_gateway
 from mirage.instances.repository import FleetGroup as FleetGroup  # the overview's type
@@ -28,7 +28,7 @@ from mirage.kit.logging import get_logger
 from mirage.models import Instance
 from mirage.models.tenancy import Role
 from mirage.ops import audit
-from mirage.policy import WARMUP_RAMP
+from mirage.policy import WARMUP_RAMP, Health
 from mirage.providers import (
     ConnectionState,
     ConnectResult,
@@ -38,6 +38,9 @@ from mirage.providers import (
     WebhookSpec,
 )
 from mirage.providers.models import ConnectionUpdate, phone_from_jid
+from mirage.safety import service as safety
+from mirage.safety.recovery import LADDER, Rung
+from mirage.safety.score import SignalKind
 
 log = get_logger(__name__)
 TENANT_HEADER = "X-Mirage-Tenant"
@@ -421,6 +424,7 @@ async def apply_connection(
     if health.keeps_operator_logout(instance.state, instance.state_reason, reason):
         reason = health.OPERATOR_LOGOUT  # the gateway's word for the operator's own logout
     changed = state != instance.state or reason != instance.state_reason
+    was_open = instance.state == ConnectionState.OPEN
     if changed:
         instance.state_changed_at = now
     instance.state = state
@@ -439,6 +443,15 @@ async def apply_connection(
         instance.profile_name = update.profile_name
     instance.last_event_at = now
     await reassess(session, instance, force_notify=changed)
+    # On the number's timeline: every close with its code, and a silent reconnect (Evolution
+    # only says "connecting" again after a non-terminal close, with that close's code; an
+    # operator's restart reconnects without one and is no fault).
+    closed = state in (ConnectionState.CLOSE, ConnectionState.REFUSED)
+    dropped = was_open and state == ConnectionState.CONNECTING and reason not in (None, 200)
+    if changed and (closed or dropped):
+        await safety.record(
+            session, instance, SignalKind.DISCONNECT, code=reason, detail=f"{state}"
+        )
 
 
 async def schedule_confirmation(session: AsyncSession, instance: Instance) -> None:
@@ -461,6 +474,7 @@ async def apply_qr(session: AsyncSession, instance: Instance, *, limit_reached: 
     instance.last_event_at = utcnow()
     if limit_reached:
         instance.needs_pairing = True
+        await safety.record(session, instance, SignalKind.QR_LOOP, detail="QR code limit reached")
     else:
         instance.qr_count += 1
         if instance.state == ConnectionState.CLOSE:
@@ -608,3 +622,77 @@ async def _owner_of(snap: Snapshot) -> tuple[str | None, str | None]:
     if mine is None or mine.connection_status is not ConnectionState.OPEN:
         return None, None
     return mine.owner_jid or None, mine.profile_name
+
+
+# --- the recovery ladder (mirage.safety.recovery) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class RecoveryStep:
+    """What one look at a number in recovery did, and when to look again (None: done)."""
+
+    outcome: str
+    again_at: datetime | None = None
+
+
+async def recovery_step(instance_id: uuid.UUID, now: datetime) -> RecoveryStep:
+    """One rung of a number's recovery ladder: decide (a short transaction), call the
+    gateway holding none, record the attempt (another). Recovered — connected, and no send
+    failed since the last attempt — ends the ladder; past its last rung the number is marked
+    dead (quarantined). Bounded: at most ``LADDER.bound`` gateway calls per ladder."""
+    async with session_scope() as session:
+        instance = await InstanceRepository(session).get(instance_id, for_update=True)
+        if instance is None or instance.recovery_at is None:
+            return RecoveryStep("idle")
+        if instance.health == Health.QUARANTINED:
+            instance.recovery_at = None
+            return RecoveryStep("quarantined")
+        attempts = instance.recovery_attempts
+        last_failure = instance.last_send_failure_at
+        # Recovered: the last attempt went through, the number is connected again, and no
+        # send failed since that attempt.
+        attempted_at = instance.recovery_at - LADDER.wait(attempts)
+        if (
+            attempts
+            and instance.connected
+            and (last_failure is None or last_failure < attempted_at)
+            and not await safety.last_recovery_failed(session, instance)
+        ):
+            await safety.note_recovery(session, instance, f"recovered after {attempts}", now)
+            instance.recovery_attempts = 0
+            instance.recovery_at = None
+            return RecoveryStep("recovered")
+        rung = LADDER.rung(attempts)
+        if rung == Rung.DEAD:
+            instance.recovery_at = None
+            reason = N_("dead: the recovery ladder ran out (restarts, then a new pairing)")
+            await safety.mark_dead(session, instance, reason, now)
+            return RecoveryStep("dead")
+        snap = snapshot(instance)
+    error: str | None = None
+    try:
+        if rung == Rung.RESTART:
+            await get_gateway().restart(snap.gateway_name, token=snap.token)
+        else:
+            await get_gateway().logout(snap.gateway_name, token=snap.token)
+    except GatewayError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:200]
+    async with session_scope() as session:
+        instance = await InstanceRepository(session).get(instance_id, for_update=True)
+        if instance is None:
+            return RecoveryStep("gone")
+        instance.recovery_attempts = attempts + 1
+        again = now + LADDER.wait(attempts + 1)
+        instance.recovery_at = again
+        if rung == Rung.REPAIR:
+            instance.needs_pairing = True
+        detail = rung.value if error is None else f"{rung.value} failed: {error}"
+        await safety.note_recovery(session, instance, detail, now)
+        await jobs.defer(
+            session,
+            "instances.recover",
+            tenant_id=instance.tenant_id,
+            schedule_at=again,
+            instance_id=str(instance_id),
+        )
+        return RecoveryStep(detail, again)

@@ -12,6 +12,7 @@ from mirage.db.engine import admin_session_scope, session_scope
 from mirage.instances import service
 from mirage.instances.repository import InstanceRepository
 from mirage.kit import jobs
+from mirage.kit.clock import utcnow
 from mirage.kit.jobs import app, global_job, tenant_steps
 from mirage.models import Instance
 
@@ -83,4 +84,12 @@ async def reconcile_all(session: AsyncSession, timestamp: int | None = None) -> 
     return len(tenant_ids)
 
 
-__all__ = ["confirm_state", "reconcile_all", "reconcile_tenant"]
+@app.task(name="instances.recover", queue="default")
+@tenant_steps
+async def recover(*, instance_id: str) -> str:
+    """One rung of a number's recovery ladder (it defers the next look itself)."""
+    step = await service.recovery_step(uuid.UUID(instance_id), utcnow())
+    return step.outcome
+
+
+__all__ = ["confirm_state", "reconcile_all", "reconcile_tenant", "recover"]

@@ -27,6 +27,7 @@ from mirage.kit.live import Renderer
 from mirage.models import Instance
 from mirage.models.tenancy import Role
 from mirage.providers.models import ConnectionState
+from mirage.safety import service as safety
 from mirage.web.csrf import csrf_protect
 from mirage.web.forms import NO_ERRORS, clean, form_errors
 from mirage.web.streams import open_stream
@@ -50,9 +51,12 @@ class NumberRow(NamedTuple):
     health: str
     health_reason: str | None
     paused: bool
+    risk_score: int
+    risk_band: str
 
     @classmethod
-    def of(cls, i: Instance) -> NumberRow:
+    def of(cls, i: Instance, risk: safety.Risk | None = None) -> NumberRow:
+        """``risk``: the live (decayed) one; without it, the last one computed."""
         return cls(
             i.id,
             i.display_name,
@@ -65,6 +69,8 @@ class NumberRow(NamedTuple):
             i.health,
             i.health_reason,
             i.paused_at is not None,
+            risk.score if risk else i.risk_score or 0,
+            risk.band.value if risk else i.risk_band or "green",
         )
 
 
@@ -153,9 +159,10 @@ async def _page(
     if has_next and rows:
         next_url = _url(state=state, after=encode_cursor(rows[-1].display_name, rows[-1].id))
     tabs = _tabs(counts, state)
+    risks = await safety.risks(session, [i.id for i in rows])
     return {
         **tabs,
-        "instances": [NumberRow.of(i) for i in rows],
+        "instances": [NumberRow.of(i, risks.get(i.id)) for i in rows],
         "shown_total": counts.get(state, 0) if state else tabs["total"],
         "prev_url": prev_url,
         "next_url": next_url,
@@ -300,11 +307,12 @@ async def _row(
     request: Request, session: DbSession, principal: DashboardPrincipal, instance_id: uuid.UUID
 ) -> Response:
     instance = await service.get_instance(session, principal, instance_id)
+    risk = (await safety.risks(session, [instance.id])).get(instance.id)
     return render_fragment(
         request,
         "instances/_row.html",
         {
-            "i": NumberRow.of(instance),
+            "i": NumberRow.of(instance, risk),
             "can_admin": principal.role.at_least(Role.ADMIN),
             "can_operate": principal.role.at_least(Role.OPERATOR),
         },
@@ -379,13 +387,16 @@ async def _render_changes(
     instance_id: uuid.UUID | None,
     state: str | None,
 ) -> tuple[str, str]:
-    """A changed number's row ("" when it is gone) and the tabs with fresh counts: one short
-    transaction, two statements."""
+    """A changed number's row ("" when it is gone) with its risk, and the tabs with fresh
+    counts: one short transaction."""
     with tenant_context(principal.tenant_id, principal.user_id):
         async with get_database().sessions() as session, session.begin():
             repo = InstanceRepository(session)
             instance = None if instance_id is None else await repo.get(instance_id)
-            number = None if instance is None else NumberRow.of(instance)
+            number = None
+            if instance is not None:
+                risk = (await safety.risks(session, [instance.id])).get(instance.id)
+                number = NumberRow.of(instance, risk)
             counts = await repo.count_by_state()
     row = ""
     if number is not None:

@@ -34,6 +34,8 @@ class SendCounts(NamedTuple):
     last_hour: int
     today: int
     last_sent_at: datetime | None
+    #: Of today's, those to external contacts (campaign sends): the yellow band's count.
+    new_contacts_today: int = 0
 
 
 class OutgoingRepository:
@@ -289,12 +291,16 @@ class OutgoingRepository:
             func.count(OutgoingMessage.id).filter(OutgoingMessage.sent_at >= hour_ago),
             func.count(OutgoingMessage.id).filter(OutgoingMessage.sent_at >= day_start),
             func.max(OutgoingMessage.sent_at),
+            func.count(OutgoingMessage.id).filter(
+                OutgoingMessage.sent_at >= day_start,
+                OutgoingMessage.purpose == Purpose.CAMPAIGN,
+            ),
         ).where(
             OutgoingMessage.instance_id == instance_id,
             OutgoingMessage.status.in_(COUNTED_STATUSES),
         )
-        hour, day, last = (await self.session.execute(stmt)).one()
-        return SendCounts(int(hour), int(day), last)
+        hour, day, last, strangers = (await self.session.execute(stmt)).one()
+        return SendCounts(int(hour), int(day), last, int(strangers))
 
     async def tenant_sent_since(self, since: datetime) -> int:
         stmt = select(func.count(OutgoingMessage.id)).where(

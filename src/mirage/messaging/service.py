@@ -58,6 +58,7 @@ from mirage.policy import (
     decide,
     local_day_start,
 )
+from mirage.policy.bands import NO_OUTREACH
 from mirage.providers import (
     CircuitOpen,
     GatewayDown,
@@ -65,6 +66,8 @@ from mirage.providers import (
     NotConnected,
     SendOutcomeUnknown,
 )
+from mirage.safety import service as safety
+from mirage.safety.score import SignalKind
 from mirage.tenants import overview as overview_parts
 from mirage.tenants import settings as tenant_settings
 
@@ -298,6 +301,14 @@ def can_send(instance: Instance) -> bool:
     return instance.connected and not instance.paused and instance.health in SENDING_HEALTH
 
 
+async def can_send_campaigns(session: AsyncSession, instance: Instance, now: datetime) -> bool:
+    """`can_send`, and a risk band that lets campaign messages out (green or yellow): a
+    campaign moves the queue of a number in the orange band or worse to healthy ones."""
+    if not can_send(instance):
+        return False
+    return await safety.band_for(session, instance, now) not in NO_OUTREACH
+
+
 def why_cannot_send(instance: Instance) -> str | None:
     """The number's own reason it cannot send (the policy's reason code), or None."""
     if instance.health == QUARANTINED:
@@ -368,6 +379,9 @@ async def policy_inputs(
         sent_last_hour=counts.last_hour,
         sent_today=counts.today,
         last_sent_at=counts.last_sent_at,
+        band=await safety.band_for(session, instance, now),
+        new_contacts_today=counts.new_contacts_today,
+        warmup_stage=await safety.warmup_stage(session, instance, now, ZoneInfo(tenant.timezone)),
     )
     load = TenantLoad(
         sent_last_hour=await outgoing.tenant_sent_since(now - timedelta(hours=1)),
@@ -486,6 +500,8 @@ async def _reconcile(
     if msg.claimed_at is not None and now - msg.claimed_at > CONFIRM_GRACE:
         msg.status = OutgoingStatus.UNKNOWN
         msg.last_error = "outcome unknown: no record of the send arrived; not re-sent"
+        # "Connected but cannot send": the gateway never acknowledged it (no SERVER_ACK).
+        await safety.record(session, instance, SignalKind.NOT_ACKED, detail=str(msg.id))
         await _report(session, msg, SendOutcome.UNKNOWN)
         return Step("unknown")
     return Step("awaiting-confirmation", now + RECHECK_AFTER)
@@ -618,6 +634,11 @@ async def _release(outgoing_id: uuid.UUID, error: str, *, retry: bool) -> Step:
             instance.consecutive_send_failures += 1
             instance.last_send_failure_at = utcnow()
             await instances.reassess(session, instance)
+            if not retry:
+                # The number's own failure (a gateway that is down or a circuit that is open
+                # says nothing about the number: those are retried, not held against it).
+                kind, code = safety.classify_error(error)
+                await safety.record(session, instance, kind, code=code, detail=error)
         if retry and msg.attempts < MAX_ATTEMPTS:
             msg.status = OutgoingStatus.PLANNED
             msg.planned_at = utcnow() + timedelta(seconds=30 * msg.attempts)

@@ -47,6 +47,7 @@ from mirage.models.outreach import (
     RecipientStatus,
     SkipReason,
 )
+from mirage.models.safety import NumberSignal
 from mirage.models.tenancy import ROLES, Invitation, Membership, Role, Tenant, User
 
 __all__ = [
@@ -80,6 +81,7 @@ __all__ = [
     "MessageHour",
     "MfaRecoveryCode",
     "NumberDay",
+    "NumberSignal",
     "OutgoingMessage",
     "OutgoingStatus",
     "OutreachPolicy",

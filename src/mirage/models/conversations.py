@@ -271,6 +271,22 @@ class TenantSettings(IdMixin, Base):
     # Security (auth.stepup): MFA mandatory for owners and admins, and how long a step-up lasts.
     mfa_required: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
     step_up_minutes: Mapped[int] = mapped_column(Integer, nullable=False, server_default="10")
+    # Number safety (mirage.safety; defaults and sources in docs/number-safety.md): the lowest
+    # risk score of each band, how fast signals fade, the yellow band's new contacts per day,
+    # and when a number is paused by itself.
+    risk_yellow_from: Mapped[int] = mapped_column(Integer, nullable=False, server_default="20")
+    risk_orange_from: Mapped[int] = mapped_column(Integer, nullable=False, server_default="40")
+    risk_red_from: Mapped[int] = mapped_column(Integer, nullable=False, server_default="60")
+    risk_critical_from: Mapped[int] = mapped_column(Integer, nullable=False, server_default="80")
+    risk_half_life_minutes: Mapped[int] = mapped_column(
+        Integer, nullable=False, server_default="120"
+    )
+    band_new_contacts_per_day: Mapped[int] = mapped_column(
+        Integer, nullable=False, server_default="5"
+    )
+    auto_pause_error_pct: Mapped[int] = mapped_column(Integer, nullable=False, server_default="50")
+    auto_pause_min_sends: Mapped[int] = mapped_column(Integer, nullable=False, server_default="5")
+    auto_pause_score_jump: Mapped[int] = mapped_column(Integer, nullable=False, server_default="20")
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )

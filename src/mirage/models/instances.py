@@ -78,6 +78,14 @@ class Instance(IdMixin, TimestampMixin, Base):
     # An operator's pause: the policy refuses every send from the number while it is set.
     paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     paused_reason: Mapped[str | None] = mapped_column(String(200))
+    # The risk score and band last computed (mirage.safety): what a new signal is compared
+    # with (a sudden jump, a band change). Pages compute the live, decayed score.
+    risk_score: Mapped[int | None] = mapped_column(Integer)
+    risk_band: Mapped[str | None] = mapped_column(String(10))
+    # The recovery ladder (mirage.safety.recovery): attempts made since it last worked, and
+    # when the number is looked at again (None: no ladder running).
+    recovery_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    recovery_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @property
     def connected(self) -> bool:

@@ -62,6 +62,8 @@ ACTIONS: dict[str, str] = {
     "instance.pause": N_("Number paused"),
     "instance.resume": N_("Number resumed"),
     "instance.delete": N_("Number deleted"),
+    "instance.quarantine": N_("Number quarantined"),
+    "instance.release": N_("Number released from quarantine"),
     "persona.create": N_("Persona created"),
     "persona.update": N_("Persona changed"),
     "persona.delete": N_("Persona deleted"),

@@ -474,6 +474,9 @@ _RETRYABLE = {
     Reason.NUMBER_QUARANTINED.value,
     Reason.NUMBER_UNHEALTHY.value,
     Reason.NUMBER_PAUSED.value,
+    Reason.NUMBER_CRITICAL.value,
+    Reason.BAND_NO_OUTREACH.value,
+    Reason.BAND_REPLIES_ONLY.value,
 }
 _SKIPS = {
     Reason.SUPPRESSED.value: SkipReason.SUPPRESSED,
@@ -624,7 +627,8 @@ async def failover(session: AsyncSession, campaign: Campaign, now: datetime) -> 
     down: list[uuid.UUID] = []
     for sender_id in campaign.sender_ids:
         inst = await instances.find(session, sender_id)
-        (healthy if inst is not None and messaging.can_send(inst) else down).append(sender_id)
+        sends = inst is not None and await messaging.can_send_campaigns(session, inst, now)
+        (healthy if sends else down).append(sender_id)
     if not down or not healthy:
         return 0
     await _withdraw(session, campaign, "its number can no longer send", down)
@@ -651,7 +655,7 @@ async def plan(session: AsyncSession, campaign: Campaign, now: datetime) -> int:
     total = 0
     for sender_id in campaign.sender_ids:
         inst = await instances.find(session, sender_id)
-        if inst is None or not messaging.can_send(inst):
+        if inst is None or not await messaging.can_send_campaigns(session, inst, now):
             continue
         waiting, last_planned = await repo.in_plan(campaign.id, sender_id)
         counts = await messaging.send_counts(session, sender_id, now)

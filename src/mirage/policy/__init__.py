@@ -1,5 +1,6 @@
 """The policy engine: one pure decision point for "may this number send this message now?"."""
 
+from mirage.policy.bands import BANDS, Band, BandThresholds, band_of
 from mirage.policy.engine import (
     DAYPART_HOURS,
     REASON_LABELS,
@@ -41,6 +42,7 @@ from mirage.policy.windows import (
 
 __all__ = [
     "ALWAYS",
+    "BANDS",
     "DAYPART_HOURS",
     "DEFAULT",
     "HEALTH_STATES",
@@ -50,6 +52,8 @@ __all__ = [
     "SENDING_HEALTH",
     "WARMUP_RAMP",
     "Action",
+    "Band",
+    "BandThresholds",
     "CampaignLoad",
     "Daypart",
     "Decision",
@@ -66,6 +70,7 @@ __all__ = [
     "TenantPolicy",
     "WeeklyWindows",
     "age_days",
+    "band_of",
     "daypart_of",
     "decide",
     "effective_windows",

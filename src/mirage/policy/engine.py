@@ -10,13 +10,17 @@ Rules, in the order they are checked (the first that blocks gives the reason):
 1. kill switches: global, then the tenant's (deny);
 2. the tenant policy itself must be valid (deny ``policy_invalid``: fail closed);
 3. the number: quarantined (deny), restricted/banned/unknown health (deny), paused by an
-   operator (deny), not connected to the gateway (defer, no ``until``: it depends on the
-   gateway, not on time). A ``degraded`` number still sends, with halved caps;
+   operator (deny), its risk band (`mirage.policy.bands`): ``critical`` (deny), ``orange``
+   or ``red`` for a campaign send that is not a reply (deny ``band_no_outreach``), ``red``
+   for any send that is not a reply (deny ``band_replies_only``); then not connected to the
+   gateway (defer, no ``until``: it depends on the gateway, not on time). A ``degraded``
+   number, or one in the yellow, orange or red band, still sends, with halved caps;
 4. the conversation must be active (deny);
 5. the calendar: outside the conversation's weekly windows, then inside the tenant's quiet
    hours (defer);
-6. caps: per-number hourly, per-number daily, the warm-up ramp, the tenant-wide burst per
-   rolling hour, and the per-number minimum gap between sends (defer).
+6. caps: per-number hourly, per-number daily, the warm-up ramp, in the yellow band the
+   daily number of campaign sends to new contacts (``band_new_contacts``), the tenant-wide
+   burst per rolling hour, and the per-number minimum gap between sends (defer).
 
 A send to an external contact (a campaign's) carries an `Outreach` in its context
 (``SendContext.outreach``); without one (warm-up) none of the rules below exists and every
@@ -67,6 +71,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from mirage.kit.i18n import N_
+from mirage.policy.bands import BANDS, NO_OUTREACH, TIGHTENED, Band
 from mirage.policy.locality import HolidayCalendar
 from mirage.policy.ramp import (
     BANNED,
@@ -75,6 +80,7 @@ from mirage.policy.ramp import (
     RESTRICTED,
     SENDING_HEALTH,
     degrade,
+    stage_cap,
     warmup_daily_cap,
 )
 from mirage.policy.windows import (
@@ -115,6 +121,14 @@ D_WARMUP = N_(
 D_BURST = N_("The tenant sent %(sent)s messages in the last hour; the burst limit is %(cap)s.")
 D_MIN_GAP = N_("The number's last send was %(ago)s s ago; the minimum gap is %(gap)s s.")
 D_HALVED = N_(" (halved while the number is degraded)")
+D_BAND_HALVED = N_(" (halved in the %(band)s risk band)")
+D_CRITICAL = N_("The number's risk band is critical: it is paused.")
+D_NO_OUTREACH = N_("The number's risk band is %(band)s: replies and warm-up only.")
+D_REPLIES_ONLY = N_("The number's risk band is red: replies only.")
+D_NEW_CONTACTS = N_(
+    "The number sent %(sent)s messages to new contacts today; in the yellow risk band the "
+    "limit is %(cap)s."
+)
 # What may follow a detail (after a space).
 D_CAP_ZERO = N_("A cap of 0 stops sending until it is raised.")
 D_NO_WINDOW = N_("No sending window outside quiet hours opens within %(days)s days.")
@@ -135,6 +149,10 @@ DETAILS = (
     D_WARMUP,
     D_BURST,
     D_MIN_GAP,
+    D_CRITICAL,
+    D_NO_OUTREACH,
+    D_REPLIES_ONLY,
+    D_NEW_CONTACTS,
 )
 SUFFIXES = (D_CAP_ZERO, D_NO_WINDOW, D_NEXT_TRY)
 
@@ -149,6 +167,10 @@ class Reason(StrEnum):
     NUMBER_UNHEALTHY = "number_unhealthy"
     NUMBER_PAUSED = "number_paused"
     NUMBER_NOT_CONNECTED = "number_not_connected"
+    NUMBER_CRITICAL = "number_critical"
+    BAND_NO_OUTREACH = "band_no_outreach"
+    BAND_REPLIES_ONLY = "band_replies_only"
+    BAND_NEW_CONTACTS = "band_new_contacts"
     CONVERSATION_PAUSED = "conversation_paused"
     OUTSIDE_WINDOW = "outside_window"
     QUIET_HOURS = "quiet_hours"
@@ -184,6 +206,10 @@ REASON_LABELS: dict[Reason, str] = {
     Reason.NUMBER_UNHEALTHY: N_("Number restricted or banned"),
     Reason.NUMBER_PAUSED: N_("Number paused"),
     Reason.NUMBER_NOT_CONNECTED: N_("Number not connected"),
+    Reason.NUMBER_CRITICAL: N_("Number at critical risk"),
+    Reason.BAND_NO_OUTREACH: N_("Risk band: replies and warm-up only"),
+    Reason.BAND_REPLIES_ONLY: N_("Risk band: replies only"),
+    Reason.BAND_NEW_CONTACTS: N_("Risk band: new contacts limited"),
     Reason.CONVERSATION_PAUSED: N_("Conversation paused"),
     Reason.OUTSIDE_WINDOW: N_("Outside the sending windows"),
     Reason.QUIET_HOURS: N_("Quiet hours"),
@@ -289,6 +315,9 @@ class TenantPolicy:
     delay_min_s: int = 30
     delay_max_s: int = 90
     kill_switch: bool = False
+    #: In the yellow band, campaign sends to new contacts per number and day: baileys-antiban's
+    #: "≤ 5 strangers/day" (market-anchors §1.2), also the triangulated default (§4).
+    band_new_contacts_per_day: int = 5
 
     def zone(self) -> ZoneInfo:
         """The tenant's zone; raises `InvalidPolicy` for an unknown name."""
@@ -311,7 +340,12 @@ class TenantPolicy:
                 found.append(("quiet_start", "quiet hours are wall-clock times without a zone"))
             if self.quiet_start.replace(tzinfo=None) == self.quiet_end.replace(tzinfo=None):
                 found.append(("quiet_end", "quiet hours must not start and end at the same time"))
-        for name in ("hourly_cap_per_number", "daily_cap_per_number", "burst_per_hour"):
+        for name in (
+            "hourly_cap_per_number",
+            "daily_cap_per_number",
+            "burst_per_hour",
+            "band_new_contacts_per_day",
+        ):
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
                 found.append((name, "must be a whole number, 0 or more (0 stops sending)"))
@@ -367,7 +401,10 @@ class NumberState:
 
     ``sent_last_hour`` counts sends in the rolling hour ``(now - 1 h, now]``; ``sent_today``
     counts sends on the current tenant-local calendar day. ``health`` is a verdict from
-    mirage.instances.health: healthy, degraded, restricted, banned or quarantined.
+    mirage.instances.health: healthy, degraded, restricted, banned or quarantined. ``band``
+    is the number's risk band (`mirage.policy.bands`; an unknown word counts as critical) and
+    ``new_contacts_today`` its campaign sends on the current tenant-local day (every campaign
+    recipient is an external contact, new to the number).
     """
 
     connected: bool
@@ -377,13 +414,18 @@ class NumberState:
     sent_last_hour: int
     sent_today: int
     last_sent_at: datetime | None
+    band: str = Band.GREEN
+    new_contacts_today: int = 0
+    #: The warm-up stage earned by health (`mirage.policy.ramp.warmup_stage`); None: by age
+    #: only. The ramp is the smaller of the two.
+    warmup_stage: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(
             self, "first_connected_at", _utc(self.first_connected_at, "first_connected_at")
         )
         object.__setattr__(self, "last_sent_at", _utc(self.last_sent_at, "last_sent_at"))
-        if self.sent_last_hour < 0 or self.sent_today < 0:
+        if self.sent_last_hour < 0 or self.sent_today < 0 or self.new_contacts_today < 0:
             raise ValueError("send counters cannot be negative")
 
 
@@ -593,12 +635,15 @@ class OptOutConfirmation:
 class SendContext:
     """What is being sent: a message of a conversation (or campaign) that may send within
     these windows (tenant-local); a send to an external contact carries its ``outreach``;
-    the opt-out confirmation carries its ``confirmation`` (and nothing else)."""
+    the opt-out confirmation carries its ``confirmation`` (and nothing else). ``reply``: the
+    message answers one the other side sent (the orange and red bands still let replies
+    out)."""
 
     conversation_active: bool
     windows: WeeklyWindows
     outreach: Outreach | None = None
     confirmation: OptOutConfirmation | None = None
+    reply: bool = False
 
 
 def effective_windows(policy: TenantPolicy, windows: WeeklyWindows) -> WeeklyWindows:
@@ -666,16 +711,19 @@ def decide(
         if recipient_block is not None:
             return recipient_block
 
-    number_block = _number_block(number)
+    number_block = _number_block(number, ctx)
     if number_block is not None:
         return number_block
+    band = _band(number)
     if not ctx.conversation_active:
         return Decision.deny(Reason.CONVERSATION_PAUSED, D_CONVERSATION_PAUSED)
 
     zone = policy.zone()
     local = now.astimezone(zone)
     degraded = number.health == DEGRADED
-    halved = D_HALVED if degraded else ""
+    # Degraded health and a risky band each halve the caps; together they halve them once.
+    tight = degraded or band in TIGHTENED
+    halved = D_HALVED if degraded else D_BAND_HALVED % {"band": band.value} if tight else ""
 
     calendar: _Block | None = None
     if not ctx.windows.contains(local):
@@ -703,7 +751,7 @@ def decide(
     caps: list[_Block] = []
     rules = out.rules if out is not None else None
     own_hourly = _tighter(policy.hourly_cap_per_number, rules.number_hourly_cap if rules else None)
-    hourly = degrade(own_hourly) if degraded else own_hourly
+    hourly = degrade(own_hourly) if tight else own_hourly
     if number.sent_last_hour >= hourly:
         caps.append(
             _Block(
@@ -714,9 +762,12 @@ def decide(
         )
     next_day = local_day_start(local.date() + timedelta(days=1), zone).astimezone(UTC)
     own_daily = _tighter(policy.daily_cap_per_number, rules.number_daily_cap if rules else None)
-    daily = degrade(own_daily) if degraded else own_daily
+    daily = degrade(own_daily) if tight else own_daily
     age = age_days(number.first_connected_at, now, zone)
-    ramp = warmup_daily_cap(age, number.health)
+    ramp = warmup_daily_cap(age, DEGRADED if tight else number.health)
+    if number.warmup_stage is not None:
+        staged = stage_cap(number.warmup_stage)
+        ramp = min(ramp, degrade(staged) if tight else staged)
     if number.sent_today >= daily:
         caps.append(
             _Block(
@@ -731,6 +782,20 @@ def decide(
                 Reason.WARMUP_CAP,
                 D_WARMUP % {"sent": number.sent_today, "ramp": ramp, "age": age, "halved": halved},
                 next_day,
+            )
+        )
+    strangers = policy.band_new_contacts_per_day
+    if (
+        band == Band.YELLOW
+        and out is not None
+        and not ctx.reply
+        and number.new_contacts_today >= strangers
+    ):
+        caps.append(
+            _Block(
+                Reason.BAND_NEW_CONTACTS,
+                D_NEW_CONTACTS % {"sent": number.new_contacts_today, "cap": strangers},
+                next_day if strangers > 0 else None,
             )
         )
     if tenant.sent_last_hour >= policy.burst_per_hour:
@@ -778,8 +843,14 @@ def decide(
     return Decision.defer(first.reason, until, f"{first.detail} {next_try}")
 
 
-def _number_block(number: NumberState) -> Decision | None:
-    """The number's own state: what stops it sending whatever the message."""
+def _band(number: NumberState) -> Band:
+    """The number's risk band; one not known is taken as the worst (fail closed)."""
+    return Band(number.band) if number.band in BANDS else Band.CRITICAL
+
+
+def _number_block(number: NumberState, ctx: SendContext | None = None) -> Decision | None:
+    """The number's own state and risk band: what stops it sending this message. Without
+    ``ctx`` (the opt-out confirmation, which answers the person), only what stops every send."""
     if number.health == QUARANTINED:
         return Decision.deny(Reason.NUMBER_QUARANTINED, D_QUARANTINED)
     if number.health not in SENDING_HEALTH:
@@ -788,6 +859,14 @@ def _number_block(number: NumberState) -> Decision | None:
         return Decision.deny(Reason.NUMBER_UNHEALTHY, D_UNHEALTHY % {"health": what})
     if number.paused:
         return Decision.deny(Reason.NUMBER_PAUSED, D_PAUSED)
+    band = _band(number)
+    if band == Band.CRITICAL:
+        return Decision.deny(Reason.NUMBER_CRITICAL, D_CRITICAL)
+    if ctx is not None and not ctx.reply:
+        if band in NO_OUTREACH and ctx.outreach is not None:
+            return Decision.deny(Reason.BAND_NO_OUTREACH, D_NO_OUTREACH % {"band": band.value})
+        if band == Band.RED:
+            return Decision.deny(Reason.BAND_REPLIES_ONLY, D_REPLIES_ONLY)
     if not number.connected:
         return Decision.defer(Reason.NUMBER_NOT_CONNECTED, None, D_NOT_CONNECTED)
     return None

@@ -15,6 +15,7 @@ Sources (reference/market-anchors.md §4):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Final
 
@@ -68,3 +69,33 @@ def warmup_daily_cap(age_days: int, health: str) -> int:
         if max(age_days, 0) >= first_day:
             cap = per_day
     return degrade(cap) if health == DEGRADED else cap
+
+
+#: A number idle this many days in a row starts its ramp over (baileys-antiban re-warms after
+#: 72 h idle: market-anchors §7).
+IDLE_RESTART_DAYS: Final = 3
+
+
+def stage_cap(stage: int) -> int:
+    """Messages per day at a warm-up stage (an index into `WARMUP_RAMP`)."""
+    return WARMUP_RAMP[min(max(stage, 0), len(WARMUP_RAMP) - 1)][1]
+
+
+def warmup_stage(days: Sequence[tuple[bool, bool]]) -> int:
+    """The warm-up stage reached after ``days`` (oldest first; each is (sent anything, stayed
+    green all day)): a green day with sends climbs one step, a day that left green steps back
+    one, and ``IDLE_RESTART_DAYS`` idle days in a row start over at 0 (wapower: the ramp
+    advances only while health stays high; market-anchors §7). The engine applies the smaller
+    of this stage's cap and the age ramp's, so the ramp grows only while the number is green.
+    """
+    stage, idle = 0, 0
+    top = len(WARMUP_RAMP) - 1
+    for active, green in days:
+        if not active:
+            idle += 1
+            if idle >= IDLE_RESTART_DAYS:
+                stage = 0
+            continue
+        idle = 0
+        stage = min(stage + 1, top) if green else max(stage - 1, 0)
+    return stage

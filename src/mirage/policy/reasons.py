@@ -52,8 +52,8 @@ REASONS: dict[Reason, ReasonText] = {
     Reason.NUMBER_QUARANTINED: ReasonText(
         N_("Number in quarantine"),
         N_(
-            "WhatsApp signals put this number in quarantine: it sends nothing until its "
-            "health recovers. Check it on the Numbers page."
+            "The number is in quarantine (a ban code, a critical risk score, or an admin): it "
+            "sends nothing until an admin releases it on its safety page."
         ),
         "numbers",
     ),
@@ -67,7 +67,42 @@ REASONS: dict[Reason, ReasonText] = {
     ),
     Reason.NUMBER_PAUSED: ReasonText(
         N_("Number paused"),
-        N_("An operator paused this number. Resume it on the Numbers page to let it send."),
+        N_(
+            "An operator paused this number, or Mirage did on a severe risk signal (its safety "
+            "page says why). Resume it on the Numbers page to let it send."
+        ),
+        "numbers",
+    ),
+    Reason.NUMBER_CRITICAL: ReasonText(
+        N_("Number at critical risk"),
+        N_(
+            "The number's risk score is in the critical band: it sends nothing until its "
+            "signals fade. Its safety page shows the timeline."
+        ),
+        "numbers",
+    ),
+    Reason.BAND_NO_OUTREACH: ReasonText(
+        N_("Risk band: no campaigns"),
+        N_(
+            "The number's risk score is in the orange or red band: it only replies and warms "
+            "up, and its campaign messages go to the pool's healthy numbers."
+        ),
+        "numbers",
+    ),
+    Reason.BAND_REPLIES_ONLY: ReasonText(
+        N_("Risk band: replies only"),
+        N_(
+            "The number's risk score is in the red band: it only answers messages until its "
+            "signals fade. Its safety page shows the timeline."
+        ),
+        "numbers",
+    ),
+    Reason.BAND_NEW_CONTACTS: ReasonText(
+        N_("Risk band: few new contacts"),
+        N_(
+            "The number's risk score is in the yellow band: its caps are halved and it sends "
+            "only a few campaign messages to new contacts a day (a setting of the organization)."
+        ),
         "numbers",
     ),
     Reason.NUMBER_NOT_CONNECTED: ReasonText(

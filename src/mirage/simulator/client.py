@@ -142,6 +142,10 @@ class SimulatorClient:
         """Per-instance faults: the gateway-wide fields plus ``zombie`` (open but cannot send)."""
         return await self._call("PUT", f"/instances/{name}/faults", json=faults)
 
+    async def degrade(self, name: str, **plan: Any) -> Any:
+        """Turn on the instance's degradation (camelCase fields of DegradationPlan)."""
+        return await self._call("PUT", f"/instances/{name}/degradation", json=plan)
+
     async def clear_instance_faults(self, name: str) -> Any:
         return await self._call("DELETE", f"/instances/{name}/faults")
 

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 
 from mirage.simulator.avatar import avatar_png
 from mirage.simulator.config import EVOLUTION_VERSION, TUNABLE_FIELDS, SimulatorConfig
+from mirage.simulator.degradation import Degradation, plan_from_json
 from mirage.simulator.errors import SimError, bad_request, instance_missing, unauthorized
 from mirage.simulator.evolution import is_global_key, json_body, network
 from mirage.simulator.network import Contact, Instance, RequestFaults, profiles
@@ -225,6 +226,21 @@ async def put_instance_faults(name: str, request: Request) -> JSONResponse:
     inst.faults = _request_faults(body)
     network(request).set_zombie(inst, bool(_field(body, "zombie", bool, False)))
     return JSONResponse(network(request).control_view(inst))
+
+
+@guarded.put("/instances/{name}/degradation")
+async def put_degradation(name: str, request: Request) -> JSONResponse:
+    """Degrade the number when it writes to too many strangers (mirage.simulator.degradation):
+    rising failures, then the 463 time lock, then a ban. Sending it again starts over."""
+    inst = _instance(request, name)
+    inst.degradation = Degradation(plan_from_json(await json_body(request)))
+    return JSONResponse(inst.degradation.as_json())
+
+
+@guarded.delete("/instances/{name}/degradation")
+async def delete_degradation(name: str, request: Request) -> JSONResponse:
+    _instance(request, name).degradation = None
+    return JSONResponse({"degradation": None})
 
 
 @guarded.delete("/instances/{name}/faults")

@@ -154,17 +154,33 @@ SendsReader = Callable[
     [AsyncSession, datetime, ZoneInfo, Sequence[uuid.UUID]], Awaitable[SendsToday]
 ]
 ConversationsReader = Callable[[AsyncSession, datetime], Awaitable[ConversationsPart]]
+
+
+@dataclass(frozen=True)
+class RiskPart:
+    """The fleet by risk band (mirage.safety), and the numbers at risk: (name, where)."""
+
+    by_band: Mapping[str, int] = field(default_factory=dict)
+    at_risk: Sequence[tuple[str, str]] = ()
+
+
+RiskReader = Callable[[AsyncSession, datetime], Awaitable[RiskPart]]
 _providers: dict[str, Any] = {}
 
 
 def provide(
-    *, sends: SendsReader | None = None, conversations: ConversationsReader | None = None
+    *,
+    sends: SendsReader | None = None,
+    conversations: ConversationsReader | None = None,
+    risk: RiskReader | None = None,
 ) -> None:
     """Register the readers of the parts owned by domains above this one (``mirage.app``)."""
     if sends is not None:
         _providers["sends"] = sends
     if conversations is not None:
         _providers["conversations"] = conversations
+    if risk is not None:
+        _providers["risk"] = risk
 
 
 # --- the overview ----------------------------------------------------------------------------
@@ -238,6 +254,7 @@ class Overview:
     members: int
     open_invitations: int
     alerts: Sequence[Alert] = ()
+    risk: RiskPart = field(default_factory=RiskPart)
 
     @property
     def capacity_pct(self) -> int:
@@ -347,7 +364,10 @@ async def build(
     conversations = (
         await read_conversations(session, now) if read_conversations else ConversationsPart()
     )
+    read_risk: RiskReader | None = _providers.get("risk")
+    risk = await read_risk(session, now) if read_risk else RiskPart()
     overview = Overview(
+        risk=risk,
         tenant=tenant,
         now=now,
         zone=zone,
@@ -416,6 +436,10 @@ ALERT_TEXT = {
         "Numbers that cannot send because of their health (restricted, banned or "
         "quarantined): %(n)s."
     ),
+    "numbers_at_risk": N_(
+        "Numbers in the orange, red or critical risk band (no campaigns, replies only, or "
+        "nothing): %(n)s."
+    ),
     "numbers_need_pairing": N_(
         "Numbers logged out that must be paired again (scan their QR code): %(n)s."
     ),
@@ -472,6 +496,17 @@ def alerts(o: Overview) -> list[Alert]:
         unusable = _names(o, lambda n: n.instance.health in UNUSABLE_HEALTH, _numbers_page)
         found.append(
             _alert("danger", "numbers_unusable", o.unusable, "/instances", SEE_NUMBERS, unusable)
+        )
+    if o.risk.at_risk:
+        found.append(
+            _alert(
+                "danger",
+                "numbers_at_risk",
+                len(o.risk.at_risk),
+                "/instances",
+                SEE_NUMBERS,
+                list(o.risk.at_risk)[:3],
+            )
         )
     repair = o.needs_pairing - o.unpaired
     if repair:

@@ -156,6 +156,7 @@ def as_policy(row: TenantSettings, timezone: str) -> TenantPolicy:
         delay_min_s=row.delay_min_s,
         delay_max_s=row.delay_max_s,
         kill_switch=row.kill_switch,
+        band_new_contacts_per_day=row.band_new_contacts_per_day,
     )
 
 

@@ -33,6 +33,7 @@ TEMPLATE_PACKAGES = (
     "contacts",
     "outreach",
     "metrics",
+    "safety",
 )
 LANG_COOKIE = "mirage_lang"
 # Helpers a domain's templates need, registered by that domain (``add_global``) so that web/

@@ -30,6 +30,8 @@ from mirage.kit.logging import get_logger
 from mirage.models import Instance, OutreachPolicy
 from mirage.outreach import inbound as inbound_optout
 from mirage.outreach import service as outreach
+from mirage.safety import service as safety
+from mirage.safety.score import SignalKind
 from mirage.webhooks import normalize as n
 from mirage.webhooks.repository import (
     AwaitedReply,
@@ -354,6 +356,16 @@ async def _store_and_act(
                     confirmation_owed=outcome.confirmation_owed,
                     confirmation_id=str(outcome.confirmation_id or ""),
                 )
+                if outcome.action is inbound_optout.Action.OPTED_OUT:
+                    # The opt-out weighs on the number it answered (its risk score).
+                    instance = await session.get(Instance, identity.instance_id)
+                    if instance is not None:
+                        await safety.record(
+                            session,
+                            instance,
+                            SignalKind.OPT_OUT,
+                            detail=outcome.verdict.rule,
+                        )
     return stored.awaited
 
 

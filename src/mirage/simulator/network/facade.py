@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from mirage.simulator import degradation
 from mirage.simulator.config import SimulatorConfig
 from mirage.simulator.network import profiles, views
 from mirage.simulator.network.contacts import Contacts
@@ -100,6 +101,7 @@ class Network(NetState):
         quoted_id: str | None,
         mentioned: list[str],
     ) -> dict[str, Any]:
+        degradation.before_send(self, inst, number)
         return await self.messaging.send_text(
             inst,
             number=number,

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mirage.simulator import jids
+from mirage.simulator.degradation import Degradation
 from mirage.simulator.network.faults import RequestFaults
 from mirage.simulator.qr import qr_data_url
 from mirage.simulator.scheduler import Timer
@@ -163,6 +164,8 @@ class Instance:
     device: str = "android"
     presence: str = "available"
     faults: RequestFaults | None = None
+    # Degradation when it writes to too many strangers (mirage.simulator.degradation).
+    degradation: Degradation | None = None
     disconnection_reason_code: int | None = None
     disconnection_at: str | None = None
     disconnection_object: str | None = None

@@ -1,0 +1,121 @@
+"""Queries for number safety: the signal timeline (insert and read only: the table is
+append-only for the runtime role) and the send counts the error-rate rule needs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mirage.models import Instance, NumberSignal, OutgoingMessage, OutgoingStatus, TenantSettings
+from mirage.safety.score import ACTIONS, Signal, SignalKind
+
+#: The most entries one number's score reads (a flood of signals saturates the score anyway).
+SCORE_ROWS = 2000
+
+
+class SignalRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def numbers(self) -> Sequence[tuple[uuid.UUID, str]]:
+        """The tenant's numbers: (id, name), by name."""
+        stmt = select(Instance.id, Instance.display_name).order_by(Instance.display_name)
+        return [(i, n) for i, n in (await self.session.execute(stmt)).all()]
+
+    async def settings_row(self, tenant_id: uuid.UUID | None) -> TenantSettings | None:
+        """The tenant's settings; ``None``: the session's tenant's (row-level security shows
+        only its row)."""
+        stmt = select(TenantSettings)
+        if tenant_id is not None:
+            stmt = stmt.where(TenantSettings.tenant_id == tenant_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def add_settings(self, row: TenantSettings) -> TenantSettings:
+        async with self.session.begin_nested():
+            self.session.add(row)
+            await self.session.flush()
+        await self.session.refresh(row)
+        return row
+
+    async def add(self, row: NumberSignal) -> NumberSignal:
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def signals_since(
+        self, instance_ids: Sequence[uuid.UUID], since: datetime
+    ) -> dict[uuid.UUID, list[Signal]]:
+        """The weighing signals (actions left out) of each number since ``since``."""
+        if not instance_ids:
+            return {}
+        actions = [a.value for a in ACTIONS]
+        stmt = (
+            select(NumberSignal.instance_id, NumberSignal.kind, NumberSignal.at, NumberSignal.code)
+            .where(
+                NumberSignal.instance_id.in_(instance_ids),
+                NumberSignal.at >= since,
+                NumberSignal.kind.not_in(actions),
+            )
+            .order_by(NumberSignal.at.desc())
+            .limit(SCORE_ROWS * len(instance_ids))
+        )
+        found: dict[uuid.UUID, list[Signal]] = {i: [] for i in instance_ids}
+        for instance_id, kind, at, code in (await self.session.execute(stmt)).all():
+            found[instance_id].append(Signal(kind, at, code))
+        return found
+
+    async def timeline(
+        self, instance_id: uuid.UUID, limit: int, before_seq: int | None = None
+    ) -> Sequence[NumberSignal]:
+        """The number's entries, newest first (``before_seq``: the next page)."""
+        stmt = select(NumberSignal).where(NumberSignal.instance_id == instance_id)
+        if before_seq is not None:
+            stmt = stmt.where(NumberSignal.seq < before_seq)
+        stmt = stmt.order_by(NumberSignal.seq.desc()).limit(limit)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def last_detail(self, instance_id: uuid.UUID, kind: SignalKind) -> str | None:
+        stmt = (
+            select(NumberSignal.detail)
+            .where(NumberSignal.instance_id == instance_id, NumberSignal.kind == kind.value)
+            .order_by(NumberSignal.seq.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def count_since(
+        self, instance_id: uuid.UUID, kinds: Sequence[SignalKind], since: datetime
+    ) -> int:
+        stmt = select(func.count()).where(
+            NumberSignal.instance_id == instance_id,
+            NumberSignal.kind.in_([k.value for k in kinds]),
+            NumberSignal.at >= since,
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def active_days(self, instance_id: uuid.UUID, since: datetime, zone: str) -> set[date]:
+        """The tenant-local dates on which the number got at least one message out."""
+        day = func.date(func.timezone(zone, OutgoingMessage.sent_at))
+        stmt = (
+            select(day)
+            .where(
+                OutgoingMessage.instance_id == instance_id,
+                OutgoingMessage.status == OutgoingStatus.SENT,
+                OutgoingMessage.sent_at >= since,
+            )
+            .group_by(day)
+        )
+        return set((await self.session.execute(stmt)).scalars().all())
+
+    async def sent_since(self, instance_id: uuid.UUID, since: datetime) -> int:
+        """Messages the number got out since ``since`` (the error rate's other half)."""
+        stmt = select(func.count()).where(
+            OutgoingMessage.instance_id == instance_id,
+            OutgoingMessage.status == OutgoingStatus.SENT,
+            OutgoingMessage.sent_at >= since,
+        )
+        return int((await self.session.execute(stmt)).scalar_one())

@@ -1,0 +1,133 @@
+"""The risk score of a number: a pure function of its signal timeline and ``now``.
+
+Formula (docs/number-safety.md explains each figure and where it comes from)::
+
+    risk(now) = min(100, round( Σ points(signal) × 2^(−age(signal) / half_life) ))
+
+- ``points`` is what one signal adds (`POINTS`; baileys-antiban's weights where it has one:
+  401 +60, 403 +40, the 463 time lock +25, 3 disconnects in an hour +30, 5 failed sends in an
+  hour +20). A ban or a restriction (403/402) adds 100: the number is critical at once.
+- every signal *decays*: it weighs half as much after each ``half_life`` (tenant setting,
+  default 2 h), so a number that stops misbehaving drifts back to green on its own.
+- signals older than `HORIZON` are ignored (Meta rates quality over 7 days).
+
+0 means no known risk; 100 the most. The band (`mirage.policy.bands`) follows from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+
+class SignalKind(StrEnum):
+    """What a timeline entry records. The first group weighs on the score; the second are
+    the actions taken (shown on the timeline, weightless)."""
+
+    DISCONNECT = "disconnect"  # ``code``: Baileys' DisconnectReason
+    SEND_FAILED = "send_failed"  # ``detail``: the error class
+    NOT_ACKED = "not_acked"  # a claimed send never confirmed: no SERVER_ACK
+    TIME_LOCK = "time_lock"  # 463: existing chats may reply, new contacts cannot
+    OPT_OUT = "opt_out"  # a recipient asked this number to stop
+    BLOCKED = "blocked"  # a recipient blocked or reported the number
+    QR_LOOP = "qr_loop"  # the QR limit was reached: pairing loops without success
+    # Actions (weight 0):
+    BAND_CHANGED = "band_changed"
+    AUTO_PAUSED = "auto_paused"
+    QUARANTINED = "quarantined"
+    RELEASED = "released"
+    RECOVERY = "recovery"  # a step of the recovery ladder (``detail``: restart, repair, dead)
+
+
+SIGNAL_KINDS: Final = tuple(k.value for k in SignalKind)
+ACTIONS: Final = frozenset(
+    {
+        SignalKind.BAND_CHANGED,
+        SignalKind.AUTO_PAUSED,
+        SignalKind.QUARANTINED,
+        SignalKind.RELEASED,
+        SignalKind.RECOVERY,
+    }
+)
+
+#: Disconnect codes that mean WhatsApp restricted or banned the account (health.BANNED_CODES).
+BAN_CODES: Final = frozenset({402, 403})
+#: The reach-out time lock (Baileys reports it as error 463).
+TIME_LOCK_CODE: Final = 463
+
+POINTS: Final[dict[SignalKind, float]] = {
+    SignalKind.DISCONNECT: 10.0,  # a transient close; 401/406 and bans below
+    SignalKind.SEND_FAILED: 4.0,
+    SignalKind.NOT_ACKED: 5.0,
+    SignalKind.TIME_LOCK: 25.0,
+    SignalKind.OPT_OUT: 8.0,
+    SignalKind.BLOCKED: 15.0,
+    SignalKind.QR_LOOP: 10.0,
+}
+#: Disconnect codes with a weight of their own.
+DISCONNECT_POINTS: Final[dict[int, float]] = {
+    401: 60.0,  # logged out from the phone
+    402: 100.0,  # account restricted
+    403: 100.0,  # forbidden: banned
+    406: 40.0,  # session refused
+    515: 0.0,  # restart required: normal right after pairing
+    200: 0.0,
+    1401: 0.0,  # an operator's own logout (instances.health.OPERATOR_LOGOUT) is no fault
+}
+HORIZON: Final = timedelta(days=7)
+DEFAULT_HALF_LIFE: Final = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One timeline entry as the score needs it."""
+
+    kind: str
+    at: datetime
+    code: int | None = None
+
+
+def points(kind: str, code: int | None = None) -> float:
+    """What one signal adds to the score before decay (0 for actions and unknown kinds)."""
+    try:
+        k = SignalKind(kind)
+    except ValueError:
+        return 0.0
+    if k == SignalKind.DISCONNECT and code is not None and code in DISCONNECT_POINTS:
+        return DISCONNECT_POINTS[code]
+    return POINTS.get(k, 0.0)
+
+
+def risk_score(
+    signals: Iterable[Signal], now: datetime, half_life: timedelta = DEFAULT_HALF_LIFE
+) -> int:
+    """The risk at ``now`` (0–100). Signals after ``now`` or past the horizon do not count."""
+    if half_life <= timedelta(0):
+        raise ValueError("half_life must be positive")
+    total = 0.0
+    for s in signals:
+        age = now - s.at
+        if age < timedelta(0) or age > HORIZON:
+            continue
+        total += points(s.kind, s.code) * 0.5 ** (age / half_life)
+    return min(100, round(total))
+
+
+def series(
+    signals: Sequence[Signal],
+    now: datetime,
+    *,
+    span: timedelta = timedelta(hours=24),
+    steps: int = 48,
+    half_life: timedelta = DEFAULT_HALF_LIFE,
+) -> list[tuple[datetime, int]]:
+    """The score at ``steps + 1`` evenly spaced instants ending at ``now`` (the chart)."""
+    if steps < 1:
+        raise ValueError("steps must be at least 1")
+    return [
+        (at, risk_score(signals, at, half_life))
+        for at in (now - span + span * i / steps for i in range(steps + 1))
+    ]

@@ -1,0 +1,592 @@
+"""Number safety: record each number's risk signals on its timeline, score them, act on them.
+
+The signals arrive where the facts already do — a connection update, a QR limit, a failed or
+unconfirmed send, an opt-out — and each of those places calls `record` in its own
+transaction. `record` appends the entry, recomputes the number's risk score (`score`), notes a
+band change on the timeline, and takes the automatic actions:
+
+- a ban or restriction code (403/402) quarantines the number: only an admin releases it;
+- entering the critical band quarantines it too;
+- the reach-out time lock (463), an error rate over the tenant's threshold once enough sends
+  were made in the hour, or a sudden jump of the score pauses it (an operator resumes it).
+
+The policy engine reads the band at every send (`band_for`), decayed to that instant.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from procrastinate.exceptions import AlreadyEnqueued
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mirage.auth.principal import Principal
+from mirage.auth.service import require
+from mirage.kit import jobs, live
+from mirage.kit.clock import utcnow
+from mirage.kit.errors import Conflict, NotFound, ValidationFailed
+from mirage.kit.i18n import N_
+from mirage.kit.logging import get_logger
+from mirage.models import Instance, NumberSignal, Tenant, TenantSettings
+from mirage.models.tenancy import Role
+from mirage.ops import audit
+from mirage.policy import Band, BandThresholds, Health, band_of, local_day_start
+from mirage.policy.bands import NO_OUTREACH
+from mirage.policy.ramp import warmup_stage as ramp_stage
+from mirage.safety.repository import SignalRepository
+from mirage.safety.score import (
+    BAN_CODES,
+    DEFAULT_HALF_LIFE,
+    HORIZON,
+    TIME_LOCK_CODE,
+    Signal,
+    SignalKind,
+    risk_score,
+    series,
+)
+
+log = get_logger(__name__)
+HOUR = timedelta(hours=1)
+RELEASE_REASON_MAX = 300
+
+AUTO_BANNED = N_("automatic: banned or restricted by WhatsApp (code %(code)s)")
+AUTO_CRITICAL = N_("automatic: risk score %(score)s reached the critical band")
+AUTO_TIME_LOCK = N_("automatic: WhatsApp's reach-out time lock (463)")
+AUTO_ERROR_RATE = N_("automatic: %(failed)s of the last hour's %(total)s sends failed")
+AUTO_SCORE_JUMP = N_("automatic: risk score jumped from %(before)s to %(after)s")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A tenant's safety settings, as the rules use them."""
+
+    thresholds: BandThresholds
+    half_life: timedelta
+    error_pct: int
+    min_sends: int
+    score_jump: int
+
+
+def settings_of(row: TenantSettings) -> Settings:
+    return Settings(
+        thresholds=BandThresholds(
+            yellow=row.risk_yellow_from,
+            orange=row.risk_orange_from,
+            red=row.risk_red_from,
+            critical=row.risk_critical_from,
+        ),
+        half_life=timedelta(minutes=row.risk_half_life_minutes),
+        error_pct=row.auto_pause_error_pct,
+        min_sends=row.auto_pause_min_sends,
+        score_jump=row.auto_pause_score_jump,
+    )
+
+
+DEFAULT_SETTINGS = Settings(
+    thresholds=BandThresholds(),
+    half_life=DEFAULT_HALF_LIFE,
+    error_pct=50,
+    min_sends=5,
+    score_jump=20,
+)
+
+
+async def _settings(session: AsyncSession, tenant_id: uuid.UUID) -> Settings:
+    """The tenant's settings (the defaults while it has no settings row yet)."""
+    row = await SignalRepository(session).settings_row(tenant_id)
+    return DEFAULT_SETTINGS if row is None else settings_of(row)
+
+
+@dataclass(frozen=True)
+class Risk:
+    score: int
+    band: Band
+
+
+async def risks(
+    session: AsyncSession, instance_ids: Sequence[uuid.UUID], now: datetime | None = None
+) -> dict[uuid.UUID, Risk]:
+    """The live (decayed) risk of each listed number of the session's tenant. One query for
+    the signals, one for the settings."""
+    if not instance_ids:
+        return {}
+    now = now or utcnow()
+    found = await SignalRepository(session).signals_since(instance_ids, now - HORIZON)
+    if not any(found.values()):
+        # No signal, no risk: green whatever the thresholds (each is 1 or more).
+        return {i: Risk(0, Band.GREEN) for i in found}
+    # The numbers are the session's tenant's (row-level security): so are its settings.
+    row = await SignalRepository(session).settings_row(None)
+    cfg = DEFAULT_SETTINGS if row is None else settings_of(row)
+    out: dict[uuid.UUID, Risk] = {}
+    for instance_id, signals in found.items():
+        score = risk_score(signals, now, cfg.half_life)
+        out[instance_id] = Risk(score, band_of(score, cfg.thresholds))
+    return out
+
+
+async def fleet_risk(
+    session: AsyncSession, now: datetime
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """The overview's part: the tenant's numbers by live band, and those at risk (orange or
+    worse) as (name, their safety page). Three statements at most."""
+    """Every number of the session's tenant by live band: three statements at most."""
+    numbers = await SignalRepository(session).numbers()
+    found = await risks(session, [i for i, _n in numbers], now)
+    by_band: dict[str, int] = {}
+    at_risk: list[tuple[str, str]] = []
+    for instance_id, name in numbers:
+        band = found[instance_id].band if instance_id in found else Band.GREEN
+        by_band[band.value] = by_band.get(band.value, 0) + 1
+        if band in NO_OUTREACH:
+            at_risk.append((name, f"/instances/{instance_id}/safety"))
+    return by_band, at_risk
+
+
+async def band_for(session: AsyncSession, instance: Instance, now: datetime) -> str:
+    """The number's band at ``now``: the policy engine's input, read at every decision."""
+    return (await risks(session, [instance.id], now))[instance.id].band.value
+
+
+#: How far back the warm-up stage is worked out (the ramp's last step is reached by then).
+STAGE_DAYS = 31
+
+
+async def warmup_stage(
+    session: AsyncSession, instance: Instance, now: datetime, zone: ZoneInfo
+) -> int | None:
+    """The warm-up stage the number earned by health (`mirage.policy.ramp.warmup_stage`)
+    over its complete tenant-local days so far (the last `STAGE_DAYS`); None before it ever
+    connected (its age ramp governs)."""
+    if instance.first_connected_at is None:
+        return None
+    today = now.astimezone(zone).date()
+    first = max(instance.first_connected_at.astimezone(zone).date(), today - timedelta(STAGE_DAYS))
+    days = [first + timedelta(i) for i in range((today - first).days)]
+    if not days:
+        return 0
+    start = local_day_start(days[0], zone)
+    repo = SignalRepository(session)
+    active = await repo.active_days(instance.id, start, zone.key)
+    cfg = await _settings(session, instance.tenant_id)
+    signals = (await repo.signals_since([instance.id], start - HORIZON))[instance.id]
+    facts = []
+    for day in days:
+        begin = local_day_start(day, zone)
+        end = local_day_start(day + timedelta(1), zone)
+        # The score only rises at a signal and fades between them: its highest point in the
+        # day is at the day's start or at one of the day's signals.
+        peaks = [begin, *(x.at for x in signals if begin <= x.at < end)]
+        worst = max(risk_score(signals, at, cfg.half_life) for at in peaks)
+        facts.append((day in active, worst < cfg.thresholds.yellow))
+    return ramp_stage(facts)
+
+
+async def number_stage(
+    session: AsyncSession, principal: Principal, instance: Instance
+) -> int | None:
+    """The number's warm-up stage now, for its page."""
+    require(principal, "read")
+    tenant = await session.get(Tenant, instance.tenant_id)
+    zone = ZoneInfo(tenant.timezone if tenant else "America/Sao_Paulo")
+    return await warmup_stage(session, instance, utcnow(), zone)
+
+
+def classify_error(error: str) -> tuple[SignalKind, int | None]:
+    """A send failure's signal: the reach-out time lock (463) has a kind of its own."""
+    low = error.lower()
+    # 463 as a word of its own: never a digit run inside a phone number or an id.
+    if re.search(rf"\b{TIME_LOCK_CODE}\b", low) or "time lock" in low or "timelock" in low:
+        return SignalKind.TIME_LOCK, TIME_LOCK_CODE
+    return SignalKind.SEND_FAILED, None
+
+
+async def record(
+    session: AsyncSession,
+    instance: Instance,
+    kind: SignalKind,
+    *,
+    code: int | None = None,
+    detail: str | None = None,
+    now: datetime | None = None,
+) -> NumberSignal:
+    """Append a signal to the number's timeline, rescore it and act (see the module doc)."""
+    now = now or utcnow()
+    cfg = await _settings(session, instance.tenant_id)
+    repo = SignalRepository(session)
+    signals = (await repo.signals_since([instance.id], now - HORIZON))[instance.id]
+    before = risk_score(signals, now, cfg.half_life)
+    after = risk_score([*signals, Signal(kind.value, now, code)], now, cfg.half_life)
+    # Written once with its score: the timeline is append-only (no UPDATE for the app role).
+    row = await repo.add(
+        NumberSignal(
+            tenant_id=instance.tenant_id,
+            instance_id=instance.id,
+            kind=kind.value,
+            code=code,
+            detail=(detail or None) and detail[:300],
+            score=after,
+            at=now,
+        )
+    )
+    old_band = instance.risk_band or band_of(before, cfg.thresholds).value
+    band = band_of(after, cfg.thresholds)
+    instance.risk_score = after
+    instance.risk_band = band.value
+    if band.value != old_band:
+        await _note(session, instance, SignalKind.BAND_CHANGED, f"{old_band}→{band.value}", now)
+    log.info(
+        "safety.signal",
+        instance_id=str(instance.id),
+        kind=kind.value,
+        code=code,
+        score=after,
+        band=band.value,
+    )
+    await _act(session, instance, kind, code, before, after, band, cfg, now)
+    await _maybe_recover(session, instance, kind, now)
+    await session.flush()
+    await live.notify(session, instance.tenant_id, "instance", instance.id)
+    return row
+
+
+#: The recovery ladder's job (mirage.instances.tasks), deferred by name: it restarts and logs
+#: out through the gateway, which is the numbers' domain.
+RECOVER_JOB = "instances.recover"
+#: "Connected but cannot send" (mirage.instances.health.DEGRADED_FAILURES in a row).
+RECOVER_AFTER_FAILURES = 3
+
+
+async def _maybe_recover(
+    session: AsyncSession, instance: Instance, kind: SignalKind, now: datetime
+) -> None:
+    """Start the recovery ladder of a number that is open but whose sends keep failing (one
+    ladder at a time per number)."""
+    if kind not in (SignalKind.SEND_FAILED, SignalKind.NOT_ACKED):
+        return  # (a time lock is WhatsApp's rule, not a broken session: no restart helps)
+    if (
+        instance.state != "open"
+        or instance.consecutive_send_failures < RECOVER_AFTER_FAILURES
+        or instance.recovery_at is not None
+        or instance.health == Health.QUARANTINED
+    ):
+        return
+    instance.recovery_at = now
+    try:
+        async with session.begin_nested():
+            await jobs.defer(
+                session,
+                RECOVER_JOB,
+                tenant_id=instance.tenant_id,
+                schedule_at=now,
+                queueing_lock=f"recover:{instance.id}",
+                instance_id=str(instance.id),
+            )
+    except AlreadyEnqueued:
+        pass
+
+
+async def note_recovery(
+    session: AsyncSession, instance: Instance, detail: str, now: datetime
+) -> None:
+    """A step of the recovery ladder, on the timeline."""
+    await _note(session, instance, SignalKind.RECOVERY, detail, now)
+    await session.flush()
+    await live.notify(session, instance.tenant_id, "instance", instance.id)
+
+
+async def last_recovery_failed(session: AsyncSession, instance: Instance) -> bool:
+    """Whether the ladder's last attempt on the number failed at the gateway."""
+    detail = await SignalRepository(session).last_detail(instance.id, SignalKind.RECOVERY)
+    return detail is not None and " failed: " in detail
+
+
+async def mark_dead(session: AsyncSession, instance: Instance, reason: str, now: datetime) -> None:
+    """The ladder ran out: the number is quarantined (an admin decides what happens to it)."""
+    await _note(session, instance, SignalKind.RECOVERY, "dead", now)
+    await _quarantine(session, instance, reason, now)
+    await session.flush()
+    await live.notify(session, instance.tenant_id, "instance", instance.id)
+
+
+async def _note(
+    session: AsyncSession,
+    instance: Instance,
+    kind: SignalKind,
+    detail: str,
+    now: datetime,
+    actor_user_id: uuid.UUID | None = None,
+) -> None:
+    """An action on the timeline (no weight on the score)."""
+    await SignalRepository(session).add(
+        NumberSignal(
+            tenant_id=instance.tenant_id,
+            instance_id=instance.id,
+            kind=kind.value,
+            detail=detail[:300],
+            score=instance.risk_score,
+            at=now,
+            actor_user_id=actor_user_id,
+        )
+    )
+
+
+async def _act(
+    session: AsyncSession,
+    instance: Instance,
+    kind: SignalKind,
+    code: int | None,
+    before: int,
+    after: int,
+    band: Band,
+    cfg: Settings,
+    now: datetime,
+) -> None:
+    """The automatic actions, the most severe first; each at most once."""
+    if kind == SignalKind.DISCONNECT and code in BAN_CODES:
+        await _quarantine(session, instance, AUTO_BANNED % {"code": code}, now)
+        return
+    if band == Band.CRITICAL:
+        await _quarantine(session, instance, AUTO_CRITICAL % {"score": after}, now)
+        return
+    if kind == SignalKind.TIME_LOCK:
+        await _auto_pause(session, instance, AUTO_TIME_LOCK, now)
+        return
+    if kind in (SignalKind.SEND_FAILED, SignalKind.NOT_ACKED):
+        repo = SignalRepository(session)
+        failed = await repo.count_since(
+            instance.id,
+            (SignalKind.SEND_FAILED, SignalKind.NOT_ACKED, SignalKind.TIME_LOCK),
+            now - HOUR,
+        )
+        total = failed + await repo.sent_since(instance.id, now - HOUR)
+        if total >= cfg.min_sends and failed * 100 >= cfg.error_pct * total:
+            reason = AUTO_ERROR_RATE % {"failed": failed, "total": total}
+            await _auto_pause(session, instance, reason, now)
+            return
+    if after - before >= cfg.score_jump:
+        await _auto_pause(
+            session, instance, AUTO_SCORE_JUMP % {"before": before, "after": after}, now
+        )
+
+
+async def _auto_pause(
+    session: AsyncSession, instance: Instance, reason: str, now: datetime
+) -> None:
+    if instance.paused_at is not None or instance.health == Health.QUARANTINED:
+        return
+    instance.paused_at = now
+    instance.paused_reason = reason[:200]
+    await _note(session, instance, SignalKind.AUTO_PAUSED, reason, now)
+    log.warning("safety.auto_paused", instance_id=str(instance.id), reason=reason)
+
+
+async def _quarantine(
+    session: AsyncSession,
+    instance: Instance,
+    reason: str,
+    now: datetime,
+    actor_user_id: uuid.UUID | None = None,
+) -> None:
+    if instance.health == Health.QUARANTINED:
+        return
+    instance.health = Health.QUARANTINED
+    instance.health_reason = reason[:200]
+    instance.health_changed_at = now
+    await _note(session, instance, SignalKind.QUARANTINED, reason, now, actor_user_id)
+    log.warning("safety.quarantined", instance_id=str(instance.id), reason=reason)
+
+
+# --- what operators do ---------------------------------------------------------------------
+
+SETTING_FIELDS = (
+    "risk_yellow_from",
+    "risk_orange_from",
+    "risk_red_from",
+    "risk_critical_from",
+    "risk_half_life_minutes",
+    "band_new_contacts_per_day",
+    "auto_pause_error_pct",
+    "auto_pause_min_sends",
+    "auto_pause_score_jump",
+)
+NOT_RISING = N_("risk bands: the thresholds must rise (yellow < orange < red < critical)")
+
+
+async def get_settings(session: AsyncSession, principal: Principal) -> TenantSettings:
+    require(principal, "read")
+    return await _settings_row(session, principal.tenant_id)
+
+
+async def _settings_row(session: AsyncSession, tenant_id: uuid.UUID) -> TenantSettings:
+    repo = SignalRepository(session)
+    row = await repo.settings_row(tenant_id)
+    if row is None:
+        row = await repo.add_settings(TenantSettings(tenant_id=tenant_id))
+    return row
+
+
+async def update_settings(
+    session: AsyncSession, principal: Principal, values: dict[str, int]
+) -> TenantSettings:
+    """Change the safety settings (admins; audited). The next decision uses them."""
+    require(principal, "write", role=Role.ADMIN)
+    bands = BandThresholds(
+        yellow=values["risk_yellow_from"],
+        orange=values["risk_orange_from"],
+        red=values["risk_red_from"],
+        critical=values["risk_critical_from"],
+    )
+    if bands.problems():
+        raise ValidationFailed(NOT_RISING, field="risk_orange_from")
+    row = await _settings_row(session, principal.tenant_id)
+    before = {name: getattr(row, name) for name in SETTING_FIELDS}
+    for name in SETTING_FIELDS:
+        setattr(row, name, values[name])
+    changed = {k: [before[k], values[k]] for k in SETTING_FIELDS if before[k] != values[k]}
+    if changed:
+        await audit.record(
+            session,
+            tenant_id=principal.tenant_id,
+            principal=principal,
+            action="settings.update",
+            target_type="safety",
+            changed=changed,
+        )
+    await session.flush()
+    return row
+
+
+async def _number(session: AsyncSession, principal: Principal, instance_id: uuid.UUID) -> Instance:
+    require(principal, "read")
+    instance = await session.get(Instance, instance_id, with_for_update=True)
+    if instance is None or instance.tenant_id != principal.tenant_id:
+        raise NotFound("number not found")
+    return instance
+
+
+def _reason(reason: str | None) -> str:
+    text = (reason or "").strip()
+    if not text:
+        raise ValidationFailed(N_("reason: say why (it is kept in the audit log)"), field="reason")
+    if len(text) > RELEASE_REASON_MAX:
+        raise ValidationFailed(
+            N_("reason: at most 300 characters"),
+            field="reason",
+        )
+    return text
+
+
+async def quarantine_number(
+    session: AsyncSession, principal: Principal, instance_id: uuid.UUID, reason: str | None
+) -> Instance:
+    """An admin's quarantine: no send at all until an admin releases it (audited)."""
+    require(principal, "write", role=Role.ADMIN)
+    why = _reason(reason)
+    instance = await _number(session, principal, instance_id)
+    if instance.health == Health.QUARANTINED:
+        raise Conflict(N_("the number is already quarantined"))
+    await _quarantine(session, instance, why, utcnow(), principal.user_id)
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action="instance.quarantine",
+        target_type="instance",
+        target_id=instance.id,
+        reason=why,
+    )
+    await session.flush()
+    await live.notify(session, instance.tenant_id, "instance", instance.id)
+    return instance
+
+
+async def release_quarantine(
+    session: AsyncSession, principal: Principal, instance_id: uuid.UUID, reason: str | None
+) -> Instance:
+    """Only an admin releases a quarantined number, saying why (audited, on the timeline).
+
+    The number comes back paused: an operator resumes it when ready, and the band (the
+    signals have not gone away) still tightens its caps until they fade.
+    """
+    require(principal, "write", role=Role.ADMIN)
+    why = _reason(reason)
+    instance = await _number(session, principal, instance_id)
+    if instance.health != Health.QUARANTINED:
+        raise Conflict(N_("the number is not quarantined"))
+    now = utcnow()
+    previous = instance.health_reason
+    # A health verdict from the gateway's signals again (the next reassessment refines it).
+    instance.health = Health.HEALTHY
+    instance.health_reason = None
+    instance.health_changed_at = now
+    if instance.paused_at is None:
+        instance.paused_at = now
+        instance.paused_reason = N_("released from quarantine: resume when ready")
+    await _note(session, instance, SignalKind.RELEASED, why, now, principal.user_id)
+    await audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        action="instance.release",
+        target_type="instance",
+        target_id=instance.id,
+        reason=why,
+        quarantine_reason=previous,
+    )
+    await session.flush()
+    await live.notify(session, instance.tenant_id, "instance", instance.id)
+    return instance
+
+
+async def get_number(
+    session: AsyncSession, principal: Principal, instance_id: uuid.UUID
+) -> Instance:
+    """One of the tenant's numbers (404 otherwise: another tenant's is not found)."""
+    require(principal, "read")
+    instance = await session.get(Instance, instance_id)
+    if instance is None or instance.tenant_id != principal.tenant_id:
+        raise NotFound("number not found")
+    return instance
+
+
+async def number_ids(session: AsyncSession, principal: Principal) -> list[uuid.UUID]:
+    require(principal, "read")
+    return [i for i, _name in await SignalRepository(session).numbers()]
+
+
+async def timeline(
+    session: AsyncSession,
+    principal: Principal,
+    instance_id: uuid.UUID,
+    *,
+    limit: int = 50,
+    before_seq: int | None = None,
+) -> list[NumberSignal]:
+    require(principal, "read")
+    instance = await session.get(Instance, instance_id)
+    if instance is None:
+        raise NotFound("number not found")
+    return list(await SignalRepository(session).timeline(instance_id, limit, before_seq))
+
+
+async def chart(
+    session: AsyncSession, principal: Principal, instance_id: uuid.UUID, now: datetime | None = None
+) -> list[tuple[datetime, int]]:
+    """The number's risk score over the last 24 hours (49 points)."""
+    require(principal, "read")
+    instance = await session.get(Instance, instance_id)
+    if instance is None:
+        raise NotFound("number not found")
+    now = now or utcnow()
+    cfg = await _settings(session, instance.tenant_id)
+    found = await SignalRepository(session).signals_since(
+        [instance_id], now - HORIZON - timedelta(days=1)
+    )
+    signals: list[Signal] = found[instance_id]
+    return series(signals, now, half_life=cfg.half_life)

@@ -1,0 +1,78 @@
+"""In real Chromium: a number's safety page shows its risk score, band, chart and timeline;
+an admin quarantines it (a blank reason is refused next to the field) and releases it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.conftest import LiveServer, make_tenant, sql
+from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.test_kill_switch_banner import _sign_in
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_safety_page_quarantine_and_release(
+    page: Page, live_server: LiveServer, bootstrap_conninfo: str
+) -> None:
+    t = await make_tenant(name="Frota Segura")
+    iid = uuid.uuid4()
+    await sql(
+        bootstrap_conninfo,
+        "insert into instances (id, tenant_id, display_name, gateway_name, token_enc, "
+        "webhook_secret_enc, state, owner_jid, needs_pairing) "
+        "values (%s, %s, 'Vendas 1', %s, 'x', 'x', 'open', '5511900000001@s.whatsapp.net', false)",
+        iid,
+        t.tenant_id,
+        f"e2e-{iid.hex}",
+    )
+    # A time lock half an hour ago and a send failure just now: 25·2^(−¼) + 4 ≈ 25 (yellow).
+    for kind, code, ago in (("time_lock", 463, "30 minutes"), ("send_failed", None, "1 second")):
+        await sql(
+            bootstrap_conninfo,
+            "insert into number_signals (id, tenant_id, instance_id, kind, code, detail, at) "
+            f"values (gen_random_uuid(), %s, %s, %s, %s, 'simulado', now() - interval '{ago}')",
+            t.tenant_id,
+            iid,
+            kind,
+            code,
+        )
+    await _sign_in(page, live_server, t)
+    await page.goto(live_server.url + "/instances")
+    row = page.locator(f"#instance-{iid}")
+    await expect(row.locator(".badge-band-yellow")).to_have_text("amarela")
+    await row.get_by_title("Pontuação de risco e linha do tempo").click()
+    await expect(page.get_by_role("heading", name="Segurança de Vendas 1")).to_be_visible()
+    await expect(page.locator("#risk-score")).to_have_text("25")
+    await expect(page.locator("#timeline tbody tr")).to_have_count(2)
+    await expect(page.locator("#timeline")).to_contain_text("Bloqueio temporário de novos contatos")
+    # The chart is drawn (Chart.js sized its canvas).
+    await expect(page.locator("#chart-risk")).to_have_attribute("height", re.compile(r"\d+"))
+
+    # A blank reason is refused, next to the field (spaces pass the browser's own check).
+    await page.get_by_label("Motivo").fill("   ")
+    await page.get_by_role("button", name="Quarentena", exact=True).click()
+    await expect(page.locator("#f-reason-error")).to_be_visible()
+    await page.get_by_label("Motivo").fill("respostas estranhas")
+    await page.get_by_role("button", name="Quarentena", exact=True).click()
+    await expect(page.get_by_text("Em quarentena: não envia nada")).to_be_visible()
+    await page.get_by_label("Motivo").fill("chip trocado e conferido")
+    await page.get_by_role("button", name="Liberar", exact=True).click()
+    await expect(page.get_by_text("Pausado.")).to_be_visible()
+    await expect(page.locator("#timeline tbody tr").first).to_contain_text("Liberado da quarentena")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "number-safety.png"), full_page=True)
+    audit = await sql(
+        bootstrap_conninfo,
+        "select action, details->>'reason' from audit_events where target_id = %s "
+        "order by created_at",
+        str(iid),
+    )
+    assert audit == [
+        ("instance.quarantine", "respostas estranhas"),
+        ("instance.release", "chip trocado e conferido"),
+    ]
