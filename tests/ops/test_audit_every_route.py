@@ -188,6 +188,22 @@ async def _logout(w: Walk) -> Call:
     return f"/instances/{w.ids['n1']}/logout", {}
 
 
+@recipe("POST", "/instances/{instance_id}/quarantine")
+async def _quarantine(w: Walk) -> Call:
+    return f"/instances/{await _walk_number(w)}/quarantine", {"json": {"reason": "walk"}}
+
+
+@recipe("POST", "/instances/{instance_id}/release")
+async def _release(w: Walk) -> Call:
+    return f"/instances/{await _walk_number(w)}/release", {"json": {"reason": "walk over"}}
+
+
+@recipe("PUT", "/safety/settings")
+async def _safety_settings(w: Walk) -> Call:
+    r = await w.client.get(API + "/safety/settings", headers=w.auth)
+    return "/safety/settings", {"json": {**r.json(), "auto_pause_min_sends": 7}}
+
+
 @recipe("DELETE", "/instances/{instance_id}")
 async def _delete_instance(w: Walk) -> Call:
     return f"/instances/{await _walk_number(w)}", {}

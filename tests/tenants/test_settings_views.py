@@ -179,14 +179,19 @@ def test_the_policy_reads_every_cadence_field_of_the_stored_settings() -> None:
         min_gap_seconds=45,
         reply_timeout_s=300,
         kill_switch=True,
+        band_new_contacts_per_day=9,  # a number-safety setting (its own form and API)
     )
     policy = as_policy(row, "America/Manaus")
+    assert policy.band_new_contacts_per_day == 9
     assert policy.timezone == "America/Manaus"
     for f in dataclasses.fields(TenantPolicy):
         if f.name in ROW_FIELDS:
             assert getattr(policy, f.name) == getattr(row, f.name), f.name
     # Every policy field comes from the settings (none left at a silent default).
-    assert {f.name for f in dataclasses.fields(TenantPolicy)} <= set(ROW_FIELDS) | {"timezone"}
+    assert {f.name for f in dataclasses.fields(TenantPolicy)} <= set(ROW_FIELDS) | {
+        "timezone",
+        "band_new_contacts_per_day",
+    }
 
 
 async def test_the_tenants_country_is_a_setting_of_the_api_and_the_form(
