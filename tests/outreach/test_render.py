@@ -109,19 +109,28 @@ words = st.text(alphabet="abcxyz ÁéçÃ.,!?0", min_size=0, max_size=8)
 # (no backslash, braces or bars: plain words between the generated groups)
 
 
+# The oracle enumerates every text a generated template can give, so a template is kept to at
+# most this many (nested groups multiply: three levels of three groups of three options would
+# be billions, and one such draw took minutes). A group that would exceed it becomes a word.
+MAX_TEXTS = 2_000
+
+
 @st.composite
 def spintax(draw: st.DrawFn, depth: int = 0) -> tuple[str, set[str]]:
     """A random spintax source and the set of every text it can give (computed apart)."""
     parts: list[tuple[str, set[str]]] = []
+    size = 1
     for _ in range(draw(st.integers(1, 3))):
         if depth < 3 and draw(st.booleans()):
             options = [draw(spintax(depth + 1)) for _ in range(draw(st.integers(2, 3)))]
             source = "{" + "|".join(o[0] for o in options) + "}"
             texts = set().union(*(o[1] for o in options))
-            parts.append((source, texts))
-        else:
-            w = draw(words)
-            parts.append((w, {w}))
+            if size * len(texts) <= MAX_TEXTS:
+                parts.append((source, texts))
+                size *= len(texts)
+                continue
+        w = draw(words)
+        parts.append((w, {w}))
     source = "".join(p[0] for p in parts)
     texts = {"".join(combo) for combo in itertools.product(*(p[1] for p in parts))}
     return source, texts
