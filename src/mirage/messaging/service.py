@@ -42,7 +42,6 @@ from mirage.models import (
     OutgoingStatus,
     PolicyDecision,
     Purpose,
-    SystemFlag,
     Tenant,
 )
 from mirage.models.messaging import FINAL_STATUSES
@@ -328,21 +327,19 @@ class PolicyInputs:
 
 
 async def global_kill_switch(session: AsyncSession) -> bool:
-    flag = await session.get(SystemFlag, "kill_switch")
-    return bool(flag and flag.value is True)
+    return await tenant_settings.global_kill_switch(session)
 
 
 async def policy_inputs(
     session: AsyncSession, msg: OutgoingMessage, instance: Instance, now: datetime
 ) -> PolicyInputs:
-    """Everything the pure engine needs, read fresh: settings changes apply at once."""
-    tenant = await session.get(Tenant, msg.tenant_id)
-    if tenant is None:
-        raise LookupError("the message's tenant is gone")
-    row = await tenant_settings.get_or_create(session, msg.tenant_id)
-    policy = tenant_settings.as_policy(row, tenant.timezone)
+    """Everything the pure engine needs. Counts are read fresh; the settings and kill switches
+    come from the cache that every committed change empties (kit.cache): changes apply to the
+    very next decision."""
+    settings = await tenant_settings.current(session, msg.tenant_id)
+    policy = tenant_settings.as_policy(settings.row, settings.timezone)
     outgoing = OutgoingRepository(session)
-    counts = await _counts(session, instance.id, ZoneInfo(tenant.timezone), now)
+    counts = await _counts(session, instance.id, ZoneInfo(settings.timezone), now)
     number = NumberState(
         connected=instance.connected,
         health=instance.health,
