@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 import pytest
 from sqlalchemy import event
 
@@ -17,6 +18,7 @@ from mirage.db import engine as db_engine
 from mirage.db.engine import session_scope
 from mirage.db.tenancy import tenant_context
 from mirage.kit import cache
+from mirage.models import Instance
 from mirage.tenants import settings as tenant_settings
 from tests.conftest import TenantFixture, eventually
 
@@ -125,3 +127,48 @@ async def test_nothing_is_served_while_the_announcements_cannot_be_heard(
         await _current(tenant_a.tenant_id)
     assert seen, "read from the database, not from a cache that may have missed a change"
     assert await cache.listener.wait_connected()  # and it comes back by itself
+
+
+async def test_a_number_paused_elsewhere_is_paused_here_and_busy_columns_keep_the_entry(
+    tenant_a: TenantFixture, bootstrap_conninfo: str
+) -> None:
+    from mirage.instances import service as instances
+    from tests import factories
+    from tests.conftest import sql
+
+    assert await cache.listener.wait_connected()
+    with psycopg.connect(bootstrap_conninfo, autocommit=True) as conn:
+        instance_id = factories.instances(conn, tenant_a.tenant_id)
+
+    async def status() -> Instance | None:
+        with tenant_context(tenant_a.tenant_id):
+            async with session_scope() as session:
+                return await instances.status(session, instance_id)
+
+    async def from_cache() -> Instance | None:
+        with statements() as seen:
+            found = await status()
+        return found if not seen else None
+
+    assert not (await eventually(from_cache, what="the number's status cached")).paused
+    with psycopg.connect(bootstrap_conninfo, autocommit=True) as listening:
+        listening.execute("listen mirage_cache")
+        # Its event time moves with every webhook: not announced. Its pause is. (Announcements
+        # arrive in commit order: the marker's coming first shows the first was not sent.)
+        await sql(
+            bootstrap_conninfo,
+            "update instances set last_event_at = now() where id = %s",
+            instance_id,
+        )
+        await sql(bootstrap_conninfo, "select pg_notify('mirage_cache', 'marker')")
+        await _other_process(
+            bootstrap_conninfo, f"update instances set paused_at = now() where id = '{instance_id}'"
+        )
+        heard = [n.payload for n in listening.notifies(timeout=10, stop_after=2)]
+    assert heard == ["marker", f"instances {tenant_a.tenant_id}"]
+
+    async def paused() -> bool:
+        found = await status()
+        return found is not None and found.paused
+
+    await eventually(paused, timeout_s=10, what="the pause seen here")

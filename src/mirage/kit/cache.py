@@ -55,8 +55,9 @@ TENANT_COLUMN = {
     "outreach_policies": "tenant_id",
     "instances": "tenant_id",
 }
-# Tables whose caches hold only some columns (the update triggers watch only those).
-WATCHED_COLUMNS = {"instances": ("gateway_name", "webhook_secret_enc", "token_enc")}
+# Columns whose changes alone are not announced (as the triggers say): busy, and no cache
+# holds them.
+IGNORED_COLUMNS = {"instances": frozenset(("last_event_at", "last_reconciled_at"))}
 _caches: list[Cache[Any]] = []
 
 
@@ -245,11 +246,11 @@ def _tenant_of(obj: object, table: str) -> uuid.UUID | None:
 
 
 def _watched_change(obj: object, table: str) -> bool:
-    columns = WATCHED_COLUMNS.get(table)
-    if columns is None:
+    ignored = IGNORED_COLUMNS.get(table)
+    if ignored is None:
         return True
     attrs = inspect(obj).attrs
-    return any(attrs[c].history.has_changes() for c in columns)
+    return any(a.history.has_changes() for a in attrs if a.key not in ignored)
 
 
 @event.listens_for(Session, "after_flush")

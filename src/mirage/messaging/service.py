@@ -380,7 +380,8 @@ async def _decide_and_claim(outgoing_id: uuid.UUID, now: datetime) -> Step | Cla
         msg = await outgoing.get(outgoing_id, for_update=True)
         if msg is None or msg.status in FINAL_STATUSES:
             return Step("nothing-to-do")
-        instance = await session.get(Instance, msg.instance_id)
+        # The number's status, from the cache every committed change of it empties.
+        instance = await instances.status(session, msg.instance_id)
         if instance is None:
             msg.status = OutgoingStatus.CANCELLED
             return Step("number-gone")

@@ -1,5 +1,5 @@
 """cache invalidation: every committed change to the rows the processes cache (tenant settings,
-tenants, system flags, outreach policies, an instance's webhook identity) is announced on the
+tenants, system flags, outreach policies, instances) is announced on the
 ``mirage_cache`` channel, whoever wrote it (the app, a script, psql)
 
 Revision ID: 0021
@@ -33,41 +33,43 @@ end
 $$;
 """
 
-# (table, the column naming the row's tenant, the columns the caches hold: None = all)
-_WATCHED: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
-    ("tenant_settings", "tenant_id", None),
-    ("tenants", "id", None),
-    ("system_flags", "", None),
-    ("outreach_policies", "tenant_id", None),
-    # Only what the webhook receiver caches: its state changes all the time and matters not.
-    ("instances", "tenant_id", ("gateway_name", "webhook_secret_enc", "token_enc")),
+# (table, the column naming the row's tenant, columns whose changes alone are not announced)
+_WATCHED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("tenant_settings", "tenant_id", ()),
+    ("tenants", "id", ()),
+    ("system_flags", "", ()),
+    ("outreach_policies", "tenant_id", ()),
+    # An instance's event and reconciliation times move all the time (every webhook, every
+    # minute) and no cached read uses them.
+    ("instances", "tenant_id", ("last_event_at", "last_reconciled_at")),
 )
 
 
 def upgrade() -> None:
     op.execute(_FUNCTION)
-    for table, tenant_column, columns in _WATCHED:
+    for table, tenant_column, ignored in _WATCHED:
         arg = f"'{tenant_column}'"
-        if columns is None:
+        if not ignored:
             op.execute(
                 f"create trigger {table}_cache after insert or update or delete on {table} "
                 f"for each row execute function mirage_cache_changed({arg})"
             )
             continue
-        changed = " or ".join(f"old.{c} is distinct from new.{c}" for c in columns)
+        minus = "".join(f" - '{c}'" for c in ignored)
         op.execute(
             f"create trigger {table}_cache after insert or delete on {table} "
             f"for each row execute function mirage_cache_changed({arg})"
         )
         op.execute(
-            f"create trigger {table}_cache_update after update on {table} "
-            f"for each row when ({changed}) execute function mirage_cache_changed({arg})"
+            f"create trigger {table}_cache_update after update on {table} for each row "
+            f"when ((to_jsonb(old){minus}) is distinct from (to_jsonb(new){minus})) "
+            f"execute function mirage_cache_changed({arg})"
         )
 
 
 def downgrade() -> None:
-    for table, _tenant_column, columns in _WATCHED:
+    for table, _tenant_column, ignored in _WATCHED:
         op.execute(f"drop trigger if exists {table}_cache on {table}")
-        if columns is not None:
+        if ignored:
             op.execute(f"drop trigger if exists {table}_cache_update on {table}")
     op.execute("drop function if exists mirage_cache_changed()")
