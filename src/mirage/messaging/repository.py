@@ -268,12 +268,40 @@ class OutgoingRepository:
         hour, day, last = (await self.session.execute(stmt)).one()
         return SendCounts(int(hour), int(day), last)
 
-    async def tenant_sent_since(self, since: datetime) -> int:
-        stmt = select(func.count(OutgoingMessage.id)).where(
-            OutgoingMessage.sent_at >= since,
-            OutgoingMessage.status.in_(COUNTED_STATUSES),
+    async def policy_counts(
+        self, instance_id: uuid.UUID, *, hour_ago: datetime, day_start: datetime
+    ) -> tuple[SendCounts, int, datetime | None]:
+        """The counts a send decision needs, in one statement: the number's (``send_counts``),
+        the tenant's sends in the last hour, and the tenant's last send. Each part is its own
+        subquery, planned as when asked alone (its own index); one round trip, not three."""
+        number = (
+            select(
+                func.count(OutgoingMessage.id)
+                .filter(OutgoingMessage.sent_at >= hour_ago)
+                .label("hour"),
+                func.count(OutgoingMessage.id)
+                .filter(OutgoingMessage.sent_at >= day_start)
+                .label("day"),
+                func.max(OutgoingMessage.sent_at).label("last"),
+            )
+            .where(
+                OutgoingMessage.instance_id == instance_id,
+                OutgoingMessage.status.in_(COUNTED_STATUSES),
+            )
+            .subquery()
         )
-        return int((await self.session.execute(stmt)).scalar_one())
+        tenant_hour = (
+            select(func.count(OutgoingMessage.id))
+            .where(
+                OutgoingMessage.sent_at >= hour_ago,
+                OutgoingMessage.status.in_(COUNTED_STATUSES),
+            )
+            .scalar_subquery()
+        )
+        tenant_last = select(func.max(OutgoingMessage.sent_at)).scalar_subquery()
+        stmt = select(number.c.hour, number.c.day, number.c.last, tenant_hour, tenant_last)
+        hour, day, last, t_hour, t_last = (await self.session.execute(stmt)).one()
+        return SendCounts(int(hour), int(day), last), int(t_hour), t_last
 
     async def sent_since(
         self, instance_ids: Sequence[uuid.UUID], *, day_start: datetime, hour_ago: datetime
@@ -295,10 +323,6 @@ class OutgoingRepository:
             .group_by(listed)
         )
         return [(i, int(d), int(h)) for i, d, h in (await self.session.execute(stmt)).all()]
-
-    async def tenant_last_sent(self) -> datetime | None:
-        stmt = select(func.max(OutgoingMessage.sent_at))
-        return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def find_sent_record(
         self, instance_id: uuid.UUID, to_jids: Sequence[str], text: str, since: datetime

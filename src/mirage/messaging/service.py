@@ -338,8 +338,12 @@ async def policy_inputs(
     very next decision."""
     settings = await tenant_settings.current(session, msg.tenant_id)
     policy = tenant_settings.as_policy(settings.row, settings.timezone)
-    outgoing = OutgoingRepository(session)
-    counts = await _counts(session, instance.id, ZoneInfo(settings.timezone), now)
+    zone = ZoneInfo(settings.timezone)
+    counts, tenant_hour, tenant_last = await OutgoingRepository(session).policy_counts(
+        instance.id,
+        hour_ago=now - timedelta(hours=1),
+        day_start=local_day_start(now.astimezone(zone).date(), zone),
+    )
     number = NumberState(
         connected=instance.connected,
         health=instance.health,
@@ -349,10 +353,7 @@ async def policy_inputs(
         sent_today=counts.today,
         last_sent_at=counts.last_sent_at,
     )
-    load = TenantLoad(
-        sent_last_hour=await outgoing.tenant_sent_since(now - timedelta(hours=1)),
-        last_sent_at=await outgoing.tenant_last_sent(),
-    )
+    load = TenantLoad(sent_last_hour=tenant_hour, last_sent_at=tenant_last)
     ctx = await owner_of(msg.purpose).policy_context(session, msg)
     return PolicyInputs(await global_kill_switch(session), policy, number, load, ctx)
 
