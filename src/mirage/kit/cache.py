@@ -36,7 +36,7 @@ import psycopg
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
-from mirage.db.engine import get_database
+from mirage.db.engine import Database, get_database
 from mirage.db.tenancy import current_tenant_id
 from mirage.db.urls import RoleUrls
 from mirage.kit.logging import get_logger
@@ -162,31 +162,32 @@ class Listener:
     def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._db: Database | None = None
         self._connected = False
 
     def serving(self) -> bool:
         try:
             loop = asyncio.get_running_loop()
+            db = get_database()
         except RuntimeError:
-            return False
+            return False  # no event loop, or no database in this process (yet)
         task = self._task
-        if self._connected and self._loop is loop and task is not None and not task.done():
-            return True
-        self._ensure(loop)
+        if task is not None and not task.done() and self._loop is loop and self._db is db:
+            return self._connected
+        # Not started, died, or bound to another loop or database (whose announcements
+        # say nothing about this one's rows): listen afresh, serving nothing until then.
+        if task is not None and not task.done():
+            task.cancel()
+        self._connected = False
+        drop_all()
+        self._loop, self._db = loop, db
+        self._task = loop.create_task(
+            self._listen(RoleUrls.libpq(db.urls.app)), name="mirage-cache-listen"
+        )
         return False
 
-    def _ensure(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._task is not None and not self._task.done() and self._loop is loop:
-            return
-        try:
-            conninfo = RoleUrls.libpq(get_database().urls.app)
-        except RuntimeError:
-            return  # no database in this process (yet): nothing is cached
-        self._connected = False
-        self._loop = loop
-        self._task = loop.create_task(self._listen(conninfo), name="mirage-cache-listen")
-
     async def _listen(self, conninfo: str) -> None:
+        me = asyncio.current_task()
         backoff = 0.5
         while True:
             try:
@@ -195,7 +196,8 @@ class Listener:
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     drop_all()  # anything announced before LISTEN was in place is unknown
-                    self._connected = True
+                    # A replaced listener (another loop or database) no longer speaks for this.
+                    self._connected = self._task is me
                     backoff = 0.5
                     async for notify in conn.notifies():
                         parsed = _parse(notify.payload)
@@ -206,7 +208,8 @@ class Listener:
             except Exception as exc:  # any failure: serve nothing, reconnect
                 log.warning("cache.listen_failed", error=str(exc), retry_in=backoff)
             finally:
-                self._connected = False
+                if self._task is me:
+                    self._connected = False
                 drop_all()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10)
@@ -224,6 +227,7 @@ class Listener:
     async def close(self) -> None:
         task, self._task = self._task, None
         self._connected = False
+        self._db = None
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
