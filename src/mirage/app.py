@@ -31,6 +31,7 @@ from mirage.db import engine as db_engine
 from mirage.instances import router as instances_api
 from mirage.instances import views as instances_views
 from mirage.instances.gateway import close_gateway
+from mirage.kit import cache as read_cache
 from mirage.kit import jobs
 from mirage.kit.logging import configure_logging, get_logger
 from mirage.kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -188,6 +189,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         finally:
             gc.unfreeze()
             await live_hub(app).close()
+            await read_cache.listener.close()
             await close_gateway()
             await app.state.rate_limiter.aclose()
             await jobs.close_app(pool)

@@ -44,6 +44,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mirage.config import Settings
 from mirage.db import engine as db_engine
+from mirage.kit import cache as read_cache
 from mirage.kit import jobs
 from mirage.kit.logging import get_logger
 from mirage.messaging import cadence
@@ -626,6 +627,7 @@ async def run_worker(
             server.close()
         if pool is not None:
             await jobs.close_app(pool)
+        await read_cache.listener.close()
         if owned:
             await db.dispose()
             db_engine.set_database(None)

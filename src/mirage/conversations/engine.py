@@ -804,7 +804,7 @@ async def send_context(session: AsyncSession, msg: OutgoingMessage) -> SendConte
     )
     if conversation is None:
         return SendContext(conversation_active=True, windows=ALWAYS)
-    row = await tenant_settings.get_or_create(session, conversation.tenant_id)
+    row = (await tenant_settings.current(session, conversation.tenant_id)).row
     return SendContext(
         conversation_active=conversation.state == ConversationState.ACTIVE,
         windows=windows_of(schedule.effective(conversation, row).windows).weekly,
@@ -818,7 +818,7 @@ async def message_claimed(session: AsyncSession, msg: OutgoingMessage, now: date
     rnd = await _round_of(session, msg)
     if rnd is not None and rnd.state == RoundState.RUNNING and msg.turn < rnd.exchanges:
         sender = await session.get(Instance, msg.instance_id)
-        row = await tenant_settings.get_or_create(session, rnd.tenant_id)
+        row = (await tenant_settings.current(session, rnd.tenant_id)).row
         rnd.awaiting_instance_id = await RoundRepository(session).other_member(
             rnd.id, msg.instance_id
         )

@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import TextClause, event
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -116,14 +117,15 @@ def make_database(
             url,
             pool_size=size,
             max_overflow=size,
-            # A connection is pinged when taken from the pool: after a database restart or a
-            # failover the first transaction gets a fresh connection instead of failing (a
-            # failed send-decision job would strand its message). One short round trip per
-            # checkout; tests/ops/test_worker_resilience.py shows the recovery.
-            pool_pre_ping=True,
             pool_recycle=1800,
             connect_args={"application_name": f"{application_name}:{url_role}"},
         )
+        # A connection is checked when taken from the pool: after a database restart or a
+        # failover the first transaction gets a fresh connection instead of failing (a failed
+        # send-decision job would strand its message); tests/ops/test_worker_resilience.py
+        # shows the recovery. The check is the hot pool's (``_alive``): no round trip unless
+        # the idle socket has something to read — each transaction used to pay a ping.
+        event.listen(created.sync_engine, "checkout", _checked_out)
         event.listen(created.sync_engine, "handle_error", _invalidate_on_read_only)
         return created
 
@@ -140,6 +142,19 @@ def make_database(
         # connections carry thousands of events/s.
         hot_pool_size=max(2, min(pool_size, 6)),
     )
+
+
+def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """An idle pooled connection has nothing to read unless the server spoke — the FATAL or
+    EOF of a restart, a terminated backend, a failover: then it is discarded and the pool
+    takes (or opens) another (``DisconnectionError``)."""
+    conn = dbapi_connection.driver_connection
+    if conn.closed or conn.broken:
+        raise DisconnectionError("connection closed")
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    if poller.poll(0):
+        raise DisconnectionError("the server closed or spoke on an idle connection")
 
 
 def _invalidate_on_read_only(context: ExceptionContext) -> None:

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from procrastinate.exceptions import AlreadyEnqueued
+from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,11 +17,13 @@ from mirage.auth.principal import Principal
 from mirage.auth.service import require
 from mirage.config import get_settings
 from mirage.db.engine import release, session_scope
+from mirage.db.tenancy import current_tenant_id
 from mirage.instances import gateway, health
 from mirage.instances.gateway import get_gateway
 from mirage.instances.repository import FleetGroup as FleetGroup  # the overview's type
 from mirage.instances.repository import InstanceRepository
 from mirage.kit import crypto, jobs, live
+from mirage.kit.cache import Cache
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from mirage.kit.i18n import N_
@@ -114,6 +117,38 @@ async def find(
     """The instance with this id under the session's tenant context (RLS), or None. For system
     callers (webhooks, jobs) that act for the tenant rather than for a signed-in principal."""
     return await InstanceRepository(session).get(instance_id, for_update=for_update)
+
+
+# The numbers' status as the send decisions read it (each send reads its number): every
+# committed change of an instance (but its event and reconciliation times) empties the entry
+# on every process (kit.cache, migration 0021).
+_status: Cache[dict[str, Any]] = Cache("instance-status", tables=("instances",))
+
+
+async def status(session: AsyncSession, instance_id: uuid.UUID) -> Instance | None:
+    """The instance as it stands, for reading only: a copy attached to no session (changing
+    it writes nothing; lock the row with ``find(..., for_update=True)`` to write). Cached per
+    process under the current tenant; None when there is no such instance."""
+    tenant_id = current_tenant_id()
+
+    async def load() -> dict[str, Any] | None:
+        instance = await find(session, instance_id)
+        if instance is None:
+            return None
+        return {a.key: getattr(instance, a.key) for a in inspect(Instance).column_attrs}
+
+    if tenant_id is None:
+        values = await load()  # no tenant to key it by: not cached
+    else:
+        hit = _status.get(tenant_id, instance_id)
+        if hit is None:
+            generation = _status.generation
+            values = await load()
+            if values is not None:
+                _status.put(tenant_id, instance_id, values, generation)
+        else:
+            values = hit
+    return None if values is None else Instance(**values)
 
 
 async def is_own_account(session: AsyncSession, digits: Sequence[str]) -> bool:

@@ -42,7 +42,6 @@ from mirage.models import (
     OutgoingStatus,
     PolicyDecision,
     Purpose,
-    SystemFlag,
     Tenant,
 )
 from mirage.models.messaging import FINAL_STATUSES
@@ -356,21 +355,23 @@ class PolicyInputs:
 
 
 async def global_kill_switch(session: AsyncSession) -> bool:
-    flag = await session.get(SystemFlag, "kill_switch")
-    return bool(flag and flag.value is True)
+    return await tenant_settings.global_kill_switch(session)
 
 
 async def policy_inputs(
     session: AsyncSession, msg: OutgoingMessage, instance: Instance, now: datetime
 ) -> PolicyInputs:
-    """Everything the pure engine needs, read fresh: settings changes apply at once."""
-    tenant = await session.get(Tenant, msg.tenant_id)
-    if tenant is None:
-        raise LookupError("the message's tenant is gone")
-    row = await tenant_settings.get_or_create(session, msg.tenant_id)
-    policy = tenant_settings.as_policy(row, tenant.timezone)
-    outgoing = OutgoingRepository(session)
-    counts = await _counts(session, instance.id, ZoneInfo(tenant.timezone), now)
+    """Everything the pure engine needs. Counts are read fresh; the settings and kill switches
+    come from the cache that every committed change empties (kit.cache): changes apply to the
+    very next decision."""
+    settings = await tenant_settings.current(session, msg.tenant_id)
+    policy = tenant_settings.as_policy(settings.row, settings.timezone)
+    zone = ZoneInfo(settings.timezone)
+    counts, tenant_hour, tenant_last = await OutgoingRepository(session).policy_counts(
+        instance.id,
+        hour_ago=now - timedelta(hours=1),
+        day_start=local_day_start(now.astimezone(zone).date(), zone),
+    )
     number = NumberState(
         connected=instance.connected,
         health=instance.health,
@@ -381,12 +382,9 @@ async def policy_inputs(
         last_sent_at=counts.last_sent_at,
         band=await safety.band_for(session, instance, now),
         new_contacts_today=counts.new_contacts_today,
-        warmup_stage=await safety.warmup_stage(session, instance, now, ZoneInfo(tenant.timezone)),
+        warmup_stage=await safety.warmup_stage(session, instance, now, zone),
     )
-    load = TenantLoad(
-        sent_last_hour=await outgoing.tenant_sent_since(now - timedelta(hours=1)),
-        last_sent_at=await outgoing.tenant_last_sent(),
-    )
+    load = TenantLoad(sent_last_hour=tenant_hour, last_sent_at=tenant_last)
     ctx = await owner_of(msg.purpose).policy_context(session, msg)
     return PolicyInputs(await global_kill_switch(session), policy, number, load, ctx)
 
@@ -414,7 +412,8 @@ async def _decide_and_claim(outgoing_id: uuid.UUID, now: datetime) -> Step | Cla
         msg = await outgoing.get(outgoing_id, for_update=True)
         if msg is None or msg.status in FINAL_STATUSES:
             return Step("nothing-to-do")
-        instance = await session.get(Instance, msg.instance_id)
+        # The number's status, from the cache every committed change of it empties.
+        instance = await instances.status(session, msg.instance_id)
         if instance is None:
             msg.status = OutgoingStatus.CANCELLED
             return Step("number-gone")

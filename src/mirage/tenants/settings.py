@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
+from dataclasses import dataclass
 from datetime import time
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.auth import stepup
@@ -17,7 +19,9 @@ from mirage.auth.principal import Principal
 from mirage.auth.service import require
 from mirage.config import get_settings
 from mirage.contacts.phones import check_region
+from mirage.db.tenancy import current_tenant_id
 from mirage.kit import crypto, jobs, live
+from mirage.kit.cache import Cache
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import ValidationFailed
 from mirage.kit.i18n import N_
@@ -51,14 +55,22 @@ async def kill_switches(session: AsyncSession) -> tuple[bool, bool]:
     """(the current tenant's kill switch, the global one): read only, for the banner every
     page shows while one is on."""
     row = await SettingsRepository(session).get()
-    flag = await session.get(SystemFlag, "kill_switch")
-    return bool(row and row.kill_switch), bool(flag and flag.value is True)
+    return bool(row and row.kill_switch), await global_kill_switch(session)
+
+
+# Read at every send decision and every page; a change reaches every process's cache when it
+# commits (kit.cache), so a switch turned on stops the very next send anywhere.
+_global_kill: Cache[bool] = Cache("global-kill-switch", tables=("system_flags",))
 
 
 async def global_kill_switch(session: AsyncSession) -> bool:
     """The installation-wide kill switch (a global flag, not tenant data)."""
-    flag = await session.get(SystemFlag, "kill_switch")
-    return bool(flag and flag.value is True)
+
+    async def load() -> bool:
+        flag = await session.get(SystemFlag, "kill_switch")
+        return bool(flag and flag.value is True)
+
+    return await _global_kill.get_or_load(None, "kill_switch", load)
 
 
 async def get_or_create(session: AsyncSession, tenant_id: uuid.UUID) -> TenantSettings:
@@ -69,6 +81,43 @@ async def get_or_create(session: AsyncSession, tenant_id: uuid.UUID) -> TenantSe
             row = await repo.add(TenantSettings(tenant_id=tenant_id))
         await session.refresh(row)
     return row
+
+
+@dataclass(frozen=True)
+class Current:
+    """The tenant's settings as the decisions read them: ``row`` is a copy of the stored row
+    made for this caller alone (attached to no session: changing it writes nothing), with the
+    tenant's zone and country."""
+
+    row: TenantSettings
+    timezone: str
+    country: str
+
+
+_current: Cache[tuple[dict[str, Any], str, str]] = Cache(
+    "tenant-settings", tables=("tenant_settings", "tenants")
+)
+
+
+async def current(session: AsyncSession, tenant_id: uuid.UUID) -> Current:
+    """The tenant's settings for reading (each send decision reads them): cached per process,
+    dropped on every process when a change commits (kit.cache) — a change applies to the very
+    next decision. Writers use ``get_or_create`` (the row in their own transaction)."""
+
+    if current_tenant_id() != tenant_id:
+        # Entries are keyed by the tenant whose RLS context read them: never another's.
+        raise LookupError("settings are read under their own tenant's context only")
+
+    async def load() -> tuple[dict[str, Any], str, str]:
+        row = await get_or_create(session, tenant_id)
+        tenant = await session.get(Tenant, tenant_id)
+        if tenant is None:
+            raise LookupError("no such tenant")
+        values = {a.key: getattr(row, a.key) for a in inspect(TenantSettings).column_attrs}
+        return values, tenant.timezone, tenant.country
+
+    values, timezone, country = await _current.get_or_load(tenant_id, None, load)
+    return Current(TenantSettings(**copy.deepcopy(values)), timezone, country)
 
 
 UNKNOWN_ZONE = N_("Time zone: choose a zone from the list, such as America/Sao_Paulo")

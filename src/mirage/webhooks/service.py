@@ -13,7 +13,6 @@ import math
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import jwt
 from sqlalchemy import event as sa_event
@@ -25,9 +24,10 @@ from mirage.db.engine import get_database
 from mirage.db.tenancy import tenant_context
 from mirage.instances import service as instances
 from mirage.kit import correlation, jobs
+from mirage.kit.cache import Cache
 from mirage.kit.errors import Unauthorized, ValidationFailed
 from mirage.kit.logging import get_logger
-from mirage.models import Instance, OutreachPolicy
+from mirage.models import Instance
 from mirage.outreach import inbound as inbound_optout
 from mirage.outreach import service as outreach
 from mirage.safety import service as safety
@@ -42,7 +42,10 @@ from mirage.webhooks.repository import (
 
 log = get_logger(__name__)
 
-IDENTITY_TTL_S = 30.0
+# An identity stays cached until its instance's secret or name, or the tenant's opt-out
+# keywords, change (kit.cache drops it on every process when that commits); the TTL is only
+# a safety net.
+IDENTITY_TTL_S = 600.0
 # Unknown (tenant, instance) pairs are remembered briefly so that a flood of them costs no
 # transaction each; an instance created in this process clears its entry on commit.
 NEGATIVE_TTL_S = 10.0
@@ -61,17 +64,22 @@ class WebhookIdentity:
     gateway_name: str
     secret: str
     #: The tenant's own opt-out keywords (its outreach policies'), cached with the identity
-    #: so the inbound screen costs no query; a policy change in this process drops the
-    #: tenant's cached identities when it commits, other processes see it within the TTL.
+    #: so the inbound screen costs no query; a policy change drops the tenant's cached
+    #: identities on every process when it commits.
     optout_keywords: tuple[str, ...] = ()
 
 
-_identities: dict[tuple[uuid.UUID, uuid.UUID], tuple[WebhookIdentity, float]] = {}
+_identities: Cache[WebhookIdentity] = Cache(
+    "webhook-identity",
+    tables=("instances", "outreach_policies"),
+    ttl_s=IDENTITY_TTL_S,
+    max_entries=50_000,
+)
 _unknown: dict[tuple[uuid.UUID, uuid.UUID], float] = {}
 
 
 def forget_identity(tenant_id: uuid.UUID, instance_id: uuid.UUID) -> None:
-    _identities.pop((tenant_id, instance_id), None)
+    _identities.discard(tenant_id, instance_id)
 
 
 def forget_unknown(tenant_id: uuid.UUID, instance_id: uuid.UUID) -> None:
@@ -105,26 +113,9 @@ def _instance_inserted(mapper: Mapper[Instance], connection: object, target: Ins
 
 @sa_event.listens_for(Instance, "after_delete")
 def _instance_deleted(mapper: Mapper[Instance], connection: object, target: Instance) -> None:
-    # A deleted instance accepts no more events: its cached identity goes with its row.
+    # A deleted instance accepts no more events: its cached identity goes at once (the
+    # commit drops it again on every process, kit.cache).
     forget_identity(target.tenant_id, target.id)
-
-
-_CHANGED_KEYWORDS = "mirage.webhooks.changed_keywords"
-
-
-def forget_tenant(tenant_id: uuid.UUID) -> None:
-    """Drop every cached identity of a tenant (its opt-out keywords changed)."""
-    for key in [k for k in _identities if k[0] == tenant_id]:
-        _identities.pop(key, None)
-
-
-@sa_event.listens_for(OutreachPolicy, "after_insert")
-@sa_event.listens_for(OutreachPolicy, "after_update")
-@sa_event.listens_for(OutreachPolicy, "after_delete")
-def _policy_changed(mapper: Mapper[OutreachPolicy], connection: object, target: Any) -> None:
-    session = object_session(target)
-    if session is not None:
-        session.info.setdefault(_CHANGED_KEYWORDS, set()).add(target.tenant_id)
 
 
 @sa_event.listens_for(Session, "after_commit")
@@ -132,26 +123,25 @@ def _forget_new_instances(session: Session) -> None:
     keys = session.info.pop(_NEW_INSTANCES, None)
     for tenant_id, instance_id in keys or ():
         forget_unknown(tenant_id, instance_id)
-    for tenant_id in session.info.pop(_CHANGED_KEYWORDS, None) or ():
-        forget_tenant(tenant_id)
 
 
 async def identify(tenant_id: uuid.UUID, instance_id: uuid.UUID) -> WebhookIdentity | None:
     """The instance behind a webhook URL, read under the *claimed* tenant's RLS context: a
     tenant header that does not own the instance finds nothing."""
     key = (tenant_id, instance_id)
-    hit = _identities.get(key)
+    hit = _identities.get(tenant_id, instance_id)
+    if hit is not None:
+        return hit
     now = time.monotonic()
-    if hit is not None and hit[1] > now:
-        return hit[0]
     miss = _unknown.get(key)
     if miss is not None and miss > now:
         return None  # known unknown: no transaction for it
+    generation = _identities.generation
     with tenant_context(tenant_id):
         async with get_database().sessions() as session, session.begin():
             instance = await instances.find(session, instance_id)
             if instance is None:
-                _identities.pop(key, None)
+                _identities.discard(tenant_id, instance_id)
                 _remember_unknown(key, now)
                 return None
             identity = WebhookIdentity(
@@ -161,9 +151,7 @@ async def identify(tenant_id: uuid.UUID, instance_id: uuid.UUID) -> WebhookIdent
                 instances.webhook_secret(instance),
                 await outreach.tenant_optout_keywords(session),
             )
-    if len(_identities) > 50_000:
-        _identities.clear()  # bounded memory; entries refill on demand
-    _identities[key] = (identity, now + IDENTITY_TTL_S)
+    _identities.put(tenant_id, instance_id, identity, generation)
     return identity
 
 

@@ -1,0 +1,174 @@
+"""The read cache (kit.cache): a cached read costs no statement, a change committed anywhere —
+another process, psql — empties it on this process, entries are the reading tenant's only,
+and nothing is served while this process cannot hear the announcements."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+from sqlalchemy import event
+
+from mirage.db import engine as db_engine
+from mirage.db.engine import session_scope
+from mirage.db.tenancy import tenant_context
+from mirage.kit import cache
+from mirage.models import Instance
+from mirage.tenants import settings as tenant_settings
+from tests.conftest import TenantFixture, eventually
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """The statements this process's app engine runs meanwhile."""
+    seen: list[str] = []
+
+    def count(conn: object, cursor: object, sql: str, *args: object) -> None:
+        seen.append(sql)
+
+    engine = db_engine.get_database().app_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+async def _current(tenant_id: uuid.UUID) -> tenant_settings.Current:
+    with tenant_context(tenant_id):
+        async with session_scope() as session:
+            return await tenant_settings.current(session, tenant_id)
+
+
+async def cached(tenant_id: uuid.UUID) -> tenant_settings.Current:
+    """The tenant's settings once a read is served from the cache, without a statement (the
+    first read creates the settings row, and that change's own announcement empties the
+    entry once more)."""
+
+    async def from_cache() -> tenant_settings.Current | None:
+        with statements() as seen:
+            current = await _current(tenant_id)
+        return current if not seen else None
+
+    return await eventually(from_cache, what="a read served from the cache")  # type: ignore[no-any-return]
+
+
+async def _other_process(conninfo: str, sql: str) -> None:
+    """Run ``sql`` from another OS process (as psql would)."""
+    code = "import psycopg, sys; psycopg.connect(sys.argv[1], autocommit=True).execute(sys.argv[2])"
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, conninfo, sql)
+    assert await proc.wait() == 0
+
+
+async def test_a_change_committed_by_another_process_reaches_this_one(
+    tenant_a: TenantFixture, bootstrap_conninfo: str
+) -> None:
+    assert await cache.listener.wait_connected()
+    cap = (await cached(tenant_a.tenant_id)).row.hourly_cap_per_number
+
+    await _other_process(
+        bootstrap_conninfo,
+        f"update tenant_settings set hourly_cap_per_number = {cap + 7} "
+        f"where tenant_id = '{tenant_a.tenant_id}'",
+    )
+
+    # The entry would live for minutes: only the commit's announcement can empty it.
+    async def seen_here() -> bool:
+        return (await _current(tenant_a.tenant_id)).row.hourly_cap_per_number == cap + 7
+
+    await eventually(seen_here, timeout_s=10, what="the other process's change seen here")
+
+
+async def test_a_write_of_this_process_applies_to_its_very_next_read(
+    tenant_a: TenantFixture,
+) -> None:
+    assert await cache.listener.wait_connected()
+    tid = tenant_a.tenant_id
+    assert (await cached(tid)).row.kill_switch is False
+    with tenant_context(tid):
+        async with session_scope() as session:
+            row = await tenant_settings.get_or_create(session, tid)
+            row.kill_switch = True
+    # No wait for the announcement: the commit emptied this process's entries itself.
+    assert (await _current(tid)).row.kill_switch is True
+
+
+async def test_entries_are_the_reading_tenants_own(
+    tenant_a: TenantFixture, tenant_b: TenantFixture
+) -> None:
+    assert await cache.listener.wait_connected()
+    a = await _current(tenant_a.tenant_id)  # A's settings now cached
+    with tenant_context(tenant_b.tenant_id):
+        async with session_scope() as session:
+            row = await tenant_settings.get_or_create(session, tenant_b.tenant_id)
+            row.daily_cap_per_number = a.row.daily_cap_per_number + 3
+    b = await _current(tenant_b.tenant_id)
+    assert b.row.tenant_id == tenant_b.tenant_id
+    assert b.row.daily_cap_per_number == a.row.daily_cap_per_number + 3
+    # Asking for A's settings under B's context is refused, never answered from the cache.
+    with tenant_context(tenant_b.tenant_id):
+        async with session_scope() as session:
+            with pytest.raises(LookupError):
+                await tenant_settings.current(session, tenant_a.tenant_id)
+
+
+async def test_nothing_is_served_while_the_announcements_cannot_be_heard(
+    tenant_a: TenantFixture,
+) -> None:
+    assert await cache.listener.wait_connected()
+    await cached(tenant_a.tenant_id)
+    await cache.listener.close()  # as if its connection were lost
+    with statements() as seen:
+        await _current(tenant_a.tenant_id)
+    assert seen, "read from the database, not from a cache that may have missed a change"
+    assert await cache.listener.wait_connected()  # and it comes back by itself
+
+
+async def test_a_number_paused_elsewhere_is_paused_here_and_busy_columns_keep_the_entry(
+    tenant_a: TenantFixture, bootstrap_conninfo: str
+) -> None:
+    from mirage.instances import service as instances
+    from tests import factories
+    from tests.conftest import sql
+
+    assert await cache.listener.wait_connected()
+    with psycopg.connect(bootstrap_conninfo, autocommit=True) as conn:
+        instance_id = factories.instances(conn, tenant_a.tenant_id)
+
+    async def status() -> Instance | None:
+        with tenant_context(tenant_a.tenant_id):
+            async with session_scope() as session:
+                return await instances.status(session, instance_id)
+
+    async def from_cache() -> Instance | None:
+        with statements() as seen:
+            found = await status()
+        return found if not seen else None
+
+    assert not (await eventually(from_cache, what="the number's status cached")).paused
+    with psycopg.connect(bootstrap_conninfo, autocommit=True) as listening:
+        listening.execute("listen mirage_cache")
+        # Its event time moves with every webhook: not announced. Its pause is. (Announcements
+        # arrive in commit order: the marker's coming first shows the first was not sent.)
+        await sql(
+            bootstrap_conninfo,
+            "update instances set last_event_at = now() where id = %s",
+            instance_id,
+        )
+        await sql(bootstrap_conninfo, "select pg_notify('mirage_cache', 'marker')")
+        await _other_process(
+            bootstrap_conninfo, f"update instances set paused_at = now() where id = '{instance_id}'"
+        )
+        heard = [n.payload for n in listening.notifies(timeout=10, stop_after=2)]
+    assert heard == ["marker", f"instances {tenant_a.tenant_id}"]
+
+    async def paused() -> bool:
+        found = await status()
+        return found is not None and found.paused
+
+    await eventually(paused, timeout_s=10, what="the pause seen here")
