@@ -105,7 +105,8 @@ async def test_a_pair_that_cannot_send_is_blocked_once_then_waits_and_resumes(
 
     reason = await eventually(waiting, timeout_s=30, what="the conversation waiting")
     assert "fewer than two of its numbers can send" in reason
-    assert "number_unhealthy" in reason  # banned: the policy's reason, per number
+    # Banned: quarantined at once (number safety), the policy's reason, per number.
+    assert reason.count("number_quarantined") == 2
     rounds = _all(
         bootstrap_conninfo, "select state from rounds where conversation_id = %s", conv["id"]
     )
@@ -127,7 +128,8 @@ async def test_a_pair_that_cannot_send_is_blocked_once_then_waits_and_resumes(
     assert page.status_code == 200 and 'id="waiting-reason"' in page.text
     assert "Aguardando seus números" in page.text and "bloqueada" in page.text
 
-    # Unbanned and paired again: the next planning resumes it by itself.
+    # Unbanned and paired again, released from quarantine by an admin and resumed (a release
+    # brings a number back paused): the next planning resumes the conversation by itself.
     for n in warm.numbers:
         await gw.sim.control.unban(n["gateway_name"])
         await client.post(f"/api/v1/instances/{n['id']}/connect", headers=warm.auth)
@@ -135,6 +137,21 @@ async def test_a_pair_that_cannot_send_is_blocked_once_then_waits_and_resumes(
             n["gateway_name"], number=n["phone"], profile_name=n["display_name"]
         )
     await _wait_connected(client, warm, True)
+    await _plan_at(warm, utcnow())
+    assert "number_quarantined" in str(
+        _one(
+            bootstrap_conninfo, "select waiting_reason from conversations where id = %s", conv["id"]
+        )
+    ), "a quarantined number must not come back by itself"
+    for n in warm.numbers:
+        r = await client.post(
+            f"/api/v1/instances/{n['id']}/release",
+            headers=warm.auth,
+            json={"reason": "appeal accepted"},
+        )
+        assert r.status_code == 200, r.text
+        r = await client.post(f"/api/v1/instances/{n['id']}/resume", headers=warm.auth)
+        assert r.status_code == 200, r.text
     await _plan_at(warm, utcnow())
     assert (
         _one(

@@ -202,12 +202,16 @@ async def test_suppressed_mid_campaign_receives_nothing_more(
 async def test_a_number_banned_mid_campaign_hands_its_queue_over_within_caps(
     gw: GatewayWorld, client: httpx.AsyncClient, bootstrap_conninfo: str
 ) -> None:
-    cap = 6
+    # Twenty people spread over A and B by a hash of their ids: A holds more than its cap
+    # (2 an hour) unless 18 of 20 fell to B (0.02%), so A still has a queue when it is banned
+    # however fast it sends meanwhile (with a handful of people, A could send its whole share
+    # before the ban was seen, and nothing was left to move).
+    cap = 2
     w = await campaign_world(
         gw,
         client,
         numbers=2,
-        contacts=[{"behavior": "ignore"}] * 8,
+        contacts=[{"behavior": "ignore"}] * 20,
         settings={"delay_min_s": 10, "delay_max_s": 20},
         policy={"number_hourly_cap": cap},
     )
