@@ -74,6 +74,14 @@ async def seeded(bootstrap_conninfo: str, tenant_a: TenantFixture) -> dict[str, 
         tenant_a.tenant_id,
         alpha,
     )
+    await sql(
+        bootstrap_conninfo,
+        "insert into number_signals (id, tenant_id, instance_id, kind, code, at) "
+        "values (%s, %s, %s, 'disconnect', 401, now() - interval '1 hour')",
+        uuid.uuid4(),
+        tenant_a.tenant_id,
+        beta,
+    )
     await service.refresh()
     return {"alpha": alpha, "beta": beta}
 
@@ -97,6 +105,10 @@ async def test_api_series(
     assert (alpha["replied"], alpha["failed"]) == (2, 1)
     assert alpha["delivered_pct"] == pytest.approx(66.7)
     assert rows["Beta"]["sent"] == 0 and rows["Beta"]["delivered_pct"] is None
+    # Each number's live risk (number safety): no signal is green; Beta was logged out from
+    # the phone an hour ago (60 points, halved by the two-hour half-life: 42).
+    assert (alpha["risk_score"], alpha["risk_band"]) == (0, "green")
+    assert (rows["Beta"]["risk_score"], rows["Beta"]["risk_band"]) == (42, "orange")
 
     r = await client.get(
         "/api/v1/metrics/heatmap", headers=auth, params={"number": str(seeded["beta"])}
@@ -159,6 +171,7 @@ async def test_page_filters_and_csv(
     rows = list(csv.DictReader(io.StringIO(r.text)))
     alpha = next(row for row in rows if row["number"] == "Alpha")
     assert (alpha["sent"], alpha["received"], alpha["delivered_pct"]) == ("3", "2", "66.7")
+    assert (alpha["risk_score"], alpha["risk_band"]) == ("0", "green")
 
     r = await client.get("/partials/analytics", params={"days": 1})
     assert r.status_code == 200 and 'id="numbers-table"' in r.text

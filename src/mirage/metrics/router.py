@@ -50,6 +50,8 @@ def _number(n: service.NumberRow) -> dict[str, Any]:
         "delivered_pct": n.delivered_pct,
         "read_pct": n.read_pct,
         "reply_pct": n.reply_pct,
+        "risk_score": n.risk_score,
+        "risk_band": n.risk_band,
     }
 
 

@@ -52,6 +52,12 @@ class NumberOut(BaseModel):
     delivered_pct: float | None = Field(description="delivered / sent, in %; null without sends.")
     read_pct: float | None
     reply_pct: float | None = Field(description="replied / sent, in %.")
+    risk_score: int | None = Field(
+        None, description="The number's risk score now (0-100; number safety), any period."
+    )
+    risk_band: str | None = Field(
+        None, description="green, yellow, orange, red or critical (now); null if deleted."
+    )
 
 
 class NumbersOut(BaseModel):

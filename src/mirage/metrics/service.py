@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +24,7 @@ from mirage.kit.live import notify
 from mirage.kit.logging import get_logger
 from mirage.metrics.repository import Filters, Fold, MetricsRepository, RollupRepository
 from mirage.models.outreach import RECIPIENT_RANK, UNSENT_FINAL, RecipientStatus
+from mirage.safety import service as safety
 
 log = get_logger(__name__)
 
@@ -159,6 +160,10 @@ class NumberRow:
     replied: int
     failed: int
     opted_out: int
+    # The number's live risk (mirage.safety): now, whatever the period; None for a number
+    # since deleted.
+    risk_score: int | None = None
+    risk_band: str | None = None
 
     @property
     def delivered_pct(self) -> float | None:
@@ -306,7 +311,16 @@ async def heatmap(session: AsyncSession, f: Filters) -> list[list[int]]:
 
 
 async def numbers(session: AsyncSession, f: Filters) -> list[NumberRow]:
-    return [NumberRow(*map(_plain, r)) for r in await MetricsRepository(session).per_number(f)]
+    """The per-number table, each with its live risk (two statements more, for every number
+    of the table at once)."""
+    rows = [NumberRow(*map(_plain, r)) for r in await MetricsRepository(session).per_number(f)]
+    found = await safety.risks(session, [n.instance_id for n in rows])
+    return [
+        replace(n, risk_score=risk.score, risk_band=risk.band.value)
+        if (risk := found.get(n.instance_id))
+        else n
+        for n in rows
+    ]
 
 
 def _plain(value: Any) -> Any:

@@ -24,7 +24,7 @@ from mirage.db.tenancy import tenant_context
 from mirage.kit.i18n import N_, Message
 from mirage.kit.live import Renderer
 from mirage.metrics import service
-from mirage.policy import reasons
+from mirage.policy import BAND_LABELS, reasons
 from mirage.web.csrf import csrf_protect
 from mirage.web.streams import open_stream
 from mirage.web.templating import render
@@ -53,6 +53,8 @@ CSV_COLUMNS = (
     "reply_pct",
     "failed",
     "opted_out",
+    "risk_score",
+    "risk_band",
 )
 
 
@@ -120,6 +122,7 @@ async def _context(session: AsyncSession, asked: Asked) -> dict[str, Any]:
         "round_labels": ROUND_LABELS,
         "reason_labels": {c.key: reasons.label(c.key) for c in m.decisions},
         "query": _query(days, number, campaign),
+        "band_words": BAND_LABELS,
     }
 
 
@@ -178,6 +181,8 @@ async def numbers_csv(
                 _num(n.reply_pct),
                 n.failed,
                 n.opted_out,
+                "" if n.risk_score is None else n.risk_score,
+                n.risk_band or "",
             ]
         )
     name = f"mirage-numbers-{days}d.csv"

@@ -1,6 +1,6 @@
 """The policy engine: one pure decision point for "may this number send this message now?"."""
 
-from mirage.policy.bands import BANDS, Band, BandThresholds, band_of
+from mirage.policy.bands import BAND_LABELS, BANDS, Band, BandThresholds, band_of
 from mirage.policy.engine import (
     DAYPART_HOURS,
     REASON_LABELS,
@@ -43,6 +43,7 @@ from mirage.policy.windows import (
 __all__ = [
     "ALWAYS",
     "BANDS",
+    "BAND_LABELS",
     "DAYPART_HOURS",
     "DEFAULT",
     "HEALTH_STATES",

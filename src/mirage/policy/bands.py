@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from mirage.kit.i18n import N_
+
 
 class Band(StrEnum):
     """Risk bands, safest first."""
@@ -33,6 +35,14 @@ class Band(StrEnum):
 
 
 BANDS: Final = tuple(Band)
+#: How pages name each band (catalog ids, translated when shown).
+BAND_LABELS: Final[dict[str, str]] = {
+    Band.GREEN: N_("green"),
+    Band.YELLOW: N_("yellow"),
+    Band.ORANGE: N_("orange"),
+    Band.RED: N_("red"),
+    Band.CRITICAL: N_("critical"),
+}
 #: Bands whose caps are halved (wapower's "at risk: caps halved").
 TIGHTENED: Final = frozenset({Band.YELLOW, Band.ORANGE, Band.RED})
 #: Bands that refuse campaign (outreach) sends that are not replies.

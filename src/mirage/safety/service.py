@@ -135,7 +135,6 @@ async def fleet_risk(
 ) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """The overview's part: the tenant's numbers by live band, and those at risk (orange or
     worse) as (name, their safety page). Three statements at most."""
-    """Every number of the session's tenant by live band: three statements at most."""
     numbers = await SignalRepository(session).numbers()
     found = await risks(session, [i for i, _n in numbers], now)
     by_band: dict[str, int] = {}

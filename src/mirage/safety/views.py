@@ -15,6 +15,7 @@ from mirage.db.deps import DbSession
 from mirage.kit.errors import DomainError
 from mirage.kit.i18n import N_
 from mirage.models.tenancy import Role
+from mirage.policy import BAND_LABELS
 from mirage.policy.ramp import stage_cap
 from mirage.safety import service
 from mirage.safety.score import SignalKind
@@ -38,13 +39,6 @@ KIND_LABELS: dict[str, str] = {
     SignalKind.QUARANTINED: N_("Quarantined"),
     SignalKind.RELEASED: N_("Released from quarantine"),
     SignalKind.RECOVERY: N_("Recovery ladder"),
-}
-BAND_LABELS: dict[str, str] = {
-    "green": N_("green"),
-    "yellow": N_("yellow"),
-    "orange": N_("orange"),
-    "red": N_("red"),
-    "critical": N_("critical"),
 }
 REASON_LABEL = {"reason": N_("Reason")}
 
