@@ -155,15 +155,34 @@ def test_rendering_is_deterministic_per_seed(case: tuple[str, set[str]], a: str,
     assert t.render({}, seeded(a, b)) == t.render({}, seeded(a, b))
 
 
+def _tidy_line(line: str) -> str:
+    """The rendering's whitespace rule, spelled out: a run of two or more spaces or tabs is
+    one space (a single one stays as it is); the line is stripped."""
+    out, run = [], ""
+    for ch in line + "x":  # a sentinel ends the last run
+        if ch in " \t":
+            run += ch
+            continue
+        out.append(" " if len(run) >= 2 else run)
+        out.append(ch)
+        run = ""
+    return "".join(out)[:-1].strip()
+
+
 @given(st.text(alphabet=st.characters(blacklist_characters="{}\\"), max_size=200))
 def test_text_without_braces_is_itself(text: str) -> None:
     t = parse(text)
     assert t.nodes in ((), (Literal(text),))
     assert (
         t.render({}, random.Random(0)).text
-        == "\n".join(" ".join(line.split(" ")).strip() for line in text.split("\n")).strip()
+        == "\n".join(_tidy_line(line) for line in text.split("\n")).strip()
         or not text.strip()
     )
+
+
+def test_the_whitespace_rule_on_the_example_that_found_it() -> None:
+    assert parse("0 \t0").render({}, random.Random(0)).text == "0 0"
+    assert parse(" a\tb  c \n d ").render({}, random.Random(0)).text == "a\tb c\nd"
 
 
 @given(

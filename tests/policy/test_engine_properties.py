@@ -834,6 +834,10 @@ def _confirmation_oracle(s: Scenario, ctx: SendContext) -> tuple[str, str | None
         return ("deny", Reason.NUMBER_UNHEALTHY)
     if number.paused:
         return ("deny", Reason.NUMBER_PAUSED)
+    # A critical band stops every send; the orange and red bands let it out (it answers the
+    # person, as a reply).
+    if number.band not in ("green", "yellow", "orange", "red"):
+        return ("deny", Reason.NUMBER_CRITICAL)
     if not number.connected:
         return ("defer", Reason.NUMBER_NOT_CONNECTED)
     # Outside the calendar and every cap: it answers what the person just wrote.
