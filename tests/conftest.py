@@ -43,6 +43,7 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import AsyncIterator, Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from datetime import datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
@@ -149,6 +150,10 @@ class TenantFixture:
     # when made with ``mfa=False``) and the last time step a code of it was used for.
     mfa_secret: str | None = None
     mfa_last_step: int | None = None
+    # When ``step_up_principal`` last verified a code: reused for a minute, as a dashboard
+    # session that stepped up once creates several tokens (a fresh code each time waited for
+    # the next 30 s step after three: tests making five tokens slept a minute).
+    mfa_verified_at: datetime | None = None
 
 
 async def totp_code(t: TenantFixture) -> str:
@@ -237,6 +242,10 @@ async def make_tenant(
     return made
 
 
+# Well inside any tenant's step-up window (1 minute at least).
+REUSE_STEP_UP = timedelta(seconds=50)
+
+
 async def step_up_principal(t: TenantFixture, role: str = "owner") -> Any:
     """The user as a principal that has just verified a real authenticator code (a step-up),
     as a dashboard session does (``None`` session: the verification is not tied to one)."""
@@ -244,10 +253,14 @@ async def step_up_principal(t: TenantFixture, role: str = "owner") -> Any:
     from mirage.auth.principal import ROLE_SCOPES, Principal
     from mirage.db.deps import bind_context
     from mirage.db.engine import session_scope
+    from mirage.kit.clock import utcnow
     from mirage.models.tenancy import Role
 
     verified_at = None
-    if t.mfa_secret:
+    last = t.mfa_verified_at
+    if t.mfa_secret and last is not None and timedelta(0) <= utcnow() - last < REUSE_STEP_UP:
+        verified_at = last
+    elif t.mfa_secret:
         async with session_scope() as session:
             await bind_context(session, tenant_id=t.tenant_id, user_id=t.user_id)
             ok = await mfa.verify(
@@ -260,7 +273,7 @@ async def step_up_principal(t: TenantFixture, role: str = "owner") -> Any:
                 ip=None,
             )
             assert ok is not None
-            verified_at = ok.at
+            verified_at = t.mfa_verified_at = ok.at
     return Principal(
         kind="user",
         tenant_id=t.tenant_id,
