@@ -63,6 +63,10 @@ async def test_wizard_preview_start_and_live_funnel(
     # The simulated contacts receive and read: the funnel fills over the live stream.
     await expect(funnel.locator("tr[data-status='read'] td.num")).to_have_text("3", timeout=60_000)
     await expect(funnel.locator("tr[data-status='sent'] td.num")).to_have_text("3")
+    # The recipients table follows too: every row read, none left planned.
+    table = page.locator("#recipients-table tbody")
+    await expect(table.locator("tr[data-status='read']")).to_have_count(3, timeout=30_000)
+    await expect(table.locator("tr[data-status='planned']")).to_have_count(0)
     # The controls follow the state over the same stream: a completed campaign has no Pause.
     await expect(page.locator(".badge[data-state='completed']")).to_be_visible(timeout=30_000)
     await expect(page.locator("#campaign-pause")).to_have_count(0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
@@ -109,6 +110,38 @@ async def list_page(
     )
 
 
+async def _recipients_context(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    campaign: Campaign,
+    numbers: list[Any],
+) -> dict[str, Any]:
+    """The recipients table (outreach/_recipients.html): the page of the filter and cursor in
+    the query (anything unreadable: the first page of every status)."""
+    status = request.query_params.get("status") or ""
+    status = status if status in set(RecipientStatus) else ""
+    statuses = [RecipientStatus(status)] if status else []
+    after = None
+    cursor = request.query_params.get("cursor")
+    if cursor:
+        try:
+            after = uuid.UUID(cursor)
+        except ValueError:
+            after = None
+    rows = await execution.recipients(session, principal, campaign.id, statuses, after, PAGE + 1)
+    kept = {"status": status, "cursor": str(after) if after else ""}
+    return {
+        "campaign": campaign,
+        "c": campaign,
+        "rows": rows[:PAGE],
+        "next_cursor": str(rows[PAGE - 1].id) if len(rows) > PAGE else None,
+        "status_filter": status,
+        "number_names": {n.id: n.display_name for n in numbers},
+        "recipients_query": urlencode({k: v for k, v in kept.items() if v}),
+    }
+
+
 async def _page_context(
     request: Request,
     session: AsyncSession,
@@ -118,26 +151,12 @@ async def _page_context(
     form: dict[str, Any] | None = None,
     errors: FieldErrors | None = None,
 ) -> dict[str, Any]:
-    status = request.query_params.get("status") or ""
-    statuses = [RecipientStatus(status)] if status in set(RecipientStatus) else []
-    after = None
-    cursor = request.query_params.get("cursor")
-    if cursor:
-        try:
-            after = uuid.UUID(cursor)
-        except ValueError:
-            after = None
-    rows = await execution.recipients(session, principal, campaign.id, statuses, after, PAGE + 1)
     numbers = await instances.list_instances(session, principal)
     return {
-        "campaign": campaign,
+        **await _recipients_context(request, session, principal, campaign, numbers),
         "funnel": await execution.funnel(session, principal, campaign.id),
-        "rows": rows[:PAGE],
-        "next_cursor": str(rows[PAGE - 1].id) if len(rows) > PAGE else None,
-        "status_filter": status,
         "statuses": list(RecipientStatus),
         "numbers": numbers,
-        "number_names": {n.id: n.display_name for n in numbers},
         "can_run": _can_run(principal),
         "allowed": _allowed(campaign),
         "form": form or {"sender_ids": [str(i) for i in campaign.sender_ids]},
@@ -412,6 +431,17 @@ async def test_send(
         return render(request, "outreach/campaign.html", ctx, status_code=422)
     await execution.test_send(session, principal, campaign_id, sender, target, utcnow())
     return RedirectResponse(f"/campaigns/{campaign_id}?tested=1", status_code=303)
+
+
+@router.get("/campaigns/{campaign_id}/recipients")
+async def recipients_fragment(
+    request: Request, session: DbSession, principal: DashboardPrincipal, campaign_id: uuid.UUID
+) -> Response:
+    """The recipients table alone (the page re-fetches it live when the funnel changes)."""
+    campaign = await service.get_campaign(session, principal, campaign_id)
+    numbers = await instances.list_instances(session, principal)
+    ctx = await _recipients_context(request, session, principal, campaign, numbers)
+    return render(request, "outreach/_recipients.html", ctx)
 
 
 @router.get("/campaigns-events")
