@@ -513,10 +513,12 @@ async def eventually(
     check,
     *,
     timeout_s: float = 10.0,
-    what: str = "condition",  # type: ignore[no-untyped-def]
+    what: Any = "condition",  # type: ignore[no-untyped-def]
     interval_s: float = 0.02,
 ):
-    """Poll an async predicate until it holds (waiting on the system, not timing it)."""
+    """Poll an async predicate until it holds (waiting on the system, not timing it).
+    ``what``: its description, or a function giving one (what was found instead) when it
+    times out."""
     import asyncio
 
     loop = asyncio.get_running_loop()
@@ -526,5 +528,5 @@ async def eventually(
         if result:
             return result
         if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
         await asyncio.sleep(interval_s)

@@ -26,6 +26,18 @@ def _quiet_now() -> dict[str, Any]:
     return {**FAST_SETTINGS, "quiet_start": f"{start:%H:%M}", "quiet_end": f"{end:%H:%M}"}
 
 
+def _turn_one(conninfo: str, conv_id: str) -> str:
+    """What happened to the conversation's first turn (for a failure's message)."""
+    rows = _all(
+        conninfo,
+        "select o.status, o.planned_at, d.action, d.reason, d.created_at from outgoing_messages o "
+        "left join policy_decisions d on d.outgoing_message_id = o.id "
+        "where o.conversation_id = %s and o.turn = 1 order by d.created_at",
+        conv_id,
+    )
+    return f"turn 1 and its decisions: {rows}"
+
+
 async def _put(client: httpx.AsyncClient, warm: WarmPair, body: dict[str, Any]) -> None:
     r = await client.put("/api/v1/settings", headers=warm.auth, json=body)
     assert r.status_code == 200, r.text
@@ -49,7 +61,13 @@ async def test_quiet_hours_set_then_lifted_release_the_deferred_turn_at_once(
             conv["id"],
         )
 
-    until = await eventually(deferred, timeout_s=60, what="the first turn deferred by quiet hours")
+    until = await eventually(
+        deferred,
+        timeout_s=60,
+        what=lambda: (
+            "the first turn deferred by quiet hours; " + _turn_one(bootstrap_conninfo, conv["id"])
+        ),
+    )
     assert until > utcnow() + timedelta(hours=2)
 
     # Quiet hours lifted: the turn is decided again now and goes out, hours before `until`.
@@ -85,7 +103,13 @@ async def test_a_round_planned_after_a_long_deferral_is_planned_again_from_now(
             conv["id"],
         )
 
-    until = await eventually(deferred, timeout_s=60, what="the first turn deferred for hours")
+    until = await eventually(
+        deferred,
+        timeout_s=60,
+        what=lambda: (
+            "the first turn deferred for hours; " + _turn_one(bootstrap_conninfo, conv["id"])
+        ),
+    )
     # Minutes later the held round ends blocked; the next round is planned from `until`.
     await _repair_at(warm, utcnow() + timedelta(minutes=4))
     rounds = _all(

@@ -372,6 +372,7 @@ async def policy_inputs(
         hour_ago=now - timedelta(hours=1),
         day_start=local_day_start(now.astimezone(zone).date(), zone),
     )
+    band, stage = await safety.band_and_stage(session, instance, now, zone)
     number = NumberState(
         connected=instance.connected,
         health=instance.health,
@@ -380,9 +381,9 @@ async def policy_inputs(
         sent_last_hour=counts.last_hour,
         sent_today=counts.today,
         last_sent_at=counts.last_sent_at,
-        band=await safety.band_for(session, instance, now),
+        band=band,
         new_contacts_today=counts.new_contacts_today,
-        warmup_stage=await safety.warmup_stage(session, instance, now, zone),
+        warmup_stage=stage,
     )
     load = TenantLoad(sent_last_hour=tenant_hour, last_sent_at=tenant_last)
     ctx = await owner_of(msg.purpose).policy_context(session, msg)

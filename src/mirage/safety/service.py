@@ -19,7 +19,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from procrastinate.exceptions import AlreadyEnqueued
@@ -27,7 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.auth.principal import Principal
 from mirage.auth.service import require
+from mirage.db.tenancy import current_tenant_id
 from mirage.kit import jobs, live
+from mirage.kit.cache import Cache
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import Conflict, NotFound, ValidationFailed
 from mirage.kit.i18n import N_
@@ -96,10 +98,27 @@ DEFAULT_SETTINGS = Settings(
 )
 
 
-async def _settings(session: AsyncSession, tenant_id: uuid.UUID) -> Settings:
-    """The tenant's settings (the defaults while it has no settings row yet)."""
-    row = await SignalRepository(session).settings_row(tenant_id)
-    return DEFAULT_SETTINGS if row is None else settings_of(row)
+# Each send decision reads the band (and the warm-up stage): the settings they need are kept
+# per process, dropped on every process when tenant_settings change (kit.cache).
+_settings_cache: Cache[Settings] = Cache("safety-settings", tables=("tenant_settings",))
+# The days a number sent on, over complete past days only (their sends no longer change):
+# read once per number and day (the TTL and any instance change drop them sooner).
+_active_days_cache: Cache[frozenset[date]] = Cache("active-days", tables=("instances",))
+
+
+async def _settings(session: AsyncSession, tenant_id: uuid.UUID | None = None) -> Settings:
+    """The tenant's settings (the defaults while it has no settings row yet); ``None``: the
+    session's tenant. Cached under the tenant whose context reads them, never another's."""
+    reading = current_tenant_id()
+    tenant_id = tenant_id or reading
+
+    async def load() -> Settings:
+        row = await SignalRepository(session).settings_row(tenant_id)
+        return DEFAULT_SETTINGS if row is None else settings_of(row)
+
+    if tenant_id is None or tenant_id != reading:
+        return await load()
+    return await _settings_cache.get_or_load(tenant_id, None, load)
 
 
 @dataclass(frozen=True)
@@ -121,8 +140,7 @@ async def risks(
         # No signal, no risk: green whatever the thresholds (each is 1 or more).
         return {i: Risk(0, Band.GREEN) for i in found}
     # The numbers are the session's tenant's (row-level security): so are its settings.
-    row = await SignalRepository(session).settings_row(None)
-    cfg = DEFAULT_SETTINGS if row is None else settings_of(row)
+    cfg = await _settings(session)
     out: dict[uuid.UUID, Risk] = {}
     for instance_id, signals in found.items():
         score = risk_score(signals, now, cfg.half_life)
@@ -148,7 +166,7 @@ async def fleet_risk(
 
 
 async def band_for(session: AsyncSession, instance: Instance, now: datetime) -> str:
-    """The number's band at ``now``: the policy engine's input, read at every decision."""
+    """The number's band at ``now`` (a campaign's choice of senders)."""
     return (await risks(session, [instance.id], now))[instance.id].band.value
 
 
@@ -162,18 +180,35 @@ async def warmup_stage(
     """The warm-up stage the number earned by health (`mirage.policy.ramp.warmup_stage`)
     over its complete tenant-local days so far (the last `STAGE_DAYS`); None before it ever
     connected (its age ramp governs)."""
-    if instance.first_connected_at is None:
-        return None
+    return (await band_and_stage(session, instance, now, zone))[1]
+
+
+async def band_and_stage(
+    session: AsyncSession, instance: Instance, now: datetime, zone: ZoneInfo
+) -> tuple[str, int | None]:
+    """The number's band at ``now`` and its warm-up stage (see ``warmup_stage``): what each
+    send decision needs, from one read of the number's signals. The days it sent on are
+    complete past days (they no longer change): kept per number and day."""
     today = now.astimezone(zone).date()
-    first = max(instance.first_connected_at.astimezone(zone).date(), today - timedelta(STAGE_DAYS))
-    days = [first + timedelta(i) for i in range((today - first).days)]
-    if not days:
-        return 0
-    start = local_day_start(days[0], zone)
+    days: list[date] = []
+    if instance.first_connected_at is not None:
+        first = max(
+            instance.first_connected_at.astimezone(zone).date(), today - timedelta(STAGE_DAYS)
+        )
+        days = [first + timedelta(i) for i in range((today - first).days)]
+    since = now - HORIZON
+    if days:
+        since = min(since, local_day_start(days[0], zone) - HORIZON)
     repo = SignalRepository(session)
-    active = await repo.active_days(instance.id, start, zone.key)
-    cfg = await _settings(session, instance.tenant_id)
-    signals = (await repo.signals_since([instance.id], start - HORIZON))[instance.id]
+    signals = (await repo.signals_since([instance.id], since))[instance.id]
+    # No signal, no risk: green and every day green, whatever the settings say.
+    cfg = DEFAULT_SETTINGS if not signals else await _settings(session, instance.tenant_id)
+    band = band_of(risk_score(signals, now, cfg.half_life), cfg.thresholds).value
+    if instance.first_connected_at is None:
+        return band, None
+    if not days:
+        return band, 0
+    active = await _active_days(session, instance, days[0], today, zone)
     facts = []
     for day in days:
         begin = local_day_start(day, zone)
@@ -183,7 +218,22 @@ async def warmup_stage(
         peaks = [begin, *(x.at for x in signals if begin <= x.at < end)]
         worst = max(risk_score(signals, at, cfg.half_life) for at in peaks)
         facts.append((day in active, worst < cfg.thresholds.yellow))
-    return ramp_stage(facts)
+    return band, ramp_stage(facts)
+
+
+async def _active_days(
+    session: AsyncSession, instance: Instance, first: date, today: date, zone: ZoneInfo
+) -> frozenset[date]:
+    """The complete past days (``first`` … yesterday) the number sent on."""
+    key = (instance.id, first, today, zone.key)
+
+    async def load() -> frozenset[date]:
+        start = local_day_start(first, zone)
+        return frozenset(await SignalRepository(session).active_days(instance.id, start, zone.key))
+
+    if instance.tenant_id != current_tenant_id():
+        return await load()
+    return await _active_days_cache.get_or_load(instance.tenant_id, key, load)
 
 
 async def number_stage(
