@@ -35,7 +35,21 @@ def _turn_one(conninfo: str, conv_id: str) -> str:
         "where o.conversation_id = %s and o.turn = 1 order by d.created_at",
         conv_id,
     )
-    return f"turn 1 and its decisions: {rows}"
+    rounds = _all(
+        conninfo,
+        "select state, planned_at, outcome from rounds where conversation_id = %s",
+        conv_id,
+    )
+    waiting = _one(conninfo, "select waiting_reason from conversations where id = %s", conv_id)
+    jobs = _all(
+        conninfo,
+        "select task_name, status, count(*), min(scheduled_at) from procrastinate_jobs "
+        "where status in ('todo', 'doing') group by 1, 2 order by 3 desc limit 8",
+    )
+    return (
+        f"turn 1 and its decisions: {rows}; rounds: {rounds}; waiting: {waiting!r}; "
+        f"jobs not done: {jobs}"
+    )
 
 
 async def _put(client: httpx.AsyncClient, warm: WarmPair, body: dict[str, Any]) -> None:
