@@ -123,6 +123,12 @@ async def start_now(conninfo: str, conversation_id: str) -> None:
         if ready:
             break
         await asyncio.sleep(0.05)
+    await move_now(conninfo, conversation_id)
+
+
+async def move_now(conninfo: str, conversation_id: str) -> None:
+    """The conversation's planned round, and its start job, due now (no wait: nothing
+    happens when it has none yet)."""
     await sql(
         conninfo,
         "update rounds set planned_at = now() where state = 'planned' and conversation_id = %s",

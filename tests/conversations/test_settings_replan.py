@@ -15,7 +15,13 @@ import httpx
 
 from mirage.kit.clock import utcnow
 from tests.conftest import GatewayWorld, eventually
-from tests.conversations.conftest import FAST_SETTINGS, WarmPair, conversation_body, start_now
+from tests.conversations.conftest import (
+    FAST_SETTINGS,
+    WarmPair,
+    conversation_body,
+    move_now,
+    start_now,
+)
 from tests.conversations.test_repairs import _all, _one, _repair_at
 
 
@@ -67,6 +73,9 @@ async def test_quiet_hours_set_then_lifted_release_the_deferred_turn_at_once(
     await start_now(bootstrap_conninfo, conv["id"])
 
     async def deferred() -> Any:
+        # A first round the planner made late (a busy worker: after start_now stopped
+        # waiting, for after the quiet hours) is started now too.
+        await move_now(bootstrap_conninfo, conv["id"])
         return _one(
             bootstrap_conninfo,
             "select o.planned_at from outgoing_messages o join policy_decisions d "
@@ -110,6 +119,7 @@ async def test_a_round_planned_after_a_long_deferral_is_planned_again_from_now(
     await start_now(bootstrap_conninfo, conv["id"])
 
     async def deferred() -> Any:
+        await move_now(bootstrap_conninfo, conv["id"])  # as above
         return _one(
             bootstrap_conninfo,
             "select planned_at from outgoing_messages where conversation_id = %s and turn = 1 "
