@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mirage.tenants.settings import SETTINGS_CHANGED_JOBS
 from tests.conftest import GatewayWorld, TenantFixture, eventually, make_tenant, make_token, sql
 
 PERSONA = {
@@ -42,6 +43,7 @@ class WarmPair:
     token: str
     numbers: list[dict[str, Any]]
     personas: list[dict[str, Any]]
+    conninfo: str  # the bootstrap role's: to watch the tenant's jobs
 
     @property
     def auth(self) -> dict[str, str]:
@@ -64,8 +66,34 @@ async def connect_number(
     return await eventually(opened, what=f"{name} open")  # type: ignore[no-any-return]
 
 
+async def put_settings(client: httpx.AsyncClient, w: WarmPair, body: dict[str, Any]) -> None:
+    """Change the tenant's settings and wait until they have been applied to what was planned.
+
+    A change defers jobs that re-plan rounds and re-decide deferred turns under the new rules
+    (tenants.settings.SETTINGS_CHANGED_JOBS). Run late — after a conversation the test creates
+    next — they would move its first round out of the quiet hours the test just set, and the
+    turn the test waits for would never be decided: the cause of intermittent "no turn within
+    60 s" failures. So a test acts only once they have run."""
+    r = await client.put("/api/v1/settings", headers=w.auth, json=body)
+    assert r.status_code == 200, r.text
+
+    async def applied() -> bool:
+        pending = await sql(
+            w.conninfo,
+            "select 1 from procrastinate_jobs where task_name = any(%s) "
+            "and status in ('todo', 'doing') and args->>'tenant_id' = %s",
+            list(SETTINGS_CHANGED_JOBS),
+            str(w.tenant.tenant_id),
+        )
+        return not pending
+
+    await eventually(applied, timeout_s=60, what="the settings change applied by its jobs")
+
+
 @pytest.fixture
-async def warm(gw: GatewayWorld, client: httpx.AsyncClient) -> AsyncIterator[WarmPair]:
+async def warm(
+    gw: GatewayWorld, client: httpx.AsyncClient, bootstrap_conninfo: str
+) -> AsyncIterator[WarmPair]:
     t = await make_tenant()
     token = await make_token(t)
     auth = {"Authorization": f"Bearer {token}"}
@@ -80,9 +108,9 @@ async def warm(gw: GatewayWorld, client: httpx.AsyncClient) -> AsyncIterator[War
         r = await client.post("/api/v1/personas", headers=auth, json={"name": name, **PERSONA})
         assert r.status_code == 201, r.text
         personas.append(r.json())
-    r = await client.put("/api/v1/settings", headers=auth, json=FAST_SETTINGS)
-    assert r.status_code == 200, r.text
-    yield WarmPair(t, token, numbers, personas)
+    pair = WarmPair(t, token, numbers, personas, bootstrap_conninfo)
+    await put_settings(client, pair, FAST_SETTINGS)
+    yield pair
     # Stop this tenant's conversations: their rounds would keep the shared worker busy.
     for conv in (await client.get("/api/v1/conversations", headers=auth)).json():
         await client.post(f"/api/v1/conversations/{conv['id']}/pause", headers=auth)

@@ -13,7 +13,13 @@ import respx
 import tests.ai.conftest  # noqa: F401 - registers respx's mocker for the SDK's httpcore2
 from tests.ai.conftest import BASE_URL, completion
 from tests.conftest import GatewayWorld
-from tests.conversations.conftest import FAST_SETTINGS, WarmPair, conversation_body, start_now
+from tests.conversations.conftest import (
+    FAST_SETTINGS,
+    WarmPair,
+    conversation_body,
+    put_settings,
+    start_now,
+)
 from tests.conversations.test_rounds_flow import _round_done
 
 
@@ -26,9 +32,7 @@ async def test_rate_limited_llm_falls_back_and_the_round_completes(
         "ai_model": "gpt-test",
         "ai_api_key": "sk-test",
     }
-    assert (
-        await client.put("/api/v1/settings", headers=warm.auth, json=settings)
-    ).status_code == 200
+    await put_settings(client, warm, settings)
     with respx.mock(using="httpcore2", base_url=BASE_URL, assert_all_called=False) as llm:
         route = llm.post("/chat/completions")
         route.side_effect = [

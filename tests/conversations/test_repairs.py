@@ -24,7 +24,13 @@ from mirage.kit.clock import utcnow
 from mirage.messaging import service as messaging
 from mirage.models import Instance
 from tests.conftest import GatewayWorld, eventually, sign_in, sql
-from tests.conversations.conftest import FAST_SETTINGS, WarmPair, conversation_body, start_now
+from tests.conversations.conftest import (
+    FAST_SETTINGS,
+    WarmPair,
+    conversation_body,
+    put_settings,
+    start_now,
+)
 
 T = TypeVar("T")
 
@@ -347,8 +353,7 @@ async def test_a_round_whose_turn_the_policy_moved_far_ahead_ends_and_the_next_w
         "quiet_start": (local - timedelta(hours=1)).strftime("%H:%M"),
         "quiet_end": (local + timedelta(hours=2)).strftime("%H:%M"),
     }
-    r = await client.put("/api/v1/settings", headers=warm.auth, json={**FAST_SETTINGS, **quiet})
-    assert r.status_code == 200, r.text
+    await put_settings(client, warm, {**FAST_SETTINGS, **quiet})
     try:
         conv = (
             await client.post(

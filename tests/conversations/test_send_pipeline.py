@@ -24,7 +24,13 @@ from mirage.kit.clock import utcnow
 from mirage.messaging import service as messaging
 from mirage.messaging.repository import OutgoingRepository
 from tests.conftest import GatewayWorld, eventually, sql
-from tests.conversations.conftest import FAST_SETTINGS, WarmPair, conversation_body, start_now
+from tests.conversations.conftest import (
+    FAST_SETTINGS,
+    WarmPair,
+    conversation_body,
+    put_settings,
+    start_now,
+)
 
 
 def _one(conninfo: str, sql: str, *args: object) -> object:
@@ -55,8 +61,7 @@ async def test_changing_quiet_hours_defers_planned_sends(
         "quiet_start": (local - timedelta(hours=1)).strftime("%H:%M"),
         "quiet_end": (local + timedelta(hours=2)).strftime("%H:%M"),
     }
-    r = await client.put("/api/v1/settings", headers=warm.auth, json={**FAST_SETTINGS, **quiet})
-    assert r.status_code == 200, r.text
+    await put_settings(client, warm, {**FAST_SETTINGS, **quiet})
     # The planned send comes due (as time would bring it): the engine defers it.
     await sql(
         bootstrap_conninfo, "update outgoing_messages set planned_at = now() where id = %s", msg_id

@@ -19,7 +19,7 @@ from tests.conversations.conftest import (
     FAST_SETTINGS,
     WarmPair,
     conversation_body,
-    move_now,
+    put_settings,
     start_now,
 )
 from tests.conversations.test_repairs import _all, _one, _repair_at
@@ -59,8 +59,7 @@ def _turn_one(conninfo: str, conv_id: str) -> str:
 
 
 async def _put(client: httpx.AsyncClient, warm: WarmPair, body: dict[str, Any]) -> None:
-    r = await client.put("/api/v1/settings", headers=warm.auth, json=body)
-    assert r.status_code == 200, r.text
+    await put_settings(client, warm, body)
 
 
 async def test_quiet_hours_set_then_lifted_release_the_deferred_turn_at_once(
@@ -73,9 +72,6 @@ async def test_quiet_hours_set_then_lifted_release_the_deferred_turn_at_once(
     await start_now(bootstrap_conninfo, conv["id"])
 
     async def deferred() -> Any:
-        # A first round the planner made late (a busy worker: after start_now stopped
-        # waiting, for after the quiet hours) is started now too.
-        await move_now(bootstrap_conninfo, conv["id"])
         return _one(
             bootstrap_conninfo,
             "select o.planned_at from outgoing_messages o join policy_decisions d "
@@ -119,7 +115,6 @@ async def test_a_round_planned_after_a_long_deferral_is_planned_again_from_now(
     await start_now(bootstrap_conninfo, conv["id"])
 
     async def deferred() -> Any:
-        await move_now(bootstrap_conninfo, conv["id"])  # as above
         return _one(
             bootstrap_conninfo,
             "select planned_at from outgoing_messages where conversation_id = %s and turn = 1 "
