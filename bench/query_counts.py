@@ -48,14 +48,16 @@ With the read cache (kit/cache.py) and the changes around it:
       or the tenant's policies change (announced by the database), so only set_config + the
       pipelined statement remain
     webhook, back-to-back: upsert 2, update 2
-    send, first of a process: 32; second: 18; third (steady): 17 — the settings, zone, kill
-      switch and the number's status come from the cache, the three counts are one
-      statement, and pooled connections are no longer pinged at checkout. What is left is
-      per send by nature: per transaction BEGIN, set_config, COMMIT (6); the message,
-      locked (2); the number's lock and its sends in flight; the counts; the owner's
-      conversation; the claim; the live notification; the sent update; the instance locked
-      to reset its failures; the owner's outcome job
-    webhook_queries=2 send_queries=17   (webhook -75%, send -35%)
+    send, first of a process: 32; second: 13; third (steady): 13 — the settings, zone, kill
+      switch and the number's status come from the cache, and so do the number's risk
+      signals and its conversation's state and windows (migration 0025 announces their
+      changes); the counts and the number's other sends being typed are one statement; the
+      sent outcome is one UPDATE … RETURNING, and the number is locked to end a failure streak
+      only when the cached status shows one; pooled connections are no longer pinged at
+      checkout. What is left is per send by nature: per transaction BEGIN, set_config, COMMIT
+      (6); the message, locked; the number's lock; the counts; the claim; the live
+      notification; the sent update; the owner's outcome job
+    webhook_queries=2 send_queries=13   (webhook -75%, send -50%)
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ and nothing is served while this process cannot hear the announcements."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import uuid
 from collections.abc import Iterator
@@ -180,3 +181,97 @@ async def test_a_number_paused_elsewhere_is_paused_here_and_busy_columns_keep_th
         return found is not None and found.paused
 
     await eventually(paused, timeout_s=10, what="the pause seen here")
+
+
+def test_every_cached_table_announces_its_changes_as_declared(bootstrap_conninfo: str) -> None:
+    """What the cache believes (``TENANT_COLUMN``, ``IGNORED_COLUMNS``) is what the triggers
+    do, for every watched table, present and future: a table without its trigger would leave
+    entries stale on every other process."""
+    with psycopg.connect(bootstrap_conninfo) as conn:
+        rows = conn.execute(
+            "select c.relname, pg_get_triggerdef(t.oid) from pg_trigger t "
+            "join pg_class c on c.oid = t.tgrelid join pg_proc p on p.oid = t.tgfoid "
+            "where p.proname = 'mirage_cache_changed' and not t.tgisinternal"
+        ).fetchall()
+    by_table: dict[str, list[str]] = {}
+    for table, definition in rows:
+        by_table.setdefault(table, []).append(definition)
+    assert set(by_table) == set(cache.TENANT_COLUMN)
+    for table, definitions in by_table.items():
+        events = " ".join(d.split(" ON ")[0] for d in definitions)
+        for op in ("INSERT", "UPDATE", "DELETE"):
+            assert op in events, (table, op, definitions)
+        for d in definitions:
+            assert d.endswith(f"mirage_cache_changed('{cache.TENANT_COLUMN[table]}')"), d
+        ignored = {
+            c for d in definitions for c in re.findall(r"- '(\w+)'::text", d) if "UPDATE" in d
+        }
+        assert ignored == set(cache.IGNORED_COLUMNS.get(table, ())), (table, definitions)
+
+
+async def test_a_signal_or_a_pause_recorded_elsewhere_reaches_the_next_decision(
+    tenant_a: TenantFixture, bootstrap_conninfo: str
+) -> None:
+    """The send decision's cached reads — the number's signals (its band), its conversation's
+    state — follow changes committed by another process."""
+    from zoneinfo import ZoneInfo
+
+    from mirage.conversations import engine as conversations
+    from mirage.kit.clock import utcnow
+    from mirage.models import OutgoingMessage, Purpose
+    from mirage.safety import service as safety
+    from tests import factories
+
+    assert await cache.listener.wait_connected()
+    with psycopg.connect(bootstrap_conninfo, autocommit=True) as conn:
+        instance_id = factories.instances(conn, tenant_a.tenant_id)
+        conversation_id = uuid.uuid4()
+        conn.execute(
+            "insert into conversations (id, tenant_id, name, topics, windows) "
+            "values (%s, %s, 'c', '{futebol}', '{}')",
+            (conversation_id, tenant_a.tenant_id),
+        )
+    msg = OutgoingMessage(
+        id=uuid.uuid4(),
+        tenant_id=tenant_a.tenant_id,
+        instance_id=instance_id,
+        conversation_id=conversation_id,
+        purpose=Purpose.WARMUP,
+    )
+
+    async def decision_reads() -> tuple[str, bool]:
+        with tenant_context(tenant_a.tenant_id):
+            async with session_scope() as session:
+                instance = await session.get(Instance, instance_id)
+                assert instance is not None
+                band, _stage = await safety.band_and_stage(
+                    session, instance, utcnow(), ZoneInfo("America/Sao_Paulo")
+                )
+                ctx = await conversations.send_context(session, msg)
+                return band, ctx.conversation_active
+
+    async def cached_reads() -> tuple[str, bool] | None:
+        with statements() as seen:
+            reads = await decision_reads()
+        # The tenant context and the instance itself (session.get) are read each time here;
+        # nothing else is.
+        return reads if len(seen) <= 2 else None
+
+    assert await eventually(cached_reads, what="the decision's reads cached") == ("green", True)
+    # A ban code and the conversation paused, both from another process.
+    await _other_process(
+        bootstrap_conninfo,
+        "insert into number_signals (id, tenant_id, instance_id, kind, code) values "
+        f"('{uuid.uuid4()}', '{tenant_a.tenant_id}', '{instance_id}', 'disconnect', 403)",
+    )
+    await _other_process(
+        bootstrap_conninfo,
+        f"update conversations set state = 'paused' where id = '{conversation_id}'",
+    )
+
+    async def changed() -> tuple[str, bool] | None:
+        band, active = await decision_reads()
+        return (band, active) if band != "green" and not active else None
+
+    band, _active = await eventually(changed, timeout_s=10, what="the changes seen here")
+    assert band in ("orange", "red", "critical")

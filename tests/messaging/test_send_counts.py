@@ -1,7 +1,8 @@
 """The counts the caps read: a number's sends in the rolling hour, since the day's start, its
 last send, and its campaign sends today (new contacts, limited in the yellow band) — the same
 whether asked alone (``send_counts``, the campaign's sender choice) or inside the send
-decision's one statement (``policy_counts``, with the tenant's load)."""
+decision's one statement (``policy_counts``, with the tenant's load and the number's other
+sends being typed)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,17 @@ async def test_alone_and_in_the_decision_the_counts_agree(
         ):
             _sent(conn, tenant_a, number, purpose, ago)
         _sent(conn, tenant_a, other, "warmup", timedelta(minutes=1))
+        # Being typed: two of the number's sends claimed (one is the message being decided,
+        # left out), and one of the other number's.
+        typing: dict[int, uuid.UUID] = {}
+        for instance_id, ms in ((number, 4000), (number, 9000), (other, 1000)):
+            typing[ms] = uuid.uuid4()
+            conn.execute(
+                "insert into outgoing_messages (id, tenant_id, instance_id, to_number, text, "
+                "turn, planned_at, purpose, status, claimed_at, typing_ms) values (%s, %s, %s, "
+                "'5511999990000', 'oi', 0, now(), 'warmup', 'sending', now(), %s)",
+                (typing[ms], tenant_a.tenant_id, instance_id, ms),
+            )
     now = utcnow()
     # The day starts well before the sends of the last two hours, after the one of two days ago.
     day_start, hour_ago = now - timedelta(hours=3), now - timedelta(hours=1)
@@ -50,10 +62,17 @@ async def test_alone_and_in_the_decision_the_counts_agree(
         async with session_scope() as session:
             repo = OutgoingRepository(session)
             alone = await repo.send_counts(number, hour_ago=hour_ago, day_start=day_start)
-            mine, tenant_hour, tenant_last = await repo.policy_counts(
-                number, hour_ago=hour_ago, day_start=day_start
+            decided = await repo.policy_counts(
+                number, hour_ago=hour_ago, day_start=day_start, deciding=typing[9000]
             )
+    mine, tenant_hour, tenant_last = (
+        decided.number,
+        decided.tenant_last_hour,
+        decided.tenant_last_sent_at,
+    )
     assert (alone.last_hour, alone.today, alone.new_contacts_today) == (2, 3, 2)
     assert mine == alone
     assert tenant_hour == 3  # this number's two and the other's one
     assert tenant_last is not None and tenant_last > alone.last_sent_at  # type: ignore[operator]
+    # Only the number's other send being typed: not the one decided, not another number's.
+    assert [ms for _claimed, ms in decided.in_flight] == [4000]

@@ -42,6 +42,7 @@ from mirage.conversations.windows import windows_of
 from mirage.db.engine import session_scope
 from mirage.db.tenancy import current_tenant_id
 from mirage.kit import jobs
+from mirage.kit.cache import Cache
 from mirage.kit.clock import utcnow
 from mirage.kit.live import notify
 from mirage.kit.logging import get_logger
@@ -795,20 +796,33 @@ async def finish(
 # --- the round as owner of its messages (registered in conversations.tasks) ----------------
 
 
+# Each warm-up send's decision reads its conversation's state and windows: kept per process,
+# dropped on every process when the tenant's conversations (their state or schedule, not the
+# planner's bookkeeping) or settings (the default schedule) change (kit.cache).
+_send_contexts: Cache[SendContext] = Cache(
+    "conversation-send-context", tables=("conversations", "tenant_settings")
+)
+
+
 async def send_context(session: AsyncSession, msg: OutgoingMessage) -> SendContext:
-    """The round's part of the policy's input, read fresh at each send."""
-    conversation = (
-        await ConversationRepository(session).get(msg.conversation_id)
-        if msg.conversation_id
-        else None
-    )
-    if conversation is None:
+    """The round's part of the policy's input, as current as the tables at each send."""
+    conversation_id = msg.conversation_id
+    if conversation_id is None:
         return SendContext(conversation_active=True, windows=ALWAYS)
-    row = (await tenant_settings.current(session, conversation.tenant_id)).row
-    return SendContext(
-        conversation_active=conversation.state == ConversationState.ACTIVE,
-        windows=windows_of(schedule.effective(conversation, row).windows).weekly,
-    )
+
+    async def load() -> SendContext:
+        conversation = await ConversationRepository(session).get(conversation_id)
+        if conversation is None:
+            return SendContext(conversation_active=True, windows=ALWAYS)
+        row = (await tenant_settings.current(session, conversation.tenant_id)).row
+        return SendContext(
+            conversation_active=conversation.state == ConversationState.ACTIVE,
+            windows=windows_of(schedule.effective(conversation, row).windows).weekly,
+        )
+
+    if msg.tenant_id != current_tenant_id():
+        return await load()
+    return await _send_contexts.get_or_load(msg.tenant_id, conversation_id, load)
 
 
 async def message_claimed(session: AsyncSession, msg: OutgoingMessage, now: datetime) -> None:

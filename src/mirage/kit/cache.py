@@ -2,7 +2,7 @@
 instance's webhook identity), cached per process and dropped on every process when a change
 to them commits.
 
-- **Invalidation, every writer, every process**: triggers (migration 0024) announce each
+- **Invalidation, every writer, every process**: triggers (migrations 0024, 0025) announce each
   committed change of a watched table on the ``mirage_cache`` channel (``NOTIFY`` is delivered
   only if the writing transaction commits), whoever wrote it — the app, a script, psql. Each
   process keeps one ``LISTEN`` connection (the way ``kit.live`` does for live pages) and drops
@@ -46,7 +46,7 @@ CHANNEL = "mirage_cache"
 TTL_S = 300.0
 MAX_ENTRIES = 20_000
 V = TypeVar("V")
-# The column naming each watched table's tenant (as the triggers of migration 0024 say);
+# The column naming each watched table's tenant (as the triggers of migrations 0024, 0025 say);
 # "" = a global row: every tenant's entries of a cache that depends on it go.
 TENANT_COLUMN = {
     "tenant_settings": "tenant_id",
@@ -54,10 +54,17 @@ TENANT_COLUMN = {
     "system_flags": "",
     "outreach_policies": "tenant_id",
     "instances": "tenant_id",
+    "number_signals": "tenant_id",
+    "conversations": "tenant_id",
 }
 # Columns whose changes alone are not announced (as the triggers say): busy, and no cache
 # holds them.
-IGNORED_COLUMNS = {"instances": frozenset(("last_event_at", "last_reconciled_at"))}
+IGNORED_COLUMNS = {
+    "instances": frozenset(("last_event_at", "last_reconciled_at")),
+    "conversations": frozenset(
+        ("next_round_at", "last_round_at", "waiting_reason", "waiting_since", "slots_until")
+    ),
+}
 _caches: list[Cache[Any]] = []
 
 

@@ -58,6 +58,23 @@ def _number_counts(
     )
 
 
+class SentMessage(NamedTuple):
+    """What recording a send needs next (its owner, its number)."""
+
+    purpose: Purpose
+    instance_id: uuid.UUID
+
+
+class PolicyCounts(NamedTuple):
+    """The message counts one send decision needs (``OutgoingRepository.policy_counts``)."""
+
+    number: SendCounts
+    tenant_last_hour: int
+    tenant_last_sent_at: datetime | None
+    # (claimed_at, typing_ms) of the number's other sends now being typed.
+    in_flight: tuple[tuple[datetime, int], ...]
+
+
 def _send_counts(row: Sequence[Any]) -> SendCounts:
     hour, day, last, strangers = row
     return SendCounts(int(hour), int(day), last, int(strangers))
@@ -110,17 +127,28 @@ class OutgoingRepository:
             {"key": f"send:{instance_id}"},
         )
 
-    async def in_flight_for(
-        self, instance_id: uuid.UUID, exclude: uuid.UUID
-    ) -> Sequence[tuple[datetime, int]]:
-        """(claimed_at, typing_ms) of the number's other sends now being sent."""
-        stmt = select(OutgoingMessage.claimed_at, OutgoingMessage.typing_ms).where(
-            OutgoingMessage.instance_id == instance_id,
-            OutgoingMessage.status == OutgoingStatus.SENDING,
-            OutgoingMessage.id != exclude,
-            OutgoingMessage.claimed_at.is_not(None),
+    async def mark_sent(
+        self, outgoing_id: uuid.UUID, provider_id: str, when: datetime
+    ) -> SentMessage | None:
+        """A claimed send went out: recorded in one statement, only while it is still claimed
+        (None otherwise: something else decided its fate meanwhile)."""
+        stmt = (
+            update(OutgoingMessage)
+            .where(
+                OutgoingMessage.id == outgoing_id,
+                OutgoingMessage.status == OutgoingStatus.SENDING,
+            )
+            .values(
+                status=OutgoingStatus.SENT,
+                sent_at=when,
+                provider_message_id=provider_id,
+                last_error=None,
+            )
+            .returning(OutgoingMessage.purpose, OutgoingMessage.instance_id)
+            .execution_options(synchronize_session=False)
         )
-        return [(a, b) for a, b in (await self.session.execute(stmt)).all() if a is not None]
+        row = (await self.session.execute(stmt)).one_or_none()
+        return SentMessage(Purpose(row[0]), row[1]) if row is not None else None
 
     async def queued_before(self, msg: OutgoingMessage, now: datetime) -> int:
         """How many of the number's other due planned messages go before this one (earlier
@@ -316,12 +344,18 @@ class OutgoingRepository:
         return _send_counts(row)
 
     async def policy_counts(
-        self, instance_id: uuid.UUID, *, hour_ago: datetime, day_start: datetime
-    ) -> tuple[SendCounts, int, datetime | None]:
-        """The counts a send decision needs, in one statement: the number's (the same
-        statement as ``send_counts``, as a subquery), the tenant's sends in the last hour, and
-        the tenant's last send. Each part is its own subquery, planned as when asked alone (its
-        own index); one round trip, not three."""
+        self,
+        instance_id: uuid.UUID,
+        *,
+        hour_ago: datetime,
+        day_start: datetime,
+        deciding: uuid.UUID | None = None,
+    ) -> PolicyCounts:
+        """What a send decision reads from the messages, in one statement: the number's counts
+        (the same statement as ``send_counts``, as a subquery), the tenant's sends in the last
+        hour, the tenant's last send, and the number's other sends now being typed (all but
+        ``deciding``). Each part is its own subquery, planned as when asked alone (its own
+        index); one round trip, not four."""
         number = _number_counts(instance_id, hour_ago, day_start).subquery()
         tenant_hour = (
             select(func.count(OutgoingMessage.id))
@@ -332,9 +366,24 @@ class OutgoingRepository:
             .scalar_subquery()
         )
         tenant_last = select(func.max(OutgoingMessage.sent_at)).scalar_subquery()
-        stmt = select(*number.c, tenant_hour, tenant_last)
-        *mine, t_hour, t_last = (await self.session.execute(stmt)).one()
-        return _send_counts(mine), int(t_hour), t_last
+        typing = select(OutgoingMessage.claimed_at, OutgoingMessage.typing_ms).where(
+            OutgoingMessage.instance_id == instance_id,
+            OutgoingMessage.status == OutgoingStatus.SENDING,
+            OutgoingMessage.claimed_at.is_not(None),
+        )
+        if deciding is not None:
+            typing = typing.where(OutgoingMessage.id != deciding)
+        sending = typing.subquery()
+        claimed = select(func.array_agg(sending.c.claimed_at)).scalar_subquery()
+        typed = select(func.array_agg(sending.c.typing_ms)).scalar_subquery()
+        stmt = select(*number.c, tenant_hour, tenant_last, claimed, typed)
+        *mine, t_hour, t_last, claims, typings = (await self.session.execute(stmt)).one()
+        return PolicyCounts(
+            number=_send_counts(mine),
+            tenant_last_hour=int(t_hour),
+            tenant_last_sent_at=t_last,
+            in_flight=tuple(zip(claims or (), typings or (), strict=True)),
+        )
 
     async def sent_since(
         self, instance_ids: Sequence[uuid.UUID], *, day_start: datetime, hour_ago: datetime

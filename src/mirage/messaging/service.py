@@ -35,7 +35,12 @@ from mirage.kit import jobs
 from mirage.kit.clock import utcnow
 from mirage.kit.inflight import InFlight
 from mirage.kit.logging import get_logger
-from mirage.messaging.repository import DecisionRepository, OutgoingRepository, SendCounts
+from mirage.messaging.repository import (
+    DecisionRepository,
+    OutgoingRepository,
+    PolicyCounts,
+    SendCounts,
+)
 from mirage.models import (
     Instance,
     OutgoingMessage,
@@ -144,10 +149,22 @@ def owner_of(purpose: Purpose) -> Owner:
 async def _report(
     session: AsyncSession, msg: OutgoingMessage, outcome: SendOutcome, reason: str | None = None
 ) -> None:
+    await _report_for(session, msg.purpose, msg.id, outcome, reason)
+
+
+async def _report_for(
+    session: AsyncSession,
+    purpose: Purpose,
+    outgoing_id: uuid.UUID,
+    outcome: SendOutcome,
+    reason: str | None = None,
+) -> None:
+    """The message's outcome to its owner, as its registered job (deferred in this
+    transaction: it runs only if the outcome is committed)."""
     await jobs.defer(
         session,
-        owner_of(msg.purpose).outcome_job,
-        outgoing_id=str(msg.id),
+        owner_of(purpose).outcome_job,
+        outgoing_id=str(outgoing_id),
         outcome=outcome.value,
         reason=reason,
     )
@@ -358,34 +375,51 @@ async def global_kill_switch(session: AsyncSession) -> bool:
     return await tenant_settings.global_kill_switch(session)
 
 
-async def policy_inputs(
+async def decision_counts(
     session: AsyncSession, msg: OutgoingMessage, instance: Instance, now: datetime
-) -> PolicyInputs:
-    """Everything the pure engine needs. Counts are read fresh; the settings and kill switches
-    come from the cache that every committed change empties (kit.cache): changes apply to the
-    very next decision."""
+) -> PolicyCounts:
+    """The counts the decision on ``msg`` reads, fresh, in one statement (its number's other
+    sends being typed included). Days start at midnight in the tenant's zone."""
     settings = await tenant_settings.current(session, msg.tenant_id)
-    policy = tenant_settings.as_policy(settings.row, settings.timezone)
     zone = ZoneInfo(settings.timezone)
-    counts, tenant_hour, tenant_last = await OutgoingRepository(session).policy_counts(
+    return await OutgoingRepository(session).policy_counts(
         instance.id,
         hour_ago=now - timedelta(hours=1),
         day_start=local_day_start(now.astimezone(zone).date(), zone),
+        deciding=msg.id,
     )
+
+
+async def policy_inputs(
+    session: AsyncSession,
+    msg: OutgoingMessage,
+    instance: Instance,
+    now: datetime,
+    counts: PolicyCounts,
+) -> PolicyInputs:
+    """Everything the pure engine needs. The counts are read fresh (``decision_counts``); the
+    settings and kill switches come from the cache that every committed change empties
+    (kit.cache): changes apply to the very next decision."""
+    settings = await tenant_settings.current(session, msg.tenant_id)
+    policy = tenant_settings.as_policy(settings.row, settings.timezone)
+    zone = ZoneInfo(settings.timezone)
     band, stage = await safety.band_and_stage(session, instance, now, zone)
+    mine = counts.number
     number = NumberState(
         connected=instance.connected,
         health=instance.health,
         paused=instance.paused,
         first_connected_at=instance.first_connected_at,
-        sent_last_hour=counts.last_hour,
-        sent_today=counts.today,
-        last_sent_at=counts.last_sent_at,
+        sent_last_hour=mine.last_hour,
+        sent_today=mine.today,
+        last_sent_at=mine.last_sent_at,
         band=band,
-        new_contacts_today=counts.new_contacts_today,
+        new_contacts_today=mine.new_contacts_today,
         warmup_stage=stage,
     )
-    load = TenantLoad(sent_last_hour=tenant_hour, last_sent_at=tenant_last)
+    load = TenantLoad(
+        sent_last_hour=counts.tenant_last_hour, last_sent_at=counts.tenant_last_sent_at
+    )
     ctx = await owner_of(msg.purpose).policy_context(session, msg)
     return PolicyInputs(await global_kill_switch(session), policy, number, load, ctx)
 
@@ -423,7 +457,8 @@ async def _decide_and_claim(outgoing_id: uuid.UUID, now: datetime) -> Step | Cla
         if msg.planned_at > now + timedelta(seconds=1):
             return Step("early", msg.planned_at)
         await outgoing.lock_number(instance.id)
-        busy_until = _busy_until(await outgoing.in_flight_for(instance.id, msg.id), now)
+        counts = await decision_counts(session, msg, instance, now)
+        busy_until = _busy_until(counts.in_flight, now)
         if busy_until is not None:
             # The number is typing another message: this one waits for it to go out — and for
             # the ones queued before it, so that a number with k queued messages wakes one of
@@ -431,7 +466,7 @@ async def _decide_and_claim(outgoing_id: uuid.UUID, now: datetime) -> Step | Cla
             ahead = await outgoing.queued_before(msg, now)
             per_send = timedelta(seconds=human_seconds(msg.typing_ms / 1000) + 0.5)
             return Step("number-busy", busy_until + ahead * per_send)
-        inputs = await policy_inputs(session, msg, instance, now)
+        inputs = await policy_inputs(session, msg, instance, now, counts)
         decision = decide(
             now,
             global_kill=inputs.global_kill,
@@ -514,11 +549,22 @@ async def _mark_sent(
     msg.sent_at = now
     msg.provider_message_id = provider_id
     msg.last_error = None
-    instance = await session.get(Instance, msg.instance_id, with_for_update=True)
+    await _sent_resets_failures(session, msg.instance_id)
+    await _report(session, msg, SendOutcome.SENT)
+
+
+async def _sent_resets_failures(session: AsyncSession, instance_id: uuid.UUID) -> None:
+    """A send went out: the number's streak of failed sends ends. Whether it has one comes
+    from the cached status (every committed change of the number empties it), so the usual
+    case — no streak — costs no statement; the number's sends go one at a time, so a failure
+    is committed, and announced, long before the next send of the number is recorded."""
+    cached = await instances.status(session, instance_id)
+    if cached is None or not cached.consecutive_send_failures:
+        return
+    instance = await session.get(Instance, instance_id, with_for_update=True)
     if instance is not None and instance.consecutive_send_failures:
         instance.consecutive_send_failures = 0
         await instances.reassess(session, instance)
-    await _report(session, msg, SendOutcome.SENT)
 
 
 _SENDS: InFlight | None = None
@@ -582,9 +628,12 @@ async def _deliver(claim: Claim) -> Step:
     except (NotConnected, GatewayError) as exc:
         return await _release(outgoing_id, f"{type(exc).__name__}: {exc}", retry=False)
     async with session_scope() as session:
-        stored = await OutgoingRepository(session).get(outgoing_id, for_update=True)
-        if stored is not None and stored.status == OutgoingStatus.SENDING:
-            await _mark_sent(session, stored, result.message_id, utcnow())
+        # One statement: only a send still claimed is marked (a reconciliation may have
+        # recorded it meanwhile, from the gateway's own record).
+        sent = await OutgoingRepository(session).mark_sent(outgoing_id, result.message_id, utcnow())
+        if sent is not None:
+            await _sent_resets_failures(session, sent.instance_id)
+            await _report_for(session, sent.purpose, outgoing_id, SendOutcome.SENT)
     return Step("sent")
 
 

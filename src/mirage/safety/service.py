@@ -104,6 +104,10 @@ _settings_cache: Cache[Settings] = Cache("safety-settings", tables=("tenant_sett
 # The days a number sent on, over complete past days only (their sends no longer change):
 # read once per number and day (the TTL and any instance change drop them sooner).
 _active_days_cache: Cache[frozenset[date]] = Cache("active-days", tables=("instances",))
+# A number's recent signals, from an hour boundary on (the key moves once an hour): dropped
+# when any signal of the tenant is written, so the band is worked out at each decision's
+# `now` (the score fades with time) from signals as current as the table.
+_signals_cache: Cache[tuple[Signal, ...]] = Cache("number-signals", tables=("number_signals",))
 
 
 async def _settings(session: AsyncSession, tenant_id: uuid.UUID | None = None) -> Settings:
@@ -199,8 +203,7 @@ async def band_and_stage(
     since = now - HORIZON
     if days:
         since = min(since, local_day_start(days[0], zone) - HORIZON)
-    repo = SignalRepository(session)
-    signals = (await repo.signals_since([instance.id], since))[instance.id]
+    signals = await _signals_since(session, instance, since)
     # No signal, no risk: green and every day green, whatever the settings say.
     cfg = DEFAULT_SETTINGS if not signals else await _settings(session, instance.tenant_id)
     band = band_of(risk_score(signals, now, cfg.half_life), cfg.thresholds).value
@@ -219,6 +222,26 @@ async def band_and_stage(
         worst = max(risk_score(signals, at, cfg.half_life) for at in peaks)
         facts.append((day in active, worst < cfg.thresholds.yellow))
     return band, ramp_stage(facts)
+
+
+async def _signals_since(
+    session: AsyncSession, instance: Instance, since: datetime
+) -> list[Signal]:
+    """The number's weighing signals since ``since`` (``SignalRepository.signals_since``)."""
+    hour = since.replace(minute=0, second=0, microsecond=0)
+
+    async def load() -> tuple[Signal, ...]:
+        return tuple(
+            (await SignalRepository(session).signals_since([instance.id], hour))[instance.id]
+        )
+
+    if instance.tenant_id != current_tenant_id():
+        found = await load()
+    else:
+        found = await _signals_cache.get_or_load(instance.tenant_id, (instance.id, hour), load)
+    # Newest first, at most the repository's limit: the ones since `hour` that are also
+    # since `since` are the same as a read from `since` would give.
+    return [x for x in found if x.at >= since]
 
 
 async def _active_days(
