@@ -512,11 +512,13 @@ async def sql(conninfo: str, query: str, *args: object) -> list[tuple[Any, ...]]
 async def eventually(
     check,
     *,
-    timeout_s: float = 10.0,
+    timeout_s: float = 30.0,
     what: Any = "condition",  # type: ignore[no-untyped-def]
     interval_s: float = 0.02,
 ):
-    """Poll an async predicate until it holds (waiting on the system, not timing it).
+    """Poll an async predicate until it holds (waiting on the system, not timing it: it
+    returns as soon as the predicate holds, and the timeout only bounds how long a failure
+    takes to be reported — generous, since on a loaded machine a job chain can take seconds).
     ``what``: its description, or a function giving one (what was found instead) when it
     times out."""
     import asyncio

@@ -12,6 +12,11 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.conftest import LiveServer, TenantFixture, totp_code
 
+# How long an expectation waits for the page to get there: a bound for reporting a failure,
+# not a speed assertion (Playwright's 5 s default failed full runs on a loaded machine, where
+# the live server and the job worker share two cores with two other test processes).
+expect.set_options(timeout=15_000)
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
