@@ -37,6 +37,7 @@ GROUPS: dict[str, frozenset[str]] = {
     "compliance": frozenset({"suppressions", "data-requests"}),
     "imports": frozenset({"contact imports"}),
     "outreach": frozenset({"outreach", "campaigns"}),
+    "metrics": frozenset({"metrics", "number safety"}),
     "account": frozenset(),  # tokens, audit, settings, me, and every tag not named above
 }
 CATCH_ALL = "account"
