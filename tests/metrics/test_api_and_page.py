@@ -82,6 +82,24 @@ async def seeded(bootstrap_conninfo: str, tenant_a: TenantFixture) -> dict[str, 
         tenant_a.tenant_id,
         beta,
     )
+    # Alpha connected four days ago and sent on each of the last three (complete) days, all
+    # green: warm-up stage 3 (number safety). Beta never connected: no stage.
+    await sql(
+        bootstrap_conninfo,
+        "update instances set first_connected_at = now() - interval '4 days' where id = %s",
+        alpha,
+    )
+    for ago in (1, 2, 3):
+        await sql(
+            bootstrap_conninfo,
+            "insert into outgoing_messages (id, tenant_id, instance_id, to_number, text, turn, "
+            "planned_at, purpose, status, sent_at) values (%s, %s, %s, '5521900000009', 'oi', "
+            "0, now(), 'warmup', 'sent', now() - make_interval(days => %s))",
+            uuid.uuid4(),
+            tenant_a.tenant_id,
+            alpha,
+            ago,
+        )
     await service.refresh()
     return {"alpha": alpha, "beta": beta}
 
@@ -109,6 +127,8 @@ async def test_api_series(
     # the phone an hour ago (60 points, halved by the two-hour half-life: 42).
     assert (alpha["risk_score"], alpha["risk_band"]) == (0, "green")
     assert (rows["Beta"]["risk_score"], rows["Beta"]["risk_band"]) == (42, "orange")
+    # Each number's warm-up stage now, read for the whole table at once.
+    assert (alpha["warmup_stage"], rows["Beta"]["warmup_stage"]) == (3, None)
 
     r = await client.get(
         "/api/v1/metrics/heatmap", headers=auth, params={"number": str(seeded["beta"])}
@@ -155,6 +175,7 @@ async def test_page_filters_and_csv(
     html = r.text
     assert 'id="chart-daily"' in html and 'id="metrics-data"' in html
     assert "Alpha" in html and "Beta" in html
+    assert 'data-sort="3" class="warmup-stage">Etapa 4 de 5</td>' in html
     assert 'sse-connect="/analytics/events?days=7"' in html
 
     r = await client.get("/analytics", params={"number": str(seeded["beta"]), "days": 30})
@@ -172,6 +193,7 @@ async def test_page_filters_and_csv(
     alpha = next(row for row in rows if row["number"] == "Alpha")
     assert (alpha["sent"], alpha["received"], alpha["delivered_pct"]) == ("3", "2", "66.7")
     assert (alpha["risk_score"], alpha["risk_band"]) == ("0", "green")
+    assert alpha["warmup_stage"] == "3"
 
     r = await client.get("/partials/analytics", params={"days": 1})
     assert r.status_code == 200 and 'id="numbers-table"' in r.text

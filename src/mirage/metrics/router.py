@@ -52,6 +52,7 @@ def _number(n: service.NumberRow) -> dict[str, Any]:
         "reply_pct": n.reply_pct,
         "risk_score": n.risk_score,
         "risk_band": n.risk_band,
+        "warmup_stage": n.warmup_stage,
     }
 
 

@@ -58,6 +58,11 @@ class NumberOut(BaseModel):
     risk_band: str | None = Field(
         None, description="green, yellow, orange, red or critical (now); null if deleted."
     )
+    warmup_stage: int | None = Field(
+        None,
+        description="The number's warm-up stage now (number safety: 0 and up, earned by green "
+        "days with sends); null before it ever connected or if deleted.",
+    )
 
 
 class NumbersOut(BaseModel):

@@ -164,6 +164,9 @@ class NumberRow:
     # since deleted.
     risk_score: int | None = None
     risk_band: str | None = None
+    # Its warm-up stage now (mirage.safety: earned by green days with sends); None before it
+    # ever connected, or for a number since deleted.
+    warmup_stage: int | None = None
 
     @property
     def delivered_pct(self) -> float | None:
@@ -311,10 +314,13 @@ async def heatmap(session: AsyncSession, f: Filters) -> list[list[int]]:
 
 
 async def numbers(session: AsyncSession, f: Filters) -> list[NumberRow]:
-    """The per-number table, each with its live risk (two statements more, for every number
-    of the table at once)."""
+    """The per-number table, each with its live risk and warm-up stage (read for every
+    number of the table at once: a few statements whatever the rows, never one per row)."""
     rows = [NumberRow(*map(_plain, r)) for r in await MetricsRepository(session).per_number(f)]
-    found = await safety.risks(session, [n.instance_id for n in rows])
+    ids = [n.instance_id for n in rows]
+    found = await safety.risks(session, ids)
+    stages = await safety.warmup_stages(session, ids, utcnow(), ZoneInfo(f.zone))
+    rows = [replace(n, warmup_stage=stages.get(n.instance_id)) for n in rows]
     return [
         replace(n, risk_score=risk.score, risk_band=risk.band.value)
         if (risk := found.get(n.instance_id))

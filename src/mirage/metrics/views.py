@@ -24,7 +24,7 @@ from mirage.db.tenancy import tenant_context
 from mirage.kit.i18n import N_, Message
 from mirage.kit.live import Renderer
 from mirage.metrics import service
-from mirage.policy import BAND_LABELS, reasons
+from mirage.policy import BAND_LABELS, WARMUP_RAMP, reasons
 from mirage.web.csrf import csrf_protect
 from mirage.web.streams import open_stream
 from mirage.web.templating import render
@@ -55,6 +55,7 @@ CSV_COLUMNS = (
     "opted_out",
     "risk_score",
     "risk_band",
+    "warmup_stage",
 )
 
 
@@ -123,6 +124,7 @@ async def _context(session: AsyncSession, asked: Asked) -> dict[str, Any]:
         "reason_labels": {c.key: reasons.label(c.key) for c in m.decisions},
         "query": _query(days, number, campaign),
         "band_words": BAND_LABELS,
+        "stage_steps": len(WARMUP_RAMP),
     }
 
 
@@ -183,6 +185,7 @@ async def numbers_csv(
                 n.opted_out,
                 "" if n.risk_score is None else n.risk_score,
                 n.risk_band or "",
+                "" if n.warmup_stage is None else n.warmup_stage,
             ]
         )
     name = f"mirage-numbers-{days}d.csv"
