@@ -15,6 +15,9 @@ class PeriodOut(BaseModel):
     days: int
     time_zone: str = Field(description="The tenant's zone: days and hours are counted in it.")
     number: uuid.UUID | None = Field(None, description="The number filtered on, if any.")
+    conversation: uuid.UUID | None = Field(
+        None, description="The warm-up conversation filtered on, if any."
+    )
 
 
 class DayOut(BaseModel):

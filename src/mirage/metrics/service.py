@@ -271,6 +271,7 @@ class Metrics:
     kinds: dict[str, dict[str, int]] = field(default_factory=dict)
     campaigns: list[CampaignFunnel] = field(default_factory=list)
     campaign_id: uuid.UUID | None = None
+    conversation_id: uuid.UUID | None = None
     watermark: datetime | None = None
     refreshed_at: datetime | None = None
 
@@ -284,13 +285,24 @@ class Metrics:
 
 
 async def filters(
-    session: AsyncSession, days: int, instance_id: uuid.UUID | None, now: datetime | None = None
+    session: AsyncSession,
+    days: int,
+    instance_id: uuid.UUID | None,
+    now: datetime | None = None,
+    conversation_id: uuid.UUID | None = None,
 ) -> Filters:
     repo = MetricsRepository(session)
     p = period(await repo.tenant_zone(), days, now)
     if instance_id is not None and instance_id not in {i for i, _ in await repo.numbers()}:
         raise ValidationFailed(N_("Unknown number %(number)s"), params={"number": str(instance_id)})
-    return Filters(p.start, p.end, p.zone, instance_id)
+    if conversation_id is not None and conversation_id not in {
+        i for i, _ in await repo.conversations()
+    }:
+        raise ValidationFailed(
+            N_("Unknown conversation %(conversation)s"),
+            params={"conversation": str(conversation_id)},
+        )
+    return Filters(p.start, p.end, p.zone, instance_id, conversation_id)
 
 
 async def daily(session: AsyncSession, f: Filters) -> list[Day]:
@@ -373,10 +385,12 @@ async def overview(
     days: int,
     instance_id: uuid.UUID | None = None,
     campaign_id: uuid.UUID | None = None,
+    conversation_id: uuid.UUID | None = None,
 ) -> Metrics:
     """Everything the Métricas page shows, from the rollups. The campaign filter applies to
-    the funnels (the message series are not kept per campaign)."""
-    f = await filters(session, days, instance_id)
+    the funnels (the message series are not kept per campaign); the conversation filter to
+    everything else (a campaign's messages belong to no conversation)."""
+    f = await filters(session, days, instance_id, conversation_id=conversation_id)
     await check_campaign(session, campaign_id)
     watermark, refreshed = await MetricsRepository(session).freshness()
     return Metrics(
@@ -390,9 +404,14 @@ async def overview(
         kinds=await kinds(session, f),
         campaigns=await campaigns(session, f, campaign_id),
         campaign_id=campaign_id,
+        conversation_id=conversation_id,
         watermark=watermark if watermark > NEVER else None,
         refreshed_at=refreshed if refreshed > NEVER else None,
     )
+
+
+async def conversation_choices(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:
+    return await MetricsRepository(session).conversations()
 
 
 async def number_choices(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:
