@@ -420,7 +420,12 @@ def _where(f: Filters, alias: str = "r", *, days: bool = False) -> tuple[str, di
         sql += f" and {alias}.instance_id = :instance"
         params["instance"] = f.instance_id
     if f.conversation_id is not None:  # never with days: the number-days are not split
-        sql += f" and {alias}.conversation_id = :conversation"
+        # The second clause is the partial index's predicate, spelled out so that a generic
+        # (prepared) plan can use the index too.
+        sql += (
+            f" and {alias}.conversation_id = :conversation"
+            f" and {alias}.conversation_id <> '{NIL}'::uuid"
+        )
         params["conversation"] = f.conversation_id
     return sql, params
 
