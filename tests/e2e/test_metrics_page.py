@@ -149,3 +149,110 @@ async def test_metrics_page_charts_filter_and_live_update(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0, f"{overflow}px wider than a phone"
+
+
+async def test_metrics_page_filters_by_conversation(
+    page: Page, live_server: LiveServer, bootstrap_conninfo: str
+) -> None:
+    """A warm-up conversation between the tenant's two numbers: under its filter the page
+    shows its messages (Alfa's sends and Beta's copies), its rounds and the numbers' warm-up
+    stage; other messages are left out."""
+    db = bootstrap_conninfo
+    owner = await make_tenant(name="Agência Conversas")
+    alpha = await _number(db, owner, "Alfa")
+    beta = await _number(db, owner, "Beta")
+    await sql(
+        db,
+        "update instances set owner_jid = '5511900000071@s.whatsapp.net', "
+        "first_connected_at = now() - interval '3 days' where id = %s",
+        alpha,
+    )
+    await _messages(db, owner, alpha, "outbound", "READ", 6)  # outside any conversation
+    chat = uuid.uuid4()
+    await sql(
+        db,
+        "insert into conversations (id, tenant_id, name, topics, windows) "
+        "values (%s, %s, 'Papo de futebol', '{futebol}', '{}')",
+        chat,
+        owner.tenant_id,
+    )
+    for k in range(3):
+        key = f"e2e-chat-{uuid.uuid4().hex}"
+        for instance, direction, remote in (
+            (alpha, "outbound", "5511900000072@s.whatsapp.net"),
+            (beta, "inbound", "5511900000071@s.whatsapp.net"),
+        ):
+            await sql(
+                db,
+                "insert into messages (id, tenant_id, instance_id, provider_message_id, "
+                "direction, from_me, remote_jid, message_type, status, status_rank, "
+                "status_history, created_at) values (gen_random_uuid(), %s, %s, %s, %s, %s, "
+                "%s, 'conversation', 'READ', 4, '[]', now() - make_interval(days => %s))",
+                owner.tenant_id,
+                instance,
+                key,
+                direction,
+                direction == "outbound",
+                remote,
+                k,
+            )
+        await sql(
+            db,
+            "insert into outgoing_messages (id, tenant_id, instance_id, to_number, text, turn, "
+            "planned_at, purpose, status, sent_at, provider_message_id, conversation_id) "
+            "values (gen_random_uuid(), %s, %s, '5511900000072', 'oi', %s, now(), 'warmup', "
+            "'sent', now() - make_interval(days => %s), %s, %s)",
+            owner.tenant_id,
+            alpha,
+            k,
+            k,
+            key,
+            chat,
+        )
+    await sql(
+        db,
+        "insert into rounds (id, tenant_id, conversation_id, topic, exchanges, planned_at, "
+        "state, ended_at) values (gen_random_uuid(), %s, %s, 'futebol', 3, now(), "
+        "'completed', now())",
+        owner.tenant_id,
+        chat,
+    )
+    await service.refresh()
+
+    await page.set_viewport_size(DESKTOP)
+    await page.goto(live_server.url + "/signin")
+    await page.get_by_label("E-mail").fill(owner.email)
+    await page.get_by_label("Senha").fill(owner.password)
+    await page.get_by_role("button", name="Entrar").click()
+    await expect(page.get_by_role("heading", name="Visão geral")).to_be_visible()
+    await page.goto(live_server.url + "/analytics")
+    await page.wait_for_function(f"({INKED})('chart-daily') > 500")
+    await expect(page.locator("#stat-sent .stat-value")).to_have_text("9")
+
+    await page.get_by_label("Conversa", exact=True).select_option(label="Papo de futebol")
+    await page.get_by_role("button", name="Aplicar").click()
+    await expect(page).to_have_url(
+        f"{live_server.url}/analytics?days=7&number=&conversation={chat}"
+    )
+    await expect(page.locator("#stat-sent .stat-value")).to_have_text("3")
+    await expect(page.locator("#stat-received .stat-value")).to_have_text("3")
+    table = page.locator("#numbers-table tbody")
+    await expect(table.locator("tr")).to_have_count(2)
+    alfa_row = table.locator("tr", has_text="Alfa")
+    await expect(alfa_row.locator("td").nth(1)).to_have_text("3")
+    # Alfa sent on two complete past days, all green, since it connected: step 3 of 5.
+    await expect(alfa_row.locator(".warmup-stage")).to_have_text("Etapa 3 de 5")
+    await expect(table.locator("tr", has_text="Beta").locator(".warmup-stage")).to_have_text("—")
+    await expect(page.locator("#rounds-list")).to_contain_text("1")
+    await page.wait_for_function(f"({INKED})('chart-daily') > 500")
+    await page.wait_for_function(f"({INKED})('chart-rounds') > 100")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "metrics-conversation-desktop.png"), full_page=True)
+    await page.set_viewport_size(PHONE)
+    await page.wait_for_timeout(300)  # Chart.js resizes on the next frame
+    await page.screenshot(path=str(ARTIFACTS / "metrics-conversation-phone.png"), full_page=True)
+    overflow = await page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"{overflow}px wider than a phone"

@@ -82,6 +82,24 @@ async def seeded(bootstrap_conninfo: str, tenant_a: TenantFixture) -> dict[str, 
         tenant_a.tenant_id,
         beta,
     )
+    # Alpha connected four days ago and sent on each of the last three (complete) days, all
+    # green: warm-up stage 3 (number safety). Beta never connected: no stage.
+    await sql(
+        bootstrap_conninfo,
+        "update instances set first_connected_at = now() - interval '4 days' where id = %s",
+        alpha,
+    )
+    for ago in (1, 2, 3):
+        await sql(
+            bootstrap_conninfo,
+            "insert into outgoing_messages (id, tenant_id, instance_id, to_number, text, turn, "
+            "planned_at, purpose, status, sent_at) values (%s, %s, %s, '5521900000009', 'oi', "
+            "0, now(), 'warmup', 'sent', now() - make_interval(days => %s))",
+            uuid.uuid4(),
+            tenant_a.tenant_id,
+            alpha,
+            ago,
+        )
     await service.refresh()
     return {"alpha": alpha, "beta": beta}
 
@@ -109,6 +127,8 @@ async def test_api_series(
     # the phone an hour ago (60 points, halved by the two-hour half-life: 42).
     assert (alpha["risk_score"], alpha["risk_band"]) == (0, "green")
     assert (rows["Beta"]["risk_score"], rows["Beta"]["risk_band"]) == (42, "orange")
+    # Each number's warm-up stage now, read for the whole table at once.
+    assert (alpha["warmup_stage"], rows["Beta"]["warmup_stage"]) == (3, None)
 
     r = await client.get(
         "/api/v1/metrics/heatmap", headers=auth, params={"number": str(seeded["beta"])}
@@ -155,6 +175,7 @@ async def test_page_filters_and_csv(
     html = r.text
     assert 'id="chart-daily"' in html and 'id="metrics-data"' in html
     assert "Alpha" in html and "Beta" in html
+    assert 'data-sort="3" class="warmup-stage">Etapa 4 de 5</td>' in html
     assert 'sse-connect="/analytics/events?days=7"' in html
 
     r = await client.get("/analytics", params={"number": str(seeded["beta"]), "days": 30})
@@ -172,6 +193,7 @@ async def test_page_filters_and_csv(
     alpha = next(row for row in rows if row["number"] == "Alpha")
     assert (alpha["sent"], alpha["received"], alpha["delivered_pct"]) == ("3", "2", "66.7")
     assert (alpha["risk_score"], alpha["risk_band"]) == ("0", "green")
+    assert alpha["warmup_stage"] == "3"
 
     r = await client.get("/partials/analytics", params={"days": 1})
     assert r.status_code == 200 and 'id="numbers-table"' in r.text
@@ -278,3 +300,120 @@ async def test_campaign_funnels_in_the_api_and_the_page(
     r = await client.get("/analytics", params={"campaign": str(foreign)})
     assert r.status_code == 200 and "Campanha desconhecida" in r.text
     assert f'id="funnel-{news}"' in r.text  # every campaign instead
+
+
+async def test_conversation_filter_in_the_api_and_the_page(
+    bootstrap_conninfo: str,
+    client: httpx.AsyncClient,
+    tenant_a: TenantFixture,
+    tenant_b: TenantFixture,
+    seeded: dict[str, Any],
+) -> None:
+    """A warm-up conversation's messages (a send naming it, and its copy received by the
+    tenant's other number), rounds and policy decisions: the only figures under its filter."""
+    conninfo, alpha, beta = bootstrap_conninfo, seeded["alpha"], seeded["beta"]
+    conv = uuid.uuid4()
+    await sql(
+        conninfo,
+        "insert into conversations (id, tenant_id, name, topics, windows) "
+        "values (%s, %s, 'Papo', '{futebol}', '{}')",
+        conv,
+        tenant_a.tenant_id,
+    )
+    await sql(
+        conninfo,
+        "update instances set owner_jid = '5511900000001@s.whatsapp.net' where id = %s",
+        alpha,
+    )
+    key = uuid.uuid4().hex
+    for instance, direction, remote in (
+        (alpha, "outbound", "5511900000002@s.whatsapp.net"),
+        (beta, "inbound", "5511900000001@s.whatsapp.net"),  # Alpha's send, as Beta got it
+    ):
+        await sql(
+            conninfo,
+            "insert into messages (id, tenant_id, instance_id, provider_message_id, direction, "
+            "from_me, remote_jid, message_type, status, status_rank, status_history) values "
+            "(%s, %s, %s, %s, %s, %s, %s, 'conversation', 'READ', 4, '[]')",
+            uuid.uuid4(),
+            tenant_a.tenant_id,
+            instance,
+            key,
+            direction,
+            direction == "outbound",
+            remote,
+        )
+    await sql(
+        conninfo,
+        "insert into outgoing_messages (id, tenant_id, instance_id, to_number, text, turn, "
+        "planned_at, purpose, status, sent_at, provider_message_id, conversation_id) values "
+        "(%s, %s, %s, '5511900000002', 'oi', 0, now(), 'warmup', 'sent', now(), %s, %s)",
+        uuid.uuid4(),
+        tenant_a.tenant_id,
+        alpha,
+        key,
+        conv,
+    )
+    await sql(
+        conninfo,
+        "insert into rounds (id, tenant_id, conversation_id, topic, exchanges, planned_at, "
+        "state, ended_at) values (%s, %s, %s, 'futebol', 2, now(), 'completed', now())",
+        uuid.uuid4(),
+        tenant_a.tenant_id,
+        conv,
+    )
+    await sql(
+        conninfo,
+        "insert into policy_decisions (id, tenant_id, instance_id, conversation_id, action, "
+        "reason) values (%s, %s, %s, %s, 'deny', 'hourly_cap')",
+        uuid.uuid4(),
+        tenant_a.tenant_id,
+        alpha,
+        conv,
+    )
+    await service.refresh()
+
+    auth = await _auth(tenant_a)
+    only = {"conversation": str(conv)}
+    r = await client.get("/api/v1/metrics/daily", headers=auth, params=only)
+    assert r.status_code == 200, r.text
+    assert r.json()["period"]["conversation"] == str(conv)
+    today = r.json()["days"][-1]
+    assert (today["sent"], today["received"], today["failed"]) == (1, 1, 0)
+    r = await client.get("/api/v1/metrics/numbers", headers=auth, params=only)
+    rows = {n["name"]: n for n in r.json()["numbers"]}
+    assert (rows["Alpha"]["sent"], rows["Alpha"]["read"], rows["Alpha"]["received"]) == (1, 1, 0)
+    assert (rows["Beta"]["sent"], rows["Beta"]["received"]) == (0, 1)
+    # Unfiltered, the same day has every message.
+    r = await client.get("/api/v1/metrics/daily", headers=auth)
+    assert r.json()["days"][-1]["sent"] == 4
+    r = await client.get("/api/v1/metrics/rounds", headers=auth, params=only)
+    assert r.json()["counts"] == [{"key": "completed", "action": None, "count": 1}]
+    r = await client.get("/api/v1/metrics/policy-decisions", headers=auth, params=only)
+    assert r.json()["counts"] == [{"key": "hourly_cap", "action": "deny", "count": 1}]
+    r = await client.get(
+        "/api/v1/metrics/heatmap", headers=auth, params={**only, "number": str(beta)}
+    )
+    assert sum(map(sum, r.json()["cells"])) == 1
+    r = await client.get("/api/v1/metrics", headers=auth, params=only)
+    assert r.json()["by_kind"] == {"inbound": {"warmup": 1}, "outbound": {"warmup": 1}}
+
+    # Another tenant's conversation, or not a UUID: refused as problem+json.
+    other = await _auth(tenant_b)
+    for params, headers in ((only, other), ({"conversation": "x"}, auth)):
+        r = await client.get("/api/v1/metrics/rounds", headers=headers, params=params)
+        assert r.status_code == 422, params
+        assert r.headers["content-type"].startswith("application/problem+json")
+    r = await client.get("/api/v1/metrics/daily", headers=other, params=only)
+    assert "conversation" in r.text.lower()
+
+    await sign_in(client, tenant_a)
+    r = await client.get("/analytics", params=only)
+    assert r.status_code == 200
+    assert f'<option value="{conv}" selected>Papo</option>' in r.text
+    assert f'sse-connect="/analytics/events?days=7&amp;conversation={conv}"' in r.text
+    r = await client.get("/analytics/numbers.csv", params=only)
+    rows_csv = {row["number"]: row for row in csv.DictReader(io.StringIO(r.text))}
+    assert (rows_csv["Alpha"]["sent"], rows_csv["Beta"]["received"]) == ("1", "1")
+    r = await client.get("/analytics", params={"conversation": str(uuid.uuid4())})
+    assert r.status_code == 200 and "Conversa desconhecida" in r.text

@@ -2,7 +2,10 @@
 out (of every kind), receipts arriving after their message was counted (statuses only move up),
 the send pipeline recording a provider id later (the kind changes), opt-outs recorded after
 the message, policy decisions, rounds and campaign recipients moving through their statuses
-(the funnels) — with incremental refreshes at random points, and
+(the funnels); every message, decision and round counted under its warm-up conversation (named
+by itself, by the send that wrote it, or — for a message received from one of the tenant's own
+numbers — by that number's send with the same provider id, possibly recorded after the copy
+arrived) — with incremental refreshes at random points, and
 again after concurrent refreshes and a full rebuild.
 
 The expected figures are computed here in Python from the history as generated (not by the
@@ -57,6 +60,10 @@ class Msg:
     owner: str
     outgoing: str | None = None  # purpose recorded by the pipeline for its provider id
     opted_out: bool = False
+    conversation: int | None = None  # named by the message itself (a round's message)
+    outgoing_conversation: int | None = None  # named by its send (this number's)
+    echo_conversation: int | None = None  # named by the send of the own number that wrote it
+    echoed: bool = False
 
 
 @dataclass
@@ -79,10 +86,12 @@ class World:
     instances: list[list[uuid.UUID]]
     owner_jids: list[list[str]]
     contacts: list[uuid.UUID]
-    conversations: list[uuid.UUID]
+    conversations: list[list[uuid.UUID]]  # two per tenant
     messages: list[Msg] = field(default_factory=list)
-    decisions: list[tuple[int, int | None, str, str, datetime]] = field(default_factory=list)
-    rounds: list[tuple[int, str, datetime]] = field(default_factory=list)
+    decisions: list[tuple[int, int | None, str, str, datetime, int | None]] = field(
+        default_factory=list
+    )
+    rounds: list[tuple[int, str, datetime, int]] = field(default_factory=list)
     campaigns: list[uuid.UUID] = field(default_factory=list)  # one per tenant
     recipients: list[Recipient] = field(default_factory=list)
     clock: datetime = BASE
@@ -123,12 +132,13 @@ async def _world(conn: psycopg.AsyncConnection[Any]) -> World:
             "'t', now())",
             (c, t, "+55119" + str(c.int % 10**8).zfill(8)),
         )
-        v = uuid.uuid4()
-        await conn.execute(
-            "insert into conversations (id, tenant_id, name, topics, windows) "
-            "values (%s, %s, 'c', '{futebol}', '{}')",
-            (v, t),
-        )
+        v = [uuid.uuid4(), uuid.uuid4()]
+        for n, cid in enumerate(v):
+            await conn.execute(
+                "insert into conversations (id, tenant_id, name, topics, windows) "
+                "values (%s, %s, %s, '{futebol}', '{}')",
+                (cid, t, f"c{n}"),
+            )
         p, k = uuid.uuid4(), uuid.uuid4()
         await conn.execute(
             "insert into outreach_policies (id, tenant_id, name, weekdays, dayparts, "
@@ -160,16 +170,17 @@ def _remote(w: World, tenant: int, pick: int) -> str:
 async def _apply(conn: psycopg.AsyncConnection[Any], w: World, op: tuple[Any, ...]) -> None:
     kind = op[0]
     if kind == "msg":
-        _, tenant, inst, direction, remote, gap, rank, owner = op
+        _, tenant, inst, direction, remote, gap, rank, owner, conv = op
         w.clock += timedelta(minutes=gap)
         m = Msg(
             uuid.uuid4(), tenant, inst, direction, _remote(w, tenant, remote), w.clock, rank, owner
         )
+        m.conversation = conv if owner == "round" else None  # a round's message names it
         await conn.execute(
             "insert into messages (id, tenant_id, instance_id, provider_message_id, direction, "
             "from_me, remote_jid, message_type, status, status_rank, status_history, "
-            "created_at, round_id, campaign_id) values (%s, %s, %s, %s, %s, %s, %s, "
-            "'conversation', %s, %s, '[]', %s, %s, %s)",
+            "created_at, round_id, campaign_id, conversation_id) values (%s, %s, %s, %s, %s, "
+            "%s, %s, 'conversation', %s, %s, '[]', %s, %s, %s, %s)",
             (
                 m.id,
                 w.tenants[tenant],
@@ -183,11 +194,12 @@ async def _apply(conn: psycopg.AsyncConnection[Any], w: World, op: tuple[Any, ..
                 m.created_at,
                 uuid.uuid4() if owner == "round" else None,
                 uuid.uuid4() if owner == "campaign" else None,
+                None if m.conversation is None else w.conversations[tenant][m.conversation],
             ),
         )
         w.messages.append(m)
         if owner.startswith("og_") and direction == "outbound":
-            await _link(conn, w, m, owner.removeprefix("og_"))
+            await _link(conn, w, m, owner.removeprefix("og_"), conv)
     elif kind == "status" and w.messages:
         m = w.messages[op[1] % len(w.messages)]
         m.rank = max(m.rank, op[2])
@@ -200,7 +212,29 @@ async def _apply(conn: psycopg.AsyncConnection[Any], w: World, op: tuple[Any, ..
     elif kind == "link" and w.messages:
         m = w.messages[op[1] % len(w.messages)]
         if m.direction == "outbound" and m.outgoing is None:
-            await _link(conn, w, m, op[2])
+            await _link(conn, w, m, op[2], op[3])
+    elif kind == "echo" and w.messages:
+        # The tenant's other number (whose JID wrote this inbound message to number 0) records
+        # the provider id of its send, naming its conversation (or none) — after the copy was
+        # stored and perhaps counted.
+        m = w.messages[op[1] % len(w.messages)]
+        own = w.owner_jids[m.tenant][1]
+        if m.direction == "inbound" and m.instance == 0 and m.remote == own and not m.echoed:
+            m.echoed, m.echo_conversation = True, op[2]
+            await conn.execute(
+                "insert into outgoing_messages (id, tenant_id, instance_id, to_number, text, "
+                "turn, planned_at, purpose, status, sent_at, provider_message_id, "
+                "conversation_id) values (%s, %s, %s, %s, 'oi', 0, now(), 'warmup', 'sent', "
+                "now(), %s, %s)",
+                (
+                    uuid.uuid4(),
+                    w.tenants[m.tenant],
+                    w.instances[m.tenant][1],
+                    f"55219{m.id.int % 10**8:08d}",
+                    m.id.hex,
+                    None if op[2] is None else w.conversations[m.tenant][op[2]],
+                ),
+            )
     elif kind == "optout" and w.messages:
         m = w.messages[op[1] % len(w.messages)]
         if m.direction == "inbound" and not m.opted_out:
@@ -211,20 +245,21 @@ async def _apply(conn: psycopg.AsyncConnection[Any], w: World, op: tuple[Any, ..
                 (uuid.uuid4(), w.tenants[m.tenant], w.contacts[m.tenant], m.id),
             )
     elif kind == "decision":
-        _, tenant, inst, action, reason = op
+        _, tenant, inst, action, reason, conv = op
         at = await _one(
             conn,
-            "insert into policy_decisions (id, tenant_id, instance_id, action, reason) "
-            "values (%s, %s, %s, %s, %s) returning created_at",
+            "insert into policy_decisions (id, tenant_id, instance_id, action, reason, "
+            "conversation_id) values (%s, %s, %s, %s, %s, %s) returning created_at",
             uuid.uuid4(),
             w.tenants[tenant],
             None if inst is None else w.instances[tenant][inst],
             action,
             reason,
+            None if conv is None else w.conversations[tenant][conv],
         )
-        w.decisions.append((tenant, inst, action, reason, at))
+        w.decisions.append((tenant, inst, action, reason, at, conv))
     elif kind == "round":
-        _, tenant, state = op
+        _, tenant, state, conv = op
         at = await _one(
             conn,
             "insert into rounds (id, tenant_id, conversation_id, topic, exchanges, planned_at, "
@@ -232,10 +267,10 @@ async def _apply(conn: psycopg.AsyncConnection[Any], w: World, op: tuple[Any, ..
             "returning ended_at",
             uuid.uuid4(),
             w.tenants[tenant],
-            w.conversations[tenant],
+            w.conversations[tenant][conv],
             state,
         )
-        w.rounds.append((tenant, state, at))
+        w.rounds.append((tenant, state, at, conv))
     elif kind == "recipient":  # frozen into the tenant's campaign
         r = Recipient(uuid.uuid4(), op[1])
         await conn.execute(
@@ -264,14 +299,18 @@ async def _apply(conn: psycopg.AsyncConnection[Any], w: World, op: tuple[Any, ..
         await service.refresh()
 
 
-async def _link(conn: psycopg.AsyncConnection[Any], w: World, m: Msg, purpose: str) -> None:
+async def _link(
+    conn: psycopg.AsyncConnection[Any], w: World, m: Msg, purpose: str, conv: int | None
+) -> None:
     """The send pipeline records the provider id of the message it sent (after the webhook
-    stored the message: the message's kind changes without the message changing)."""
+    stored the message: the message's kind and conversation change without the message
+    changing); a warm-up send names its conversation."""
     m.outgoing = purpose
+    m.outgoing_conversation = conv if purpose == "warmup" else None
     await conn.execute(
         "insert into outgoing_messages (id, tenant_id, instance_id, to_number, text, turn, "
-        "planned_at, purpose, status, sent_at, provider_message_id) "
-        "values (%s, %s, %s, %s, 'oi', 0, now(), %s, 'sent', now(), %s)",
+        "planned_at, purpose, status, sent_at, provider_message_id, conversation_id) "
+        "values (%s, %s, %s, %s, 'oi', 0, now(), %s, 'sent', now(), %s, %s)",
         (
             uuid.uuid4(),
             w.tenants[m.tenant],
@@ -279,8 +318,18 @@ async def _link(conn: psycopg.AsyncConnection[Any], w: World, m: Msg, purpose: s
             f"55219{m.id.int % 10**8:08d}",  # one opt-out confirmation per number, ever
             purpose,
             m.id.hex,
+            None
+            if m.outgoing_conversation is None
+            else w.conversations[m.tenant][m.outgoing_conversation],
         ),
     )
+
+
+def _conversation(w: World, m: Msg) -> uuid.UUID:
+    for c in (m.conversation, m.outgoing_conversation, m.echo_conversation):
+        if c is not None:
+            return w.conversations[m.tenant][c]
+    return NIL
 
 
 def _kind(w: World, m: Msg) -> str:
@@ -315,6 +364,7 @@ def expected(w: World) -> Figures:
             _hour(m.created_at),
             m.direction,
             _kind(w, m),
+            _conversation(w, m),
         )
         out = m.direction == "outbound"
         replied = m.direction == "inbound" and any(
@@ -341,18 +391,21 @@ def expected(w: World) -> Figures:
             _hour(at),
             action,
             reason,
+            NIL if c is None else w.conversations[t][c],
         )
-        for t, i, action, reason, at in w.decisions
+        for t, i, action, reason, at, c in w.decisions
     )
-    rounds: Counter[Any] = Counter((w.tenants[t], _hour(at), s) for t, s, at in w.rounds)
+    rounds: Counter[Any] = Counter(
+        (w.tenants[t], _hour(at), s, w.conversations[t][c]) for t, s, at, c in w.rounds
+    )
     tenant_hours: dict[tuple[Any, ...], list[int]] = {}
-    for (tenant, _instance, hour, direction, kind), counts in msgs.items():
+    for (tenant, _instance, hour, direction, kind, _c), counts in msgs.items():
         acc = tenant_hours.setdefault((tenant, hour, direction, kind), [0] * 6)
         for i, v in enumerate(counts):
             acc[i] += v
     # Per number and day in the tenant's zone (the tenants here have the default zone).
     number_days: dict[tuple[Any, ...], list[int]] = {}
-    for (tenant, instance, hour, direction, _k), counts in msgs.items():
+    for (tenant, instance, hour, direction, _k, _c), counts in msgs.items():
         day = hour.astimezone(ZONE).date()
         acc = number_days.setdefault((tenant, instance, day), [0] * 7)
         acc[0 if direction == "outbound" else 1] += counts[0]
@@ -374,11 +427,12 @@ def expected(w: World) -> Figures:
 async def actual(conn: psycopg.AsyncConnection[Any], w: World) -> Figures:
     t = w.tenants
     cur = await conn.execute(
-        "select tenant_id, instance_id, hour, direction, kind, messages, delivered, read, "
-        "replied, failed, opted_out from metrics_message_hours where tenant_id = any(%s)",
+        "select tenant_id, instance_id, hour, direction, kind, conversation_id, messages, "
+        "delivered, read, replied, failed, opted_out from metrics_message_hours "
+        "where tenant_id = any(%s)",
         (t,),
     )
-    msgs = {tuple(r[:5]): tuple(r[5:]) for r in await cur.fetchall()}
+    msgs = {tuple(r[:6]): tuple(r[6:]) for r in await cur.fetchall()}
     cur = await conn.execute(
         "select tenant_id, hour, direction, kind, messages, delivered, read, replied, failed, "
         "opted_out from metrics_tenant_hours where tenant_id = any(%s)",
@@ -392,16 +446,17 @@ async def actual(conn: psycopg.AsyncConnection[Any], w: World) -> Figures:
     )
     number_days = {tuple(r[:3]): tuple(r[3:]) for r in await cur.fetchall()}
     cur = await conn.execute(
-        "select tenant_id, instance_id, hour, action, reason, decisions "
+        "select tenant_id, instance_id, hour, action, reason, conversation_id, decisions "
         "from metrics_decision_hours where tenant_id = any(%s)",
         (t,),
     )
-    decisions: Counter[Any] = Counter({tuple(r[:5]): r[5] for r in await cur.fetchall()})
+    decisions: Counter[Any] = Counter({tuple(r[:6]): r[6] for r in await cur.fetchall()})
     cur = await conn.execute(
-        "select tenant_id, hour, state, rounds from metrics_round_hours where tenant_id = any(%s)",
+        "select tenant_id, hour, state, conversation_id, rounds from metrics_round_hours "
+        "where tenant_id = any(%s)",
         (t,),
     )
-    rounds: Counter[Any] = Counter({tuple(r[:3]): r[3] for r in await cur.fetchall()})
+    rounds: Counter[Any] = Counter({tuple(r[:4]): r[4] for r in await cur.fetchall()})
     cur = await conn.execute(
         "select tenant_id, campaign_id, status, reason, recipients "
         "from metrics_campaign_recipients where tenant_id = any(%s)",
@@ -412,6 +467,7 @@ async def actual(conn: psycopg.AsyncConnection[Any], w: World) -> Figures:
 
 
 tenant_i = st.integers(0, 1)
+conv_i = st.one_of(st.none(), st.integers(0, 1))  # one of the tenant's two conversations
 ops = st.one_of(
     st.tuples(
         st.just("msg"),
@@ -422,13 +478,16 @@ ops = st.one_of(
         st.sampled_from([0, 1, 7, 45, 130, 60 * 23]),
         st.integers(0, 6),
         st.sampled_from(OWNERS),
+        conv_i,
     ),
     st.tuples(st.just("status"), st.integers(0, 50), st.integers(0, 6)),
     st.tuples(
         st.just("link"),
         st.integers(0, 50),
         st.sampled_from(["warmup", "campaign", "optout_confirm"]),
+        conv_i,
     ),
+    st.tuples(st.just("echo"), st.integers(0, 50), conv_i),
     st.tuples(st.just("optout"), st.integers(0, 50)),
     st.tuples(
         st.just("decision"),
@@ -436,8 +495,9 @@ ops = st.one_of(
         st.one_of(st.none(), st.integers(0, 1)),
         st.sampled_from(["defer", "deny"]),
         st.sampled_from(REASONS),
+        conv_i,
     ),
-    st.tuples(st.just("round"), tenant_i, st.sampled_from(ROUND_STATES)),
+    st.tuples(st.just("round"), tenant_i, st.sampled_from(ROUND_STATES), st.integers(0, 1)),
     st.tuples(st.just("recipient"), tenant_i),
     st.tuples(
         st.just("advance"),
@@ -474,13 +534,14 @@ async def test_concurrent_refreshes_and_rebuild_agree(bootstrap_conninfo: str) -
     async with await psycopg.AsyncConnection.connect(bootstrap_conninfo, autocommit=True) as conn:
         w = await _world(conn)
         history: list[tuple[Any, ...]] = [
-            ("msg", 0, 0, "outbound", 0, 0, 2, "none"),
-            ("msg", 0, 0, "inbound", 0, 7, 3, "none"),
-            ("msg", 0, 1, "inbound", 2, 45, 3, "none"),
-            ("msg", 1, 0, "outbound", 1, 130, 0, "og_campaign"),
-            ("msg", 1, 1, "outbound", 0, 0, 3, "none"),
-            ("decision", 0, 0, "deny", "kill_switch"),
-            ("round", 1, "completed"),
+            ("msg", 0, 0, "outbound", 0, 0, 2, "none", None),
+            ("msg", 0, 0, "inbound", 0, 7, 3, "none", None),
+            ("msg", 0, 1, "inbound", 2, 45, 3, "none", None),
+            ("msg", 1, 0, "outbound", 1, 130, 0, "og_campaign", None),
+            ("msg", 1, 1, "outbound", 0, 0, 3, "none", None),
+            ("msg", 0, 0, "inbound", 2, 1, 3, "none", None),  # from the tenant's number 1
+            ("decision", 0, 0, "deny", "kill_switch", 1),
+            ("round", 1, "completed", 0),
             ("recipient", 0),
             ("recipient", 0),
             ("recipient", 1),
@@ -497,7 +558,10 @@ async def test_concurrent_refreshes_and_rebuild_agree(bootstrap_conninfo: str) -
         await _apply(conn, w, ("status", 0, 4))
         await _apply(conn, w, ("optout", 1))
         # The pipeline records the provider id of a message already counted (as manual).
-        await _apply(conn, w, ("link", 4, "warmup"))
+        await _apply(conn, w, ("link", 4, "warmup", 1))
+        # Number 1 records the provider id of its send after number 0 stored (and the refresh
+        # counted) its copy: the copy moves to that send's conversation.
+        await _apply(conn, w, ("echo", 5, 0))
         # A receipt for a campaign recipient sent before those refreshes.
         await _apply(conn, w, ("advance", 0, "read", None))
         assert await actual(conn, w) != expected(w)

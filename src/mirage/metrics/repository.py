@@ -60,6 +60,17 @@ _TOUCH_MESSAGES = text(
        and (cast(:tenant as uuid) is null or o.tenant_id = :tenant)
     union
     select m.tenant_id, m.instance_id, date_trunc('hour', m.created_at, 'UTC')
+      from outgoing_messages o
+      join instances s on s.id = o.instance_id and s.owner_jid is not null
+      join instances r on r.tenant_id = o.tenant_id
+      join messages m on m.tenant_id = o.tenant_id and m.instance_id = r.id
+                     and m.provider_message_id = o.provider_message_id
+                     and m.direction = 'inbound' and m.remote_jid = s.owner_jid
+     where o.provider_message_id is not null and o.sent_at >= :since
+       and o.conversation_id is not null
+       and (cast(:tenant as uuid) is null or o.tenant_id = :tenant)
+    union
+    select m.tenant_id, m.instance_id, date_trunc('hour', m.created_at, 'UTC')
       from consent_events c join messages m on m.id = c.message_id
      where c.kind = 'opt_out' and c.message_id is not null and c.created_at >= :since
        and (cast(:tenant as uuid) is null or c.tenant_id = :tenant)
@@ -106,11 +117,23 @@ KIND_SQL = """
 """
 OUTGOING_JOIN = """
     left join lateral (
-        select og.purpose from outgoing_messages og
+        select og.purpose, og.conversation_id from outgoing_messages og
          where og.tenant_id = m.tenant_id and og.instance_id = m.instance_id
            and og.provider_message_id = m.provider_message_id
          limit 1) o on true
+    left join lateral (
+        select og.conversation_id from instances s
+          join outgoing_messages og on og.tenant_id = s.tenant_id and og.instance_id = s.id
+                                   and og.provider_message_id = m.provider_message_id
+         where m.direction = 'inbound' and m.conversation_id is null
+           and s.tenant_id = m.tenant_id and s.owner_jid = m.remote_jid
+           and og.conversation_id is not null
+         limit 1) oi on true
 """
+# A message's warm-up conversation (the nil UUID for none): its own, else the one of the send
+# that wrote it — this number's (outbound) or, for an inbound message from one of the tenant's
+# own numbers, that number's send with the same provider id (WhatsApp keeps the id across).
+CONVERSATION_SQL = f"coalesce(m.conversation_id, o.conversation_id, oi.conversation_id, '{NIL}')"
 # The outcomes of one message, as filters over a group of them. A reply is an inbound message
 # from a contact the number wrote to in the 24 hours before it.
 OUTCOMES_SQL = """
@@ -139,14 +162,15 @@ _RECOMPUTE_MESSAGES = [
     text(
         f"""
         insert into metrics_message_hours (tenant_id, instance_id, hour, direction, kind,
-            messages, delivered, read, replied, failed, opted_out)
-        select m.tenant_id, m.instance_id, t.hour, m.direction, {KIND_SQL}, {OUTCOMES_SQL}
+            conversation_id, messages, delivered, read, replied, failed, opted_out)
+        select m.tenant_id, m.instance_id, t.hour, m.direction, {KIND_SQL}, {CONVERSATION_SQL},
+               {OUTCOMES_SQL}
           from (select distinct tenant_id, instance_id, hour from metrics_touched_messages) t
           join messages m on m.tenant_id = t.tenant_id and m.instance_id = t.instance_id
                          and m.created_at >= t.hour and m.created_at < t.hour + interval '1 hour'
                          and date_trunc('hour', m.created_at, 'UTC') = t.hour
           {OUTGOING_JOIN}
-         group by 1, 2, 3, 4, 5
+         group by 1, 2, 3, 4, 5, 6
         """
     ),
 ]
@@ -213,14 +237,14 @@ _RECOMPUTE_DECISIONS = [
     text(
         f"""
         insert into metrics_decision_hours (tenant_id, instance_id, hour, action, reason,
-            decisions)
+            conversation_id, decisions)
         select d.tenant_id, coalesce(d.instance_id, '{NIL}'::uuid), t.hour, d.action, d.reason,
-               count(*)
+               coalesce(d.conversation_id, '{NIL}'::uuid), count(*)
           from (select distinct tenant_id, hour from metrics_touched_hours) t
           join policy_decisions d on d.tenant_id = t.tenant_id and d.created_at >= t.hour
                                  and d.created_at < t.hour + interval '1 hour'
                                  and date_trunc('hour', d.created_at, 'UTC') = t.hour
-         group by 1, 2, 3, 4, 5
+         group by 1, 2, 3, 4, 5, 6
         """
     ),
 ]
@@ -233,13 +257,13 @@ _RECOMPUTE_ROUNDS = [
     ),
     text(
         """
-        insert into metrics_round_hours (tenant_id, hour, state, rounds)
-        select r.tenant_id, t.hour, r.state, count(*)
+        insert into metrics_round_hours (tenant_id, hour, state, conversation_id, rounds)
+        select r.tenant_id, t.hour, r.state, r.conversation_id, count(*)
           from (select distinct tenant_id, hour from metrics_touched_rounds) t
           join rounds r on r.tenant_id = t.tenant_id and r.ended_at >= t.hour
                        and r.ended_at < t.hour + interval '1 hour'
                        and date_trunc('hour', r.ended_at, 'UTC') = t.hour
-         group by 1, 2, 3
+         group by 1, 2, 3, 4
         """
     ),
 ]
@@ -364,18 +388,22 @@ class RollupRepository:
 
 @dataclass(frozen=True)
 class Filters:
-    """A period [start, end) in UTC, an optional number, the tenant's zone for day buckets."""
+    """A period [start, end) in UTC, an optional number and warm-up conversation, the tenant's
+    zone for day buckets."""
 
     start: datetime
     end: datetime
     zone: str
     instance_id: uuid.UUID | None = None
+    conversation_id: uuid.UUID | None = None
 
 
 def _messages_table(f: Filters) -> str:
-    """Per number when one is chosen, else the tenant-wide hours (one row per hour, not one
-    per number and hour)."""
-    return "metrics_tenant_hours" if f.instance_id is None else "metrics_message_hours"
+    """Per number (and conversation) when one is chosen, else the tenant-wide hours (one row
+    per hour, not one per number and hour)."""
+    if f.instance_id is None and f.conversation_id is None:
+        return "metrics_tenant_hours"
+    return "metrics_message_hours"
 
 
 def _where(f: Filters, alias: str = "r", *, days: bool = False) -> tuple[str, dict[str, Any]]:
@@ -391,6 +419,14 @@ def _where(f: Filters, alias: str = "r", *, days: bool = False) -> tuple[str, di
     if f.instance_id is not None:
         sql += f" and {alias}.instance_id = :instance"
         params["instance"] = f.instance_id
+    if f.conversation_id is not None:  # never with days: the number-days are not split
+        # The second clause is the partial index's predicate, spelled out so that a generic
+        # (prepared) plan can use the index too.
+        sql += (
+            f" and {alias}.conversation_id = :conversation"
+            f" and {alias}.conversation_id <> '{NIL}'::uuid"
+        )
+        params["conversation"] = f.conversation_id
     return sql, params
 
 
@@ -440,18 +476,35 @@ class MetricsRepository:
 
     async def per_number(self, f: Filters) -> list[tuple[Any, ...]]:
         """(instance id, name, sent, received, delivered, read, replied, failed, opted out),
-        from the number-days (the period's bounds are whole days in the tenant's zone)."""
-        where, params = _where(f, days=True)
+        from the number-days (the period's bounds are whole days in the tenant's zone); of
+        one conversation, from its number-hours."""
+        if f.conversation_id is None:
+            where, params = _where(f, days=True)
+            source = f"""
+                select r.instance_id, sum(r.sent) as sent, sum(r.received) as received,
+                       sum(r.delivered) as delivered, sum(r.read) as read,
+                       sum(r.replied) as replied, sum(r.failed) as failed,
+                       sum(r.opted_out) as opted_out
+                  from metrics_number_days r where {where}
+                 group by r.instance_id"""
+        else:
+            where, params = _where(f)
+            source = f"""
+                select r.instance_id,
+                       coalesce(sum(r.messages) filter (where r.direction = 'outbound'), 0)
+                           as sent,
+                       coalesce(sum(r.messages) filter (where r.direction = 'inbound'), 0)
+                           as received,
+                       sum(r.delivered) as delivered, sum(r.read) as read,
+                       sum(r.replied) as replied, sum(r.failed) as failed,
+                       sum(r.opted_out) as opted_out
+                  from metrics_message_hours r where {where}
+                 group by r.instance_id"""
         stmt = text(
             f"""
             select a.instance_id, coalesce(i.display_name, ''), a.sent, a.received,
                    a.delivered, a.read, a.replied, a.failed, a.opted_out
-              from (select r.instance_id, sum(r.sent) as sent, sum(r.received) as received,
-                           sum(r.delivered) as delivered, sum(r.read) as read,
-                           sum(r.replied) as replied, sum(r.failed) as failed,
-                           sum(r.opted_out) as opted_out
-                      from metrics_number_days r where {where}
-                     group by r.instance_id) a
+              from ({source}) a
               left join instances i on i.id = a.instance_id
              order by 2, 1
             """
@@ -469,7 +522,7 @@ class MetricsRepository:
 
     async def rounds(self, f: Filters) -> list[tuple[str, int]]:
         """(final state, rounds); rounds have no single number, so no number filter."""
-        where, params = _where(Filters(f.start, f.end, f.zone))
+        where, params = _where(Filters(f.start, f.end, f.zone, None, f.conversation_id))
         stmt = text(
             f"select r.state, sum(r.rounds)::int from metrics_round_hours r where {where} "
             "group by 1 order by 2 desc, 1"
@@ -510,6 +563,11 @@ class MetricsRepository:
             """
         )
         return [tuple(r) for r in (await self.session.execute(stmt, params)).all()]
+
+    async def conversations(self) -> list[tuple[uuid.UUID, str]]:
+        """The tenant's warm-up conversations (the filter's choices), by name."""
+        stmt = text("select id, name from conversations order by name, id")
+        return [(a, str(b)) for a, b in (await self.session.execute(stmt))]
 
     async def campaign_choices(self) -> list[tuple[uuid.UUID, str]]:
         """The tenant's campaigns that have started (the filter's choices), newest first."""

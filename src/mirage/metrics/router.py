@@ -29,11 +29,26 @@ Days = Annotated[
     Query(ge=1, le=service.MAX_DAYS, description="The last N days (tenant zone), today included."),
 ]
 Number = Annotated[uuid.UUID | None, Query(description="Only this number (instance id).")]
+ConversationId = Annotated[
+    uuid.UUID | None,
+    Query(
+        description="Only this warm-up conversation (its id): its messages (a number's own "
+        "sends and their copies received by the tenant's other numbers), rounds and policy "
+        "decisions. Campaign funnels are not filtered by it."
+    ),
+]
 CampaignId = Annotated[uuid.UUID | None, Query(description="Only this campaign (its id).")]
 
 
 def _period(f: Any, days: int) -> PeriodOut:
-    return PeriodOut(start=f.start, end=f.end, days=days, time_zone=f.zone, number=f.instance_id)
+    return PeriodOut(
+        start=f.start,
+        end=f.end,
+        days=days,
+        time_zone=f.zone,
+        number=f.instance_id,
+        conversation=f.conversation_id,
+    )
 
 
 def _number(n: service.NumberRow) -> dict[str, Any]:
@@ -52,6 +67,7 @@ def _number(n: service.NumberRow) -> dict[str, Any]:
         "reply_pct": n.reply_pct,
         "risk_score": n.risk_score,
         "risk_band": n.risk_band,
+        "warmup_stage": n.warmup_stage,
     }
 
 
@@ -76,46 +92,64 @@ def _counts(items: list[service.Count]) -> list[dict[str, Any]]:
 
 @router.get("/daily", response_model=DailyOut)
 async def daily(
-    session: DbSession, principal: ApiPrincipal, days: Days = 7, number: Number = None
+    session: DbSession,
+    principal: ApiPrincipal,
+    days: Days = 7,
+    number: Number = None,
+    conversation: ConversationId = None,
 ) -> Any:
     """Messages per day: sent, received, failed (every day of the period, zeros included)."""
-    f = await service.filters(session, days, number)
+    f = await service.filters(session, days, number, conversation_id=conversation)
     rows = await service.daily(session, f)
     return {"period": _period(f, days), "days": [vars(d) for d in rows]}
 
 
 @router.get("/heatmap", response_model=HeatmapOut)
 async def heatmap(
-    session: DbSession, principal: ApiPrincipal, days: Days = 30, number: Number = None
+    session: DbSession,
+    principal: ApiPrincipal,
+    days: Days = 30,
+    number: Number = None,
+    conversation: ConversationId = None,
 ) -> Any:
     """Messages by weekday × hour of day, in the tenant's zone."""
-    f = await service.filters(session, days, number)
+    f = await service.filters(session, days, number, conversation_id=conversation)
     return {"period": _period(f, days), "cells": await service.heatmap(session, f)}
 
 
 @router.get("/numbers", response_model=NumbersOut)
 async def numbers(
-    session: DbSession, principal: ApiPrincipal, days: Days = 7, number: Number = None
+    session: DbSession,
+    principal: ApiPrincipal,
+    days: Days = 7,
+    number: Number = None,
+    conversation: ConversationId = None,
 ) -> Any:
     """Per number: sent, received, delivered/read/reply rates, failures, opt-outs."""
-    f = await service.filters(session, days, number)
+    f = await service.filters(session, days, number, conversation_id=conversation)
     rows = await service.numbers(session, f)
     return {"period": _period(f, days), "numbers": [_number(n) for n in rows]}
 
 
 @router.get("/rounds", response_model=CountsOut)
-async def rounds(session: DbSession, principal: ApiPrincipal, days: Days = 7) -> Any:
+async def rounds(
+    session: DbSession, principal: ApiPrincipal, days: Days = 7, conversation: ConversationId = None
+) -> Any:
     """Warm-up rounds that ended in the period, by final state."""
-    f = await service.filters(session, days, None)
+    f = await service.filters(session, days, None, conversation_id=conversation)
     return {"period": _period(f, days), "counts": _counts(await service.rounds(session, f))}
 
 
 @router.get("/policy-decisions", response_model=CountsOut)
 async def decisions(
-    session: DbSession, principal: ApiPrincipal, days: Days = 7, number: Number = None
+    session: DbSession,
+    principal: ApiPrincipal,
+    days: Days = 7,
+    number: Number = None,
+    conversation: ConversationId = None,
 ) -> Any:
     """Policy decisions (defer, deny) by reason code."""
-    f = await service.filters(session, days, number)
+    f = await service.filters(session, days, number, conversation_id=conversation)
     return {"period": _period(f, days), "counts": _counts(await service.decisions(session, f))}
 
 
@@ -138,10 +172,11 @@ async def summary(
     days: Days = 7,
     number: Number = None,
     campaign: CampaignId = None,
+    conversation: ConversationId = None,
 ) -> Any:
     """Every series of the Métricas page in one document, with its freshness (the campaign
-    filter applies to the funnels)."""
-    m = await service.overview(session, days, number, campaign)
+    filter applies to the funnels, the conversation filter to everything else)."""
+    m = await service.overview(session, days, number, campaign, conversation)
     return {
         "period": PeriodOut(
             start=m.period.start,
@@ -149,6 +184,7 @@ async def summary(
             days=days,
             time_zone=m.period.zone,
             number=number,
+            conversation=conversation,
         ),
         "days": [vars(d) for d in m.days],
         "heatmap": m.heatmap,

@@ -15,6 +15,9 @@ class PeriodOut(BaseModel):
     days: int
     time_zone: str = Field(description="The tenant's zone: days and hours are counted in it.")
     number: uuid.UUID | None = Field(None, description="The number filtered on, if any.")
+    conversation: uuid.UUID | None = Field(
+        None, description="The warm-up conversation filtered on, if any."
+    )
 
 
 class DayOut(BaseModel):
@@ -57,6 +60,11 @@ class NumberOut(BaseModel):
     )
     risk_band: str | None = Field(
         None, description="green, yellow, orange, red or critical (now); null if deleted."
+    )
+    warmup_stage: int | None = Field(
+        None,
+        description="The number's warm-up stage now (number safety: 0 and up, earned by green "
+        "days with sends); null before it ever connected or if deleted.",
     )
 
 

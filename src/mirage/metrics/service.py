@@ -164,6 +164,9 @@ class NumberRow:
     # since deleted.
     risk_score: int | None = None
     risk_band: str | None = None
+    # Its warm-up stage now (mirage.safety: earned by green days with sends); None before it
+    # ever connected, or for a number since deleted.
+    warmup_stage: int | None = None
 
     @property
     def delivered_pct(self) -> float | None:
@@ -268,6 +271,7 @@ class Metrics:
     kinds: dict[str, dict[str, int]] = field(default_factory=dict)
     campaigns: list[CampaignFunnel] = field(default_factory=list)
     campaign_id: uuid.UUID | None = None
+    conversation_id: uuid.UUID | None = None
     watermark: datetime | None = None
     refreshed_at: datetime | None = None
 
@@ -281,13 +285,24 @@ class Metrics:
 
 
 async def filters(
-    session: AsyncSession, days: int, instance_id: uuid.UUID | None, now: datetime | None = None
+    session: AsyncSession,
+    days: int,
+    instance_id: uuid.UUID | None,
+    now: datetime | None = None,
+    conversation_id: uuid.UUID | None = None,
 ) -> Filters:
     repo = MetricsRepository(session)
     p = period(await repo.tenant_zone(), days, now)
     if instance_id is not None and instance_id not in {i for i, _ in await repo.numbers()}:
         raise ValidationFailed(N_("Unknown number %(number)s"), params={"number": str(instance_id)})
-    return Filters(p.start, p.end, p.zone, instance_id)
+    if conversation_id is not None and conversation_id not in {
+        i for i, _ in await repo.conversations()
+    }:
+        raise ValidationFailed(
+            N_("Unknown conversation %(conversation)s"),
+            params={"conversation": str(conversation_id)},
+        )
+    return Filters(p.start, p.end, p.zone, instance_id, conversation_id)
 
 
 async def daily(session: AsyncSession, f: Filters) -> list[Day]:
@@ -311,10 +326,13 @@ async def heatmap(session: AsyncSession, f: Filters) -> list[list[int]]:
 
 
 async def numbers(session: AsyncSession, f: Filters) -> list[NumberRow]:
-    """The per-number table, each with its live risk (two statements more, for every number
-    of the table at once)."""
+    """The per-number table, each with its live risk and warm-up stage (read for every
+    number of the table at once: a few statements whatever the rows, never one per row)."""
     rows = [NumberRow(*map(_plain, r)) for r in await MetricsRepository(session).per_number(f)]
-    found = await safety.risks(session, [n.instance_id for n in rows])
+    ids = [n.instance_id for n in rows]
+    found = await safety.risks(session, ids)
+    stages = await safety.warmup_stages(session, ids, utcnow(), ZoneInfo(f.zone))
+    rows = [replace(n, warmup_stage=stages.get(n.instance_id)) for n in rows]
     return [
         replace(n, risk_score=risk.score, risk_band=risk.band.value)
         if (risk := found.get(n.instance_id))
@@ -367,10 +385,12 @@ async def overview(
     days: int,
     instance_id: uuid.UUID | None = None,
     campaign_id: uuid.UUID | None = None,
+    conversation_id: uuid.UUID | None = None,
 ) -> Metrics:
     """Everything the Métricas page shows, from the rollups. The campaign filter applies to
-    the funnels (the message series are not kept per campaign)."""
-    f = await filters(session, days, instance_id)
+    the funnels (the message series are not kept per campaign); the conversation filter to
+    everything else (a campaign's messages belong to no conversation)."""
+    f = await filters(session, days, instance_id, conversation_id=conversation_id)
     await check_campaign(session, campaign_id)
     watermark, refreshed = await MetricsRepository(session).freshness()
     return Metrics(
@@ -384,9 +404,14 @@ async def overview(
         kinds=await kinds(session, f),
         campaigns=await campaigns(session, f, campaign_id),
         campaign_id=campaign_id,
+        conversation_id=conversation_id,
         watermark=watermark if watermark > NEVER else None,
         refreshed_at=refreshed if refreshed > NEVER else None,
     )
+
+
+async def conversation_choices(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:
+    return await MetricsRepository(session).conversations()
 
 
 async def number_choices(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:

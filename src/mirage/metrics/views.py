@@ -24,7 +24,7 @@ from mirage.db.tenancy import tenant_context
 from mirage.kit.i18n import N_, Message
 from mirage.kit.live import Renderer
 from mirage.metrics import service
-from mirage.policy import BAND_LABELS, reasons
+from mirage.policy import BAND_LABELS, WARMUP_RAMP, reasons
 from mirage.web.csrf import csrf_protect
 from mirage.web.streams import open_stream
 from mirage.web.templating import render
@@ -41,6 +41,7 @@ ROUND_LABELS = {
     "unsent": N_("Not sent"),
     "unknown": N_("Unconfirmed"),
 }
+UNKNOWN_CONVERSATION = N_("Unknown conversation: showing every conversation.")
 CSV_COLUMNS = (
     "number",
     "sent",
@@ -55,6 +56,7 @@ CSV_COLUMNS = (
     "opted_out",
     "risk_score",
     "risk_band",
+    "warmup_stage",
 )
 
 
@@ -63,11 +65,12 @@ class Asked(NamedTuple):
     number: uuid.UUID | None
     campaign: uuid.UUID | None
     errors: list[Message]
+    conversation: uuid.UUID | None = None
 
 
 def _filters(request: Request) -> Asked:
-    """The period, number and campaign asked for; anything unreadable falls back (and says
-    so)."""
+    """The period, number, campaign and conversation asked for; anything unreadable falls
+    back (and says so)."""
     errors: list[Message] = []
     days, number, campaign = 7, None, None
     raw_days = request.query_params.get("days")
@@ -88,11 +91,28 @@ def _filters(request: Request) -> Asked:
             campaign = uuid.UUID(raw_campaign)
         except ValueError:
             errors.append(Message(N_("Unknown campaign: showing every campaign.")))
-    return Asked(days, number, campaign, errors)
+    conversation = None
+    raw_conversation = request.query_params.get("conversation")
+    if raw_conversation:
+        try:
+            conversation = uuid.UUID(raw_conversation)
+        except ValueError:
+            errors.append(Message(UNKNOWN_CONVERSATION))
+    return Asked(days, number, campaign, errors, conversation)
 
 
-def _query(days: int, number: uuid.UUID | None, campaign: uuid.UUID | None) -> str:
-    kept = {"days": str(days), "number": str(number or ""), "campaign": str(campaign or "")}
+def _query(
+    days: int,
+    number: uuid.UUID | None,
+    campaign: uuid.UUID | None,
+    conversation: uuid.UUID | None = None,
+) -> str:
+    kept = {
+        "days": str(days),
+        "number": str(number or ""),
+        "campaign": str(campaign or ""),
+        "conversation": str(conversation or ""),
+    }
     return urlencode({k: v for k, v in kept.items() if v})
 
 
@@ -106,7 +126,12 @@ async def _context(session: AsyncSession, asked: Asked) -> dict[str, Any]:
     if campaign is not None and campaign not in {i for i, _ in campaigns}:
         errors.append(Message(N_("Unknown campaign: showing every campaign.")))
         campaign = None
-    m = await service.overview(session, days, number, campaign)
+    conversation = asked.conversation
+    conversations = await service.conversation_choices(session)
+    if conversation is not None and conversation not in {i for i, _ in conversations}:
+        errors.append(Message(UNKNOWN_CONVERSATION))
+        conversation = None
+    m = await service.overview(session, days, number, campaign, conversation)
     peak = max((max(row) for row in m.heatmap), default=0)
     return {
         "m": m,
@@ -115,14 +140,17 @@ async def _context(session: AsyncSession, asked: Asked) -> dict[str, Any]:
         "choices": choices,
         "selected_campaign": campaign,
         "campaign_choices": campaigns,
+        "selected_conversation": conversation,
+        "conversation_choices": conversations,
         "periods": service.PERIODS,
         "filter_errors": errors,
         "weekdays": WEEKDAYS,
         "peak": peak,
         "round_labels": ROUND_LABELS,
         "reason_labels": {c.key: reasons.label(c.key) for c in m.decisions},
-        "query": _query(days, number, campaign),
+        "query": _query(days, number, campaign, conversation),
         "band_words": BAND_LABELS,
+        "stage_steps": len(WARMUP_RAMP),
     }
 
 
@@ -162,8 +190,9 @@ async def numbers_csv(
     request: Request, session: DbSession, principal: DashboardPrincipal
 ) -> Response:
     """The per-number table as CSV (same period and number filter as the page)."""
-    days, number, _campaign, _errors = _filters(request)
-    f = await service.filters(session, days, number)
+    asked = _filters(request)
+    days = asked.days
+    f = await service.filters(session, days, asked.number, conversation_id=asked.conversation)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -183,6 +212,7 @@ async def numbers_csv(
                 n.opted_out,
                 "" if n.risk_score is None else n.risk_score,
                 n.risk_band or "",
+                "" if n.warmup_stage is None else n.warmup_stage,
             ]
         )
     name = f"mirage-numbers-{days}d.csv"

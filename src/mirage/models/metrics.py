@@ -41,6 +41,25 @@ def _count() -> Mapped[int]:
     return mapped_column(Integer, nullable=False, server_default="0")
 
 
+NIL_SQL = "'00000000-0000-0000-0000-000000000000'::uuid"
+
+
+def _conversation() -> Mapped[uuid.UUID]:
+    """The warm-up conversation the counted facts belong to (migration 0026); the nil UUID
+    for none (a key column cannot be null)."""
+    return mapped_column(UUID(as_uuid=True), nullable=False, server_default=text(NIL_SQL))
+
+
+def _by_conversation(table: str) -> Index:
+    return Index(
+        f"ix_{table}_conversation",
+        "tenant_id",
+        "conversation_id",
+        "hour",
+        postgresql_where=text(f"conversation_id <> {NIL_SQL}"),
+    )
+
+
 class MessageHour(Base):
     """Messages of one number in one UTC hour (by ``messages.created_at``), one direction and
     kind (warmup, campaign, manual); the outcomes are counts of those messages."""
@@ -53,10 +72,12 @@ class MessageHour(Base):
             "instance_id",
             "direction",
             "kind",
+            "conversation_id",
             name="uq_metrics_message_hours_key",
         ),
         Index("ix_metrics_message_hours_instance", "tenant_id", "instance_id", "hour"),
         Index("ix_metrics_message_hours_hour", "hour"),
+        _by_conversation("metrics_message_hours"),
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -65,6 +86,7 @@ class MessageHour(Base):
     hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     direction: Mapped[str] = mapped_column(String(10), nullable=False)
     kind: Mapped[str] = mapped_column(String(10), nullable=False)
+    conversation_id: Mapped[uuid.UUID] = _conversation()
     messages: Mapped[int] = _count()
     delivered: Mapped[int] = _count()
     read: Mapped[int] = _count()
@@ -129,8 +151,10 @@ class DecisionHour(Base):
             "instance_id",
             "action",
             "reason",
+            "conversation_id",
             name="uq_metrics_decision_hours_key",
         ),
+        _by_conversation("metrics_decision_hours"),
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -139,6 +163,7 @@ class DecisionHour(Base):
     hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     action: Mapped[str] = mapped_column(String(8), nullable=False)
     reason: Mapped[str] = mapped_column(String(40), nullable=False)
+    conversation_id: Mapped[uuid.UUID] = _conversation()
     decisions: Mapped[int] = _count()
 
 
@@ -147,13 +172,17 @@ class RoundHour(Base):
 
     __tablename__ = "metrics_round_hours"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "hour", "state", name="uq_metrics_round_hours_key"),
+        UniqueConstraint(
+            "tenant_id", "hour", "state", "conversation_id", name="uq_metrics_round_hours_key"
+        ),
+        _by_conversation("metrics_round_hours"),
     )
 
     id: Mapped[uuid.UUID] = _id()
     tenant_id: Mapped[uuid.UUID] = _tenant_fk()
     hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     state: Mapped[str] = mapped_column(String(16), nullable=False)
+    conversation_id: Mapped[uuid.UUID] = _conversation()
     rounds: Mapped[int] = _count()
 
 

@@ -212,6 +212,18 @@ async def band_and_stage(
     if not days:
         return band, 0
     active = await _active_days(session, instance, days[0], today, zone)
+    return band, _stage(signals, days, active, cfg, zone)
+
+
+def _stage(
+    signals: Sequence[Signal],
+    days: Sequence[date],
+    active: frozenset[date],
+    cfg: Settings,
+    zone: ZoneInfo,
+) -> int:
+    """The warm-up stage earned over ``days``: each day counts if the number sent on it
+    (``active``) and its score stayed under the yellow band all day."""
     facts = []
     for day in days:
         begin = local_day_start(day, zone)
@@ -221,7 +233,7 @@ async def band_and_stage(
         peaks = [begin, *(x.at for x in signals if begin <= x.at < end)]
         worst = max(risk_score(signals, at, cfg.half_life) for at in peaks)
         facts.append((day in active, worst < cfg.thresholds.yellow))
-    return band, ramp_stage(facts)
+    return ramp_stage(facts)
 
 
 async def _signals_since(
@@ -242,6 +254,43 @@ async def _signals_since(
     # Newest first, at most the repository's limit: the ones since `hour` that are also
     # since `since` are the same as a read from `since` would give.
     return [x for x in found if x.at >= since]
+
+
+async def warmup_stages(
+    session: AsyncSession, instance_ids: Sequence[uuid.UUID], now: datetime, zone: ZoneInfo
+) -> dict[uuid.UUID, int | None]:
+    """``warmup_stage`` of several numbers of the session's tenant at once (a table of
+    numbers): four statements whatever their count — their first connection, their signals,
+    the days they sent on, the settings (cached). A number not found is left out."""
+    if not instance_ids:
+        return {}
+    repo = SignalRepository(session)
+    connected = await repo.first_connected(instance_ids)
+    today = now.astimezone(zone).date()
+    days_of: dict[uuid.UUID, list[date]] = {}
+    for instance_id, at in connected.items():
+        if at is not None:
+            first = max(at.astimezone(zone).date(), today - timedelta(STAGE_DAYS))
+            days_of[instance_id] = [first + timedelta(i) for i in range((today - first).days)]
+    out: dict[uuid.UUID, int | None] = dict.fromkeys(connected)
+    out.update({i: 0 for i, days in days_of.items() if not days})
+    ramping = [i for i, days in days_of.items() if days]
+    if not ramping:
+        return out
+    earliest = min(days_of[i][0] for i in ramping)
+    since = local_day_start(earliest, zone) - HORIZON
+    found = await repo.signals_since(ramping, since)
+    active = await repo.active_days_of(ramping, local_day_start(earliest, zone), zone.key)
+    cfg = await _settings(session) if any(found.values()) else DEFAULT_SETTINGS
+    for instance_id in ramping:
+        out[instance_id] = _stage(
+            found.get(instance_id, []),
+            days_of[instance_id],
+            frozenset(active[instance_id]),
+            cfg,
+            zone,
+        )
+    return out
 
 
 async def _active_days(
