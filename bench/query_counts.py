@@ -56,6 +56,13 @@ With the read cache (kit/cache.py) and the changes around it:
       conversation; the claim; the live notification; the sent update; the instance locked
       to reset its failures; the owner's outcome job
     webhook_queries=2 send_queries=17   (webhook -75%, send -35%)
+
+The Numbers page's live sends against the caps (docs/number-safety.md, "Where to see it"):
+a message marked sent announces its number (one ``pg_notify``), so the row re-renders. Run
+on this branch: send, first of a process 35, second 20, third (steady) 19 — the band and
+warm-up stage's reads (cf91baf: 18) plus that notification.
+
+    webhook_queries=2 send_queries=19
 """
 
 from __future__ import annotations

@@ -63,7 +63,10 @@ def _contexts(seen: list[str]) -> int:
 
 
 async def _count(client: httpx.AsyncClient, database: Database, path: str, **kw: Any) -> list[str]:
-    assert (await client.get(path, **kw)).status_code == 200  # warm (caches, last-seen)
+    # Warm (caches, last-seen): the settings cache's listener connects on first use, so the
+    # second request may still read the settings; the third is what a running app pays.
+    for _ in range(2):
+        assert (await client.get(path, **kw)).status_code == 200
     with statements(database) as seen:
         r = await client.get(path, **kw)
     assert r.status_code == 200, r.text
@@ -81,8 +84,9 @@ async def test_the_numbers_page_costs_the_same_statements_for_2_or_40_numbers(
     few = await _count(client, database, "/instances")
     _add_numbers(bootstrap_conninfo, tenant_a, 38)
     many = await _count(client, database, "/instances")
-    # Context, session (with user and role), counts by state, the page, the page's numbers'
-    # risk signals (and the tenant's band thresholds when there are signals).
+    # Context (session, user and role cached), counts by state, the page, the page's numbers'
+    # sends today and in the hour (one statement), their risk signals (one; the tenant's
+    # settings and zone come from the cache).
     assert len(many) == len(few) <= 5, many
     assert _contexts(many) == 1, many
 
@@ -117,8 +121,9 @@ async def test_the_api_costs_the_same_statements_for_2_or_40_numbers(
     few = await _count(client, database, "/api/v1/instances", headers=auth)
     _add_numbers(bootstrap_conninfo, tenant_a, 38)
     many = await _count(client, database, "/api/v1/instances", headers=auth)
-    # Context, token (with its creator's role), the list.
-    assert len(many) == len(few) == 3, many
+    # Context, token (with its creator's role), the list, the listed numbers' sends today and
+    # in the hour (one statement) and their risk signals (one; settings and zone cached).
+    assert len(many) == len(few) == 5, many
     assert _contexts(many) == 1, many
     me = await _count(client, database, "/api/v1/me", headers=auth)
     assert len(me) == 3 and _contexts(me) == 1, me  # context, token, tenant and user
@@ -139,4 +144,5 @@ async def test_every_page_of_the_api_list_costs_the_same_statements(
         costs.append(len(seen))
         assert _contexts(seen) == 1, seen
         url = (await client.get(url, headers=auth)).links.get("next", {}).get("url")
-    assert costs == [3, 3, 3], costs  # 100 + 100 + 50, each: context, token, the page
+    # 100 + 100 + 50, each: context, token, the page, its sends and its signals.
+    assert costs == [5, 5, 5], costs

@@ -38,13 +38,11 @@ class SendCounts(NamedTuple):
     new_contacts_today: int = 0
 
 
-def _number_counts(
-    instance_id: uuid.UUID, hour_ago: datetime, day_start: datetime
-) -> Select[int, int, datetime | None, int]:
-    """One number's sends as the caps count them: in the rolling hour, since the day's start,
-    the last one, and campaign sends today (new contacts, for the yellow band). One
-    definition, asked alone (``send_counts``) or inside the send decision's statement."""
-    return select(
+def _counts(hour_ago: datetime, day_start: datetime) -> tuple[Any, Any, Any, Any]:
+    """What the caps count of a number's sends (``COUNTED_STATUSES`` only): in the rolling
+    hour, since the day's start, the last one, and campaign sends today (new contacts, for the
+    yellow band)."""
+    return (
         func.count(OutgoingMessage.id).filter(OutgoingMessage.sent_at >= hour_ago),
         func.count(OutgoingMessage.id).filter(OutgoingMessage.sent_at >= day_start),
         func.max(OutgoingMessage.sent_at),
@@ -52,7 +50,16 @@ def _number_counts(
             OutgoingMessage.sent_at >= day_start,
             OutgoingMessage.purpose == Purpose.CAMPAIGN,
         ),
-    ).where(
+    )
+
+
+def _number_counts(
+    instance_id: uuid.UUID, hour_ago: datetime, day_start: datetime
+) -> Select[int, int, datetime | None, int]:
+    """One number's sends as the caps count them (``_counts``). One definition, asked alone
+    (``send_counts``), inside the send decision's statement, or for a page of numbers
+    (``numbers_counts``)."""
+    return select(*_counts(hour_ago, day_start)).where(
         OutgoingMessage.instance_id == instance_id,
         OutgoingMessage.status.in_(COUNTED_STATUSES),
     )
@@ -314,6 +321,28 @@ class OutgoingRepository:
     ) -> SendCounts:
         row = (await self.session.execute(_number_counts(instance_id, hour_ago, day_start))).one()
         return _send_counts(row)
+
+    async def numbers_counts(
+        self, instance_ids: Sequence[uuid.UUID], *, hour_ago: datetime, day_start: datetime
+    ) -> dict[uuid.UUID, SendCounts]:
+        """``send_counts`` of each listed number, in one statement (a page of numbers); those
+        that sent nothing today or in the hour get zeros (and no last send: only today's and
+        the hour's sends are read)."""
+        if not instance_ids:
+            return {}
+        stmt = (
+            select(OutgoingMessage.instance_id, *_counts(hour_ago, day_start))
+            .where(
+                OutgoingMessage.instance_id.in_(list(instance_ids)),
+                OutgoingMessage.status.in_(COUNTED_STATUSES),
+                OutgoingMessage.sent_at >= min(hour_ago, day_start),
+            )
+            .group_by(OutgoingMessage.instance_id)
+        )
+        found = {i: SendCounts(0, 0, None, 0) for i in instance_ids}
+        for instance_id, *row in (await self.session.execute(stmt)).all():
+            found[instance_id] = _send_counts(row)
+        return found
 
     async def policy_counts(
         self, instance_id: uuid.UUID, *, hour_ago: datetime, day_start: datetime

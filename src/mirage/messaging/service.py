@@ -31,7 +31,7 @@ from mirage.config import get_settings, human_seconds
 from mirage.db.engine import session_scope
 from mirage.instances import service as instances
 from mirage.instances.gateway import get_gateway
-from mirage.kit import jobs
+from mirage.kit import jobs, live
 from mirage.kit.clock import utcnow
 from mirage.kit.inflight import InFlight
 from mirage.kit.logging import get_logger
@@ -56,6 +56,7 @@ from mirage.policy import (
     TenantPolicy,
     decide,
     local_day_start,
+    number_caps,
 )
 from mirage.policy.bands import NO_OUTREACH
 from mirage.providers import (
@@ -292,6 +293,56 @@ async def overview_sends(
     )
 
 
+async def usage(
+    session: AsyncSession, numbers: Sequence[Instance], now: datetime | None = None
+) -> dict[uuid.UUID, instances.NumberUsage]:
+    """The ``NumberUsage`` of a page of the session's tenant's numbers (instances.service),
+    read in bulk: one statement for their send counts (the caps' own, ``_number_counts``),
+    one for their signals, one for the days they sent on, and the tenant's settings from the
+    cache, whatever the page's size. A campaign's outreach policy may lower a number's caps
+    for that campaign's sends: not applied here (it is per campaign)."""
+    if not numbers:
+        return {}
+    now = now or utcnow()
+    tenant_id = numbers[0].tenant_id
+    settings = await tenant_settings.current(session, tenant_id)
+    policy = tenant_settings.as_policy(settings.row, settings.timezone)
+    zone = ZoneInfo(settings.timezone)
+    counts = await OutgoingRepository(session).numbers_counts(
+        [i.id for i in numbers],
+        hour_ago=now - timedelta(hours=1),
+        day_start=local_day_start(now.astimezone(zone).date(), zone),
+    )
+    found = await safety.standings(session, numbers, now, zone)
+    out: dict[uuid.UUID, instances.NumberUsage] = {}
+    for instance in numbers:
+        sent, standing = counts[instance.id], found[instance.id]
+        state = NumberState(
+            connected=instance.connected,
+            health=instance.health,
+            paused=instance.paused,
+            first_connected_at=instance.first_connected_at,
+            sent_last_hour=sent.last_hour,
+            sent_today=sent.today,
+            last_sent_at=sent.last_sent_at,
+            band=standing.risk.band.value,
+            new_contacts_today=sent.new_contacts_today,
+            warmup_stage=standing.stage,
+        )
+        caps = number_caps(now, policy, state)
+        out[instance.id] = instances.NumberUsage(
+            risk_score=standing.risk.score,
+            risk_band=standing.risk.band.value,
+            stage=standing.stage,
+            sent_today=sent.today,
+            sent_last_hour=sent.last_hour,
+            daily_cap=caps.daily_effective,
+            hourly_cap=caps.hourly,
+            tightened=caps.tightened,
+        )
+    return out
+
+
 def can_send(instance: Instance) -> bool:
     """The one definition of "this number can send now", as far as the number itself goes:
     connected (socket open, account known), not paused by an operator, and a health verdict
@@ -518,6 +569,8 @@ async def _mark_sent(
     if instance is not None and instance.consecutive_send_failures:
         instance.consecutive_send_failures = 0
         await instances.reassess(session, instance)
+    # The Numbers page shows today's sends against the caps: its row follows each send.
+    await live.notify(session, msg.tenant_id, "instance", msg.instance_id)
     await _report(session, msg, SendOutcome.SENT)
 
 

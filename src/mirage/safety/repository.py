@@ -111,6 +111,27 @@ class SignalRepository:
         )
         return set((await self.session.execute(stmt)).scalars().all())
 
+    async def active_days_of(
+        self, instance_ids: Sequence[uuid.UUID], since: datetime, zone: str
+    ) -> dict[uuid.UUID, set[date]]:
+        """``active_days`` of each listed number, in one statement."""
+        if not instance_ids:
+            return {}
+        day = func.date(func.timezone(zone, OutgoingMessage.sent_at))
+        stmt = (
+            select(OutgoingMessage.instance_id, day)
+            .where(
+                OutgoingMessage.instance_id.in_(list(instance_ids)),
+                OutgoingMessage.status == OutgoingStatus.SENT,
+                OutgoingMessage.sent_at >= since,
+            )
+            .group_by(OutgoingMessage.instance_id, day)
+        )
+        found: dict[uuid.UUID, set[date]] = {}
+        for instance_id, on in (await self.session.execute(stmt)).all():
+            found.setdefault(instance_id, set()).add(on)
+        return found
+
     async def sent_since(self, instance_id: uuid.UUID, since: datetime) -> int:
         """Messages the number got out since ``since`` (the error rate's other half)."""
         stmt = select(func.count()).where(
