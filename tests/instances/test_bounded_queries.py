@@ -40,8 +40,16 @@ def statements(database: Database) -> Iterator[list[str]]:
 
 def _add_numbers(conninfo: str, t: TenantFixture, n: int) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        for _ in range(n):
-            factories.instances(conn, t.tenant_id)
+        for i in range(n):
+            rid = factories.instances(conn, t.tenant_id)
+            if i % 2:
+                # Half of them connected days ago: their warm-up stage reads the days they
+                # sent on (in bulk, then from the cache the send decisions share).
+                conn.execute(
+                    "update instances set first_connected_at = now() - interval '12 days' "
+                    "where id = %s",
+                    (rid,),
+                )
 
 
 def _href(html: str, rel: str) -> str:

@@ -258,12 +258,7 @@ async def standings(
     repo = SignalRepository(session)
     found = await repo.signals_since([i.id for i in instances], since)
     cfg = await _settings(session) if any(found.values()) else DEFAULT_SETTINGS
-    firsts = [d[0] for d in days.values() if d]
-    active: dict[uuid.UUID, set[date]] = {}
-    if firsts:
-        active = await repo.active_days_of(
-            [i for i, d in days.items() if d], local_day_start(min(firsts), zone), zone.key
-        )
+    active = await _active_days_of(session, instances, days, now.astimezone(zone).date(), zone)
     out: dict[uuid.UUID, Standing] = {}
     for instance in instances:
         signals = found.get(instance.id, [])
@@ -289,6 +284,43 @@ async def _active_days(
     if instance.tenant_id != current_tenant_id():
         return await load()
     return await _active_days_cache.get_or_load(instance.tenant_id, key, load)
+
+
+async def _active_days_of(
+    session: AsyncSession,
+    instances: Sequence[Instance],
+    days: dict[uuid.UUID, list[date]],
+    today: date,
+    zone: ZoneInfo,
+) -> dict[uuid.UUID, frozenset[date]]:
+    """``_active_days`` of a page of numbers: those the per-number cache holds (the send
+    decisions fill it) from it, the others in one statement (and into the cache)."""
+    reading = current_tenant_id()
+    out: dict[uuid.UUID, frozenset[date]] = {}
+    missing: list[Instance] = []
+    for instance in instances:
+        mine = days.get(instance.id)
+        if not mine:
+            continue
+        key = (instance.id, mine[0], today, zone.key)
+        hit = _active_days_cache.get(instance.tenant_id, key)
+        if hit is not None and instance.tenant_id == reading:
+            out[instance.id] = hit
+        else:
+            missing.append(instance)
+    if not missing:
+        return out
+    generation = _active_days_cache.generation
+    since = local_day_start(min(days[i.id][0] for i in missing), zone)
+    found = await SignalRepository(session).active_days_of([i.id for i in missing], since, zone.key)
+    for instance in missing:
+        first = days[instance.id][0]
+        value = frozenset(d for d in found.get(instance.id, ()) if d >= first)
+        out[instance.id] = value
+        if instance.tenant_id == reading:
+            key = (instance.id, first, today, zone.key)
+            _active_days_cache.put(instance.tenant_id, key, value, generation)
+    return out
 
 
 async def number_stage(
