@@ -58,6 +58,10 @@ With the read cache (kit/cache.py) and the changes around it:
       (6); the message, locked; the number's lock; the counts; the claim; the live
       notification; the sent update; the owner's outcome job
     webhook_queries=2 send_queries=13   (webhook -75%, send -50%)
+
+The Numbers page's live sends against the caps (docs/number-safety.md, "Where to see it"):
+a message marked sent announces its number, inside the sent UPDATE's RETURNING
+(``kit.live.notify_expression``): the row re-renders at no extra statement.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from mirage.conversations import service as conversations
 from mirage.conversations import views as conversations_views
 from mirage.db import engine as db_engine
 from mirage.instances import router as instances_api
+from mirage.instances import service as instances_service
 from mirage.instances import views as instances_views
 from mirage.instances.gateway import close_gateway
 from mirage.kit import cache as read_cache
@@ -148,6 +149,8 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
     tenant_views.add_settings_section(
         "decisions", lambda session: messaging.recent_decisions(session, 15)
     )
+    # The Numbers page's and API's sends against the caps: the messaging domain's counts.
+    instances_service.provide_usage(messaging.usage)
     # The overview's parts owned by domains above tenants/.
     overview.provide(
         sends=messaging.overview_sends,

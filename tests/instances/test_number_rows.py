@@ -110,6 +110,8 @@ def test_a_row_is_the_whole_input_of_its_html() -> None:
             paused_at=None,
         )
     )
+    # Paused, with a health reason and caps: every field below shows in the row.
+    base = base._replace(paused=True, health_reason="x", daily_cap=100, hourly_cap=30)
     html = number_row(base, True, True, "pt_BR")
     assert number_row(base, True, True, "pt_BR") is html  # from the cache
     changes = {
@@ -123,9 +125,18 @@ def test_a_row_is_the_whole_input_of_its_html() -> None:
         "paired_before": False,
         "health": "degraded",
         "health_reason": "low delivery rate",
-        "paused": True,
+        "paused": False,
         "risk_score": 35,
         "risk_band": "yellow",
+        "paused_reason": "@time_lock",
+        "paused_code": "time_lock",
+        "health_code": "banned",
+        "stage": 2,
+        "sent_today": 37,
+        "daily_cap": 60,
+        "sent_last_hour": 3,
+        "hourly_cap": 15,
+        "tightened": True,
     }
     assert changes.keys() == set(NumberRow._fields)
     for field, value in changes.items():

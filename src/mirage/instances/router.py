@@ -25,12 +25,69 @@ from mirage.instances.schemas import (
     decode_cursor,
     encode_cursor,
 )
+from mirage.models import Instance
 from mirage.providers.models import ConnectionState
+from mirage.safety import reasons
 from mirage.web.errors import API_ERRORS
 
 router = APIRouter(
     prefix="/instances", tags=["numbers"], responses={**API_ERRORS, 503: API_ERRORS[400]}
 )
+
+
+#: What InstanceOut takes from the stored number as it is (the rest is read live: _out).
+_STORED = frozenset(
+    {
+        "id",
+        "display_name",
+        "gateway_name",
+        "state",
+        "state_reason",
+        "connected",
+        "needs_pairing",
+        "phone",
+        "profile_name",
+        "health",
+        "first_connected_at",
+        "paused",
+        "created_at",
+    }
+)
+
+
+async def _out(session: DbSession, rows: list[Instance]) -> list[InstanceOut]:
+    """The numbers as the API shows them, with their live risk, warm-up stage and today's
+    sends against the effective caps: read for the whole page at once (messaging.usage)."""
+    found = await service.usage(session, rows)
+    out = []
+    for i in rows:
+        update: dict[str, Any] = {
+            name: getattr(i, name) for name in InstanceOut.model_fields if name in _STORED
+        }
+        update |= {
+            "health_reason": reasons.english(i.health_reason),
+            "health_reason_code": reasons.code_of(i.health_reason),
+            "paused_reason": reasons.english(i.paused_reason),
+            "paused_reason_code": reasons.code_of(i.paused_reason),
+        }
+        use = found.get(i.id)
+        if use is not None:
+            update.update(
+                risk_score=use.risk_score,
+                risk_band=use.risk_band,
+                warmup_stage=use.stage,
+                sends_today=use.sent_today,
+                sends_last_hour=use.sent_last_hour,
+                daily_cap_effective=use.daily_cap,
+                hourly_cap_effective=use.hourly_cap,
+                caps_tightened=use.tightened,
+            )
+        out.append(InstanceOut.model_validate(update))
+    return out
+
+
+async def _one(session: DbSession, instance: Instance) -> InstanceOut:
+    return (await _out(session, [instance]))[0]
 
 
 _PAGE_HEADERS = {
@@ -80,19 +137,20 @@ async def list_instances(
         query = {"cursor": nxt, "limit": limit} | ({"state": state.value} if state else {})
         response.headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
         response.headers["X-Next-Cursor"] = nxt
-    return rows
+    return await _out(session, list(rows))
 
 
 @router.post("", response_model=InstanceOut, status_code=201)
 async def create_instance(
     body: InstanceCreate, session: DbSession, principal: StepUpApiPrincipal
 ) -> Any:
-    return await service.create_instance(session, principal, display_name=body.display_name)
+    instance = await service.create_instance(session, principal, display_name=body.display_name)
+    return await _one(session, instance)
 
 
 @router.get("/{instance_id}", response_model=InstanceOut)
 async def get_instance(instance_id: uuid.UUID, session: DbSession, principal: ApiPrincipal) -> Any:
-    return await service.get_instance(session, principal, instance_id)
+    return await _one(session, await service.get_instance(session, principal, instance_id))
 
 
 @router.delete("/{instance_id}", status_code=204)
@@ -129,12 +187,13 @@ async def pause(
     body: PauseRequest | None = None,
 ) -> Any:
     """Pause the number: every send from it is refused (by the policy) until it is resumed."""
-    return await service.pause(session, principal, instance_id, body.reason if body else None)
+    instance = await service.pause(session, principal, instance_id, body.reason if body else None)
+    return await _one(session, instance)
 
 
 @router.post("/{instance_id}/resume", response_model=InstanceOut)
 async def resume(instance_id: uuid.UUID, session: DbSession, principal: ApiPrincipal) -> Any:
-    return await service.resume(session, principal, instance_id)
+    return await _one(session, await service.resume(session, principal, instance_id))
 
 
 @router.post("/{instance_id}/logout", status_code=202, response_class=Response)

@@ -11,7 +11,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mirage.kit.errors import ValidationFailed
-from mirage.policy import Health
+from mirage.policy import WARMUP_RAMP, Band, Health
 from mirage.providers.models import ConnectionState
 
 # Pages of numbers (name order, keyset): the API's default and largest page, the dashboard's.
@@ -71,11 +71,63 @@ class InstanceOut(BaseModel):
     phone: str | None
     profile_name: str | None
     health: Health
-    health_reason: str | None
+    health_reason: str | None = Field(
+        description="Why the health verdict, readable (English); see `health_reason_code`."
+    )
+    health_reason_code: str | None = Field(
+        default=None,
+        description="A stable code when the number was quarantined automatically: `banned` "
+        "(a ban or restriction code), `critical` (the risk score reached the critical band) or "
+        "`dead` (the recovery ladder ran out); null otherwise (a health verdict from the "
+        "gateway's signals, or an admin's own words).",
+    )
     first_connected_at: datetime | None
-    paused: bool = Field(description="Paused by an operator: it sends nothing until resumed.")
-    paused_reason: str | None = None
+    paused: bool = Field(
+        description="Paused (by an operator, or automatically): it sends nothing until resumed."
+    )
+    paused_reason: str | None = Field(
+        default=None,
+        description="Why, readable (English): an operator's words or an "
+        "automatic reason's text; see `paused_reason_code`.",
+    )
+    paused_reason_code: str | None = Field(
+        default=None,
+        description="A stable code when the pause was automatic: `time_lock` (WhatsApp's "
+        "reach-out time lock, 463), `error_rate` (too many of the hour's sends failed), "
+        "`score_jump` (the risk score jumped), or `released` (back from quarantine, paused until "
+        "an operator resumes it); null for an operator's pause.",
+    )
     created_at: datetime
+    risk_score: int = Field(0, description="The live risk score, 0 (no known risk) to 100.")
+    risk_band: Band = Field(
+        Band.GREEN,
+        description="green: full caps; yellow: caps halved, few new contacts; orange: replies "
+        "and warm-up only; red: replies only; critical: paused.",
+    )
+    warmup_stage: int | None = Field(
+        None,
+        description="The warm-up stage earned by health, 0 to `warmup_stages` − 1 (it climbs "
+        "a step each day the number sends and stays green, steps back when it leaves green, "
+        "starts over after 3 idle days); null before it ever connected.",
+    )
+    warmup_stages: int = Field(len(WARMUP_RAMP), description="How many stages there are.")
+    sends_today: int = Field(
+        0, description="Messages sent today (the tenant's local day), as the caps count them."
+    )
+    sends_last_hour: int = Field(0, description="Messages sent in the rolling last hour.")
+    daily_cap_effective: int = Field(
+        0,
+        description="What the number may send today: the smaller of its daily cap and the "
+        "warm-up ramp's (age and stage), halved in a yellow, orange or red band or while "
+        "degraded; 0 when it may not send at all (quarantined, banned, critical). A campaign's "
+        "outreach policy may lower it further for that campaign's sends.",
+    )
+    hourly_cap_effective: int = Field(
+        0, description="What it may send in a rolling hour (halved likewise)."
+    )
+    caps_tightened: bool = Field(
+        False, description="The caps are halved (the risk band or a degraded health)."
+    )
 
 
 class PairingOut(BaseModel):

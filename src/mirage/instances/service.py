@@ -49,6 +49,45 @@ log = get_logger(__name__)
 TENANT_HEADER = "X-Mirage-Tenant"
 
 
+@dataclass(frozen=True)
+class NumberUsage:
+    """What the Numbers page and the API show of a number's sending now: its live risk, the
+    warm-up stage it earned, and today's and the hour's sends against the caps the policy
+    engine applies to it (the band and health tighten them). Read by the messaging domain
+    (``provide_usage``, wired by the app): the caps and their counts are its own."""
+
+    risk_score: int
+    risk_band: str
+    #: The warm-up stage earned by health (0 … the ramp's steps − 1); None: never connected.
+    stage: int | None
+    sent_today: int
+    sent_last_hour: int
+    daily_cap: int
+    hourly_cap: int
+    #: The caps are halved (degraded health or a yellow, orange or red band).
+    tightened: bool
+
+
+UsageReader = Callable[[AsyncSession, Sequence[Instance]], Awaitable[dict[uuid.UUID, NumberUsage]]]
+_usage_reader: UsageReader | None = None
+
+
+def provide_usage(reader: UsageReader) -> None:
+    """Set who reads the numbers' usage (messaging.service.usage; the app wires it)."""
+    global _usage_reader
+    _usage_reader = reader
+
+
+async def usage(
+    session: AsyncSession, instances: Sequence[Instance]
+) -> dict[uuid.UUID, NumberUsage]:
+    """``NumberUsage`` of a page of numbers, in a few statements whatever its size (empty
+    when no reader was wired: the pages then show the last risk computed)."""
+    if _usage_reader is None or not instances:
+        return {}
+    return await _usage_reader(session, instances)
+
+
 def _key() -> str:
     return get_settings().resolved_secret_key()
 
@@ -700,8 +739,7 @@ async def recovery_step(instance_id: uuid.UUID, now: datetime) -> RecoveryStep:
         rung = LADDER.rung(attempts)
         if rung == Rung.DEAD:
             instance.recovery_at = None
-            reason = N_("dead: the recovery ladder ran out (restarts, then a new pairing)")
-            await safety.mark_dead(session, instance, reason, now)
+            await safety.mark_dead(session, instance, now)
             return RecoveryStep("dead")
         snap = snapshot(instance)
     error: str | None = None

@@ -26,8 +26,9 @@ from mirage.kit.i18n import N_
 from mirage.kit.live import Renderer
 from mirage.models import Instance
 from mirage.models.tenancy import Role
+from mirage.policy import WARMUP_RAMP
 from mirage.providers.models import ConnectionState
-from mirage.safety import service as safety
+from mirage.safety import reasons
 from mirage.web.csrf import csrf_protect
 from mirage.web.forms import NO_ERRORS, clean, form_errors
 from mirage.web.streams import open_stream
@@ -53,10 +54,37 @@ class NumberRow(NamedTuple):
     paused: bool
     risk_score: int
     risk_band: str
+    #: Why it was paused (an operator's words or an automatic reason's stored form) and the
+    #: automatic reasons' codes (mirage.safety.reasons; None: free text).
+    paused_reason: str | None = None
+    paused_code: str | None = None
+    health_code: str | None = None
+    #: The warm-up stage earned by health (None: never connected) and today's and the hour's
+    #: sends against the caps the engine applies now (messaging.service.usage).
+    stage: int | None = None
+    sent_today: int = 0
+    daily_cap: int | None = None
+    sent_last_hour: int = 0
+    hourly_cap: int | None = None
+    tightened: bool = False
 
     @classmethod
-    def of(cls, i: Instance, risk: safety.Risk | None = None) -> NumberRow:
-        """``risk``: the live (decayed) one; without it, the last one computed."""
+    def of(cls, i: Instance, use: service.NumberUsage | None = None) -> NumberRow:
+        """``use``: the live (decayed) risk and the sends; without it, the last risk computed
+        and no sends."""
+        if use is None:
+            return cls._row(i, i.risk_score or 0, i.risk_band or "green")
+        return cls._row(i, use.risk_score, use.risk_band)._replace(
+            stage=use.stage,
+            sent_today=use.sent_today,
+            daily_cap=use.daily_cap,
+            sent_last_hour=use.sent_last_hour,
+            hourly_cap=use.hourly_cap,
+            tightened=use.tightened,
+        )
+
+    @classmethod
+    def _row(cls, i: Instance, score: int, band: str) -> NumberRow:
         return cls(
             i.id,
             i.display_name,
@@ -69,8 +97,11 @@ class NumberRow(NamedTuple):
             i.health,
             i.health_reason,
             i.paused_at is not None,
-            risk.score if risk else i.risk_score or 0,
-            risk.band.value if risk else i.risk_band or "green",
+            score,
+            band,
+            i.paused_reason,
+            reasons.code_of(i.paused_reason),
+            reasons.code_of(i.health_reason),
         )
 
 
@@ -92,6 +123,8 @@ def number_row(row: NumberRow, can_operate: bool, can_admin: bool, locale: str) 
 add_global("reason_words", health.reason_words)  # used by instances/_rows.html
 add_global("operator_logout_code", health.OPERATOR_LOGOUT)
 add_global("number_row", number_row)
+add_global("warmup_stages", len(WARMUP_RAMP))
+add_global("reason_shown", reasons.shown)
 
 
 # The tabs above the table: every connection state, in this order (one with no number is
@@ -159,10 +192,10 @@ async def _page(
     if has_next and rows:
         next_url = _url(state=state, after=encode_cursor(rows[-1].display_name, rows[-1].id))
     tabs = _tabs(counts, state)
-    risks = await safety.risks(session, [i.id for i in rows])
+    found = await service.usage(session, rows)
     return {
         **tabs,
-        "instances": [NumberRow.of(i, risks.get(i.id)) for i in rows],
+        "instances": [NumberRow.of(i, found.get(i.id)) for i in rows],
         "shown_total": counts.get(state, 0) if state else tabs["total"],
         "prev_url": prev_url,
         "next_url": next_url,
@@ -307,12 +340,12 @@ async def _row(
     request: Request, session: DbSession, principal: DashboardPrincipal, instance_id: uuid.UUID
 ) -> Response:
     instance = await service.get_instance(session, principal, instance_id)
-    risk = (await safety.risks(session, [instance.id])).get(instance.id)
+    use = (await service.usage(session, [instance])).get(instance.id)
     return render_fragment(
         request,
         "instances/_row.html",
         {
-            "i": NumberRow.of(instance, risk),
+            "i": NumberRow.of(instance, use),
             "can_admin": principal.role.at_least(Role.ADMIN),
             "can_operate": principal.role.at_least(Role.OPERATOR),
         },
@@ -395,8 +428,8 @@ async def _render_changes(
             instance = None if instance_id is None else await repo.get(instance_id)
             number = None
             if instance is not None:
-                risk = (await safety.risks(session, [instance.id])).get(instance.id)
-                number = NumberRow.of(instance, risk)
+                use = (await service.usage(session, [instance])).get(instance.id)
+                number = NumberRow.of(instance, use)
             counts = await repo.count_by_state()
     row = ""
     if number is not None:

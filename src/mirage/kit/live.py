@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any
 
 import psycopg
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, func, text
 from starlette.responses import StreamingResponse
 
 from mirage.kit.logging import get_logger
@@ -107,13 +107,27 @@ class LiveHub:
             self._task = None
 
 
+def _payload(tenant_id: uuid.UUID, kind: str, object_id: uuid.UUID, **extra: Any) -> str:
+    payload = {"t": str(tenant_id), "kind": kind, "id": str(object_id)}
+    payload.update({k: str(v) for k, v in extra.items() if v is not None})
+    return json.dumps(payload)
+
+
 async def notify(
     session: Any, tenant_id: uuid.UUID, kind: str, object_id: uuid.UUID, **extra: Any
 ) -> None:
     """Announce a change to live dashboards when (and only if) the transaction commits."""
-    payload = {"t": str(tenant_id), "kind": kind, "id": str(object_id)}
-    payload.update({k: str(v) for k, v in extra.items() if v is not None})
-    await session.execute(text("select pg_notify('mirage_live', :p)"), {"p": json.dumps(payload)})
+    payload = _payload(tenant_id, kind, object_id, **extra)
+    await session.execute(text("select pg_notify('mirage_live', :p)"), {"p": payload})
+
+
+def notify_expression(
+    tenant_id: uuid.UUID, kind: str, object_id: uuid.UUID, **extra: Any
+) -> ColumnElement[Any]:
+    """``notify``'s announcement as an SQL expression, for a statement the transaction runs
+    anyway (e.g. in an UPDATE's RETURNING: announced only if a row changed) — no round trip
+    of its own. Delivered on commit, like every NOTIFY."""
+    return func.pg_notify(CHANNEL, _payload(tenant_id, kind, object_id, **extra))
 
 
 async def end_session(session: Any, session_id: uuid.UUID) -> None:

@@ -7,7 +7,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, any_, bindparam, case, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    any_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -38,13 +50,11 @@ class SendCounts(NamedTuple):
     new_contacts_today: int = 0
 
 
-def _number_counts(
-    instance_id: uuid.UUID, hour_ago: datetime, day_start: datetime
-) -> Select[int, int, datetime | None, int]:
-    """One number's sends as the caps count them: in the rolling hour, since the day's start,
-    the last one, and campaign sends today (new contacts, for the yellow band). One
-    definition, asked alone (``send_counts``) or inside the send decision's statement."""
-    return select(
+def _counts(hour_ago: datetime, day_start: datetime) -> tuple[Any, Any, Any, Any]:
+    """What the caps count of a number's sends (``COUNTED_STATUSES`` only): in the rolling
+    hour, since the day's start, the last one, and campaign sends today (new contacts, for the
+    yellow band)."""
+    return (
         func.count(OutgoingMessage.id).filter(OutgoingMessage.sent_at >= hour_ago),
         func.count(OutgoingMessage.id).filter(OutgoingMessage.sent_at >= day_start),
         func.max(OutgoingMessage.sent_at),
@@ -52,7 +62,16 @@ def _number_counts(
             OutgoingMessage.sent_at >= day_start,
             OutgoingMessage.purpose == Purpose.CAMPAIGN,
         ),
-    ).where(
+    )
+
+
+def _number_counts(
+    instance_id: uuid.UUID, hour_ago: datetime, day_start: datetime
+) -> Select[int, int, datetime | None, int]:
+    """One number's sends as the caps count them (``_counts``). One definition, asked alone
+    (``send_counts``), inside the send decision's statement, or for a page of numbers
+    (``numbers_counts``)."""
+    return select(*_counts(hour_ago, day_start)).where(
         OutgoingMessage.instance_id == instance_id,
         OutgoingMessage.status.in_(COUNTED_STATUSES),
     )
@@ -128,10 +147,23 @@ class OutgoingRepository:
         )
 
     async def mark_sent(
-        self, outgoing_id: uuid.UUID, provider_id: str, when: datetime
+        self,
+        outgoing_id: uuid.UUID,
+        provider_id: str,
+        when: datetime,
+        *,
+        announce: ColumnElement[Any] | None = None,
     ) -> SentMessage | None:
         """A claimed send went out: recorded in one statement, only while it is still claimed
-        (None otherwise: something else decided its fate meanwhile)."""
+        (None otherwise: something else decided its fate meanwhile). ``announce``: an
+        expression evaluated for the updated row (a live notification), in the same
+        statement."""
+        returned: list[ColumnElement[Any]] = [
+            OutgoingMessage.purpose,  # type: ignore[list-item]
+            OutgoingMessage.instance_id,  # type: ignore[list-item]
+        ]
+        if announce is not None:
+            returned.append(announce)
         stmt = (
             update(OutgoingMessage)
             .where(
@@ -144,7 +176,7 @@ class OutgoingRepository:
                 provider_message_id=provider_id,
                 last_error=None,
             )
-            .returning(OutgoingMessage.purpose, OutgoingMessage.instance_id)
+            .returning(*returned)
             .execution_options(synchronize_session=False)
         )
         row = (await self.session.execute(stmt)).one_or_none()
@@ -342,6 +374,28 @@ class OutgoingRepository:
     ) -> SendCounts:
         row = (await self.session.execute(_number_counts(instance_id, hour_ago, day_start))).one()
         return _send_counts(row)
+
+    async def numbers_counts(
+        self, instance_ids: Sequence[uuid.UUID], *, hour_ago: datetime, day_start: datetime
+    ) -> dict[uuid.UUID, SendCounts]:
+        """``send_counts`` of each listed number, in one statement (a page of numbers); those
+        that sent nothing today or in the hour get zeros (and no last send: only today's and
+        the hour's sends are read)."""
+        if not instance_ids:
+            return {}
+        stmt = (
+            select(OutgoingMessage.instance_id, *_counts(hour_ago, day_start))
+            .where(
+                OutgoingMessage.instance_id.in_(list(instance_ids)),
+                OutgoingMessage.status.in_(COUNTED_STATUSES),
+                OutgoingMessage.sent_at >= min(hour_ago, day_start),
+            )
+            .group_by(OutgoingMessage.instance_id)
+        )
+        found = {i: SendCounts(0, 0, None, 0) for i in instance_ids}
+        for instance_id, *row in (await self.session.execute(stmt)).all():
+            found[instance_id] = _send_counts(row)
+        return found
 
     async def policy_counts(
         self,

@@ -31,7 +31,7 @@ from mirage.config import get_settings, human_seconds
 from mirage.db.engine import session_scope
 from mirage.instances import service as instances
 from mirage.instances.gateway import get_gateway
-from mirage.kit import jobs
+from mirage.kit import jobs, live
 from mirage.kit.clock import utcnow
 from mirage.kit.inflight import InFlight
 from mirage.kit.logging import get_logger
@@ -61,6 +61,7 @@ from mirage.policy import (
     TenantPolicy,
     decide,
     local_day_start,
+    number_caps,
 )
 from mirage.policy.bands import NO_OUTREACH
 from mirage.providers import (
@@ -309,6 +310,56 @@ async def overview_sends(
     )
 
 
+async def usage(
+    session: AsyncSession, numbers: Sequence[Instance], now: datetime | None = None
+) -> dict[uuid.UUID, instances.NumberUsage]:
+    """The ``NumberUsage`` of a page of the session's tenant's numbers (instances.service),
+    read in bulk: one statement for their send counts (the caps' own, ``_number_counts``),
+    one for their signals, one for the days they sent on, and the tenant's settings from the
+    cache, whatever the page's size. A campaign's outreach policy may lower a number's caps
+    for that campaign's sends: not applied here (it is per campaign)."""
+    if not numbers:
+        return {}
+    now = now or utcnow()
+    tenant_id = numbers[0].tenant_id
+    settings = await tenant_settings.current(session, tenant_id)
+    policy = tenant_settings.as_policy(settings.row, settings.timezone)
+    zone = ZoneInfo(settings.timezone)
+    counts = await OutgoingRepository(session).numbers_counts(
+        [i.id for i in numbers],
+        hour_ago=now - timedelta(hours=1),
+        day_start=local_day_start(now.astimezone(zone).date(), zone),
+    )
+    found = await safety.standings(session, numbers, now, zone)
+    out: dict[uuid.UUID, instances.NumberUsage] = {}
+    for instance in numbers:
+        sent, standing = counts[instance.id], found[instance.id]
+        state = NumberState(
+            connected=instance.connected,
+            health=instance.health,
+            paused=instance.paused,
+            first_connected_at=instance.first_connected_at,
+            sent_last_hour=sent.last_hour,
+            sent_today=sent.today,
+            last_sent_at=sent.last_sent_at,
+            band=standing.risk.band.value,
+            new_contacts_today=sent.new_contacts_today,
+            warmup_stage=standing.stage,
+        )
+        caps = number_caps(now, policy, state)
+        out[instance.id] = instances.NumberUsage(
+            risk_score=standing.risk.score,
+            risk_band=standing.risk.band.value,
+            stage=standing.stage,
+            sent_today=sent.today,
+            sent_last_hour=sent.last_hour,
+            daily_cap=caps.daily_effective,
+            hourly_cap=caps.hourly,
+            tightened=caps.tightened,
+        )
+    return out
+
+
 def can_send(instance: Instance) -> bool:
     """The one definition of "this number can send now", as far as the number itself goes:
     connected (socket open, account known), not paused by an operator, and a health verdict
@@ -355,6 +406,8 @@ class Claim:
     claim's transaction."""
 
     outgoing_id: uuid.UUID
+    tenant_id: uuid.UUID
+    instance_id: uuid.UUID
     gateway_name: str
     to_number: str
     text: str
@@ -498,6 +551,8 @@ async def _decide_and_claim(outgoing_id: uuid.UUID, now: datetime) -> Step | Cla
             await on_claim(session, msg, now)
         return Claim(
             outgoing_id=msg.id,
+            tenant_id=msg.tenant_id,
+            instance_id=instance.id,
             gateway_name=instance.gateway_name,
             to_number=msg.to_number,
             text=msg.text,
@@ -513,10 +568,10 @@ def _busy_until(in_flight: Sequence[tuple[datetime, int]], now: datetime) -> dat
         claimed + timedelta(seconds=human_seconds(typing_ms / 1000))
         for claimed, typing_ms in in_flight
     ]
-    live = [end for end in ends if end + STALE_CLAIM > now]
-    if not live:
+    running = [end for end in ends if end + STALE_CLAIM > now]
+    if not running:
         return None
-    return max(max(live) + timedelta(milliseconds=500), now + timedelta(milliseconds=200))
+    return max(max(running) + timedelta(milliseconds=500), now + timedelta(milliseconds=200))
 
 
 async def _reconcile(
@@ -550,6 +605,8 @@ async def _mark_sent(
     msg.provider_message_id = provider_id
     msg.last_error = None
     await _sent_resets_failures(session, msg.instance_id)
+    # The Numbers page shows today's sends against the caps: its row follows each send.
+    await live.notify(session, msg.tenant_id, "instance", msg.instance_id)
     await _report(session, msg, SendOutcome.SENT)
 
 
@@ -630,7 +687,14 @@ async def _deliver(claim: Claim) -> Step:
     async with session_scope() as session:
         # One statement: only a send still claimed is marked (a reconciliation may have
         # recorded it meanwhile, from the gateway's own record).
-        sent = await OutgoingRepository(session).mark_sent(outgoing_id, result.message_id, utcnow())
+        sent = await OutgoingRepository(session).mark_sent(
+            outgoing_id,
+            result.message_id,
+            utcnow(),
+            # The number's row on the Numbers page follows its sends (today's against the
+            # caps): announced by the same statement.
+            announce=live.notify_expression(claim.tenant_id, "instance", claim.instance_id),
+        )
         if sent is not None:
             await _sent_resets_failures(session, sent.instance_id)
             await _report_for(session, sent.purpose, outgoing_id, SendOutcome.SENT)
@@ -662,10 +726,10 @@ async def reap(session: AsyncSession, now: datetime) -> list[uuid.UUID]:
     )
     if not stale:
         return []
-    live = await outgoing.with_live_job([str(m.id) for m in stale], SEND_JOB)
+    with_job = await outgoing.with_live_job([str(m.id) for m in stale], SEND_JOB)
     rescheduled = []
     for msg in stale:
-        if str(msg.id) not in live:
+        if str(msg.id) not in with_job:
             log.warning("send.reaped", outgoing_id=str(msg.id), status=str(msg.status))
             await _schedule(session, msg, None)  # at once
             rescheduled.append(msg.id)

@@ -9,6 +9,7 @@ from mirage.policy.engine import (
     Daypart,
     Decision,
     InvalidPolicy,
+    NumberCaps,
     NumberState,
     OptOutConfirmation,
     Outreach,
@@ -22,6 +23,7 @@ from mirage.policy.engine import (
     daypart_of,
     decide,
     effective_windows,
+    number_caps,
     reason_label,
 )
 from mirage.policy.ramp import (
@@ -60,6 +62,7 @@ __all__ = [
     "Decision",
     "Health",
     "InvalidPolicy",
+    "NumberCaps",
     "NumberState",
     "OptOutConfirmation",
     "Outreach",
@@ -76,6 +79,7 @@ __all__ = [
     "decide",
     "effective_windows",
     "local_day_start",
+    "number_caps",
     "reason_label",
     "warmup_daily_cap",
 ]

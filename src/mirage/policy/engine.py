@@ -750,8 +750,8 @@ def decide(
 
     caps: list[_Block] = []
     rules = out.rules if out is not None else None
-    own_hourly = _tighter(policy.hourly_cap_per_number, rules.number_hourly_cap if rules else None)
-    hourly = degrade(own_hourly) if tight else own_hourly
+    limits = number_caps(now, policy, number, rules)
+    hourly, daily, ramp, age = limits.hourly, limits.daily, limits.warmup, limits.age
     if number.sent_last_hour >= hourly:
         caps.append(
             _Block(
@@ -761,13 +761,6 @@ def decide(
             )
         )
     next_day = local_day_start(local.date() + timedelta(days=1), zone).astimezone(UTC)
-    own_daily = _tighter(policy.daily_cap_per_number, rules.number_daily_cap if rules else None)
-    daily = degrade(own_daily) if tight else own_daily
-    age = age_days(number.first_connected_at, now, zone)
-    ramp = warmup_daily_cap(age, DEGRADED if tight else number.health)
-    if number.warmup_stage is not None:
-        staged = stage_cap(number.warmup_stage)
-        ramp = min(ramp, degrade(staged) if tight else staged)
     if number.sent_today >= daily:
         caps.append(
             _Block(
@@ -841,6 +834,55 @@ def decide(
         return _expired(first, out, until, zone)
     next_try = D_NEXT_TRY % {"when": _fmt(until, zone)}
     return Decision.defer(first.reason, until, f"{first.detail} {next_try}")
+
+
+@dataclass(frozen=True)
+class NumberCaps:
+    """A number's caps as the engine applies them now: its own hourly and daily caps (halved
+    while it is degraded or in a risky band, lowered by an outreach policy's), and the warm-up
+    ramp's daily allowance (age and stage earned by health, halved likewise)."""
+
+    hourly: int
+    daily: int
+    warmup: int
+    #: Its age in tenant-local days (the ramp's input).
+    age: int
+    #: Whether the caps are halved (degraded health or a yellow, orange or red band).
+    tightened: bool
+
+    @property
+    def daily_effective(self) -> int:
+        """What the number may send today: the smaller of its daily cap and the ramp's."""
+        return min(self.daily, self.warmup)
+
+
+def number_caps(
+    now: datetime,
+    policy: TenantPolicy,
+    number: NumberState,
+    rules: OutreachRules | None = None,
+) -> NumberCaps:
+    """The caps ``decide`` checks the number's sends against (one definition: the engine and
+    the pages that show "sent / cap" use this). ``rules``: a campaign's outreach policy."""
+    band = _band(number)
+    tight = number.health == DEGRADED or band in TIGHTENED
+    own_hourly = _tighter(policy.hourly_cap_per_number, rules.number_hourly_cap if rules else None)
+    own_daily = _tighter(policy.daily_cap_per_number, rules.number_daily_cap if rules else None)
+    age = age_days(number.first_connected_at, now.astimezone(UTC), policy.zone())
+    ramp = warmup_daily_cap(age, DEGRADED if tight else number.health)
+    if number.warmup_stage is not None:
+        staged = stage_cap(number.warmup_stage)
+        ramp = min(ramp, degrade(staged) if tight else staged)
+    if band == Band.CRITICAL or number.health not in SENDING_HEALTH:
+        # Nothing at all (``decide`` denies such a number before any cap): shown as 0.
+        return NumberCaps(hourly=0, daily=0, warmup=0, age=age, tightened=tight)
+    return NumberCaps(
+        hourly=degrade(own_hourly) if tight else own_hourly,
+        daily=degrade(own_daily) if tight else own_daily,
+        warmup=ramp,
+        age=age,
+        tightened=tight,
+    )
 
 
 def _band(number: NumberState) -> Band:

@@ -114,28 +114,23 @@ class SignalRepository:
     async def active_days_of(
         self, instance_ids: Sequence[uuid.UUID], since: datetime, zone: str
     ) -> dict[uuid.UUID, set[date]]:
-        """``active_days`` of several numbers at once (one statement)."""
+        """``active_days`` of each listed number, in one statement."""
+        if not instance_ids:
+            return {}
         day = func.date(func.timezone(zone, OutgoingMessage.sent_at))
         stmt = (
             select(OutgoingMessage.instance_id, day)
             .where(
-                OutgoingMessage.instance_id.in_(instance_ids),
+                OutgoingMessage.instance_id.in_(list(instance_ids)),
                 OutgoingMessage.status == OutgoingStatus.SENT,
                 OutgoingMessage.sent_at >= since,
             )
             .group_by(OutgoingMessage.instance_id, day)
         )
-        found: dict[uuid.UUID, set[date]] = {i: set() for i in instance_ids}
-        for instance_id, d in (await self.session.execute(stmt)).all():
-            found[instance_id].add(d)
+        found: dict[uuid.UUID, set[date]] = {}
+        for instance_id, on in (await self.session.execute(stmt)).all():
+            found.setdefault(instance_id, set()).add(on)
         return found
-
-    async def first_connected(
-        self, instance_ids: Sequence[uuid.UUID]
-    ) -> dict[uuid.UUID, datetime | None]:
-        """When each listed number of the tenant first connected (None: never)."""
-        stmt = select(Instance.id, Instance.first_connected_at).where(Instance.id.in_(instance_ids))
-        return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
 
     async def sent_since(self, instance_id: uuid.UUID, since: datetime) -> int:
         """Messages the number got out since ``since`` (the error rate's other half)."""
@@ -145,3 +140,10 @@ class SignalRepository:
             OutgoingMessage.sent_at >= since,
         )
         return int((await self.session.execute(stmt)).scalar_one())
+
+    async def first_connected(
+        self, instance_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, datetime | None]:
+        """When each listed number of the tenant first connected (None: never)."""
+        stmt = select(Instance.id, Instance.first_connected_at).where(Instance.id.in_(instance_ids))
+        return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}

@@ -40,6 +40,7 @@ from mirage.ops import audit
 from mirage.policy import Band, BandThresholds, Health, band_of, local_day_start
 from mirage.policy.bands import NO_OUTREACH
 from mirage.policy.ramp import warmup_stage as ramp_stage
+from mirage.safety import reasons
 from mirage.safety.repository import SignalRepository
 from mirage.safety.score import (
     BAN_CODES,
@@ -55,12 +56,6 @@ from mirage.safety.score import (
 log = get_logger(__name__)
 HOUR = timedelta(hours=1)
 RELEASE_REASON_MAX = 300
-
-AUTO_BANNED = N_("automatic: banned or restricted by WhatsApp (code %(code)s)")
-AUTO_CRITICAL = N_("automatic: risk score %(score)s reached the critical band")
-AUTO_TIME_LOCK = N_("automatic: WhatsApp's reach-out time lock (463)")
-AUTO_ERROR_RATE = N_("automatic: %(failed)s of the last hour's %(total)s sends failed")
-AUTO_SCORE_JUMP = N_("automatic: risk score jumped from %(before)s to %(after)s")
 
 
 @dataclass(frozen=True)
@@ -193,17 +188,8 @@ async def band_and_stage(
     """The number's band at ``now`` and its warm-up stage (see ``warmup_stage``): what each
     send decision needs, from one read of the number's signals. The days it sent on are
     complete past days (they no longer change): kept per number and day."""
-    today = now.astimezone(zone).date()
-    days: list[date] = []
-    if instance.first_connected_at is not None:
-        first = max(
-            instance.first_connected_at.astimezone(zone).date(), today - timedelta(STAGE_DAYS)
-        )
-        days = [first + timedelta(i) for i in range((today - first).days)]
-    since = now - HORIZON
-    if days:
-        since = min(since, local_day_start(days[0], zone) - HORIZON)
-    signals = await _signals_since(session, instance, since)
+    days = _stage_days(instance, now, zone)
+    signals = await _signals_since(session, instance, _signals_from(days, now, zone))
     # No signal, no risk: green and every day green, whatever the settings say.
     cfg = DEFAULT_SETTINGS if not signals else await _settings(session, instance.tenant_id)
     band = band_of(risk_score(signals, now, cfg.half_life), cfg.thresholds).value
@@ -211,19 +197,37 @@ async def band_and_stage(
         return band, None
     if not days:
         return band, 0
+    today = now.astimezone(zone).date()
     active = await _active_days(session, instance, days[0], today, zone)
-    return band, _stage(signals, days, active, cfg, zone)
+    return band, _stage(days, active, signals, cfg, zone)
+
+
+def _stage_days(instance: Instance, now: datetime, zone: ZoneInfo) -> list[date]:
+    """The complete tenant-local days the number's stage is worked out over (the last
+    `STAGE_DAYS` since it first connected; none before that)."""
+    if instance.first_connected_at is None:
+        return []
+    today = now.astimezone(zone).date()
+    first = max(instance.first_connected_at.astimezone(zone).date(), today - timedelta(STAGE_DAYS))
+    return [first + timedelta(i) for i in range((today - first).days)]
+
+
+def _signals_from(days: Sequence[date], now: datetime, zone: ZoneInfo) -> datetime:
+    """Since when the signals weigh on the score now and on each of ``days``."""
+    since = now - HORIZON
+    if days:
+        since = min(since, local_day_start(days[0], zone) - HORIZON)
+    return since
 
 
 def _stage(
-    signals: Sequence[Signal],
     days: Sequence[date],
-    active: frozenset[date],
+    active: frozenset[date] | set[date],
+    signals: Sequence[Signal],
     cfg: Settings,
     zone: ZoneInfo,
 ) -> int:
-    """The warm-up stage earned over ``days``: each day counts if the number sent on it
-    (``active``) and its score stayed under the yellow band all day."""
+    """The stage after ``days`` (pure): each day's (sent anything, stayed green all day)."""
     facts = []
     for day in days:
         begin = local_day_start(day, zone)
@@ -234,6 +238,56 @@ def _stage(
         worst = max(risk_score(signals, at, cfg.half_life) for at in peaks)
         facts.append((day in active, worst < cfg.thresholds.yellow))
     return ramp_stage(facts)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A number's live risk and the warm-up stage it earned (None: never connected)."""
+
+    risk: Risk
+    stage: int | None
+
+
+async def standings(
+    session: AsyncSession, instances: Sequence[Instance], now: datetime, zone: ZoneInfo
+) -> dict[uuid.UUID, Standing]:
+    """``band_and_stage`` (with the score) for a page of the session's tenant's numbers: one
+    statement for every number's signals, one for the days they sent on, and the settings
+    (cached) — not one read per number."""
+    if not instances:
+        return {}
+    days = {i.id: _stage_days(i, now, zone) for i in instances}
+    since = min(_signals_from(d, now, zone) for d in days.values())
+    repo = SignalRepository(session)
+    found = await repo.signals_since([i.id for i in instances], since)
+    cfg = await _settings(session) if any(found.values()) else DEFAULT_SETTINGS
+    active = await _active_days_of(session, instances, days, now.astimezone(zone).date(), zone)
+    out: dict[uuid.UUID, Standing] = {}
+    for instance in instances:
+        signals = found.get(instance.id, [])
+        score = risk_score(signals, now, cfg.half_life)
+        stage: int | None = None
+        if instance.first_connected_at is not None:
+            mine = days[instance.id]
+            stage = _stage(mine, active.get(instance.id, set()), signals, cfg, zone) if mine else 0
+        out[instance.id] = Standing(Risk(score, band_of(score, cfg.thresholds)), stage)
+    return out
+
+
+async def warmup_stages(
+    session: AsyncSession, instance_ids: Sequence[uuid.UUID], now: datetime, zone: ZoneInfo
+) -> dict[uuid.UUID, int | None]:
+    """``warmup_stage`` of several numbers of the session's tenant at once (a table of
+    numbers, by id): their first connection read in one statement, then ``standings``. A
+    number not found is left out."""
+    if not instance_ids:
+        return {}
+    tenant_id = current_tenant_id()
+    connected = await SignalRepository(session).first_connected(instance_ids)
+    numbers = [
+        Instance(id=i, tenant_id=tenant_id, first_connected_at=at) for i, at in connected.items()
+    ]
+    return {i: s.stage for i, s in (await standings(session, numbers, now, zone)).items()}
 
 
 async def _signals_since(
@@ -256,43 +310,6 @@ async def _signals_since(
     return [x for x in found if x.at >= since]
 
 
-async def warmup_stages(
-    session: AsyncSession, instance_ids: Sequence[uuid.UUID], now: datetime, zone: ZoneInfo
-) -> dict[uuid.UUID, int | None]:
-    """``warmup_stage`` of several numbers of the session's tenant at once (a table of
-    numbers): four statements whatever their count — their first connection, their signals,
-    the days they sent on, the settings (cached). A number not found is left out."""
-    if not instance_ids:
-        return {}
-    repo = SignalRepository(session)
-    connected = await repo.first_connected(instance_ids)
-    today = now.astimezone(zone).date()
-    days_of: dict[uuid.UUID, list[date]] = {}
-    for instance_id, at in connected.items():
-        if at is not None:
-            first = max(at.astimezone(zone).date(), today - timedelta(STAGE_DAYS))
-            days_of[instance_id] = [first + timedelta(i) for i in range((today - first).days)]
-    out: dict[uuid.UUID, int | None] = dict.fromkeys(connected)
-    out.update({i: 0 for i, days in days_of.items() if not days})
-    ramping = [i for i, days in days_of.items() if days]
-    if not ramping:
-        return out
-    earliest = min(days_of[i][0] for i in ramping)
-    since = local_day_start(earliest, zone) - HORIZON
-    found = await repo.signals_since(ramping, since)
-    active = await repo.active_days_of(ramping, local_day_start(earliest, zone), zone.key)
-    cfg = await _settings(session) if any(found.values()) else DEFAULT_SETTINGS
-    for instance_id in ramping:
-        out[instance_id] = _stage(
-            found.get(instance_id, []),
-            days_of[instance_id],
-            frozenset(active[instance_id]),
-            cfg,
-            zone,
-        )
-    return out
-
-
 async def _active_days(
     session: AsyncSession, instance: Instance, first: date, today: date, zone: ZoneInfo
 ) -> frozenset[date]:
@@ -306,6 +323,43 @@ async def _active_days(
     if instance.tenant_id != current_tenant_id():
         return await load()
     return await _active_days_cache.get_or_load(instance.tenant_id, key, load)
+
+
+async def _active_days_of(
+    session: AsyncSession,
+    instances: Sequence[Instance],
+    days: dict[uuid.UUID, list[date]],
+    today: date,
+    zone: ZoneInfo,
+) -> dict[uuid.UUID, frozenset[date]]:
+    """``_active_days`` of a page of numbers: those the per-number cache holds (the send
+    decisions fill it) from it, the others in one statement (and into the cache)."""
+    reading = current_tenant_id()
+    out: dict[uuid.UUID, frozenset[date]] = {}
+    missing: list[Instance] = []
+    for instance in instances:
+        mine = days.get(instance.id)
+        if not mine:
+            continue
+        key = (instance.id, mine[0], today, zone.key)
+        hit = _active_days_cache.get(instance.tenant_id, key)
+        if hit is not None and instance.tenant_id == reading:
+            out[instance.id] = hit
+        else:
+            missing.append(instance)
+    if not missing:
+        return out
+    generation = _active_days_cache.generation
+    since = local_day_start(min(days[i.id][0] for i in missing), zone)
+    found = await SignalRepository(session).active_days_of([i.id for i in missing], since, zone.key)
+    for instance in missing:
+        first = days[instance.id][0]
+        value = frozenset(d for d in found.get(instance.id, ()) if d >= first)
+        out[instance.id] = value
+        if instance.tenant_id == reading:
+            key = (instance.id, first, today, zone.key)
+            _active_days_cache.put(instance.tenant_id, key, value, generation)
+    return out
 
 
 async def number_stage(
@@ -427,10 +481,10 @@ async def last_recovery_failed(session: AsyncSession, instance: Instance) -> boo
     return detail is not None and " failed: " in detail
 
 
-async def mark_dead(session: AsyncSession, instance: Instance, reason: str, now: datetime) -> None:
+async def mark_dead(session: AsyncSession, instance: Instance, now: datetime) -> None:
     """The ladder ran out: the number is quarantined (an admin decides what happens to it)."""
     await _note(session, instance, SignalKind.RECOVERY, "dead", now)
-    await _quarantine(session, instance, reason, now)
+    await _quarantine(session, instance, reasons.encode("dead"), now)
     await session.flush()
     await live.notify(session, instance.tenant_id, "instance", instance.id)
 
@@ -470,13 +524,13 @@ async def _act(
 ) -> None:
     """The automatic actions, the most severe first; each at most once."""
     if kind == SignalKind.DISCONNECT and code in BAN_CODES:
-        await _quarantine(session, instance, AUTO_BANNED % {"code": code}, now)
+        await _quarantine(session, instance, reasons.encode("banned", code=code), now)
         return
     if band == Band.CRITICAL:
-        await _quarantine(session, instance, AUTO_CRITICAL % {"score": after}, now)
+        await _quarantine(session, instance, reasons.encode("critical", score=after), now)
         return
     if kind == SignalKind.TIME_LOCK:
-        await _auto_pause(session, instance, AUTO_TIME_LOCK, now)
+        await _auto_pause(session, instance, reasons.encode("time_lock"), now)
         return
     if kind in (SignalKind.SEND_FAILED, SignalKind.NOT_ACKED):
         repo = SignalRepository(session)
@@ -487,12 +541,12 @@ async def _act(
         )
         total = failed + await repo.sent_since(instance.id, now - HOUR)
         if total >= cfg.min_sends and failed * 100 >= cfg.error_pct * total:
-            reason = AUTO_ERROR_RATE % {"failed": failed, "total": total}
+            reason = reasons.encode("error_rate", failed=failed, total=total)
             await _auto_pause(session, instance, reason, now)
             return
     if after - before >= cfg.score_jump:
         await _auto_pause(
-            session, instance, AUTO_SCORE_JUMP % {"before": before, "after": after}, now
+            session, instance, reasons.encode("score_jump", before=before, after=after), now
         )
 
 
@@ -648,7 +702,7 @@ async def release_quarantine(
     instance.health_changed_at = now
     if instance.paused_at is None:
         instance.paused_at = now
-        instance.paused_reason = N_("released from quarantine: resume when ready")
+        instance.paused_reason = reasons.encode("released")
     await _note(session, instance, SignalKind.RELEASED, why, now, principal.user_id)
     await audit.record(
         session,
@@ -658,7 +712,8 @@ async def release_quarantine(
         target_type="instance",
         target_id=instance.id,
         reason=why,
-        quarantine_reason=previous,
+        quarantine_reason=reasons.english(previous),
+        quarantine_reason_code=reasons.code_of(previous),
     )
     await session.flush()
     await live.notify(session, instance.tenant_id, "instance", instance.id)

@@ -4,24 +4,36 @@ the timeline of its signals and the actions taken; quarantine and release (admin
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
 from mirage.auth.deps import DashboardPrincipal, StepUpDashboardPrincipal
 from mirage.auth.principal import Principal
 from mirage.db.deps import DbSession
-from mirage.kit.errors import DomainError
+from mirage.kit.errors import DomainError, ValidationFailed
 from mirage.kit.i18n import N_
 from mirage.models.tenancy import Role
+from mirage.ops import audit
 from mirage.policy import BAND_LABELS
 from mirage.policy.ramp import stage_cap
-from mirage.safety import service
+from mirage.safety import reasons, service
+from mirage.safety.schemas import SafetySettings
 from mirage.safety.score import SignalKind
 from mirage.web.csrf import csrf_protect
-from mirage.web.forms import NO_ERRORS, clean, form_errors
-from mirage.web.templating import render
+from mirage.web.forms import (
+    NO_ERRORS,
+    SOME_FIELDS,
+    FieldErrors,
+    clean,
+    form_errors,
+    read_form,
+    whole_number,
+)
+from mirage.web.templating import add_global, render
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
@@ -41,6 +53,7 @@ KIND_LABELS: dict[str, str] = {
     SignalKind.RECOVERY: N_("Recovery ladder"),
 }
 REASON_LABEL = {"reason": N_("Reason")}
+add_global("reason_shown", reasons.shown)
 
 
 async def _context(
@@ -128,3 +141,79 @@ async def release(
             request, session, principal, instance_id, exc, "release", clean(reason)[:300]
         )
     return RedirectResponse(f"/instances/{instance_id}/safety", status_code=303)
+
+
+# --- the tenant's safety settings (the API's PUT /api/v1/safety/settings, as a form) --------
+
+#: The form's fields, in its order, with their labels (catalog ids; also the audit page's).
+SETTING_LABELS: dict[str, str] = {
+    "risk_yellow_from": N_("Yellow band from score"),
+    "risk_orange_from": N_("Orange band from score"),
+    "risk_red_from": N_("Red band from score"),
+    "risk_critical_from": N_("Critical band from score"),
+    "risk_half_life_minutes": N_("Half-life of a signal (minutes)"),
+    "band_new_contacts_per_day": N_("Yellow band: campaign messages to new contacts a day"),
+    "auto_pause_error_pct": N_("Automatic pause: failed sends in the last hour (%)"),
+    "auto_pause_min_sends": N_("Automatic pause: only after this many sends in the hour"),
+    "auto_pause_score_jump": N_("Automatic pause: risk score jump at once"),
+}
+audit.label_fields(SETTING_LABELS)
+
+
+def _bounds(name: str) -> tuple[int | None, int | None]:
+    """A field's bounds as the API's model declares them: one definition for both."""
+    meta = {type(m).__name__: m for m in SafetySettings.model_fields[name].metadata}
+    return getattr(meta.get("Ge"), "ge", None), getattr(meta.get("Le"), "le", None)
+
+
+add_global("safety_bounds", _bounds)
+
+
+async def _settings_context(session: DbSession, principal: Principal) -> dict[str, Any]:
+    row = await service.get_settings(session, principal)
+    return {
+        "form": {name: str(getattr(row, name)) for name in SETTING_LABELS},
+        "labels": SETTING_LABELS,
+        "errors": NO_ERRORS,
+        "can_admin": principal.role.at_least(Role.ADMIN),
+    }
+
+
+@router.get("/settings/safety")
+async def settings_page(
+    request: Request, session: DbSession, principal: DashboardPrincipal
+) -> Response:
+    ctx = await _settings_context(session, principal)
+    return render(request, "safety/settings.html", ctx)
+
+
+@router.post("/settings/safety")
+async def save_settings(
+    request: Request, session: DbSession, principal: DashboardPrincipal
+) -> Response:
+    """Validated by the API's model (``SafetySettings``) and saved by the same service call
+    (admins; audited with each changed value before and after); errors are shown next to
+    their fields, translated, with what was typed kept."""
+    form = await read_form(request)
+    errors = FieldErrors()
+    values = {
+        name: errors.attempt(
+            partial(whole_number, form, name, label, low=_bounds(name)[0], high=_bounds(name)[1]),
+            0,
+        )
+        for name, label in SETTING_LABELS.items()
+    }
+    try:
+        if errors:
+            raise ValidationFailed(SOME_FIELDS)
+        body = SafetySettings.model_validate(values)
+        await service.update_settings(session, principal, body.model_dump())
+    except (ValidationError, DomainError) as exc:
+        if isinstance(exc, DomainError) and exc.status_code in (401, 403):
+            raise
+        ctx = await _settings_context(session, principal)
+        ctx["errors"] = errors or form_errors(exc, SETTING_LABELS)
+        ctx["form"] = {name: form.get(name, "")[:20] for name in SETTING_LABELS}
+        status = exc.status_code if isinstance(exc, DomainError) else 422
+        return render(request, "safety/settings.html", ctx, status_code=status)
+    return RedirectResponse("/settings/safety?saved=1", status_code=303)
