@@ -88,3 +88,23 @@ async def test_the_alerts_page_lists_filters_and_configures(
         t.tenant_id,
     )
     assert rows == [("test", True)]
+
+
+async def test_below_admin_the_webhook_url_is_masked_and_the_form_absent(
+    client: httpx.AsyncClient, bootstrap_conninfo: str
+) -> None:
+    t = await make_tenant("viewer")
+    await sql(
+        bootstrap_conninfo,
+        "insert into tenant_settings (id, tenant_id, alert_webhook_url, alert_webhook_secret_enc) "
+        "values (gen_random_uuid(), %s, %s, 'x') on conflict (tenant_id) do update set "
+        "alert_webhook_url = excluded.alert_webhook_url, "
+        "alert_webhook_secret_enc = excluded.alert_webhook_secret_enc",
+        t.tenant_id,
+        "https://hooks.example.com/services/T000/B000/token-in-the-path",
+    )
+    await sign_in(client, t)
+    page = await client.get("/alerts")
+    assert page.status_code == 200
+    assert "token-in-the-path" not in page.text and "https://hooks.example.com/…" in page.text
+    assert 'action="/alerts/settings"' not in page.text
