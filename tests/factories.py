@@ -384,6 +384,26 @@ def number_signals(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
     return rid
 
 
+def safety_alerts(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into safety_alerts (id, tenant_id, instance_id, kind, band, opened_at) "
+        "values (%s, %s, %s, 'risk_band', 'red', now())",
+        (rid, tenant_id, instances(conn, tenant_id)),
+    )
+    return rid
+
+
+def safety_alert_deliveries(conn: psycopg.Connection, tenant_id: uuid.UUID) -> uuid.UUID:
+    rid = uuid.uuid4()
+    conn.execute(
+        "insert into safety_alert_deliveries (id, tenant_id, alert_id, event, channel, attempt, "
+        "outcome) values (%s, %s, %s, 'opened', 'webhook', 1, 'sent')",
+        (rid, tenant_id, safety_alerts(conn, tenant_id)),
+    )
+    return rid
+
+
 def tenant(conn: psycopg.Connection) -> uuid.UUID:
     tid = uuid.uuid4()
     conn.execute(
@@ -428,4 +448,6 @@ FACTORIES: dict[str, Factory] = {
     "metrics_round_hours": metrics_round_hours,
     "metrics_campaign_recipients": metrics_campaign_recipients,
     "number_signals": number_signals,
+    "safety_alerts": safety_alerts,
+    "safety_alert_deliveries": safety_alert_deliveries,
 }

@@ -46,6 +46,7 @@ from mirage.outreach import router as outreach_api
 from mirage.outreach import views as outreach_views
 from mirage.personas import router as personas_api
 from mirage.personas import views as personas_views
+from mirage.safety import alerts as safety_alerts
 from mirage.safety import router as safety_api
 from mirage.safety import service as safety_service
 from mirage.safety import views as safety_views
@@ -139,7 +140,7 @@ def create_api(settings: Settings) -> FastAPI:
 async def _fleet_risk(session: AsyncSession, now: datetime) -> overview.RiskPart:
     """The overview's risk part, read by the safety domain (which sits above tenants/)."""
     by_band, at_risk = await safety_service.fleet_risk(session, now)
-    return overview.RiskPart(by_band, at_risk)
+    return overview.RiskPart(by_band, at_risk, await safety_alerts.count_open(session))
 
 
 def create_app(settings: Settings | None = None, *, manage_database: bool = True) -> FastAPI:

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # addresses. Comma-separated host names, addresses or CIDR networks listed here are the
     # explicit exceptions (a private LLM server), e.g. "llm.internal,10.0.5.0/24".
     ai_allow_private_hosts: str = ""
+    # The same for the targets of a tenant's safety alerts (its webhook URL, its SMTP server):
+    # private, loopback and metadata addresses are refused unless listed here.
+    alert_allow_private_hosts: str = ""
     # Proxies whose X-Forwarded-For is believed (comma-separated addresses or CIDRs). Empty:
     # the direct peer is the client, whatever headers it sends.
     trusted_proxies: str = ""
@@ -118,7 +121,7 @@ class Settings(BaseSettings):
         parse_networks(v)
         return v
 
-    @field_validator("ai_allow_private_hosts")
+    @field_validator("ai_allow_private_hosts", "alert_allow_private_hosts")
     @classmethod
     def _check_allow_private(cls, v: str) -> str:
         AddressPolicy.from_setting(v)
@@ -165,6 +168,10 @@ class Settings(BaseSettings):
     @property
     def ai_address_policy(self) -> AddressPolicy:
         return AddressPolicy.from_setting(self.ai_allow_private_hosts)
+
+    @property
+    def alert_address_policy(self) -> AddressPolicy:
+        return AddressPolicy.from_setting(self.alert_allow_private_hosts)
 
     @property
     def cookie_secure(self) -> bool:

@@ -91,6 +91,7 @@ async def _ids_of(t: TenantFixture, client: httpx.AsyncClient, conninfo: str) ->
         policy_id = factories.outreach_policies(conn, t.tenant_id)
         campaign_id = factories.campaigns(conn, t.tenant_id)
         invitation_id = factories.invitations(conn, t.tenant_id)
+        alert_id = factories.safety_alerts(conn, t.tenant_id)
         member_id = conn.execute(
             "select id from memberships where tenant_id = %s and user_id = %s",
             (t.tenant_id, t.user_id),
@@ -114,6 +115,7 @@ async def _ids_of(t: TenantFixture, client: httpx.AsyncClient, conninfo: str) ->
         "campaign_id": str(campaign_id),
         "invitation_id": str(invitation_id),
         "member_id": str(member_id),
+        "alert_id": str(alert_id),
     }
 
 

@@ -204,6 +204,24 @@ async def _safety_settings(w: Walk) -> Call:
     return "/safety/settings", {"json": {**r.json(), "auto_pause_min_sends": 7}}
 
 
+ALERT_TARGETS = {
+    "webhook_url": "https://hooks.example.com/walk",
+    "webhook_secret": "walk-secret-0123456789",
+}
+
+
+@recipe("PUT", "/alerts/settings")
+async def _alert_targets(w: Walk) -> Call:
+    return "/alerts/settings", {"json": ALERT_TARGETS}
+
+
+@recipe("POST", "/alerts/test")
+async def _alert_test(w: Walk) -> Call:
+    r = await w.client.put(API + "/alerts/settings", headers=w.auth, json=ALERT_TARGETS)
+    assert r.status_code == 200, r.text
+    return "/alerts/test", {}
+
+
 @recipe("DELETE", "/instances/{instance_id}")
 async def _delete_instance(w: Walk) -> Call:
     return f"/instances/{await _walk_number(w)}", {}

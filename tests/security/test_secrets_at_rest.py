@@ -2,10 +2,12 @@
 
 A real round-trip first (numbers created and paired through the simulator, a round of
 messages sent and received over real webhooks, an inbound message from a contact and one
-sent from the phone, an API token, a dashboard sign-in with a password, a tenant AI key),
+sent from the phone, an API token, a dashboard sign-in with a password, a tenant AI key, the
+alert targets' secrets),
 then every text/json column of every table (discovered, so future tables are covered) is
 searched for every secret's plaintext: gateway instance tokens, webhook JWT keys, the AI
-key, API token plaintexts, the session id, the password, and the process-wide keys."""
+key, the alert webhook secret and SMTP password, API token plaintexts, the session id, the
+password, and the process-wide keys."""
 
 from __future__ import annotations
 
@@ -69,6 +71,23 @@ async def test_no_secret_is_stored_in_plaintext_anywhere(
         "/api/v1/settings", headers=warm.auth, json={**FAST_SETTINGS, "ai_api_key": ai_key}
     )
     assert r.status_code == 200 and r.json()["ai_key_set"], r.text
+    # The alert targets' secrets: the webhook's signing key and the SMTP password.
+    alert_secret = "whsec-" + crypto.random_token(24)
+    smtp_password = "smtp-" + crypto.random_token(24)
+    r = await client.put(
+        "/api/v1/alerts/settings",
+        headers=warm.auth,
+        json={
+            "webhook_url": "https://hooks.example.com/mirage",
+            "webhook_secret": alert_secret,
+            "smtp_host": "smtp.example.com",
+            "email_from": "alertas@example.com",
+            "email_to": ["noc@example.com"],
+            "smtp_username": "mirage",
+            "smtp_password": smtp_password,
+        },
+    )
+    assert r.status_code == 200, r.text
     second_token = await make_token(warm.tenant, scopes=("read",))
     await sign_in(client, warm.tenant)
     session_id = client.cookies.get("mirage_session")
@@ -80,6 +99,8 @@ async def test_no_secret_is_stored_in_plaintext_anywhere(
         "API token": warm.token,
         "second API token": second_token,
         "tenant AI key": ai_key,
+        "alert webhook secret": alert_secret,
+        "alert SMTP password": smtp_password,
         "session id": session_id,
         "password": PASSWORD,
         "MIRAGE_SECRET_KEY": settings.resolved_secret_key(),

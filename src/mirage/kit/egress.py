@@ -22,7 +22,7 @@ import httpx2
 
 from mirage.kit.netguard import AddressPolicy, ForbiddenAddress, IPAddress
 
-__all__ = ["GuardedBackend", "Resolver", "guarded_client", "system_resolve"]
+__all__ = ["GuardedBackend", "Resolver", "guarded_client", "guarded_socket", "system_resolve"]
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 SocketOption = (
@@ -135,3 +135,48 @@ def guarded_client(
     return httpx2.AsyncClient(
         transport=transport, trust_env=False, follow_redirects=False, timeout=timeout
     )
+
+
+async def guarded_socket(
+    host: str,
+    port: int,
+    policy: AddressPolicy,
+    *,
+    limit_s: float = 20,
+    resolver: Resolver | None = None,
+) -> socket.socket:
+    """A TCP socket connected to ``host``:``port`` for a protocol that is not HTTP (SMTP): the
+    same check as `GuardedBackend` — every address the name resolves to must be allowed, and
+    the socket connects to an address that was checked (never resolving twice). The caller
+    owns the socket (a TLS layer still verifies the certificate against ``host``)."""
+    resolve = resolver or system_resolve
+    try:
+        async with asyncio.timeout(limit_s):
+            found = await resolve(host, port)
+    except TimeoutError as exc:
+        raise ConnectionError(f"resolving {host} timed out") from exc
+    if not found:
+        raise ConnectionError(f"{host} has no address")
+    addresses: list[IPAddress] = []
+    for raw in found:
+        try:
+            ip = _address(raw)
+        except ValueError as exc:
+            raise ForbiddenAddress(host, raw, "unparseable") from exc
+        policy.check_address(host, ip)
+        addresses.append(ip)
+    loop = asyncio.get_running_loop()
+    last: OSError | None = None
+    for ip in addresses:
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            async with asyncio.timeout(limit_s):
+                await loop.sock_connect(sock, (str(ip), port))
+        except (OSError, TimeoutError) as exc:
+            sock.close()
+            last = exc if isinstance(exc, OSError) else ConnectionError(f"{ip} timed out")
+            continue
+        return sock
+    raise last or ConnectionError(f"cannot connect to {host}")

@@ -35,6 +35,7 @@ TASK_MODULES = [
     "mirage.contacts.tasks",
     "mirage.outreach.tasks",
     "mirage.metrics.tasks",
+    "mirage.safety.tasks",
 ]
 
 app = procrastinate.App(connector=procrastinate.PsycopgConnector(), import_paths=TASK_MODULES)

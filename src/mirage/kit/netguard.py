@@ -25,6 +25,7 @@ __all__ = [
     "IPAddress",
     "IPNetwork",
     "UnsafeURL",
+    "check_host",
     "check_url",
     "embedded_ipv4",
     "forbidden_reason",
@@ -294,6 +295,16 @@ def check_url(url: str, policy: AddressPolicy | None = None) -> str:
         raise UnsafeURL("the URL has no host name")
     if port == 0:
         raise UnsafeURL("the URL's port must be between 1 and 65535")
+    return check_host(host, policy)
+
+
+def check_host(host: str, policy: AddressPolicy | None = None) -> str:
+    """Refuse a host name (or address) that names the deployment's own network, judging by its
+    text: what ``check_url`` applies to a URL's host, for targets that are not URLs (an SMTP
+    server). Returns the normalized host."""
+    policy = policy or AddressPolicy()
+    if not host or any(ord(c) < 0x21 or c in "\\/@" for c in host):
+        raise UnsafeURL("the host name must not be empty or contain spaces, /, @ or backslashes")
     norm = _norm_host(host)
     if policy.host_allowed(norm):
         return norm

@@ -47,11 +47,12 @@ from mirage.models.outreach import (
     RecipientStatus,
     SkipReason,
 )
-from mirage.models.safety import NumberSignal
+from mirage.models.safety import AlertDelivery, NumberSignal, SafetyAlert
 from mirage.models.tenancy import ROLES, Invitation, Membership, Role, Tenant, User
 
 __all__ = [
     "ROLES",
+    "AlertDelivery",
     "ApiToken",
     "AuditEvent",
     "Base",
@@ -96,6 +97,7 @@ __all__ = [
     "RoundMember",
     "RoundSlot",
     "RoundState",
+    "SafetyAlert",
     "SkipReason",
     "Suppression",
     "SystemFlag",

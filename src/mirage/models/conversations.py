@@ -287,6 +287,20 @@ class TenantSettings(IdMixin, Base):
     auto_pause_error_pct: Mapped[int] = mapped_column(Integer, nullable=False, server_default="50")
     auto_pause_min_sends: Mapped[int] = mapped_column(Integer, nullable=False, server_default="5")
     auto_pause_score_jump: Mapped[int] = mapped_column(Integer, nullable=False, server_default="20")
+    # Where the number-safety alerts go (mirage.safety.alerts; none: the dashboard only). The
+    # webhook's signing secret and the SMTP password are stored encrypted (kit.crypto).
+    alert_webhook_url: Mapped[str | None] = mapped_column(String(300))
+    alert_webhook_secret_enc: Mapped[str | None] = mapped_column(Text)
+    alert_email_to: Mapped[list[str] | None] = mapped_column(JSONB)
+    alert_email_from: Mapped[str | None] = mapped_column(String(254))
+    alert_smtp_host: Mapped[str | None] = mapped_column(String(253))
+    alert_smtp_port: Mapped[int | None] = mapped_column(Integer)
+    # starttls (submission, 587), tls (implicit TLS, 465) or none (no TLS: no password sent).
+    alert_smtp_security: Mapped[str] = mapped_column(
+        String(10), nullable=False, server_default="starttls"
+    )
+    alert_smtp_username: Mapped[str | None] = mapped_column(String(254))
+    alert_smtp_password_enc: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )

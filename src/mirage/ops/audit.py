@@ -64,6 +64,7 @@ ACTIONS: dict[str, str] = {
     "instance.delete": N_("Number deleted"),
     "instance.quarantine": N_("Number quarantined"),
     "instance.release": N_("Number released from quarantine"),
+    "alert.test": N_("Test safety alert sent"),
     "persona.create": N_("Persona created"),
     "persona.update": N_("Persona changed"),
     "persona.delete": N_("Persona deleted"),

@@ -29,6 +29,11 @@ REASONS: dict[str, str] = {
     "score_jump": N_("automatic: risk score jumped from %(before)s to %(after)s"),
     "released": N_("released from quarantine: resume when ready"),
     "dead": N_("dead: the recovery ladder ran out (restarts, then a new pairing)"),
+    # Alerts (safety.alerts): why one opened or was resolved.
+    "band_signal": N_("risk score %(score)s after a signal: %(signal)s"),
+    "back_in_band": N_("back in the %(band)s band"),
+    "released_because": N_("released from quarantine: %(reason)s"),
+    "test_alert": N_("test alert sent by an operator"),
 }
 
 

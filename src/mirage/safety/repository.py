@@ -10,7 +10,15 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mirage.models import Instance, NumberSignal, OutgoingMessage, OutgoingStatus, TenantSettings
+from mirage.models import (
+    AlertDelivery,
+    Instance,
+    NumberSignal,
+    OutgoingMessage,
+    OutgoingStatus,
+    SafetyAlert,
+    TenantSettings,
+)
 from mirage.safety.score import ACTIONS, Signal, SignalKind
 
 #: The most entries one number's score reads (a flood of signals saturates the score anyway).
@@ -147,3 +155,81 @@ class SignalRepository:
         """When each listed number of the tenant first connected (None: never)."""
         stmt = select(Instance.id, Instance.first_connected_at).where(Instance.id.in_(instance_ids))
         return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
+
+
+class AlertRepository:
+    """The tenant's safety alerts and their delivery attempts (row-level security: the
+    session's tenant's only)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def open_for(self, instance_id: uuid.UUID, kind: str) -> SafetyAlert | None:
+        stmt = (
+            select(SafetyAlert)
+            .where(
+                SafetyAlert.instance_id == instance_id,
+                SafetyAlert.kind == kind,
+                SafetyAlert.resolved_at.is_(None),
+            )
+            .with_for_update()
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def open_of_kind(self, kind: str) -> Sequence[SafetyAlert]:
+        stmt = (
+            select(SafetyAlert)
+            .where(SafetyAlert.kind == kind, SafetyAlert.resolved_at.is_(None))
+            .order_by(SafetyAlert.opened_at)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def count_open(self) -> int:
+        stmt = select(func.count()).where(
+            SafetyAlert.resolved_at.is_(None), SafetyAlert.kind != "test"
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def listed(
+        self, state: str, limit: int, before: datetime | None = None
+    ) -> Sequence[tuple[SafetyAlert, str | None]]:
+        """Alerts newest first with their number's name; ``state``: open, resolved or all."""
+        stmt = select(SafetyAlert, Instance.display_name).outerjoin(
+            Instance, Instance.id == SafetyAlert.instance_id
+        )
+        if state == "open":
+            stmt = stmt.where(SafetyAlert.resolved_at.is_(None))
+        elif state == "resolved":
+            stmt = stmt.where(SafetyAlert.resolved_at.is_not(None))
+        if before is not None:
+            stmt = stmt.where(SafetyAlert.opened_at < before)
+        stmt = stmt.order_by(SafetyAlert.opened_at.desc(), SafetyAlert.id).limit(limit)
+        return [(a, n) for a, n in (await self.session.execute(stmt)).all()]
+
+    async def get(self, alert_id: uuid.UUID) -> tuple[SafetyAlert, str | None] | None:
+        stmt = (
+            select(SafetyAlert, Instance.display_name)
+            .outerjoin(Instance, Instance.id == SafetyAlert.instance_id)
+            .where(SafetyAlert.id == alert_id)
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        return None if row is None else (row[0], row[1])
+
+    async def deliveries(
+        self, alert_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[AlertDelivery]]:
+        found: dict[uuid.UUID, list[AlertDelivery]] = {i: [] for i in alert_ids}
+        if not alert_ids:
+            return found
+        stmt = (
+            select(AlertDelivery)
+            .where(AlertDelivery.alert_id.in_(alert_ids))
+            .order_by(AlertDelivery.at, AlertDelivery.attempt)
+        )
+        for row in (await self.session.execute(stmt)).scalars().all():
+            found[row.alert_id].append(row)
+        return found
+
+    async def add(self, row: SafetyAlert | AlertDelivery) -> None:
+        self.session.add(row)
+        await self.session.flush()

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
 from mirage.auth.deps import ApiPrincipal, StepUpApiPrincipal
 from mirage.db.deps import DbSession
-from mirage.safety import service
+from mirage.kit.errors import ValidationFailed
+from mirage.kit.i18n import N_
+from mirage.models.tenancy import Role
+from mirage.safety import alerts, reasons, service
 from mirage.safety.schemas import (
+    AlertOut,
+    DeliveryOut,
     ReasonRequest,
     RiskDetailOut,
     RiskOut,
@@ -88,3 +94,91 @@ async def read_settings(session: DbSession, principal: ApiPrincipal) -> Any:
 async def write_settings(body: SafetySettings, session: DbSession, principal: ApiPrincipal) -> Any:
     """Change them (admins; audited): the very next decision uses them."""
     return await service.update_settings(session, principal, body.model_dump())
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+
+def _instant(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed(
+            N_("give the time as ISO 8601 with its offset (e.g. 2026-03-01T00:00:00-03:00)"),
+            field="before",
+        ) from None
+
+
+def alert_out(view: alerts.AlertView) -> AlertOut:
+    a = view.alert
+    return AlertOut(
+        id=a.id,
+        kind=a.kind,
+        state="open" if a.resolved_at is None else "resolved",
+        band=a.band,
+        instance_id=a.instance_id,
+        number_name=view.number_name,
+        reason=reasons.english(a.reason),
+        reason_code=reasons.code_of(a.reason),
+        opened_at=a.opened_at,
+        resolved_at=a.resolved_at,
+        resolved_reason=reasons.english(a.resolved_reason),
+        resolved_reason_code=reasons.code_of(a.resolved_reason),
+        deliveries=[DeliveryOut.model_validate(d) for d in view.deliveries],
+    )
+
+
+@router.get("/alerts", response_model=list[AlertOut], tags=["alerts"])
+async def list_alerts(
+    session: DbSession,
+    principal: ApiPrincipal,
+    state: Literal["open", "resolved", "all"] = "open",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            pattern=r"^\d{4}-\d{2}-\d{2}T[0-9:.]+(Z|[+-]\d{2}:?\d{2})$",
+            description="An `opened_at` (ISO 8601 with its offset): the next page, older alerts.",
+        ),
+    ] = None,
+) -> Any:
+    """The number-safety alerts, newest first: open (default), resolved or all; each with
+    its delivery attempts to the tenant's webhook and e-mail."""
+    views = await alerts.list_alerts(
+        session, principal, state, limit=limit, before=_instant(before)
+    )
+    return [alert_out(v) for v in views]
+
+
+@router.get("/alerts/settings", response_model=alerts.AlertTargetsOut, tags=["alerts"])
+async def read_alert_targets(session: DbSession, principal: ApiPrincipal) -> Any:
+    """Where alerts are sent (the secrets only as "set" or not; below admin, the webhook
+    URL without its path, which often carries a token)."""
+    row = await alerts.get_targets(session, principal)
+    return alerts.targets_out(row, full=principal.role.at_least(Role.ADMIN))
+
+
+@router.put("/alerts/settings", response_model=alerts.AlertTargetsOut, tags=["alerts"])
+async def write_alert_targets(
+    body: alerts.AlertTargets, session: DbSession, principal: ApiPrincipal
+) -> Any:
+    """Change where alerts are sent (admins; audited). The webhook URL and the SMTP server
+    may not point into the deployment's own network."""
+    return alerts.targets_out(await alerts.update_targets(session, principal, body))
+
+
+@router.post("/alerts/test", response_model=AlertOut, status_code=202, tags=["alerts"])
+async def send_test_alert(session: DbSession, principal: ApiPrincipal) -> Any:
+    """Send a test alert to every configured target (admins). It is delivered by a job:
+    read it again (`GET /alerts/{id}`) to see each attempt's outcome."""
+    alert = await alerts.send_test(session, principal)
+    return alert_out(alerts.AlertView(alert, None, ()))
+
+
+@router.get("/alerts/{alert_id:uuid}", response_model=AlertOut, tags=["alerts"])
+async def get_alert(alert_id: uuid.UUID, session: DbSession, principal: ApiPrincipal) -> Any:
+    """One alert with its delivery attempts."""
+    return alert_out(await alerts.get_alert(session, principal, alert_id))

@@ -84,3 +84,40 @@ class SafetySettings(BaseModel):
     auto_pause_score_jump: int = Field(
         20, ge=1, le=100, description="Pause when one signal raises the score this much."
     )
+
+
+class DeliveryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    event: str = Field(description="opened, resolved or test: which notification.")
+    channel: str = Field(description="webhook or email.")
+    attempt: int = Field(description="1 for the first try; retries count up.")
+    outcome: str = Field(
+        description="sent; failed (tried again later, unless `final`); refused (the target "
+        "is not allowed or answered that it will not take it: not tried again)."
+    )
+    status: int | None = Field(description="The HTTP status or SMTP reply code, if any.")
+    detail: str | None
+    final: bool = Field(description="No further attempt will be made.")
+    at: datetime
+
+
+class AlertOut(BaseModel):
+    id: uuid.UUID
+    kind: str = Field(description="risk_band, quarantine, or test (the test action).")
+    state: str = Field(description="open or resolved.")
+    band: str | None = Field(description="The worst band seen while the alert was open.")
+    instance_id: uuid.UUID | None
+    number_name: str | None
+    reason: str | None = Field(description="Why it opened, in English.")
+    reason_code: str | None = Field(
+        description="The reason's stable code (e.g. band_signal, banned, critical); null for "
+        "free text."
+    )
+    opened_at: datetime
+    resolved_at: datetime | None
+    resolved_reason: str | None = Field(description="Why it was resolved, in English.")
+    resolved_reason_code: str | None = Field(
+        description="The resolution's stable code (back_in_band, released_because)."
+    )
+    deliveries: list[DeliveryOut]

@@ -40,7 +40,7 @@ from mirage.ops import audit
 from mirage.policy import Band, BandThresholds, Health, band_of, local_day_start
 from mirage.policy.bands import NO_OUTREACH
 from mirage.policy.ramp import warmup_stage as ramp_stage
-from mirage.safety import reasons
+from mirage.safety import alerts, reasons
 from mirage.safety.repository import SignalRepository
 from mirage.safety.score import (
     BAN_CODES,
@@ -415,6 +415,9 @@ async def record(
     instance.risk_band = band.value
     if band.value != old_band:
         await _note(session, instance, SignalKind.BAND_CHANGED, f"{old_band}→{band.value}", now)
+    signal = kind.value if code is None else f"{kind.value} {code}"
+    reason = reasons.encode("band_signal", score=after, signal=signal)
+    await alerts.on_band(session, instance, band, reason, now)
     log.info(
         "safety.signal",
         instance_id=str(instance.id),
@@ -574,6 +577,7 @@ async def _quarantine(
     instance.health_reason = reason[:200]
     instance.health_changed_at = now
     await _note(session, instance, SignalKind.QUARANTINED, reason, now, actor_user_id)
+    await alerts.on_quarantine(session, instance, reason, now)
     log.warning("safety.quarantined", instance_id=str(instance.id), reason=reason)
 
 
@@ -704,6 +708,7 @@ async def release_quarantine(
         instance.paused_at = now
         instance.paused_reason = reasons.encode("released")
     await _note(session, instance, SignalKind.RELEASED, why, now, principal.user_id)
+    await alerts.on_release(session, instance, why, now)
     await audit.record(
         session,
         tenant_id=principal.tenant_id,
@@ -766,3 +771,20 @@ async def chart(
     )
     signals: list[Signal] = found[instance_id]
     return series(signals, now, half_life=cfg.half_life)
+
+
+async def sweep_alerts(session: AsyncSession, now: datetime | None = None) -> int:
+    """Resolve the open band alerts of the session's tenant whose number's band faded back
+    to green or yellow with no new signal (the score only falls between signals). Returns
+    how many were resolved."""
+    now = now or utcnow()
+    open_alerts = [a for a in await alerts.open_band_alerts(session) if a.instance_id]
+    if not open_alerts:
+        return 0
+    found = await risks(session, [a.instance_id for a in open_alerts if a.instance_id], now)
+    resolved = 0
+    for alert in open_alerts:
+        risk = found.get(alert.instance_id) if alert.instance_id else None
+        if risk is not None and await alerts.resolve_faded(session, alert, risk.band, now):
+            resolved += 1
+    return resolved

@@ -20,7 +20,7 @@ from mirage.models.tenancy import Role
 from mirage.ops import audit
 from mirage.policy import BAND_LABELS
 from mirage.policy.ramp import stage_cap
-from mirage.safety import reasons, service
+from mirage.safety import alerts, reasons, service
 from mirage.safety.schemas import SafetySettings
 from mirage.safety.score import SignalKind
 from mirage.web.csrf import csrf_protect
@@ -31,6 +31,7 @@ from mirage.web.forms import (
     clean,
     form_errors,
     read_form,
+    text_field,
     whole_number,
 )
 from mirage.web.templating import add_global, render
@@ -217,3 +218,148 @@ async def save_settings(
         status = exc.status_code if isinstance(exc, DomainError) else 422
         return render(request, "safety/settings.html", ctx, status_code=status)
     return RedirectResponse("/settings/safety?saved=1", status_code=303)
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+ALERT_KIND_LABELS: dict[str, str] = {
+    "risk_band": N_("Risk band"),
+    "quarantine": N_("Quarantine"),
+    "test": N_("Test alert"),
+}
+EVENT_LABELS: dict[str, str] = {
+    "opened": N_("opened"),
+    "resolved": N_("resolved"),
+    "test": N_("test"),
+}
+OUTCOME_LABELS: dict[str, str] = {
+    "sent": N_("delivered"),
+    "failed": N_("failed"),
+    "refused": N_("refused"),
+}
+TARGET_LABELS: dict[str, str] = {
+    "webhook_url": N_("Webhook URL"),
+    "webhook_secret": N_("Webhook secret"),
+    "email_to": N_("Recipients"),
+    "email_from": N_("Sender address"),
+    "smtp_host": N_("SMTP server"),
+    "smtp_port": N_("SMTP port"),
+    "smtp_security": N_("Connection security"),
+    "smtp_username": N_("SMTP user name"),
+    "smtp_password": N_("SMTP password"),
+}
+audit.label_fields(TARGET_LABELS)
+STATES = ("open", "resolved", "all")
+
+
+def _targets_form(row: object) -> dict[str, str]:
+    out = alerts.targets_out(row)  # type: ignore[arg-type]
+    return {
+        "webhook_url": out.webhook_url or "",
+        "email_to": ", ".join(out.email_to),
+        "email_from": out.email_from or "",
+        "smtp_host": out.smtp_host or "",
+        "smtp_port": "" if out.smtp_port is None else str(out.smtp_port),
+        "smtp_security": out.smtp_security,
+        "smtp_username": out.smtp_username or "",
+    }
+
+
+async def _alerts_context(session: DbSession, principal: Principal, state: str) -> dict[str, Any]:
+    state = state if state in STATES else "open"
+    views = await alerts.list_alerts(session, principal, state, limit=100)  # type: ignore[arg-type]
+    row = await alerts.get_targets(session, principal)
+    return {
+        "state": state,
+        "alerts": views,
+        "kind_labels": ALERT_KIND_LABELS,
+        "event_labels": EVENT_LABELS,
+        "outcome_labels": OUTCOME_LABELS,
+        "band_labels": BAND_LABELS,
+        "targets": alerts.targets_out(row, full=principal.role.at_least(Role.ADMIN)),
+        "can_admin": principal.role.at_least(Role.ADMIN),
+        "errors": NO_ERRORS,
+        "form": _targets_form(row),
+    }
+
+
+@router.get("/alerts")
+async def alerts_page(
+    request: Request, session: DbSession, principal: DashboardPrincipal, state: str = "open"
+) -> Response:
+    ctx = await _alerts_context(session, principal, state)
+    ctx["saved"] = request.query_params.get("saved") == "1"
+    ctx["tested"] = request.query_params.get("tested") == "1"
+    return render(request, "safety/alerts.html", ctx)
+
+
+@router.post("/alerts/settings")
+async def save_alert_targets(
+    request: Request, session: DbSession, principal: DashboardPrincipal
+) -> Response:
+    form = await read_form(request)
+    errors = FieldErrors()
+    texts = {
+        name: errors.attempt(partial(text_field, form, name, TARGET_LABELS[name], top), "")
+        for name, top in (
+            ("webhook_url", 300),
+            ("webhook_secret", 200),
+            ("email_to", 2000),
+            ("email_from", 254),
+            ("smtp_host", 253),
+            ("smtp_username", 254),
+            ("smtp_password", 300),
+        )
+    }
+    port: int | None = None
+    if form.get("smtp_port", "").strip():
+        port = errors.attempt(
+            lambda: whole_number(form, "smtp_port", TARGET_LABELS["smtp_port"], low=1, high=65535),
+            None,
+        )
+    security = form.get("smtp_security", "starttls")
+    try:
+        if errors:
+            raise ValidationFailed(SOME_FIELDS)
+        update = alerts.AlertTargets(
+            webhook_url=texts["webhook_url"] or None,
+            # Empty: keep the stored secret ("remove" ticks say otherwise).
+            webhook_secret=""
+            if form.get("webhook_secret_remove") == "on"
+            else texts["webhook_secret"] or None,
+            email_to=[x.strip() for x in texts["email_to"].replace(";", ",").split(",")],
+            email_from=texts["email_from"] or None,
+            smtp_host=texts["smtp_host"] or None,
+            smtp_port=port,
+            smtp_security=security,
+            smtp_username=texts["smtp_username"] or None,
+            smtp_password=""
+            if form.get("smtp_password_remove") == "on"
+            else texts["smtp_password"] or None,
+        )
+        await alerts.update_targets(session, principal, update)
+    except (ValidationError, DomainError) as exc:
+        if isinstance(exc, DomainError) and exc.status_code in (401, 403):
+            raise
+        ctx = await _alerts_context(session, principal, "open")
+        ctx["errors"] = errors or form_errors(exc, TARGET_LABELS)
+        # What was typed, never a secret back.
+        ctx["form"] = {k: form.get(k, "") for k in ctx["form"]}
+        status = exc.status_code if isinstance(exc, DomainError) else 422
+        return render(request, "safety/alerts.html", ctx, status_code=status)
+    return RedirectResponse("/alerts?saved=1#targets", status_code=303)
+
+
+@router.post("/alerts/test")
+async def send_test_alert(
+    request: Request, session: DbSession, principal: DashboardPrincipal
+) -> Response:
+    try:
+        await alerts.send_test(session, principal)
+    except DomainError as exc:
+        if exc.status_code in (401, 403):
+            raise
+        ctx = await _alerts_context(session, principal, "open")
+        ctx["errors"] = form_errors(exc, TARGET_LABELS)
+        return render(request, "safety/alerts.html", ctx, status_code=exc.status_code)
+    return RedirectResponse("/alerts?state=all&tested=1", status_code=303)

@@ -162,6 +162,7 @@ class RiskPart:
 
     by_band: Mapping[str, int] = field(default_factory=dict)
     at_risk: Sequence[tuple[str, str]] = ()
+    open_alerts: int = 0  # safety alerts not resolved yet (the Alerts page lists them)
 
 
 RiskReader = Callable[[AsyncSession, datetime], Awaitable[RiskPart]]
@@ -440,6 +441,9 @@ ALERT_TEXT = {
         "Numbers in the orange, red or critical risk band (no campaigns, replies only, or "
         "nothing): %(n)s."
     ),
+    "safety_alerts_open": N_(
+        "Open safety alerts (numbers that entered a risky band or quarantine): %(n)s."
+    ),
     "numbers_need_pairing": N_(
         "Numbers logged out that must be paired again (scan their QR code): %(n)s."
     ),
@@ -506,6 +510,16 @@ def alerts(o: Overview) -> list[Alert]:
                 "/instances",
                 SEE_NUMBERS,
                 list(o.risk.at_risk)[:3],
+            )
+        )
+    if o.risk.open_alerts:
+        found.append(
+            _alert(
+                "warn",
+                "safety_alerts_open",
+                o.risk.open_alerts,
+                "/alerts",
+                N_("See the alerts"),
             )
         )
     repair = o.needs_pairing - o.unpaired

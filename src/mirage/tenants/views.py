@@ -64,7 +64,7 @@ add_global("time_zones", tenant_settings.time_zones)  # the time zone field's su
 # settings page and in every conversation's transcript).
 add_global("policy_reason", reasons.explain)
 # What the overview's stream listens to: numbers, conversations (rounds, sends), settings.
-LIVE_KINDS = ("instance", "conversation", "settings")
+LIVE_KINDS = ("instance", "conversation", "settings", "alert")
 
 
 @router.get("/")
