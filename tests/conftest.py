@@ -484,6 +484,19 @@ async def gw(world: GatewayWorld) -> GatewayWorld:
     return world
 
 
+@pytest.fixture
+async def no_background_jobs(world: GatewayWorld) -> AsyncIterator[None]:
+    """The session's in-process worker stops for the test, then resumes. Once any test of this
+    process has started it, it runs every job any later test defers (a confirmation planned a
+    tenth of a second ahead, an import): a test that asserts a state such a job would change,
+    or runs the jobs itself, takes this fixture rather than racing it."""
+    await world.stop_worker()
+    try:
+        yield
+    finally:
+        world.start_worker()
+
+
 # The variables above that only a test process may set (Settings refuses them in production).
 SUITE_ONLY_ENV = (
     "MIRAGE_TIME_SCALE",

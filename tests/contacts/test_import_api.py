@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 from mirage.config import get_settings
 from mirage.contacts import imports_service as svc
 from mirage.kit import jobs
-from tests.conftest import GatewayWorld, TenantFixture, make_token
+from tests.conftest import TenantFixture, make_token
 from tests.contacts.import_helpers import scalar
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -32,16 +31,6 @@ async def _upload(
     return await client.post(BASE, headers=h, files={"file": (name, data, "text/csv")})
 
 
-@pytest.fixture
-async def only_this_worker(world: GatewayWorld) -> AsyncIterator[None]:
-    """The session's background worker takes every queue: it would race `_run_worker` for the
-    import job (and could finish an import before the test cancels it)."""
-    await world.stop_worker()
-    try:
-        yield
-    finally:
-        world.start_worker()
-
 
 async def _run_worker() -> None:
     """What a `mirage worker` does with the queued import jobs (then returns)."""
@@ -51,7 +40,7 @@ async def _run_worker() -> None:
 
 
 async def test_end_to_end_with_exact_counts(
-    client: httpx.AsyncClient, tenant_a: TenantFixture, only_this_worker: None
+    client: httpx.AsyncClient, tenant_a: TenantFixture, no_background_jobs: None
 ) -> None:
     h = await _auth(tenant_a)
     r = await _upload(client, h, MESSY)
@@ -123,7 +112,7 @@ async def test_end_to_end_with_exact_counts(
 
 
 async def test_cancel_before_start_and_start_twice(
-    client: httpx.AsyncClient, tenant_a: TenantFixture, only_this_worker: None
+    client: httpx.AsyncClient, tenant_a: TenantFixture, no_background_jobs: None
 ) -> None:
     h = await _auth(tenant_a)
     first = (await _upload(client, h, MESSY)).json()["import"]["id"]

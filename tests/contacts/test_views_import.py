@@ -7,28 +7,17 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from mirage.kit import jobs
-from tests.conftest import GatewayWorld
 from tests.contacts.test_views import Dash, dash, text_of
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MESSY = (FIXTURES / "messy_excel_ptbr.csv").read_bytes()
 
-
-@pytest.fixture
-async def only_this_worker(world: GatewayWorld) -> AsyncIterator[None]:
-    """The session's background worker would race the test's own run of the import job."""
-    await world.stop_worker()
-    try:
-        yield
-    finally:
-        world.start_worker()
 
 
 async def _run_worker() -> None:
@@ -74,7 +63,7 @@ async def _state(d: Dash, import_id: str) -> dict[str, object]:
 
 
 async def test_wizard_upload_preview_mapping_run_and_rejected_rows(
-    client: httpx.AsyncClient, only_this_worker: None
+    client: httpx.AsyncClient, no_background_jobs: None
 ) -> None:
     d = await dash(client)
     r = await _upload(d, MESSY, "feira.csv")
@@ -218,7 +207,7 @@ async def test_upload_over_the_limit_keeps_nothing(
     assert (await d.client.get("/api/v1/contact-imports", headers=d.api)).json() == []
 
 
-async def test_discard_and_cancel(client: httpx.AsyncClient, only_this_worker: None) -> None:
+async def test_discard_and_cancel(client: httpx.AsyncClient, no_background_jobs: None) -> None:
     d = await dash(client)
     r = await _upload(d, b"nome;telefone\nAna;11987654321\n")
     import_id = r.headers["location"].rsplit("/", 1)[1]
