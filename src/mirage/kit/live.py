@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
@@ -32,6 +34,11 @@ class LiveHub:
         self._subscribers: dict[uuid.UUID, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        # What this process has heard, for a stream opening after its page was read: since
+        # when LISTEN has been in place (wall clock; None while not listening), and when each
+        # tenant's kind last changed since then. Bounded by tenants x kinds.
+        self._listening_since: float | None = None
+        self._changed: dict[tuple[uuid.UUID, str], float] = {}
 
     def subscribe(self, tenant_id: uuid.UUID) -> asyncio.Queue[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
@@ -47,6 +54,7 @@ class LiveHub:
             if self._task is not None and not self._task.cancelled() and self._task.exception():
                 log.warning("live.listener_died", error=repr(self._task.exception()))
             self._ready.clear()
+            self._listening_since = None
             self._task = asyncio.create_task(self._listen())
 
     def unsubscribe(self, tenant_id: uuid.UUID, queue: asyncio.Queue[dict[str, Any]]) -> None:
@@ -58,6 +66,14 @@ class LiveHub:
         """Wait (briefly) for LISTEN to be in place, so no change right after is missed."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ready.wait(), 5.0)
+
+    def changed_since(self, tenant_id: uuid.UUID, kinds: Collection[str], since: float) -> bool:
+        """Whether the tenant's ``kinds`` may have changed after ``since`` (wall clock): a
+        change heard since then, or LISTEN not in place all along (nothing heard proves
+        nothing)."""
+        if self._listening_since is None or self._listening_since > since:
+            return True
+        return any(self._changed.get((tenant_id, k), -math.inf) >= since for k in kinds)
 
     def dispatch(self, payload: str) -> None:
         try:
@@ -73,6 +89,7 @@ class LiveHub:
         except (ValueError, KeyError, TypeError):
             log.warning("live.bad_payload", payload=payload[:200])
             return
+        self._changed[(tenant, str(event.get("kind")))] = time.time()
         for queue in list(self._subscribers.get(tenant, ())):
             try:
                 queue.put_nowait(event)
@@ -80,6 +97,12 @@ class LiveHub:
                 log.warning("live.subscriber_lagging", tenant_id=str(tenant))
 
     async def _listen(self) -> None:
+        try:
+            await self._listen_until_unsubscribed()
+        finally:  # cancelled, or no one left: what is heard from now on proves nothing
+            self._listening_since = None
+
+    async def _listen_until_unsubscribed(self) -> None:
         backoff = 0.5
         while self._subscribers:
             try:
@@ -87,6 +110,8 @@ class LiveHub:
                     self.conninfo, autocommit=True, application_name="mirage:live"
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    self._changed.clear()
+                    self._listening_since = time.time()
                     self._ready.set()
                     backoff = 0.5
                     async for notify in conn.notifies():
@@ -95,11 +120,13 @@ class LiveHub:
                             return
             except Exception as exc:  # any failure: reconnect (cancellation is not an Exception)
                 self._ready.clear()
+                self._listening_since = None
                 log.warning("live.listen_failed", error=str(exc), retry_in=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10)
 
     async def close(self) -> None:
+        self._listening_since = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -168,6 +195,8 @@ PING_EVERY_S = 15.0
 Renderer = Callable[[dict[str, Any]], Awaitable[list[tuple[str, str]]]]
 Check = Callable[[], Awaitable[bool]]
 ENDED = "event: session-ended\ndata: \n\n"
+# "Read your live regions again": the page may have missed a change (see ``sse_response``).
+RESYNC = "event: resync\ndata: \n\n"
 
 
 async def sse_response(
@@ -181,6 +210,7 @@ async def sse_response(
     session_id: uuid.UUID | None = None,
     recheck_s: float = 5.0,
     coalesce_s: float = 0.0,
+    since: float | None = None,
 ) -> StreamingResponse:
     """Stream the tenant's ``kind`` events (one kind or several) as SSE: ``render(event)``
     gives (event name, HTML) pairs that HTMX swaps in place (sse-swap). Pings keep proxies
@@ -192,15 +222,24 @@ async def sse_response(
 
     A stream lives no longer than the right to see it: ``still_allowed()`` (session valid, not
     revoked or expired, still a member with the same role) is asked before every row sent and
-    at least every ``recheck_s`` seconds; a sign-out of ``session_id`` ends it at once."""
+    at least every ``recheck_s`` seconds; a sign-out of ``session_id`` ends it at once.
+
+    ``since``: when the page was read (wall clock). A change committed after that and before
+    this stream listened reached no one: when the tenant's ``kinds`` may have changed since
+    then (or ``since`` is unknown), the stream opens with a ``resync`` event and the page
+    reads its live regions again (mirage.js). A stream reconnecting asks with the same
+    ``since``, so what changed while it was down is read again too."""
     kinds = frozenset((kind,) if isinstance(kind, str) else kind)
     queue = hub.subscribe(tenant_id)
     await hub.wait_ready()  # LISTEN is in place: no change after this point is missed
+    resync = since is None or hub.changed_since(tenant_id, kinds, since)
     loop = asyncio.get_running_loop()
 
     async def stream() -> AsyncIterator[str]:
         try:
             yield "retry: 3000\n\n"
+            if resync:
+                yield RESYNC
             checked_at = last_sent = loop.time()
             while True:
                 now = loop.time()

@@ -66,6 +66,11 @@ def _match(routes: Any, path: str, method: str, prefix: str = "") -> str | None:
     return partial
 
 
+# The scope key holding when the request arrived (wall clock): a live page's stream asks
+# for the changes since its page was read (kit.live.sse_response's ``since``).
+RECEIVED_AT = "mirage.received_at"
+
+
 class RequestContextMiddleware:
     """Binds a correlation id (X-Request-ID in, echoed out), logs, and records metrics."""
 
@@ -83,6 +88,7 @@ class RequestContextMiddleware:
             correlation.clean_user_agent(headers.get(b"user-agent"))
         )
         structlog.contextvars.bind_contextvars(correlation_id=cid)
+        scope[RECEIVED_AT] = time.time()
         start = time.perf_counter()
         status = 500
         path = scope["path"]  # before routing rewrites it for a mounted app

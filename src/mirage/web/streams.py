@@ -6,6 +6,8 @@ Who may watch is auth's decision: auth registers its ``Authoriser`` at start-up
 
 from __future__ import annotations
 
+import math
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -75,4 +77,22 @@ async def open_stream(
         session_id=viewer.session_id,
         recheck_s=get_settings().stream_recheck_seconds,
         coalesce_s=coalesce_s,
+        since=_since(request),
     )
+
+
+#: The query parameter a live page's stream URL carries (``live_url`` in the templates).
+SINCE_PARAM = "live_since"
+
+
+def _since(request: Request) -> float | None:
+    """When the page was read, if the stream's URL says so and it makes sense (not in the
+    future); None otherwise: the stream then resyncs, the safe side."""
+    raw = request.query_params.get(SINCE_PARAM)
+    try:
+        since = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    if since is None or not math.isfinite(since) or since > time.time():
+        return None
+    return since

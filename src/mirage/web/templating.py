@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 from functools import cache, partial
 from importlib import resources
@@ -20,7 +21,9 @@ from mirage.config import get_settings
 from mirage.kit import i18n
 from mirage.kit.clock import utcnow
 from mirage.kit.i18n import N_
+from mirage.kit.middleware import RECEIVED_AT
 from mirage.web import csrf
+from mirage.web.streams import SINCE_PARAM
 
 # Each domain keeps its pages in <domain>/templates/<domain>/...; web/ holds the layout.
 TEMPLATE_PACKAGES = (
@@ -153,6 +156,24 @@ def day_month(ctx: Context, value: date) -> str:
     return format_skeleton("dM", value, locale=str(ctx.get("locale") or i18n.DEFAULT_LOCALE))
 
 
+# Clocks of the API processes (one machine or several) agree within this: a live page asks
+# its stream for the changes since a little before it was read.
+LIVE_CLOCK_SLACK_S = 1.0
+
+
+@pass_context
+def live_url(ctx: Context, path: str) -> str:
+    """A live stream's URL for this page: it carries when the request arrived, so the stream
+    knows whether the page may have missed a change before it listened (kit.live.sse_response).
+    Every ``sse-connect`` uses it (tests/web/test_live_resync.py)."""
+    request = ctx.get("request")
+    received = request.scope.get(RECEIVED_AT) if request is not None else None
+    if not isinstance(received, float):
+        received = time.time()
+    sep = "&" if "?" in path else "?"
+    return f"{path}{sep}{SINCE_PARAM}={received - LIVE_CLOCK_SLACK_S:.3f}"
+
+
 def request_zone(request: Request) -> str:
     """The zone of the tenant the reader is working in."""
     current = getattr(request.state, "current", None)
@@ -191,6 +212,7 @@ def environment(locale: str) -> Environment:
     env.globals["when"] = when
     env.globals["day_month"] = day_month
     env.globals["field_aria"] = field_aria
+    env.globals["live_url"] = live_url
     env.globals.update(_GLOBALS)
     _BUILT.add(locale)
     return env

@@ -73,6 +73,54 @@
       window.location.reload();
     }
   });
+  // A live page can miss a change committed after it was read and before its stream listened
+  // (or while the stream was down): the stream then opens with a "resync" event, and every
+  // live region of it is read again — a region with its own hx-get through that, the others
+  // from a fresh copy of this page. A region the stream updates meanwhile keeps that update.
+  var touched = null;
+  document.addEventListener("htmx:sseOpen", function (evt) {
+    var source = evt.detail && evt.detail.source;
+    if (!source || source.__mirageResync) return;
+    source.__mirageResync = true;
+    var root = evt.target;
+    source.addEventListener("resync", function () { resync(root); });
+  });
+  document.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    if (touched && evt.target && evt.target.id) touched[evt.target.id] = true;
+  });
+  function liveRegions(root) {
+    var all = root.querySelectorAll("[id][sse-swap], [id][hx-trigger*='sse:']");
+    return Array.prototype.filter.call(all, function (el) {
+      return el.getAttribute("hx-swap") !== "none";
+    });
+  }
+  function resync(root) {
+    if (!window.htmx || !document.body.contains(root)) return;
+    var fromPage = [];
+    liveRegions(root).forEach(function (el) {
+      var url = el.getAttribute("hx-get");
+      var swap = el.getAttribute("hx-swap") || "innerHTML";
+      if (url) window.htmx.ajax("GET", url, { target: el, swap: swap });
+      else fromPage.push(el);
+    });
+    if (!fromPage.length) return;
+    var seen = touched = {};
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (touched === seen) touched = null;
+        if (!html) return;
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        fromPage.forEach(function (el) {
+          if (seen[el.id] || !document.body.contains(el)) return;
+          var fresh = doc.getElementById(el.id);
+          if (!fresh) return;
+          var swap = el.getAttribute("hx-swap") || "innerHTML";
+          window.htmx.swap(el, swap === "outerHTML" ? fresh.outerHTML : fresh.innerHTML, { swapStyle: swap });
+        });
+      })
+      .catch(function () { if (touched === seen) touched = null; });
+  }
   document.addEventListener("htmx:sendError", function () {
     toast(document.documentElement.lang.indexOf("pt") === 0 ? "Sem conexão com o servidor." : "Cannot reach the server.", "error");
   });
