@@ -31,7 +31,6 @@ async def _upload(
     return await client.post(BASE, headers=h, files={"file": (name, data, "text/csv")})
 
 
-
 async def _run_worker() -> None:
     """What a `mirage worker` does with the queued import jobs (then returns)."""
     await jobs.app.run_worker_async(

@@ -19,7 +19,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 MESSY = (FIXTURES / "messy_excel_ptbr.csv").read_bytes()
 
 
-
 async def _run_worker() -> None:
     await jobs.app.run_worker_async(
         queues=["imports"], wait=False, install_signal_handlers=False, concurrency=1
