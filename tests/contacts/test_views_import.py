@@ -119,7 +119,7 @@ async def test_wizard_upload_preview_mapping_run_and_rejected_rows(
     r = await d.post(f"/contacts/imports/{import_id}/start", data)
     assert r.status_code == 303 and r.headers["location"] == url
     running = await d.client.get(url)
-    assert 'sse-connect="/contacts/imports/events"' in running.text
+    assert 'sse-connect="/contacts/imports/events?live_since=' in running.text
     assert f'sse-swap="import-{import_id}"' in running.text
     assert "importando" in text_of(running.text)
     assert f'hx-get="/contacts/imports/{import_id}/progress"' in running.text  # polling fallback

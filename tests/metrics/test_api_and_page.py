@@ -176,7 +176,7 @@ async def test_page_filters_and_csv(
     assert 'id="chart-daily"' in html and 'id="metrics-data"' in html
     assert "Alpha" in html and "Beta" in html
     assert 'data-sort="3" class="warmup-stage">Etapa 4 de 5</td>' in html
-    assert 'sse-connect="/analytics/events?days=7"' in html
+    assert 'sse-connect="/analytics/events?days=7&amp;live_since=' in html
 
     r = await client.get("/analytics", params={"number": str(seeded["beta"]), "days": 30})
     assert r.status_code == 200
@@ -296,7 +296,7 @@ async def test_campaign_funnels_in_the_api_and_the_page(
     assert f'id="funnel-{news}"' in r.text and f'id="funnel-{other}"' not in r.text
     assert '<strong data-step="replied">1</strong>' in r.text
     assert 'data-status="skipped" data-reason="suppressed"' in r.text
-    assert f'sse-connect="/analytics/events?days=7&amp;campaign={news}"' in r.text
+    assert f'sse-connect="/analytics/events?days=7&amp;campaign={news}&amp;live_since=' in r.text
     r = await client.get("/analytics", params={"campaign": str(foreign)})
     assert r.status_code == 200 and "Campanha desconhecida" in r.text
     assert f'id="funnel-{news}"' in r.text  # every campaign instead
@@ -411,7 +411,9 @@ async def test_conversation_filter_in_the_api_and_the_page(
     r = await client.get("/analytics", params=only)
     assert r.status_code == 200
     assert f'<option value="{conv}" selected>Papo</option>' in r.text
-    assert f'sse-connect="/analytics/events?days=7&amp;conversation={conv}"' in r.text
+    assert (
+        f'sse-connect="/analytics/events?days=7&amp;conversation={conv}&amp;live_since=' in r.text
+    )
     r = await client.get("/analytics/numbers.csv", params=only)
     rows_csv = {row["number"]: row for row in csv.DictReader(io.StringIO(r.text))}
     assert (rows_csv["Alpha"]["sent"], rows_csv["Beta"]["received"]) == ("1", "1")
