@@ -50,7 +50,7 @@ from mirage.contacts.schemas import (
     TagPatch,
     TagRef,
 )
-from mirage.kit import crypto
+from mirage.kit import crypto, jobs
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from mirage.kit.i18n import N_
@@ -1155,6 +1155,14 @@ async def get_suppression(
     return row
 
 
+#: Who hears that a person blocked or reported the tenant's number (an operator's suppression
+#: with reason ``blocked`` or ``complaint``): the campaigns' owner, which knows the number that
+#: last wrote to them, and weighs it on that number's risk (deferred by name: contacts imports
+#: no campaign code).
+REPORTED_JOB = "outreach.on_recipient_reported"
+REPORTED_REASONS = frozenset({"blocked", "complaint"})
+
+
 async def add_suppression(
     session: AsyncSession, principal: Principal, data: SuppressionIn
 ) -> Suppression:
@@ -1178,6 +1186,15 @@ async def add_suppression(
         )
         if not added:
             raise Conflict("this number is already on the suppression list")
+        if data.reason in REPORTED_REASONS and contact is not None:
+            # (A campaign writes only to contacts: a number with none was never reached.)
+            await jobs.defer(
+                session,
+                REPORTED_JOB,
+                tenant_id=principal.tenant_id,
+                contact_id=str(contact.id),
+                reason=data.reason,
+            )
     row = await repo.suppression_by_hash(h)
     if row is None:  # added just above, in this transaction
         raise RuntimeError("the suppression just added is not visible")

@@ -227,6 +227,15 @@ class CampaignRecipient(IdMixin, TimestampMixin, Base):
         Index("ix_campaign_recipients_contact", "tenant_id", "contact_id"),
         # An inbound opt-out finds the person's recipients by number (migration 0022).
         Index("ix_campaign_recipients_phone", "tenant_id", "phone_e164"),
+        # A sender's engagement (number safety): its campaign messages sent of the last week,
+        # and whether they were answered (migration 0028).
+        Index(
+            "ix_campaign_recipients_sender_sent",
+            "tenant_id",
+            "sender_id",
+            "sent_at",
+            postgresql_where=text("sent_at is not null"),
+        ),
         Index(
             "ix_campaign_recipients_claimed",
             "tenant_id",

@@ -33,6 +33,8 @@ SIGNAL_KINDS = (
     "opt_out",
     "blocked",
     "qr_loop",
+    "unanswered",
+    "low_replies",
     "band_changed",
     "auto_paused",
     "quarantined",

@@ -83,6 +83,8 @@ from mirage.policy import (
     local_day_start,
 )
 from mirage.policy.locality import UnknownNumber, locate
+from mirage.safety import service as safety
+from mirage.safety.score import ENGAGEMENT_WINDOW
 from mirage.tenants import settings as tenant_settings
 
 log = get_logger(__name__)
@@ -503,12 +505,20 @@ async def on_send_outcome(
     ids = [recipient.id]
     out = messaging.SendOutcome
     if outcome == out.SENT:
-        await repo.advance(
+        moved = await repo.advance(
             ids,
             RecipientStatus.SENT,
             sent_at=msg.sent_at or now,
             provider_message_id=msg.provider_message_id,
         )
+        if moved and msg.instance_id is not None:
+            # The sender's engagement weighs on its risk (unanswered runs, a low reply ratio).
+            streak, sent, replied = await repo.sender_engagement(
+                recipient.tenant_id, msg.instance_id, now - ENGAGEMENT_WINDOW
+            )
+            await safety.outreach_sent(
+                session, msg.instance_id, streak=streak, sent=sent, replied=replied, now=now
+            )
     elif outcome == out.DEFERRED:
         await repo.advance(ids, RecipientStatus.DEFERRED, reason, planned_at=msg.planned_at)
     elif outcome == out.DENIED:
@@ -532,6 +542,18 @@ async def on_send_outcome(
     if outcome != out.DEFERRED:
         await _drive_soon(session, recipient.campaign_id)
     return f"{outcome}:{reason or ''}"
+
+
+async def recipient_reported(
+    session: AsyncSession, tenant_id: uuid.UUID, contact_id: uuid.UUID, reason: str, now: datetime
+) -> str:
+    """A person told the tenant they blocked or reported it: the number whose campaign message
+    last reached them takes a ``blocked`` signal (number safety)."""
+    sender = await RecipientRepository(session).last_sender_to(tenant_id, contact_id)
+    if sender is None:
+        return "no-sender"  # never reached by a campaign: no number of ours to blame
+    await safety.reported_by_recipient(session, sender, reason, now)
+    return f"blocked:{sender}"
 
 
 async def attribute_opt_out(

@@ -436,6 +436,46 @@ class RecipientRepository:
         )
         return sorted(set((await self.session.execute(stmt)).scalars()))
 
+    async def sender_engagement(
+        self, tenant_id: uuid.UUID, sender_id: uuid.UUID, since: datetime
+    ) -> tuple[int, int, int]:
+        """A sender's campaign messages sent since ``since``: (how many since anyone last
+        replied to one of them, how many in all, how many answered) — one statement on
+        ``ix_campaign_recipients_sender_sent``."""
+        week = (
+            select(CampaignRecipient.sent_at, CampaignRecipient.replied_at)
+            .where(
+                CampaignRecipient.tenant_id == tenant_id,
+                CampaignRecipient.sender_id == sender_id,
+                CampaignRecipient.sent_at.is_not(None),
+                CampaignRecipient.sent_at >= since,
+            )
+            .cte("week")
+        )
+        last_reply = select(func.max(week.c.replied_at)).scalar_subquery()
+        stmt = select(
+            func.count().filter(or_(last_reply.is_(None), week.c.sent_at > last_reply)),
+            func.count(),
+            func.count(week.c.replied_at),
+        ).select_from(week)
+        streak, sent, replied = (await self.session.execute(stmt)).one()
+        return int(streak), int(sent), int(replied)
+
+    async def last_sender_to(self, tenant_id: uuid.UUID, contact_id: uuid.UUID) -> uuid.UUID | None:
+        """The number whose campaign message last went out to this contact, if any."""
+        stmt = (
+            select(CampaignRecipient.sender_id)
+            .where(
+                CampaignRecipient.tenant_id == tenant_id,
+                CampaignRecipient.contact_id == contact_id,
+                CampaignRecipient.sent_at.is_not(None),
+                CampaignRecipient.sender_id.is_not(None),
+            )
+            .order_by(CampaignRecipient.sent_at.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
     async def opted_out(self, campaign_id: uuid.UUID) -> int:
         stmt = select(func.count()).where(
             CampaignRecipient.campaign_id == campaign_id,

@@ -14,7 +14,9 @@ from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mirage.contacts import service as contacts
 from mirage.db.engine import admin_session_scope
+from mirage.db.tenancy import current_tenant_id
 from mirage.kit import jobs
 from mirage.kit.clock import utcnow
 from mirage.kit.jobs import app, global_job, tenant_job
@@ -102,6 +104,17 @@ async def on_confirmation_outcome(
 ) -> str:
     return await confirmation.on_outcome(
         session, uuid.UUID(outgoing_id), messaging.SendOutcome(outcome), reason
+    )
+
+
+@app.task(name=contacts.REPORTED_JOB, queue="default", retry=MUST_RUN)
+@tenant_job
+async def on_recipient_reported(session: AsyncSession, *, contact_id: str, reason: str) -> str:
+    tenant_id = current_tenant_id()
+    if tenant_id is None:
+        raise RuntimeError("a tenant job runs in its tenant's context")
+    return await execution.recipient_reported(
+        session, tenant_id, uuid.UUID(contact_id), reason, utcnow()
     )
 
 

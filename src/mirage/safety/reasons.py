@@ -34,6 +34,11 @@ REASONS: dict[str, str] = {
     "back_in_band": N_("back in the %(band)s band"),
     "released_because": N_("released from quarantine: %(reason)s"),
     "test_alert": N_("test alert sent by an operator"),
+    # Timeline details of the outreach engagement signals (safety.service.outreach_sent).
+    "unanswered_run": N_("%(count)s campaign messages in a row since anyone last replied"),
+    "low_replies": N_("%(replied)s of the week's %(sent)s campaign messages were answered"),
+    "reported_blocked": N_("an operator recorded that a person this number wrote to blocked it"),
+    "reported_complaint": N_("an operator recorded a complaint from a person this number wrote to"),
 }
 
 

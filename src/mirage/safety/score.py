@@ -34,6 +34,8 @@ class SignalKind(StrEnum):
     OPT_OUT = "opt_out"  # a recipient asked this number to stop
     BLOCKED = "blocked"  # a recipient blocked or reported the number
     QR_LOOP = "qr_loop"  # the QR limit was reached: pairing loops without success
+    UNANSWERED = "unanswered"  # outreach: many messages in a row since anyone last replied
+    LOW_REPLIES = "low_replies"  # outreach: the week's reply ratio is under the floor
     # Actions (weight 0):
     BAND_CHANGED = "band_changed"
     AUTO_PAUSED = "auto_paused"
@@ -66,6 +68,8 @@ POINTS: Final[dict[SignalKind, float]] = {
     SignalKind.OPT_OUT: 8.0,
     SignalKind.BLOCKED: 15.0,
     SignalKind.QR_LOOP: 10.0,
+    SignalKind.UNANSWERED: 20.0,
+    SignalKind.LOW_REPLIES: 10.0,
 }
 #: Disconnect codes with a weight of their own.
 DISCONNECT_POINTS: Final[dict[int, float]] = {
@@ -78,6 +82,22 @@ DISCONNECT_POINTS: Final[dict[int, float]] = {
     1401: 0.0,  # an operator's own logout (instances.health.OPERATOR_LOGOUT) is no fault
 }
 HORIZON: Final = timedelta(days=7)
+
+#: Outreach engagement (docs/number-safety.md): every ``UNANSWERED_STREAK`` campaign messages
+#: a number sends in a row since anyone last replied to it, one ``unanswered`` signal —
+#: WhatsApp caps messages to people who have not replied (TechCrunch, Oct 2025) and its 463
+#: reach-out time lock follows such runs; 20 points puts a green number in yellow, where new
+#: contacts are limited, until replies come back or the signal decays.
+UNANSWERED_STREAK: Final = 20
+#: Every ``LOW_REPLY_EVERY`` campaign messages of the week while fewer than ``LOW_REPLY_RATIO``
+#: of them were answered, one ``low_replies`` signal (baileys-antiban's reply-ratio floor of
+#: 10%; Whapi advises keeping it over 30%). Below ``LOW_REPLY_EVERY`` sends a ratio means little.
+LOW_REPLY_RATIO: Final = 0.10
+LOW_REPLY_EVERY: Final = 30
+ENGAGEMENT_WINDOW: Final = timedelta(days=7)
+#: Signals that sum up many sends rather than report an event: they move the band but never
+#: count as a sudden jump of the score (the automatic pause's rule).
+GRADUAL: Final = frozenset({SignalKind.UNANSWERED, SignalKind.LOW_REPLIES})
 DEFAULT_HALF_LIFE: Final = timedelta(hours=2)
 
 
@@ -99,6 +119,22 @@ def points(kind: str, code: int | None = None) -> float:
     if k == SignalKind.DISCONNECT and code is not None and code in DISCONNECT_POINTS:
         return DISCONNECT_POINTS[code]
     return POINTS.get(k, 0.0)
+
+
+def outreach_signals(
+    streak: int, sent: int, replied: int
+) -> list[tuple[SignalKind, dict[str, int]]]:
+    """The engagement signals owed right after a campaign message was sent, with their
+    figures. ``streak``: the number's campaign messages sent since anyone last replied to it
+    (this one included); ``sent`` / ``replied``: its campaign messages of the last
+    ``ENGAGEMENT_WINDOW`` and how many were answered. Each signal is owed at a multiple of its
+    count, so a long run adds one every so many sends, never one per send."""
+    found: list[tuple[SignalKind, dict[str, int]]] = []
+    if streak >= UNANSWERED_STREAK and streak % UNANSWERED_STREAK == 0:
+        found.append((SignalKind.UNANSWERED, {"count": streak}))
+    if sent >= LOW_REPLY_EVERY and sent % LOW_REPLY_EVERY == 0 and replied < LOW_REPLY_RATIO * sent:
+        found.append((SignalKind.LOW_REPLIES, {"replied": replied, "sent": sent}))
+    return found
 
 
 def risk_score(

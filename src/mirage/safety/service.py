@@ -45,10 +45,12 @@ from mirage.safety.repository import SignalRepository
 from mirage.safety.score import (
     BAN_CODES,
     DEFAULT_HALF_LIFE,
+    GRADUAL,
     HORIZON,
     TIME_LOCK_CODE,
     Signal,
     SignalKind,
+    outreach_signals,
     risk_score,
     series,
 )
@@ -433,6 +435,43 @@ async def record(
     return row
 
 
+async def outreach_sent(
+    session: AsyncSession,
+    instance_id: uuid.UUID,
+    *,
+    streak: int,
+    sent: int,
+    replied: int,
+    now: datetime | None = None,
+) -> list[SignalKind]:
+    """A campaign message of this number just went out (its owner tells, with the number's
+    engagement: ``score.outreach_signals``): record the signals it owes. Returns their kinds."""
+    owed = outreach_signals(streak, sent, replied)
+    if not owed:
+        return []
+    instance = await session.get(Instance, instance_id)
+    if instance is None:
+        return []
+    for kind, figures in owed:
+        code = "unanswered_run" if kind == SignalKind.UNANSWERED else "low_replies"
+        await record(session, instance, kind, detail=reasons.encode(code, **figures), now=now)
+    return [kind for kind, _ in owed]
+
+
+async def reported_by_recipient(
+    session: AsyncSession, instance_id: uuid.UUID, reason: str, now: datetime | None = None
+) -> bool:
+    """A person told the tenant they blocked or reported this number (an operator recorded it
+    as a suppression with that reason): a ``blocked`` signal on the number that wrote to them.
+    WhatsApp reports blocks to no one; this is the only way Mirage hears of them."""
+    instance = await session.get(Instance, instance_id)
+    if instance is None:
+        return False
+    code = "reported_complaint" if reason == "complaint" else "reported_blocked"
+    await record(session, instance, SignalKind.BLOCKED, detail=reasons.encode(code), now=now)
+    return True
+
+
 #: The recovery ladder's job (mirage.instances.tasks), deferred by name: it restarts and logs
 #: out through the gateway, which is the numbers' domain.
 RECOVER_JOB = "instances.recover"
@@ -547,7 +586,8 @@ async def _act(
             reason = reasons.encode("error_rate", failed=failed, total=total)
             await _auto_pause(session, instance, reason, now)
             return
-    if after - before >= cfg.score_jump:
+    # Engagement builds up over many sends: the band tightens the number, nothing "jumped".
+    if kind not in GRADUAL and after - before >= cfg.score_jump:
         await _auto_pause(
             session, instance, reasons.encode("score_jump", before=before, after=after), now
         )

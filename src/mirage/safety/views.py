@@ -47,6 +47,8 @@ KIND_LABELS: dict[str, str] = {
     SignalKind.OPT_OUT: N_("Opt-out received"),
     SignalKind.BLOCKED: N_("Blocked by a recipient"),
     SignalKind.QR_LOOP: N_("QR code limit reached"),
+    SignalKind.UNANSWERED: N_("Campaign messages unanswered"),
+    SignalKind.LOW_REPLIES: N_("Low reply ratio"),
     SignalKind.BAND_CHANGED: N_("Risk band changed"),
     SignalKind.AUTO_PAUSED: N_("Paused automatically"),
     SignalKind.QUARANTINED: N_("Quarantined"),
