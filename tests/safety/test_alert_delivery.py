@@ -126,3 +126,48 @@ async def test_a_failed_delivery_is_retried_later_and_each_attempt_stored(
         (1, "failed"),
         (2, "sent"),
     ]
+
+
+def test_alert_emails_are_written_in_the_language_the_tenant_chose() -> None:
+    opened = Notice(
+        "a2",
+        Event.OPENED,
+        AlertKind.QUARANTINE,
+        "critical",
+        str(uuid.uuid4()),
+        "Vendas 01",
+        "@banned?code=403",
+        AT,
+        None,
+        AT,
+    )
+    en = delivery.email_message(opened, "a@example.com", ("b@example.com",), "en")
+    pt = delivery.email_message(opened, "a@example.com", ("b@example.com",), "pt_BR")
+    assert en["Subject"] == "[Mirage] Vendas 01 was quarantined"
+    assert "banned or restricted by WhatsApp (code 403)" in en.get_body().get_content()
+    assert pt["Subject"] != en["Subject"] and "Vendas 01" in pt["Subject"]
+    assert "WhatsApp" in pt.get_body().get_content()
+    assert "banned or restricted" not in pt.get_body().get_content()  # the reason translated too
+    # The webhook gets the English text and the stable code, as the API does.
+    payload = opened.payload()
+    assert payload["reason"] == "automatic: banned or restricted by WhatsApp (code 403)"
+    assert payload["reason_code"] == "banned"
+    test = delivery.email_message(NOTICE, "a@example.com", ("b@example.com",), "en")
+    assert test["Subject"] == "[Mirage] Test alert"
+
+
+async def test_the_email_language_is_a_setting_with_a_closed_list(
+    client: httpx.AsyncClient, database: object
+) -> None:
+    t = await make_tenant(mfa=False)
+    auth = {"Authorization": f"Bearer {await make_token(t)}"}
+    r = await client.get("/api/v1/alerts/settings", headers=auth)
+    assert r.status_code == 200 and r.json()["email_language"] == "pt_BR"
+    r = await client.put("/api/v1/alerts/settings", headers=auth, json={"email_language": "en"})
+    assert r.status_code == 200, r.text
+    assert r.json()["email_language"] == "en"
+    r = await client.put("/api/v1/alerts/settings", headers=auth, json={"email_language": "fr"})
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    r = await client.get("/api/v1/alerts/settings", headers=auth)
+    assert r.json()["email_language"] == "en"  # the refused change lost nothing

@@ -300,6 +300,10 @@ class TenantSettings(IdMixin, Base):
         String(10), nullable=False, server_default="starttls"
     )
     alert_smtp_username: Mapped[str | None] = mapped_column(String(254))
+    # The language of the alert e-mails (a catalog locale: pt_BR or en; migration 0028).
+    alert_email_locale: Mapped[str] = mapped_column(
+        String(8), nullable=False, server_default="pt_BR"
+    )
     alert_smtp_password_enc: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False

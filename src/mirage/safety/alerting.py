@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from mirage.policy import BANDS, Band
+from mirage.safety import reasons
 
 
 class AlertKind(StrEnum):
@@ -102,11 +103,14 @@ class Notice:
             "kind": self.kind.value,
             "band": self.band,
             "number": {"id": self.number_id, "name": self.number_name},
-            "reason": self.reason,
+            # The reasons are stored as codes (safety.reasons): receivers get the English
+            # text and the stable code, as the API gives them.
+            "reason": reasons.english(self.reason),
+            "reason_code": reasons.code_of(self.reason),
             "state": "resolved" if self.resolved_at is not None else "open",
             "opened_at": self.opened_at.isoformat(),
             "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
-            "resolved_reason": self.resolved_reason if self.resolved_at else None,
+            "resolved_reason": reasons.english(self.resolved_reason) if self.resolved_at else None,
             "sent_at": self.sent_at.isoformat(),
         }
 

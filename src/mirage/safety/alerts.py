@@ -242,6 +242,9 @@ class AlertTargets(BaseModel):
     smtp_password: str | None = Field(
         default=None, max_length=300, description='null keeps the current one; "" removes it'
     )
+    email_language: Literal["pt_BR", "en"] = Field(
+        default="pt_BR", description="The language of the alert e-mails."
+    )
 
     @field_validator(
         "webhook_url",
@@ -276,6 +279,7 @@ class AlertTargetsOut(BaseModel):
     smtp_security: str
     smtp_username: str | None
     smtp_password_set: bool
+    email_language: str
 
 
 def _masked(url: str | None) -> str | None:
@@ -298,6 +302,7 @@ def targets_out(row: TenantSettings, *, full: bool = True) -> AlertTargetsOut:
         smtp_security=row.alert_smtp_security,
         smtp_username=row.alert_smtp_username,
         smtp_password_set=bool(row.alert_smtp_password_enc),
+        email_language=row.alert_email_locale,
     )
 
 
@@ -396,6 +401,7 @@ def _snapshot(row: TenantSettings) -> dict[str, Any]:
         "smtp_security": row.alert_smtp_security,
         "smtp_username": row.alert_smtp_username,
         "smtp_password": row.alert_smtp_password_enc,
+        "email_language": row.alert_email_locale,
     }
 
 
@@ -418,6 +424,7 @@ async def update_targets(
     row.alert_smtp_host = values["host"]
     row.alert_smtp_port = u.smtp_port
     row.alert_smtp_security = u.smtp_security
+    row.alert_email_locale = u.email_language
     row.alert_smtp_username = values["username"]
     if u.smtp_password is not None:
         row.alert_smtp_password_enc = (
@@ -538,6 +545,7 @@ async def _plan(alert_id: uuid.UUID, event: Event) -> Plan | None:
                     password=crypto.decrypt(key, password) if password else None,
                     sender=str(row.alert_email_from),
                     recipients=tuple(row.alert_email_to or ()),
+                    locale=row.alert_email_locale,
                 )
         if not attempts:
             return None
@@ -548,11 +556,11 @@ async def _plan(alert_id: uuid.UUID, event: Event) -> Plan | None:
             band=alert.band,
             number_id=str(alert.instance_id) if alert.instance_id else None,
             number_name=name,
-            reason=reasons.english(alert.reason),
+            reason=alert.reason,  # stored form: each target words it (webhook, e-mail)
             opened_at=alert.opened_at,
             resolved_at=alert.resolved_at if event != Event.OPENED else None,
             sent_at=utcnow(),
-            resolved_reason=reasons.english(alert.resolved_reason),
+            resolved_reason=alert.resolved_reason,
         )
         return Plan(notice, webhook, email, attempts)
 

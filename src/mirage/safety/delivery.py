@@ -21,6 +21,7 @@ from mirage.kit.egress import guarded_client, guarded_socket
 from mirage.kit.i18n import DEFAULT_LOCALE, N_, text
 from mirage.kit.netguard import UnsafeURL, check_host, check_url
 from mirage.policy import BAND_LABELS
+from mirage.safety import reasons
 from mirage.safety.alerting import (
     EVENT_HEADER,
     SIGNATURE_HEADER,
@@ -64,6 +65,7 @@ class EmailTarget:
     password: str | None
     sender: str
     recipients: tuple[str, ...]
+    locale: str = DEFAULT_LOCALE  # the e-mails' language (a catalog locale)
 
 
 def _short(exc: BaseException) -> str:
@@ -101,7 +103,7 @@ async def post_webhook(target: WebhookTarget, notice: Notice) -> Outcome:
     return Outcome("failed", status, f"HTTP {status}")
 
 
-# What an alert's e-mail says (catalog ids; sent in the default language).
+# What an alert's e-mail says (catalog ids; sent in the language the tenant chose).
 SUBJECT = {
     (AlertKind.RISK_BAND, Event.OPENED): N_("[Mirage] %(name)s entered the %(band)s risk band"),
     (AlertKind.RISK_BAND, Event.RESOLVED): N_("[Mirage] Resolved: %(name)s left the risk bands"),
@@ -115,9 +117,18 @@ BODY_TEST = N_("This is a test alert: the alert settings of your organization wo
 BODY_SEE = N_("See it in the dashboard: %(url)s")
 
 
-def email_message(notice: Notice, sender: str, recipients: tuple[str, ...]) -> EmailMessage:
-    """The e-mail of a notice: a short subject, a plain-text body, the JSON attached to it."""
-    loc = DEFAULT_LOCALE
+def _reason(stored: str | None, locale: str) -> str:
+    """A stored reason (a code and its values, or an operator's words) in ``locale``."""
+    found = reasons.decode(stored)
+    return "-" if found is None else found.text(locale)
+
+
+def email_message(
+    notice: Notice, sender: str, recipients: tuple[str, ...], locale: str = DEFAULT_LOCALE
+) -> EmailMessage:
+    """The e-mail of a notice in ``locale``: a short subject, a plain-text body, the JSON
+    attached to it."""
+    loc = locale
     band = text(loc, BAND_LABELS[notice.band]) if notice.band in BAND_LABELS else "-"
     # A header line: no line breaks or other control characters from a number's name.
     name = _CONTROL.sub(" ", notice.number_name or "-")
@@ -127,9 +138,7 @@ def email_message(notice: Notice, sender: str, recipients: tuple[str, ...]) -> E
         lines.append(text(loc, BODY_TEST))
     elif notice.event == Event.OPENED:
         at = notice.opened_at.strftime("%Y-%m-%d %H:%M")
-        lines.append(
-            text(loc, BODY_OPENED, at=at, band=band, reason=text(loc, notice.reason or "-"))
-        )
+        lines.append(text(loc, BODY_OPENED, at=at, band=band, reason=_reason(notice.reason, loc)))
     else:
         resolved = (notice.resolved_at or notice.sent_at).strftime("%Y-%m-%d %H:%M")
         opened = notice.opened_at.strftime("%Y-%m-%d %H:%M")
@@ -167,7 +176,7 @@ async def send_email(target: EmailTarget, notice: Notice) -> Outcome:
     except Exception as exc:
         return Outcome("failed", None, _short(exc))
     try:
-        message = email_message(notice, target.sender, target.recipients)
+        message = email_message(notice, target.sender, target.recipients, target.locale)
     except ValueError as exc:  # a header that cannot be written: retrying will not help
         sock.close()
         return Outcome("refused", None, _short(exc))

@@ -249,6 +249,7 @@ TARGET_LABELS: dict[str, str] = {
     "smtp_security": N_("Connection security"),
     "smtp_username": N_("SMTP user name"),
     "smtp_password": N_("SMTP password"),
+    "email_language": N_("E-mail language"),
 }
 audit.label_fields(TARGET_LABELS)
 STATES = ("open", "resolved", "all")
@@ -264,6 +265,7 @@ def _targets_form(row: object) -> dict[str, str]:
         "smtp_port": "" if out.smtp_port is None else str(out.smtp_port),
         "smtp_security": out.smtp_security,
         "smtp_username": out.smtp_username or "",
+        "email_language": out.email_language,
     }
 
 
@@ -320,6 +322,7 @@ async def save_alert_targets(
             None,
         )
     security = form.get("smtp_security", "starttls")
+    language = form.get("email_language", "pt_BR")
     try:
         if errors:
             raise ValidationFailed(SOME_FIELDS)
@@ -338,6 +341,7 @@ async def save_alert_targets(
             smtp_password=""
             if form.get("smtp_password_remove") == "on"
             else texts["smtp_password"] or None,
+            email_language=language,
         )
         await alerts.update_targets(session, principal, update)
     except (ValidationError, DomainError) as exc:

@@ -1,6 +1,7 @@
 """outreach engagement as number-safety signals: two signal kinds (``unanswered``: many campaign
 messages in a row since anyone replied; ``low_replies``: the week's reply ratio under the floor)
-and the index that reads a sender's campaign messages of the last week
+and the index that reads a sender's campaign messages of the last week; the language of the
+alert e-mails (a tenant setting, pt_BR by default)
 
 Revision ID: 0028
 Revises: 0027
@@ -9,6 +10,7 @@ Create Date: 2026-11-30 21:00:00.000000
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0028"
@@ -54,9 +56,20 @@ def upgrade() -> None:
         ["tenant_id", "sender_id", "sent_at"],
         postgresql_where="sent_at is not null",
     )
+    op.add_column(
+        "tenant_settings",
+        sa.Column("alert_email_locale", sa.String(8), server_default="pt_BR", nullable=False),
+    )
+    op.create_check_constraint(
+        op.f("ck_tenant_settings_alert_email_locale"),
+        "tenant_settings",
+        "alert_email_locale in ('pt_BR', 'en')",
+    )
 
 
 def downgrade() -> None:
+    op.drop_constraint(op.f("ck_tenant_settings_alert_email_locale"), "tenant_settings")
+    op.drop_column("tenant_settings", "alert_email_locale")
     op.drop_index("ix_campaign_recipients_sender_sent", table_name="campaign_recipients")
     op.execute("delete from number_signals where kind in ('unanswered', 'low_replies')")
     _kinds(BEFORE)
