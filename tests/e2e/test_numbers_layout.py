@@ -68,6 +68,8 @@ async def test_a_long_name_keeps_the_table_and_its_actions_on_screen(
         await page.goto(live_server.url + "/instances")
         table = page.locator("#instances-table")
         await expect(table.locator("tbody tr")).to_have_count(3)
+        # Measured once the live rows are current (a resync would replace them mid-way).
+        await expect(page.locator("[data-live=ready]")).to_have_count(1)
         # Nothing scrolls sideways: not the page, not the table's own wrapper.
         overflow = await page.evaluate(
             """() => {

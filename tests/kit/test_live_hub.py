@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from mirage.db import engine as db_engine
-from mirage.kit.live import RESYNC, LiveHub, sse_response
+from mirage.kit.live import READY, RESYNC, LiveHub, sse_response
 
 
 async def _notify(conninfo: str, tenant_id: uuid.UUID) -> None:
@@ -106,6 +106,7 @@ async def test_a_stream_opens_with_resync_only_when_its_page_may_have_missed_a_c
     read_at = time.time()
     quiet = _chunks(hub, tenant, read_at)
     assert (await anext(quiet)).startswith("retry:")
+    assert await anext(quiet) == READY  # nothing missed
     await _notify(conninfo, tenant)  # after it listened: an event, no resync
     assert (await asyncio.wait_for(anext(quiet), 10)).startswith("event: instance-")
     await quiet.aclose()

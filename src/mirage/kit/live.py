@@ -98,13 +98,16 @@ class LiveHub:
 
     async def _listen(self) -> None:
         try:
-            await self._listen_until_unsubscribed()
-        finally:  # cancelled, or no one left: what is heard from now on proves nothing
+            await self._listen_until_closed()
+        finally:  # cancelled: what is heard from now on proves nothing
             self._listening_since = None
 
-    async def _listen_until_unsubscribed(self) -> None:
+    async def _listen_until_closed(self) -> None:
+        """Listen from the first subscriber on, for the process's life: an idle LISTEN costs
+        nothing, and a stream opening later then knows what changed before it (a listener
+        that stopped with its last page would make every next page read itself twice)."""
         backoff = 0.5
-        while self._subscribers:
+        while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
                     self.conninfo, autocommit=True, application_name="mirage:live"
@@ -116,8 +119,6 @@ class LiveHub:
                     backoff = 0.5
                     async for notify in conn.notifies():
                         self.dispatch(notify.payload)
-                        if not self._subscribers:
-                            return
             except Exception as exc:  # any failure: reconnect (cancellation is not an Exception)
                 self._ready.clear()
                 self._listening_since = None
@@ -197,6 +198,8 @@ Check = Callable[[], Awaitable[bool]]
 ENDED = "event: session-ended\ndata: \n\n"
 # "Read your live regions again": the page may have missed a change (see ``sse_response``).
 RESYNC = "event: resync\ndata: \n\n"
+# ...or "nothing missed": the page is current as it is (the page marks itself ready).
+READY = "event: ready\ndata: \n\n"
 
 
 async def sse_response(
@@ -238,8 +241,7 @@ async def sse_response(
     async def stream() -> AsyncIterator[str]:
         try:
             yield "retry: 3000\n\n"
-            if resync:
-                yield RESYNC
+            yield RESYNC if resync else READY
             checked_at = last_sent = loop.time()
             while True:
                 now = loop.time()

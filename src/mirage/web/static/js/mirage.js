@@ -76,13 +76,19 @@
   // A live page can miss a change committed after it was read and before its stream listened
   // (or while the stream was down): the stream then opens with a "resync" event, and every
   // live region of it is read again — a region with its own hx-get through that, the others
-  // from a fresh copy of this page. A region the stream updates meanwhile keeps that update.
+  // from a fresh copy of this page. Only a region that differs is swapped (nothing moves under
+  // the reader's eyes or focus for nothing), and one the stream updated meanwhile keeps that.
+  // A stream that missed nothing says "ready"; either way the stream's element then carries
+  // data-live="ready" (the page is current and listening).
   var touched = null;
   document.addEventListener("htmx:sseOpen", function (evt) {
     var source = evt.detail && evt.detail.source;
-    if (!source || source.__mirageResync) return;
-    source.__mirageResync = true;
     var root = evt.target;
+    if (!source || !root) return;
+    root.removeAttribute("data-live");
+    if (source.__mirageResync) return;
+    source.__mirageResync = true;
+    source.addEventListener("ready", function () { root.setAttribute("data-live", "ready"); });
     source.addEventListener("resync", function () { resync(root); });
   });
   document.addEventListener("htmx:sseBeforeMessage", function (evt) {
@@ -94,32 +100,51 @@
       return el.getAttribute("hx-swap") !== "none";
     });
   }
+  function fetchText(url) {
+    return fetch(url, { credentials: "same-origin" }).then(function (r) {
+      return r.ok ? r.text() : null;
+    });
+  }
+  function swapIfChanged(el, content, seen) {
+    if (content === null || seen[el.id] || !document.body.contains(el)) return;
+    var style = el.getAttribute("hx-swap") || "innerHTML";
+    var now = style === "outerHTML" ? el.outerHTML : el.innerHTML;
+    if (now === content) return;
+    window.htmx.swap(el, content, { swapStyle: style });
+  }
   function resync(root) {
     if (!window.htmx || !document.body.contains(root)) return;
-    var fromPage = [];
-    liveRegions(root).forEach(function (el) {
-      var url = el.getAttribute("hx-get");
-      var swap = el.getAttribute("hx-swap") || "innerHTML";
-      if (url) window.htmx.ajax("GET", url, { target: el, swap: swap });
-      else fromPage.push(el);
-    });
-    if (!fromPage.length) return;
+    var regions = liveRegions(root);
+    if (!regions.length) { root.setAttribute("data-live", "ready"); return; }
     var seen = touched = {};
-    fetch(window.location.href, { credentials: "same-origin" })
-      .then(function (r) { return r.ok ? r.text() : null; })
-      .then(function (html) {
-        if (touched === seen) touched = null;
-        if (!html) return;
+    var reads = regions.map(function (el) {
+      var url = el.getAttribute("hx-get");
+      if (!url) return null;
+      return fetchText(url).then(function (html) {
+        if (html === null) return;
+        var t = document.createElement("template");
+        t.innerHTML = html;  // serialized the way the region's own markup is
+        swapIfChanged(el, t.innerHTML, seen);
+      });
+    });
+    var fromPage = regions.filter(function (el) { return !el.getAttribute("hx-get"); });
+    if (fromPage.length) {
+      reads.push(fetchText(window.location.href).then(function (html) {
+        if (html === null) return;
         var doc = new DOMParser().parseFromString(html, "text/html");
         fromPage.forEach(function (el) {
-          if (seen[el.id] || !document.body.contains(el)) return;
           var fresh = doc.getElementById(el.id);
           if (!fresh) return;
-          var swap = el.getAttribute("hx-swap") || "innerHTML";
-          window.htmx.swap(el, swap === "outerHTML" ? fresh.outerHTML : fresh.innerHTML, { swapStyle: swap });
+          var style = el.getAttribute("hx-swap") || "innerHTML";
+          swapIfChanged(el, style === "outerHTML" ? fresh.outerHTML : fresh.innerHTML, seen);
         });
-      })
-      .catch(function () { if (touched === seen) touched = null; });
+      }));
+    }
+    Promise.all(reads).catch(function () { /* a later event or reload brings it */ })
+      .then(function () {
+        if (touched === seen) touched = null;
+        root.setAttribute("data-live", "ready");
+      });
   }
   document.addEventListener("htmx:sendError", function () {
     toast(document.documentElement.lang.indexOf("pt") === 0 ? "Sem conexão com o servidor." : "Cannot reach the server.", "error");
