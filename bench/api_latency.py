@@ -1,6 +1,7 @@
 """Dashboard and API latency of Mirage next to a bare FastAPI + PostgreSQL app, in one run.
 
     .venv/bin/python bench/api_latency.py [--connections 100] [--requests 3000] [--rate 100]
+        [--api-workers 1]
 
 Seeds one tenant with 50 numbers and 100,000 messages (plus a signed-in browser session and an
 API token), then serves it with a real `mirage api` process and the bare app
@@ -220,6 +221,9 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=3000, help="closed-loop requests per path")
     ap.add_argument("--rate", type=float, default=100.0, help="paced requests/s per path")
     ap.add_argument("--seconds", type=float, default=15.0, help="paced duration per path")
+    ap.add_argument(
+        "--api-workers", type=int, default=1, help="`mirage api --workers`: processes serving"
+    )
     args = ap.parse_args()
 
     data_dir = Path(os.environ.get("MIRAGE_DATA_DIR", ".mirage")) / "bench"
@@ -254,7 +258,16 @@ def main() -> None:
 
     port = _free_port()
     mirage = _serve(
-        [sys.executable, "-m", "mirage", "api", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "mirage",
+            "api",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.api_workers),
+        ],
         env,
         f"http://127.0.0.1:{port}/health",
     )

@@ -1,6 +1,6 @@
 """Webhook ingest throughput of Mirage next to a bare FastAPI + PostgreSQL insert baseline.
 
-    .venv/bin/python bench/webhook_ingest.py [--events 20000] [--concurrency 32]
+    .venv/bin/python bench/webhook_ingest.py [--events 20000] [--concurrency 32] [--api-workers 1]
 
 Both servers run as separate uvicorn processes against the same PostgreSQL (embedded unless
 MIRAGE_DATABASE_URL is set) and receive the same Evolution `messages.upsert` envelopes
@@ -148,6 +148,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=20000)
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument(
+        "--api-workers", type=int, default=1, help="`mirage api --workers`: processes serving"
+    )
     args = ap.parse_args()
 
     data_dir = Path(os.environ.get("MIRAGE_DATA_DIR", ".mirage")) / "bench"
@@ -178,7 +181,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory():
         port = _free_port()
         mirage = _serve(
-            [sys.executable, "-m", "mirage", "api", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "mirage",
+                "api",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.api_workers),
+            ],
             env,
             f"http://127.0.0.1:{port}/health",
         )
