@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -78,6 +78,31 @@ def sign_in(c: httpx.Client, email: str, password: str) -> httpx.Response:
     )
 
 
+def enroll_mfa(web: httpx.Client) -> None:
+    """Enroll the signed-in user's authenticator as they would in the dashboard (the secret
+    shown in text, confirmed with a code computed from it): sensitive operations, such as
+    creating an API token, need it and a fresh verification (which the confirmation is)."""
+    from mirage.auth import mfa
+
+    r = web.post(
+        "/account/security/enroll", data={"csrf_token": web.cookies.get("mirage_csrf", "")}
+    )
+    if r.status_code >= 400:
+        raise RuntimeError(f"MFA enrollment: {r.status_code}")
+    page = web.get("/account/security")
+    m = re.search(r'id="mfa-secret">([^<]+)<', page.text)
+    if m is None:
+        raise RuntimeError("MFA enrollment: no secret on the page")
+    secret = m.group(1).strip()
+    code = mfa.code_at(secret, mfa.time_step(datetime.now(UTC)))
+    r = web.post(
+        "/account/security/confirm",
+        data={"code": code, "csrf_token": web.cookies.get("mirage_csrf", "")},
+    )
+    if r.status_code != 200:
+        raise RuntimeError(f"MFA confirmation: {r.status_code}")
+
+
 def owner_with_token(
     stack: Stack, db: Db, *, name: str, slug: str, email: str, password: str
 ) -> tuple[str, str]:
@@ -93,6 +118,7 @@ def owner_with_token(
         r = sign_in(web, email, password)
         if r.status_code >= 400:
             raise RuntimeError(f"sign-in {email}: {r.status_code}")
+        enroll_mfa(web)
         r = web.post(
             "/settings/tokens",
             data={
