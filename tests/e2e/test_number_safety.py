@@ -76,3 +76,56 @@ async def test_safety_page_quarantine_and_release(
         ("instance.quarantine", "respostas estranhas"),
         ("instance.release", "chip trocado e conferido"),
     ]
+
+
+async def test_engagement_signals_read_in_portuguese_and_the_alert_email_language(
+    page: Page, live_server: LiveServer, bootstrap_conninfo: str
+) -> None:
+    """The outreach engagement entries are worded on the timeline (label and figures, never
+    the stored code), and the alert settings keep the e-mails' language chosen."""
+    t = await make_tenant(name="Frota Engajada")
+    iid = uuid.uuid4()
+    await sql(
+        bootstrap_conninfo,
+        "insert into instances (id, tenant_id, display_name, gateway_name, token_enc, "
+        "webhook_secret_enc, state, owner_jid, needs_pairing) "
+        "values (%s, %s, 'Vendas 2', %s, 'x', 'x', 'open', '5511900000002@s.whatsapp.net', false)",
+        iid,
+        t.tenant_id,
+        f"e2e-{iid.hex}",
+    )
+    for kind, detail in (
+        ("unanswered", "@unanswered_run?count=20"),
+        ("low_replies", "@low_replies?replied=1&sent=30"),
+        ("blocked", "@reported_blocked"),
+    ):
+        await sql(
+            bootstrap_conninfo,
+            "insert into number_signals (id, tenant_id, instance_id, kind, detail, at) "
+            "values (gen_random_uuid(), %s, %s, %s, %s, now())",
+            t.tenant_id,
+            iid,
+            kind,
+            detail,
+        )
+    await _sign_in(page, live_server, t)
+    await page.goto(live_server.url + f"/instances/{iid}/safety")
+    timeline = page.locator("#timeline")
+    await expect(timeline.locator("tbody tr")).to_have_count(3)
+    await expect(timeline).to_contain_text("Mensagens de campanha sem resposta")
+    await expect(timeline).to_contain_text("20 mensagens de campanha seguidas sem nenhuma resposta")
+    await expect(timeline).to_contain_text(
+        "1 das 30 mensagens de campanha da semana foram respondidas"
+    )
+    await expect(timeline).to_contain_text("o bloqueou")
+    await expect(timeline).not_to_contain_text("@")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "number-safety-engagement.png"), full_page=True)
+
+    await page.goto(live_server.url + "/alerts")
+    await page.get_by_label("Idioma dos e-mails").select_option("en")
+    await page.get_by_role("button", name="Salvar").click()
+    await expect(page.get_by_label("Idioma dos e-mails")).to_have_value("en")
+    await page.reload()
+    await expect(page.get_by_label("Idioma dos e-mails")).to_have_value("en")
+    await page.screenshot(path=str(ARTIFACTS / "alerts-email-language.png"), full_page=True)

@@ -122,10 +122,15 @@ async def test_metrics_still_answer_when_the_figures_cannot_be_read(
 
 
 async def test_alert_families_count_the_right_numbers_and_workers(
-    client: httpx.AsyncClient, tenant_a: TenantFixture, bootstrap_conninfo: str
+    client: httpx.AsyncClient,
+    tenant_a: TenantFixture,
+    bootstrap_conninfo: str,
+    no_background_jobs: None,
 ) -> None:
     """The families deploy/alerts.yml relies on: connected numbers that cannot send, numbers
-    that worked and are down (not an operator's logout, not banned), workers alive/stale."""
+    that worked and are down (not an operator's logout, not banned), workers alive/stale.
+    The families count the whole fleet: the session's job worker (earlier tests' jobs) must
+    not change another number between the two scrapes (a full-run failure)."""
     before = await _scrape(client)
     # (state, state_reason, health, first connected, consecutive failures, needs pairing)
     rows = [
