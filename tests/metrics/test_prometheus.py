@@ -29,8 +29,13 @@ def _value(samples: list[tuple[dict[str, str], float]], **labels: str) -> float:
 
 
 async def test_fleet_message_figures_and_rollup_age(
-    client: httpx.AsyncClient, tenant_a: TenantFixture, bootstrap_conninfo: str
+    client: httpx.AsyncClient,
+    tenant_a: TenantFixture,
+    bootstrap_conninfo: str,
+    no_background_jobs: None,
 ) -> None:
+    # Fleet-wide figures compared before and after: no job of an earlier test may add a
+    # message (or refresh the rollups) in between.
     await service.refresh()
     before = await _scrape(client)
     instance = uuid.uuid4()
