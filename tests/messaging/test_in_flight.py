@@ -124,6 +124,23 @@ async def test_a_numbers_sends_go_out_one_at_a_time(
     # Each claim came after the previous send was out: never two in flight for one number.
     for (_, prev_sent), (next_claimed, _) in itertools.pairwise(rows):
         assert next_claimed >= prev_sent
+    # In the order they were planned, and with one job run each: the second and third parked
+    # while the first was typed, and each finished send claimed the next one itself — no job
+    # woke again to find the number still busy.
+    order = _rows(
+        bootstrap_conninfo,
+        "select id from outgoing_messages where id = any(%s) order by claimed_at",
+        ids,
+    )
+    assert [r[0] for r in order] == ids
+    runs = _rows(
+        bootstrap_conninfo,
+        "select count(*) from procrastinate_jobs where task_name = %s "
+        "and args->>'outgoing_id' = any(%s)",
+        messaging.SEND_JOB,
+        [str(i) for i in ids],
+    )
+    assert runs == [(3,)]
 
 
 async def test_in_flight_work_is_bounded_inherits_its_context_and_is_drained() -> None:

@@ -26,6 +26,9 @@ class InFlight:
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # True while draining: work that would start more of itself (a number's next send)
+        # hands it to a job instead, for a process that stays.
+        self.closing = False
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -70,10 +73,14 @@ class InFlight:
         if not pending:
             return 0
         log.info("inflight.draining", count=len(pending), timeout_s=timeout_s)
-        _done, left = await asyncio.wait(pending, timeout=timeout_s)
-        for task in left:
-            task.cancel()
-        if left:
-            await asyncio.gather(*left, return_exceptions=True)
-            log.warning("inflight.cut_off", count=len(left))
+        self.closing = True
+        try:
+            _done, left = await asyncio.wait(pending, timeout=timeout_s)
+            for task in left:
+                task.cancel()
+            if left:
+                await asyncio.gather(*left, return_exceptions=True)
+                log.warning("inflight.cut_off", count=len(left))
+        finally:
+            self.closing = False  # an in-process worker may start again (tests)
         return len(left)

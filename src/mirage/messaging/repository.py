@@ -182,26 +182,66 @@ class OutgoingRepository:
         row = (await self.session.execute(stmt)).one_or_none()
         return SentMessage(Purpose(row[0]), row[1]) if row is not None else None
 
-    async def queued_before(self, msg: OutgoingMessage, now: datetime) -> int:
-        """How many of the number's other due planned messages go before this one (earlier
-        planned time, then id): its place in the number's queue."""
-        stmt = select(func.count()).where(
-            OutgoingMessage.instance_id == msg.instance_id,
-            OutgoingMessage.status == OutgoingStatus.PLANNED,
-            OutgoingMessage.planned_at <= now,
-            OutgoingMessage.id != msg.id,
-            or_(
-                OutgoingMessage.planned_at < msg.planned_at,
-                and_(OutgoingMessage.planned_at == msg.planned_at, OutgoingMessage.id < msg.id),
-            ),
+    async def take_parked(self, instance_id: uuid.UUID, now: datetime) -> uuid.UUID | None:
+        """The number's next parked message that is due (earliest planned, then id), unparked
+        in the same statement so that one finishing send takes it; one that another
+        transaction holds is skipped (it is being decided right now)."""
+        nxt = (
+            select(OutgoingMessage.id)
+            .where(
+                OutgoingMessage.instance_id == instance_id,
+                OutgoingMessage.status == OutgoingStatus.PLANNED,
+                OutgoingMessage.parked_at.is_not(None),
+                OutgoingMessage.planned_at <= now,
+            )
+            .order_by(OutgoingMessage.planned_at, OutgoingMessage.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
         )
-        return int((await self.session.execute(stmt)).scalar_one())
+        stmt = (
+            update(OutgoingMessage)
+            .where(OutgoingMessage.id == nxt)
+            .values(parked_at=None)
+            .returning(OutgoingMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def stale(
-        self, *, planned_before: datetime, claimed_before: datetime, limit: int = 500
+        self,
+        *,
+        planned_before: datetime,
+        claimed_before: datetime,
+        woken_before: datetime,
+        limit: int = 500,
     ) -> Sequence[OutgoingMessage]:
         """Messages whose next step is overdue: planned long ago and still planned, or claimed
-        long ago and still unconfirmed. Normally none; each is checked for a live job."""
+        long ago and still unconfirmed. Normally none; each is checked for a live job. A
+        parked message is overdue only when nothing of its number will wake it soon: no send
+        of the number being typed (claimed since ``claimed_before``) and no other planned
+        message with a job of its own (unparked) due before ``woken_before`` — either one,
+        when done, takes the next."""
+        other = OutgoingMessage.__table__.alias("other")
+        driver = (
+            select(other.c.id)
+            .where(
+                other.c.tenant_id == OutgoingMessage.tenant_id,
+                other.c.instance_id == OutgoingMessage.instance_id,
+                or_(
+                    and_(
+                        other.c.status == OutgoingStatus.PLANNED.value,
+                        other.c.parked_at.is_(None),
+                        other.c.planned_at < woken_before,
+                    ),
+                    and_(
+                        other.c.status == OutgoingStatus.SENDING.value,
+                        other.c.claimed_at >= claimed_before,
+                    ),
+                ),
+            )
+            .exists()
+        )
         stmt = (
             select(OutgoingMessage)
             .where(
@@ -209,6 +249,7 @@ class OutgoingRepository:
                     and_(
                         OutgoingMessage.status == OutgoingStatus.PLANNED,
                         OutgoingMessage.planned_at < planned_before,
+                        or_(OutgoingMessage.parked_at.is_(None), ~driver),
                     ),
                     and_(
                         OutgoingMessage.status == OutgoingStatus.SENDING,

@@ -60,6 +60,7 @@ from mirage.policy import (
     TenantLoad,
     TenantPolicy,
     decide,
+    holds_number,
     local_day_start,
     number_caps,
 )
@@ -90,6 +91,12 @@ MAX_ATTEMPTS = 5
 RETRY_UNTIMED = timedelta(minutes=1)
 # A planned message this far past its time with no job to send it is given one again.
 REAP_PLANNED_AFTER = timedelta(minutes=2)
+# A parked message whose number has another planned message due within this has that
+# message's job to carry the number's queue on (see OutgoingRepository.stale).
+REAP_DRIVER_HORIZON = timedelta(hours=1)
+# A finished send tries at most this many of its number's parked messages that the policy
+# holds back for reasons of their own (a contact's hours...) before leaving the rest parked.
+FOLLOW_UP_TRIES = 20
 
 
 # --- owners ------------------------------------------------------------------------------
@@ -203,6 +210,7 @@ async def confirmations_to(session: AsyncSession, to_number: str, exclude: uuid.
 async def _schedule(session: AsyncSession, msg: OutgoingMessage, at: datetime | None) -> None:
     # No queue lock: one send per number at a time is the claim's rule (``_decide_and_claim``),
     # so a message deferred to tomorrow never holds back the number's other messages.
+    msg.parked_at = None  # it has a job of its own now
     await jobs.defer(session, SEND_JOB, schedule_at=at, outgoing_id=str(msg.id))
 
 
@@ -394,10 +402,16 @@ def why_cannot_send(instance: Instance) -> str | None:
 
 @dataclass(frozen=True)
 class Step:
-    """What the job does next: nothing, or run again at ``at``."""
+    """What the job does next: nothing, or run again at ``at``. ``holds_number``: the
+    number's other parked messages would meet the same fate now (it is typing another send,
+    or the policy's reason concerns the whole number), so none is tried after this one."""
 
     outcome: str
     again_at: datetime | None = None
+    holds_number: bool = False
+    #: The number whose send this step settled (a claim confirmed or given up on): its next
+    #: parked message may go now.
+    freed: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -493,10 +507,21 @@ async def _record(session: AsyncSession, msg: OutgoingMessage, decision: Decisio
     )
 
 
-async def _decide_and_claim(outgoing_id: uuid.UUID, now: datetime) -> Step | Claim:
-    """Transaction 1: a final step, or the claim — committed when this returns."""
+async def _decide_and_claim(
+    outgoing_id: uuid.UUID | None, now: datetime, *, next_of: uuid.UUID | None = None
+) -> Step | Claim:
+    """Transaction 1: a step (a later one scheduled in this transaction), or the claim —
+    committed when this returns. Either for ``outgoing_id`` (its job), or for the next parked
+    message of the number ``next_of`` (taken by the send of that number that just finished)."""
     async with session_scope() as session:
         outgoing = OutgoingRepository(session)
+        if next_of is not None:
+            # Under the number's claim lock: a job deciding to park its message meanwhile
+            # (it saw the finished send still typing) commits first, so it is found here.
+            await outgoing.lock_number(next_of)
+            outgoing_id = await outgoing.take_parked(next_of, now)
+        if outgoing_id is None:
+            return Step("queue-empty", holds_number=True)
         msg = await outgoing.get(outgoing_id, for_update=True)
         if msg is None or msg.status in FINAL_STATUSES:
             return Step("nothing-to-do")
@@ -508,17 +533,18 @@ async def _decide_and_claim(outgoing_id: uuid.UUID, now: datetime) -> Step | Cla
         if msg.status == OutgoingStatus.SENDING:
             return await _reconcile(session, msg, instance, now)
         if msg.planned_at > now + timedelta(seconds=1):
+            await _schedule(session, msg, msg.planned_at)
             return Step("early", msg.planned_at)
         await outgoing.lock_number(instance.id)
         counts = await decision_counts(session, msg, instance, now)
-        busy_until = _busy_until(counts.in_flight, now)
-        if busy_until is not None:
-            # The number is typing another message: this one waits for it to go out — and for
-            # the ones queued before it, so that a number with k queued messages wakes one of
-            # them per send, in due order, not all k each time (k²/2 job runs).
-            ahead = await outgoing.queued_before(msg, now)
-            per_send = timedelta(seconds=human_seconds(msg.typing_ms / 1000) + 0.5)
-            return Step("number-busy", busy_until + ahead * per_send)
+        if _typing(counts.in_flight, now):
+            # The number is typing another message: this one parks, with no job of its own;
+            # the send now being typed, once finished, takes the number's next parked message
+            # (``_follow_up``). A number with k queued messages costs one wake per send, not
+            # k job runs per send; the reaper wakes parked messages whose number went quiet.
+            msg.parked_at = now
+            return Step("number-busy", holds_number=True)
+        msg.parked_at = None
         inputs = await policy_inputs(session, msg, instance, now, counts)
         decision = decide(
             now,
@@ -528,18 +554,20 @@ async def _decide_and_claim(outgoing_id: uuid.UUID, now: datetime) -> Step | Cla
             tenant=inputs.tenant,
             ctx=inputs.ctx,
         )
+        whole_number = holds_number(str(decision.reason), outreach=inputs.ctx.outreach is not None)
         if decision.action == "defer":
             await _record(session, msg, decision)
             at = decision.until or now + RETRY_UNTIMED
             msg.planned_at = at
+            await _schedule(session, msg, at)
             await _report(session, msg, SendOutcome.DEFERRED, decision.reason)
-            return Step(f"deferred:{decision.reason}", at)
+            return Step(f"deferred:{decision.reason}", at, holds_number=whole_number)
         if decision.action == "deny":
             await _record(session, msg, decision)
             msg.status = OutgoingStatus.CANCELLED
             msg.last_error = f"denied: {decision.reason}"
             await _report(session, msg, SendOutcome.DENIED, decision.reason)
-            return Step(f"denied:{decision.reason}")
+            return Step(f"denied:{decision.reason}", holds_number=whole_number)
         # The claim: written now, explicitly, and committed when this transaction ends —
         # before the gateway is called, whoever owns the message.
         msg.status = OutgoingStatus.SENDING
@@ -561,17 +589,13 @@ async def _decide_and_claim(outgoing_id: uuid.UUID, now: datetime) -> Step | Cla
         )
 
 
-def _busy_until(in_flight: Sequence[tuple[datetime, int]], now: datetime) -> datetime | None:
-    """When the number's send now being typed should be out, or None if it is not typing.
-    A claim far past its end (its worker died) does not block: the reaper reconciles it."""
-    ends = [
-        claimed + timedelta(seconds=human_seconds(typing_ms / 1000))
+def _typing(in_flight: Sequence[tuple[datetime, int]], now: datetime) -> bool:
+    """Whether the number is typing another send now. A claim far past its typing time (its
+    worker died) does not count: the reaper reconciles it."""
+    return any(
+        claimed + timedelta(seconds=human_seconds(typing_ms / 1000)) + STALE_CLAIM > now
         for claimed, typing_ms in in_flight
-    ]
-    running = [end for end in ends if end + STALE_CLAIM > now]
-    if not running:
-        return None
-    return max(max(running) + timedelta(milliseconds=500), now + timedelta(milliseconds=200))
+    )
 
 
 async def _reconcile(
@@ -586,14 +610,15 @@ async def _reconcile(
     )
     if record is not None:
         await _mark_sent(session, msg, record.provider_message_id, now)
-        return Step("confirmed-from-webhook")
+        return Step("confirmed-from-webhook", freed=instance.id)
     if msg.claimed_at is not None and now - msg.claimed_at > CONFIRM_GRACE:
         msg.status = OutgoingStatus.UNKNOWN
         msg.last_error = "outcome unknown: no record of the send arrived; not re-sent"
         # "Connected but cannot send": the gateway never acknowledged it (no SERVER_ACK).
         await safety.record(session, instance, SignalKind.NOT_ACKED, detail=str(msg.id))
         await _report(session, msg, SendOutcome.UNKNOWN)
-        return Step("unknown")
+        return Step("unknown", freed=instance.id)
+    await _schedule(session, msg, now + RECHECK_AFTER)
     return Step("awaiting-confirmation", now + RECHECK_AFTER)
 
 
@@ -641,27 +666,50 @@ async def send_step(outgoing_id: uuid.UUID) -> Step:
     database connection) is free at once. Thousands of numbers can be typing on one worker."""
     claim = await _decide_and_claim(outgoing_id, utcnow())
     if isinstance(claim, Step):
+        freed = claim.freed
+        if freed is not None:  # a dead worker's claim, settled: the number's queue moves on
+            await in_flight_sends().spawn(lambda: _drive(None, freed), name=f"queue:{freed}")
         return claim
     await in_flight_sends().spawn(
-        lambda: _deliver_and_follow_up(claim), name=f"send:{claim.outgoing_id}"
+        lambda: _drive(claim, claim.instance_id), name=f"send:{claim.outgoing_id}"
     )
     return Step("handed-off")
 
 
-async def _deliver_and_follow_up(claim: Claim) -> None:
-    step = await _deliver(claim)
-    if step.again_at is not None:
-        async with session_scope() as session:
-            await schedule_step(session, claim.outgoing_id, step.again_at)
-    log.info("send.delivered", outgoing_id=str(claim.outgoing_id), outcome=step.outcome)
+async def _drive(claim: Claim | None, instance_id: uuid.UUID) -> None:
+    """Deliver the claim (if any), then — the number being free again — its next parked
+    message, and so on while the number has due ones: one piece of in-flight work drives a
+    number's queue, with no job run per message."""
+    current = claim if claim is not None else await _follow_up(instance_id)
+    while current is not None:
+        step = await _deliver(current)
+        if step.again_at is not None:
+            async with session_scope() as session:
+                await schedule_step(session, current.outgoing_id, step.again_at)
+        log.info("send.delivered", outgoing_id=str(current.outgoing_id), outcome=step.outcome)
+        current = await _follow_up(current.instance_id)
 
 
-async def send_outgoing(outgoing_id: uuid.UUID) -> Step:
-    """One step of a planned message's life, the gateway call included (awaited here)."""
-    claim = await _decide_and_claim(outgoing_id, utcnow())
-    if isinstance(claim, Step):
-        return claim
-    return await _deliver(claim)
+async def _follow_up(instance_id: uuid.UUID) -> Claim | None:
+    """The number's next parked message: claimed (returned, to deliver), or decided otherwise
+    — then the one after it, unless the reason holds the whole number (which the deferred
+    message's own job, at its new time, carries on from). A stopping process hands the next
+    message to a job instead, for a worker that stays."""
+    for _ in range(FOLLOW_UP_TRIES):
+        if in_flight_sends().closing:
+            async with session_scope() as session:
+                repo = OutgoingRepository(session)
+                await repo.lock_number(instance_id)
+                next_id = await repo.take_parked(instance_id, utcnow())
+                if next_id is not None:
+                    await schedule_step(session, next_id, utcnow())
+            return None
+        got = await _decide_and_claim(None, utcnow(), next_of=instance_id)
+        if isinstance(got, Claim):
+            return got
+        if got.holds_number:
+            return None
+    return None
 
 
 async def _deliver(claim: Claim) -> Step:
@@ -722,7 +770,9 @@ async def reap(session: AsyncSession, now: datetime) -> list[uuid.UUID]:
     ``planned`` one gets its policy decision. Returns the messages rescheduled."""
     outgoing = OutgoingRepository(session)
     stale = await outgoing.stale(
-        planned_before=now - REAP_PLANNED_AFTER, claimed_before=now - CONFIRM_GRACE
+        planned_before=now - REAP_PLANNED_AFTER,
+        claimed_before=now - CONFIRM_GRACE,
+        woken_before=now + REAP_DRIVER_HORIZON,
     )
     if not stale:
         return []
@@ -770,5 +820,4 @@ __all__ = [
     "plan_message",
     "register_owner",
     "send_counts",
-    "send_outgoing",
 ]

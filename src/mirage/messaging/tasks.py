@@ -8,7 +8,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mirage.db.engine import admin_session_scope, session_scope
+from mirage.db.engine import admin_session_scope
 from mirage.db.tenancy import tenant_context
 from mirage.kit import correlation, jobs
 from mirage.kit.clock import utcnow
@@ -30,10 +30,9 @@ async def send_message(
     token = correlation.correlation_id.set(correlation.accept_or_new(correlation_id))
     try:
         with tenant_context(uuid.UUID(tenant_id)):
+            # A later step (deferred, early, awaiting confirmation) is scheduled by the step's
+            # own transaction.
             step = await service.send_step(uuid.UUID(outgoing_id))
-            if step.again_at is not None:
-                async with session_scope() as session:
-                    await service.schedule_step(session, uuid.UUID(outgoing_id), step.again_at)
             log.info("send.step", outgoing_id=outgoing_id, outcome=step.outcome)
             return step.outcome
     finally:

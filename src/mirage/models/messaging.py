@@ -93,6 +93,13 @@ class OutgoingMessage(IdMixin, TimestampMixin, Base):
             unique=True,
             postgresql_where=text("purpose = 'optout_confirm'"),
         ),
+        # A number's next parked message (migration 0029).
+        Index(
+            "ix_outgoing_parked",
+            "instance_id",
+            "planned_at",
+            postgresql_where=text("status = 'planned' and parked_at is not null"),
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = _tenant_fk()
@@ -127,6 +134,10 @@ class OutgoingMessage(IdMixin, TimestampMixin, Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     last_error: Mapped[str | None] = mapped_column(String(300))
+    # Set while the message waits, with no job of its own, for its number's send now being
+    # typed: that send, once finished, claims the number's next parked message
+    # (messaging.service). Null: a job (or the claim) will act on it.
+    parked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class PolicyDecision(IdMixin, TimestampMixin, Base):

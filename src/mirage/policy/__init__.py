@@ -23,6 +23,7 @@ from mirage.policy.engine import (
     daypart_of,
     decide,
     effective_windows,
+    holds_number,
     number_caps,
     reason_label,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "daypart_of",
     "decide",
     "effective_windows",
+    "holds_number",
     "local_day_start",
     "number_caps",
     "reason_label",

@@ -197,6 +197,36 @@ class Reason(StrEnum):
     CONFIRMATION_NOT_OWED = "confirmation_not_owed"
 
 
+#: Reasons that concern the whole number (or tenant) whatever the message: every other message
+#: of the number would be held back alike now.
+NUMBER_WIDE: frozenset[Reason] = frozenset(
+    {
+        Reason.KILL_SWITCH_GLOBAL,
+        Reason.KILL_SWITCH_TENANT,
+        Reason.POLICY_INVALID,
+        Reason.NUMBER_QUARANTINED,
+        Reason.NUMBER_UNHEALTHY,
+        Reason.NUMBER_PAUSED,
+        Reason.NUMBER_NOT_CONNECTED,
+        Reason.NUMBER_CRITICAL,
+        Reason.QUIET_HOURS,
+        Reason.BURST_LIMIT,
+    }
+)
+#: The number's own caps and gap: a campaign's rules only lower the caps and lengthen the gap
+#: for its own messages, so these hold every message of the number back when a message
+#: without such rules meets them.
+_NUMBER_CAPS: frozenset[Reason] = frozenset(
+    {Reason.HOURLY_CAP, Reason.DAILY_CAP, Reason.WARMUP_CAP, Reason.MIN_GAP}
+)
+
+
+def holds_number(reason: str, *, outreach: bool) -> bool:
+    """Whether a decision for this reason, on a message that is (or not) outreach with its
+    own rules, would be the same now for every other message of the number."""
+    return reason in NUMBER_WIDE or (not outreach and reason in _NUMBER_CAPS)
+
+
 #: What the dashboard shows for each reason (catalog ids; pt-BR in the catalog).
 REASON_LABELS: dict[Reason, str] = {
     Reason.KILL_SWITCH_GLOBAL: N_("Global kill switch on"),
