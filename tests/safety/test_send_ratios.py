@@ -7,13 +7,31 @@ cap. All three are gradual: they move the band, never the sudden-jump pause."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import contextlib
+import html
+import uuid
+from datetime import UTC, datetime, time, timedelta
 from itertools import combinations
+from zoneinfo import ZoneInfo
 
+import httpx
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from procrastinate.exceptions import AlreadyEnqueued
 
+from mirage.auth.principal import ROLE_SCOPES, Principal
+from mirage.db.engine import session_scope
+from mirage.db.tenancy import tenant_context
+from mirage.kit import jobs
+from mirage.kit.clock import utcnow
+from mirage.models import Instance
+from mirage.models.tenancy import Role
+from mirage.policy import Band
 from mirage.policy.ramp import degrade, stage_cap
+from mirage.providers import ConnectionState
+from mirage.safety import service as safety
+from mirage.safety import tasks as safety_tasks
 from mirage.safety.score import (
     DELIVERY_SETTLE,
     LOW_DELIVERY_PCT,
@@ -28,7 +46,9 @@ from mirage.safety.score import (
     sample_start,
 )
 from mirage.safety.views import KIND_LABELS
+from tests.conftest import TenantFixture, make_tenant, sign_in, sql
 
+ZONE = ZoneInfo("America/Sao_Paulo")  # the tenants' default zone
 PROPS = settings(max_examples=150, deadline=None)
 
 # --- the rules (pure) --------------------------------------------------------------------------
@@ -129,3 +149,300 @@ def test_new_contacts_owe_one_signal_a_day_at_most(increments: list[int], stage:
 
 def test_the_timeline_names_every_kind() -> None:
     assert set(KIND_LABELS) == set(SignalKind)
+
+
+# --- on a real database ------------------------------------------------------------------------
+
+
+def _admin(t: TenantFixture) -> Principal:
+    return Principal(
+        kind="user",
+        tenant_id=t.tenant_id,
+        role=Role.OWNER,
+        user_id=t.user_id,
+        scopes=ROLE_SCOPES[Role.OWNER],
+        mfa_enrolled=False,
+        mfa_verified_at=None,
+    )
+
+
+async def _number(t: TenantFixture, name: str, first_connected: datetime | None) -> uuid.UUID:
+    iid = uuid.uuid4()
+    with tenant_context(t.tenant_id):
+        async with session_scope() as session:
+            session.add(
+                Instance(
+                    id=iid,
+                    tenant_id=t.tenant_id,
+                    display_name=name,
+                    gateway_name=f"ratio-{iid.hex}",
+                    token_enc="x",
+                    webhook_secret_enc="x",
+                    state=ConnectionState.OPEN,
+                    owner_jid="5511900000001@s.whatsapp.net",
+                    needs_pairing=False,
+                    first_connected_at=first_connected,
+                )
+            )
+    return iid
+
+
+RANK = {2: "SERVER_ACK", 3: "DELIVERY_ACK", 4: "READ", 5: "PLAYED", 6: "DELETED"}
+
+
+async def _outbound(
+    conninfo: str, t: TenantFixture, iid: uuid.UUID, rank: int, at: datetime, n: int = 1
+) -> None:
+    """``n`` messages the number sent at ``at``, now at ``rank`` (as the gateway told)."""
+    for _ in range(n):
+        m = uuid.uuid4()
+        await sql(
+            conninfo,
+            "insert into messages (id, tenant_id, instance_id, provider_message_id, direction, "
+            "from_me, remote_jid, message_type, status, status_rank, status_history, created_at) "
+            "values (%s, %s, %s, %s, 'outbound', true, '5521900000009@s.whatsapp.net', "
+            "'conversation', %s, %s, '[]', %s)",
+            m,
+            t.tenant_id,
+            iid,
+            m.hex,
+            RANK[rank],
+            rank,
+            at,
+        )
+
+
+async def _campaign_sends(
+    conninfo: str, t: TenantFixture, iid: uuid.UUID, at: datetime, n: int, purpose: str = "campaign"
+) -> None:
+    for _ in range(n):
+        await sql(
+            conninfo,
+            "insert into outgoing_messages (id, tenant_id, purpose, instance_id, to_number, "
+            "text, turn, planned_at, status, sent_at) "
+            "values (%s, %s, %s, %s, %s, 'oi', 0, %s, 'sent', %s)",
+            uuid.uuid4(),
+            t.tenant_id,
+            purpose,
+            iid,
+            f"55119{uuid.uuid4().int % 10**8:08d}",
+            at,
+            at,
+        )
+
+
+async def _assess(t: TenantFixture, now: datetime) -> list[tuple[uuid.UUID, SignalKind]]:
+    with tenant_context(t.tenant_id):
+        async with session_scope() as session:
+            return await safety.assess_sends(session, now)
+
+
+async def _entries(conninfo: str, iid: uuid.UUID) -> list[tuple[str, str | None]]:
+    rows = await sql(
+        conninfo,
+        "select kind, detail from number_signals where instance_id = %s order by seq",
+        iid,
+    )
+    return [(k, d) for k, d in rows]
+
+
+async def _state(t: TenantFixture, iid: uuid.UUID) -> Instance:
+    with tenant_context(t.tenant_id):
+        async with session_scope() as session:
+            found = await session.get(Instance, iid)
+            assert found is not None
+            return found
+
+
+@pytest.mark.usefixtures("no_background_jobs")  # the periodic look would judge these sends too
+async def test_a_low_delivery_ratio_is_signalled_once_per_fresh_sample(
+    bootstrap_conninfo: str,
+) -> None:
+    t, other = await make_tenant(mfa=False), await make_tenant(mfa=False)
+    # The tenant lowers the sudden-jump pause to 10 points: a ratio signal (15) still does not
+    # pause the number — it is gradual.
+    with tenant_context(t.tenant_id):
+        async with session_scope() as session:
+            row = await safety.get_settings(session, _admin(t))
+            values = {name: getattr(row, name) for name in safety.SETTING_FIELDS}
+            await safety.update_settings(session, _admin(t), values | {"auto_pause_score_jump": 10})
+    now = utcnow()
+    poor, fine = await _number(t, "Poor", now), await _number(t, "Fine", now)
+    elsewhere = await _number(other, "Elsewhere", now)
+    ago = now - timedelta(hours=2)
+    # Poor: 25 settled sends, 18 delivered (72%: under 80%); read receipts all there.
+    await _outbound(bootstrap_conninfo, t, poor, 4, ago, 12)
+    await _outbound(bootstrap_conninfo, t, poor, 5, ago, 6)
+    await _outbound(bootstrap_conninfo, t, poor, 2, ago, 7)
+    # Ten more just now, none delivered yet: not settled, not judged.
+    await _outbound(bootstrap_conninfo, t, poor, 2, now - timedelta(minutes=2), 10)
+    # A deleted message is neither delivered nor read (as on the metrics page).
+    await _outbound(bootstrap_conninfo, t, poor, 6, ago, 1)
+    # Older than the day: outside the window.
+    await _outbound(bootstrap_conninfo, t, poor, 2, now - timedelta(hours=25), 30)
+    # Fine: 25 settled sends, 20 delivered and read (80%: at the floor, not under it).
+    await _outbound(bootstrap_conninfo, t, fine, 4, ago, 20)
+    await _outbound(bootstrap_conninfo, t, fine, 2, ago, 5)
+    # Another tenant's number as poor as can be: not this tenant's look.
+    await _outbound(bootstrap_conninfo, other, elsewhere, 2, ago, 40)
+
+    assert await _assess(t, now) == [(poor, SignalKind.LOW_DELIVERY)]
+    assert await _entries(bootstrap_conninfo, poor) == [
+        ("low_delivery", "@low_delivery?delivered=18&sent=26"),
+    ]
+    assert await _entries(bootstrap_conninfo, fine) == []
+    assert await _entries(bootstrap_conninfo, elsewhere) == []
+    state = await _state(t, poor)
+    assert (state.risk_score, state.risk_band, state.paused_at) == (15, Band.GREEN, None)
+
+    # Looked at again (the next ten minutes): the same sends are not blamed twice.
+    assert await _assess(t, now + timedelta(minutes=10)) == []
+    # Twenty fresh sends, none delivered, settled by the next look: a second signal on those
+    # and the ten that were too recent before.
+    await _outbound(bootstrap_conninfo, t, poor, 2, now - timedelta(minutes=5), 20)
+    later = now + timedelta(minutes=20)
+    assert await _assess(t, later) == [(poor, SignalKind.LOW_DELIVERY)]
+    entries = await _entries(bootstrap_conninfo, poor)
+    assert entries[-2:] == [
+        ("low_delivery", "@low_delivery?delivered=0&sent=30"),
+        ("band_changed", "green→yellow"),
+    ]
+    state = await _state(t, poor)
+    assert state.risk_band == Band.YELLOW and state.paused_at is None
+    # The other tenant's own look finds its number.
+    assert await _assess(other, now) == [(elsewhere, SignalKind.LOW_DELIVERY)]
+
+
+@pytest.mark.usefixtures("no_background_jobs")
+async def test_a_low_read_ratio_is_a_weaker_signal_on_sends_read_receipts_had_time_for(
+    bootstrap_conninfo: str,
+) -> None:
+    t = await make_tenant(mfa=False)
+    now = utcnow()
+    iid = await _number(t, "Unread", now)
+    # 30 delivered two to five hours ago, 5 of them read (17%: under 30%).
+    await _outbound(bootstrap_conninfo, t, iid, 4, now - timedelta(hours=2), 5)
+    await _outbound(bootstrap_conninfo, t, iid, 3, now - timedelta(hours=5), 25)
+    # Delivered half an hour ago, unread: in the delivery sample, too early for the reads'.
+    await _outbound(bootstrap_conninfo, t, iid, 3, now - timedelta(minutes=30), 10)
+
+    assert await _assess(t, now) == [(iid, SignalKind.LOW_READS)]
+    assert await _entries(bootstrap_conninfo, iid) == [
+        ("low_reads", "@low_reads?read=5&delivered=30"),
+    ]
+    assert (await _state(t, iid)).risk_score == 5
+    # Looked at again: the thirty judged are not judged twice, the ten fresh ones are too few.
+    assert await _assess(t, now + timedelta(hours=2)) == []
+
+
+@pytest.mark.usefixtures("no_background_jobs")
+async def test_new_contacts_over_the_warm_up_allowance_owe_one_signal_a_day(
+    bootstrap_conninfo: str,
+) -> None:
+    t = await make_tenant(mfa=False)
+    # Noon, tenant time: every instant of the test is on one local day, then the next.
+    today = datetime.combine(utcnow().astimezone(ZONE).date(), time(12), ZONE)
+    now = today.astimezone(UTC)
+    # New today: stage 0, 20 a day, 5 new contacts.
+    fresh = await _number(t, "Nova", now - timedelta(hours=3))
+    # Connected ten days ago, idle but yesterday (a green day with sends): stage 1, 50 a day,
+    # 12 new contacts.
+    older = await _number(t, "Madura", now - timedelta(days=10))
+    await _campaign_sends(bootstrap_conninfo, t, older, now - timedelta(days=1), 1, "warmup")
+    # New today and in the yellow band: the ramp halved, 2 new contacts.
+    risky = await _number(t, "Arriscada", now - timedelta(hours=3))
+    await sql(
+        bootstrap_conninfo,
+        "insert into number_signals (id, tenant_id, instance_id, kind, detail, at) "
+        "values (gen_random_uuid(), %s, %s, 'unanswered', '@unanswered_run?count=20', %s)",
+        t.tenant_id,
+        risky,
+        now - timedelta(minutes=1),
+    )
+
+    await _campaign_sends(bootstrap_conninfo, t, fresh, now - timedelta(hours=1), 5)
+    await _campaign_sends(bootstrap_conninfo, t, fresh, now - timedelta(hours=1), 30, "warmup")
+    await _campaign_sends(bootstrap_conninfo, t, older, now - timedelta(hours=1), 12)
+    await _campaign_sends(bootstrap_conninfo, t, risky, now - timedelta(hours=1), 2)
+    assert await _assess(t, now) == []  # each at its allowance (warm-up sends are not new)
+
+    for iid in (fresh, older, risky):
+        await _campaign_sends(bootstrap_conninfo, t, iid, now - timedelta(minutes=30), 1)
+    got = await _assess(t, now)
+    assert sorted(got) == sorted((i, SignalKind.NEW_CONTACTS) for i in (fresh, older, risky))
+    assert (await _entries(bootstrap_conninfo, fresh))[-1] == (
+        "new_contacts",
+        "@new_contacts_day?count=6&allowance=5",
+    )
+    assert (await _entries(bootstrap_conninfo, older))[-1] == (
+        "new_contacts",
+        "@new_contacts_day?count=13&allowance=12",
+    )
+    assert ("new_contacts", "@new_contacts_day?count=3&allowance=2") in await _entries(
+        bootstrap_conninfo, risky
+    )
+
+    # Later the same day, more new contacts: already signalled today.
+    await _campaign_sends(bootstrap_conninfo, t, fresh, now + timedelta(hours=2), 10)
+    assert await _assess(t, now + timedelta(hours=3)) == []
+    # The next day starts a new count: six more owe a new signal.
+    tomorrow = now + timedelta(days=1)
+    await _campaign_sends(bootstrap_conninfo, t, fresh, tomorrow - timedelta(hours=1), 6)
+    assert await _assess(t, tomorrow) == [(fresh, SignalKind.NEW_CONTACTS)]
+    kinds = [k for k, _d in await _entries(bootstrap_conninfo, fresh)]
+    assert kinds.count("new_contacts") == 2
+
+
+@pytest.mark.usefixtures("no_background_jobs")  # this test runs the jobs itself
+async def test_the_periodic_job_looks_at_each_tenants_sends(bootstrap_conninfo: str) -> None:
+    t = await make_tenant(mfa=False)
+    now = utcnow()
+    iid = await _number(t, "Periódica", now)
+    await _outbound(bootstrap_conninfo, t, iid, 2, now - timedelta(hours=2), 25)
+    # (AlreadyEnqueued: the ten minutes' own is waiting, and does the same.)
+    with contextlib.suppress(AlreadyEnqueued):
+        await safety_tasks.assess_all.defer_async()
+    await jobs.app.run_worker_async(
+        wait=False, install_signal_handlers=False, queues=["maintenance", "default"]
+    )
+    assert await _entries(bootstrap_conninfo, iid) == [
+        ("low_delivery", "@low_delivery?delivered=0&sent=25")
+    ]
+
+
+@pytest.mark.usefixtures("no_background_jobs")
+async def test_the_timeline_shows_the_new_signals_in_the_readers_language(
+    client: httpx.AsyncClient, bootstrap_conninfo: str
+) -> None:
+    t = await make_tenant()
+    now = utcnow()
+    iid = await _number(t, "Vendas R", now)
+    await _outbound(bootstrap_conninfo, t, iid, 2, now - timedelta(hours=2), 10)
+    await _outbound(bootstrap_conninfo, t, iid, 3, now - timedelta(hours=2), 20)
+    await _campaign_sends(bootstrap_conninfo, t, iid, now, 6)
+    found = await _assess(t, now)
+    assert sorted(k for _i, k in found) == sorted(
+        [SignalKind.LOW_DELIVERY, SignalKind.LOW_READS, SignalKind.NEW_CONTACTS]
+    )
+
+    await sign_in(client, t)
+    page = html.unescape((await client.get(f"/instances/{iid}/safety")).text)
+    for text in (
+        "Taxa de entrega baixa",
+        "20 de 30 mensagens recentes chegaram ao celular do destinatário",
+        "Taxa de leitura baixa",
+        "0 de 20 mensagens entregues recentes foram lidas",
+        "Muitos contatos novos hoje",
+        "mais que as 5 que o aquecimento permite",
+    ):
+        assert text in page, text
+    assert "@low_" not in page and "@new_contacts" not in page
+    client.cookies.set("mirage_lang", "en")
+    page_en = html.unescape((await client.get(f"/instances/{iid}/safety")).text)
+    client.cookies.delete("mirage_lang")
+    for text in (
+        "Low delivery ratio",
+        "20 of 30 recent messages reached the recipient's phone",
+        "Many new contacts today",
+    ):
+        assert text in page_en, text
