@@ -9,6 +9,9 @@ import uuid
 import pytest
 from playwright.async_api import Page, expect
 
+from mirage.db.engine import session_scope
+from mirage.db.tenancy import tenant_context
+from mirage.safety import service as safety
 from tests.conftest import LiveServer, make_tenant, sql
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.test_kill_switch_banner import _sign_in
@@ -129,3 +132,69 @@ async def test_engagement_signals_read_in_portuguese_and_the_alert_email_languag
     await page.reload()
     await expect(page.get_by_label("Idioma dos e-mails")).to_have_value("en")
     await page.screenshot(path=str(ARTIFACTS / "alerts-email-language.png"), full_page=True)
+
+
+async def test_delivery_read_and_new_contact_signals_read_in_portuguese(
+    page: Page, live_server: LiveServer, bootstrap_conninfo: str
+) -> None:
+    """The look at the sends (safety.service.assess_sends, as its periodic job runs it) puts
+    its three kinds on the timeline, worded with their figures."""
+    t = await make_tenant(name="Frota Medida")
+    iid = uuid.uuid4()
+    await sql(
+        bootstrap_conninfo,
+        "insert into instances (id, tenant_id, display_name, gateway_name, token_enc, "
+        "webhook_secret_enc, state, owner_jid, needs_pairing, first_connected_at) "
+        "values (%s, %s, 'Vendas 3', %s, 'x', 'x', 'open', '5511900000003@s.whatsapp.net', "
+        "false, now())",
+        iid,
+        t.tenant_id,
+        f"e2e-{iid.hex}",
+    )
+    # Two hours ago: 30 sends, 20 delivered (67%), none read. Today: 6 campaign sends from a
+    # number connected today (5 new contacts allowed).
+    for i in range(30):
+        status, rank = ("DELIVERY_ACK", 3) if i < 20 else ("SERVER_ACK", 2)
+        await sql(
+            bootstrap_conninfo,
+            "insert into messages (id, tenant_id, instance_id, provider_message_id, "
+            "direction, from_me, remote_jid, message_type, status, status_rank, "
+            "status_history, created_at) values (gen_random_uuid(), %s, %s, %s, 'outbound', "
+            "true, '5521900000009@s.whatsapp.net', 'conversation', %s, %s, '[]', "
+            "now() - interval '2 hours')",
+            t.tenant_id,
+            iid,
+            uuid.uuid4().hex,
+            status,
+            rank,
+        )
+    for _ in range(6):
+        await sql(
+            bootstrap_conninfo,
+            "insert into outgoing_messages (id, tenant_id, purpose, instance_id, to_number, "
+            "text, turn, planned_at, status, sent_at) values (gen_random_uuid(), %s, "
+            "'campaign', %s, %s, 'oi', 0, now(), 'sent', now())",
+            t.tenant_id,
+            iid,
+            f"55119{uuid.uuid4().int % 10**8:08d}",
+        )
+    with tenant_context(t.tenant_id):
+        async with session_scope() as session:
+            await safety.assess_sends(session)  # (or the periodic job, if it came first)
+
+    await _sign_in(page, live_server, t)
+    await page.goto(live_server.url + f"/instances/{iid}/safety")
+    timeline = page.locator("#timeline")
+    for text in (
+        "Taxa de entrega baixa",
+        "20 de 30 mensagens recentes chegaram ao celular do destinatário",
+        "Taxa de leitura baixa",
+        "0 de 20 mensagens entregues recentes foram lidas",
+        "Muitos contatos novos hoje",
+        "6 mensagens de campanha a contatos novos hoje (mais que as 5 que o aquecimento permite)",
+    ):
+        await expect(timeline).to_contain_text(text)
+    await expect(timeline).not_to_contain_text("@")
+    await expect(page.locator("#risk-score")).to_have_text("35")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "number-safety-ratios.png"), full_page=True)

@@ -37,6 +37,13 @@ REASONS: dict[str, str] = {
     # Timeline details of the outreach engagement signals (safety.service.outreach_sent).
     "unanswered_run": N_("%(count)s campaign messages in a row since anyone last replied"),
     "low_replies": N_("%(replied)s of the week's %(sent)s campaign messages were answered"),
+    # Timeline details of the send-ratio and new-contact signals (safety.service.assess_sends).
+    "low_delivery": N_("%(delivered)s of %(sent)s recent messages reached the recipient's phone"),
+    "low_reads": N_("%(read)s of %(delivered)s recent delivered messages were read"),
+    "new_contacts_day": N_(
+        "%(count)s campaign messages to new contacts today (more than the %(allowance)s its "
+        "warm-up allows)"
+    ),
     "reported_blocked": N_("an operator recorded that a person this number wrote to blocked it"),
     "reported_complaint": N_("an operator recorded a complaint from a person this number wrote to"),
 }

@@ -7,19 +7,23 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, column, func, select, values
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.models import (
     AlertDelivery,
     Instance,
+    Message,
     NumberSignal,
     OutgoingMessage,
     OutgoingStatus,
+    Purpose,
     SafetyAlert,
     TenantSettings,
 )
-from mirage.safety.score import ACTIONS, Signal, SignalKind
+from mirage.models.messaging import COUNTED_STATUSES
+from mirage.safety.score import ACTIONS, AckSample, Signal, SignalKind
 
 #: The most entries one number's score reads (a flood of signals saturates the score anyway).
 SCORE_ROWS = 2000
@@ -148,6 +152,87 @@ class SignalRepository:
             OutgoingMessage.sent_at >= since,
         )
         return int((await self.session.execute(stmt)).scalar_one())
+
+    async def last_signals(
+        self, kinds: Sequence[SignalKind], since: datetime
+    ) -> dict[tuple[uuid.UUID, str], datetime]:
+        """When each of the tenant's numbers last had each of ``kinds`` (since ``since``)."""
+        stmt = (
+            select(NumberSignal.instance_id, NumberSignal.kind, func.max(NumberSignal.at))
+            .where(NumberSignal.kind.in_([k.value for k in kinds]), NumberSignal.at >= since)
+            .group_by(NumberSignal.instance_id, NumberSignal.kind)
+        )
+        return {(i, k): at for i, k, at in (await self.session.execute(stmt)).all()}
+
+    async def ack_samples(
+        self,
+        starts: dict[uuid.UUID, tuple[datetime, datetime]],
+        *,
+        delivery_until: datetime,
+        reads_until: datetime,
+    ) -> dict[uuid.UUID, tuple[AckSample, AckSample]]:
+        """Each listed number's outbound messages (``starts``: where its delivery and its read
+        sample begin, exclusive), in one statement: the delivery sample (created up to
+        ``delivery_until``: sent, delivered) and the read sample (up to ``reads_until``:
+        delivered, read). Delivered and read as the metrics count them (status ranks 3–5 and
+        4–5: a deleted message is neither). Numbers with no such message are left out."""
+        if not starts:
+            return {}
+        w = values(
+            column("instance_id", PG_UUID(as_uuid=True)),
+            column("delivery_from", DateTime(timezone=True)),
+            column("reads_from", DateTime(timezone=True)),
+            name="w",
+        ).data([(i, d, r) for i, (d, r) in starts.items()])
+        in_delivery = (Message.created_at > w.c.delivery_from) & (
+            Message.created_at <= delivery_until
+        )
+        in_reads = (Message.created_at > w.c.reads_from) & (Message.created_at <= reads_until)
+        delivered = Message.status_rank.between(3, 5)
+        read = Message.status_rank.between(4, 5)
+        earliest = min(min(d, r) for d, r in starts.values())
+        stmt = (
+            select(
+                Message.instance_id,
+                func.count().filter(in_delivery),
+                func.count().filter(in_delivery & delivered),
+                func.count().filter(in_reads & delivered),
+                func.count().filter(in_reads & read),
+            )
+            .join(w, w.c.instance_id == Message.instance_id)
+            .where(
+                Message.direction == "outbound",
+                Message.created_at > earliest,
+                Message.created_at <= max(delivery_until, reads_until),
+            )
+            .group_by(Message.instance_id)
+        )
+        found: dict[uuid.UUID, tuple[AckSample, AckSample]] = {}
+        for instance_id, sent, got, got_for_reads, seen in (await self.session.execute(stmt)).all():
+            found[instance_id] = (
+                AckSample(sent=int(sent), delivered=int(got)),
+                AckSample(sent=int(got_for_reads), delivered=int(got_for_reads), read=int(seen)),
+            )
+        return found
+
+    async def campaign_sends_since(self, day_start: datetime) -> dict[uuid.UUID, int]:
+        """Each of the tenant's numbers' campaign sends since ``day_start``: what the policy
+        counts as new contacts today (``NumberState.new_contacts_today``: the same statuses
+        and the same ``sent_at``). Numbers with none are left out."""
+        stmt = (
+            select(OutgoingMessage.instance_id, func.count(OutgoingMessage.id))
+            .where(
+                OutgoingMessage.purpose == Purpose.CAMPAIGN,
+                OutgoingMessage.status.in_(COUNTED_STATUSES),
+                OutgoingMessage.sent_at >= day_start,
+            )
+            .group_by(OutgoingMessage.instance_id)
+        )
+        return {i: int(n) for i, n in (await self.session.execute(stmt)).all()}
+
+    async def numbers_by_id(self, instance_ids: Sequence[uuid.UUID]) -> list[Instance]:
+        stmt = select(Instance).where(Instance.id.in_(list(instance_ids))).order_by(Instance.id)
+        return list((await self.session.execute(stmt)).scalars().all())
 
     async def first_connected(
         self, instance_ids: Sequence[uuid.UUID]

@@ -34,8 +34,8 @@ class SignalOut(BaseModel):
     seq: int = Field(description="Timeline order (pass the last one as `before` for more).")
     kind: str = Field(
         description="disconnect, send_failed, not_acked, time_lock, opt_out, blocked, qr_loop, "
-        "unanswered, low_replies; "
-        "or an action: band_changed, auto_paused, quarantined, released."
+        "unanswered, low_replies, low_delivery, low_reads, new_contacts; "
+        "or an action: band_changed, auto_paused, quarantined, released, recovery."
     )
     code: int | None = Field(description="A disconnect's code (e.g. 401, 403), or 463.")
     detail: str | None

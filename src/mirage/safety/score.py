@@ -36,6 +36,9 @@ class SignalKind(StrEnum):
     QR_LOOP = "qr_loop"  # the QR limit was reached: pairing loops without success
     UNANSWERED = "unanswered"  # outreach: many messages in a row since anyone last replied
     LOW_REPLIES = "low_replies"  # outreach: the week's reply ratio is under the floor
+    LOW_DELIVERY = "low_delivery"  # too few of the recent sends reached the recipient's phone
+    LOW_READS = "low_reads"  # too few of the recent delivered messages were read
+    NEW_CONTACTS = "new_contacts"  # today's campaign sends to new contacts are over the stage's
     # Actions (weight 0):
     BAND_CHANGED = "band_changed"
     AUTO_PAUSED = "auto_paused"
@@ -70,6 +73,9 @@ POINTS: Final[dict[SignalKind, float]] = {
     SignalKind.QR_LOOP: 10.0,
     SignalKind.UNANSWERED: 20.0,
     SignalKind.LOW_REPLIES: 10.0,
+    SignalKind.LOW_DELIVERY: 15.0,
+    SignalKind.LOW_READS: 5.0,
+    SignalKind.NEW_CONTACTS: 15.0,
 }
 #: Disconnect codes with a weight of their own.
 DISCONNECT_POINTS: Final[dict[int, float]] = {
@@ -95,9 +101,39 @@ UNANSWERED_STREAK: Final = 20
 LOW_REPLY_RATIO: Final = 0.10
 LOW_REPLY_EVERY: Final = 30
 ENGAGEMENT_WINDOW: Final = timedelta(days=7)
+
+#: Delivery and read ratios (docs/number-safety.md): a number's sends of the last
+#: ``RATIO_WINDOW`` that are old enough to have been acknowledged — ``DELIVERY_SETTLE`` for a
+#: delivery receipt (the health verdict's own wait), ``READ_SETTLE`` for a read one (people read
+#: later than their phone receives). Under ``MIN_ACK_SAMPLE`` messages a ratio means little (the
+#: health verdict's sample too).
+RATIO_WINDOW: Final = timedelta(hours=24)
+DELIVERY_SETTLE: Final = timedelta(minutes=10)
+READ_SETTLE: Final = timedelta(hours=1)
+MIN_ACK_SAMPLE: Final = 20
+#: Under 80% delivered: where the health verdict already calls the rate low; vendors call
+#: 95–99% healthy and see throttling under 90%.
+LOW_DELIVERY_PCT: Final = 80
+#: Under 30% of the delivered read: healthy opt-in sends are read 65–90% (38% at blast scale),
+#: and 15–20% of people turn read receipts off — so a low figure is a weak sign (few points).
+LOW_READ_PCT: Final = 30
+
+#: New contacts a day: a quarter of what the warm-up ramp lets the number send today (its
+#: stage and age, halved in a risky band) — 5 at the first step (baileys-antiban's "≤ 5
+#: strangers a day"), 250 at the last (Meta's first tier: 250 new people a day).
+NEW_CONTACT_SHARE: Final = 4
+
 #: Signals that sum up many sends rather than report an event: they move the band but never
 #: count as a sudden jump of the score (the automatic pause's rule).
-GRADUAL: Final = frozenset({SignalKind.UNANSWERED, SignalKind.LOW_REPLIES})
+GRADUAL: Final = frozenset(
+    {
+        SignalKind.UNANSWERED,
+        SignalKind.LOW_REPLIES,
+        SignalKind.LOW_DELIVERY,
+        SignalKind.LOW_READS,
+        SignalKind.NEW_CONTACTS,
+    }
+)
 DEFAULT_HALF_LIFE: Final = timedelta(hours=2)
 
 
@@ -135,6 +171,61 @@ def outreach_signals(
     if sent >= LOW_REPLY_EVERY and sent % LOW_REPLY_EVERY == 0 and replied < LOW_REPLY_RATIO * sent:
         found.append((SignalKind.LOW_REPLIES, {"replied": replied, "sent": sent}))
     return found
+
+
+@dataclass(frozen=True)
+class AckSample:
+    """A number's settled sends over a sample: how many, how many reached the phone
+    (DELIVERY_ACK, READ or PLAYED) and, of those, how many were read (READ or PLAYED)."""
+
+    sent: int
+    delivered: int
+    read: int = 0
+
+
+def sample_start(now: datetime, last_signal: datetime | None, settle: timedelta) -> datetime:
+    """Where a ratio's sample begins: the window's start, or — after a signal of its kind —
+    just past the sends that signal judged (those settled when it was written). Each signal so
+    judges fresh sends only: a long bad run owes one per ``MIN_ACK_SAMPLE`` new sends, never
+    one per look at the same ones."""
+    start = now - RATIO_WINDOW
+    if last_signal is None:
+        return start
+    return max(start, last_signal - settle)
+
+
+def ack_signals(delivery: AckSample, reads: AckSample) -> list[tuple[SignalKind, dict[str, int]]]:
+    """The ratio signals owed by a number's samples, with their figures: ``delivery`` judges
+    ``delivered / sent``, ``reads`` judges ``read / delivered`` (its own, later-settled sample).
+    Integer arithmetic: exactly at a floor is not under it."""
+    found: list[tuple[SignalKind, dict[str, int]]] = []
+    if delivery.sent >= MIN_ACK_SAMPLE and delivery.delivered * 100 < LOW_DELIVERY_PCT * (
+        delivery.sent
+    ):
+        found.append(
+            (SignalKind.LOW_DELIVERY, {"delivered": delivery.delivered, "sent": delivery.sent})
+        )
+    if reads.delivered >= MIN_ACK_SAMPLE and reads.read * 100 < LOW_READ_PCT * reads.delivered:
+        found.append((SignalKind.LOW_READS, {"read": reads.read, "delivered": reads.delivered}))
+    return found
+
+
+def new_contact_allowance(warmup_cap: int) -> int:
+    """Campaign sends to new contacts a number may make today before it owes a
+    ``new_contacts`` signal: a ``NEW_CONTACT_SHARE``th of its warm-up cap (at least 1; 0 for a
+    number that may send nothing)."""
+    if warmup_cap <= 0:
+        return 0
+    return max(1, warmup_cap // NEW_CONTACT_SHARE)
+
+
+def new_contacts_signal(count: int, allowance: int, signalled_today: bool) -> dict[str, int] | None:
+    """The figures of the ``new_contacts`` signal owed, if any: once a day at most, when the
+    day's campaign sends (``count``) went over ``allowance``; none for a number that may send
+    nothing (the policy already stops it)."""
+    if signalled_today or allowance <= 0 or count <= allowance:
+        return None
+    return {"count": count, "allowance": allowance}
 
 
 def risk_score(

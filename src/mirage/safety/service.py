@@ -37,7 +37,16 @@ from mirage.kit.logging import get_logger
 from mirage.models import Instance, NumberSignal, Tenant, TenantSettings
 from mirage.models.tenancy import Role
 from mirage.ops import audit
-from mirage.policy import Band, BandThresholds, Health, band_of, local_day_start
+from mirage.policy import (
+    Band,
+    BandThresholds,
+    Health,
+    NumberState,
+    TenantPolicy,
+    band_of,
+    local_day_start,
+    number_caps,
+)
 from mirage.policy.bands import NO_OUTREACH
 from mirage.policy.ramp import warmup_stage as ramp_stage
 from mirage.safety import alerts, reasons
@@ -45,13 +54,20 @@ from mirage.safety.repository import SignalRepository
 from mirage.safety.score import (
     BAN_CODES,
     DEFAULT_HALF_LIFE,
+    DELIVERY_SETTLE,
     GRADUAL,
     HORIZON,
+    RATIO_WINDOW,
+    READ_SETTLE,
     TIME_LOCK_CODE,
     Signal,
     SignalKind,
+    ack_signals,
+    new_contact_allowance,
+    new_contacts_signal,
     outreach_signals,
     risk_score,
+    sample_start,
     series,
 )
 
@@ -470,6 +486,97 @@ async def reported_by_recipient(
     code = "reported_complaint" if reason == "complaint" else "reported_blocked"
     await record(session, instance, SignalKind.BLOCKED, detail=reasons.encode(code), now=now)
     return True
+
+
+#: The signals ``assess_sends`` writes, and the reason code of each one's detail.
+SEND_SIGNALS: dict[SignalKind, str] = {
+    SignalKind.LOW_DELIVERY: "low_delivery",
+    SignalKind.LOW_READS: "low_reads",
+    SignalKind.NEW_CONTACTS: "new_contacts_day",
+}
+
+
+async def assess_sends(
+    session: AsyncSession, now: datetime | None = None
+) -> list[tuple[uuid.UUID, SignalKind]]:
+    """A look at the session's tenant's numbers' sends (the periodic ``safety.assess_tenant``
+    job: never on the send or webhook path), recording the signals owed:
+
+    - ``low_delivery`` / ``low_reads``: the delivery and read ratios of each number's recent
+      settled sends (``score.ack_signals``), each judging only sends no earlier signal of its
+      kind judged (``score.sample_start``);
+    - ``new_contacts``: today's campaign sends over what the number's warm-up stage allows
+      (``score.new_contacts_signal``), once a tenant-local day.
+
+    Five statements whatever the fleet (more only for the numbers that owe something).
+    Returns (number, kind) of each signal recorded."""
+    now = now or utcnow()
+    repo = SignalRepository(session)
+    numbers = [i for i, _name in await repo.numbers()]
+    if not numbers:
+        return []
+    tenant_id = current_tenant_id()
+    tenant = await session.get(Tenant, tenant_id) if tenant_id else None
+    zone = ZoneInfo(tenant.timezone if tenant else "America/Sao_Paulo")
+    day_start = local_day_start(now.astimezone(zone).date(), zone)
+    last = await repo.last_signals(list(SEND_SIGNALS), min(now - RATIO_WINDOW, day_start))
+    starts = {
+        i: (
+            sample_start(now, last.get((i, SignalKind.LOW_DELIVERY)), DELIVERY_SETTLE),
+            sample_start(now, last.get((i, SignalKind.LOW_READS)), READ_SETTLE),
+        )
+        for i in numbers
+    }
+    samples = await repo.ack_samples(
+        starts, delivery_until=now - DELIVERY_SETTLE, reads_until=now - READ_SETTLE
+    )
+    owed: dict[uuid.UUID, list[tuple[SignalKind, dict[str, int]]]] = {}
+    for instance_id, (delivery, reads) in samples.items():
+        if found := ack_signals(delivery, reads):
+            owed[instance_id] = found
+    strangers = await repo.campaign_sends_since(day_start)
+    today = {
+        i for (i, kind), at in last.items() if kind == SignalKind.NEW_CONTACTS and at >= day_start
+    }
+    # Every allowance is 1 or more: a number with fewer sends, or signalled today already,
+    # owes nothing (its stage is not read).
+    due = [i for i, count in strangers.items() if count > 1 and i not in today]
+    if due:
+        candidates = await repo.numbers_by_id(due)
+        standing = await standings(session, candidates, now, zone)
+        # Only the warm-up ramp of the caps is read: it depends on the zone, not the settings.
+        policy = TenantPolicy(timezone=zone.key)
+        for instance in candidates:
+            state = NumberState(
+                connected=instance.connected,
+                health=instance.health,
+                paused=instance.paused,
+                first_connected_at=instance.first_connected_at,
+                sent_last_hour=0,
+                sent_today=0,
+                last_sent_at=None,
+                band=standing[instance.id].risk.band.value,
+                warmup_stage=standing[instance.id].stage,
+            )
+            allowance = new_contact_allowance(number_caps(now, policy, state).warmup)
+            figures = new_contacts_signal(
+                strangers[instance.id], allowance, signalled_today=instance.id in today
+            )
+            if figures is not None:
+                owed.setdefault(instance.id, []).append((SignalKind.NEW_CONTACTS, figures))
+    recorded: list[tuple[uuid.UUID, SignalKind]] = []
+    for instance_id in sorted(owed):  # one lock order
+        # Read again under the lock: ``record`` updates its score and band from these values.
+        locked = await session.get(
+            Instance, instance_id, with_for_update=True, populate_existing=True
+        )
+        if locked is None:
+            continue
+        for kind, figures in owed[instance_id]:
+            detail = reasons.encode(SEND_SIGNALS[kind], **figures)
+            await record(session, locked, kind, detail=detail, now=now)
+            recorded.append((instance_id, kind))
+    return recorded
 
 
 #: The recovery ladder's job (mirage.instances.tasks), deferred by name: it restarts and logs
