@@ -90,3 +90,9 @@ async def test_safety_settings_change_the_bands(client: httpx.AsyncClient) -> No
         await safety.record(session, inst, SignalKind.SEND_FAILED, detail="x")
     risk = (await client.get(f"/api/v1/instances/{iid}/risk", headers=auth)).json()
     assert (risk["score"], risk["band"]) == (4, "yellow")
+    # The timeline gives coded details in words, with their stable code; free text as it is.
+    timeline = (await client.get(f"/api/v1/instances/{iid}/timeline", headers=auth)).json()
+    assert [(e["kind"], e["detail"], e["detail_code"]) for e in timeline] == [
+        ("band_changed", "green→yellow", "band_change"),
+        ("send_failed", "x", None),
+    ]

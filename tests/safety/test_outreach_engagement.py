@@ -191,7 +191,7 @@ async def test_unanswered_runs_and_a_low_reply_ratio_raise_the_senders_risk(
     await _tell_sent(t, sent[-1][1])  # a redelivered outcome counts nothing twice
     assert await _signals(t, sender) == [
         ("unanswered", "@unanswered_run?count=20"),
-        ("band_changed", "green→yellow"),
+        ("band_changed", "@band_change?from_band=green&to_band=yellow"),
         ("low_replies", "@low_replies?replied=0&sent=30"),
     ]
     assert await _signals(t, other) == []  # another number's sends are its own

@@ -305,7 +305,7 @@ async def test_a_low_delivery_ratio_is_signalled_once_per_fresh_sample(
     entries = await _entries(bootstrap_conninfo, poor)
     assert entries[-2:] == [
         ("low_delivery", "@low_delivery?delivered=0&sent=30"),
-        ("band_changed", "green→yellow"),
+        ("band_changed", "@band_change?from_band=green&to_band=yellow"),
     ]
     state = await _state(t, poor)
     assert state.risk_band == Band.YELLOW and state.paused_at is None

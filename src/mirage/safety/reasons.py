@@ -17,6 +17,7 @@ from functools import cache
 from urllib.parse import parse_qsl, urlencode
 
 from mirage.kit.i18n import N_, Message, known_ids, text
+from mirage.policy.bands import BAND_LABELS
 
 PREFIX = "@"
 
@@ -32,6 +33,8 @@ REASONS: dict[str, str] = {
     # Alerts (safety.alerts): why one opened or was resolved.
     "band_signal": N_("risk score %(score)s after a signal: %(signal)s"),
     "back_in_band": N_("back in the %(band)s band"),
+    # The timeline's band changes (the old rows' free text "green→yellow" reads back as it).
+    "band_change": N_("%(from_band)s→%(to_band)s"),
     "released_because": N_("released from quarantine: %(reason)s"),
     "test_alert": N_("test alert sent by an operator"),
     # Timeline details of the outreach engagement signals (safety.service.outreach_sent).
@@ -47,6 +50,15 @@ REASONS: dict[str, str] = {
     "reported_blocked": N_("an operator recorded that a person this number wrote to blocked it"),
     "reported_complaint": N_("an operator recorded a complaint from a person this number wrote to"),
 }
+
+
+def _params(raw: dict[str, str]) -> dict[str, object]:
+    """A reason's values as shown: a band's code (any ``…band`` value) in the reader's
+    language."""
+    return {
+        k: Message(BAND_LABELS[v]) if k.endswith("band") and v in BAND_LABELS else v
+        for k, v in raw.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -94,12 +106,12 @@ def decode(stored: str | None) -> Reason | None:
         code, _, query = stored[len(PREFIX) :].partition("?")
         if code in REASONS:
             params = dict(parse_qsl(query, keep_blank_values=True))
-            return Reason(code, Message(REASONS[code], params), params)
+            return Reason(code, Message(REASONS[code], _params(params)), params)
     for code, pattern in _patterns():
         found = pattern.match(stored)
         if found:
             params = found.groupdict()
-            return Reason(code, Message(REASONS[code], params), params)
+            return Reason(code, Message(REASONS[code], _params(params)), params)
     return Reason(None, stored)
 
 

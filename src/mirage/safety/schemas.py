@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mirage.policy import Band
+from mirage.safety import reasons
 
 
 class ReasonRequest(BaseModel):
@@ -38,9 +40,23 @@ class SignalOut(BaseModel):
         "or an action: band_changed, auto_paused, quarantined, released, recovery."
     )
     code: int | None = Field(description="A disconnect's code (e.g. 401, 403), or 463.")
-    detail: str | None
+    detail: str | None = Field(description="What happened, in English words.")
+    detail_code: str | None = Field(
+        default=None,
+        description="The detail's stable code (e.g. low_delivery, band_change, score_jump); "
+        "null for free text (an operator's words, an error message).",
+    )
     score: int | None = Field(description="The risk score right after this entry.")
     at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _readable(cls, data: Any) -> Any:
+        # Details are stored coded (safety.reasons): the API gives the words and the code.
+        if not isinstance(data, dict):
+            data = {name: getattr(data, name, None) for name in cls.model_fields}
+        raw = data.get("detail")
+        return {**data, "detail": reasons.english(raw), "detail_code": reasons.code_of(raw)}
 
 
 class ScorePoint(BaseModel):

@@ -432,7 +432,8 @@ async def record(
     instance.risk_score = after
     instance.risk_band = band.value
     if band.value != old_band:
-        await _note(session, instance, SignalKind.BAND_CHANGED, f"{old_band}→{band.value}", now)
+        change = reasons.encode("band_change", from_band=old_band, to_band=band.value)
+        await _note(session, instance, SignalKind.BAND_CHANGED, change, now)
     signal = kind.value if code is None else f"{kind.value} {code}"
     reason = reasons.encode("band_signal", score=after, signal=signal)
     await alerts.on_band(session, instance, band, reason, now)
