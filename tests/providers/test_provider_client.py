@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import jwt
@@ -152,3 +153,23 @@ async def test_gateway_down_when_nothing_listens(make_gateway: GatewayFactory) -
         assert send_down.value.request_sent is False
     finally:
         await gw.aclose()
+
+
+async def test_sends_held_for_their_typing_have_a_pool_of_their_own(
+    sim: SimulatorHarness, make_gateway: GatewayFactory
+) -> None:
+    """A send the gateway holds for its typing delay takes a connection of the held pool,
+    sized by ``held_sends`` (the process's in-flight sends): a state check never queues behind
+    typing sends, and sends beyond the bound wait for a connection rather than pile up."""
+    gw = make_gateway(held_sends=1)
+    await sim.pair("typing-a")
+    other = await sim.pair("typing-b")
+    first = asyncio.create_task(gw.send_text("typing-a", other["number"], "um", delay_ms=5000))
+    await sim.recorder.wait_event("typing-b", "presence.update")  # held: 'composing'
+    # The only held connection is taken: a state check still goes at once…
+    assert await gw.connection_state("typing-a") is ConnectionState.OPEN
+    assert not first.done()
+    # …and a second held send waits for the first to free its connection.
+    await gw.send_text("typing-a", other["number"], "dois", delay_ms=10)
+    assert first.done()
+    assert (await first).remote_jid == other["wuid"]

@@ -28,7 +28,7 @@ def get_gateway() -> WhatsAppGateway:
                 "MIRAGE_EVOLUTION_API_KEY)"
             )
         key = settings.evolution_api_key.get_secret_value() if settings.evolution_api_key else ""
-        _gateway = EvolutionGateway(settings.evolution_url, key)
+        _gateway = EvolutionGateway(settings.evolution_url, key, held_sends=settings.send_in_flight)
     return _gateway
 
 

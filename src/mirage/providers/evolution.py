@@ -104,6 +104,7 @@ class EvolutionGateway:
         breakers: BreakerPolicy | None = None,
         http_client: httpx.AsyncClient | None = None,
         name: str = "evolution",
+        held_sends: int = 1000,
     ) -> None:
         self._api_key = api_key
         self._timeout_s = timeout_s
@@ -115,12 +116,22 @@ class EvolutionGateway:
             base_url=base_url.rstrip("/"),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
         )
+        # Sends the gateway holds for their typing time (``delay``) get a pool of their own,
+        # one connection per send that may be held at once (``held_sends``: the process's
+        # in-flight sends): a thousand numbers typing never make a send — nor a state check
+        # or a QR request — wait for a connection (with one shared pool of 200, sends waited
+        # ~26 s past their typing time and fetchInstances 46 s at 1,000 numbers).
+        self._held = http_client or httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            limits=httpx.Limits(max_connections=held_sends, max_keepalive_connections=held_sends),
+        )
         if http_client is not None and not str(http_client.base_url):
             raise ValueError("http_client must have a base_url")
 
     async def aclose(self) -> None:
         if self._own_client:
             await self._http.aclose()
+            await self._held.aclose()
 
     async def __aenter__(self) -> EvolutionGateway:
         return self
@@ -160,8 +171,10 @@ class EvolutionGateway:
         extra_timeout_s: float = 0.0,
         retry: RetryMode = "idempotent",
         recover: Recover | None = None,
+        held: bool = False,
     ) -> Any:
-        """One logical call: retries around (breakers around (one HTTP request)).
+        """One logical call: retries around (breakers around (one HTTP request)). ``held``:
+        the gateway holds the request (a send's typing delay), so it takes the held pool.
 
         Every call goes through the gateway breaker; ``messaging`` calls (send, presence,
         number checks, read marks) also through the instance's breaker. Management calls
@@ -177,7 +190,7 @@ class EvolutionGateway:
                 try:
                     async with self._breakers.guard(instance if messaging else None):
                         return await self._once(
-                            op, method, path, instance, token, body, params, extra_timeout_s
+                            op, method, path, instance, token, body, params, extra_timeout_s, held
                         )
                 except GatewayError as exc:
                     if (
@@ -199,10 +212,11 @@ class EvolutionGateway:
         body: Any,
         params: Mapping[str, str] | None,
         extra_timeout_s: float,
+        held: bool = False,
     ) -> Any:
         headers = {"apikey": token or self._api_key}
         try:
-            resp = await self._http.request(
+            resp = await (self._held if held else self._http).request(
                 method,
                 path,
                 json=body,
@@ -486,6 +500,7 @@ class EvolutionGateway:
             # Evolution holds the request for ``delay`` ms before sending.
             extra_timeout_s=(delay_ms or 0) / 1000,
             retry="unsent_only",
+            held=bool(delay_ms),
         )
         if not isinstance(result, dict):
             raise SendOutcomeUnknown(
