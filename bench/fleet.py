@@ -492,16 +492,19 @@ def job_lateness(db: Db, t0: datetime, t1: datetime) -> list[str]:
     return lines
 
 
-def duplicates(db: Db, gw: GatewayLog) -> tuple[int, int, int]:
-    """(gateway extra copies, provider ids recorded twice, sent per Mirage but never seen)."""
+def duplicates(db: Db, gw: GatewayLog, polled_after: datetime) -> tuple[int, int, int]:
+    """(gateway extra copies, provider ids recorded twice, sent per Mirage but never seen).
+    "Never seen" counts only sends recorded before ``polled_after`` (the gateway's log was
+    read after it): one recorded later may simply have gone out after the last read."""
     claimed: Counter[tuple[str, str]] = Counter()
     sent: Counter[tuple[str, str]] = Counter()
-    for gateway_name, text, status in db.rows(
-        "select i.gateway_name, m.text, m.status from outgoing_messages m "
-        "join instances i on i.id = m.instance_id where m.claimed_at is not null"
+    for gateway_name, text, status, before_poll in db.rows(
+        "select i.gateway_name, m.text, m.status, m.sent_at <= %s from outgoing_messages m "
+        "join instances i on i.id = m.instance_id where m.claimed_at is not null",
+        polled_after,
     ):
         claimed[(gateway_name, text)] += 1
-        if status == "sent":
+        if status == "sent" and before_poll:
             sent[(gateway_name, text)] += 1
     at_gateway = Counter(gw.entries.values())
     extra = sum(max(0, n - claimed[k]) for k, n in at_gateway.items())
@@ -665,7 +668,7 @@ def main() -> int:
             "and scheduled_at <= now() order by scheduled_at limit 1"
         )
         jl = job_lateness(db, t0, t1)
-        extra, twice, missing = duplicates(db, gw)
+        extra, twice, missing = duplicates(db, gw, t1)
         cpu_lines = watch.report()
         loads.append(os.getloadavg())
         # ---- the report -------------------------------------------------------------------
