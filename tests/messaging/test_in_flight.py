@@ -172,3 +172,30 @@ async def test_in_flight_work_is_bounded_inherits_its_context_and_is_drained() -
     await group.spawn(forever, name="d")
     assert await group.drain(timeout_s=0.05) == 1
     assert len(group) == 0
+
+
+async def test_in_flight_work_uses_at_most_its_share_of_the_database() -> None:
+    """The process's pool is shared with its job slots: in-flight work takes at most
+    ``db_share`` connections at once, and the rest of it waits its turn here, in order."""
+    group = InFlight(limit=10, db_share=2)
+    inside: list[int] = []
+    most = 0
+    release = asyncio.Event()
+
+    async def work() -> None:
+        nonlocal most
+        async with group.database():
+            inside.append(1)
+            most = max(most, len(inside))
+            await release.wait()
+            inside.pop()
+
+    for n in range(5):
+        await group.spawn(work, name=f"w{n}")
+    await asyncio.sleep(0.05)
+    assert len(inside) == 2 and len(group) == 5  # five in flight, two at the database
+    release.set()
+    assert await group.drain(timeout_s=5) == 0
+    assert most == 2 and inside == []
+    with pytest.raises(ValueError, match="share"):
+        InFlight(limit=1, db_share=0)

@@ -62,6 +62,11 @@ class Database:
     _hot: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = field(default=None, repr=False)
     _hot_lock: asyncio.Lock | None = field(default=None, repr=False)
 
+    def pool_size(self) -> int:
+        """The app pool's steady size (as many again may open as overflow)."""
+        size = getattr(self.app_engine.pool, "size", None)
+        return int(size()) if callable(size) else 4
+
     async def hot_pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
         """Autocommit psycopg connections as mirage_app for ``pipelined_one``, opened on first
         use (in the process's event loop)."""

@@ -19,24 +19,40 @@ log = get_logger(__name__)
 
 
 class InFlight:
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, *, db_share: int = 4) -> None:
         if limit < 1:
             raise ValueError("the in-flight limit must be at least 1")
+        if db_share < 1:
+            raise ValueError("the database share must be at least 1")
         self.limit = limit
-        self._slots: asyncio.Semaphore | None = None
+        # How many pieces of this work may use a database connection at once: the process's
+        # pool is shared with its job slots, which must never queue behind hundreds of
+        # in-flight sends for a connection (at 1,000 numbers typing, outcome jobs did not
+        # start for minutes). The work waits here instead, in order.
+        self.db_share = db_share
+        self._slots: tuple[asyncio.Semaphore, asyncio.Semaphore] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         # True while draining: work that would start more of itself (a number's next send)
         # hands it to a job instead, for a process that stays.
         self.closing = False
 
-    def _semaphore(self) -> asyncio.Semaphore:
+    def _both(self) -> tuple[asyncio.Semaphore, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
         if self._slots is None or self._loop is not loop:
             # One per event loop (a test session or a process has one; a new loop starts empty).
-            self._slots, self._loop = asyncio.Semaphore(self.limit), loop
+            self._slots = (asyncio.Semaphore(self.limit), asyncio.Semaphore(self.db_share))
+            self._loop = loop
             self._tasks = set()
         return self._slots
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        return self._both()[0]
+
+    def database(self) -> asyncio.Semaphore:
+        """Held by a piece of this work around its database transactions (never around a
+        network call)."""
+        return self._both()[1]
 
     def __len__(self) -> int:
         """How much is in flight now."""

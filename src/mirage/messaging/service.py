@@ -18,6 +18,7 @@ it looks for the gateway's own record of the send (the SEND_MESSAGE webhook) ins
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mirage.config import get_settings, human_seconds
-from mirage.db.engine import session_scope
+from mirage.db.engine import get_database, session_scope
 from mirage.instances import service as instances
 from mirage.instances.gateway import get_gateway
 from mirage.kit import jobs, live
@@ -653,10 +654,12 @@ _SENDS: InFlight | None = None
 
 
 def in_flight_sends() -> InFlight:
-    """The process's sends now held by the gateway (typing), bounded (``send_in_flight``)."""
+    """The process's sends now held by the gateway (typing), bounded (``send_in_flight``);
+    their database work uses at most the pool's steady size at once, so the job slots always
+    have the overflow half (a worker's pool: slots + 2, and as many again)."""
     global _SENDS
     if _SENDS is None:
-        _SENDS = InFlight(get_settings().send_in_flight)
+        _SENDS = InFlight(get_settings().send_in_flight, db_share=get_database().pool_size())
     return _SENDS
 
 
@@ -680,14 +683,19 @@ async def _drive(claim: Claim | None, instance_id: uuid.UUID) -> None:
     """Deliver the claim (if any), then — the number being free again — its next parked
     message, and so on while the number has due ones: one piece of in-flight work drives a
     number's queue, with no job run per message."""
-    current = claim if claim is not None else await _follow_up(instance_id)
+    db = in_flight_sends().database()  # around each transaction, never the gateway call
+    current = claim
+    if current is None:
+        async with db:
+            current = await _follow_up(instance_id)
     while current is not None:
-        step = await _deliver(current)
-        if step.again_at is not None:
-            async with session_scope() as session:
-                await schedule_step(session, current.outgoing_id, step.again_at)
-        log.info("send.delivered", outgoing_id=str(current.outgoing_id), outcome=step.outcome)
-        current = await _follow_up(current.instance_id)
+        step = await _deliver(current, db)
+        async with db:
+            if step.again_at is not None:
+                async with session_scope() as session:
+                    await schedule_step(session, current.outgoing_id, step.again_at)
+            log.info("send.delivered", outgoing_id=str(current.outgoing_id), outcome=step.outcome)
+            current = await _follow_up(current.instance_id)
 
 
 async def _follow_up(instance_id: uuid.UUID) -> Claim | None:
@@ -712,8 +720,9 @@ async def _follow_up(instance_id: uuid.UUID) -> Claim | None:
     return None
 
 
-async def _deliver(claim: Claim) -> Step:
-    """Transactions 2 and 3: the gateway call (``delay`` = typing), then its result."""
+async def _deliver(claim: Claim, db: asyncio.Semaphore) -> Step:
+    """Transactions 2 and 3: the gateway call (``delay`` = typing), then its result (under
+    the in-flight work's database share ``db``)."""
     outgoing_id = claim.outgoing_id
     try:
         # `delay` makes the gateway show "composing" for the typing time, then send.
@@ -729,10 +738,12 @@ async def _deliver(claim: Claim) -> Step:
         return Step("outcome-unknown", utcnow() + RECHECK_AFTER)
     except (CircuitOpen, GatewayDown) as exc:
         # Provably not sent (refused before reaching the gateway): release and retry later.
-        return await _release(outgoing_id, f"{type(exc).__name__}: {exc}", retry=True)
+        async with db:
+            return await _release(outgoing_id, f"{type(exc).__name__}: {exc}", retry=True)
     except (NotConnected, GatewayError) as exc:
-        return await _release(outgoing_id, f"{type(exc).__name__}: {exc}", retry=False)
-    async with session_scope() as session:
+        async with db:
+            return await _release(outgoing_id, f"{type(exc).__name__}: {exc}", retry=False)
+    async with db, session_scope() as session:
         # One statement: only a send still claimed is marked (a reconciliation may have
         # recorded it meanwhile, from the gateway's own record).
         sent = await OutgoingRepository(session).mark_sent(
