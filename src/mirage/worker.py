@@ -579,6 +579,7 @@ async def run_worker(
                 break
             # After the checks, so that a fatal error is reported before seconds of imports.
             jobs.app.perform_import_paths()  # type: ignore[no-untyped-call]
+            jobs.prioritize()  # the periodic deferrer's jobs too
             try:
                 if pool is None:
                     pool = await jobs.open_app(

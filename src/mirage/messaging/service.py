@@ -536,7 +536,8 @@ async def _decide_and_claim(
         if msg.planned_at > now + timedelta(seconds=1):
             await _schedule(session, msg, msg.planned_at)
             return Step("early", msg.planned_at)
-        await outgoing.lock_number(instance.id)
+        if next_of != instance.id:  # taken under it already
+            await outgoing.lock_number(instance.id)
         counts = await decision_counts(session, msg, instance, now)
         if _typing(counts.in_flight, now):
             # The number is typing another message: this one parks, with no job of its own;
