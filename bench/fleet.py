@@ -425,6 +425,8 @@ def lateness(db: Db, t0: datetime, t_end: datetime, scale: float) -> dict[str, d
     )
     prev_end: dict[Any, datetime] = {}
     measured: list[tuple[bool, float | None, float | None, float | None, bool]] = []
+    # Claim lateness by minute of the window (planned time): a burst's or a steady state's.
+    minutes: dict[tuple[bool, int], list[float]] = defaultdict(list)
     for instance_id, backlog, planned, claimed, sent, typing_ms, status in rows:
         in_window = t0 <= planned <= t_end
         if claimed is None:
@@ -442,6 +444,8 @@ def lateness(db: Db, t0: datetime, t_end: datetime, scale: float) -> dict[str, d
         if not in_window:
             continue
         d = None if sent is None else (sent - claimed - typing).total_seconds()
+        minute = int((planned - t0).total_seconds() // 60)
+        minutes[(bool(backlog), minute)].append((claimed - ready).total_seconds())
         measured.append(
             (
                 bool(backlog),
@@ -465,6 +469,11 @@ def lateness(db: Db, t0: datetime, t_end: datetime, scale: float) -> dict[str, d
             "raw": (pct(raw, 50), pct(raw, 99)),
             "deliver": (pct(deliver, 50), pct(deliver, 99)),
             "total": (pct(total, 50), pct(total, 99), max(total) if total else float("nan")),
+            "claim_p99_by_minute": [
+                (m, len(v), pct(v, 99))
+                for (b, m), v in sorted(minutes.items())
+                if b == (kind == "backlog")
+            ],
         }
     return out
 
@@ -703,6 +712,10 @@ def main() -> int:
                 f"number's earlier sends) p50 {fmt(f['raw'][0])}s p99 {fmt(f['raw'][1])}s | "
                 f"delivery beyond typing p50 "
                 f"{fmt(f['deliver'][0])}s p99 {fmt(f['deliver'][1])}s"
+            )
+            print(
+                "  claim p99 by minute (sends): "
+                + " ".join(f"{m}:{fmt(p)}s({n})" for m, n, p in f["claim_p99_by_minute"])
             )
         gaps = f" (gateway log: {gw.gaps} polls missed entries)" if gw.gaps else ""
         print(

@@ -57,6 +57,18 @@ log = get_logger(__name__)
 SEND_REQUEST_TIMEOUT_S = 15.0
 SHUTDOWN_MARGIN_S = 5.0
 
+#: The next job of the worker's queues to fall due (seconds from now), counting the ones
+#: that fell due in the last moment and were not fetched. One index read
+#: (``ix_procrastinate_jobs_todo_due``, migration 0031).
+NEXT_DUE_SQL = (
+    "SELECT extract(epoch FROM min(scheduled_at) - now()) AS wait_s FROM procrastinate_jobs "
+    "WHERE status = 'todo' AND scheduled_at > now() - interval '0.2 seconds' "
+    "AND (%(queues)s::varchar[] IS NULL OR queue_name = ANY(%(queues)s))"
+)
+#: Woken this much after the due time: the fetch compares with the database's clock.
+DUE_MARGIN_S = 0.002
+PAST_DUE_RECHECK_S = 0.02
+
 #: Backoff between reconnection attempts: 0.25 s doubling to at most 5 s, ±20% jitter.
 BACKOFF_FIRST_S = 0.25
 BACKOFF_MAX_S = 5.0
@@ -197,6 +209,7 @@ class MirageWorker(pq_worker.Worker):
         self.fatal: BaseException | None = None
         self._stop_requested_at: float | None = None
         self._fetch_backoff = Backoff()
+        self._due_timer: asyncio.TimerHandle | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
     def stop(self) -> None:
@@ -340,6 +353,31 @@ class MirageWorker(pq_worker.Worker):
         else:
             self._fetch_backoff.reset()
             self.link.up()
+            if not self.stopping:
+                await self._wake_when_next_due()
+
+    async def _wake_when_next_due(self) -> None:
+        """Nothing is due now: wake when the next scheduled job falls due, not at the next
+        poll. procrastinate notifies a job's insertion, not the moment a job deferred for
+        later becomes due, so a sleeping worker would take it up to a poll interval late
+        (the poll stays as the safety net: a job retried or freed of its lock)."""
+        try:
+            row = await self.app.connector.execute_query_one_async(NEXT_DUE_SQL, queues=self.queues)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return  # the fetch loop notices the outage; the poll wakes us meanwhile
+        if self._due_timer is not None:
+            self._due_timer.cancel()
+            self._due_timer = None
+        wait_s = row["wait_s"]
+        if wait_s is None:
+            return
+        # A job just past due that the fetch missed (it fell due meanwhile, or waits for a
+        # lock): look again shortly rather than at once, so a locked job costs no busy loop.
+        delay = float(wait_s) + DUE_MARGIN_S if wait_s > 0 else PAST_DUE_RECHECK_S
+        loop = asyncio.get_running_loop()
+        self._due_timer = loop.call_later(delay, self._new_job_event.set)
 
     # -- recording a job's outcome ----------------------------------------------------------
     async def _persist_job_status(
@@ -376,6 +414,8 @@ class MirageWorker(pq_worker.Worker):
         """procrastinate's shutdown, except that the heartbeat keeps beating while running
         jobs finish (else a wait longer than ``stalled_worker_timeout`` would let another
         worker re-run them), and an unreachable database does not turn a stop into a crash."""
+        if self._due_timer is not None:
+            self._due_timer.cancel()
         heartbeat = [t for t in side_tasks if t.get_name() == "update_heartbeats"]
         await utils.cancel_and_capture_errors([t for t in side_tasks if t not in heartbeat])
         if self._running_jobs:

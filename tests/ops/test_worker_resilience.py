@@ -84,14 +84,19 @@ class Db:
             row = conn.execute(query, params).fetchone()
             return row[0] if row else None
 
-    def defer(self, key: str, hold_s: float = 0.0, task: str = "tests.probe") -> int:
+    def defer(
+        self, key: str, hold_s: float = 0.0, task: str = "tests.probe", in_s: float | None = None
+    ) -> int:
+        """A probe job, due now or ``in_s`` seconds from now (the database's clock)."""
         args = json.dumps({"key": key, "hold_s": hold_s})
         return int(
             self.one(
                 "select unnest(procrastinate_defer_jobs_v1(array[row('tests', %s, 0,"
-                " null, null, %s::jsonb, null)::procrastinate_job_to_defer_v1]))",
+                " null, null, %s::jsonb, now() + make_interval(secs => %s))"
+                "::procrastinate_job_to_defer_v1]))",
                 task,
                 args,
+                in_s,
             )
         )
 
@@ -253,6 +258,38 @@ def test_worker_survives_a_restart_and_an_outage_and_stops_gracefully(
     assert worker.events("worker.waiting_for_jobs")
     assert not worker.events("worker.aborting_jobs")
     db.one("delete from procrastinate_jobs where id = %s returning id", late_job)
+
+
+def test_a_job_deferred_for_later_runs_when_due_not_at_the_next_poll(
+    cluster: TempCluster, spawn: Callable[..., WorkerProcess]
+) -> None:
+    """procrastinate announces a job when it is inserted, not when it falls due: a worker
+    with nothing to do would find a job deferred for later only at its next poll. With a
+    poll far beyond this test's patience, the jobs still run — each at its time, not
+    before — because the worker wakes when the next one falls due."""
+    db = Db(cluster.dsn())
+    worker = spawn(cluster.url, MIRAGE_JOB_POLL_SECONDS="30")
+    wait_for("the worker to be ready", lambda: worker.ready() == 200, 60)
+    # Periodic jobs are deferred every 30 s (metrics.refresh, on the half minute), and each
+    # insertion wakes the worker too: the wait ends before the next such moment.
+    if (left := 30 - time.time() % 30) < 10:
+        time.sleep(left + 1)
+    until = time.time() + 29 - time.time() % 30
+    keys = _keys("later", 3)
+    ids = [db.defer(k, in_s=0.5 * (i + 1)) for i, k in enumerate(keys)]
+    wait_for(
+        "the jobs deferred for later to run",
+        lambda: all(db.runs(k, "done") for k in keys),
+        until - time.time(),
+    )
+    for key, job_id in zip(keys, ids, strict=True):
+        early = db.one(
+            "select count(*) from probe_runs r join procrastinate_jobs j on j.id = %s "
+            "where r.key = %s and r.phase = 'start' and r.at < j.scheduled_at",
+            job_id,
+            key,
+        )
+        assert early == 0, f"{key} ran before it was due"
 
 
 def test_a_job_past_the_shutdown_timeout_ends_aborted(
