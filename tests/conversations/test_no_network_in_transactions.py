@@ -75,7 +75,7 @@ async def test_jobs_never_call_the_gateway_holding_a_connection(
                 tenant_id=str(warm.tenant.tenant_id), instance_id=n["id"]
             )
         await jobs.app.run_worker_async(
-            wait=False, install_signal_handlers=False, queues=["default"]
+            wait=False, install_signal_handlers=False, queues=["upkeep"]
         )
     finally:
         gateway_module.set_gateway(real)

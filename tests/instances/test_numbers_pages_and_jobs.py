@@ -103,7 +103,7 @@ async def test_reconciliation_corrects_state_when_webhooks_were_lost(
     )
     await tasks.reconcile_all.defer_async()
     await jobs.app.run_worker_async(
-        wait=False, install_signal_handlers=False, queues=["maintenance", "default"]
+        wait=False, install_signal_handlers=False, queues=["maintenance", "upkeep"]
     )
     # "Connected" is open *and* identified: reconciliation learns the account from the gateway.
     await eventually(opened, what="reconciliation to restore 'open'")  # any worker may run it

@@ -27,16 +27,26 @@ def test_every_task_has_its_queues_priority() -> None:
         jobs.QUEUE_PRIORITY["maintenance"]
         > jobs.QUEUE_PRIORITY["default"]
         > jobs.QUEUE_PRIORITY["sends"]
+        > jobs.QUEUE_PRIORITY["upkeep"]
     )
+    # The fan-out per tenant is upkeep: it never holds back a send or a reply.
+    for name in (
+        "conversations.plan_tenant",
+        "instances.reconcile_tenant",
+        "instances.confirm_state",
+        "safety.assess_tenant",
+    ):
+        assert jobs.task_named(name).queue == "upkeep", name
 
 
-async def test_a_reaction_deferred_after_a_send_is_taken_first(
+async def test_a_reaction_then_a_send_are_taken_before_upkeep_deferred_earlier(
     world: GatewayWorld, bootstrap_conninfo: str, no_background_jobs: None
 ) -> None:
     t = await make_tenant()
     marker = uuid.uuid4().hex
     with tenant_context(t.tenant_id):
         async with session_scope() as session:
+            await jobs.defer(session, "instances.confirm_state", instance_id=marker)
             await jobs.defer(session, SEND_JOB, outgoing_id=marker)
             await jobs.defer(
                 session, "conversations.on_inbound", message_id=marker, instance_id=marker
@@ -49,7 +59,14 @@ async def test_a_reaction_deferred_after_a_send_is_taken_first(
             "and args::text like %s order by priority desc, id",
             f"%{marker}%",
         )
-        assert rows == [("conversations.on_inbound", 10), (SEND_JOB, 0)]
+        assert [task for task, _ in rows] == [
+            "conversations.on_inbound",
+            SEND_JOB,
+            "instances.confirm_state",
+        ]
+        assert [p for _, p in rows] == [
+            jobs.QUEUE_PRIORITY[q] for q in ("default", "sends", "upkeep")
+        ]
     finally:
         await sql(
             bootstrap_conninfo,

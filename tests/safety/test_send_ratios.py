@@ -403,7 +403,7 @@ async def test_the_periodic_job_looks_at_each_tenants_sends(bootstrap_conninfo: 
     with contextlib.suppress(AlreadyEnqueued):
         await safety_tasks.assess_all.defer_async()
     await jobs.app.run_worker_async(
-        wait=False, install_signal_handlers=False, queues=["maintenance", "default"]
+        wait=False, install_signal_handlers=False, queues=["maintenance", "upkeep"]
     )
     assert await _entries(bootstrap_conninfo, iid) == [
         ("low_delivery", "@low_delivery?delivered=0&sent=25")

@@ -58,7 +58,7 @@ async def schedule_all(session: AsyncSession, timestamp: int | None = None) -> i
     return len(tenant_ids)
 
 
-@app.task(name="conversations.plan_tenant", queue="default")
+@app.task(name="conversations.plan_tenant", queue="upkeep")
 @tenant_job
 async def plan_tenant(session: AsyncSession) -> int:
     return await engine.plan_tenant(session, utcnow(), random.Random())

@@ -17,7 +17,7 @@ from mirage.kit.jobs import app, global_job, tenant_steps
 from mirage.models import Instance
 
 
-@app.task(name="instances.reconcile_tenant", queue="default")
+@app.task(name="instances.reconcile_tenant", queue="upkeep")
 @tenant_steps
 async def reconcile_tenant() -> dict[str, int]:
     """The tenant's numbers against the gateway's view: read them, ask the gateway once for
@@ -42,7 +42,7 @@ async def reconcile_tenant() -> dict[str, int]:
     return outcomes
 
 
-@app.task(name="instances.confirm_state", queue="default")
+@app.task(name="instances.confirm_state", queue="upkeep")
 @tenant_steps
 async def confirm_state(*, instance_id: str) -> str:
     """After connection webhooks, settle the state with the gateway's own answer (asked

@@ -86,7 +86,7 @@ async def assess_all(session: AsyncSession, timestamp: int | None = None) -> int
     return len(tenant_ids)
 
 
-@app.task(name="safety.assess_tenant", queue="default")
+@app.task(name="safety.assess_tenant", queue="upkeep")
 @tenant_job
 async def assess_tenant(session: AsyncSession) -> int:
     """The tenant's numbers' delivery and read ratios and new contacts today, as signals."""
