@@ -114,6 +114,15 @@ async def warm(
     # Stop this tenant's conversations: their rounds would keep the shared worker busy.
     for conv in (await client.get("/api/v1/conversations", headers=auth)).json():
         await client.post(f"/api/v1/conversations/{conv['id']}/pause", headers=auth)
+    # And whatever it still has planned (a message deferred to a window's opening, past a
+    # cap): its job would send it during a later test of this worker — under that test's
+    # stand-in owner, counted by that test's gateway (tests/ops/test_scale_out.py saw one).
+    await sql(
+        bootstrap_conninfo,
+        "update outgoing_messages set status = 'cancelled', last_error = 'the test ended' "
+        "where tenant_id = %s and status = 'planned'",
+        t.tenant_id,
+    )
 
 
 def conversation_body(w: WarmPair, **extra: Any) -> dict[str, Any]:
