@@ -136,6 +136,19 @@ async def test_metrics_page_charts_filter_and_live_update(
     await expect(page.locator("#stat-sent .stat-value")).to_have_text("7")
     assert await page.evaluate("window.__stayed === true"), "the page reloaded"
     await page.wait_for_function(f"({INKED})('chart-daily') > 500")
+    # Once a live swap has settled, the charts drawn into its new canvases are still there: the
+    # swap's settle step used to reset the size Chart.js gave them, clearing them (a chart then
+    # stayed blank when its resize check had run before the settle).
+    inked_after_settle = await page.evaluate(
+        f"""() => fetch(document.getElementById('metrics-live').getAttribute('hx-get'))
+          .then((r) => r.text()).then((html) => new Promise((resolve) => {{
+            const live = document.getElementById('metrics-live');
+            live.addEventListener('htmx:afterSettle',
+              () => resolve(({INKED})('chart-daily')), {{once: true}});
+            htmx.swap(live, html, {{swapStyle: 'innerHTML', settleDelay: 20}});
+          }}))"""
+    )
+    assert inked_after_settle > 500, inked_after_settle
 
     ARTIFACTS.mkdir(exist_ok=True)
     await page.get_by_role("link", name="Limpar").click()

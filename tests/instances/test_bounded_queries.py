@@ -75,13 +75,20 @@ def _contexts(seen: list[str]) -> int:
 
 async def _count(client: httpx.AsyncClient, database: Database, path: str, **kw: Any) -> list[str]:
     # Warm (caches, last-seen): the settings cache's listener connects on first use, so the
-    # second request may still read the settings; the third is what a running app pays.
+    # second request may still read the settings; a later one is what a running app pays.
+    # The fewest of three: a warm cache can still be dropped just before one of them — the
+    # session cache's 5-s TTL ran out while a loaded machine served the first requests, or an
+    # announcement of the numbers just added arrived late (2 statements more, in a full run);
+    # a per-row or per-request statement is in every one of them.
     for _ in range(2):
         assert (await client.get(path, **kw)).status_code == 200
-    with statements(database) as seen:
-        r = await client.get(path, **kw)
-    assert r.status_code == 200, r.text
-    return seen
+    runs = []
+    for _ in range(3):
+        with statements(database) as seen:
+            r = await client.get(path, **kw)
+        assert r.status_code == 200, r.text
+        runs.append(seen)
+    return min(runs, key=len)
 
 
 async def test_the_numbers_page_costs_the_same_statements_for_2_or_40_numbers(

@@ -11,6 +11,13 @@
   }
   window.mirageToast = toast;
 
+  // htmx "settles" class, style, width and height after a swap: it briefly gives a new element
+  // the attributes of the one it replaced, then restores the new element's own ~20 ms later.
+  // A chart drawn into a swapped-in canvas meanwhile (metrics.js draws as soon as the live
+  // part changes) then lost the size Chart.js had set: the canvas was cleared, and stayed blank
+  // when Chart.js's resize check had already run. Only classes settle here (CSS transitions).
+  if (window.htmx) window.htmx.config.attributesToSettle = ["class"];
+
   // The pairing modal: closes on its ✕, and by itself once the number is connected.
   document.addEventListener("click", function (evt) {
     var btn = evt.target.closest && evt.target.closest("[data-close-modal-now]");
