@@ -4,38 +4,15 @@ context once per request: the first page, a page further on, a filtered page ali
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import httpx
 import psycopg
-from sqlalchemy import event
 
 from mirage.db.engine import Database
 from tests import factories
 from tests.conftest import TenantFixture, make_token, sign_in, sql
-
-
-@contextmanager
-def statements(database: Database) -> Iterator[list[str]]:
-    """The statements this task runs (the app runs in it, through the ASGI client) — not those
-    of the worker's jobs, which run in other tasks of this process meanwhile."""
-    seen: list[str] = []
-    me = asyncio.current_task()
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if asyncio.current_task() is me:
-            seen.append(statement)
-
-    engine = database.app_engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+from tests.statement_cost import warm_cost
 
 
 def _add_numbers(conninfo: str, t: TenantFixture, n: int) -> None:
@@ -73,24 +50,6 @@ def _contexts(seen: list[str]) -> int:
     return sum("set_config('app.tenant_id'" in s for s in seen)
 
 
-async def _count(client: httpx.AsyncClient, database: Database, path: str, **kw: Any) -> list[str]:
-    # Warm (caches, last-seen): the settings cache's listener connects on first use, so the
-    # second request may still read the settings; a later one is what a running app pays.
-    # The fewest of three: a warm cache can still be dropped just before one of them — the
-    # session cache's 5-s TTL ran out while a loaded machine served the first requests, or an
-    # announcement of the numbers just added arrived late (2 statements more, in a full run);
-    # a per-row or per-request statement is in every one of them.
-    for _ in range(2):
-        assert (await client.get(path, **kw)).status_code == 200
-    runs = []
-    for _ in range(3):
-        with statements(database) as seen:
-            r = await client.get(path, **kw)
-        assert r.status_code == 200, r.text
-        runs.append(seen)
-    return min(runs, key=len)
-
-
 async def test_the_numbers_page_costs_the_same_statements_for_2_or_40_numbers(
     client: httpx.AsyncClient,
     tenant_a: TenantFixture,
@@ -100,10 +59,10 @@ async def test_the_numbers_page_costs_the_same_statements_for_2_or_40_numbers(
     await sign_in(client, tenant_a)
     _add_numbers(bootstrap_conninfo, tenant_a, 2)
     await _connect_some(bootstrap_conninfo, tenant_a)
-    few = await _count(client, database, "/instances")
+    few = await warm_cost(client, database, "/instances")
     _add_numbers(bootstrap_conninfo, tenant_a, 38)
     await _connect_some(bootstrap_conninfo, tenant_a)
-    many = await _count(client, database, "/instances")
+    many = await warm_cost(client, database, "/instances")
     # Context (session, user and role cached), counts by state, the page, the page's numbers'
     # sends today and in the hour (one statement), their risk signals (one; the tenant's
     # settings and zone come from the cache).
@@ -119,13 +78,13 @@ async def test_every_page_of_the_numbers_page_costs_the_same_statements(
 ) -> None:
     await sign_in(client, tenant_a)
     _add_numbers(bootstrap_conninfo, tenant_a, 120)  # three pages of 50
-    first = await _count(client, database, "/instances")
+    first = await warm_cost(client, database, "/instances")
     page = await client.get("/instances")
     second_url = _next_href(page.text)
-    second = await _count(client, database, second_url)
-    third = await _count(client, database, _next_href((await client.get(second_url)).text))
-    back = await _count(client, database, _prev_href((await client.get(second_url)).text))
-    filtered = await _count(client, database, "/instances?state=close")
+    second = await warm_cost(client, database, second_url)
+    third = await warm_cost(client, database, _next_href((await client.get(second_url)).text))
+    back = await warm_cost(client, database, _prev_href((await client.get(second_url)).text))
+    filtered = await warm_cost(client, database, "/instances?state=close")
     assert len(first) == len(second) == len(third) == len(back) == len(filtered) <= 5, second
     assert all(_contexts(s) == 1 for s in (first, second, third, back, filtered))
 
@@ -139,15 +98,15 @@ async def test_the_api_costs_the_same_statements_for_2_or_40_numbers(
     auth = {"Authorization": f"Bearer {await make_token(tenant_a)}"}
     _add_numbers(bootstrap_conninfo, tenant_a, 2)
     await _connect_some(bootstrap_conninfo, tenant_a)
-    few = await _count(client, database, "/api/v1/instances", headers=auth)
+    few = await warm_cost(client, database, "/api/v1/instances", headers=auth)
     _add_numbers(bootstrap_conninfo, tenant_a, 38)
     await _connect_some(bootstrap_conninfo, tenant_a)
-    many = await _count(client, database, "/api/v1/instances", headers=auth)
+    many = await warm_cost(client, database, "/api/v1/instances", headers=auth)
     # Context, token (with its creator's role), the list, the listed numbers' sends today and
     # in the hour (one statement) and their risk signals (one; settings and zone cached).
     assert len(many) == len(few) == 5, many
     assert _contexts(many) == 1, many
-    me = await _count(client, database, "/api/v1/me", headers=auth)
+    me = await warm_cost(client, database, "/api/v1/me", headers=auth)
     assert len(me) == 3 and _contexts(me) == 1, me  # context, token, tenant and user
 
 
@@ -162,7 +121,7 @@ async def test_every_page_of_the_api_list_costs_the_same_statements(
     url: str | None = "/api/v1/instances?limit=100"
     costs = []
     while url:
-        seen = await _count(client, database, url, headers=auth)
+        seen = await warm_cost(client, database, url, headers=auth)
         costs.append(len(seen))
         assert _contexts(seen) == 1, seen
         url = (await client.get(url, headers=auth)).links.get("next", {}).get("url")

@@ -22,7 +22,7 @@ from mirage.models import Tenant, TenantSettings
 from mirage.tenants import overview
 from tests import factories
 from tests.conftest import GatewayWorld, TenantFixture, eventually, make_token, sign_in, sql
-from tests.instances.test_bounded_queries import statements
+from tests.statement_cost import warm_cost
 from tests.web.test_streams_end import _open
 
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
@@ -181,14 +181,6 @@ async def _fleet(
     return kinds
 
 
-async def _cost(client: httpx.AsyncClient, database: Database, path: str) -> list[str]:
-    assert (await client.get(path)).status_code == 200  # warm (caches, settings row)
-    with statements(database) as seen:
-        r = await client.get(path)
-    assert r.status_code == 200, r.text[:2000]
-    return seen
-
-
 async def test_the_overview_costs_the_same_statements_for_5_or_60_numbers(
     client: httpx.AsyncClient,
     tenant_a: TenantFixture,
@@ -201,15 +193,15 @@ async def test_the_overview_costs_the_same_statements_for_5_or_60_numbers(
     monkeypatch.setattr(auth_cache.sessions, "ttl_s", 3600.0)
     await sign_in(client, tenant_a)
     await _fleet(bootstrap_conninfo, tenant_a.tenant_id, 5)
-    few = await _cost(client, database, "/")
+    few = await warm_cost(client, database, "/")
     await _fleet(bootstrap_conninfo, tenant_a.tenant_id, 55, "Outra")
-    many = await _cost(client, database, "/")
+    many = await warm_cost(client, database, "/")
     # Context; settings; global switch; numbers counted; the numbers listed; their sends;
     # conversations (counts, waiting, next rounds, outcomes, failing); worker; team (2); the
     # fleet's risk bands (the numbers, their signals; the band thresholds only with signals).
     assert len(many) == len(few) <= 16, many
     assert sum("set_config('app.tenant_id'" in s for s in many) == 1, many
-    live = await _cost(client, database, "/partials/overview")
+    live = await warm_cost(client, database, "/partials/overview")
     assert len(live) == len(many), live
 
 

@@ -59,6 +59,7 @@ from mirage.models import (
     SkipReason,
     Tenant,
 )
+from mirage.models.outreach import RECIPIENT_RANK
 from mirage.models.tenancy import Role
 from mirage.ops import audit
 from mirage.outreach import render
@@ -98,7 +99,8 @@ REPLY_WINDOW = timedelta(days=3)
 #: Receipts and replies are looked for this many recipients at a time.
 TRACK_BATCH = 2000
 #: Recent sends (within ``TRACK_CLOSELY``) have their receipts looked for every
-#: ``TRACK_EVERY_S`` human seconds; older ones every minute (``outreach.drive_all``).
+#: ``TRACK_EVERY_S`` human seconds; older ones every minute (``outreach.drive_all``). Both are
+#: human waits (how soon people read and answer), compressed alike by the test time scale.
 TRACK_EVERY_S = 20
 TRACK_CLOSELY = timedelta(minutes=10)
 #: Suppression (keyed hashes) is checked at freeze this many recipients at a time.
@@ -775,18 +777,35 @@ async def track(session: AsyncSession, campaign: Campaign, now: datetime) -> tup
         ],
     )
     moved = 0
+    # A receipt moves a recipient once: the rows it would move are updated together, one
+    # statement per status (every look re-reads the acks of every tracked row; a row already
+    # there was updated again on each look, one statement per row). The statement's own
+    # forward-only rule still decides, should a row have moved since it was read.
+    acked: dict[RecipientStatus, list[uuid.UUID]] = {
+        RecipientStatus.READ: [],
+        RecipientStatus.DELIVERED: [],
+    }
     for index, r in enumerate(rows):
         replied = replies.get(index)
         ack = acks.get(r.provider_message_id or "")
         if replied is not None:
             moved += await repo.advance([r.id], RecipientStatus.REPLIED, replied_at=replied)
-        elif ack in ("READ", "PLAYED"):
-            moved += await repo.advance([r.id], RecipientStatus.READ, read_at=now)
+            continue
+        if ack in ("READ", "PLAYED"):
+            target = RecipientStatus.READ
         elif ack == "DELIVERY_ACK":
-            moved += await repo.advance([r.id], RecipientStatus.DELIVERED, delivered_at=now)
+            target = RecipientStatus.DELIVERED
+        else:
+            continue
+        if RECIPIENT_RANK[RecipientStatus(r.status)] < RECIPIENT_RANK[target]:
+            acked[target].append(r.id)
+    moved += await repo.advance(acked[RecipientStatus.READ], RecipientStatus.READ, read_at=now)
+    moved += await repo.advance(
+        acked[RecipientStatus.DELIVERED], RecipientStatus.DELIVERED, delivered_at=now
+    )
     if moved:
         await notify(session, campaign.tenant_id, LIVE_KIND, campaign.id)
-    recent = now - TRACK_CLOSELY
+    recent = now - timedelta(seconds=human_seconds(TRACK_CLOSELY.total_seconds()))
     pending = any(
         r.sent_at is not None and r.sent_at > recent and index not in replies
         for index, r in enumerate(rows)
