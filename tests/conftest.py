@@ -35,6 +35,7 @@ tempfile.tempdir = str(_DATA / "tmp")
 Path(tempfile.tempdir).mkdir(exist_ok=True)
 
 import asyncio  # noqa: E402
+import contextlib  # noqa: E402
 import itertools  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
@@ -43,7 +44,7 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import AsyncIterator, Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from datetime import datetime, timedelta  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
@@ -156,10 +157,48 @@ class TenantFixture:
     mfa_verified_at: datetime | None = None
 
 
+class _AheadClock:
+    """The process clock running ``offset`` ahead of real time (``clock_ahead``)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+_ahead: _AheadClock | None = None
+
+
+@contextlib.contextmanager
+def clock_ahead() -> Iterator[None]:
+    """Inside the block, ``totp_code`` moves this process's clock on to the next TOTP step
+    instead of waiting up to 30 s for it. Only for an app served in this process (the ASGI
+    client): a live server's clock is its own."""
+    global _ahead
+    from mirage.kit.clock import set_clock
+
+    _ahead = _AheadClock()
+    set_clock(_ahead.now)
+    try:
+        yield
+    finally:
+        set_clock(None)
+        _ahead = None
+
+
+@pytest.fixture
+def totp_clock_ahead() -> Iterator[None]:
+    """``clock_ahead`` for the whole test."""
+    with clock_ahead():
+        yield
+
+
 async def totp_code(t: TenantFixture) -> str:
     """The next code the user's authenticator shows that the server will still accept: a
     later time step than the last one used (codes are single-use), within ±1 step of now;
-    waits for the next step when those are used up."""
+    waits for the next step when those are used up (or, in ``clock_ahead``, moves the clock
+    on to it)."""
     from mirage.auth import mfa
     from mirage.kit.clock import utcnow
 
@@ -178,6 +217,10 @@ async def totp_code(t: TenantFixture) -> str:
             return mfa.code_at(t.mfa_secret, step)
         # At most a step's wait; much more means the (pinned) clock went back past codes used.
         assert step <= now_step + 2, "the clock is before this user's last code: pin it later"
+        if _ahead is not None:
+            into_step = now.timestamp() % mfa.STEP_SECONDS
+            _ahead.offset += timedelta(seconds=mfa.STEP_SECONDS - into_step + 0.5)
+            continue
         await asyncio.sleep(1)
 
 

@@ -126,8 +126,10 @@ async def test_enrollment_through_the_dashboard(
 
 
 async def test_step_up_codes_recovery_codes_and_disable(
-    client: httpx.AsyncClient, bootstrap_conninfo: str
+    client: httpx.AsyncClient, bootstrap_conninfo: str, totp_clock_ahead: None
 ) -> None:
+    # Five codes, one time step each: the app runs in this process, so its clock is moved on
+    # to the next step where the authenticator would make the user wait for it (up to 30 s).
     t = await make_tenant("owner")
     csrf = await sign_in(client, t, step_up=False)
     # A sensitive operation sends the reader to confirm, and back to the page they were on.
