@@ -160,9 +160,7 @@ async def test_worker_killed_mid_send_sends_once_and_the_round_goes_on(
     # stalled job is re-queued, and messaging's reaper (every minute) gives a claim older than
     # the confirmation grace a step again. Either way the step asks the gateway's record of
     # the send; it never sends a second copy.
-    for job in await jobs.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=0):
-        if job.task_name == "messaging.send_message":
-            await jobs.app.job_manager.retry_job(job)
+    await jobs.requeue_stalled(seconds_since_heartbeat=0, task_name="messaging.send_message")
     with tenant_context(warm.tenant.tenant_id):
         async with session_scope() as session:
             later = utcnow() + messaging.CONFIRM_GRACE + timedelta(minutes=1)

@@ -84,8 +84,7 @@ async def test_a_worker_killed_mid_campaign_loses_and_duplicates_nothing(
     # What the periodic jobs do after a death: re-queue the dead worker's jobs, and the reaper
     # gives every overdue planned or claimed message a step (a claim asks the gateway's
     # record; it is never sent again).
-    for job in await jobs.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=0):
-        await jobs.app.job_manager.retry_job(job)
+    await jobs.requeue_stalled(seconds_since_heartbeat=0)
     with tenant_context(w.tenant.tenant_id):
         async with session_scope() as session:
             await messaging.reap(session, utcnow() + messaging.CONFIRM_GRACE + timedelta(minutes=1))

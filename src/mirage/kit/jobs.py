@@ -223,3 +223,33 @@ def global_job(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
             correlation.correlation_id.reset(token)
 
     return runner
+
+
+async def requeue_stalled(
+    seconds_since_heartbeat: float = 30.0, task_name: str | None = None
+) -> tuple[int, int]:
+    """Jobs of a worker that died (no heartbeat since ``seconds_since_heartbeat``) go back to
+    the queue; returns (re-queued, superseded).
+
+    A stalled job with a queueing lock may already have a successor waiting under the same
+    lock (deferred while it ran: a campaign's next look, a message's next step). Re-queueing
+    it then breaks the lock's uniqueness, and a plain ``retry_job`` loop failed there — every
+    minute, leaving every later stalled job stuck too (a full test run saw it). The waiting
+    job does the same work, so the stalled one ends as ``aborted``."""
+    manager = app.job_manager
+    requeued = superseded = 0
+    for job in await manager.get_stalled_jobs(
+        seconds_since_heartbeat=seconds_since_heartbeat, task_name=task_name
+    ):
+        try:
+            await manager.retry_job(job)
+            requeued += 1
+        except procrastinate.exceptions.UniqueViolation:
+            if job.id is None:  # never, for a job read from the database
+                continue
+            await manager.finish_job_by_id_async(
+                job.id, procrastinate.jobs.Status.ABORTED, delete_job=False
+            )
+            superseded += 1
+            log.info("jobs.stalled_superseded", job_id=job.id, lock=job.queueing_lock)
+    return requeued, superseded
