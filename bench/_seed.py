@@ -14,6 +14,7 @@ import httpx
 import psycopg
 
 from bench._stack import MIRAGE, SIM_KEY, Stack, wait_for
+from mirage.kit.http import limits as pool_limits
 
 # Both benches' conversations are between these two personas.
 PERSONA = {
@@ -114,7 +115,7 @@ def owner_with_token(
         "--password", password,
     )  # fmt: skip
     tenant_id = str(db.one("select id from tenants where slug = %s", slug))
-    with httpx.Client(base_url=stack.api, timeout=30) as web:
+    with httpx.Client(limits=pool_limits(), base_url=stack.api, timeout=30) as web:
         r = sign_in(web, email, password)
         if r.status_code >= 400:
             raise RuntimeError(f"sign-in {email}: {r.status_code}")

@@ -48,6 +48,8 @@ from typing import Any
 
 import httpx
 
+from mirage.kit.http import limits as pool_limits
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._seed import (
@@ -140,7 +142,7 @@ def seed(stack: Stack, db: Db, numbers: int, conversations: int) -> Seeded:
     # half of Evolution's schedule (5 s, 10 s, ... becomes 2.5 s, 5 s, ...).
     sim_call(stack, "PUT", "/config", json={"timeScale": 0.1, "webhookRetryScale": 0.5})
     made: list[dict[str, Any]] = []
-    with httpx.Client(base_url=stack.api, timeout=60) as api:
+    with httpx.Client(limits=pool_limits(), base_url=stack.api, timeout=60) as api:
         for i in range(numbers):
             name = f"Bench {i + 1:02d}"
             r = api.post("/api/v1/instances", headers=auth, json={"display_name": name})
@@ -420,7 +422,7 @@ def ban_report(ctx: Ctx) -> tuple[list[str], list[str]]:
     # Lift the ban and pair the number again: the conversation should resume by itself.
     sim_call(ctx.stack, "DELETE", f"/instances/{victim['gateway_name']}/ban")
     try:
-        with httpx.Client(base_url=ctx.stack.api, timeout=60) as api:
+        with httpx.Client(limits=pool_limits(), base_url=ctx.stack.api, timeout=60) as api:
             pair(ctx.stack, api, ctx.seeded.auth, victim)
         notes.append(f"{victim['display_name']} unbanned and paired again")
     except Exception as exc:  # reported, not fatal: later scenarios exclude the pair
@@ -455,8 +457,8 @@ class Poller(threading.Thread):
         auth = {"Authorization": f"Bearer {self.token}"}
         next_sign_in = 0.0
         with (
-            httpx.Client(base_url=self.stack.api, timeout=10) as api,
-            httpx.Client(base_url=self.stack.api, timeout=10) as web,
+            httpx.Client(limits=pool_limits(), base_url=self.stack.api, timeout=10) as api,
+            httpx.Client(limits=pool_limits(), base_url=self.stack.api, timeout=10) as web,
         ):
             while not self.stop.is_set():
                 if time.monotonic() >= next_sign_in:

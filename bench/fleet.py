@@ -63,6 +63,8 @@ from typing import Any
 
 import httpx
 
+from mirage.kit.http import limits as pool_limits
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -130,7 +132,7 @@ def seed_tenants(stack: Stack, db: Db, args: argparse.Namespace) -> list[Tenant]
     def make(job: tuple[Tenant, int]) -> dict[str, Any]:
         ten, i = job
         t = tenants.index(ten)
-        with httpx.Client(base_url=stack.api, timeout=60) as api:
+        with httpx.Client(limits=pool_limits(), base_url=stack.api, timeout=60) as api:
             name = f"T{t + 1:02d} N{i + 1:03d}"
             r = api.post("/api/v1/instances", headers=ten.auth, json={"display_name": name})
             inst = checked(r, f"instance {name}") | {"bench_phone": f"55119{t + 1:02d}{i + 1:05d}"}
@@ -146,7 +148,7 @@ def seed_tenants(stack: Stack, db: Db, args: argparse.Namespace) -> list[Tenant]
             if n % 50 == 0:
                 log(f"  {n}/{len(jobs)} numbers paired ({time.monotonic() - started:.0f}s)")
     per_tenant = _share(args.conversations, args.tenants)
-    with httpx.Client(base_url=stack.api, timeout=60) as api:
+    with httpx.Client(limits=pool_limits(), base_url=stack.api, timeout=60) as api:
         for ten, k_convs in zip(tenants, per_tenant, strict=True):
             personas = personas_and_settings(api, ten.auth, BENCH_SETTINGS)
             for k in range(k_convs):

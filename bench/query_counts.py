@@ -82,6 +82,8 @@ from typing import Any
 import httpx
 import jwt
 
+from mirage.kit.http import limits as pool_limits
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -168,7 +170,7 @@ def owner_with_token(stack: Stack, db: Db) -> tuple[str, str]:
         "values (gen_random_uuid(), %s, false) returning id",
         tenant_id,
     )
-    with httpx.Client(base_url=stack.api, timeout=30) as web:
+    with httpx.Client(limits=pool_limits(), base_url=stack.api, timeout=30) as web:
         sign_in(web, "owner@counts.example", PASSWORD)
         r = web.post(
             "/settings/tokens",
@@ -323,7 +325,7 @@ def main() -> int:
         db = Db(stack.dsn())
         tenant_id, token = owner_with_token(stack, db)
         auth = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=stack.api, timeout=60) as api:
+        with httpx.Client(limits=pool_limits(), base_url=stack.api, timeout=60) as api:
             numbers = []
             for i, name in enumerate(("Ana", "Bia")):
                 r = api.post("/api/v1/instances", headers=auth, json={"display_name": name})

@@ -46,6 +46,8 @@ from typing import Any
 
 import httpx
 
+from mirage.kit.http import limits as pool_limits
+
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-sim-key"
 EVENTS = ["CONNECTION_UPDATE", "SEND_MESSAGE", "MESSAGES_UPDATE", "MESSAGES_UPSERT"]
@@ -292,7 +294,7 @@ def start_simulator(port: int, profile: str | None) -> subprocess.Popen[bytes]:
 
 
 async def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(limits=pool_limits()) as client:
         for _ in range(300):
             if proc.poll() is not None:
                 raise SystemExit(f"{url}: process exited with {proc.returncode}")
@@ -365,7 +367,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, float]:
         await wait_up(hook_url + "/stats", receiver)
         await wait_up(sim_url + "/", sim)
         async with httpx.AsyncClient(
-            base_url=sim_url, headers={"apikey": API_KEY}, timeout=300
+            limits=pool_limits(), base_url=sim_url, headers={"apikey": API_KEY}, timeout=300
         ) as http:
             (await http.put("/_sim/config", json={"timeScale": 0})).raise_for_status()
             names = [f"idle-{i:04d}" for i in range(args.idle)]

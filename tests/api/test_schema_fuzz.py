@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mirage.kit.http import limits as pool_limits
 from tests.conftest import LiveServer, TenantFixture, make_token
 
 # Groups of OpenAPI tags, roughly even in fuzzing time (20-35 s each in a profile at load 7 on
@@ -66,7 +67,9 @@ async def test_schemathesis_finds_no_server_errors_or_schema_violations(
     group: str, live_server: LiveServer, tenant_a: TenantFixture, tmp_path: Path
 ) -> None:
     schema_url = f"{live_server.url}/api/v1/openapi.json"
-    async with httpx.AsyncClient(timeout=60) as http:  # a loaded machine answers slowly
+    async with httpx.AsyncClient(
+        limits=pool_limits(), timeout=60
+    ) as http:  # a loaded machine answers slowly
         schema = (await http.get(schema_url)).raise_for_status().json()
     operation_ids = operations_by_group(schema)[group]
     assert operation_ids, f"no operation in group {group}"

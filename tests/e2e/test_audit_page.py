@@ -7,6 +7,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
+from mirage.kit.http import limits as pool_limits
 from tests.conftest import LiveServer, make_tenant, make_token
 from tests.conversations.conftest import PERSONA
 from tests.e2e.conftest import ARTIFACTS, step_up
@@ -17,7 +18,9 @@ pytestmark = pytest.mark.e2e
 async def test_audit_page_filters_and_exports(page: Page, live_server: LiveServer) -> None:
     owner = await make_tenant(name="Agência Auditoria")
     auth = {"Authorization": f"Bearer {await make_token(owner)}"}
-    async with httpx.AsyncClient(base_url=live_server.url, headers=auth, timeout=30) as api:
+    async with httpx.AsyncClient(
+        limits=pool_limits(), base_url=live_server.url, headers=auth, timeout=30
+    ) as api:
         r = await api.post("/api/v1/personas", json={**PERSONA, "name": "Lia"})
         assert r.status_code == 201, r.text
         changed = {**PERSONA, "name": "Lia", "emoji_rate": 0.42}

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
+from mirage.kit.http import limits as pool_limits
 from tests.conftest import LiveServer, TenantFixture, make_token, sql
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.test_numbers_conversation_form import PERSONA, _sign_in
@@ -79,7 +80,7 @@ async def test_edit_a_conversations_windows_in_the_grid_and_its_rounds_move(
     page: Page, live_server: LiveServer, tenant_a: TenantFixture, bootstrap_conninfo: str
 ) -> None:
     token = await make_token(tenant_a)
-    async with httpx.AsyncClient(base_url=live_server.url) as api:
+    async with httpx.AsyncClient(limits=pool_limits(), base_url=live_server.url) as api:
         await _seed(bootstrap_conninfo, tenant_a, api, token)
     await _sign_in(page, live_server, tenant_a)
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
+from mirage.kit.http import limits as pool_limits
 from tests.conftest import GatewayWorld, LiveServer, TenantFixture, make_token
 from tests.e2e.conftest import step_up
 
@@ -139,7 +140,9 @@ async def test_contact_pages_on_a_phone(
 ) -> None:
     token = await make_token(tenant_a)
     auth = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=live_server.url + "/api/v1", headers=auth) as api:
+    async with httpx.AsyncClient(
+        limits=pool_limits(), base_url=live_server.url + "/api/v1", headers=auth
+    ) as api:
         for i, (name, phone, tags) in enumerate(
             [
                 ("Maria Conceição", "(11) 98765-4321", ["clientes", "sp"]),

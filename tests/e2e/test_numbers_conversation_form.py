@@ -10,6 +10,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
+from mirage.kit.http import limits as pool_limits
 from tests.conftest import LiveServer, TenantFixture, make_token, sql
 from tests.e2e.conftest import step_up
 
@@ -65,7 +66,7 @@ async def test_the_form_marks_numbers_and_a_waiting_conversation_says_so(
 ) -> None:
     await _seed(bootstrap_conninfo, tenant_a)
     token = await make_token(tenant_a)
-    async with httpx.AsyncClient(base_url=live_server.url) as api:
+    async with httpx.AsyncClient(limits=pool_limits(), base_url=live_server.url) as api:
         for name in ("Carla", "Duda"):
             r = await api.post(
                 "/api/v1/personas",
@@ -115,7 +116,7 @@ async def test_the_form_marks_numbers_and_a_waiting_conversation_says_so(
     )
     assert max(overflow) <= 0, overflow
     # Paused: nothing of it keeps the shared test worker busy.
-    async with httpx.AsyncClient(base_url=live_server.url) as api:
+    async with httpx.AsyncClient(limits=pool_limits(), base_url=live_server.url) as api:
         convs = (
             await api.get("/api/v1/conversations", headers={"Authorization": f"Bearer {token}"})
         ).json()

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from mirage.kit.http import limits as pool_limits
 from tests.conftest import GatewayWorld, LiveServer, TenantFixture, make_token
 from tests.e2e.conftest import ARTIFACTS, step_up
 
@@ -50,7 +51,7 @@ async def test_a_number_on_the_second_page_updates_live(
 ) -> None:
     _seed(bootstrap_conninfo, tenant_a, 55)
     token = await make_token(tenant_a)
-    async with httpx.AsyncClient(base_url=live_server.url) as api:
+    async with httpx.AsyncClient(limits=pool_limits(), base_url=live_server.url) as api:
         r = await api.post(
             "/api/v1/instances",
             headers={"Authorization": f"Bearer {token}"},
@@ -104,7 +105,7 @@ async def test_a_number_on_the_second_page_updates_live(
     await expect(page.locator("#instances-table tbody")).to_contain_text(
         "Nenhum número neste estado."
     )
-    async with httpx.AsyncClient(base_url=live_server.url) as api:
+    async with httpx.AsyncClient(limits=pool_limits(), base_url=live_server.url) as api:
         r = await api.post(
             "/api/v1/instances",
             headers={"Authorization": f"Bearer {token}"},

@@ -25,6 +25,7 @@ from playwright.async_api import Dialog, Page, expect
 
 from mirage.config import get_settings
 from mirage.kit import crypto
+from mirage.kit.http import limits as pool_limits
 from tests.conftest import LiveServer, TenantFixture, eventually, make_token, sql
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.test_numbers_conversation_form import PERSONA, _sign_in
@@ -124,7 +125,7 @@ async def test_quiet_hours_replan_both_ways_edit_and_delete_a_number_in_use(
     await _add_number(bootstrap_conninfo, tenant_a, *SPARE)
     token = await make_token(tenant_a)
     auth = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=url) as api:
+    async with httpx.AsyncClient(limits=pool_limits(), base_url=url) as api:
         personas = []
         for name in ("Carla", "Duda"):
             r = await api.post("/api/v1/personas", headers=auth, json={"name": name, **PERSONA})

@@ -37,6 +37,7 @@ from mirage.config import get_settings
 from mirage.db import engine as db_engine
 from mirage.db.urls import RoleUrls
 from mirage.kit import jobs
+from mirage.kit.http import limits as pool_limits
 from mirage.kit.logging import configure_logging
 from mirage.kit.ratelimit import PROBE_BACKOFF_FIRST_S, RateLimiter
 from tests.conftest import TenantFixture, _wait_http, free_port, make_token, sign_in
@@ -437,7 +438,7 @@ async def test_a_mirage_api_process_keeps_serving_over_keep_alive(
     Over one kept-alive connection, sign-in, the dashboard and the API keep answering (no
     500s, no reset connection) and readiness stays 200 with redis degraded."""
     auth = {"Authorization": f"Bearer {await make_token(tenant_a)}"}
-    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    one = pool_limits(max_connections=1, max_keepalive=1)
     async with (
         httpx.AsyncClient(base_url=api_process.url, limits=one) as c,
         live_worker(),

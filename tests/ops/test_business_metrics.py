@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from mirage.db import engine as db_engine
+from mirage.kit.http import limits as pool_limits
 from mirage.ops import metrics as fleet_metrics
 from mirage.worker import serve_health
 from tests.conftest import GatewayWorld, TenantFixture, sql
@@ -209,7 +210,7 @@ async def test_pool_families_in_the_api_and_the_worker(client: httpx.AsyncClient
     server = await serve_health(_Ready(), "127.0.0.1", 0)  # type: ignore[arg-type]
     try:
         port = server.sockets[0].getsockname()[1]
-        async with httpx.AsyncClient() as c:
+        async with httpx.AsyncClient(limits=pool_limits()) as c:
             r = await c.get(f"http://127.0.0.1:{port}/metrics")
     finally:
         server.close()

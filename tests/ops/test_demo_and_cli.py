@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from mirage.db.urls import RoleUrls
+from mirage.kit.http import limits as pool_limits
 from tests.clirun import mirage, mirage_batch, mirage_env
 from tests.conftest import free_port, sql
 
@@ -57,7 +58,7 @@ def _start_demo(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
 
 def _sign_in(base: str, email: str, password: str) -> tuple[httpx.Response, str]:
     """Sign in; returns the overview page and the Numbers page."""
-    with httpx.Client(base_url=base) as c:
+    with httpx.Client(limits=pool_limits(), base_url=base) as c:
         c.get("/signin")
         home = c.post(
             "/signin",

@@ -9,6 +9,7 @@ import re
 
 import httpx
 
+from mirage.kit.http import limits as pool_limits
 from tests.conftest import GatewayWorld, eventually, sign_in
 from tests.outreach.conftest import campaign_world, draft, recipients, wait_all
 
@@ -32,7 +33,9 @@ async def test_campaign_page_starts_streams_the_funnel_and_filters_recipients(
 
     async def read() -> None:
         async with (
-            httpx.AsyncClient(base_url=gw.mirage_url, timeout=httpx.Timeout(60)) as c,
+            httpx.AsyncClient(
+                limits=pool_limits(), base_url=gw.mirage_url, timeout=httpx.Timeout(60)
+            ) as c,
             c.stream("GET", "/campaigns-events", headers={"Cookie": cookies}) as r,
         ):
             assert r.headers["content-type"].startswith("text/event-stream")

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mirage.kit.http import limits as pool_limits
 from mirage.providers import (
     BreakerPolicy,
     CircuitOpen,
@@ -38,7 +39,7 @@ class FlakyTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, plan: list[str]) -> None:
         self.plan = plan
-        self.inner = httpx.AsyncHTTPTransport()
+        self.inner = httpx.AsyncHTTPTransport(limits=pool_limits())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         step = self.plan.pop(0) if self.plan else "ok"

@@ -18,6 +18,7 @@ import pytest
 from mirage.config import get_settings
 from mirage.db.engine import session_scope
 from mirage.kit import live
+from mirage.kit.http import limits as pool_limits
 from tests.conftest import GatewayWorld, eventually, sql
 from tests.web.dashboard import Seeded, asgi_get, client_for, get_paths, seed
 
@@ -74,7 +75,9 @@ async def _open(base_url: str, path: str, cookies: dict[str, str]) -> AsyncItera
 
     async def read() -> None:
         async with (
-            httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(60)) as c,
+            httpx.AsyncClient(
+                limits=pool_limits(), base_url=base_url, timeout=httpx.Timeout(60)
+            ) as c,
             c.stream("GET", path, headers={"Cookie": header}) as r,
         ):
             assert r.headers["content-type"].startswith("text/event-stream")

@@ -6,6 +6,7 @@ import httpx
 
 from mirage.config import get_settings
 from mirage.kit.errors import ServiceUnavailable
+from mirage.kit.http import limits as pool_limits
 from mirage.providers import EvolutionGateway, WhatsAppGateway
 
 _gateway: WhatsAppGateway | None = None
@@ -43,7 +44,7 @@ async def gateway_is_simulator() -> bool:
         if not settings.evolution_url:
             return False
         try:
-            async with httpx.AsyncClient(timeout=3) as client:
+            async with httpx.AsyncClient(timeout=3, limits=pool_limits()) as client:
                 r = await client.get(settings.evolution_url.rstrip("/") + "/_sim/info")
             _is_simulator = r.status_code == 200 and r.json().get("simulator") is True
         except (httpx.HTTPError, ValueError):
@@ -59,7 +60,7 @@ async def simulator_scan(
     if not settings.evolution_url or not await gateway_is_simulator():
         raise ServiceUnavailable("scanning from the dashboard only works with the simulator")
     key = settings.evolution_api_key.get_secret_value() if settings.evolution_api_key else ""
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, limits=pool_limits()) as client:
         r = await client.post(
             f"{settings.evolution_url.rstrip('/')}/_sim/instances/{gateway_name}/scan",
             headers={"apikey": key},

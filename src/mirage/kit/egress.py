@@ -20,6 +20,7 @@ import anyio
 import httpcore2
 import httpx2
 
+from mirage.kit.http import IDLE_REUSE_S
 from mirage.kit.netguard import AddressPolicy, ForbiddenAddress, IPAddress
 
 __all__ = ["GuardedBackend", "Resolver", "guarded_client", "guarded_socket", "system_resolve"]
@@ -123,7 +124,9 @@ def guarded_client(
 ) -> httpx2.AsyncClient:
     """An httpx2 client whose every connection passes `GuardedBackend`. Redirects are not
     followed (an API endpoint has no reason to redirect; a redirect is reported as such)."""
-    limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=10)
+    limits = httpx2.Limits(
+        max_connections=max_connections, max_keepalive_connections=10, keepalive_expiry=IDLE_REUSE_S
+    )
     transport = httpx2.AsyncHTTPTransport(trust_env=False, limits=limits)
     transport._pool = httpcore2.AsyncConnectionPool(
         ssl_context=httpx2.create_ssl_context(trust_env=False),

@@ -23,6 +23,7 @@ from urllib.parse import quote
 import httpx
 import structlog
 
+from mirage.kit.http import limits as pool_limits
 from mirage.providers.errors import (
     BadRequest,
     GatewayDown,
@@ -114,7 +115,7 @@ class EvolutionGateway:
         self._own_client = http_client is None
         self._http = http_client or httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            limits=pool_limits(max_connections=200, max_keepalive=50),
         )
         # Sends the gateway holds for their typing time (``delay``) get a pool of their own,
         # one connection per send that may be held at once (``held_sends``: the process's
@@ -123,7 +124,7 @@ class EvolutionGateway:
         # ~26 s past their typing time and fetchInstances 46 s at 1,000 numbers).
         self._held = http_client or httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
-            limits=httpx.Limits(max_connections=held_sends, max_keepalive_connections=held_sends),
+            limits=pool_limits(max_connections=held_sends, max_keepalive=held_sends),
         )
         if http_client is not None and not str(http_client.base_url):
             raise ValueError("http_client must have a base_url")

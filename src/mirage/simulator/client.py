@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from mirage.kit.http import limits as pool_limits
+
 
 class SimulatorControlError(RuntimeError):
     def __init__(self, status: int, body: Any) -> None:
@@ -30,7 +32,7 @@ class SimulatorClient:
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self._own = http_client is None
-        self._http = http_client or httpx.AsyncClient(timeout=timeout_s)
+        self._http = http_client or httpx.AsyncClient(timeout=timeout_s, limits=pool_limits())
         self._base = base_url.rstrip("/")
         self._headers = {"apikey": api_key}
 

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mirage.kit.http import limits as pool_limits
 from mirage.simulator.app import create_app
 from mirage.simulator.client import SimulatorClient
 from mirage.simulator.config import TUNABLE_FIELDS, SimulatorConfig
@@ -172,7 +173,10 @@ class SimulatorHarness:
         self._hooks = BackgroundServer(self.recorder.app)
         self.hooks_url = self._hooks.url
         self.http = httpx.AsyncClient(
-            base_url=self.url, headers={"apikey": self.config.api_key}, timeout=10.0
+            base_url=self.url,
+            headers={"apikey": self.config.api_key},
+            timeout=10.0,
+            limits=pool_limits(),
         )
         self.control = SimulatorClient(self.url, self.config.api_key)
 
