@@ -11,6 +11,7 @@ import typer
 
 from mirage.config import Settings, get_settings
 from mirage.contacts.cli import contacts_cli
+from mirage.kit.http import SERVER_KEEP_ALIVE_S
 from mirage.kit.logging import configure_logging
 from mirage.metrics.cli import metrics_cli
 from mirage.ops.cli import backup_cli
@@ -85,6 +86,7 @@ def api(
         forwarded_allow_ips=[str(n) for n in settings.trusted_proxy_networks],
         # Live streams (SSE) never end by themselves: do not wait for them forever.
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=SERVER_KEEP_ALIVE_S,
     )
     del settings
 

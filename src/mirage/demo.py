@@ -40,6 +40,7 @@ from mirage.instances.repository import InstanceRepository
 from mirage.kit import crypto
 from mirage.kit.clock import utcnow
 from mirage.kit.errors import Conflict
+from mirage.kit.http import SERVER_KEEP_ALIVE_S
 from mirage.kit.logging import configure_logging, get_logger
 from mirage.models import Tenant
 from mirage.models.tenancy import Role
@@ -518,6 +519,7 @@ async def run_demo(settings: Settings, *, host: str, port: int, sim_port: int) -
             forwarded_allow_ips=[str(n) for n in settings.trusted_proxy_networks],
             lifespan="on",
             timeout_graceful_shutdown=3,
+            timeout_keep_alive=SERVER_KEEP_ALIVE_S,
         )
     )
     stop = asyncio.Event()

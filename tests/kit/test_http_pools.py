@@ -13,7 +13,7 @@ from pathlib import Path
 
 import uvicorn
 
-from mirage.kit.http import IDLE_REUSE_S, limits
+from mirage.kit.http import IDLE_REUSE_S, SERVER_KEEP_ALIVE_S, limits
 from mirage.providers import EvolutionGateway
 from mirage.simulator.server import BackgroundServer
 
@@ -66,6 +66,33 @@ def test_the_idle_reuse_is_below_the_keep_alive_timeout_of_the_servers_we_talk_t
     assert uvicorn.Config(app=None).timeout_keep_alive - 2 >= IDLE_REUSE_S
     assert IDLE_REUSE_S <= 5 - 2
     assert limits().keepalive_expiry == IDLE_REUSE_S
+
+
+def test_mirages_own_servers_keep_idle_connections_longer_than_clients_reuse_them() -> None:
+    """The other end of the race: `mirage api` and `mirage demo` close an idle connection only
+    after httpx's default reuse (5 s) and a load balancer's (60 s) — the client closes first.
+    Every uvicorn server in `src/` but the simulator's (which keeps uvicorn's 5 s, like
+    Evolution's Node server) sets it."""
+    httpx_default, load_balancer = 5.0, 60.0
+    assert max(httpx_default, load_balancer, IDLE_REUSE_S) < SERVER_KEEP_ALIVE_S
+    servers = []
+    for path in sorted((ROOT / "src/mirage").rglob("*.py")):
+        if "simulator" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "uvicorn"
+                and node.func.attr in ("run", "Config")
+            ):
+                keep = [k.value for k in node.keywords if k.arg == "timeout_keep_alive"]
+                where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                servers.append(where)
+                assert keep and isinstance(keep[0], ast.Name), where
+                assert keep[0].id == "SERVER_KEEP_ALIVE_S", where
+    assert len(servers) >= 2, servers  # mirage api, mirage demo
 
 
 async def test_the_gateway_client_opens_a_new_connection_after_the_idle_time() -> None:

@@ -1,5 +1,6 @@
-"""How long a pooled HTTP connection may sit idle and still be reused: one figure for every
-client Mirage builds (the gateway's, the simulator's, egress to tenants' URLs).
+"""Keep-alive on both ends: how long a pooled HTTP connection may sit idle and still be
+reused by every client Mirage builds (the gateway's, the simulator's, egress to tenants' URLs),
+and how long Mirage's own servers keep one open.
 
 A server closes a keep-alive connection that has idled past its own timeout — Node's default,
 and so Evolution API's, is 5 s; uvicorn's (the simulator, Mirage's API) is 5 s too. A client
@@ -9,6 +10,11 @@ gets a reset with no answer. For a send that is an outcome nobody can know (the 
 so the two clocks race. Reusing a connection only while it is well inside any such server's
 timeout removes the race; a new connection to a nearby gateway costs far less than an
 ambiguous send.
+
+The same race, the other way round, is why Mirage's servers (`mirage api`, `mirage demo`)
+keep an idle connection longer than their clients reuse one: httpx, most SDKs and a load
+balancer in front (60 s idle by default on the common ones) must always be the side that
+closes first.
 """
 
 from __future__ import annotations
@@ -21,6 +27,12 @@ import httpx
 #: shortest keep-alive timeout of the servers Mirage talks to (Node/Evolution 5 s, uvicorn
 #: 5 s), with room for an event loop that runs late on a loaded machine.
 IDLE_REUSE_S: Final = 2.0
+
+
+#: Idle seconds Mirage's own HTTP servers keep a connection open: above the idle reuse of its
+#: clients (httpx 5 s, a load balancer's 60 s), so the client always closes first. The
+#: simulator keeps uvicorn's 5 s, like Evolution's Node server: it keeps our clients honest.
+SERVER_KEEP_ALIVE_S: Final = 65
 
 
 def limits(*, max_connections: int | None = 100, max_keepalive: int | None = 20) -> httpx.Limits:
