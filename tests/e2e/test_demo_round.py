@@ -18,6 +18,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
+from mirage.kit.http import limits as pool_limits
 from tests.conftest import free_port
 from tests.ops.test_demo_and_cli import _assert_seeded_numbers, _sign_in, _start_demo, _stop
 
@@ -97,8 +98,9 @@ def _gone(path: Path) -> bool:
 def _ready(base: str) -> bool:
     """/health/ready answers 200 within 30 s (the worker's first heartbeat)."""
     deadline = time.monotonic() + 30
-    while httpx.get(base + "/health/ready").status_code != 200:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
+    with httpx.Client(limits=pool_limits(), timeout=5) as probe:
+        while probe.get(base + "/health/ready").status_code != 200:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
     return True

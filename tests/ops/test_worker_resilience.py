@@ -28,6 +28,7 @@ import pytest
 
 from mirage.db.migrate import migrate
 from mirage.db.urls import derive
+from mirage.kit.http import limits as pool_limits
 from tests.ops.pgcluster import TempCluster
 from tests.ops.worker_probe import PROBE_TABLE
 
@@ -116,6 +117,8 @@ class WorkerProcess:
         self.port = _free_port()
         self.log_path = tmp / f"worker-{self.port}.log"
         self._log = self.log_path.open("w")
+        # One client for every readiness poll (a new one builds an SSL context each time).
+        self._probe = httpx.Client(limits=pool_limits(), timeout=2)
         environ = {
             **os.environ,
             "MIRAGE_DATABASE_URL": database_url,
@@ -143,7 +146,7 @@ class WorkerProcess:
     def ready(self) -> int:
         """The readiness endpoint's status code (0 when it does not answer)."""
         try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/health/ready", timeout=2).status_code
+            return self._probe.get(f"http://127.0.0.1:{self.port}/health/ready").status_code
         except httpx.HTTPError:
             return 0
 
@@ -165,6 +168,7 @@ class WorkerProcess:
         if self.alive():
             self.proc.kill()
             self.proc.wait(timeout=10)
+        self._probe.close()
         self._log.close()
 
 
